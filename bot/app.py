@@ -1,0 +1,148 @@
+"""The composition root: the one place that wires storage, services, dispatcher and handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.clock import Clock, SystemClock
+from bot.dispatcher import Dispatcher, Limits
+from bot.faq_service import FaqService
+from bot.i18n import Catalog
+from bot.services import Liaison
+from bot.settings import Settings
+from bot.stations_file import load_stations_file
+from handlers.common import Deps
+from handlers.polling import DurablePoller
+from handlers.router import register
+from handlers.telegram_io import TelegramTransport
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_SECONDS = 600
+
+
+@dataclass
+class LiaisonApp:
+    settings: Settings
+    db: Database
+    liaison: Liaison
+    faq: FaqService
+    application: Application
+    dispatcher: Dispatcher
+    poller: DurablePoller
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.application.initialize()
+        me = self.application.bot
+        deps: Deps = self.application.bot_data["deps"]
+        deps.bot_username = me.username or ""
+        await self.application.bot.delete_webhook(drop_pending_updates=False)
+        await self.liaison.report_not_started()
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(self.poller.run(), name="poller"),
+            asyncio.create_task(self._housekeeping(), name="housekeeping"),
+        ]
+        log.info("liaison-bot running as @%s", deps.bot_username)
+
+    async def wait(self) -> None:
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def stop(self) -> None:
+        self.poller.stop()
+        self.dispatcher.stop()
+        for task in self._tasks:
+            if task.get_name() != "dispatcher":
+                task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
+        with contextlib.suppress(Exception):
+            await self.application.shutdown()
+        await self.db.close()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            try:
+                closed = await self.liaison.close_stale()
+                if closed:
+                    log.info("closed %d resolved wishes nobody rated", closed)
+            except Exception:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+
+async def open_database(settings: Settings) -> Database:
+    db = Database(settings.database)
+    await db.connect()
+    return db
+
+
+async def build(
+    settings: Settings, clock: Clock | None = None, limits: Limits | None = None
+) -> LiaisonApp:
+    """Wire everything. Raises StationsFileError / FaqFileError before anything is written."""
+    if not settings.telegram_token:
+        raise ValueError("LIAISON_TELEGRAM_TOKEN is required")
+    clock = clock or SystemClock()
+    config = load_stations_file(settings.stations_file) if settings.stations_file else None
+    db = await open_database(settings)
+    catalog = Catalog(settings.locale)
+    admins = [("telegram", str(i)) for i in settings.staff_ids]
+    liaison = Liaison(
+        db, catalog, clock, settings.tz, admins=admins, auto_close_days=settings.auto_close_days
+    )
+    if config is not None:
+        await liaison.sync_config(config)
+    faq = FaqService(db, clock, settings.faq_file)
+    await faq.reload()
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_token)
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_url.replace("/bot", "/file/bot"))
+        .updater(None)
+        .connect_timeout(10)
+        .read_timeout(15)
+        .write_timeout(15)
+        .build()
+    )
+    application.bot_data["deps"] = Deps(liaison=liaison, catalog=catalog, faq=faq)
+    register(application)
+    transport = TelegramTransport(application.bot)
+    dispatcher = Dispatcher(
+        db, {transport.channel: transport}, clock, liaison.on_unreachable, limits
+    )
+    poller = DurablePoller(application, db, clock, timeout=settings.poll_timeout)
+    return LiaisonApp(settings, db, liaison, faq, application, dispatcher, poller)
+
+
+async def run(settings: Settings) -> None:
+    app = await build(settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    waiter = asyncio.create_task(app.wait())
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if waiter.done():
+            waiter.result()
+    finally:
+        stopper.cancel()
+        waiter.cancel()
+        log.info("stopping")
+        await app.stop()

@@ -1,0 +1,235 @@
+"""What the bot says about a wish to each party, built from the catalog (no transport types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from bot.domain.masking import mask_phone, mask_pii
+from bot.domain.model import Action, Event, Rating, Status, Wish
+from bot.i18n import Catalog, Markup
+from bot.messages import Button, Keyboard, OutMessage, keyboard
+
+# Callback actions. Short because Telegram allows 64 bytes; they are re-checked on the server.
+ACT_ACCEPT = "acc"
+ACT_REPLY = "rep"
+ACT_TRANSFER = "trf"
+ACT_RESOLVE = "res"
+ACT_DECLINE = "dec"
+ACT_ASSIGN = "asg"
+ACT_SUPPLEMENT = "sup"
+ACT_WITHDRAW = "wd"
+ACT_RATE = "rt"
+ACT_VIEW = "w"
+RATING_CODES = {"s": Rating.SATISFIED, "b": Rating.BASICALLY_SATISFIED, "u": Rating.UNSATISFIED}
+RATING_LETTER = {v: k for k, v in RATING_CODES.items()}
+
+
+def wish_action(verb: str, wish_id: int, *args: object) -> str:
+    return ":".join(["a", verb, str(wish_id), *(str(a) for a in args)])
+
+
+@dataclass(frozen=True)
+class WishContext:
+    """What a card needs besides the wish itself."""
+
+    station_name: str
+    category_name: str
+    deputy_name: str | None
+    resident_name: str = ""
+
+
+class Cards:
+    def __init__(self, catalog: Catalog, tz: tzinfo) -> None:
+        self.c = catalog
+        self.tz = tz
+
+    def when(self, at: datetime) -> str:
+        return at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+
+    def status(self, status: Status) -> str:
+        return self.c.plain(f"status.{status.value}")
+
+    def age(self, since: datetime, now: datetime) -> str:
+        days = max(0, (now - since).days)
+        if days == 0:
+            return self.c.plain("age.today")
+        return self.c.plain("age.days", days=days)
+
+    # -- deputies and staff -------------------------------------------------------------------
+
+    def handler_buttons(self, wish: Wish) -> Keyboard:
+        b = self.c.plain
+        rows: list[list[Button]] = []
+        if wish.status in (Status.ASSIGNED, Status.REOPENED):
+            rows.append([Button(b("btn.accept"), wish_action(ACT_ACCEPT, wish.id))])
+        if wish.status in (Status.ASSIGNED, Status.IN_PROGRESS, Status.REOPENED):
+            rows.append(
+                [
+                    Button(b("btn.reply"), wish_action(ACT_REPLY, wish.id)),
+                    Button(b("btn.resolve"), wish_action(ACT_RESOLVE, wish.id)),
+                ]
+            )
+            rows.append(
+                [
+                    Button(b("btn.transfer"), wish_action(ACT_TRANSFER, wish.id)),
+                    Button(b("btn.decline"), wish_action(ACT_DECLINE, wish.id)),
+                ]
+            )
+        if wish.status is Status.SUBMITTED:
+            rows.append(
+                [
+                    Button(b("btn.assign"), wish_action(ACT_ASSIGN, wish.id)),
+                    Button(b("btn.decline"), wish_action(ACT_DECLINE, wish.id)),
+                ]
+            )
+        return keyboard(*rows)
+
+    def handler_card(
+        self,
+        wish: Wish,
+        ctx: WishContext,
+        *,
+        photos: tuple[str, ...] = (),
+        location: tuple[float, float] | None = None,
+        heading: str = "card.new",
+    ) -> list[OutMessage]:
+        """The card a deputy (or staff) works from: the wish in full, with its action buttons."""
+        messages: list[OutMessage] = []
+        if photos:
+            messages.append(OutMessage(photos=photos, wish_id=wish.id))
+        if location is not None:
+            messages.append(OutMessage(location=location, wish_id=wish.id))
+        phone = (
+            self.c.t("card.phone", phone=wish.phone) if wish.phone else self.c.t("card.no_phone")
+        )
+        text = self.c.t(
+            heading,
+            receipt=wish.receipt,
+            station=ctx.station_name,
+            category=ctx.category_name,
+            text=wish.text,
+            phone=phone,
+            status=self.status(wish.status),
+            submitted=self.when(wish.created_at),
+            public=self.c.plain("card.public_yes" if wish.public else "card.public_no"),
+        )
+        messages.append(OutMessage(text=text, buttons=self.handler_buttons(wish), wish_id=wish.id))
+        return messages
+
+    def unassigned_notice(self, wish: Wish, ctx: WishContext) -> list[OutMessage]:
+        return self.handler_card(wish, ctx, heading="card.unassigned")
+
+    def handler_note(self, wish: Wish, key: str, **params: object) -> OutMessage:
+        return OutMessage(text=self.c.t(key, receipt=wish.receipt, **params), wish_id=wish.id)
+
+    # -- residents ----------------------------------------------------------------------------
+
+    def resident_buttons(self, wish: Wish) -> Keyboard:
+        b = self.c.plain
+        if wish.status is Status.RESOLVED:
+            return keyboard(
+                [
+                    Button(b("btn.rate_satisfied"), wish_action(ACT_RATE, wish.id, "s")),
+                    Button(b("btn.rate_basic"), wish_action(ACT_RATE, wish.id, "b")),
+                    Button(b("btn.rate_unsatisfied"), wish_action(ACT_RATE, wish.id, "u")),
+                ]
+            )
+        if wish.is_open:
+            return keyboard(
+                [
+                    Button(b("btn.supplement"), wish_action(ACT_SUPPLEMENT, wish.id)),
+                    Button(b("btn.withdraw"), wish_action(ACT_WITHDRAW, wish.id)),
+                ]
+            )
+        return ()
+
+    def resident_note(
+        self, wish: Wish, key: str, *, buttons: bool = False, **params: object
+    ) -> OutMessage:
+        return OutMessage(
+            text=self.c.t(key, receipt=wish.receipt, **params),
+            buttons=self.resident_buttons(wish) if buttons else (),
+            wish_id=wish.id,
+        )
+
+    def receipt_text(self, wish: Wish, ctx: WishContext) -> Markup:
+        text = self.c.t("new.submitted", receipt=wish.receipt, station=ctx.station_name, category=ctx.category_name)
+        if ctx.deputy_name:
+            text = Markup(text + "\n" + self.c.t("new.routed", deputy=ctx.deputy_name))
+        return text
+
+    # -- public -------------------------------------------------------------------------------
+
+    def wall_post(self, wish: Wish, ctx: WishContext, now: datetime) -> OutMessage:
+        """The 回音壁 post: masked, with no one's identity except the deputy's public name."""
+        names = [ctx.resident_name, *ctx.resident_name.split()]
+        resolved = wish.resolved_at or now
+        days = max(
+            1,
+            (resolved - wish.created_at).days + (1 if (resolved - wish.created_at).seconds else 0),
+        )
+        return OutMessage(
+            text=self.c.t(
+                "wall.post",
+                receipt=wish.receipt,
+                station=ctx.station_name,
+                category=ctx.category_name,
+                text=mask_pii(wish.text, names),
+                result=mask_pii(wish.result or "", names),
+                deputy=ctx.deputy_name or self.c.plain("wall.station_staff"),
+                days=days,
+            )
+        )
+
+    def wall_line(self, wish: Wish, ctx: WishContext, now: datetime, names: list[str]) -> Markup:
+        text = mask_pii(wish.text, names)
+        if len(text) > 120:
+            text = text[:120] + "…"
+        return self.c.t(
+            "wall.line",
+            receipt=wish.receipt,
+            category=ctx.category_name,
+            status=self.status(wish.status),
+            age=self.age(wish.created_at, now),
+            text=text,
+        )
+
+    # -- timeline -----------------------------------------------------------------------------
+
+    def timeline(
+        self, wish: Wish, events: list[Event], names: dict[int, str], viewer_is_handler: bool
+    ) -> Markup:
+        lines = []
+        for e in events:
+            who = self.c.plain(f"role.{e.role.value}")
+            if e.deputy_id is not None and e.action in (Action.ASSIGN, Action.TRANSFER):
+                who_to = names.get(e.deputy_id, "")
+            else:
+                who_to = ""
+            label = self.c.plain(f"action.{e.action.value}", to=who_to)
+            body = e.body
+            if len(body) > 300:
+                body = body[:300] + "…"
+            lines.append(
+                self.c.t(
+                    "timeline.line",
+                    at=self.when(e.at),
+                    who=who,
+                    action=label,
+                    body=Markup(self.c.t("timeline.body", body=body)) if body else "",
+                )
+            )
+        phone = ""
+        if viewer_is_handler and wish.phone:
+            phone = self.c.t("card.phone", phone=wish.phone)
+        elif wish.phone:
+            phone = self.c.t("card.phone", phone=mask_phone(wish.phone))
+        return self.c.t(
+            "timeline.header",
+            receipt=wish.receipt,
+            status=self.status(wish.status),
+            text=wish.text,
+            phone=phone,
+            lines=Markup("\n".join(lines)),
+        )

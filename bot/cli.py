@@ -1,0 +1,111 @@
+"""`liaison-bot`: run the bot, import a stations file, back up the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError, load_settings
+from bot.stations_file import StationsFileError, load_stations_file
+
+TOKEN_HELP = (
+    "LIAISON_TELEGRAM_TOKEN is not set.\n"
+    "Create a bot with @BotFather in Telegram (send /newbot), copy the token it gives you,\n"
+    "and put it in a .env file next to where you run the bot:\n"
+    "    LIAISON_TELEGRAM_TOKEN=123456789:AA...\n"
+    "(see deploy/.env.example for the other settings)."
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="liaison-bot", description="Deputy liaison station bot (人大代表联络站)"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bot (long polling)")
+    imp = sub.add_parser("import", help="import a stations file into the database, offline")
+    imp.add_argument("file", type=Path)
+    chk = sub.add_parser("check", help="validate a stations file without touching the database")
+    chk.add_argument("file", type=Path)
+    bak = sub.add_parser(
+        "backup", help="take a consistent copy of the database (safe while running)"
+    )
+    bak.add_argument("path", type=Path)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"liaison-bot: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL, and the URL contains the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        if args.command == "run":
+            if not settings.telegram_token:
+                print(f"liaison-bot: {TOKEN_HELP}", file=sys.stderr)
+                return 2
+            from bot.app import run
+
+            asyncio.run(run(settings))
+        elif args.command == "import":
+            asyncio.run(_import(settings, args.file))
+            print(f"imported {args.file} into {settings.database}")
+        elif args.command == "check":
+            config = load_stations_file(args.file)
+            deputies = sum(len(s.deputies) for s in config.stations)
+            print(
+                f"{args.file}: OK ({len(config.stations)} stations, {deputies} deputies, {len(config.categories)} categories)"
+            )
+        elif args.command == "backup":
+            if args.path.exists():
+                raise ValueError(f"{args.path} exists already; choose a new file name")
+            asyncio.run(_backup(settings, args.path))
+            print(f"backup written to {args.path}")
+    except StationsFileError as exc:
+        print(f"liaison-bot: invalid stations file:\n{exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # FaqFileError and other configuration errors
+        print(f"liaison-bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+async def _import(settings: Settings, file: Path) -> None:
+    from bot.app import open_database
+    from bot.clock import SystemClock
+    from bot.i18n import Catalog
+    from bot.services import Liaison
+
+    config = load_stations_file(file)  # validated whole before the database is opened
+    db = await open_database(settings)
+    try:
+        await Liaison(db, Catalog(settings.locale), SystemClock(), settings.tz).sync_config(config)
+    finally:
+        await db.close()
+
+
+async def _backup(settings: Settings, path: Path) -> None:
+    from bot.app import open_database
+
+    db = await open_database(settings)
+    try:
+        await db.backup(path)
+    finally:
+        await db.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

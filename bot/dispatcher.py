@@ -1,0 +1,260 @@
+"""Delivers the outbox: one place that talks to the platform for messages to other people.
+
+Rows are written in the same transaction as the change that caused them, so a crash can at worst
+deliver a message twice (sent, then killed before it was marked), never lose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from bot.clock import Clock
+from bot.messages import OutMessage
+from storage.db import Database
+from storage.repositories import OutboxRow, Repos
+
+log = logging.getLogger(__name__)
+
+
+class Failure(StrEnum):
+    RETRY_AFTER = "retry_after"  # the platform asked us to slow down
+    UNREACHABLE = "unreachable"  # blocked, never started, deactivated, chat gone
+    BAD_REQUEST = "bad_request"  # the message itself is wrong: retrying cannot help
+    TRANSIENT = "transient"  # network trouble or a server error
+
+
+class DeliveryError(Exception):
+    def __init__(
+        self, failure: Failure, description: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(description)
+        self.failure = failure
+        self.description = description
+        self.retry_after = retry_after
+
+
+class Transport(Protocol):
+    channel: str
+
+    async def deliver(self, chat_id: str, message: OutMessage) -> str | None:
+        """Send one message; return the platform's id of the message replies would quote."""
+        ...
+
+    def is_group(self, chat_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    global_per_second: float = 30.0
+    per_chat_interval: float = 1.0  # seconds between messages into one private chat
+    per_chat_burst: int = 3
+    group_per_minute: float = 20.0
+    max_attempts: int = 8
+    max_backoff: float = 300.0
+    concurrency: int = 8
+
+
+class Pacer:
+    """Token buckets: a global one and one per chat, so one busy chat never starves the rest."""
+
+    def __init__(self, limits: Limits, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._now = monotonic
+        self._global_tokens = limits.global_per_second
+        self._global_at = monotonic()
+        self._chats: dict[str, tuple[float, float]] = {}  # chat -> (tokens, updated at)
+        self._paused_until: dict[str, float] = {}
+        self._global_paused_until = 0.0
+
+    def _chat_rate(self, group: bool) -> tuple[float, float]:
+        if group:
+            return self.limits.group_per_minute / 60.0, 1.0
+        return 1.0 / self.limits.per_chat_interval, float(self.limits.per_chat_burst)
+
+    def chat_delay(self, chat_id: str, group: bool) -> float:
+        """Seconds until `chat_id` may receive another message (0: now)."""
+        now = self._now()
+        wait = max(0.0, self._paused_until.get(chat_id, 0.0) - now, self._global_paused_until - now)
+        rate, burst = self._chat_rate(group)
+        tokens, at = self._chats.get(chat_id, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate)
+        if tokens < 1:
+            wait = max(wait, (1 - tokens) / rate)
+        return wait
+
+    def take(self, chat_id: str, group: bool) -> None:
+        now = self._now()
+        rate, burst = self._chat_rate(group)
+        tokens, at = self._chats.get(chat_id, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate)
+        self._chats[chat_id] = (tokens - 1, now)
+        if len(self._chats) > 50_000:  # forget idle chats; their buckets are full again anyway
+            cutoff = now - 120
+            self._chats = {k: v for k, v in self._chats.items() if v[1] > cutoff}
+
+    async def global_slot(self) -> None:
+        while True:
+            now = self._now()
+            if now < self._global_paused_until:
+                await asyncio.sleep(self._global_paused_until - now)
+                continue
+            rate = self.limits.global_per_second
+            self._global_tokens = min(rate, self._global_tokens + (now - self._global_at) * rate)
+            self._global_at = now
+            if self._global_tokens >= 1:
+                self._global_tokens -= 1
+                return
+            await asyncio.sleep((1 - self._global_tokens) / rate)
+
+    def pause_chat(self, chat_id: str, seconds: float) -> None:
+        self._paused_until[chat_id] = self._now() + seconds
+
+    def pause_all(self, seconds: float) -> None:
+        self._global_paused_until = max(self._global_paused_until, self._now() + seconds)
+
+
+UnreachableHook = Callable[[int, str], Awaitable[None]]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        transports: dict[str, Transport],
+        clock: Clock,
+        on_unreachable: UnreachableHook,
+        limits: Limits | None = None,
+    ) -> None:
+        self.db = db
+        self.transports = transports
+        self.clock = clock
+        self.on_unreachable = on_unreachable
+        self.limits = limits or Limits()
+        self.pacer = Pacer(self.limits)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._in_flight: set[str] = set()
+        db.on_commit(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        log.info("dispatcher started")
+        sem = asyncio.Semaphore(self.limits.concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+        while not self._stopping:
+            self._wake.clear()
+            rows = await self._due()
+            waiting = 0.0
+            for row in rows:
+                if row.chat_id in self._in_flight:
+                    continue
+                transport = self.transports.get(row.channel)
+                if transport is None:
+                    await self._fail(row, "dead", f"no transport for channel {row.channel}")
+                    continue
+                delay = self.pacer.chat_delay(row.chat_id, transport.is_group(row.chat_id))
+                if delay > 0:
+                    waiting = min(waiting or delay, delay)
+                    continue
+                self.pacer.take(row.chat_id, transport.is_group(row.chat_id))
+                self._in_flight.add(row.chat_id)
+                await sem.acquire()
+                task = asyncio.create_task(self._deliver(transport, row, sem))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            timeout = await self._idle_timeout(rows, waiting)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("dispatcher stopped")
+
+    async def _due(self) -> list[OutboxRow]:
+        async with self.db.read() as conn:
+            return await Repos(conn).due_outbox(self.clock.now(), limit=200)
+
+    async def _idle_timeout(self, rows: list[OutboxRow], waiting: float) -> float:
+        if waiting:
+            return max(0.01, waiting)
+        if rows:
+            return 0.05  # more may be due once the in-flight ones finish
+        async with self.db.read() as conn:
+            nxt = await Repos(conn).next_outbox_time()
+        if nxt is None:
+            return 5.0
+        return min(5.0, max(0.01, (nxt - self.clock.now()).total_seconds()))
+
+    async def _deliver(self, transport: Transport, row: OutboxRow, sem: asyncio.Semaphore) -> None:
+        try:
+            await self.pacer.global_slot()
+            message = OutMessage.from_payload(row.payload)
+            try:
+                message_id = await transport.deliver(row.chat_id, message)
+            except DeliveryError as exc:
+                await self._failed(row, exc)
+            except Exception as exc:  # a bug in a transport must not stop delivery to everyone
+                log.exception("outbox %s: unexpected delivery error", row.id)
+                await self._failed(row, DeliveryError(Failure.TRANSIENT, type(exc).__name__))
+            else:
+                async with self.db.transaction() as conn:
+                    repos = Repos(conn)
+                    await repos.outbox_sent(row.id, message_id, self.clock.now())
+                    if message_id is not None and message.wish_id is not None:
+                        await repos.add_link(row.channel, row.chat_id, message_id, message.wish_id)
+        finally:
+            self._in_flight.discard(row.chat_id)
+            sem.release()
+            self._wake.set()
+
+    async def _failed(self, row: OutboxRow, exc: DeliveryError) -> None:
+        now = self.clock.now()
+        desc = exc.description[:500]
+        if exc.failure is Failure.RETRY_AFTER:
+            seconds = exc.retry_after or 1.0
+            self.pacer.pause_chat(row.chat_id, seconds)
+            log.warning("outbox %s: rate limited for %.0fs", row.id, seconds)
+            if row.attempts + 1 >= self.limits.max_attempts * 3:
+                await self._fail(row, "dead", desc)
+                return
+            async with self.db.transaction() as conn:
+                await Repos(conn).outbox_retry(row.id, now + timedelta(seconds=seconds), desc, True)
+        elif exc.failure is Failure.UNREACHABLE:
+            log.info("outbox %s: recipient unreachable (%s)", row.id, desc)
+            async with self.db.transaction() as conn:
+                repos = Repos(conn)
+                await repos.outbox_fail(row.id, "unreachable", desc)
+                await repos.outbox_fail_pending_for_chat(row.channel, row.chat_id, desc)
+            if row.user_id is not None:
+                await self.on_unreachable(row.user_id, desc)
+        elif exc.failure is Failure.BAD_REQUEST:
+            log.error("outbox %s: rejected by the platform: %s", row.id, desc)
+            await self._fail(row, "dead", desc)
+        else:
+            if row.attempts + 1 >= self.limits.max_attempts:
+                log.error(
+                    "outbox %s: giving up after %d attempts: %s", row.id, row.attempts + 1, desc
+                )
+                await self._fail(row, "dead", desc)
+                return
+            backoff = min(self.limits.max_backoff, 2.0 ** (row.attempts + 1))
+            log.warning("outbox %s: transient failure, retry in %.0fs: %s", row.id, backoff, desc)
+            async with self.db.transaction() as conn:
+                await Repos(conn).outbox_retry(row.id, now + timedelta(seconds=backoff), desc, True)
+
+    async def _fail(self, row: OutboxRow, status: str, error: str) -> None:
+        async with self.db.transaction() as conn:
+            await Repos(conn).outbox_fail(row.id, status, error)

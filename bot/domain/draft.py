@@ -1,0 +1,137 @@
+"""A wish being written: the steps of the /new flow and their validation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from bot.domain.model import InvalidInput
+
+MAX_TEXT = 2000  # leaves room in a 4096-character card for the receipt, labels and phone
+MIN_TEXT = 4
+MAX_PHOTOS = 5
+MAX_REPLY = 2000
+
+_MOBILE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
+
+
+class Step(StrEnum):
+    STATION = "station"
+    CATEGORY = "category"
+    TEXT = "text"
+    MORE = "more"  # text given; photos or a location may follow
+    PUBLIC = "public"
+    PHONE = "phone"
+    CONFIRM = "confirm"
+
+
+@dataclass(frozen=True)
+class Draft:
+    step: Step = Step.STATION
+    station_id: str | None = None
+    category_id: str | None = None
+    text: str = ""
+    photos: tuple[str, ...] = ()
+    location: tuple[float, float] | None = None
+    public: bool | None = None
+    phone: str | None = None
+    skipped_phone: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["step"] = self.step.value
+        data["photos"] = list(self.photos)
+        data["location"] = list(self.location) if self.location else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Draft:
+        loc = data.get("location")
+        return cls(
+            step=Step(data.get("step", Step.STATION)),
+            station_id=data.get("station_id"),
+            category_id=data.get("category_id"),
+            text=data.get("text", ""),
+            photos=tuple(data.get("photos", ())),
+            location=(float(loc[0]), float(loc[1])) if loc else None,
+            public=data.get("public"),
+            phone=data.get("phone"),
+            skipped_phone=bool(data.get("skipped_phone", False)),
+            extra=dict(data.get("extra", {})),
+        )
+
+    def expect(self, *steps: Step) -> None:
+        """Refuse a button or message that belongs to another step (stale or forged)."""
+        if self.step not in steps:
+            raise InvalidInput("stale_step")
+
+    def with_station(self, station_id: str) -> Draft:
+        return replace(self, station_id=station_id, step=Step.CATEGORY)
+
+    def with_category(self, category_id: str) -> Draft:
+        self.expect(Step.CATEGORY)
+        return replace(self, category_id=category_id, step=Step.TEXT)
+
+    def with_text(self, text: str) -> Draft:
+        self.expect(Step.TEXT, Step.MORE)
+        text = text.strip()
+        combined = f"{self.text}\n{text}" if self.text else text
+        if len(combined) > MAX_TEXT:
+            raise InvalidInput("text_too_long")
+        if len(combined) < MIN_TEXT:
+            raise InvalidInput("text_too_short")
+        return replace(self, text=combined, step=Step.MORE)
+
+    def with_photo(self, file_ref: str, caption: str | None) -> Draft:
+        self.expect(Step.TEXT, Step.MORE)
+        if len(self.photos) >= MAX_PHOTOS:
+            raise InvalidInput("too_many_photos")
+        d = replace(self, photos=(*self.photos, file_ref))
+        if caption and caption.strip():
+            return d.with_text(caption)
+        return d  # without words the step stays: the description is still needed
+
+    def with_location(self, latitude: float, longitude: float) -> Draft:
+        self.expect(Step.TEXT, Step.MORE)
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise InvalidInput("bad_location")
+        return replace(self, location=(latitude, longitude))
+
+    def described(self) -> Draft:
+        self.expect(Step.MORE)
+        return replace(self, step=Step.PUBLIC)
+
+    def with_public(self, public: bool) -> Draft:
+        self.expect(Step.PUBLIC)
+        return replace(self, public=public, step=Step.PHONE)
+
+    def with_phone(self, phone: str | None) -> Draft:
+        self.expect(Step.PHONE)
+        if phone is None:
+            return replace(self, phone=None, skipped_phone=True, step=Step.CONFIRM)
+        return replace(self, phone=normalize_phone(phone), step=Step.CONFIRM)
+
+    def ready(self) -> bool:
+        return (
+            self.step is Step.CONFIRM
+            and self.station_id is not None
+            and self.category_id is not None
+            and len(self.text) >= MIN_TEXT
+            and self.public is not None
+        )
+
+
+def normalize_phone(text: str) -> str:
+    """A mainland mobile or landline number, digits only; raises InvalidInput otherwise."""
+    digits = re.sub(r"[\s\-()（）]", "", text.strip())
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    if _MOBILE.match(digits) or _LANDLINE.match(digits):
+        return digits
+    raise InvalidInput("bad_phone")

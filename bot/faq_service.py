@@ -1,0 +1,124 @@
+"""Answering residents' repeated questions, and learning from the ones the FAQ misses."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.domain.model import InvalidInput
+from faq import FaqEntry, FaqMatcher, bundled_faq_path, group_similar, load_faq_file, render_answer
+from storage.db import Database
+from storage.repositories import Repos, StationRow, StoredFaqEntry, add_faq_entry, faq_entries
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION = 500  # longer messages are not questions; they are wishes
+
+
+@dataclass(frozen=True)
+class FaqReply:
+    kind: str  # "answer" | "suggest" | "none"
+    answer: str = ""  # plain text (the transport escapes it)
+    entry_id: str | None = None
+    suggestions: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (id, question)
+
+
+class FaqService:
+    def __init__(self, db: Database, clock: Clock, path: Path | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.path = path or bundled_faq_path("zh_CN")
+        self._file_entries = load_faq_file(self.path)
+        self._matcher = FaqMatcher(self._file_entries)
+
+    async def reload(self) -> int:
+        """Re-read the file and the entries added in chat; the old index stays on any error."""
+        file_entries = load_faq_file(self.path)
+        async with self.db.read() as conn:
+            stored = await faq_entries(conn)
+        entries = _merge(file_entries, stored)
+        matcher = FaqMatcher(entries)
+        self._file_entries = file_entries
+        self._matcher = matcher
+        log.info("FAQ loaded: %d entries", len(entries))
+        return len(entries)
+
+    @property
+    def entries(self) -> tuple[FaqEntry, ...]:
+        return self._matcher.entries
+
+    def topics(self, station_id: str | None) -> list[FaqEntry]:
+        return [e for e in self._matcher.entries if not e.stations or station_id in e.stations]
+
+    def answer_for(self, entry_id: str, station: StationRow | None) -> str | None:
+        entry = self._matcher.get(entry_id)
+        if entry is None or (
+            entry.stations and (station is None or station.id not in entry.stations)
+        ):
+            return None
+        return _render(entry, station)
+
+    async def ask(self, text: str, station: StationRow | None) -> FaqReply:
+        question = text.strip()[:MAX_QUESTION]
+        station_id = station.id if station else None
+        match = self._matcher.match(question, station_id)
+        if match.kind == "answer" and match.entry is not None:
+            return FaqReply("answer", _render(match.entry, station), match.entry.id)
+        # Misses are kept with the station only, never with who asked.
+        async with self.db.transaction() as conn:
+            await Repos(conn).add_faq_miss(station_id, match.kind, question, self.clock.now())
+        if match.kind == "suggest" and match.suggestions:
+            return FaqReply(
+                "suggest", suggestions=tuple((e.id, e.question) for e in match.suggestions[:3])
+            )
+        return FaqReply("none")
+
+    async def gaps(
+        self, station_ids: Sequence[str] | None, days: int = 30
+    ) -> list[tuple[str, int, list[str]]]:
+        since = self.clock.now() - timedelta(days=days)
+        async with self.db.read() as conn:
+            misses = await Repos(conn).faq_misses(station_ids, since)
+        return group_similar(misses)
+
+    async def add(
+        self, question: str, answer: str, user_id: int | None, station_ids: Sequence[str] = ()
+    ) -> str:
+        question, answer = question.strip(), answer.strip()
+        if not (2 <= len(question) <= 200) or not (2 <= len(answer) <= 2000):
+            raise InvalidInput("faq_add_format")
+        entry_id = "staff-" + re.sub(r"\W", "", str(int(self.clock.now().timestamp() * 1000)))
+        stored = StoredFaqEntry(entry_id, question, answer, (), tuple(station_ids))
+        async with self.db.transaction() as conn:
+            await add_faq_entry(conn, stored, user_id, self.clock.now())
+        await self.reload()
+        return entry_id
+
+
+def _merge(file_entries: Sequence[FaqEntry], stored: Sequence[StoredFaqEntry]) -> list[FaqEntry]:
+    known = {e.id for e in file_entries}
+    extra = [
+        FaqEntry(
+            id=s.id,
+            question=s.question,
+            answer=s.answer,
+            alternates=s.alternates,
+            stations=s.stations,
+        )
+        for s in stored
+        if s.id not in known
+    ]
+    return [*file_entries, *extra]
+
+
+def _render(entry: FaqEntry, station: StationRow | None) -> str:
+    if station is None:
+        return render_answer(entry)
+    return render_answer(
+        entry, station_name=station.name, address=station.address, reception=station.reception
+    )

@@ -1,0 +1,69 @@
+"""Transport-neutral outgoing messages, as stored in the outbox and rendered by a transport.
+
+Text is a small HTML subset (b, i, code, a) in which every piece of user text has already been
+escaped by the catalog; a transport without HTML strips the tags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    action: str  # opaque to transports; re-authorized by the server when it comes back
+
+    def to_dict(self) -> list[str]:
+        return [self.text, self.action]
+
+
+Keyboard = tuple[tuple[Button, ...], ...]
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """One platform call: a text (with buttons), an album of photos, or a location."""
+
+    text: str = ""
+    buttons: Keyboard = ()
+    photos: tuple[str, ...] = ()  # platform file references, sent as an album before the text
+    location: tuple[float, float] | None = None
+    wish_id: int | None = None  # a reply to this message is about this wish
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        if self.photos:
+            return "photos"
+        if self.location is not None:
+            return "location"
+        return "text"
+
+    def to_payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            data["buttons"] = [[b.to_dict() for b in row] for row in self.buttons]
+        if self.photos:
+            data["photos"] = list(self.photos)
+        if self.location is not None:
+            data["location"] = list(self.location)
+        if self.wish_id is not None:
+            data["wish_id"] = self.wish_id
+        return data
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> OutMessage:
+        loc = data.get("location")
+        return cls(
+            text=data.get("text", ""),
+            buttons=tuple(tuple(Button(t, a) for t, a in row) for row in data.get("buttons", [])),
+            photos=tuple(data.get("photos", [])),
+            location=(float(loc[0]), float(loc[1])) if loc else None,
+            wish_id=data.get("wish_id"),
+        )
+
+
+def keyboard(*rows: list[Button] | tuple[Button, ...]) -> Keyboard:
+    return tuple(tuple(r) for r in rows if r)

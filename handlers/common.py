@@ -1,0 +1,139 @@
+"""What every Telegram handler shares: who is acting, how to answer, how to refuse politely."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot.domain.model import DomainError
+from bot.faq_service import FaqService
+from bot.i18n import Catalog, Markup
+from bot.messages import Keyboard, OutMessage
+from bot.services import Identity, Liaison
+from handlers.telegram_io import markup, send
+from storage.repositories import UserRow
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+Context = ContextTypes.DEFAULT_TYPE
+
+
+@dataclass
+class Deps:
+    """What the composition root hands to the handlers (stored in `bot_data`)."""
+
+    liaison: Liaison
+    catalog: Catalog
+    faq: FaqService
+    bot_username: str = ""
+
+
+def deps(context: Context) -> Deps:
+    return context.application.bot_data["deps"]
+
+
+def identity(update: Update) -> Identity | None:
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return None
+    name = " ".join(p for p in (user.first_name, user.last_name) if p)
+    return Identity(
+        channel=CHANNEL, external_id=str(user.id), chat_id=str(user.id), display_name=name
+    )
+
+
+async def current_user(update: Update, context: Context) -> UserRow | None:
+    ident = identity(update)
+    if ident is None:
+        return None
+    return await deps(context).liaison.identify(ident)
+
+
+def idempotency_key(update: Update) -> str:
+    return f"tg:{update.update_id}"
+
+
+def is_private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type == ChatType.PRIVATE
+
+
+async def reply(
+    update: Update,
+    context: Context,
+    text: Markup | str,
+    buttons: Keyboard = (),
+    wish_id: int | None = None,
+) -> Message | None:
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    return await send(context.bot, chat.id, OutMessage(text=text, buttons=buttons, wish_id=wish_id))
+
+
+def error_text(catalog: Catalog, exc: DomainError) -> str:
+    for key in (f"error.{exc.detail}", f"error.{exc.code}"):
+        if catalog.has(key):
+            return catalog.plain(key)
+    return catalog.plain("error.generic")
+
+
+Handler = Callable[[Update, Context, UserRow], Awaitable[Any]]
+
+
+def guarded(fn: Handler) -> Callable[[Update, Context], Awaitable[None]]:
+    """Identify the actor and turn domain refusals into a polite answer that changes nothing.
+
+    For button presses the handler returns the short text shown on the press (or None), and
+    the press is always answered exactly once, so the client never spins.
+    """
+
+    @wraps(fn)
+    async def wrapper(update: Update, context: Context) -> None:
+        user = await current_user(update, context)
+        if user is None:
+            return
+        query = update.callback_query
+        catalog = deps(context).catalog
+        try:
+            toast = await fn(update, context, user)
+        except DomainError as exc:
+            text = error_text(catalog, exc)
+            log.info("update %s refused: %s", update.update_id, exc.code)
+            if query is not None:
+                await _answer(query, text, alert=True)
+            else:
+                await reply(update, context, Markup(catalog.t("error.wrap", text=text)))
+            return
+        if query is not None:
+            await _answer(query, toast if isinstance(toast, str) else None)
+
+    return wrapper
+
+
+async def _answer(query: Any, text: str | None, alert: bool = False) -> None:
+    try:
+        await query.answer(text[:200] if text else None, show_alert=alert and bool(text))
+    except BadRequest as exc:  # too old: the client gave up waiting; nothing to fix
+        log.info("callback answer failed: %s", exc)
+
+
+async def drop_keyboard(update: Update, buttons: Keyboard = ()) -> None:
+    """Replace the pressed message's buttons, so a stale button cannot be pressed twice."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    try:
+        await query.edit_message_reply_markup(markup(buttons))
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            log.info("could not edit buttons: %s", exc)

@@ -1,0 +1,173 @@
+"""The FAQ in chat: answers, "did you mean" buttons, topics, and staff's gap list."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.domain.model import InvalidInput, NotAllowed
+from bot.i18n import Markup
+from bot.messages import Button, keyboard
+from handlers.common import Context, deps, guarded, reply
+from storage.repositories import UserRow
+
+TOPICS_PER_PAGE = 10
+
+
+async def answer_question(update: Update, context: Context, user: UserRow, text: str) -> None:
+    d = deps(context)
+    c = d.catalog
+    station = await d.liaison.home_station(user)
+    result = await d.faq.ask(text, station)
+    leave = Button(c.plain("btn.leave_wish"), "fw:0")
+    if result.kind == "answer":
+        await reply(
+            update,
+            context,
+            c.t("faq.answer", answer=result.answer),
+            keyboard([Button(c.plain("btn.more_faq"), "m:faq"), leave]),
+        )
+        return
+    await d.liaison.remember_question(user, text)
+    if result.kind == "suggest":
+        buttons = [[Button(q, f"fq:{eid}")] for eid, q in result.suggestions]
+        await reply(update, context, c.t("faq.did_you_mean"), keyboard(*buttons, [leave]))
+        return
+    await reply(
+        update,
+        context,
+        c.t("faq.no_answer"),
+        keyboard([leave], [Button(c.plain("btn.faq"), "m:faq")]),
+    )
+
+
+@guarded
+async def topics(update: Update, context: Context, user: UserRow) -> str | None:
+    d = deps(context)
+    station = await d.liaison.home_station(user)
+    entries = d.faq.topics(station.id if station else None)
+    page = 0
+    query = update.callback_query
+    if query is not None and (query.data or "").startswith("fp:"):
+        page = int((query.data or "fp:0")[3:] or 0)
+    chunk = entries[page * TOPICS_PER_PAGE : (page + 1) * TOPICS_PER_PAGE]
+    buttons = [[Button(e.question, f"fq:{e.id}")] for e in chunk]
+    nav = []
+    if page > 0:
+        nav.append(Button(d.catalog.plain("btn.prev"), f"fp:{page - 1}"))
+    if (page + 1) * TOPICS_PER_PAGE < len(entries):
+        nav.append(Button(d.catalog.plain("btn.next_page"), f"fp:{page + 1}"))
+    await reply(update, context, d.catalog.t("faq.topics"), keyboard(*buttons, nav))
+    return None
+
+
+@guarded
+async def on_button(update: Update, context: Context, user: UserRow) -> str | None:
+    query = update.callback_query
+    assert query is not None
+    d = deps(context)
+    head, _, arg = (query.data or "").partition(":")
+    if head == "fq":
+        station = await d.liaison.home_station(user)
+        answer = d.faq.answer_for(arg, station)
+        if answer is None:
+            raise InvalidInput("stale")
+        await reply(
+            update,
+            context,
+            d.catalog.t("faq.answer", answer=answer),
+            keyboard([Button(d.catalog.plain("btn.leave_wish"), "fw:0")]),
+        )
+        return None
+    if head == "fw":
+        from handlers.resident import prompt
+
+        question = await d.liaison.recalled_question(user)
+        draft = await d.liaison.start_draft(user, prefill=question)
+        await prompt(update, context, draft)
+        return None
+    if head == "fp":
+        if not arg.isdigit() or len(arg) > 3:
+            raise InvalidInput("stale")
+        return await topics.__wrapped__(update, context, user)  # type: ignore[attr-defined]
+    raise InvalidInput("stale")
+
+
+async def _require_staff(context: Context, user: UserRow) -> list[str] | None:
+    """The stations a staff member manages; None for county admins (all)."""
+    actor = await deps(context).liaison.actor(user)
+    if actor.is_admin:
+        return None
+    if not actor.staff_of:
+        raise NotAllowed("faq")
+    return sorted(actor.staff_of)
+
+
+@guarded
+async def gaps(update: Update, context: Context, user: UserRow) -> None:
+    d = deps(context)
+    stations = await _require_staff(context, user)
+    groups = await d.faq.gaps(stations)
+    if not groups:
+        await reply(update, context, d.catalog.t("faq.gaps_none"))
+        return
+    lines = [
+        d.catalog.t("faq.gap_line", n=i + 1, count=count, question=rep, examples="；".join(ex[:3]))
+        for i, (rep, count, ex) in enumerate(groups[:15])
+    ]
+    await reply(update, context, Markup(d.catalog.t("faq.gaps_header") + "\n" + "\n".join(lines)))
+
+
+@guarded
+async def add(update: Update, context: Context, user: UserRow) -> None:
+    d = deps(context)
+    stations = await _require_staff(context, user)
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    body = message.text.partition(" ")[2]
+    question, sep, answer = body.partition("|")
+    if not sep:
+        await reply(update, context, d.catalog.t("faq.add_usage"))
+        return
+    entry_id = await d.faq.add(question, answer, user.id, stations or ())
+    await reply(update, context, d.catalog.t("faq.added", id=entry_id, total=len(d.faq.entries)))
+
+
+@guarded
+async def reload(update: Update, context: Context, user: UserRow) -> None:
+    d = deps(context)
+    await _require_staff(context, user)
+    try:
+        total = await d.faq.reload()
+    except ValueError as exc:  # FaqFileError: the old FAQ stays in use
+        await reply(update, context, d.catalog.t("faq.reload_failed", error=str(exc)[:1000]))
+        return
+    await reply(update, context, d.catalog.t("faq.reloaded", total=total))
+
+
+@guarded
+async def unknown_command(update: Update, context: Context, user: UserRow) -> None:
+    await reply(update, context, deps(context).catalog.t("error.unknown_command"))
+
+
+async def in_group(update: Update, context: Context) -> None:
+    """In a group the bot answers questions it is asked by mention; everything else is private."""
+    message = update.effective_message
+    d = deps(context)
+    if message is None or message.text is None:
+        return
+    mention = f"@{d.bot_username}".lower() if d.bot_username else ""
+    text = message.text
+    if message.text.startswith("/"):
+        command = text.split()[0].lower()
+        if "@" in command and mention and not command.endswith(mention):
+            return  # a command for another bot
+        await reply(update, context, d.catalog.t("group.private_only", bot=d.bot_username))
+        return
+    if not mention or mention not in text.lower():
+        return
+    question = text.replace(f"@{d.bot_username}", "").strip()
+    result = await d.faq.ask(question, None)
+    if result.kind == "answer":
+        await reply(update, context, d.catalog.t("faq.answer", answer=result.answer))
+    else:
+        await reply(update, context, d.catalog.t("group.ask_private", bot=d.bot_username))

@@ -1,0 +1,190 @@
+"""Routes Telegram updates to handlers; registers everything on the PTB Application."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.cards import ACT_RATE, ACT_SUPPLEMENT, ACT_VIEW, ACT_WITHDRAW
+from bot.domain.draft import Step
+from bot.domain.model import InvalidInput
+from handlers import faq as faq_handlers
+from handlers import resident, work
+from handlers.common import CHANNEL, Context, deps, guarded, is_private, reply
+from storage.repositories import UserRow
+
+log = logging.getLogger(__name__)
+
+RESIDENT_VERBS = {ACT_SUPPLEMENT, ACT_WITHDRAW, ACT_RATE}
+MAX_MESSAGE = 4096
+
+
+@guarded
+async def on_text(update: Update, context: Context, user: UserRow) -> None:
+    """Free text: a reply about a wish, the body of a pending action, a draft step, or the FAQ."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    d = deps(context)
+    text = message.text
+    target = message.reply_to_message
+    if target is not None and target.from_user is not None and target.from_user.is_bot:
+        wish_id = await d.liaison.linked_wish(CHANNEL, str(message.chat.id), str(target.message_id))
+        if wish_id is not None:
+            await work.relay_reply(update, context, user, wish_id, text)
+            return
+    if await d.liaison.pending_input(user) is not None:
+        await work.finish_input(update, context, user, text)
+        return
+    draft = await d.liaison.draft(user)
+    if draft is not None:
+        await resident.draft_text(update, context, user, draft, text)
+        return
+    await faq_handlers.answer_question(update, context, user, text)
+
+
+@guarded
+async def on_photo(update: Update, context: Context, user: UserRow) -> None:
+    message = update.effective_message
+    assert message is not None and message.photo
+    d = deps(context)
+    draft = await d.liaison.draft(user)
+    if draft is None or draft.step not in (Step.TEXT, Step.MORE):
+        await reply(update, context, d.catalog.t("media.photo_outside_flow"))
+        return
+    file_id = message.photo[-1].file_id  # the largest size
+    new = await d.liaison.update_draft(user, lambda dr: dr.with_photo(file_id, message.caption))
+    await resident.prompt(update, context, new)
+
+
+@guarded
+async def on_location(update: Update, context: Context, user: UserRow) -> None:
+    message = update.effective_message
+    assert message is not None and message.location is not None
+    d = deps(context)
+    draft = await d.liaison.draft(user)
+    if draft is None or draft.step not in (Step.TEXT, Step.MORE):
+        await reply(update, context, d.catalog.t("media.location_outside_flow"))
+        return
+    loc = message.location
+    new = await d.liaison.update_draft(
+        user, lambda dr: dr.with_location(loc.latitude, loc.longitude)
+    )
+    await resident.prompt(update, context, new)
+
+
+@guarded
+async def on_contact(update: Update, context: Context, user: UserRow) -> None:
+    message = update.effective_message
+    assert message is not None and message.contact is not None
+    d = deps(context)
+    draft = await d.liaison.draft(user)
+    if draft is None or draft.step is not Step.PHONE:
+        await reply(update, context, d.catalog.t("media.unsupported"))
+        return
+    phone = message.contact.phone_number
+    new = await d.liaison.update_draft(user, lambda dr: dr.with_phone(phone))
+    await resident.prompt(update, context, new)
+
+
+@guarded
+async def on_unsupported(update: Update, context: Context, user: UserRow) -> None:
+    await reply(update, context, deps(context).catalog.t("media.unsupported"))
+
+
+@guarded
+async def on_button(update: Update, context: Context, user: UserRow) -> str | None:
+    """Every button press: the data is client input, so it is parsed strictly here and each
+    use case re-checks the actor's rights and the wish's state on the server."""
+    query = update.callback_query
+    assert query is not None
+    data = query.data or ""
+    head, _, rest = data.partition(":")
+    if head == "a":
+        parts = rest.split(":")
+        if len(parts) < 2 or not parts[1].isdigit() or len(parts) > 3:
+            raise InvalidInput("stale")
+        verb, wish_id, arg = parts[0], int(parts[1]), (parts[2] if len(parts) == 3 else "")
+        if verb == ACT_VIEW:
+            await work.view_wish(update, context, user, wish_id)
+            return None
+        if verb in RESIDENT_VERBS:
+            return await resident.resident_action(update, context, user, verb, wish_id, arg)
+        return await work.handler_action(update, context, user, verb, wish_id, arg)
+    raise InvalidInput("stale")
+
+
+async def on_menu(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None
+    target = {
+        "m:new": resident.new_wish,
+        "m:my": resident.my_wishes,
+        "m:wall": resident.wall,
+        "m:faq": faq_handlers.topics,
+    }.get(query.data or "")
+    if target is None:
+        await on_button(update, context)
+        return
+    await target(update, context)
+
+
+async def on_error(update: object, context: Context) -> None:
+    # Ids only: the update itself may carry personal data.
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("update %s failed: %s", update_id, context.error, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None and is_private(update):
+        try:
+            await reply(update, context, deps(context).catalog.t("error.internal"))
+        except Exception:  # the answer is a courtesy; the failure is already logged
+            log.info("could not tell the user about the error")
+
+
+def register(application: Application) -> None:
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    commands = [
+        ("start", resident.start),
+        ("help", resident.help_command),
+        ("new", resident.new_wish),
+        ("my", resident.my_wishes),
+        ("wall", resident.wall),
+        ("withdraw", resident.withdraw_command),
+        ("cancel", resident.cancel),
+        ("faq", faq_handlers.topics),
+        ("queue", work.queue),
+        ("assign", work.assign),
+        ("unassigned", work.unassigned),
+        ("stats", work.stats),
+        ("faq_gaps", faq_handlers.gaps),
+        ("faq_add", faq_handlers.add),
+        ("faq_reload", faq_handlers.reload),
+    ]
+    for name, callback in commands:
+        application.add_handler(CommandHandler(name, callback, filters=private))
+    # In groups the bot speaks only when addressed (a command, or a mention).
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.GROUPS & (filters.COMMAND | filters.Entity("mention")),
+            faq_handlers.in_group,
+        )
+    )
+    application.add_handler(
+        CallbackQueryHandler(resident.choose_station, pattern=r"^st:[a-z0-9_-]{1,32}$")
+    )
+    application.add_handler(
+        CallbackQueryHandler(
+            resident.draft_button, pattern=r"^(ds|dc|dv):[a-z0-9_-]{1,32}$|^(dn|dk|dp|do|dx)$"
+        )
+    )
+    application.add_handler(CallbackQueryHandler(resident.my_wishes, pattern=r"^my:\d{1,4}$"))
+    application.add_handler(CallbackQueryHandler(resident.wall, pattern=r"^wl:\d{1,4}$"))
+    application.add_handler(CallbackQueryHandler(faq_handlers.on_button, pattern=r"^f[qwp]:"))
+    application.add_handler(CallbackQueryHandler(on_menu))
+    application.add_handler(MessageHandler(private & filters.COMMAND, faq_handlers.unknown_command))
+    application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text))
+    application.add_handler(MessageHandler(private & filters.PHOTO, on_photo))
+    application.add_handler(MessageHandler(private & filters.LOCATION, on_location))
+    application.add_handler(MessageHandler(private & filters.CONTACT, on_contact))
+    application.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, on_unsupported))
+    application.add_error_handler(on_error)

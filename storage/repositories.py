@@ -1,0 +1,836 @@
+"""Repositories: all SQL of the application lives in this package.
+
+Each repository wraps the connection of an open transaction (`Database.transaction()`), so a
+use case that changes a wish, records its event and queues its messages commits all or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.domain.model import Action, Event, Rating, Role, Status, Wish
+from bot.domain.routing import DeputyLoad
+from storage.db import fetch_all, fetch_one
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class StationRow:
+    id: str
+    name: str
+    code: str
+    address: str
+    reception: str
+    wall_chat_id: str | None
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    channel: str
+    external_id: str
+    chat_id: str
+    display_name: str
+    started_at: datetime | None
+    unreachable_at: datetime | None
+    stopped: bool
+    station_id: str | None
+
+
+@dataclass(frozen=True)
+class DeputyRow:
+    id: int
+    station_id: str
+    user_id: int
+    name: str
+    categories: frozenset[str]
+    active: bool
+
+
+@dataclass(frozen=True)
+class Attachment:
+    kind: str  # "photo" | "location"
+    file_ref: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    wish_id: int
+    event: Event
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    channel: str
+    chat_id: str
+    user_id: int | None
+    priority: int
+    kind: str
+    payload: dict[str, Any]
+    wish_id: int | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class NewOutgoing:
+    """A message to queue. `payload` is the transport-neutral message (see bot.messages)."""
+
+    channel: str
+    chat_id: str
+    kind: str
+    priority: int
+    payload: dict[str, Any]
+    user_id: int | None = None
+    wish_id: int | None = None
+
+
+class Repos:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    # -- directory: stations, categories, people ---------------------------------------------
+
+    async def upsert_station(self, s: StationRow, position: int) -> None:
+        await self.conn.execute(
+            "INSERT INTO stations (id, name, code, address, reception, wall_chat_id, active, position)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(id) DO UPDATE SET name=excluded.name,"
+            " code=excluded.code, address=excluded.address, reception=excluded.reception,"
+            " wall_chat_id=excluded.wall_chat_id, active=1, position=excluded.position",
+            (s.id, s.name, s.code, s.address, s.reception, s.wall_chat_id, position),
+        )
+
+    async def deactivate_stations_except(self, keep: Iterable[str]) -> None:
+        keep = list(keep)
+        marks = ",".join("?" * len(keep)) or "''"
+        await self.conn.execute(f"UPDATE stations SET active=0 WHERE id NOT IN ({marks})", keep)
+
+    async def station(self, station_id: str) -> StationRow | None:
+        row = await fetch_one(
+            self.conn, "SELECT * FROM stations WHERE id=? AND active=1", (station_id,)
+        )
+        return _station(row) if row else None
+
+    async def stations(self) -> list[StationRow]:
+        rows = await fetch_all(
+            self.conn, "SELECT * FROM stations WHERE active=1 ORDER BY position, id"
+        )
+        return [_station(r) for r in rows]
+
+    async def upsert_category(self, c: CategoryRow, position: int) -> None:
+        await self.conn.execute(
+            "INSERT INTO categories (id, name, position, active) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT(id) DO UPDATE SET name=excluded.name, position=excluded.position, active=1",
+            (c.id, c.name, position),
+        )
+
+    async def deactivate_categories_except(self, keep: Iterable[str]) -> None:
+        keep = list(keep)
+        marks = ",".join("?" * len(keep)) or "''"
+        await self.conn.execute(f"UPDATE categories SET active=0 WHERE id NOT IN ({marks})", keep)
+
+    async def categories(self) -> list[CategoryRow]:
+        rows = await fetch_all(
+            self.conn, "SELECT id, name FROM categories WHERE active=1 ORDER BY position, id"
+        )
+        return [CategoryRow(r["id"], r["name"]) for r in rows]
+
+    async def category_names(self) -> dict[str, str]:
+        rows = await fetch_all(self.conn, "SELECT id, name FROM categories")
+        return {r["id"]: r["name"] for r in rows}
+
+    async def ensure_user(
+        self, channel: str, external_id: str, chat_id: str, display_name: str | None, now: datetime
+    ) -> UserRow:
+        """Create or refresh a user; `display_name=None` keeps the one already stored."""
+        await self.conn.execute(
+            "INSERT INTO users (channel, external_id, chat_id, display_name, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO UPDATE SET"
+            " chat_id=excluded.chat_id,"
+            " display_name=CASE WHEN ? IS NULL THEN users.display_name ELSE excluded.display_name END",
+            (channel, external_id, chat_id, display_name or "", _ts(now), display_name),
+        )
+        user = await self.user_by_external(channel, external_id)
+        assert user is not None
+        return user
+
+    async def mark_started(self, user_id: int, now: datetime) -> bool:
+        """Record that the person opened the bot; True if they were unreachable before."""
+        row = await fetch_one(
+            self.conn, "SELECT started_at, unreachable_at FROM users WHERE id=?", (user_id,)
+        )
+        was_unreachable = bool(row and (row["started_at"] is None or row["unreachable_at"]))
+        await self.conn.execute(
+            "UPDATE users SET started_at=COALESCE(started_at, ?), unreachable_at=NULL,"
+            " unreachable_reason=NULL WHERE id=?",
+            (_ts(now), user_id),
+        )
+        return was_unreachable
+
+    async def set_unreachable(self, user_id: int, reason: str, now: datetime) -> bool:
+        """Mark a user unreachable; True if this is news (they were reachable before)."""
+        cursor = await self.conn.execute(
+            "UPDATE users SET unreachable_at=?, unreachable_reason=? WHERE id=? AND unreachable_at IS NULL",
+            (_ts(now), reason, user_id),
+        )
+        return cursor.rowcount > 0
+
+    async def set_stopped(self, user_id: int, stopped: bool) -> None:
+        await self.conn.execute("UPDATE users SET stopped=? WHERE id=?", (int(stopped), user_id))
+
+    async def set_user_station(self, user_id: int, station_id: str) -> None:
+        await self.conn.execute("UPDATE users SET station_id=? WHERE id=?", (station_id, user_id))
+
+    async def user(self, user_id: int) -> UserRow | None:
+        row = await fetch_one(self.conn, "SELECT * FROM users WHERE id=?", (user_id,))
+        return _user(row) if row else None
+
+    async def user_by_external(self, channel: str, external_id: str) -> UserRow | None:
+        row = await fetch_one(
+            self.conn,
+            "SELECT * FROM users WHERE channel=? AND external_id=?",
+            (channel, external_id),
+        )
+        return _user(row) if row else None
+
+    async def user_by_chat(self, channel: str, chat_id: str) -> UserRow | None:
+        row = await fetch_one(
+            self.conn, "SELECT * FROM users WHERE channel=? AND chat_id=?", (channel, chat_id)
+        )
+        return _user(row) if row else None
+
+    async def upsert_deputy(
+        self, station_id: str, user_id: int, name: str, categories: Sequence[str]
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO deputies (station_id, user_id, name, categories, active) VALUES (?, ?, ?, ?, 1)"
+            " ON CONFLICT(station_id, user_id) DO UPDATE SET name=excluded.name,"
+            " categories=excluded.categories, active=1",
+            (station_id, user_id, name, json.dumps(sorted(categories))),
+        )
+
+    async def deactivate_deputies_except(
+        self, station_id: str, keep_user_ids: Iterable[int]
+    ) -> None:
+        keep = list(keep_user_ids)
+        marks = ",".join("?" * len(keep)) or "-1"
+        await self.conn.execute(
+            f"UPDATE deputies SET active=0 WHERE station_id=? AND user_id NOT IN ({marks})",
+            [station_id, *keep],
+        )
+
+    async def deputy(self, deputy_id: int) -> DeputyRow | None:
+        row = await fetch_one(self.conn, "SELECT * FROM deputies WHERE id=?", (deputy_id,))
+        return _deputy(row) if row else None
+
+    async def deputies(self, station_id: str) -> list[DeputyRow]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT * FROM deputies WHERE station_id=? AND active=1 ORDER BY id",
+            (station_id,),
+        )
+        return [_deputy(r) for r in rows]
+
+    async def deputies_of_user(self, user_id: int) -> list[DeputyRow]:
+        rows = await fetch_all(
+            self.conn, "SELECT * FROM deputies WHERE user_id=? AND active=1 ORDER BY id", (user_id,)
+        )
+        return [_deputy(r) for r in rows]
+
+    async def deputy_loads(self, station_id: str) -> list[DeputyLoad]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT d.id, d.categories, d.last_assigned_seq, u.unreachable_at, u.started_at,"
+            " (SELECT COUNT(*) FROM wishes w WHERE w.deputy_id=d.id"
+            "   AND w.status IN ('submitted','assigned','in_progress','reopened')) AS open_count"
+            " FROM deputies d JOIN users u ON u.id=d.user_id"
+            " WHERE d.station_id=? AND d.active=1",
+            (station_id,),
+        )
+        return [
+            DeputyLoad(
+                deputy_id=r["id"],
+                categories=frozenset(json.loads(r["categories"])),
+                open_count=r["open_count"],
+                last_assigned_seq=r["last_assigned_seq"],
+                available=r["unreachable_at"] is None,
+            )
+            for r in rows
+        ]
+
+    async def note_assignment(self, deputy_id: int) -> None:
+        await self.conn.execute(
+            "UPDATE deputies SET last_assigned_seq=(SELECT COALESCE(MAX(last_assigned_seq), 0) + 1"
+            " FROM deputies d2 WHERE d2.station_id=deputies.station_id) WHERE id=?",
+            (deputy_id,),
+        )
+
+    async def set_staff(self, station_id: str, user_ids: Iterable[int]) -> None:
+        ids = list(user_ids)
+        await self.conn.execute(
+            "UPDATE station_staff SET active=0 WHERE station_id=?", (station_id,)
+        )
+        for uid in ids:
+            await self.conn.execute(
+                "INSERT INTO station_staff (station_id, user_id, active) VALUES (?, ?, 1)"
+                " ON CONFLICT(station_id, user_id) DO UPDATE SET active=1",
+                (station_id, uid),
+            )
+
+    async def staff_stations(self, user_id: int) -> frozenset[str]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT s.station_id FROM station_staff s JOIN stations st ON st.id=s.station_id"
+            " WHERE s.user_id=? AND s.active=1 AND st.active=1",
+            (user_id,),
+        )
+        return frozenset(r[0] for r in rows)
+
+    async def staff_users(self, station_id: str) -> list[UserRow]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT u.* FROM station_staff s JOIN users u ON u.id=s.user_id"
+            " WHERE s.station_id=? AND s.active=1 ORDER BY u.id",
+            (station_id,),
+        )
+        return [_user(r) for r in rows]
+
+    async def people_never_started(self) -> list[tuple[UserRow, str, str]]:
+        """Configured deputies and staff who have not opened the bot: (user, role, station)."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT u.*, 'deputy' AS role, d.station_id AS st FROM deputies d JOIN users u"
+            " ON u.id=d.user_id WHERE d.active=1 AND (u.started_at IS NULL OR u.unreachable_at IS NOT NULL)"
+            " UNION ALL SELECT u.*, 'staff' AS role, s.station_id AS st FROM station_staff s"
+            " JOIN users u ON u.id=s.user_id WHERE s.active=1"
+            " AND (u.started_at IS NULL OR u.unreachable_at IS NOT NULL) ORDER BY st, role, id",
+        )
+        return [(_user(r), r["role"], r["st"]) for r in rows]
+
+    # -- wishes ----------------------------------------------------------------------------
+
+    async def next_receipt_seq(self, station_id: str, year: int) -> int:
+        # Inside the caller's IMMEDIATE transaction, so two submits can never share a number,
+        # and a rolled-back submit gives its number back (no gaps).
+        await self.conn.execute(
+            "INSERT INTO receipt_counters (station_id, year, last_seq) VALUES (?, ?, 1)"
+            " ON CONFLICT(station_id, year) DO UPDATE SET last_seq=last_seq+1",
+            (station_id, year),
+        )
+        row = await fetch_one(
+            self.conn,
+            "SELECT last_seq FROM receipt_counters WHERE station_id=? AND year=?",
+            (station_id, year),
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def insert_wish(self, wish: Wish, idempotency_key: str | None) -> int:
+        cursor = await self.conn.execute(
+            "INSERT INTO wishes (station_id, receipt, resident_id, category_id, text, public, phone,"
+            " status, deputy_id, created_at, updated_at, idempotency_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                wish.station_id,
+                wish.receipt,
+                wish.resident_id,
+                wish.category_id,
+                wish.text,
+                int(wish.public),
+                wish.phone,
+                wish.status.value,
+                wish.deputy_id,
+                _ts(wish.created_at),
+                _ts(wish.created_at),
+                idempotency_key,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def update_wish(self, wish: Wish, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE wishes SET status=?, deputy_id=?, accepted_at=?, resolved_at=?, closed_at=?,"
+            " result=?, decline_reason=?, rating=?, reopen_count=?, updated_at=? WHERE id=?",
+            (
+                wish.status.value,
+                wish.deputy_id,
+                _ts(wish.accepted_at),
+                _ts(wish.resolved_at),
+                _ts(wish.closed_at),
+                wish.result,
+                wish.decline_reason,
+                wish.rating.value if wish.rating else None,
+                wish.reopen_count,
+                _ts(now),
+                wish.id,
+            ),
+        )
+
+    async def wish(self, wish_id: int) -> Wish | None:
+        row = await fetch_one(self.conn, "SELECT * FROM wishes WHERE id=?", (wish_id,))
+        return _wish(row) if row else None
+
+    async def wish_by_receipt(self, receipt: str) -> Wish | None:
+        row = await fetch_one(self.conn, "SELECT * FROM wishes WHERE receipt=?", (receipt,))
+        return _wish(row) if row else None
+
+    async def wish_by_idempotency_key(self, key: str) -> Wish | None:
+        row = await fetch_one(self.conn, "SELECT * FROM wishes WHERE idempotency_key=?", (key,))
+        return _wish(row) if row else None
+
+    async def wishes_of_resident(self, user_id: int, limit: int, offset: int = 0) -> list[Wish]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT * FROM wishes WHERE resident_id=? ORDER BY id DESC LIMIT ? OFFSET ?",
+            (user_id, limit, offset),
+        )
+        return [_wish(r) for r in rows]
+
+    async def open_wishes_of_deputies(self, deputy_ids: Sequence[int]) -> list[Wish]:
+        marks = ",".join("?" * len(deputy_ids)) or "-1"
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT * FROM wishes WHERE deputy_id IN ({marks})"
+            " AND status IN ('assigned','in_progress','reopened') ORDER BY created_at, id",
+            list(deputy_ids),
+        )
+        return [_wish(r) for r in rows]
+
+    async def unassigned_wishes(self, station_ids: Sequence[str]) -> list[Wish]:
+        marks = ",".join("?" * len(station_ids)) or "''"
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT * FROM wishes WHERE station_id IN ({marks}) AND status='submitted'"
+            " ORDER BY created_at, id",
+            list(station_ids),
+        )
+        return [_wish(r) for r in rows]
+
+    async def public_open_wishes(
+        self, station_id: str, limit: int, offset: int
+    ) -> tuple[list[Wish], int]:
+        where = "station_id=? AND public=1 AND status IN ('submitted','assigned','in_progress','reopened')"
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT * FROM wishes WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (station_id, limit, offset),
+        )
+        total = await fetch_one(
+            self.conn, f"SELECT COUNT(*) FROM wishes WHERE {where}", (station_id,)
+        )
+        return [_wish(r) for r in rows], int(total[0]) if total else 0
+
+    async def resolved_before(self, cutoff: datetime, limit: int) -> list[Wish]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT * FROM wishes WHERE status='resolved' AND resolved_at < ? ORDER BY id LIMIT ?",
+            (_ts(cutoff), limit),
+        )
+        return [_wish(r) for r in rows]
+
+    async def status_counts(self, station_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        marks = ",".join("?" * len(station_ids)) or "''"
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT station_id, status, COUNT(*) FROM wishes WHERE station_id IN ({marks})"
+            " GROUP BY station_id, status",
+            list(station_ids),
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for r in rows:
+            counts.setdefault(r[0], {})[r[1]] = r[2]
+        return counts
+
+    async def rating_counts(self, station_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        marks = ",".join("?" * len(station_ids)) or "''"
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT station_id, rating, COUNT(*) FROM wishes WHERE station_id IN ({marks})"
+            " AND rating IS NOT NULL GROUP BY station_id, rating",
+            list(station_ids),
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for r in rows:
+            counts.setdefault(r[0], {})[r[1]] = r[2]
+        return counts
+
+    async def add_attachments(self, wish_id: int, attachments: Iterable[Attachment]) -> None:
+        for a in attachments:
+            await self.conn.execute(
+                "INSERT INTO wish_attachments (wish_id, kind, file_ref, latitude, longitude)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (wish_id, a.kind, a.file_ref, a.latitude, a.longitude),
+            )
+
+    async def attachments(self, wish_id: int) -> list[Attachment]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT kind, file_ref, latitude, longitude FROM wish_attachments WHERE wish_id=? ORDER BY id",
+            (wish_id,),
+        )
+        return [Attachment(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def add_event(
+        self, wish_id: int, event: Event, idempotency_key: str | None = None
+    ) -> int:
+        cursor = await self.conn.execute(
+            "INSERT INTO wish_events (wish_id, at, action, role, actor_user_id, from_status,"
+            " to_status, deputy_id, body, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                wish_id,
+                _ts(event.at),
+                event.action.value,
+                event.role.value,
+                event.actor_user_id,
+                event.from_status.value if event.from_status else None,
+                event.to_status.value if event.to_status else None,
+                event.deputy_id,
+                event.body,
+                idempotency_key,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def event_key_used(self, key: str) -> bool:
+        row = await fetch_one(
+            self.conn, "SELECT 1 FROM wish_events WHERE idempotency_key=?", (key,)
+        )
+        return row is not None
+
+    async def events(self, wish_id: int) -> list[Event]:
+        rows = await fetch_all(
+            self.conn, "SELECT * FROM wish_events WHERE wish_id=? ORDER BY id", (wish_id,)
+        )
+        return [_event(r) for r in rows]
+
+    # -- outbox and links ------------------------------------------------------------------
+
+    async def enqueue(self, messages: Iterable[NewOutgoing], now: datetime) -> int:
+        count = 0
+        for m in messages:
+            await self.conn.execute(
+                "INSERT INTO outbox (created_at, channel, chat_id, user_id, priority, kind, payload,"
+                " wish_id, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _ts(now),
+                    m.channel,
+                    m.chat_id,
+                    m.user_id,
+                    m.priority,
+                    m.kind,
+                    json.dumps(m.payload, ensure_ascii=False),
+                    m.wish_id,
+                    _ts(now),
+                ),
+            )
+            count += 1
+        return count
+
+    async def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
+        """The oldest pending row of each chat that is due, most urgent first.
+
+        Only the head of each chat's queue is eligible, so a chat's messages arrive in the order
+        they were written even when an earlier one is waiting for a retry.
+        """
+        rows = await fetch_all(
+            self.conn,
+            "SELECT o.* FROM outbox o JOIN (SELECT chat_id, MIN(id) AS head FROM outbox"
+            " WHERE status='pending' GROUP BY chat_id) h ON h.head=o.id"
+            " WHERE o.next_attempt_at <= ? ORDER BY o.priority, o.id LIMIT ?",
+            (_ts(now), limit),
+        )
+        return [_outbox(r) for r in rows]
+
+    async def next_outbox_time(self) -> datetime | None:
+        row = await fetch_one(
+            self.conn, "SELECT MIN(next_attempt_at) FROM outbox WHERE status='pending'"
+        )
+        return _dt(row[0]) if row and row[0] else None
+
+    async def outbox_sent(self, row_id: int, message_id: str | None, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE outbox SET status='sent', sent_at=?, sent_message_id=?, attempts=attempts+1"
+            " WHERE id=?",
+            (_ts(now), message_id, row_id),
+        )
+
+    async def outbox_retry(
+        self, row_id: int, at: datetime, error: str, count_attempt: bool
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE outbox SET next_attempt_at=?, last_error=?, attempts=attempts+? WHERE id=?",
+            (_ts(at), error, int(count_attempt), row_id),
+        )
+
+    async def outbox_fail(self, row_id: int, status: str, error: str) -> None:
+        await self.conn.execute(
+            "UPDATE outbox SET status=?, last_error=?, attempts=attempts+1 WHERE id=?",
+            (status, error, row_id),
+        )
+
+    async def outbox_fail_pending_for_chat(self, channel: str, chat_id: str, error: str) -> int:
+        cursor = await self.conn.execute(
+            "UPDATE outbox SET status='unreachable', last_error=? WHERE channel=? AND chat_id=?"
+            " AND status='pending'",
+            (error, channel, chat_id),
+        )
+        return cursor.rowcount
+
+    async def outbox_counts(self) -> dict[str, int]:
+        rows = await fetch_all(self.conn, "SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        return {r[0]: r[1] for r in rows}
+
+    async def add_link(self, channel: str, chat_id: str, message_id: str, wish_id: int) -> None:
+        await self.conn.execute(
+            "INSERT OR REPLACE INTO message_links (channel, chat_id, message_id, wish_id)"
+            " VALUES (?, ?, ?, ?)",
+            (channel, chat_id, message_id, wish_id),
+        )
+
+    async def linked_wish(self, channel: str, chat_id: str, message_id: str) -> int | None:
+        row = await fetch_one(
+            self.conn,
+            "SELECT wish_id FROM message_links WHERE channel=? AND chat_id=? AND message_id=?",
+            (channel, chat_id, message_id),
+        )
+        return int(row[0]) if row else None
+
+    # -- sessions (multi-step flows) --------------------------------------------------------
+
+    async def session(self, user_id: int) -> tuple[str, dict[str, Any]] | None:
+        row = await fetch_one(
+            self.conn, "SELECT flow, data FROM sessions WHERE user_id=?", (user_id,)
+        )
+        return (row[0], json.loads(row[1])) if row else None
+
+    async def set_session(
+        self, user_id: int, flow: str, data: dict[str, Any], now: datetime
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO sessions (user_id, flow, data, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(user_id) DO UPDATE SET flow=excluded.flow, data=excluded.data,"
+            " updated_at=excluded.updated_at",
+            (user_id, flow, json.dumps(data, ensure_ascii=False), _ts(now)),
+        )
+
+    async def clear_session(self, user_id: int) -> None:
+        await self.conn.execute("DELETE FROM sessions WHERE user_id=?", (user_id,))
+
+    # -- inbox (updates persisted before their offset is confirmed) ---------------------------
+
+    async def inbox_add(self, channel: str, update_id: int, payload: str, now: datetime) -> bool:
+        cursor = await self.conn.execute(
+            "INSERT OR IGNORE INTO inbox (channel, update_id, received_at, payload) VALUES (?, ?, ?, ?)",
+            (channel, update_id, _ts(now), payload),
+        )
+        return cursor.rowcount > 0
+
+    async def inbox_pending(self, channel: str, limit: int) -> list[tuple[int, str, int]]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT update_id, payload, attempts FROM inbox WHERE channel=? AND processed_at IS NULL"
+            " ORDER BY update_id LIMIT ?",
+            (channel, limit),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def inbox_attempt(self, channel: str, update_id: int) -> None:
+        await self.conn.execute(
+            "UPDATE inbox SET attempts=attempts+1 WHERE channel=? AND update_id=?",
+            (channel, update_id),
+        )
+
+    async def inbox_done(self, channel: str, update_id: int, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE inbox SET processed_at=? WHERE channel=? AND update_id=?",
+            (_ts(now), channel, update_id),
+        )
+
+    async def inbox_max_update_id(self, channel: str) -> int | None:
+        row = await fetch_one(
+            self.conn, "SELECT MAX(update_id) FROM inbox WHERE channel=?", (channel,)
+        )
+        return int(row[0]) if row and row[0] is not None else None
+
+    async def inbox_prune(self, channel: str, before: datetime) -> None:
+        await self.conn.execute(
+            "DELETE FROM inbox WHERE channel=? AND processed_at IS NOT NULL AND processed_at < ?",
+            (channel, _ts(before)),
+        )
+
+    # -- FAQ misses ------------------------------------------------------------------------
+
+    async def add_faq_miss(
+        self, station_id: str | None, kind: str, text: str, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO faq_misses (at, station_id, kind, text) VALUES (?, ?, ?, ?)",
+            (_ts(now), station_id, kind, text),
+        )
+
+    async def faq_misses(self, station_ids: Sequence[str] | None, since: datetime) -> list[str]:
+        if station_ids is None:
+            rows = await fetch_all(
+                self.conn, "SELECT text FROM faq_misses WHERE at >= ? ORDER BY id", (_ts(since),)
+            )
+        else:
+            marks = ",".join("?" * len(station_ids)) or "''"
+            rows = await fetch_all(
+                self.conn,
+                f"SELECT text FROM faq_misses WHERE at >= ? AND (station_id IN ({marks})"
+                " OR station_id IS NULL) ORDER BY id",
+                [_ts(since), *station_ids],
+            )
+        return [r[0] for r in rows]
+
+
+def _station(r: sqlite3.Row) -> StationRow:
+    return StationRow(
+        r["id"], r["name"], r["code"], r["address"], r["reception"], r["wall_chat_id"]
+    )
+
+
+def _user(r: sqlite3.Row) -> UserRow:
+    return UserRow(
+        id=r["id"],
+        channel=r["channel"],
+        external_id=r["external_id"],
+        chat_id=r["chat_id"],
+        display_name=r["display_name"],
+        started_at=_dt(r["started_at"]),
+        unreachable_at=_dt(r["unreachable_at"]),
+        stopped=bool(r["stopped"]),
+        station_id=r["station_id"],
+    )
+
+
+def _deputy(r: sqlite3.Row) -> DeputyRow:
+    return DeputyRow(
+        id=r["id"],
+        station_id=r["station_id"],
+        user_id=r["user_id"],
+        name=r["name"],
+        categories=frozenset(json.loads(r["categories"])),
+        active=bool(r["active"]),
+    )
+
+
+def _wish(r: sqlite3.Row) -> Wish:
+    created = _dt(r["created_at"])
+    assert created is not None
+    return Wish(
+        id=r["id"],
+        station_id=r["station_id"],
+        receipt=r["receipt"],
+        resident_id=r["resident_id"],
+        category_id=r["category_id"],
+        text=r["text"],
+        status=Status(r["status"]),
+        created_at=created,
+        public=bool(r["public"]),
+        phone=r["phone"],
+        deputy_id=r["deputy_id"],
+        accepted_at=_dt(r["accepted_at"]),
+        resolved_at=_dt(r["resolved_at"]),
+        closed_at=_dt(r["closed_at"]),
+        result=r["result"],
+        decline_reason=r["decline_reason"],
+        rating=Rating(r["rating"]) if r["rating"] else None,
+        reopen_count=r["reopen_count"],
+    )
+
+
+def _event(r: sqlite3.Row) -> Event:
+    at = _dt(r["at"])
+    assert at is not None
+
+    return Event(
+        action=Action(r["action"]),
+        role=Role(r["role"]),
+        actor_user_id=r["actor_user_id"],
+        from_status=Status(r["from_status"]) if r["from_status"] else None,
+        to_status=Status(r["to_status"]) if r["to_status"] else None,
+        at=at,
+        body=r["body"],
+        deputy_id=r["deputy_id"],
+    )
+
+
+def _outbox(r: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(
+        id=r["id"],
+        channel=r["channel"],
+        chat_id=r["chat_id"],
+        user_id=r["user_id"],
+        priority=r["priority"],
+        kind=r["kind"],
+        payload=json.loads(r["payload"]),
+        wish_id=r["wish_id"],
+        attempts=r["attempts"],
+    )
+
+
+@dataclass(frozen=True)
+class StoredFaqEntry:
+    id: str
+    question: str
+    answer: str
+    alternates: tuple[str, ...]
+    stations: tuple[str, ...]
+
+
+async def faq_entries(conn: aiosqlite.Connection) -> list[StoredFaqEntry]:
+    rows = await fetch_all(conn, "SELECT * FROM faq_entries ORDER BY created_at, id")
+    return [
+        StoredFaqEntry(
+            r["id"],
+            r["question"],
+            r["answer"],
+            tuple(json.loads(r["alternates"])),
+            tuple(json.loads(r["stations"])),
+        )
+        for r in rows
+    ]
+
+
+async def add_faq_entry(
+    conn: aiosqlite.Connection, entry: StoredFaqEntry, user_id: int | None, now: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO faq_entries (id, question, answer, alternates, stations, created_at, created_by)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry.id,
+            entry.question,
+            entry.answer,
+            json.dumps(list(entry.alternates), ensure_ascii=False),
+            json.dumps(list(entry.stations), ensure_ascii=False),
+            _ts(now),
+            user_id,
+        ),
+    )
