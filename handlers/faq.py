@@ -8,6 +8,7 @@ from bot.domain.model import InvalidInput, NotAllowed
 from bot.i18n import Markup
 from bot.messages import Button, keyboard
 from handlers.common import Context, deps, guarded, reply
+from handlers.resident import prompt
 from storage.repositories import UserRow
 
 TOPICS_PER_PAGE = 10
@@ -79,16 +80,10 @@ async def on_button(update: Update, context: Context, user: UserRow) -> str | No
         )
         return None
     if head == "fw":
-        from handlers.resident import prompt
-
         question = await d.liaison.recalled_question(user)
         draft = await d.liaison.start_draft(user, prefill=question)
         await prompt(update, context, draft)
         return None
-    if head == "fp":
-        if not arg.isdigit() or len(arg) > 3:
-            raise InvalidInput("stale")
-        return await topics.__wrapped__(update, context, user)  # type: ignore[attr-defined]
     raise InvalidInput("stale")
 
 

@@ -41,6 +41,10 @@ class DurablePoller:
         self._stopping = asyncio.Event()
         self._arrived = asyncio.Event()
 
+    def wake(self) -> None:
+        """Look at the inbox now (after updates were stored by someone else, e.g. a webhook)."""
+        self._arrived.set()
+
     def stop(self) -> None:
         self._stopping.set()
         self._arrived.set()

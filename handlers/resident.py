@@ -11,14 +11,14 @@ from bot.domain.receipts import normalize_receipt
 from bot.i18n import Markup
 from bot.messages import Button, Keyboard, keyboard
 from bot.services import NotFound
-from handlers.common import Context, deps, drop_keyboard, guarded, idempotency_key, reply
+from handlers.common import Context, Deps, deps, drop_keyboard, guarded, idempotency_key, reply
 from storage.repositories import StationRow, UserRow
 
 WISH_LIMIT_CHARS = 2000
 
 
-def main_menu(d: object) -> Keyboard:
-    c = d.catalog  # type: ignore[attr-defined]
+def main_menu(d: Deps) -> Keyboard:
+    c = d.catalog
     return keyboard(
         [Button(c.plain("btn.new"), "m:new"), Button(c.plain("btn.my"), "m:my")],
         [Button(c.plain("btn.wall"), "m:wall"), Button(c.plain("btn.faq"), "m:faq")],
@@ -77,7 +77,7 @@ async def choose_station(update: Update, context: Context, user: UserRow) -> str
 async def help_command(update: Update, context: Context, user: UserRow) -> None:
     d = deps(context)
     is_staff = await d.liaison.is_staff(user)
-    is_deputy = bool(await d.liaison.queue(user)) or bool((await d.liaison.actor(user)).deputy_ids)
+    is_deputy = bool((await d.liaison.actor(user)).deputy_ids)
     text = d.catalog.t("help.resident")
     if is_deputy:
         text = Markup(text + "\n\n" + d.catalog.t("help.deputy"))

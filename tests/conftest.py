@@ -74,4 +74,6 @@ async def liaison(db: Database, clock: ManualClock, config: StationsConfig) -> L
 
 
 def person(tg_id: int, name: str = "") -> Identity:
-    return Identity(channel="telegram", external_id=str(tg_id), chat_id=str(tg_id), display_name=name or None)
+    return Identity(
+        channel="telegram", external_id=str(tg_id), chat_id=str(tg_id), display_name=name or None
+    )

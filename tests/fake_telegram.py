@@ -1059,6 +1059,7 @@ class SentMessage:
     edits: list[dict[str, Any]] = field(default_factory=list)  # earlier states, oldest first
     deleted: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    consumed: bool = field(default=False, repr=False)  # already returned by next_message/wait_for
 
     @property
     def content(self) -> str:
@@ -1192,9 +1193,15 @@ class _Query:
 class _Params:
     """Request parameters as the Bot API sees them: strings, plus uploaded files."""
 
-    def __init__(self, values: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> None:
+    def __init__(
+        self,
+        values: dict[str, str],
+        files: dict[str, tuple[str, bytes, str]],
+        alive: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.values = values
         self.files = files
+        self.alive = alive  # False once the client has hung up
 
     def has(self, name: str) -> bool:
         return name in self.values and self.values[name] != ""
@@ -1234,9 +1241,29 @@ def _to_param(value: Any) -> str | None:
     return str(value)
 
 
+_INT_PARAMS = frozenset(
+    {
+        "chat_id",
+        "from_chat_id",
+        "message_id",
+        "user_id",
+        "reply_to_message_id",
+        "offset",
+        "limit",
+        "timeout",
+        "cache_time",
+        "message_thread_id",
+    }
+)
+
+
 def _decoded_params(values: dict[str, str]) -> dict[str, Any]:
+    """Parameters for the request log: JSON fields decoded, integer ids as int."""
     decoded: dict[str, Any] = {}
     for name, value in values.items():
+        if name in _INT_PARAMS and re.fullmatch(r"-?\d+", value):
+            decoded[name] = int(value)
+            continue
         if name in _JSON_PARAMS:
             try:
                 decoded[name] = json.loads(value)
@@ -1280,6 +1307,7 @@ class FakeTelegram:
         bot_first_name: str = "Liaison Test Bot",
         rate_limits: bool | RateLimits = False,
         privacy_mode: bool = True,
+        log_requests: bool = True,
     ) -> None:
         self.token = token
         self.bot_username = bot_username
@@ -1289,11 +1317,14 @@ class FakeTelegram:
         self.rate_limits = bool(rate_limits)
         # With privacy mode on, group messages reach the bot only if meant for it.
         self.privacy_mode = privacy_mode
+        # Benchmarks can switch off the per-request log (sent/rejected are always kept).
+        self.log_requests = log_requests
 
         self.sent: list[SentMessage] = []
         self.requests: list[ApiRequest] = []
         self.rejected: list[RejectedCall] = []
         self.injected_failures: list[RejectedCall] = []
+        self.unanswered: list[RejectedCall] = []  # errors for clients that had hung up
         self.callback_answers: list[CallbackAnswer] = []
         self.chat_actions: list[tuple[int, str]] = []
         self.updates_confirmed = 0
@@ -1317,7 +1348,8 @@ class FakeTelegram:
         self._poll_abort_reason = ""
         self._faults: list[InjectedFault] = []
         self._waiters: set[asyncio.Future[None]] = set()
-        self._consumed: set[int] = set()
+        self._scan_start = 0
+        self._photo_sets: dict[str, list[dict[str, Any]]] = {}
         self._buckets: dict[Any, _Bucket] = {}
         self._counter = itertools.count(1)
         self._closing = False
@@ -1713,15 +1745,24 @@ class FakeTelegram:
     def unconsumed(self, chat_id: int | None = None) -> list[SentMessage]:
         return [
             m
-            for m in self.sent
-            if id(m) not in self._consumed and (chat_id is None or m.chat_id == chat_id)
+            for m in itertools.islice(self.sent, self._first_unconsumed(), None)
+            if not m.consumed and (chat_id is None or m.chat_id == chat_id)
         ]
 
     def consume_all(self, chat_id: int | None = None) -> list[SentMessage]:
         """Mark everything sent so far (to ``chat_id``) as seen; returns those messages."""
         pending = self.unconsumed(chat_id)
-        self._consumed.update(id(m) for m in pending)
+        for m in pending:
+            m.consumed = True
         return pending
+
+    def _first_unconsumed(self) -> int:
+        """Index before which everything is consumed (keeps waiting O(new messages))."""
+        i = self._scan_start
+        while i < len(self.sent) and self.sent[i].consumed:
+            i += 1
+        self._scan_start = i
+        return i
 
     async def next_message(self, chat_id: int, timeout: float = 5.0) -> SentMessage:  # noqa: ASYNC109
         """The next message to ``chat_id`` not yet returned by next_message/wait_for."""
@@ -1747,8 +1788,8 @@ class FakeTelegram:
         found: list[SentMessage] = []
 
         def ready() -> bool:
-            for m in self.sent:
-                if id(m) not in self._consumed and match(m):
+            for m in itertools.islice(self.sent, self._first_unconsumed(), None):
+                if not m.consumed and match(m):
                     found.append(m)
                     return True
             return False
@@ -1761,7 +1802,7 @@ class FakeTelegram:
         await self.wait_until(
             ready, timeout, what=f"a message to {' '.join(wanted)}", chat_id=chat_id
         )
-        self._consumed.add(id(found[0]))
+        found[0].consumed = True
         return found[0]
 
     async def wait_until(
@@ -1796,7 +1837,7 @@ class FakeTelegram:
         messages = self.sent if chat_id is None else self.messages_to(chat_id)
         lines = [f"sent to {'all chats' if chat_id is None else chat_id} ({len(messages)}):"]
         for m in messages[-30:]:
-            seen = " " if id(m) in self._consumed else "*"
+            seen = " " if m.consumed else "*"
             lines.append(f"  {seen} chat {m.chat_id} {m.describe()}")
         if self.rejected:
             lines.append(f"rejected calls ({len(self.rejected)}):")
@@ -1817,8 +1858,8 @@ class FakeTelegram:
 
     def clear_observations(self) -> None:
         """Forget sent/requests/rejected/answers (the world state is kept)."""
-        self._consumed.update(id(m) for m in self.sent)
         self.sent.clear()
+        self._scan_start = 0
         self.requests.clear()
         self.rejected.clear()
         self.injected_failures.clear()
@@ -1896,12 +1937,19 @@ class FakeTelegram:
             values, files = await self._read_params(request)
         except ApiError as exc:
             return self._json(exc.to_json(), exc.code)
-        params = _Params(values, files)
-        self.requests.append(
-            ApiRequest(
-                method, _decoded_params(values), {k: (v[0], len(v[1])) for k, v in files.items()}
+
+        def alive() -> bool:
+            return request.transport is not None and not request.transport.is_closing()
+
+        params = _Params(values, files, alive)
+        if self.log_requests:
+            self.requests.append(
+                ApiRequest(
+                    method,
+                    _decoded_params(values),
+                    {k: (v[0], len(v[1])) for k, v in files.items()},
+                )
             )
-        )
         self.stats.calls_by_method[method] += 1
         handler = self._methods.get(name)
         try:
@@ -1920,7 +1968,13 @@ class FakeTelegram:
             return self._json(body, 200)
         except ApiError as exc:
             record = RejectedCall(method, _decoded_params(values), exc.code, exc.description)
-            (self.injected_failures if exc.injected else self.rejected).append(record)
+            if exc.injected:
+                self.injected_failures.append(record)
+            elif not alive():
+                # e.g. a long poll the client abandoned, then aborted by its next getUpdates
+                self.unanswered.append(record)
+            else:
+                self.rejected.append(record)
             if exc.code == 429:
                 chat_key = params.int("chat_id") if params.has("chat_id") else 0
                 self.stats.too_many_requests_by_chat[chat_key] += 1
@@ -2111,6 +2165,8 @@ class FakeTelegram:
                     "height": height,
                 }
             )
+        for size in sizes:  # sending any size's file_id again reuses the whole photo
+            self._photo_sets[size["file_id"]] = sizes
         return sizes
 
     def _new_file(self, folder: str, data: bytes, suffix: str) -> _File:
@@ -2150,13 +2206,18 @@ class FakeTelegram:
         chat_id: int | None,
     ) -> dict[str, Any]:
         user = self._user(user_id)
+        if user.deactivated:
+            raise AssertionError(f"user {user_id} is deactivated and cannot send messages")
         self._touch(user)
-        chat = self._chats[user_id if chat_id is None else chat_id]
+        chat = self._chats.get(user_id if chat_id is None else chat_id)
+        if chat is None:
+            raise AssertionError(f"unknown chat {chat_id}; call add_group()/add_channel() first")
         if chat.type == "private":
             if chat.id != user_id:
                 raise AssertionError("a user can only write to the bot in their own private chat")
+            if user.blocked:  # restarting a blocked bot unblocks it first
+                self.unblock(user_id)
             user.started = True  # writing to a bot allows it to answer, as on Telegram
-            user.blocked = False
         else:
             chat.members.add(user_id)
         message: dict[str, Any] = {
@@ -2517,11 +2578,8 @@ class FakeTelegram:
 
     def _photo_from(self, params: _Params, value: str | None = None) -> list[dict[str, Any]]:
         file, _name = self._input_file(params, "photo", value)
-        for existing in self._messages.values():
-            for size in existing.data.get("photo") or []:
-                if size["file_id"] == file.file_id:
-                    return copy.deepcopy(existing.data["photo"])
-        return self._photo_sizes(file.data)
+        known = self._photo_sets.get(file.file_id)
+        return copy.deepcopy(known) if known else self._photo_sizes(file.data)
 
     # ---------------------------------------------------------------- Bot API methods
 
@@ -2578,7 +2636,7 @@ class FakeTelegram:
                 if offset <= 0 or u["update_id"] >= offset or offset > next_id
             ]
             batch = batch[:limit]
-            if batch or timeout == 0 or self._closing:
+            if batch or timeout == 0 or self._closing or not params.alive():
                 break
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -2740,7 +2798,17 @@ class FakeTelegram:
         lang = params.str("language_code")
         return {"name": self.descriptions.get("name", {}).get(lang, "") or self.bot_first_name}
 
+    @staticmethod
+    def _check_link_preview_options(params: _Params) -> None:
+        try:
+            value = params.json("link_preview_options")
+        except ValueError:
+            raise _bad("Can't parse link preview options JSON object") from None
+        if value is not None and not isinstance(value, dict):
+            raise _bad("Object expected as link preview options")
+
     async def _m_sendMessage(self, params: _Params) -> dict[str, Any]:
+        self._check_link_preview_options(params)
         if not params.str("text"):
             raise _bad("Message text is empty")
         formatted = self._text(params, "text", "entities")
@@ -2944,6 +3012,7 @@ class FakeTelegram:
         return data.get("reply_markup")
 
     async def _m_editMessageText(self, params: _Params) -> dict[str, Any]:
+        self._check_link_preview_options(params)
         if not params.str("text"):
             raise _bad("Message text is empty")
         formatted = self._text(params, "text", "entities")

@@ -58,7 +58,13 @@ def test_happy_path_records_every_step() -> None:
     w, e4 = w.apply(Action.RESOLVE, DEPUTY_A, T0 + timedelta(days=2), body="已修好")
     w, e5 = w.apply(Action.RATE, RESIDENT, T0 + timedelta(days=3), rating=Rating.SATISFIED)
     assert w.status is Status.CLOSED
-    assert [e.action for e in (e1, e2, e3, e4, e5)] == [Action.ASSIGN, Action.ACCEPT, Action.REPLY, Action.RESOLVE, Action.RATE]
+    assert [e.action for e in (e1, e2, e3, e4, e5)] == [
+        Action.ASSIGN,
+        Action.ACCEPT,
+        Action.REPLY,
+        Action.RESOLVE,
+        Action.RATE,
+    ]
     assert e1.role is Role.SYSTEM and e2.role is Role.DEPUTY and e5.role is Role.RESIDENT
     assert e3.to_status is None  # a reply changes no state but is on the timeline
     assert w.accepted_at == T0 + timedelta(hours=1)
@@ -165,7 +171,7 @@ def test_no_sequence_reaches_an_invalid_state_or_skips_the_timeline(seq: list) -
         if w.status in FINAL_STATUSES:
             assert w.closed_at is not None
         if w.status in OPEN_STATUSES:
-            assert w.closed_at is None or w.status is Status.REOPENED and w.closed_at is None
+            assert w.closed_at is None or (w.status is Status.REOPENED and w.closed_at is None)
         assert w.reopen_count == sum(1 for e in timeline if e.to_status is Status.REOPENED)
     # final states are final except the documented reopen of a closed wish
     for action in Action:

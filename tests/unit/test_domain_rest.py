@@ -11,7 +11,9 @@ from bot.domain.receipts import format_receipt, normalize_receipt, parse_receipt
 from bot.domain.routing import DeputyLoad, choose_deputy
 
 
-def load(i: int, cats: set[str], open_count: int = 0, seq: int = 0, available: bool = True) -> DeputyLoad:
+def load(
+    i: int, cats: set[str], open_count: int = 0, seq: int = 0, available: bool = True
+) -> DeputyLoad:
     return DeputyLoad(i, frozenset(cats), open_count, seq, available)
 
 

@@ -17,7 +17,9 @@ from tests.conftest import person
 
 async def outbox(db: Database) -> list[dict]:
     async with db.read() as conn:
-        rows = await fetch_all(conn, "SELECT chat_id, kind, payload, status FROM outbox ORDER BY id")
+        rows = await fetch_all(
+            conn, "SELECT chat_id, kind, payload, status FROM outbox ORDER BY id"
+        )
     return [{"chat": r[0], "kind": r[1], "status": r[3], **json.loads(r[2])} for r in rows]
 
 
@@ -26,20 +28,36 @@ async def clear_outbox(db: Database) -> None:
         await conn.execute("UPDATE outbox SET status='sent'")
 
 
-async def submit(liaison: Liaison, tg_id: int, text: str, category: str = "traffic", station: str = "huimin", public: bool = True, key: str | None = None):
+async def submit(
+    liaison: Liaison,
+    tg_id: int,
+    text: str,
+    category: str = "traffic",
+    station: str = "huimin",
+    public: bool = True,
+    key: str | None = None,
+):
     user = await liaison.identify(person(tg_id, "刘小明"))
     await liaison.choose_station(user, station)
     await liaison.start_draft(user)
 
     def fill(d: Draft) -> Draft:
-        return d.with_category(category).with_text(text).described().with_public(public).with_phone("13812345678")
+        return (
+            d.with_category(category)
+            .with_text(text)
+            .described()
+            .with_public(public)
+            .with_phone("13812345678")
+        )
 
     await liaison.update_draft(user, fill)
-    wish, ctx = await liaison.submit_draft(user, key)
+    wish, _ = await liaison.submit_draft(user, key)
     return user, wish
 
 
-async def test_submit_routes_to_the_specialist_and_queues_the_card(liaison: Liaison, db: Database) -> None:
+async def test_submit_routes_to_the_specialist_and_queues_the_card(
+    liaison: Liaison, db: Database
+) -> None:
     user, wish = await submit(liaison, 700001, "小区门口路灯坏了三天")
     assert wish.receipt == "HM-2026-0001"
     assert wish.status is Status.ASSIGNED
@@ -53,7 +71,9 @@ async def test_submit_routes_to_the_specialist_and_queues_the_card(liaison: Liai
     assert [e.action for e in detail.events] == [Action.SUBMIT, Action.ASSIGN]
 
 
-async def test_full_loop_with_wall_post_masked(liaison: Liaison, db: Database, clock: ManualClock) -> None:
+async def test_full_loop_with_wall_post_masked(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
     resident, wish = await submit(liaison, 700001, "我是刘小明，电话13812345678，门口路灯坏了")
     deputy = await liaison.identify(person(800001))
     await liaison.act(deputy, wish.id, Action.ACCEPT)
@@ -68,7 +88,11 @@ async def test_full_loop_with_wall_post_masked(liaison: Liaison, db: Database, c
     assert "刘小明" not in wall[0]["text"] and "刘**" in wall[0]["text"]
     assert "已联系供电所更换灯泡" in wall[0]["text"] and "张代表" in wall[0]["text"]
     to_resident = [r for r in rows if r["chat"] == "700001"]
-    assert to_resident and [b[1] for b in to_resident[0]["buttons"][0]] == [f"a:rt:{wish.id}:s", f"a:rt:{wish.id}:b", f"a:rt:{wish.id}:u"]
+    assert to_resident and [b[1] for b in to_resident[0]["buttons"][0]] == [
+        f"a:rt:{wish.id}:s",
+        f"a:rt:{wish.id}:b",
+        f"a:rt:{wish.id}:u",
+    ]
     closed = await liaison.act(resident, wish.id, Action.RATE, rating=Rating.SATISFIED)
     assert closed.status is Status.CLOSED
 
@@ -80,7 +104,9 @@ async def test_private_wishes_never_reach_the_wall(liaison: Liaison, db: Databas
     assert not [r for r in await outbox(db) if r["chat"].startswith("-100")]
 
 
-async def test_unsatisfied_reopens_and_tells_deputy_and_staff(liaison: Liaison, db: Database) -> None:
+async def test_unsatisfied_reopens_and_tells_deputy_and_staff(
+    liaison: Liaison, db: Database
+) -> None:
     resident, wish = await submit(liaison, 700001, "楼道灯不亮了好几天")
     deputy = await liaison.identify(person(800001))
     await liaison.act(deputy, wish.id, Action.RESOLVE, body="已修")
@@ -93,7 +119,9 @@ async def test_unsatisfied_reopens_and_tells_deputy_and_staff(liaison: Liaison, 
 
 async def test_no_fitting_deputy_goes_to_staff(liaison: Liaison, db: Database) -> None:
     # 星苑's only deputy takes housing; a traffic wish there must be assigned by staff.
-    _, wish = await submit(liaison, 700002, "公交站牌被撞坏了", category="traffic", station="xingyuan")
+    _, wish = await submit(
+        liaison, 700002, "公交站牌被撞坏了", category="traffic", station="xingyuan"
+    )
     assert wish.status is Status.SUBMITTED and wish.receipt == "XY-2026-0001"
     rows = await outbox(db)
     assert [r["chat"] for r in rows] == ["900002"]
@@ -134,12 +162,16 @@ async def test_redelivered_update_does_not_create_a_second_wish(liaison: Liaison
     deputy = await liaison.identify(person(800001))
     await liaison.act(deputy, first.id, Action.REPLY, body="收到", idempotency_key="tg:43")
     await liaison.act(deputy, first.id, Action.REPLY, body="收到", idempotency_key="tg:43")
-    replies = [e for e in (await liaison.wish_detail(deputy, first.id)).events if e.action is Action.REPLY]
+    replies = [
+        e for e in (await liaison.wish_detail(deputy, first.id)).events if e.action is Action.REPLY
+    ]
     assert len(replies) == 1
 
 
 async def test_receipts_have_no_gaps_or_duplicates_under_concurrency(liaison: Liaison) -> None:
-    results = await asyncio.gather(*[submit(liaison, 710000 + i, f"第{i}号心愿的内容") for i in range(40)])
+    results = await asyncio.gather(
+        *[submit(liaison, 710000 + i, f"第{i}号心愿的内容") for i in range(40)]
+    )
     receipts = sorted(w.receipt for _, w in results)
     assert receipts == [f"HM-2026-{i:04d}" for i in range(1, 41)]
 

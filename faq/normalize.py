@@ -1,0 +1,229 @@
+"""Text normalisation for FAQ matching.
+
+User text and FAQ phrasings go through exactly the same steps, so that matching compares
+like with like:
+
+1. cap the length (head and tail kept: residents put the question first or last);
+2. NFKC (full-width digits/letters -> ASCII) and lower case;
+3. Traditional -> Simplified (OpenCC ``t2s``);
+4. punctuation, symbols, emoji and whitespace become clause breaks;
+5. variant/synonym table (typos, dialect, colloquial forms -> one canonical form);
+6. filler phrases dropped (请问、那个、谢谢 …), then modal particles at clause edges;
+7. clause breaks removed.
+
+The tables live in ``data/normalize.yaml`` so they can be extended without code changes.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "MAX_INPUT_CHARS",
+    "Normalizer",
+    "default_normalizer",
+    "normalize",
+    "pinyin_units",
+    "significant_length",
+    "text_units",
+    "to_simplified",
+]
+
+#: Longer input is cut to its first and last half of this many characters.
+MAX_INPUT_CHARS = 200
+
+_TABLES_PATH = Path(__file__).with_name("data") / "normalize.yaml"
+
+# Anything that is not an ASCII letter/digit or a CJK ideograph is a clause break.
+_NON_TEXT = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ffff]+")
+# A matching unit is one ideograph or one run of ASCII letters/digits ("12345", "wifi").
+_UNIT = re.compile(r"[0-9a-z]+|[^0-9a-z]")
+
+
+@cache
+def _t2s_converter() -> tuple[Any, frozenset[str] | None]:
+    """Build the OpenCC converter once (it reads its dictionaries from disk).
+
+    Also returns the characters that any conversion rule would change, so that text
+    without them (almost all Simplified input) skips the slow pure-Python converter.
+    ``None`` means the set could not be derived and every text is converted.
+    """
+    from opencc import OpenCC
+
+    converter = OpenCC("t2s")
+    converter.convert("")  # forces dictionary loading now, not on the first query
+    try:
+        chains = converter._dict_chain_data
+        singles: dict[str, str] = {}
+        phrases: list[tuple[str, str]] = []
+        for group in chains:
+            for _max_len, _min_len, mapping in group:
+                for key, value in mapping.items():
+                    target = value.split(" ")[0]
+                    if len(key) == 1:
+                        singles[key] = target
+                    else:
+                        phrases.append((key, target))
+        trigger = {k for k, v in singles.items() if k != v}
+        for key, target in phrases:
+            # A phrase rule only matters when it changes something; if it already
+            # contains a triggering character, that character covers it.
+            if key != target and trigger.isdisjoint(key):
+                trigger.update(key)
+        return converter, frozenset(trigger)
+    except (AttributeError, TypeError, ValueError):
+        return converter, None
+
+
+def to_simplified(text: str) -> str:
+    """Traditional -> Simplified Chinese; Simplified text is returned unchanged (fast)."""
+    converter, trigger = _t2s_converter()
+    if trigger is not None and trigger.isdisjoint(text):
+        return text
+    result: str = converter.convert(text)
+    return result
+
+
+def _fold(text: str) -> str:
+    return to_simplified(unicodedata.normalize("NFKC", text).lower())
+
+
+def _alternation(words: Iterable[str]) -> re.Pattern[str] | None:
+    # Longest first, so that at each position the longest key wins.
+    unique = sorted({w for w in words if w}, key=lambda w: (-len(w), w))
+    if not unique:
+        return None
+    return re.compile("|".join(re.escape(w) for w in unique))
+
+
+class Normalizer:
+    """Normalises text with a given set of tables (see module docstring)."""
+
+    def __init__(
+        self,
+        variants: Mapping[str, str] | None = None,
+        fillers: Iterable[str] = (),
+        leading_particles: str = "",
+        trailing_particles: str = "",
+        lexicon: Iterable[str] = (),
+        concepts: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self._variants: dict[str, str] = {}
+        for key, value in (variants or {}).items():
+            folded_key = _NON_TEXT.sub("", _fold(str(key)))
+            if folded_key:
+                self._variants[folded_key] = _NON_TEXT.sub("", _fold(str(value)))
+        self._variant_re = _alternation(self._variants)
+        self._filler_re = _alternation(_NON_TEXT.sub("", _fold(f)) for f in fillers)
+        lead = "".join(sorted(set(_fold(leading_particles)) - {" "}))
+        trail = "".join(sorted(set(_fold(trailing_particles)) - {" "}))
+        # A clause edge is the text start/end or a clause break (a space at this stage).
+        self._lead_re = re.compile(f"(?<![^ ])[{re.escape(lead)}]+") if lead else None
+        self._trail_re = re.compile(f"[{re.escape(trail)}]+(?![^ ])") if trail else None
+        # Keyword tokens: a lexicon word stands for itself, a concept member for "#concept".
+        own: dict[str, set[str]] = {}
+        for word in lexicon:
+            text = self.normalize(str(word))
+            if len(text) >= 2:
+                own.setdefault(text, set()).add(text)
+        for name, members in (concepts or {}).items():
+            for word in members:
+                text = self.normalize(str(word))
+                if text:
+                    own.setdefault(text, set()).add(f"#{name}")
+        # Matching is leftmost-longest and non-overlapping, so a word also carries the
+        # tokens of every keyword inside it (当人大代表 -> #election and 人大代表).
+        self._keywords: dict[str, tuple[str, ...]] = {
+            word: tuple(sorted({t for sub, toks in own.items() if sub in word for t in toks}))
+            for word in own
+        }
+        self._keyword_re = _alternation(self._keywords)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Normalizer:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of tables")
+        return cls(
+            variants=data.get("variants") or {},
+            fillers=data.get("fillers") or (),
+            leading_particles=str(data.get("leading_particles") or ""),
+            trailing_particles=str(data.get("trailing_particles") or ""),
+            lexicon=data.get("lexicon") or (),
+            concepts=data.get("concepts") or {},
+        )
+
+    def normalize(self, text: str) -> str:
+        if len(text) > MAX_INPUT_CHARS:
+            half = MAX_INPUT_CHARS // 2
+            text = f"{text[:half]} {text[-half:]}"
+        text = _NON_TEXT.sub(" ", _fold(text))
+        if self._variant_re is not None:
+            variants = self._variants
+            text = self._variant_re.sub(lambda m: variants[m.group()], text)
+        if self._filler_re is not None:
+            text = self._filler_re.sub("", text)
+        if self._lead_re is not None:
+            text = self._lead_re.sub("", text)
+        if self._trail_re is not None:
+            text = self._trail_re.sub("", text)
+        return text.replace(" ", "")
+
+
+    def keywords(self, normalized: str) -> list[str]:
+        """Lexicon words and ``#concept`` tokens found in normalised text."""
+        if self._keyword_re is None:
+            return []
+        found: list[str] = []
+        for match in self._keyword_re.finditer(normalized):
+            found.extend(self._keywords[match.group()])
+        return found
+
+
+@cache
+def default_normalizer() -> Normalizer:
+    """The normaliser built from the bundled tables (built once per process)."""
+    return Normalizer.from_yaml(_TABLES_PATH)
+
+
+def normalize(text: str) -> str:
+    """Normalise ``text`` with the bundled tables."""
+    return default_normalizer().normalize(text)
+
+
+def significant_length(text: str) -> int:
+    """Number of letters, digits and ideographs the user typed (before any table is applied)."""
+    return len(_NON_TEXT.sub("", unicodedata.normalize("NFKC", text[: MAX_INPUT_CHARS * 2]).lower()))
+
+
+def text_units(normalized: str) -> list[str]:
+    """Split normalised text into ideographs and ASCII letter/digit runs."""
+    return _UNIT.findall(normalized)
+
+
+_SYLLABLES: dict[str, str] = {}
+
+
+def _syllable(unit: str) -> str:
+    # Per-character readings (no phrase context): a homophone typo then always gets
+    # the same reading as the intended character, and the cache stays small.
+    syllable = _SYLLABLES.get(unit)
+    if syllable is None:
+        from pypinyin import lazy_pinyin
+
+        syllable = lazy_pinyin(unit)[0] if len(unit) == 1 and unit >= "\u3400" else unit
+        _SYLLABLES[unit] = syllable
+    return syllable
+
+
+def pinyin_units(units: Iterable[str]) -> list[str]:
+    """Toneless pinyin for each unit (ASCII runs are kept as they are)."""
+    return [u if u < "\u3400" else _syllable(u) for u in units]
