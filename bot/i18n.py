@@ -25,11 +25,22 @@ def escape(value: object) -> str:
 
 @lru_cache(maxsize=8)
 def _load(locale: str) -> dict[str, str]:
-    text = resources.files("bot.locales").joinpath(f"{locale}.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"message catalog {locale} is not a mapping")
-    return {str(k): str(v) for k, v in data.items()}
+    """All catalog files of a locale (one per feature), merged; a key may be defined once."""
+    merged: dict[str, str] = {}
+    folder = resources.files("bot.locales").joinpath(locale)
+    for item in sorted(folder.iterdir(), key=lambda i: i.name):
+        if not item.name.endswith(".yaml"):
+            continue
+        data = yaml.safe_load(item.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"message catalog {locale}/{item.name} is not a mapping")
+        for key, value in data.items():
+            if key in merged:
+                raise ValueError(f"message {key!r} is defined twice in catalog {locale}")
+            merged[str(key)] = str(value)
+    if not merged:
+        raise ValueError(f"no message catalog for locale {locale!r}")
+    return merged
 
 
 class Catalog:
