@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from bot.domain.masking import mask_phone, mask_pii
+from bot.domain.masking import mask_phone, mask_pii, name_variants
 from bot.domain.model import Action, Event, Rating, Status, Wish
 from bot.i18n import Catalog, Markup
 from bot.messages import Button, Keyboard, OutMessage, keyboard
@@ -154,7 +154,12 @@ class Cards:
         )
 
     def receipt_text(self, wish: Wish, ctx: WishContext) -> Markup:
-        text = self.c.t("new.submitted", receipt=wish.receipt, station=ctx.station_name, category=ctx.category_name)
+        text = self.c.t(
+            "new.submitted",
+            receipt=wish.receipt,
+            station=ctx.station_name,
+            category=ctx.category_name,
+        )
         if ctx.deputy_name:
             text = Markup(text + "\n" + self.c.t("new.routed", deputy=ctx.deputy_name))
         return text
@@ -163,7 +168,7 @@ class Cards:
 
     def wall_post(self, wish: Wish, ctx: WishContext, now: datetime) -> OutMessage:
         """The 回音壁 post: masked, with no one's identity except the deputy's public name."""
-        names = [ctx.resident_name, *ctx.resident_name.split()]
+        names = name_variants(ctx.resident_name)
         resolved = wish.resolved_at or now
         days = max(
             1,
@@ -209,6 +214,8 @@ class Cards:
                 who_to = ""
             label = self.c.plain(f"action.{e.action.value}", to=who_to)
             body = e.body
+            if e.action is Action.RATE and body:
+                body = self.c.plain(f"rating.{body}")
             if len(body) > 300:
                 body = body[:300] + "…"
             lines.append(

@@ -17,6 +17,7 @@ from typing import Any
 from bot.cards import Cards, WishContext
 from bot.clock import Clock
 from bot.domain.draft import MAX_REPLY, Draft, Step
+from bot.domain.masking import name_variants
 from bot.domain.model import (
     RULES,
     Action,
@@ -346,12 +347,7 @@ class Liaison:
             repos = Repos(conn)
             wish = await self._load(repos, wish_id)
             actor = await self._actor(repos, user)
-            if not wish.allowed(action, actor):
-                raise (
-                    NotAllowed(action.value)
-                    if not wish.roles_of(actor) & _roles_for(action)
-                    else _stale()
-                )
+            _check_allowed(wish, action, actor)
             state = await self._state(repos, user.id)
             state["input"] = {"action": action.value, "wish_id": wish.id}
             await self._save_state(repos, user.id, state)
@@ -407,7 +403,7 @@ class Liaison:
                 if wish.status is not Status.SUBMITTED:
                     action = Action.TRANSFER
             if not wish.roles_of(actor):
-                raise NotAllowed(action.value)  # do not even confirm the wish exists
+                raise NotFound("wish")  # the same answer as for a wish that does not exist
             previous = wish
             wish, event = wish.apply(
                 action, actor, now, body=body, deputy_id=deputy_id, rating=rating
@@ -564,7 +560,7 @@ class Liaison:
             actor = await self._actor(repos, user)
             roles = wish.roles_of(actor)
             if not roles:
-                raise NotAllowed("view")
+                raise NotFound("wish")
             deputies = await repos.deputies(wish.station_id)
             return WishDetail(
                 wish=wish,
@@ -604,7 +600,7 @@ class Liaison:
                 resident = await repos.user(w.resident_id)
                 ctx = WishContext("", names.get(w.category_id, w.category_id), None)
                 who = resident.display_name if resident else ""
-                lines.append(self.cards.wall_line(w, ctx, now, [who, *who.split()]))
+                lines.append(self.cards.wall_line(w, ctx, now, name_variants(who)))
         return Page(lines, page, total)
 
     async def queue(self, user: UserRow) -> list[tuple[Wish, str]]:
@@ -631,10 +627,7 @@ class Liaison:
             wish = await self._load(repos, wish_id)
             actor = await self._actor(repos, user)
             action = Action.ASSIGN if wish.status is Status.SUBMITTED else Action.TRANSFER
-            if not wish.allowed(action, actor):
-                if not wish.roles_of(actor) & _roles_for(action):
-                    raise NotAllowed(action.value)
-                raise _stale()
+            _check_allowed(wish, action, actor)
             deputies = [d for d in await repos.deputies(wish.station_id) if d.id != wish.deputy_id]
         return wish, deputies
 
@@ -668,6 +661,11 @@ class Liaison:
             ]
             result.append(StationStats(s, counts.get(s.id, {}), ratings.get(s.id, {}), missing))
         return result
+
+    async def deputy_name(self, deputy_id: int) -> str:
+        async with self.db.read() as conn:
+            deputy = await Repos(conn).deputy(deputy_id)
+        return deputy.name if deputy else ""
 
     async def linked_wish(self, channel: str, chat_id: str, message_id: str) -> int | None:
         async with self.db.read() as conn:
@@ -876,9 +874,12 @@ def _outgoing(
     )
 
 
-def _roles_for(action: Action) -> frozenset[Role]:
-    return RULES[action].roles
-
-
-def _stale() -> DomainError:
-    return InvalidTransition("stale")
+def _check_allowed(wish: Wish, action: Action, actor: Actor) -> None:
+    """Refuse as the domain would: unknown to this person, not their role, or a stale state."""
+    roles = wish.roles_of(actor)
+    if not roles:
+        raise NotFound("wish")  # ids are guessable: do not confirm that the wish exists
+    if not roles & RULES[action].roles:
+        raise NotAllowed(action.value)
+    if not wish.allowed(action, actor):
+        raise InvalidTransition("stale")

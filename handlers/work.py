@@ -71,12 +71,8 @@ async def handler_action(
             idempotency_key=idempotency_key(update),
         )
         await drop_keyboard(update)
-        detail = await liaison.wish_detail(user, wish.id)
-        await reply(
-            update,
-            context,
-            c.t("work.assigned", receipt=wish.receipt, deputy=detail.context.deputy_name or ""),
-        )
+        name = await liaison.deputy_name(deputy_id)
+        await reply(update, context, c.t("work.assigned", receipt=wish.receipt, deputy=name))
         return None
     raise InvalidInput("stale")
 

@@ -671,6 +671,14 @@ class Repos:
             (_ts(now), channel, update_id),
         )
 
+    async def inbox_unprocessed(self, channel: str) -> int:
+        row = await fetch_one(
+            self.conn,
+            "SELECT COUNT(*) FROM inbox WHERE channel=? AND processed_at IS NULL",
+            (channel,),
+        )
+        return int(row[0]) if row else 0
+
     async def inbox_max_update_id(self, channel: str) -> int | None:
         row = await fetch_one(
             self.conn, "SELECT MAX(update_id) FROM inbox WHERE channel=?", (channel,)

@@ -20,6 +20,23 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 1)
 
 
+def name_variants(display_name: str) -> list[str]:
+    """The ways a person's name may appear in their own text.
+
+    Telegram profiles hold a first and a last name; Chinese names are written surname first and
+    without a space ("小明" + "刘" is written 刘小明), Western ones the other way round.
+    """
+    parts = display_name.split()
+    variants = {
+        display_name.strip(),
+        "".join(parts),
+        "".join(reversed(parts)),
+        " ".join(reversed(parts)),
+        *parts,
+    }
+    return sorted((v for v in variants if len(v) >= 2), key=len, reverse=True)
+
+
 def mask_pii(text: str, names: Iterable[str] = ()) -> str:
     text = _ID_CARD.sub(lambda m: m.group(1)[:3] + "*" * 11 + m.group(3)[-4:], text)
     text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)

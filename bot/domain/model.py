@@ -240,6 +240,7 @@ class Wish:
             if rating is None:
                 raise InvalidInput("no_rating")
             changes["rating"] = rating
+            body = rating.value  # the timeline shows what the resident chose
             if rating is Rating.UNSATISFIED:
                 target = Status.REOPENED
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from bot.app import LiaisonApp, build
 from bot.dispatcher import Limits
 from bot.settings import Settings
+from storage.repositories import Repos
 from tests.conftest import ADMIN_ID, STATIONS_YAML
 from tests.fake_telegram import FakeTelegram, SentMessage
 
@@ -46,10 +48,35 @@ class Harness:
         self.fake.press(user_id, message, button)
         return await self.fake.next_message(user_id)
 
+    async def settle(self, within: float = 5.0) -> None:
+        """Wait until every update is processed and every queued message delivered (or failed)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            async with self.app.db.read() as conn:
+                repos = Repos(conn)
+                busy = (await repos.outbox_counts()).get(
+                    "pending", 0
+                ) + await repos.inbox_unprocessed("telegram")
+            if not busy and not self.fake.pending_updates:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the bot did not settle")
+
     async def card_for(self, deputy: int, receipt: str) -> SentMessage:
-        return await self.fake.wait_for(
+        """The wish card with its buttons; the photos and location sent before it are skipped."""
+        card = await self.fake.wait_for(
             chat_id=deputy, text_contains=receipt, predicate=lambda m: bool(m.buttons)
         )
+        self.fake.consume_all(deputy)
+        return card
+
+
+def assert_no_invalid_calls(fake: FakeTelegram) -> None:
+    """Every call the bot made was well-formed; 403s for people who never opened the bot are
+    how they are detected, so they are expected."""
+    invalid = [r for r in fake.rejected if r.error_code != 403]
+    assert invalid == [], invalid
 
 
 def populate(fake: FakeTelegram) -> None:

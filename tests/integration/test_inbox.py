@@ -31,6 +31,7 @@ async def test_an_update_confirmed_but_not_processed_is_processed_after_restart(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
     settings = settings_for(fake, tmp_path)
+    fake.add_user(RESIDENT, "小明", "刘", started=True)  # they wrote to the bot before the crash
     # The previous process stored the update (and so confirmed its offset), then died.
     db = Database(settings.database)
     await db.connect()
@@ -56,6 +57,7 @@ async def test_an_update_confirmed_but_not_processed_is_processed_after_restart(
 
 async def test_a_redelivered_update_is_handled_once(fake: FakeTelegram, tmp_path: Path) -> None:
     settings = settings_for(fake, tmp_path)
+    fake.add_user(RESIDENT, "小明", "刘", started=True)
     app = await build(settings, limits=TEST_LIMITS)
     await app.start()
     try:

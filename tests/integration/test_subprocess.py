@@ -130,7 +130,7 @@ async def test_kill_9_loses_no_outgoing_message(fake: FakeTelegram, tmp_path: Pa
         fake.fail_next(chat_id=ZHANG, error_code=502, times=100)
         receipt = await leave_wish(h, RESIDENT, "huimin", "道路交通", "公园健身器材螺丝松了")  # type: ignore[arg-type]
         await fake.wait_until(
-            lambda: any(c.chat_id == ZHANG for c in fake.injected_failures),
+            lambda: any(c.params.get("chat_id") == ZHANG for c in fake.injected_failures),
             what="a failed card",
             timeout=10,
         )

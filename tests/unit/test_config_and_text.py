@@ -9,7 +9,12 @@ import pytest
 
 from bot.i18n import Catalog, catalog_keys, template_fields
 from bot.settings import SettingsError, load_settings
-from bot.stations_file import DEFAULT_CATEGORIES, StationsFileError, load_stations_file, parse_stations_yaml
+from bot.stations_file import (
+    DEFAULT_CATEGORIES,
+    StationsFileError,
+    load_stations_file,
+    parse_stations_yaml,
+)
 from bot.textfit import split_html, visible_length
 from tests.conftest import STATIONS_YAML
 
@@ -31,10 +36,16 @@ def test_categories_default_to_the_built_in_list() -> None:
     [
         (("code: XY", "code: xy"), ":21: stations.1.code"),
         (("id: xingyuan", "id: Xing Yuan"), ":19: stations.1.id"),
-        (("categories: [housing]", "categories: [parking]"), ":27: stations.1.deputies.0.categories"),
+        (
+            ("categories: [housing]", "categories: [parking]"),
+            ":27: stations.1.deputies.0.categories",
+        ),
         (("telegram_id: 800011", "telegram_id: -5"), ":27: stations.1.deputies.0.telegram_id"),
         (("code: XY", "code: HM"), "duplicate station code"),
-        (("    reception: 每周五下午 2:00-5:00", "    receptoin: typo"), ":23: stations.1.receptoin"),
+        (
+            ("    reception: 每周五下午 2:00-5:00", "    receptoin: typo"),
+            ":23: stations.1.receptoin",
+        ),
     ],
 )
 def test_stations_file_errors_name_the_line_and_field(change: tuple[str, str], where: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.domain.draft import Draft, Step, normalize_phone
-from bot.domain.masking import mask_name, mask_phone, mask_pii
+from bot.domain.masking import mask_name, mask_phone, mask_pii, name_variants
 from bot.domain.model import InvalidInput
 from bot.domain.receipts import format_receipt, normalize_receipt, parse_receipt
 from bot.domain.routing import DeputyLoad, choose_deputy
@@ -72,6 +72,13 @@ def test_masking_the_residents_own_name() -> None:
     assert mask_pii("无名", ["", "王"]) == "无名"  # one-character names would mask half the text
     assert mask_name("王五") == "王*"
     assert mask_phone("13812345678") == "138****5678"
+
+
+def test_name_variants_cover_both_name_orders() -> None:
+    assert mask_pii("我是刘小明", name_variants("小明 刘")) == "我是刘**"
+    assert (
+        mask_pii("Chen Mei here, Mei Chen", name_variants("Mei Chen")) == "C******* here, M*******"
+    )
 
 
 def test_an_id_number_is_not_read_as_a_phone_number() -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.domain.draft import Draft
-from bot.domain.model import Action, InvalidTransition, NotAllowed, Rating, Status
-from bot.services import Liaison
+from bot.domain.model import Action, InvalidTransition, Rating, Status
+from bot.services import Liaison, NotFound
 from storage.db import Database, fetch_all
 from tests.conftest import person
 
@@ -136,9 +136,9 @@ async def test_strangers_and_other_stations_cannot_see_or_act(liaison: Liaison) 
     _, wish = await submit(liaison, 700001, "路面有个大坑很危险")
     for outsider in (700009, 800011, 900002, 800002):  # resident, other deputies, other staff
         user = await liaison.identify(person(outsider))
-        with pytest.raises(NotAllowed):
+        with pytest.raises(NotFound):  # indistinguishable from a wish that does not exist
             await liaison.wish_detail(user, wish.id)
-        with pytest.raises(NotAllowed):
+        with pytest.raises(NotFound):
             await liaison.act(user, wish.id, Action.RESOLVE, body="x")
     admin = await liaison.identify(person(990001))
     assert (await liaison.wish_detail(admin, wish.id)).wish.id == wish.id
