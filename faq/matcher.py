@@ -18,9 +18,15 @@ phrasings of the same entry never make each other look ambiguous.
 
 from __future__ import annotations
 
+import gc
+import heapq
 import math
+import operator
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +36,7 @@ from faq.model import FaqEntry, load_faq_file
 from faq.normalize import (
     Normalizer,
     default_normalizer,
-    pinyin_units,
+    pinyin_key,
     significant_length,
     text_units,
 )
@@ -64,6 +70,8 @@ FEATURES = (
     "cover_message",  # IDF-weighted share of the message's tokens found in a phrasing
     "bm25",  # entry-level BM25, relative to the message's own token weight
     "known",  # share of the message's token weight the FAQ knows at all
+    "keywords_phrasing",  # weighted share of a phrasing's keywords (lexicon, concepts) found
+    "keywords_message",  # weighted share of the message's keywords found in a phrasing
 )
 
 
@@ -74,14 +82,18 @@ class MatcherTuning:
 
     # Recall token weights, relative to a character bigram.
     unigram_weight: float = 0.4
-    pinyin_weight: float = 0.6
     lexicon_weight: float = 1.0
     concept_weight: float = 1.0
+    frame_weight: float = 1.0
+    # Added to every IDF: the domain's core words (代表, 心愿) occur in most entries, yet a
+    # message without them is usually not about the FAQ at all.
+    idf_floor: float = 0.5
     bm25_k1: float = 1.2
     bm25_b: float = 0.5
     recall_size: int = 12
+    common_share: float = 0.25  # tokens in more entries than this share skip recall
     # Rerank: score = logistic(bias + coef · features), an estimate of P(entry is right).
-    coef: tuple[float, ...] = (3.0, 0.0, 1.0, 2.0, 2.0, 0.0, 2.0)
+    coef: tuple[float, ...] = (3.0, 0.0, 1.0, 2.0, 2.0, 0.0, 2.0, 0.0, 0.0)
     bias: float = -6.0
     # Decision.
     answer_score: float = 0.6
@@ -93,47 +105,30 @@ class MatcherTuning:
 
 DEFAULT_TUNING = MatcherTuning()
 
-_CODE_BASE = 0xF0000  # Supplementary Private Use Area A: never occurs in real text
-_SYLLABLE_CODES: dict[str, str] = {}
-
-
-def _code(syllable: str) -> str:
-    # One private-use character per toneless syllable (about 400 exist), so rapidfuzz
-    # compares pinyin syllable by syllable and homophones are equal characters.
-    code = _SYLLABLE_CODES.get(syllable)
-    if code is None:
-        code = chr(_CODE_BASE + len(_SYLLABLE_CODES))
-        _SYLLABLE_CODES[syllable] = code
-    return code
-
-
-def _pinyin_key(units: list[str]) -> list[str]:
-    return [
-        u if u < "\u3400" else _code(s) for u, s in zip(units, pinyin_units(units), strict=True)
-    ]
-
-
-@dataclass
-class _Phrasing:
-    entry: int
-    text: str  # normalised characters
-    pinyin: str  # one code character per syllable; ASCII runs kept
-    tokens: frozenset[str]
-    weight: float = 0.0  # sum of the token weights, filled in once IDF is known
+_PUA = "\U000f0000"  # first pinyin code character (see normalize.pinyin_key)
+_ASCII_ALNUM = re.compile(r"[0-9a-z]")
+_NO_KEYWORDS: frozenset[str] = frozenset()
 
 
 @dataclass
 class _Query:
     text: str
     pinyin: str
-    weights: dict[str, float] = field(default_factory=dict)
-    total: float = 0.0
-    known: float = 0.0  # weight of the tokens that occur somewhere in the FAQ
-    recall: dict[int, float] = field(default_factory=dict)  # BM25 per entry
+    weights: dict[str, float]  # token -> rerank weight (unknown tokens weigh the most)
+    total: float  # sum of weights
+    known: float  # weight of the tokens that occur somewhere in the FAQ
+    keywords: frozenset[str]  # topic tokens (lexicon words and concepts)
+    keyword_weight: float
+    recall: dict[int, float] = field(default_factory=dict)  # BM25 per recalled entry
+    recall_norm: float = 0.0  # BM25 of a perfect match, to make recall scores relative
 
 
 class FaqMatcher:
-    """Index of FAQ entries; built once, then :meth:`match` per message (thread-safe reads)."""
+    """Index of FAQ entries; built once, then :meth:`match` per message.
+
+    The index is never modified after construction, so concurrent ``match`` calls are
+    safe. To change the FAQ, build a new matcher and swap the reference.
+    """
 
     def __init__(
         self,
@@ -150,14 +145,23 @@ class FaqMatcher:
             if e.id in self._by_id:
                 raise ValueError(f"duplicate FAQ entry id {e.id!r}")
             self._by_id[e.id] = e
-        self._type_weight = {
+        self._kind_weight = {
             "uni": tuning.unigram_weight,
             "bi": 1.0,
-            "py": tuning.pinyin_weight,
+            "ascii": 1.0,
             "lex": tuning.lexicon_weight,
             "concept": tuning.concept_weight,
+            "frame": tuning.frame_weight,
         }
-        self._build()
+        # The index is ~10^6 small objects; cyclic GC passes over them while they are
+        # being created cost a third of the build time and can free nothing.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._build()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
     @classmethod
     def from_file(cls, path: str | Path) -> FaqMatcher:
@@ -169,68 +173,102 @@ class FaqMatcher:
 
     # -- index -------------------------------------------------------------------------
 
-    def _tokenize(self, text: str) -> tuple[dict[str, str], str]:
-        """Token -> type for normalised text, and its pinyin key."""
-        units = text_units(text)
-        key = _pinyin_key(units)
-        tokens: dict[str, str] = dict.fromkeys(units, "uni")
-        for a, b in zip(key, key[1:], strict=False):
-            tokens[a + b] = "py"
-        for a, b in zip(units, units[1:], strict=False):
-            tokens[a + b] = "bi"  # overrides "py" when both units are ASCII (same token)
-        for word in self._norm.keywords(text):
-            tokens[word] = "concept" if word[0] == "#" else "lex"
-        return tokens, "".join(key)
+    def _tokenize(self, text: str) -> tuple[set[str], str, frozenset[str]]:
+        """Tokens of normalised text, its pinyin key, and its topic keywords.
+
+        Unigrams and bigrams are taken over the pinyin key, not the characters: a
+        homophone typo then costs nothing in recall or overlap, and the exact characters
+        still count through the character ratio feature.
+        """
+        key = pinyin_key(text)
+        units = list(key) if _ASCII_ALNUM.search(key) is None else text_units(key)
+        tokens = set(units)
+        tokens.update(map(operator.add, units, units[1:]))
+        keywords = self._norm.keywords(text)
+        tokens.update(keywords)
+        topic = frozenset(k for k in keywords if k[0] != "~") if keywords else _NO_KEYWORDS
+        return tokens, key, topic
+
+    def _kind(self, token: str) -> str:
+        first = token[0]
+        if first == "#":
+            return "concept"
+        if first == "~":
+            return "frame"
+        if token in self._norm.lexicon:
+            return "lex"
+        if token.isascii():
+            return "ascii"  # a run of letters/digits ("12345", "110") is a whole word
+        return "uni" if len(token) == 1 else "bi"
 
     def _build(self) -> None:
-        self._phrasings: list[_Phrasing] = []
-        self._entry_phrasings: list[list[int]] = []
-        self._token_type: dict[str, str] = {}
-        entry_tf: list[dict[str, int]] = []
+        t = self.tuning
+        # Phrasings, as parallel lists (cheaper to build than objects at 10^5 phrasings).
+        self._p_entry: list[int] = []
+        self._p_text: list[str] = []
+        self._p_pinyin: list[str] = []
+        self._p_tokens: list[set[str]] = []
+        self._p_keywords: list[frozenset[str]] = []
+        self._entry_phrasings: list[range] = []
+        entry_tf: list[Counter[str]] = []
         entry_len: list[int] = []
-        df: dict[str, int] = {}
+        df: Counter[str] = Counter()
+        normalize = self._norm.normalize
         for index, entry in enumerate(self.entries):
-            own: list[int] = []
-            tf: dict[str, int] = {}
-            length = 0
-            seen_texts: set[str] = set()
+            first = len(self._p_entry)
+            seen: set[str] = set()
             for phrase in (entry.question, *entry.alternates):
-                text = self._norm.normalize(phrase)
-                if not text or text in seen_texts:
+                text = normalize(phrase)
+                if not text or text in seen:
                     continue
-                seen_texts.add(text)
-                tokens, key = self._tokenize(text)
-                self._token_type.update(tokens)
-                for token in tokens:
-                    tf[token] = tf.get(token, 0) + 1
-                length += len(tokens)
-                own.append(len(self._phrasings))
-                self._phrasings.append(_Phrasing(index, text, key, frozenset(tokens)))
-            for token in tf:
-                df[token] = df.get(token, 0) + 1
-            self._entry_phrasings.append(own)
+                seen.add(text)
+                tokens, key, keywords = self._tokenize(text)
+                self._p_entry.append(index)
+                self._p_text.append(text)
+                self._p_pinyin.append(key)
+                self._p_tokens.append(tokens)
+                self._p_keywords.append(keywords)
+            # Term frequency = number of the entry's phrasings that contain the token.
+            tf = Counter(chain.from_iterable(self._p_tokens[first:]))
+            df.update(tf.keys())
+            self._entry_phrasings.append(range(first, len(self._p_entry)))
             entry_tf.append(tf)
-            entry_len.append(length)
+            entry_len.append(tf.total())
 
         n = max(len(self.entries), 1)
-        self._idf_unknown = math.log(1 + (n + 0.5) / 0.5)
-        self._weight: dict[str, float] = {
-            token: self._type_weight[self._token_type[token]]
-            * math.log(1 + (n - count + 0.5) / (count + 0.5))
-            for token, count in df.items()
+        self._n_entries = n
+        kinds = {token: self._kind(token) for token in df}
+        self._kinds = kinds
+        kind_weight = self._kind_weight
+        # BM25 IDF for recall; the rerank adds a floor (see MatcherTuning.idf_floor).
+        idf = {tok: math.log(1 + (n - c + 0.5) / (c + 0.5)) for tok, c in df.items()}
+        self._recall_weight = {tok: kind_weight[kinds[tok]] * w for tok, w in idf.items()}
+        self._weight = {
+            tok: kind_weight[kinds[tok]] * (t.idf_floor + w) for tok, w in idf.items()
         }
-        for p in self._phrasings:
-            p.weight = sum(self._weight[t] for t in p.tokens)
+        self._idf_unknown = math.log(1 + (n + 0.5) / 0.5)
+        weight = self._weight.__getitem__
+        self._p_weight = [sum(map(weight, toks)) for toks in self._p_tokens]
+        self._p_keyword_weight = [sum(map(weight, kws)) for kws in self._p_keywords]
 
-        # BM25 postings with the per-document part precomputed: a query only sums.
-        k1, b = self.tuning.bm25_k1, self.tuning.bm25_b
+        # BM25 postings with the document part precomputed, so a query only adds.
+        # Tokens found in more than a quarter of the entries barely rank anything but
+        # have the longest lists: they are consulted only when recall comes up short.
+        k1, b = t.bm25_k1, t.bm25_b
         avg_len = sum(entry_len) / n or 1.0
-        postings: dict[str, list[tuple[int, float]]] = {}
+        common_df = max(2, int(n * t.common_share))
+        # Single syllables are too ambiguous to recall anything: rerank features only.
+        postings: dict[str, list[tuple[int, float]]] = {
+            tok: [] for tok in df if kinds[tok] != "uni"
+        }
+        self._common = {tok for tok in postings if df[tok] > common_df}
+        scaled = {tok: self._recall_weight[tok] * (k1 + 1) for tok in postings}
         for index, tf in enumerate(entry_tf):
             norm = k1 * (1 - b + b * entry_len[index] / avg_len)
             for token, count in tf.items():
-                w = self._weight[token] * count * (k1 + 1) / (count + norm)
-                postings.setdefault(token, []).append((index, w))
+                w = scaled.get(token)
+                if w is not None:
+                    postings[token].append((index, w * count / (count + norm)))
         self._postings = postings
         self._general = [not e.stations for e in self.entries]
         self._station_masks: dict[str, list[bool]] = {}
@@ -242,43 +280,73 @@ class FaqMatcher:
     # -- query -------------------------------------------------------------------------
 
     def _query(self, text: str) -> _Query:
-        tokens, key = self._tokenize(text)
-        query = _Query(text, key)
-        unknown = self._idf_unknown
-        for token, kind in tokens.items():
-            # Words the FAQ never uses weigh like the rarest known ones: they are what
-            # makes "超市在哪" different from "联络站在哪".
+        tokens, key, keywords = self._tokenize(text)
+        weights: dict[str, float] = {}
+        known = 0.0
+        recall_norm = 0.0
+        unknown = self.tuning.idf_floor + self._idf_unknown
+        for token in tokens:
             w = self._weight.get(token)
             if w is None:
-                query.weights[token] = self._type_weight[kind] * unknown
+                # Words the FAQ never uses weigh like the rarest known ones: they are
+                # what makes "超市在哪" different from "联络站在哪".
+                w = self._kind_weight[self._kind(token)] * unknown
             else:
-                query.weights[token] = w
-                query.known += w
-        query.total = sum(query.weights.values())
-        return query
+                known += w
+                if token in self._postings and token not in self._common:
+                    recall_norm += self._recall_weight[token]
+            weights[token] = w
+        return _Query(
+            text=text,
+            pinyin=key,
+            weights=weights,
+            total=sum(weights.values()),
+            known=known,
+            keywords=keywords,
+            keyword_weight=sum(weights[k] for k in keywords),
+            recall_norm=recall_norm,
+        )
 
     def _recall(self, query: _Query, allowed: list[bool]) -> list[int]:
         scores: dict[int, float] = {}
         get = scores.get
+        postings = self._postings
+        common = self._common
         for token in query.weights:
-            for index, w in self._postings.get(token, ()):
+            if token in common:
+                continue
+            for index, w in postings.get(token, ()):
                 scores[index] = get(index, 0.0) + w
         query.recall = scores
-        ranked = sorted((i for i in scores if allowed[i]), key=scores.__getitem__, reverse=True)
-        return ranked[: self.tuning.recall_size]
+        size = self.tuning.recall_size
+        ranked = heapq.nlargest(size, (i for i in scores if allowed[i]), key=scores.__getitem__)
+        if len(ranked) < size:
+            # Short of candidates: let the common tokens propose more (they only add
+            # candidates; the BM25 feature keeps counting discriminative tokens alone).
+            extra: dict[int, float] = {}
+            for token in query.weights:
+                if token in common:
+                    for index, w in postings[token]:
+                        if index not in scores:
+                            extra[index] = extra.get(index, 0.0) + w
+            ranked += heapq.nlargest(
+                size - len(ranked), (i for i in extra if allowed[i]), key=extra.__getitem__
+            )
+        return ranked
 
     def _features(self, query: _Query, candidates: list[int]) -> dict[int, list[float]]:
-        """Rerank features per candidate entry (each the best over its phrasings)."""
+        """Rerank features per candidate entry, each the best over the entry's phrasings."""
         refs = [i for c in candidates for i in self._entry_phrasings[c]]
         if not refs:
             return {}
-        phr = self._phrasings
-        pinyin = [phr[i].pinyin for i in refs]
+        pinyin = [self._p_pinyin[i] for i in refs]
+        texts = [self._p_text[i] for i in refs]
+        # Choices are precomputed strings: no processor, nothing re-normalised per query.
         py_ratio = process.extract(
             query.pinyin, pinyin, scorer=fuzz.ratio, processor=None, limit=None
         )
         char_ratio = process.extract(
-            query.text, [phr[i].text for i in refs], scorer=fuzz.ratio, processor=None, limit=None
+            query.text, texts, scorer=fuzz.ratio, processor=None, limit=None
         )
         partial = process.extract(
             query.pinyin, pinyin, scorer=fuzz.partial_ratio, processor=None, limit=None
@@ -292,27 +360,32 @@ class FaqMatcher:
         q_len = len(query.pinyin)
         for _, score, pos in partial:
             # Finding a short phrasing inside a long message proves little.
-            short = min(len(pinyin[pos]), q_len)
-            per_ref[pos][2] = score / 100 * min(1.0, short / 6)
+            per_ref[pos][2] = score / 100 * min(1.0, min(len(pinyin[pos]), q_len) / 6)
         q_weights = query.weights
-        keys = q_weights.keys()
+        q_tokens = q_weights.keys()
+        q_keywords = query.keywords
         total = query.total or 1.0
         best: dict[int, list[float]] = {}
         for pos, ref in enumerate(refs):
-            p = phr[ref]
-            common = sum(q_weights[tok] for tok in p.tokens & keys)
             feats = per_ref[pos]
-            feats[3] = common / p.weight if p.weight else 0.0
+            common = sum(q_weights[tok] for tok in self._p_tokens[ref] & q_tokens)
+            feats[3] = common / self._p_weight[ref] if self._p_weight[ref] else 0.0
             feats[4] = common / total
-            current = best.get(p.entry)
+            if q_keywords and self._p_keywords[ref]:
+                shared = sum(q_weights[tok] for tok in self._p_keywords[ref] & q_keywords)
+                feats[7] = shared / self._p_keyword_weight[ref]
+                feats[8] = shared / query.keyword_weight
+            entry = self._p_entry[ref]
+            current = best.get(entry)
             if current is None:
-                best[p.entry] = feats
+                best[entry] = feats
             else:
-                for k in range(5):
-                    if feats[k] > current[k]:
-                        current[k] = feats[k]
+                for k, value in enumerate(feats):
+                    if value > current[k]:
+                        current[k] = value
+        recall_norm = query.recall_norm or 1.0
         for entry, feats in best.items():
-            feats[5] = query.recall.get(entry, 0.0) / total
+            feats[5] = query.recall.get(entry, 0.0) / recall_norm
             feats[6] = query.known / total
         return best
 
@@ -322,7 +395,16 @@ class FaqMatcher:
         return 1.0 / (1.0 + math.exp(-z)) if z > -50 else 0.0
 
     def scores(self, text: str, station_id: str | None = None) -> list[tuple[FaqEntry, float]]:
-        """All recalled entries with their scores, best first (for tuning and diagnostics)."""
+        """Recalled entries with their scores, best first (for tuning and diagnostics)."""
+        return [(self.entries[i], s) for i, s, _ in self._ranked(text, station_id)]
+
+    def features(self, text: str, station_id: str | None = None) -> dict[str, list[float]]:
+        """Rerank features per recalled entry id (see FEATURES), for fitting MatcherTuning."""
+        return {self.entries[i].id: f for i, _, f in self._ranked(text, station_id)}
+
+    def _ranked(
+        self, text: str, station_id: str | None
+    ) -> list[tuple[int, float, list[float]]]:
         normalized = self._norm.normalize(text)
         if (
             len(text_units(normalized)) < self.tuning.min_units
@@ -335,12 +417,10 @@ class FaqMatcher:
             else self._station_masks.get(str(station_id), self._general)
         )
         query = self._query(normalized)
-        candidates = self._recall(query, allowed)
-        feats = self._features(query, candidates)
-        ranked = sorted(
-            ((i, self._score(f)) for i, f in feats.items()), key=lambda kv: kv[1], reverse=True
-        )
-        return [(self.entries[i], s) for i, s in ranked]
+        feats = self._features(query, self._recall(query, allowed))
+        ranked = [(i, self._score(f), f) for i, f in feats.items()]
+        ranked.sort(key=lambda r: r[1], reverse=True)
+        return ranked
 
     def match(self, text: str, station_id: str | None = None) -> FaqMatch:
         """Answer, suggest or give up on a resident's message.
@@ -353,8 +433,8 @@ class FaqMatcher:
             return FaqMatch("none", None, (), 0.0, 0.0)
         t = self.tuning
         top_entry, top = ranked[0]
-        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-        margin = top - runner_up
+        # Scores are per entry, so the runner-up is always a different entry.
+        margin = top - (ranked[1][1] if len(ranked) > 1 else 0.0)
         if top >= t.answer_score and margin >= t.answer_margin:
             return FaqMatch("answer", top_entry, (), top, margin)
         if top >= t.suggest_score:
@@ -385,7 +465,7 @@ def group_similar(
     reps: list[str] = []  # pinyin keys of cluster representatives
     clusters: list[list[str]] = []
     for text in keys:
-        key = "".join(_pinyin_key(text_units(text)))
+        key = pinyin_key(text)
         hit = process.extractOne(
             key, reps, scorer=fuzz.ratio, processor=None, score_cutoff=threshold
         )

@@ -17,6 +17,7 @@ The tables live in ``data/normalize.yaml`` so they can be extended without code 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -30,6 +31,7 @@ __all__ = [
     "Normalizer",
     "default_normalizer",
     "normalize",
+    "pinyin_key",
     "pinyin_units",
     "significant_length",
     "text_units",
@@ -73,9 +75,12 @@ def _t2s_converter() -> tuple[Any, frozenset[str] | None]:
                         phrases.append((key, target))
         trigger = {k for k, v in singles.items() if k != v}
         for key, target in phrases:
-            # A phrase rule only matters when it changes something; if it already
-            # contains a triggering character, that character covers it.
-            if key != target and trigger.isdisjoint(key):
+            # A phrase rule can only change text that contains a character it rewrites.
+            if key == target or not trigger.isdisjoint(key):
+                continue
+            if len(key) == len(target):
+                trigger.update(a for a, b in zip(key, target, strict=True) if a != b)
+            else:
                 trigger.update(key)
         return converter, frozenset(trigger)
     except (AttributeError, TypeError, ValueError):
@@ -96,11 +101,31 @@ def _fold(text: str) -> str:
 
 
 def _alternation(words: Iterable[str]) -> re.Pattern[str] | None:
-    # Longest first, so that at each position the longest key wins.
-    unique = sorted({w for w in words if w}, key=lambda w: (-len(w), w))
-    if not unique:
+    """A regex matching any of ``words``, preferring the longest at each position.
+
+    Built as a character trie ("联(?:络站|系)"), which Python's backtracking engine
+    scans far faster than a flat list of hundreds of alternatives.
+    """
+    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    for word in {w for w in words if w}:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    if not trie:
         return None
-    return re.compile("|".join(re.escape(w) for w in unique))
+
+    def pattern(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
+        branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        # A word may end here: the longer continuation is tried first (greedy "?").
+        if "" in node:
+            return body + "?" if len(branches) == 1 and len(body) == 1 else f"(?:{body})?"
+        return body
+
+    return re.compile(pattern(trie))
 
 
 class Normalizer:
@@ -114,6 +139,7 @@ class Normalizer:
         trailing_particles: str = "",
         lexicon: Iterable[str] = (),
         concepts: Mapping[str, Iterable[str]] | None = None,
+        frames: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self._variants: dict[str, str] = {}
         for key, value in (variants or {}).items():
@@ -127,17 +153,19 @@ class Normalizer:
         # A clause edge is the text start/end or a clause break (a space at this stage).
         self._lead_re = re.compile(f"(?<![^ ])[{re.escape(lead)}]+") if lead else None
         self._trail_re = re.compile(f"[{re.escape(trail)}]+(?![^ ])") if trail else None
-        # Keyword tokens: a lexicon word stands for itself, a concept member for "#concept".
+        # Keyword tokens: a lexicon word stands for itself, a concept member for "#name",
+        # a frame member for "~name".
         own: dict[str, set[str]] = {}
         for word in lexicon:
             text = self.normalize(str(word))
             if len(text) >= 2:
                 own.setdefault(text, set()).add(text)
-        for name, members in (concepts or {}).items():
-            for word in members:
-                text = self.normalize(str(word))
-                if text:
-                    own.setdefault(text, set()).add(f"#{name}")
+        for prefix, groups in (("#", concepts), ("~", frames)):
+            for name, members in (groups or {}).items():
+                for word in members:
+                    text = self.normalize(str(word))
+                    if text:
+                        own.setdefault(text, set()).add(f"{prefix}{name}")
         # Matching is leftmost-longest and non-overlapping, so a word also carries the
         # tokens of every keyword inside it (当人大代表 -> #election and 人大代表).
         self._keywords: dict[str, tuple[str, ...]] = {
@@ -145,6 +173,7 @@ class Normalizer:
             for word in own
         }
         self._keyword_re = _alternation(self._keywords)
+        self.lexicon: frozenset[str] = frozenset(w for toks in own.values() for w in toks if w[0] not in "#~")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Normalizer:
@@ -159,6 +188,7 @@ class Normalizer:
             trailing_particles=str(data.get("trailing_particles") or ""),
             lexicon=data.get("lexicon") or (),
             concepts=data.get("concepts") or {},
+            frames=data.get("frames") or {},
         )
 
     def normalize(self, text: str) -> str:
@@ -179,7 +209,7 @@ class Normalizer:
 
 
     def keywords(self, normalized: str) -> list[str]:
-        """Lexicon words and ``#concept`` tokens found in normalised text."""
+        """Lexicon words, ``#concept`` and ``~frame`` tokens found in normalised text."""
         if self._keyword_re is None:
             return []
         found: list[str] = []
@@ -209,21 +239,44 @@ def text_units(normalized: str) -> list[str]:
     return _UNIT.findall(normalized)
 
 
-_SYLLABLES: dict[str, str] = {}
+# Pinyin: each ideograph is read on its own (no phrase context), so a homophone typo
+# always gets the same reading as the character meant, and the caches stay small (one
+# entry per ideograph ever seen, bounded by the character set).
+_PUA = 0xF0000  # Supplementary Private Use Area A: never occurs in real text
+_SYLLABLE_OF: dict[str, str] = {}  # ideograph -> toneless syllable
+_SYLLABLE_CODE: dict[str, str] = {}  # syllable -> private-use character
+_CODE_TABLE: dict[int, str] = {}  # str.translate table: ideograph -> syllable code
+_SEEN: set[str] = set()
+_LOCK = threading.Lock()
 
 
-def _syllable(unit: str) -> str:
-    # Per-character readings (no phrase context): a homophone typo then always gets
-    # the same reading as the intended character, and the cache stays small.
-    syllable = _SYLLABLES.get(unit)
-    if syllable is None:
-        from pypinyin import lazy_pinyin
+def _learn(chars: Iterable[str]) -> None:
+    from pypinyin import lazy_pinyin
 
-        syllable = lazy_pinyin(unit)[0] if len(unit) == 1 and unit >= "\u3400" else unit
-        _SYLLABLES[unit] = syllable
-    return syllable
+    with _LOCK:
+        for ch in chars:
+            if ch >= "\u3400" and ch not in _SYLLABLE_OF:
+                syllable = lazy_pinyin(ch)[0]
+                _SYLLABLE_OF[ch] = syllable
+                code = _SYLLABLE_CODE.get(syllable)
+                if code is None:
+                    code = chr(_PUA + len(_SYLLABLE_CODE))
+                    _SYLLABLE_CODE[syllable] = code
+                _CODE_TABLE[ord(ch)] = code
+            _SEEN.add(ch)
+
+
+def pinyin_key(normalized: str) -> str:
+    """Normalised text with every ideograph replaced by a private-use character standing
+    for its toneless syllable (ASCII kept): homophones become equal characters, so
+    rapidfuzz and bigrams compare pronunciation syllable by syllable."""
+    if not _SEEN.issuperset(normalized):
+        _learn(set(normalized).difference(_SEEN))
+    return normalized.translate(_CODE_TABLE)
 
 
 def pinyin_units(units: Iterable[str]) -> list[str]:
     """Toneless pinyin for each unit (ASCII runs are kept as they are)."""
-    return [u if u < "\u3400" else _syllable(u) for u in units]
+    units = list(units)
+    _learn(u for u in units if u not in _SEEN)
+    return [_SYLLABLE_OF.get(u, u) for u in units]
