@@ -10,17 +10,19 @@ from dataclasses import dataclass, field
 
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.broadcasts import BroadcastMonitor, BroadcastService
 from bot.clock import Clock, SystemClock
-from bot.dispatcher import Dispatcher, Limits
+from bot.dispatcher import Dispatcher, Transport
 from bot.faq_service import FaqService
 from bot.i18n import Catalog
+from bot.pacing import Limits, Pacer
 from bot.services import Liaison
 from bot.settings import Settings
 from bot.stations_file import load_stations_file
 from handlers.common import Deps
 from handlers.polling import DurablePoller
 from handlers.router import register
-from handlers.telegram_io import TelegramTransport
+from handlers.telegram_io import PacedRateLimiter, TelegramTransport
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ class LiaisonApp:
     application: Application
     dispatcher: Dispatcher
     poller: DurablePoller
+    broadcasts: BroadcastService
+    monitor: BroadcastMonitor
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -50,6 +54,7 @@ class LiaisonApp:
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.poller.run(), name="poller"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
+            asyncio.create_task(self.monitor.run(), name="broadcast-monitor"),
         ]
         log.info("liaison-bot running as @%s", deps.bot_username)
 
@@ -95,6 +100,8 @@ async def build(
     if not settings.telegram_token:
         raise ValueError("LIAISON_TELEGRAM_TOKEN is required")
     clock = clock or SystemClock()
+    limits = limits or settings.limits()
+    pacer = Pacer(limits)
     config = load_stations_file(settings.stations_file) if settings.stations_file else None
     db = await open_database(settings)
     catalog = Catalog(settings.locale)
@@ -115,16 +122,19 @@ async def build(
         .connect_timeout(10)
         .read_timeout(15)
         .write_timeout(15)
+        .rate_limiter(PacedRateLimiter(pacer, TelegramTransport.is_group))
         .build()
     )
+    broadcasts = BroadcastService(db, liaison, catalog, clock)
     application.bot_data["deps"] = Deps(liaison=liaison, catalog=catalog, faq=faq)
+    application.bot_data["broadcasts"] = broadcasts
     register(application)
     transport = TelegramTransport(application.bot)
-    dispatcher = Dispatcher(
-        db, {transport.channel: transport}, clock, liaison.on_unreachable, limits
-    )
+    transports: dict[str, Transport] = {transport.channel: transport}
+    dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)
     poller = DurablePoller(application, db, clock, timeout=settings.poll_timeout)
-    return LiaisonApp(settings, db, liaison, faq, application, dispatcher, poller)
+    monitor = BroadcastMonitor(broadcasts, transports, clock)
+    return LiaisonApp(settings, db, liaison, faq, application, dispatcher, poller, broadcasts, monitor)
 
 
 async def run(settings: Settings) -> None:

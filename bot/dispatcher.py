@@ -11,13 +11,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
 from bot.clock import Clock
 from bot.messages import OutMessage
+from bot.pacing import Limits, Pacer
 from storage.db import Database
 from storage.repositories import OutboxRow, Repos
 
@@ -48,77 +48,11 @@ class Transport(Protocol):
         """Send one message; return the platform's id of the message replies would quote."""
         ...
 
+    async def edit(self, chat_id: str, message_id: str, message: OutMessage) -> None:
+        """Replace the text and buttons of a message sent earlier (progress reports)."""
+        ...
+
     def is_group(self, chat_id: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class Limits:
-    global_per_second: float = 30.0
-    per_chat_interval: float = 1.0  # seconds between messages into one private chat
-    per_chat_burst: int = 3
-    group_per_minute: float = 20.0
-    max_attempts: int = 8
-    max_backoff: float = 300.0
-    concurrency: int = 8
-
-
-class Pacer:
-    """Token buckets: a global one and one per chat, so one busy chat never starves the rest."""
-
-    def __init__(self, limits: Limits, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.limits = limits
-        self._now = monotonic
-        self._global_tokens = limits.global_per_second
-        self._global_at = monotonic()
-        self._chats: dict[str, tuple[float, float]] = {}  # chat -> (tokens, updated at)
-        self._paused_until: dict[str, float] = {}
-        self._global_paused_until = 0.0
-
-    def _chat_rate(self, group: bool) -> tuple[float, float]:
-        if group:
-            return self.limits.group_per_minute / 60.0, 1.0
-        return 1.0 / self.limits.per_chat_interval, float(self.limits.per_chat_burst)
-
-    def chat_delay(self, chat_id: str, group: bool) -> float:
-        """Seconds until `chat_id` may receive another message (0: now)."""
-        now = self._now()
-        wait = max(0.0, self._paused_until.get(chat_id, 0.0) - now, self._global_paused_until - now)
-        rate, burst = self._chat_rate(group)
-        tokens, at = self._chats.get(chat_id, (burst, now))
-        tokens = min(burst, tokens + (now - at) * rate)
-        if tokens < 1:
-            wait = max(wait, (1 - tokens) / rate)
-        return wait
-
-    def take(self, chat_id: str, group: bool) -> None:
-        now = self._now()
-        rate, burst = self._chat_rate(group)
-        tokens, at = self._chats.get(chat_id, (burst, now))
-        tokens = min(burst, tokens + (now - at) * rate)
-        self._chats[chat_id] = (tokens - 1, now)
-        if len(self._chats) > 50_000:  # forget idle chats; their buckets are full again anyway
-            cutoff = now - 120
-            self._chats = {k: v for k, v in self._chats.items() if v[1] > cutoff}
-
-    async def global_slot(self) -> None:
-        while True:
-            now = self._now()
-            if now < self._global_paused_until:
-                await asyncio.sleep(self._global_paused_until - now)
-                continue
-            rate = self.limits.global_per_second
-            self._global_tokens = min(rate, self._global_tokens + (now - self._global_at) * rate)
-            self._global_at = now
-            if self._global_tokens >= 1:
-                self._global_tokens -= 1
-                return
-            await asyncio.sleep((1 - self._global_tokens) / rate)
-
-    def pause_chat(self, chat_id: str, seconds: float) -> None:
-        self._paused_until[chat_id] = self._now() + seconds
-
-    def pause_all(self, seconds: float) -> None:
-        self._global_paused_until = max(self._global_paused_until, self._now() + seconds)
 
 
 UnreachableHook = Callable[[int, str], Awaitable[None]]
@@ -132,13 +66,15 @@ class Dispatcher:
         clock: Clock,
         on_unreachable: UnreachableHook,
         limits: Limits | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.db = db
         self.transports = transports
         self.clock = clock
         self.on_unreachable = on_unreachable
-        self.limits = limits or Limits()
-        self.pacer = Pacer(self.limits)
+        self.limits = limits or (pacer.limits if pacer else Limits())
+        self.pacer = pacer or Pacer(self.limits)
+        self._recent_429: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._in_flight: set[str] = set()
@@ -155,27 +91,38 @@ class Dispatcher:
         log.info("dispatcher started")
         sem = asyncio.Semaphore(self.limits.concurrency)
         tasks: set[asyncio.Task[None]] = set()
+        # About a quarter second of sending per fetch, so a new urgent row is picked up quickly
+        # even while thousands of broadcast rows are waiting.
+        batch = max(10, int(self.limits.global_per_second / 4))
         while not self._stopping:
             self._wake.clear()
-            rows = await self._due()
+            rows = await self._due(batch)
+            started = 0
             waiting = 0.0
             for row in rows:
+                if self._stopping:
+                    break
                 if row.chat_id in self._in_flight:
                     continue
                 transport = self.transports.get(row.channel)
                 if transport is None:
                     await self._fail(row, "dead", f"no transport for channel {row.channel}")
                     continue
-                delay = self.pacer.chat_delay(row.chat_id, transport.is_group(row.chat_id))
+                group = transport.is_group(row.chat_id)
+                delay = self.pacer.chat_delay(row.chat_id, group)
                 if delay > 0:
                     waiting = min(waiting or delay, delay)
                     continue
-                self.pacer.take(row.chat_id, transport.is_group(row.chat_id))
+                await self.pacer.acquire_global(row.priority)
+                self.pacer.take_chat(row.chat_id, group)
                 self._in_flight.add(row.chat_id)
                 await sem.acquire()
                 task = asyncio.create_task(self._deliver(transport, row, sem))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
+                started += 1
+            if started:
+                continue
             timeout = await self._idle_timeout(rows, waiting)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -183,9 +130,9 @@ class Dispatcher:
             await asyncio.gather(*tasks, return_exceptions=True)
         log.info("dispatcher stopped")
 
-    async def _due(self) -> list[OutboxRow]:
+    async def _due(self, limit: int) -> list[OutboxRow]:
         async with self.db.read() as conn:
-            return await Repos(conn).due_outbox(self.clock.now(), limit=200)
+            return await Repos(conn).due_outbox(self.clock.now(), limit=limit)
 
     async def _idle_timeout(self, rows: list[OutboxRow], waiting: float) -> float:
         if waiting:
@@ -200,7 +147,6 @@ class Dispatcher:
 
     async def _deliver(self, transport: Transport, row: OutboxRow, sem: asyncio.Semaphore) -> None:
         try:
-            await self.pacer.global_slot()
             message = OutMessage.from_payload(row.payload)
             try:
                 message_id = await transport.deliver(row.chat_id, message)
@@ -225,7 +171,7 @@ class Dispatcher:
         desc = exc.description[:500]
         if exc.failure is Failure.RETRY_AFTER:
             seconds = exc.retry_after or 1.0
-            self.pacer.pause_chat(row.chat_id, seconds)
+            self._rate_limited(row.chat_id, seconds)
             log.warning("outbox %s: rate limited for %.0fs", row.id, seconds)
             if row.attempts + 1 >= self.limits.max_attempts * 3:
                 await self._fail(row, "dead", desc)
@@ -254,6 +200,16 @@ class Dispatcher:
             log.warning("outbox %s: transient failure, retry in %.0fs: %s", row.id, backoff, desc)
             async with self.db.transaction() as conn:
                 await Repos(conn).outbox_retry(row.id, now + timedelta(seconds=backoff), desc, True)
+
+    def _rate_limited(self, chat_id: str, seconds: float) -> None:
+        """Pause the chat Telegram named; if several chats are refused at once, the limit hit
+        was the bot's global one, and everything pauses."""
+        now = time.monotonic()
+        self._recent_429 = {c: t for c, t in self._recent_429.items() if now - t < 1.0}
+        self._recent_429[chat_id] = now
+        self.pacer.pause_chat(chat_id, seconds)
+        if len(self._recent_429) >= 3:
+            self.pacer.pause_all(seconds)
 
     async def _fail(self, row: OutboxRow, status: str, error: str) -> None:
         async with self.db.transaction() as conn:

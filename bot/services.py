@@ -17,7 +17,7 @@ from typing import Any
 from bot.cards import Cards, WishContext
 from bot.clock import Clock
 from bot.domain.draft import MAX_REPLY, Draft, Step
-from bot.domain.masking import name_variants
+from bot.domain.masking import mask_pii, name_variants
 from bot.domain.model import (
     RULES,
     Action,
@@ -38,6 +38,7 @@ from bot.domain.routing import choose_deputy
 from bot.i18n import Catalog
 from bot.messages import OutMessage
 from bot.stations_file import StationsConfig
+from storage.broadcasts import Broadcasts
 from storage.db import Database
 from storage.repositories import (
     Attachment,
@@ -327,6 +328,31 @@ class Liaison:
         await self._send_card(repos, wish, deputy_id)
         return wish
 
+    async def session_value(self, user: UserRow, key: str) -> Any:
+        """One piece of a person's flow state (other features keep theirs under their own key)."""
+        async with self.db.read() as conn:
+            return (await self._state(Repos(conn), user.id)).get(key)
+
+    async def set_session_value(self, user: UserRow, key: str, value: Any) -> None:
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            state = await self._state(repos, user.id)
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = value
+            await self._save_state(repos, user.id, state)
+
+    async def set_stopped(self, user: UserRow, stopped: bool) -> bool:
+        """/stop and /start: no broadcasts or follow-ups while stopped. True if it changed."""
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            fresh = await repos.user(user.id)
+            if fresh is None or fresh.stopped == stopped:
+                return False
+            await repos.set_stopped(user.id, stopped)
+        return True
+
     async def remember_question(self, user: UserRow, text: str) -> None:
         """Keep an unanswered question, so "leave it as a wish" can prefill it."""
         async with self.db.transaction() as conn:
@@ -471,6 +497,7 @@ class Liaison:
                         wish, "resident.resolved", deputy=deputy_name, text=event.body, buttons=True
                     ),
                 )
+                await self._notify_followers(repos, wish, ctx, now)
                 station = await repos.station(wish.station_id)
                 if wish.public and station and station.wall_chat_id:
                     resident = await repos.user(wish.resident_id)
@@ -600,8 +627,12 @@ class Liaison:
                 resident = await repos.user(w.resident_id)
                 ctx = WishContext("", names.get(w.category_id, w.category_id), None)
                 who = resident.display_name if resident else ""
-                lines.append(self.cards.wall_line(w, ctx, now, name_variants(who)))
+                lines.append((w.id, w.receipt, self.cards.wall_line(w, ctx, now, name_variants(who))))
         return Page(lines, page, total)
+
+    async def following(self, user: UserRow, wish_ids: list[int]) -> set[int]:
+        async with self.db.read() as conn:
+            return await Broadcasts(conn).followed(user.id, wish_ids)
 
     async def queue(self, user: UserRow) -> list[tuple[Wish, str]]:
         async with self.db.read() as conn:
@@ -798,6 +829,26 @@ class Liaison:
         )
         await self._to_deputy(repos, deputy_id, *messages)
 
+    async def _notify_followers(self, repos: Repos, wish: Wish, ctx: WishContext, now: datetime) -> None:
+        """People who followed a public wish hear its (masked) result."""
+        followers = await Broadcasts(repos.conn).follower_audience(wish.id)
+        if not followers:
+            return
+        resident = await repos.user(wish.resident_id)
+        names = name_variants(resident.display_name) if resident else []
+        message = OutMessage(
+            text=self.c.t(
+                "follow.resolved",
+                receipt=wish.receipt,
+                category=ctx.category_name,
+                text=_clip(mask_pii(wish.text, names), 200),
+                result=mask_pii(wish.result or "", names),
+            )
+        )
+        await repos.enqueue(
+            [_outgoing(f.channel, f.chat_id, f.user_id, "follower", PRIORITY_WALL, message) for f in followers], now
+        )
+
     async def _to_deputy(self, repos: Repos, deputy_id: int, *messages: OutMessage) -> None:
         deputy = await repos.deputy(deputy_id)
         user = await repos.user(deputy.user_id) if deputy else None
@@ -872,6 +923,10 @@ def _outgoing(
         payload=message.to_payload(),
         wish_id=message.wish_id,
     )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _check_allowed(wish: Wish, action: Action, actor: Actor) -> None:

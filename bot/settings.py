@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.pacing import Limits
+
 LOCALES = ("zh_CN", "en")
 
 
@@ -29,6 +31,19 @@ class Settings(BaseSettings):
     auto_close_days: int = Field(default=7, ge=1)
     poll_timeout: int = Field(default=30, ge=0, le=50)
     log_level: str = "INFO"
+    # Telegram's limits; raise them only for a self-hosted Bot API server or paid broadcasts.
+    rate_global: float = Field(default=30.0, gt=0)
+    rate_per_chat: float = Field(default=1.0, gt=0)
+    rate_chat_burst: int = Field(default=3, ge=1)
+    rate_group_per_minute: float = Field(default=20.0, gt=0)
+
+    def limits(self) -> Limits:
+        return Limits(
+            global_per_second=self.rate_global,
+            per_chat_per_second=self.rate_per_chat,
+            per_chat_burst=self.rate_chat_burst,
+            group_per_minute=self.rate_group_per_minute,
+        )
 
     @field_validator("staff_ids", mode="before")
     @classmethod

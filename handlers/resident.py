@@ -44,6 +44,8 @@ async def greet(update: Update, context: Context, station: StationRow) -> None:
 async def start(update: Update, context: Context, user: UserRow) -> None:
     d = deps(context)
     liaison = d.liaison
+    if await liaison.set_stopped(user, False):
+        await reply(update, context, d.catalog.t("start.resumed"))
     payload = context.args[0] if context.args else ""
     if payload:
         station = await liaison.station(payload)
@@ -326,7 +328,13 @@ async def wall(update: Update, context: Context, user: UserRow) -> str | None:
     header = d.catalog.t(
         "wall.header", station=station.name, total=page.total, page=page_no + 1, pages=page.pages
     )
-    await reply(update, context, Markup(header + "\n\n" + "\n\n".join(page.items)), keyboard(nav))
+    following = await d.liaison.following(user, [wid for wid, _, _ in page.items])
+    follow = [
+        [Button(d.catalog.plain("btn.unfollow" if wid in following else "btn.follow", receipt=receipt), f"fl:{wid}")]
+        for wid, receipt, _ in page.items
+    ]
+    text = Markup(header + "\n\n" + "\n\n".join(line for _, _, line in page.items))
+    await reply(update, context, text, keyboard(*follow, nav))
     return None
 
 

@@ -10,8 +10,8 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot.cards import ACT_RATE, ACT_SUPPLEMENT, ACT_VIEW, ACT_WITHDRAW
 from bot.domain.draft import Step
 from bot.domain.model import InvalidInput
+from handlers import broadcast, resident, work
 from handlers import faq as faq_handlers
-from handlers import resident, work
 from handlers.common import CHANNEL, Context, deps, guarded, is_private, reply
 from storage.repositories import UserRow
 
@@ -37,6 +37,8 @@ async def on_text(update: Update, context: Context, user: UserRow) -> None:
     if await d.liaison.pending_input(user) is not None:
         await work.finish_input(update, context, user, text)
         return
+    if await broadcast.handle_text(update, context, user, text):
+        return
     draft = await d.liaison.draft(user)
     if draft is not None:
         await resident.draft_text(update, context, user, draft, text)
@@ -49,11 +51,13 @@ async def on_photo(update: Update, context: Context, user: UserRow) -> None:
     message = update.effective_message
     assert message is not None and message.photo
     d = deps(context)
+    file_id = message.photo[-1].file_id  # the largest size
+    if await broadcast.handle_text(update, context, user, message.caption or "", photo=file_id):
+        return
     draft = await d.liaison.draft(user)
     if draft is None or draft.step not in (Step.TEXT, Step.MORE):
         await reply(update, context, d.catalog.t("media.photo_outside_flow"))
         return
-    file_id = message.photo[-1].file_id  # the largest size
     new = await d.liaison.update_draft(user, lambda dr: dr.with_photo(file_id, message.caption))
     await resident.prompt(update, context, new)
 
@@ -189,3 +193,4 @@ def register(application: Application) -> None:
     application.add_handler(MessageHandler(private & filters.CONTACT, on_contact))
     application.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, on_unsupported))
     application.add_error_handler(on_error)
+    broadcast.register(application)

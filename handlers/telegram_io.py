@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dtm
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Message
 from telegram.constants import ParseMode
@@ -16,10 +19,12 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
+from telegram.ext import BaseRateLimiter
 
 from bot.dispatcher import DeliveryError, Failure
 from bot.messages import Keyboard, OutMessage
-from bot.textfit import split_html, truncate_plain
+from bot.pacing import INTERACTIVE, Pacer
+from bot.textfit import split_html, truncate_plain, visible_length
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +48,39 @@ def markup(buttons: Keyboard) -> InlineKeyboardMarkup | None:
     )
 
 
-async def send(bot: Bot, chat_id: int | str, message: OutMessage) -> Message:
+# Passed as rate_limit_args by the dispatcher: its calls are paced already.
+PACED: dict[str, Any] = {"paced": True}
+CAPTION_LIMIT = 1024
+SEND_ENDPOINTS = frozenset(
+    {"sendMessage", "sendPhoto", "sendMediaGroup", "sendLocation", "sendDocument", "copyMessage", "forwardMessage"}
+)
+
+
+async def send(bot: Bot, chat_id: int | str, message: OutMessage, *, paced: bool = False) -> Message:
     """Send one neutral message; long text goes in several parts, the buttons on the last."""
+    rl = PACED if paced else None
     if message.photos:
+        if len(message.photos) == 1 and message.text and visible_length(message.text) <= CAPTION_LIMIT:
+            return await bot.send_photo(
+                chat_id,
+                message.photos[0],
+                caption=message.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(message.buttons),
+                rate_limit_args=rl,
+            )
         if len(message.photos) == 1:
-            return await bot.send_photo(chat_id, message.photos[0])
-        sent = await bot.send_media_group(
-            chat_id, [InputMediaPhoto(p) for p in message.photos[:10]]
-        )
-        return sent[-1]
+            sent = await bot.send_photo(chat_id, message.photos[0], rate_limit_args=rl)
+        else:
+            album = [InputMediaPhoto(p) for p in message.photos[:10]]
+            sent = (await bot.send_media_group(chat_id, album, rate_limit_args=rl))[-1]
+        if not message.text:
+            return sent
+        # An album cannot carry a long caption or buttons: the text follows on its own.
+        message = OutMessage(text=message.text, buttons=message.buttons, wish_id=message.wish_id)
     if message.location is not None:
         return await bot.send_location(
-            chat_id, latitude=message.location[0], longitude=message.location[1]
+            chat_id, latitude=message.location[0], longitude=message.location[1], rate_limit_args=rl
         )
     parts = split_html(message.text, TEXT_LIMIT)
     last: Message | None = None
@@ -65,10 +91,25 @@ async def send(bot: Bot, chat_id: int | str, message: OutMessage) -> Message:
             part,
             parse_mode=ParseMode.HTML,
             reply_markup=markup(message.buttons) if is_last else None,
-            link_preview_options=None,
+            rate_limit_args=rl,
         )
     assert last is not None
     return last
+
+
+async def edit(bot: Bot, chat_id: int | str, message_id: int, message: OutMessage) -> None:
+    """Replace a message's text and buttons (progress reports); unchanged content is fine."""
+    try:
+        await bot.edit_message_text(
+            split_html(message.text, TEXT_LIMIT)[0],
+            chat_id=chat_id,
+            message_id=message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup(message.buttons),
+        )
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
 
 
 def seconds_of(value: int | dtm.timedelta) -> float:
@@ -104,13 +145,63 @@ class TelegramTransport:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    def is_group(self, chat_id: str) -> bool:
+    @staticmethod
+    def is_group(chat_id: str) -> bool:
+        # Private chats have the user's (positive) id; groups and channels negative ids or @names.
         return chat_id.startswith("-") or chat_id.startswith("@")
 
     async def deliver(self, chat_id: str, message: OutMessage) -> str | None:
-        target: int | str = int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
         try:
-            sent = await send(self.bot, target, message)
+            sent = await send(self.bot, _target(chat_id), message, paced=True)
         except TelegramError as exc:
             raise classify(exc) from exc
         return str(sent.message_id)
+
+    async def edit(self, chat_id: str, message_id: str, message: OutMessage) -> None:
+        try:
+            await edit(self.bot, _target(chat_id), int(message_id), message)
+        except TelegramError as exc:
+            raise classify(exc) from exc
+
+
+def _target(chat_id: str) -> int | str:
+    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+
+
+class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
+    """Direct replies draw from the same budget as the outbox, ahead of it (see bot.pacing)."""
+
+    def __init__(self, pacer: Pacer, is_group: Callable[[str], bool]) -> None:
+        self.pacer = pacer
+        self.is_group = is_group
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: dict[str, Any] | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        paced = bool(rate_limit_args and rate_limit_args.get("paced"))
+        chat = str(data.get("chat_id", ""))
+        if endpoint in SEND_ENDPOINTS and not paced and chat:
+            await self.pacer.acquire_chat(chat, self.is_group(chat))
+            await self.pacer.acquire_global(INTERACTIVE)
+        try:
+            return await callback(*args, **kwargs)
+        except RetryAfter as exc:
+            seconds = seconds_of(exc.retry_after)
+            if chat:
+                self.pacer.pause_chat(chat, seconds)
+            if paced or seconds > 10:
+                raise  # the dispatcher reschedules; a person should not wait longer than this
+            await asyncio.sleep(seconds)
+            return await callback(*args, **kwargs)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import LiaisonApp, build
-from bot.dispatcher import Limits
+from bot.pacing import Limits
 from bot.settings import Settings
 from storage.repositories import Repos
 from tests.conftest import ADMIN_ID, STATIONS_YAML
@@ -24,7 +24,7 @@ WALL_HM, WALL_XY = -1001000000001, -1001000000002
 
 # Fast pacing for functional tests; the rate limits themselves are measured in bench/.
 TEST_LIMITS = Limits(
-    global_per_second=200, per_chat_interval=0.01, per_chat_burst=20, group_per_minute=6000
+    global_per_second=200, per_chat_per_second=100, per_chat_burst=20, group_per_minute=6000
 )
 
 

@@ -1,0 +1,167 @@
+"""Broadcasts (群发) by staff, /stop and /start for residents, following a wish (我也关注)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+
+from bot.broadcasts import COUNTY, BroadcastDraft, BroadcastService
+from bot.domain.model import InvalidInput
+from bot.messages import Button, keyboard
+from handlers.common import Context, deps, drop_keyboard, guarded, idempotency_key, reply
+from handlers.telegram_io import send
+from storage.repositories import UserRow
+
+SERVICE_KEY = "broadcasts"
+
+
+def service(context: Context) -> BroadcastService:
+    return context.application.bot_data[SERVICE_KEY]
+
+
+async def _prompt(update: Update, context: Context, user: UserRow, draft: BroadcastDraft) -> None:
+    c = deps(context).catalog
+    svc = service(context)
+    if draft.step == "text":
+        await reply(update, context, c.t("broadcast.write"))
+    elif draft.step == "audience":
+        await reply(
+            update,
+            context,
+            c.t("broadcast.audience"),
+            keyboard(
+                [Button(c.plain("btn.audience_station"), "ba:station")],
+                [Button(c.plain("btn.audience_followers"), "ba:followers")],
+                [Button(c.plain("btn.cancel"), "ba:x")],
+            ),
+        )
+    elif draft.step == "receipt":
+        await reply(update, context, c.t("broadcast.receipt"))
+    elif draft.step == "confirm":
+        message, count = await svc.preview(user)
+        chat = update.effective_chat
+        assert chat is not None
+        await reply(update, context, c.t("broadcast.preview_header"))
+        await send(context.bot, chat.id, message)
+        buttons = keyboard(
+            [
+                Button(c.plain("btn.send_broadcast", count=count), "ba:ok"),
+                Button(c.plain("btn.cancel"), "ba:x"),
+            ]
+        )
+        await reply(
+            update,
+            context,
+            c.t("broadcast.preview", count=count),
+            buttons if count else keyboard([Button(c.plain("btn.cancel"), "ba:x")]),
+        )
+
+
+@guarded
+async def broadcast_command(update: Update, context: Context, user: UserRow) -> str | None:
+    c = deps(context).catalog
+    stations, county = await service(context).scopes(user)
+    if len(stations) == 1 and not county:
+        draft = await service(context).begin(user, stations[0][0])
+        await _prompt(update, context, user, draft)
+        return None
+    rows = [[Button(name, f"bs:{sid}")] for sid, name in stations]
+    if county:
+        rows.insert(0, [Button(c.plain("btn.scope_county"), f"bs:{COUNTY}")])
+    await reply(update, context, c.t("broadcast.scope"), keyboard(*rows))
+    return None
+
+
+@guarded
+async def on_button(update: Update, context: Context, user: UserRow) -> str | None:
+    query = update.callback_query
+    assert query is not None
+    head, _, arg = (query.data or "").partition(":")
+    svc = service(context)
+    c = deps(context).catalog
+    if head == "bs":
+        draft = await svc.begin(user, arg)
+        await drop_keyboard(update)
+        await _prompt(update, context, user, draft)
+        return None
+    if head == "bx":
+        if not arg.isdigit():
+            raise InvalidInput("stale")
+        cancelled = await svc.cancel(user, int(arg))
+        progress = await svc.progress(int(arg))
+        await reply(update, context, svc.render_progress(progress, svc.clock.now()).text)
+        return c.plain("broadcast.cancel_toast", cancelled=cancelled)
+    if head == "ba":
+        if arg == "x":
+            await svc.cancel_draft(user)
+            await drop_keyboard(update)
+            await reply(update, context, c.t("cancel.done"))
+            return None
+        if arg == "ok":
+            row = await svc.confirm(user, idempotency_key(update))
+            await drop_keyboard(update)
+            progress = await svc.progress(row.id)
+            sent = await reply(
+                update,
+                context,
+                svc.render_progress(progress, svc.clock.now()).text,
+                svc.render_progress(progress, svc.clock.now()).buttons,
+            )
+            if sent is not None:
+                await svc.attach_progress(row.id, str(sent.chat_id), str(sent.message_id))
+            return c.plain("broadcast.started_toast")
+        draft = await svc.set_audience(user, arg)
+        await drop_keyboard(update)
+        await _prompt(update, context, user, draft)
+        return None
+    raise InvalidInput("stale")
+
+
+async def handle_text(
+    update: Update, context: Context, user: UserRow, text: str, photo: str | None = None
+) -> bool:
+    """Text or a photo for a broadcast being written; False if no broadcast is being written."""
+    svc = service(context)
+    draft = await svc.draft(user)
+    if draft is None:
+        return False
+    if draft.step == "text":
+        draft = await svc.set_text(user, text, photo)
+    elif draft.step == "receipt":
+        draft = await svc.set_wish(user, text)
+    else:
+        await reply(update, context, deps(context).catalog.t("new.use_buttons"))
+        return True
+    await _prompt(update, context, user, draft)
+    return True
+
+
+@guarded
+async def stop(update: Update, context: Context, user: UserRow) -> None:
+    d = deps(context)
+    await d.liaison.set_stopped(user, True)
+    await reply(update, context, d.catalog.t("stop.done"))
+
+
+@guarded
+async def follow(update: Update, context: Context, user: UserRow) -> str | None:
+    query = update.callback_query
+    assert query is not None
+    arg = (query.data or "").partition(":")[2]
+    if not arg.isdigit():
+        raise InvalidInput("stale")
+    following = await service(context).toggle_follow(user, int(arg))
+    c = deps(context).catalog
+    return c.plain("follow.on" if following else "follow.off")
+
+
+def register(application: Application) -> None:
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    application.add_handler(CommandHandler("broadcast", broadcast_command, filters=private))
+    application.add_handler(CommandHandler("stop", stop, filters=private))
+    application.add_handler(
+        CallbackQueryHandler(
+            on_button, pattern=r"^(bs:[a-z0-9_*-]{1,32}|bx:\d{1,9}|ba:(station|followers|ok|x))$"
+        )
+    )
+    application.add_handler(CallbackQueryHandler(follow, pattern=r"^fl:\d{1,9}$"))
