@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
-import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from bot.clock import Clock
+from bot.domain.masking import mask_pii
 from bot.domain.model import InvalidInput
-from faq import FaqEntry, FaqMatcher, bundled_faq_path, group_similar, load_faq_file, render_answer
+from faq import (
+    FaqEntry,
+    FaqFileError,
+    FaqMatcher,
+    bundled_faq_path,
+    entry_from_fields,
+    group_similar,
+    load_faq_file,
+    render_answer,
+)
 from storage.db import Database
 from storage.repositories import Repos, StationRow, StoredFaqEntry, add_faq_entry, faq_entries
 
@@ -53,13 +63,12 @@ class FaqService:
         return self._matcher.entries
 
     def topics(self, station_id: str | None) -> list[FaqEntry]:
-        return [e for e in self._matcher.entries if not e.stations or station_id in e.stations]
+        """The entries a resident of ``station_id`` may read (general ones plus their own)."""
+        return [e for e in self._matcher.entries if e.applies_to(station_id)]
 
     def answer_for(self, entry_id: str, station: StationRow | None) -> str | None:
         entry = self._matcher.get(entry_id)
-        if entry is None or (
-            entry.stations and (station is None or station.id not in entry.stations)
-        ):
+        if entry is None or not entry.applies_to(station.id if station else None):
             return None
         return _render(entry, station)
 
@@ -69,9 +78,12 @@ class FaqService:
         match = self._matcher.match(question, station_id)
         if match.kind == "answer" and match.entry is not None:
             return FaqReply("answer", _render(match.entry, station), match.entry.id)
-        # Misses are kept with the station only, never with who asked.
+        # Misses are kept with the station only, never with who asked; phone numbers, ID
+        # numbers and e-mail addresses typed into the question are masked as well.
         async with self.db.transaction() as conn:
-            await Repos(conn).add_faq_miss(station_id, match.kind, question, self.clock.now())
+            await Repos(conn).add_faq_miss(
+                station_id, match.kind, mask_pii(question), self.clock.now()
+            )
         if match.kind == "suggest" and match.suggestions:
             return FaqReply(
                 "suggest", suggestions=tuple((e.id, e.question) for e in match.suggestions[:3])
@@ -89,11 +101,16 @@ class FaqService:
     async def add(
         self, question: str, answer: str, user_id: int | None, station_ids: Sequence[str] = ()
     ) -> str:
+        """Store an entry typed by staff and rebuild the index; effective immediately."""
         question, answer = question.strip(), answer.strip()
         if not (2 <= len(question) <= 200) or not (2 <= len(answer) <= 2000):
             raise InvalidInput("faq_add_format")
-        entry_id = "staff-" + re.sub(r"\W", "", str(int(self.clock.now().timestamp() * 1000)))
-        stored = StoredFaqEntry(entry_id, question, answer, (), tuple(station_ids))
+        entry_id = f"staff-{int(self.clock.now().timestamp())}-{secrets.token_hex(3)}"
+        try:
+            entry = entry_from_fields(entry_id, question, answer, stations=tuple(station_ids))
+        except FaqFileError:  # e.g. a question of punctuation or filler words only
+            raise InvalidInput("faq_add_format") from None
+        stored = StoredFaqEntry(entry.id, entry.question, entry.answer, (), entry.stations)
         async with self.db.transaction() as conn:
             await add_faq_entry(conn, stored, user_id, self.clock.now())
         await self.reload()

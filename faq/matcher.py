@@ -77,8 +77,10 @@ FEATURES = (
 
 @dataclass(frozen=True)
 class MatcherTuning:
-    """Weights and thresholds; defaults are fitted on the tuning half of
-    tests/data/faq_labelled.yaml (see bench/faq_bench.py)."""
+    """Weights and thresholds. ``coef`` and ``bias`` are a logistic regression fitted on the
+    tuning half of tests/data/faq_labelled.yaml (``python bench/faq_bench.py --fit``); the
+    decision thresholds were chosen on the same data for confident-wrong and off-topic
+    answers well under 2 % and 5 %, favouring a suggestion over a doubtful answer."""
 
     # Recall token weights, relative to a character bigram.
     unigram_weight: float = 0.4
@@ -93,12 +95,12 @@ class MatcherTuning:
     recall_size: int = 12
     common_share: float = 0.25  # tokens in more entries than this share skip recall
     # Rerank: score = logistic(bias + coef · features), an estimate of P(entry is right).
-    coef: tuple[float, ...] = (3.0, 0.0, 1.0, 2.0, 2.0, 0.0, 2.0, 0.0, 0.0)
-    bias: float = -6.0
+    coef: tuple[float, ...] = (1.44, 1.61, -0.33, 3.47, -0.69, 6.02, -3.87, 2.10, 1.41)
+    bias: float = -6.43
     # Decision.
-    answer_score: float = 0.6
+    answer_score: float = 0.7
     answer_margin: float = 0.1
-    suggest_score: float = 0.2
+    suggest_score: float = 0.08
     min_units: int = 2  # fewer normalised units than this: no match at all
     min_chars: int = 3  # fewer significant characters typed than this: no match at all
 
@@ -290,7 +292,12 @@ class FaqMatcher:
             if w is None:
                 # Words the FAQ never uses weigh like the rarest known ones: they are
                 # what makes "超市在哪" different from "联络站在哪".
-                w = self._kind_weight[self._kind(token)] * unknown
+                kind = self._kind(token)
+                w = self._kind_weight[kind] * unknown
+                if kind != "uni":
+                    # ...and they count in what a perfect match would have scored, so
+                    # that "代表结婚了吗" is not a perfect match for anything with 代表.
+                    recall_norm += self._kind_weight[kind] * self._idf_unknown
             else:
                 known += w
                 if token in self._postings and token not in self._common:
@@ -335,7 +342,7 @@ class FaqMatcher:
         return ranked
 
     def _features(self, query: _Query, candidates: list[int]) -> dict[int, list[float]]:
-        """Rerank features per candidate entry, each the best over the entry's phrasings."""
+        """Rerank features per candidate entry: those of its best-scoring phrasing."""
         refs = [i for c in candidates for i in self._entry_phrasings[c]]
         if not refs:
             return {}
@@ -365,29 +372,37 @@ class FaqMatcher:
         q_tokens = q_weights.keys()
         q_keywords = query.keywords
         total = query.total or 1.0
-        best: dict[int, list[float]] = {}
+        recall_norm = query.recall_norm or 1.0
+        known = query.known / total
+        score = self._score
+        best: dict[int, tuple[float, list[float]]] = {}
         for pos, ref in enumerate(refs):
             feats = per_ref[pos]
             common = sum(q_weights[tok] for tok in self._p_tokens[ref] & q_tokens)
             feats[3] = common / self._p_weight[ref] if self._p_weight[ref] else 0.0
             feats[4] = common / total
-            if q_keywords and self._p_keywords[ref]:
-                shared = sum(q_weights[tok] for tok in self._p_keywords[ref] & q_keywords)
+            p_keywords = self._p_keywords[ref]
+            if q_keywords and p_keywords:
+                shared = sum(q_weights[tok] for tok in p_keywords & q_keywords)
                 feats[7] = shared / self._p_keyword_weight[ref]
                 feats[8] = shared / query.keyword_weight
+            elif not p_keywords:
+                # A phrasing without topic words (a station's own "能停车吗") is judged by
+                # plain token overlap instead, so it is not outranked by every entry that
+                # merely shares a domain word with the message.
+                feats[7] = feats[3]
+                feats[8] = feats[4] if not q_keywords else 0.0
             entry = self._p_entry[ref]
-            current = best.get(entry)
-            if current is None:
-                best[entry] = feats
-            else:
-                for k, value in enumerate(feats):
-                    if value > current[k]:
-                        current[k] = value
-        recall_norm = query.recall_norm or 1.0
-        for entry, feats in best.items():
             feats[5] = query.recall.get(entry, 0.0) / recall_norm
-            feats[6] = query.known / total
-        return best
+            feats[6] = known
+            # One phrasing must explain the message: an entry takes the features of its
+            # best-scoring phrasing, never the best of each feature from different ones
+            # (a short "免费吗" covered entirely plus a long phrasing's topic words).
+            value = score(feats)
+            current = best.get(entry)
+            if current is None or value > current[0]:
+                best[entry] = (value, feats)
+        return {entry: feats for entry, (_, feats) in best.items()}
 
     def _score(self, feats: list[float]) -> float:
         t = self.tuning

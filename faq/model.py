@@ -23,7 +23,8 @@ __all__ = [
 ]
 
 _DATA_DIR = Path(__file__).with_name("data")
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# At most 60 characters: "fq:<id>" must fit in a Telegram button's 64 bytes of callback data.
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")
 _FIELDS = ("id", "question", "alternates", "answer", "tags", "stations")
 _MAX_TEXT = 4000  # Telegram's message limit is 4096; leave room for the rendered fields
 
@@ -104,7 +105,7 @@ def _build_entry(raw: Mapping[str, Any]) -> FaqEntry:
     entry_id = _text(raw.get("id"), "id", required=True)
     if not _ID_RE.fullmatch(entry_id):
         raise ValueError(
-            f"id {entry_id!r} must be 1-64 letters, digits, '_', '-' or '.', "
+            f"id {entry_id!r} must be 1-60 letters, digits, '_', '-' or '.', "
             "starting with a letter or digit"
         )
     question = _text(raw.get("question"), "question", required=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from telegram import Update
 
 from bot.domain.model import InvalidInput, NotAllowed
 from bot.i18n import Markup
 from bot.messages import Button, keyboard
-from handlers.common import Context, deps, guarded, reply
+from handlers.common import Context, deps, guarded, is_private, reply
 from handlers.resident import prompt
 from storage.repositories import UserRow
 
@@ -15,10 +17,13 @@ TOPICS_PER_PAGE = 10
 
 
 async def answer_question(update: Update, context: Context, user: UserRow, text: str) -> None:
+    """A resident's free text in a private chat, outside any flow: answer, suggest or hand over."""
     d = deps(context)
     c = d.catalog
     station = await d.liaison.home_station(user)
     result = await d.faq.ask(text, station)
+    # Kept for "留言给代表" on this reply, whatever the outcome: an answer may not be enough.
+    await d.liaison.remember_question(user, text)
     leave = Button(c.plain("btn.leave_wish"), "fw:0")
     if result.kind == "answer":
         await reply(
@@ -28,7 +33,6 @@ async def answer_question(update: Update, context: Context, user: UserRow, text:
             keyboard([Button(c.plain("btn.more_faq"), "m:faq"), leave]),
         )
         return
-    await d.liaison.remember_question(user, text)
     if result.kind == "suggest":
         buttons = [[Button(q, f"fq:{eid}")] for eid, q in result.suggestions]
         await reply(update, context, c.t("faq.did_you_mean"), keyboard(*buttons, [leave]))
@@ -41,47 +45,54 @@ async def answer_question(update: Update, context: Context, user: UserRow, text:
     )
 
 
-@guarded
-async def topics(update: Update, context: Context, user: UserRow) -> str | None:
+async def _topics(update: Update, context: Context, user: UserRow) -> str | None:
     d = deps(context)
     station = await d.liaison.home_station(user)
     entries = d.faq.topics(station.id if station else None)
+    pages = max(1, -(-len(entries) // TOPICS_PER_PAGE))
     page = 0
     query = update.callback_query
     if query is not None and (query.data or "").startswith("fp:"):
-        page = int((query.data or "fp:0")[3:] or 0)
+        arg = (query.data or "")[3:]
+        page = min(int(arg), pages - 1) if arg.isdigit() else 0
     chunk = entries[page * TOPICS_PER_PAGE : (page + 1) * TOPICS_PER_PAGE]
     buttons = [[Button(e.question, f"fq:{e.id}")] for e in chunk]
     nav = []
     if page > 0:
         nav.append(Button(d.catalog.plain("btn.prev"), f"fp:{page - 1}"))
-    if (page + 1) * TOPICS_PER_PAGE < len(entries):
+    if page + 1 < pages:
         nav.append(Button(d.catalog.plain("btn.next_page"), f"fp:{page + 1}"))
     await reply(update, context, d.catalog.t("faq.topics"), keyboard(*buttons, nav))
     return None
 
 
+topics = guarded(_topics)
+
+
 @guarded
 async def on_button(update: Update, context: Context, user: UserRow) -> str | None:
+    """fq:<entry id> shows an answer; fw:0 turns the last question into a new wish."""
     query = update.callback_query
     assert query is not None
     d = deps(context)
+    c = d.catalog
     head, _, arg = (query.data or "").partition(":")
     if head == "fq":
         station = await d.liaison.home_station(user)
         answer = d.faq.answer_for(arg, station)
         if answer is None:
             raise InvalidInput("stale")
-        await reply(
-            update,
-            context,
-            d.catalog.t("faq.answer", answer=answer),
-            keyboard([Button(d.catalog.plain("btn.leave_wish"), "fw:0")]),
-        )
+        buttons = keyboard([Button(c.plain("btn.leave_wish"), "fw:0")]) if is_private(update) else ()
+        await reply(update, context, c.t("faq.answer", answer=answer), buttons)
         return None
-    if head == "fw":
+    if head == "fw" and arg == "0":
+        if not is_private(update):
+            await reply(update, context, c.t("group.private_only", bot=d.bot_username))
+            return None
         question = await d.liaison.recalled_question(user)
         draft = await d.liaison.start_draft(user, prefill=question)
+        if question:
+            await reply(update, context, c.t("faq.wish_from_question", question=question))
         await prompt(update, context, draft)
         return None
     raise InvalidInput("stale")
@@ -118,8 +129,10 @@ async def add(update: Update, context: Context, user: UserRow) -> None:
     stations = await _require_staff(context, user)
     message = update.effective_message
     assert message is not None and message.text is not None
-    body = message.text.partition(" ")[2]
-    question, sep, answer = body.partition("|")
+    parts = message.text.split(None, 1)
+    body = parts[1] if len(parts) == 2 else ""
+    # Chinese keyboards type the full-width bar "｜" as often as "|".
+    question, sep, answer = body.replace("｜", "|").partition("|")
     if not sep:
         await reply(update, context, d.catalog.t("faq.add_usage"))
         return
@@ -144,25 +157,48 @@ async def unknown_command(update: Update, context: Context, user: UserRow) -> No
     await reply(update, context, deps(context).catalog.t("error.unknown_command"))
 
 
-async def in_group(update: Update, context: Context) -> None:
-    """In a group the bot answers questions it is asked by mention; everything else is private."""
+@guarded
+async def in_group(update: Update, context: Context, user: UserRow) -> None:
+    """In a group the bot speaks only when addressed: ``/faq`` (optionally with a question),
+    or a message that mentions it. Everything else belongs in a private chat."""
     message = update.effective_message
     d = deps(context)
     if message is None or message.text is None:
         return
-    mention = f"@{d.bot_username}".lower() if d.bot_username else ""
+    username = d.bot_username
     text = message.text
-    if message.text.startswith("/"):
-        command = text.split()[0].lower()
-        if "@" in command and mention and not command.endswith(mention):
+    if text.startswith("/"):
+        command, *more = text.split(None, 1)
+        rest = more[0] if more else ""
+        name, _, target = command[1:].partition("@")
+        if target and target.lower() != username.lower():
             return  # a command for another bot
-        await reply(update, context, d.catalog.t("group.private_only", bot=d.bot_username))
+        if name.lower() == "faq":
+            if rest.strip():
+                await _answer_in_group(update, context, user, rest)
+            else:
+                await _topics(update, context, user)
+            return
+        await reply(update, context, d.catalog.t("group.private_only", bot=username))
         return
-    if not mention or mention not in text.lower():
+    if not username or f"@{username}".lower() not in text.lower():
         return
-    question = text.replace(f"@{d.bot_username}", "").strip()
-    result = await d.faq.ask(question, None)
-    if result.kind == "answer":
-        await reply(update, context, d.catalog.t("faq.answer", answer=result.answer))
+    question = re.sub(re.escape(f"@{username}"), " ", text, flags=re.IGNORECASE).strip()
+    if question:
+        await _answer_in_group(update, context, user, question)
     else:
-        await reply(update, context, d.catalog.t("group.ask_private", bot=d.bot_username))
+        await _topics(update, context, user)
+
+
+async def _answer_in_group(update: Update, context: Context, user: UserRow, text: str) -> None:
+    """Answers and suggestions are public knowledge; anything else goes to a private chat."""
+    d = deps(context)
+    c = d.catalog
+    result = await d.faq.ask(text, await d.liaison.home_station(user))
+    if result.kind == "answer":
+        await reply(update, context, c.t("faq.answer", answer=result.answer))
+    elif result.kind == "suggest":
+        buttons = [[Button(q, f"fq:{eid}")] for eid, q in result.suggestions]
+        await reply(update, context, c.t("faq.did_you_mean"), keyboard(*buttons))
+    else:
+        await reply(update, context, c.t("group.ask_private", bot=d.bot_username))
