@@ -193,7 +193,7 @@ class BroadcastService:
             store = Broadcasts(conn)
             row = await store.get(broadcast_id)
             if row is None:
-                raise NotFound("broadcast")
+                raise NotFound("broadcast_missing")
             if row.created_by != user.id:
                 self._check_scope(actor, row.station_id or COUNTY)
             if row.status != "sending":
@@ -208,7 +208,7 @@ class BroadcastService:
             store = Broadcasts(conn)
             row = await store.get(broadcast_id)
             if row is None:
-                raise NotFound("broadcast")
+                raise NotFound("broadcast_missing")
             counts = await store.counts(broadcast_id)
         return Progress(
             broadcast=row,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -18,6 +19,7 @@ from typing import Protocol
 from bot.clock import Clock
 from bot.messages import OutMessage
 from bot.pacing import Limits, Pacer
+from storage.broadcasts import DeliveryQueue
 from storage.db import Database
 from storage.repositories import OutboxRow, Repos
 
@@ -58,7 +60,25 @@ class Transport(Protocol):
 UnreachableHook = Callable[[int, str], Awaitable[None]]
 
 
+FLUSH_SECONDS = 0.05  # successful deliveries are marked in one transaction this often
+STALE_SECONDS = 0.5  # a batch older than this is read again (a broadcast may be cancelled)
+
+
 class Dispatcher:
+    """One loop that picks due rows, paces them, and delivers each in its own task.
+
+    Deliveries the platform accepted are marked sent in batches (every FLUSH_SECONDS) rather than
+    one transaction per message (except those about a wish, whose replies must find the wish at
+    once): at hundreds of messages a second that is the difference between running at the
+    platform's limit and queueing on the database. A crash in between re-sends at most the last
+    moment's messages once: the promise is "nothing lost, at most one duplicate per crash",
+    never "exactly once", which no platform API allows.
+
+    How many requests are on the wire adapts to their latency (see _window), between 4 and
+    Limits.concurrency. A batch of rows read more than STALE_SECONDS ago is read again before
+    more of it is sent, so a cancelled broadcast stops within that time.
+    """
+
     def __init__(
         self,
         db: Database,
@@ -77,7 +97,10 @@ class Dispatcher:
         self._recent_429: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._stopping = False
-        self._in_flight: set[str] = set()
+        self._in_flight: set[str] = set()  # chats with a request on the wire
+        self._busy_rows: set[int] = set()  # rows on the wire, or sent and not yet marked
+        self._sent: list[tuple[OutboxRow, str | None]] = []
+        self._latency = 0.1  # moving average of one request's duration, seconds
         db.on_commit(self.wake)
 
     def wake(self) -> None:
@@ -89,50 +112,80 @@ class Dispatcher:
 
     async def run(self) -> None:
         log.info("dispatcher started")
+        loop = asyncio.get_running_loop()
         sem = asyncio.Semaphore(self.limits.concurrency)
         tasks: set[asyncio.Task[None]] = set()
+        flusher = asyncio.create_task(self._flush_loop())
         # About a quarter second of sending per fetch, so a new urgent row is picked up quickly
         # even while thousands of broadcast rows are waiting.
         batch = max(10, int(self.limits.global_per_second / 4))
-        while not self._stopping:
-            self._wake.clear()
-            rows = await self._due(batch)
-            started = 0
-            waiting = 0.0
-            for row in rows:
-                if self._stopping:
-                    break
-                if row.chat_id in self._in_flight:
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                rows = await self._due(batch + len(self._busy_rows))
+                fetched = loop.time()
+                started = 0
+                waiting = 0.0
+                for row in rows:
+                    if self._stopping:
+                        break
+                    if row.id in self._busy_rows or row.chat_id in self._in_flight:
+                        continue
+                    transport = self.transports.get(row.channel)
+                    if transport is None:
+                        await self._fail(row, "dead", f"no transport for channel {row.channel}")
+                        continue
+                    group = transport.is_group(row.chat_id)
+                    delay = self.pacer.chat_delay(row.chat_id, group)
+                    if delay > 0:
+                        waiting = min(waiting or delay, delay)
+                        continue
+                    while len(tasks) >= self._window():
+                        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                    await sem.acquire()
+                    await self.pacer.acquire_global(row.priority)
+                    if (
+                        self._stopping
+                        or loop.time() - fetched > STALE_SECONDS
+                        or self.pacer.chat_delay(row.chat_id, group) > 0  # a 429 meanwhile
+                    ):
+                        self.pacer.refund_global()
+                        sem.release()
+                        started += 1  # read the queue again at once
+                        break
+                    self.pacer.take_chat(row.chat_id, group)
+                    self._in_flight.add(row.chat_id)
+                    self._busy_rows.add(row.id)
+                    task = asyncio.create_task(self._deliver(transport, row, sem))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    started += 1
+                if started:
                     continue
-                transport = self.transports.get(row.channel)
-                if transport is None:
-                    await self._fail(row, "dead", f"no transport for channel {row.channel}")
-                    continue
-                group = transport.is_group(row.chat_id)
-                delay = self.pacer.chat_delay(row.chat_id, group)
-                if delay > 0:
-                    waiting = min(waiting or delay, delay)
-                    continue
-                await self.pacer.acquire_global(row.priority)
-                self.pacer.take_chat(row.chat_id, group)
-                self._in_flight.add(row.chat_id)
-                await sem.acquire()
-                task = asyncio.create_task(self._deliver(transport, row, sem))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                started += 1
-            if started:
-                continue
-            timeout = await self._idle_timeout(rows, waiting)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+                timeout = await self._idle_timeout(rows, waiting)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+        finally:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self._flush()
         log.info("dispatcher stopped")
+
+    def _window(self) -> int:
+        """How many requests may be on the wire: enough to keep the global rate going at the
+        current request latency, with room to spare, and no more. Each extra connection costs
+        client CPU on every request (the HTTP pool checks them all), which at hundreds of
+        messages a second is what limits the rate; at Telegram's 30/s over a slow link it is the
+        latency that needs more requests in flight."""
+        want = math.ceil(self.limits.global_per_second * self._latency * 1.5) + 2
+        return max(4, min(self.limits.concurrency, want))
 
     async def _due(self, limit: int) -> list[OutboxRow]:
         async with self.db.read() as conn:
-            return await Repos(conn).due_outbox(self.clock.now(), limit=limit)
+            return await DeliveryQueue(conn).due(self.clock.now(), limit=limit)
 
     async def _idle_timeout(self, rows: list[OutboxRow], waiting: float) -> float:
         if waiting:
@@ -146,8 +199,10 @@ class Dispatcher:
         return min(5.0, max(0.01, (nxt - self.clock.now()).total_seconds()))
 
     async def _deliver(self, transport: Transport, row: OutboxRow, sem: asyncio.Semaphore) -> None:
+        marked_later = False
         try:
             message = OutMessage.from_payload(row.payload)
+            began = time.monotonic()
             try:
                 message_id = await transport.deliver(row.chat_id, message)
             except DeliveryError as exc:
@@ -156,15 +211,44 @@ class Dispatcher:
                 log.exception("outbox %s: unexpected delivery error", row.id)
                 await self._failed(row, DeliveryError(Failure.TRANSIENT, type(exc).__name__))
             else:
-                async with self.db.transaction() as conn:
-                    repos = Repos(conn)
-                    await repos.outbox_sent(row.id, message_id, self.clock.now())
-                    if message_id is not None and message.wish_id is not None:
-                        await repos.add_link(row.channel, row.chat_id, message_id, message.wish_id)
+                self._latency += 0.1 * (time.monotonic() - began - self._latency)
+                if message_id is not None and message.wish_id is not None:
+                    # A reply to this message must find its wish at once: marked right away.
+                    async with self.db.transaction() as conn:
+                        queue = DeliveryQueue(conn)
+                        await queue.mark_sent([(row.id, message_id)], self.clock.now())
+                        await queue.link([(row.channel, row.chat_id, message_id, message.wish_id)])
+                else:
+                    self._sent.append((row, message_id))
+                    marked_later = True
         finally:
             self._in_flight.discard(row.chat_id)
+            if not marked_later:
+                self._busy_rows.discard(row.id)
             sem.release()
             self._wake.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self._flush()
+            except Exception:  # the rows stay pending and are sent again: never lost
+                log.exception("could not mark deliveries as sent")
+
+    async def _flush(self) -> None:
+        if not self._sent:
+            return
+        done, self._sent = self._sent, []
+        try:
+            async with self.db.transaction() as conn:
+                queue = DeliveryQueue(conn)
+                await queue.mark_sent([(row.id, mid) for row, mid in done], self.clock.now())
+        except BaseException:
+            self._sent[:0] = done
+            raise
+        for row, _ in done:
+            self._busy_rows.discard(row.id)
 
     async def _failed(self, row: OutboxRow, exc: DeliveryError) -> None:
         now = self.clock.now()
@@ -196,8 +280,8 @@ class Dispatcher:
                 )
                 await self._fail(row, "dead", desc)
                 return
-            backoff = min(self.limits.max_backoff, 2.0 ** (row.attempts + 1))
-            log.warning("outbox %s: transient failure, retry in %.0fs: %s", row.id, backoff, desc)
+            backoff = min(self.limits.max_backoff, self.limits.base_backoff * 2.0**row.attempts)
+            log.warning("outbox %s: transient failure, retry in %.1fs: %s", row.id, backoff, desc)
             async with self.db.transaction() as conn:
                 await Repos(conn).outbox_retry(row.id, now + timedelta(seconds=backoff), desc, True)
 

@@ -28,9 +28,14 @@ class Limits:
     # that arrives early by a few milliseconds would otherwise find Telegram's bucket empty.
     safety: float = 0.97
     interactive_reserve: float = 3.0  # global tokens outbox traffic never takes
+    # How far ahead of the steady rate the global budget may run after an idle moment, in
+    # seconds of sending. Telegram's own burst allowance is not documented: spending a large one
+    # at once (as a bucket one second deep would) is how bots get their first 429.
+    global_burst_seconds: float = 0.05
     max_attempts: int = 8
+    base_backoff: float = 2.0  # the first retry after a network error or 5xx; doubles each time
     max_backoff: float = 300.0
-    concurrency: int = 16
+    concurrency: int = 16  # at most this many requests on the wire (fewer while latency is low)
 
 
 class _Bucket:
@@ -53,7 +58,10 @@ class Pacer:
         self.limits = limits
         self._now = monotonic
         rate = limits.global_per_second * limits.safety
-        self._global = _Bucket(rate, max(1.0, rate), monotonic())
+        # The interactive reserve, plus a little room for outbox traffic: at least two tokens, so a
+        # sender that wakes up a moment late (it always does) keeps what accrued meanwhile.
+        burst = limits.interactive_reserve + max(2.0, rate * limits.global_burst_seconds)
+        self._global = _Bucket(rate, burst, monotonic())
         self._chats: dict[str, _Bucket] = {}
         self._chat_paused: dict[str, float] = {}
         self._global_paused_until = 0.0
@@ -75,6 +83,10 @@ class Pacer:
                 break
             await asyncio.sleep(delay)
         self._global.tokens -= 1
+
+    def refund_global(self) -> None:
+        """Give back a token taken for a message that was not sent after all."""
+        self._global.tokens = min(self._global.burst, self._global.tokens + 1)
 
     # -- one chat ------------------------------------------------------------------------------
 

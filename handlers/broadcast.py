@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.broadcasts import COUNTY, BroadcastDraft, BroadcastService
 from bot.domain.model import InvalidInput
 from bot.messages import Button, keyboard
 from handlers.common import Context, deps, drop_keyboard, guarded, idempotency_key, reply
-from handlers.telegram_io import send
+from handlers.telegram_io import edit, send
 from storage.repositories import UserRow
 
 SERVICE_KEY = "broadcasts"
@@ -89,7 +90,16 @@ async def on_button(update: Update, context: Context, user: UserRow) -> str | No
             raise InvalidInput("stale")
         cancelled = await svc.cancel(user, int(arg))
         progress = await svc.progress(int(arg))
-        await reply(update, context, svc.render_progress(progress, svc.clock.now()).text)
+        report = svc.render_progress(progress, svc.clock.now())
+        b = progress.broadcast
+        if b.progress_chat_id and b.progress_message_id:
+            # the progress message becomes the final report, without its 取消 button
+            try:
+                await edit(context.bot, int(b.progress_chat_id), int(b.progress_message_id), report)
+            except TelegramError:
+                await reply(update, context, report.text)
+        else:
+            await reply(update, context, report.text)
         return c.plain("broadcast.cancel_toast", cancelled=cancelled)
     if head == "ba":
         if arg == "x":

@@ -11,6 +11,7 @@ from typing import Any
 import aiosqlite
 
 from storage.db import fetch_all, fetch_one
+from storage.repositories import OutboxRow, _outbox
 
 # Who may receive a broadcast: has opened the bot, has not stopped it, can still be reached.
 _REACHABLE = "u.started_at IS NOT NULL AND u.stopped = 0 AND u.unreachable_at IS NULL"
@@ -205,6 +206,45 @@ class Broadcasts:
             [user_id, *wish_ids],
         )
         return {r[0] for r in rows}
+
+
+class DeliveryQueue:
+    """The dispatcher's SQL: the next batch of the outbox, and many deliveries marked at once."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def due(self, now: datetime, limit: int) -> list[OutboxRow]:
+        """The oldest pending row of each chat that is due, most urgent first.
+
+        Only the head of each chat's queue is eligible, so a chat's messages arrive in the order
+        they were written even when an earlier one is waiting for a retry.
+        """
+        rows = await fetch_all(
+            self.conn,
+            "SELECT o.* FROM outbox o INDEXED BY outbox_pending"
+            " WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS"
+            " (SELECT 1 FROM outbox p WHERE p.chat_id = o.chat_id AND p.status = 'pending'"
+            " AND p.id < o.id) ORDER BY o.priority, o.id LIMIT ?",
+            (now.isoformat(), limit),
+        )
+        return [_outbox(r) for r in rows]
+
+    async def mark_sent(self, sent: Sequence[tuple[int, str | None]], now: datetime) -> None:
+        """(row id, platform message id) of messages the platform accepted."""
+        await self.conn.executemany(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, sent_message_id = ?,"
+            " attempts = attempts + 1 WHERE id = ?",
+            [(now.isoformat(), message_id, row_id) for row_id, message_id in sent],
+        )
+
+    async def link(self, links: Sequence[tuple[str, str, str, int]]) -> None:
+        """(channel, chat id, message id, wish id): replies to these messages concern the wish."""
+        await self.conn.executemany(
+            "INSERT OR REPLACE INTO message_links (channel, chat_id, message_id, wish_id)"
+            " VALUES (?, ?, ?, ?)",
+            links,
+        )
 
 
 def _broadcast(r: Any) -> BroadcastRow:
