@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.domain.deadlines import DeadlinePolicy
+
 DEFAULT_CATEGORIES: tuple[tuple[str, str], ...] = (
     ("traffic", "道路交通"),
     ("environment", "环境卫生"),
@@ -31,9 +33,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class DeadlinesConfig(_Strict):
+    """Days to accept and to resolve a wish (督办时限); a level leaves out what it inherits."""
+
+    accept_days: int | None = Field(default=None, ge=1, le=365)
+    resolve_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class StationDeadlinesConfig(DeadlinesConfig):
+    categories: dict[str, DeadlinesConfig] = Field(default_factory=dict)
+
+
 class CategoryConfig(_Strict):
     id: str
     name: str = Field(min_length=1, max_length=30)
+    deadlines: DeadlinesConfig | None = None
 
     @field_validator("id")
     @classmethod
@@ -58,6 +72,8 @@ class StationConfig(_Strict):
     wall_chat_id: int | str | None = None
     staff: list[int] = Field(default_factory=list)
     deputies: list[DeputyConfig] = Field(default_factory=list)
+    deadlines: StationDeadlinesConfig | None = None
+    working_days_only: bool = False  # deadlines count Monday to Friday only
 
     @field_validator("id")
     @classmethod
@@ -89,6 +105,7 @@ class StationsConfig(_Strict):
         default_factory=lambda: [CategoryConfig(id=i, name=n) for i, n in DEFAULT_CATEGORIES]
     )
     stations: list[StationConfig] = Field(min_length=1)
+    deadlines: DeadlinesConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> StationsConfig:
@@ -107,7 +124,46 @@ class StationsConfig(_Strict):
                             f"stations.{si}.deputies.{di}.categories",
                             f"unknown category {cat!r} (known: {', '.join(cat_ids)})",
                         )
+            if station.deadlines is not None:
+                for cat in station.deadlines.categories:
+                    if cat not in cat_ids:
+                        raise _LocatedError(
+                            f"stations.{si}.deadlines.categories",
+                            f"unknown category {cat!r} (known: {', '.join(cat_ids)})",
+                        )
+            for cat in cat_ids:
+                policy = self.deadline_policy(station.id, cat)
+                if policy.accept_days > policy.resolve_days:
+                    raise _LocatedError(
+                        f"stations.{si}",
+                        f"category {cat!r}: accept_days ({policy.accept_days}) is more than"
+                        f" resolve_days ({policy.resolve_days})",
+                    )
         return self
+
+    def deadline_policy(self, station_id: str, category_id: str = "") -> DeadlinePolicy:
+        """Built-in defaults < top level < category < station < the station's category."""
+        policy = DeadlinePolicy()
+        levels: list[DeadlinesConfig | None] = [self.deadlines]
+        levels += [c.deadlines for c in self.categories if c.id == category_id]
+        station = next((s for s in self.stations if s.id == station_id), None)
+        if station is not None:
+            policy = policy.merged(working_days_only=station.working_days_only)
+            levels.append(station.deadlines)
+            if station.deadlines is not None:
+                levels.append(station.deadlines.categories.get(category_id))
+        for level in levels:
+            if level is not None:
+                policy = policy.merged(level.accept_days, level.resolve_days)
+        return policy
+
+    def deadline_policies(self) -> dict[tuple[str, str], DeadlinePolicy]:
+        """Every station's policy per category, and its default ('') for any other category."""
+        return {
+            (s.id, c): self.deadline_policy(s.id, c)
+            for s in self.stations
+            for c in ["", *(cat.id for cat in self.categories)]
+        }
 
 
 class _LocatedError(ValueError):

@@ -1,0 +1,628 @@
+"""Supervision (督办) use cases: due dates, reminders, escalation, 催办, digests, follow-ups.
+
+Transport-agnostic, like `Liaison`: every change and the messages it causes are written in one
+transaction, and everything the scheduler has done is in the database (`reminders_sent`,
+`follow_ups`, `digests_sent`), so a restart in the middle of a schedule neither loses nor
+repeats a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+
+from bot.cards import ACT_ASSIGN, ACT_TRANSFER, ACT_VIEW, wish_action
+from bot.domain.deadlines import (
+    REMINDER_LEAD,
+    STAFF_TARGET,
+    DueDates,
+    DueReminder,
+    FollowUpAnswer,
+    NoteKind,
+    ReminderKind,
+    SupervisionNote,
+    digest_day,
+    due_after,
+    follow_up_after,
+    next_due,
+    reminders_due,
+)
+from bot.domain.model import (
+    Action,
+    Event,
+    InvalidInput,
+    InvalidTransition,
+    NotAllowed,
+    Role,
+    Status,
+    Wish,
+)
+from bot.i18n import Catalog, Markup
+from bot.messages import Button, OutMessage, keyboard
+from bot.services import PRIORITY_NOTIFY, Liaison, NotFound
+from storage.db import Database
+from storage.repositories import NewOutgoing, Repos, StationRow, UserRow
+from storage.supervision import SupervisionRepo
+
+log = logging.getLogger(__name__)
+
+# Callback data: "sv:p:<wish>" (催办), "sv:f:<wish>:<r|u|k>" (the follow-up questionnaire).
+PUSH_PREFIX = "sv:p"
+FOLLOW_UP_PREFIX = "sv:f"
+PUSH_COOLDOWN = timedelta(hours=1)  # one 催办 per wish per hour is enough for any deputy
+DIGEST_LIST = 10  # receipts listed per section of a digest
+BATCH = 500
+
+
+class AlreadyAnswered(InvalidInput):
+    """A follow-up question answered before (the second press changes nothing)."""
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    wish: Wish
+    dues: DueDates
+    which: str  # "accept" | "resolve"
+    due: datetime
+    station_name: str
+    category_name: str
+    deputy_name: str | None
+
+
+class Supervisor:
+    def __init__(
+        self,
+        db: Database,
+        catalog: Catalog,
+        liaison: Liaison,
+        *,
+        digest_hour: int = 9,
+        rating_reminder_days: int = 3,
+        followup_days: int = 30,
+    ) -> None:
+        self.db = db
+        self.c = catalog
+        self.liaison = liaison
+        self.clock = liaison.clock
+        self.tz: tzinfo = liaison.tz
+        self.cards = liaison.cards
+        self.digest_hour = digest_hour
+        self.rating_reminder_days = rating_reminder_days
+        self.followup_days = followup_days
+        self._tick_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        liaison.event_hooks.append(self._on_event)
+
+    # -- due dates, kept by every recorded event ------------------------------------------------
+
+    async def _on_event(self, repos: Repos, wish: Wish, event: Event) -> None:
+        sup = SupervisionRepo(repos.conn)
+        current = await sup.due_dates(wish.id)
+        policy = await sup.policy(wish.station_id, wish.category_id)
+        new = due_after(event, current, policy, self.tz)
+        if new is not None and new != current:
+            await sup.set_due_dates(wish.id, new)
+
+    async def backfill_due_dates(self) -> int:
+        """Open wishes from before this feature get due dates counted from their submission."""
+        async with self.db.read() as conn:
+            if not await SupervisionRepo(conn).open_without_due_dates(1):
+                return 0
+        async with self.db.transaction() as conn:
+            sup = SupervisionRepo(conn)
+            wishes = await sup.open_without_due_dates(BATCH)
+            for wish in wishes:
+                policy = await sup.policy(wish.station_id, wish.category_id)
+                submitted = Event(
+                    Action.SUBMIT, Role.RESIDENT, wish.resident_id, None, wish.status,
+                    wish.created_at,
+                )  # fmt: skip
+                dues = due_after(submitted, DueDates(), policy, self.tz)
+                assert dues is not None
+                await sup.set_due_dates(wish.id, dues)
+        return len(wishes)
+
+    async def due_dates(self, wish_ids: Sequence[int]) -> dict[int, DueDates]:
+        async with self.db.read() as conn:
+            return await SupervisionRepo(conn).due_dates_of(list(wish_ids))
+
+    def due_label(self, wish: Wish, dues: DueDates, now: datetime) -> str:
+        """' · 办结时限 03-16 10:00' (or overdue) for a line about an open wish; '' if none."""
+        found = next_due(wish.status, dues)
+        if found is None:
+            return ""
+        which, due = found
+        key = "supervision.queue_overdue" if now >= due else "supervision.queue_due"
+        return self.c.t(key, which=self.c.plain(f"supervision.which_{which}"), due=self.when(due))
+
+    def when(self, at: datetime) -> str:
+        return self.cards.when(at)
+
+    # -- the scheduler --------------------------------------------------------------------------
+
+    async def run(self, interval: float = 60.0) -> None:
+        """The scheduler task: a tick now, then every `interval` seconds (or when poked)."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("supervision tick failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def tick(self) -> dict[str, int]:
+        """Everything owed at the clock's current time; safe to run twice (nothing repeats)."""
+        async with self._tick_lock:
+            done = {
+                "due_dates": await self.backfill_due_dates(),
+                "reminders": await self.send_deadline_reminders(),
+                "rating_reminders": await self.send_rating_reminders(),
+                "follow_ups": await self.send_follow_ups(),
+                "digests": await self.send_digests(),
+            }
+        if any(done.values()):
+            log.info("supervision: %s", done)
+        return done
+
+    # -- deadline reminders and escalation (督办) -------------------------------------------------
+
+    async def send_deadline_reminders(self) -> int:
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            candidates = await SupervisionRepo(conn).reminder_candidates(now + REMINDER_LEAD)
+        sent = 0
+        for wish_id in candidates:
+            sent += await self._remind(wish_id, now)
+        return sent
+
+    async def _remind(self, wish_id: int, now: datetime) -> int:
+        sent = 0
+        async with self.db.transaction() as conn:
+            repos, sup = Repos(conn), SupervisionRepo(conn)
+            wish = await repos.wish(wish_id)
+            if wish is None:
+                return 0
+            dues = await sup.due_dates(wish.id)
+            for reminder in reminders_due(wish.status, wish.deputy_id, dues, now):
+                if reminder.kind.to_staff:
+                    # Escalations are keyed on the deadline alone: a reassigned deputy does not
+                    # make the station's staff hear about the same missed deadline again.
+                    claimed = await sup.mark_sent(
+                        wish.id, reminder.kind.value, reminder.due_at, STAFF_TARGET, now
+                    )
+                    if claimed:
+                        await self._escalate(repos, sup, wish, reminder, now)
+                        sent += 1
+                elif await sup.mark_sent(
+                    wish.id, reminder.kind.value, reminder.due_at, reminder.target, now
+                ):
+                    await self._remind_deputy(repos, wish, reminder)
+                    sent += 1
+        return sent
+
+    async def _remind_deputy(self, repos: Repos, wish: Wish, reminder: DueReminder) -> None:
+        deputy = await repos.deputy(reminder.target)
+        user = await repos.user(deputy.user_id) if deputy else None
+        if user is None:
+            return
+        names = await repos.category_names()
+        text = self.c.t(
+            f"supervision.{reminder.kind.value}",
+            receipt=wish.receipt,
+            category=names.get(wish.category_id, wish.category_id),
+            due=self.when(reminder.due_at),
+        )
+        message = OutMessage(text=text, buttons=self.cards.handler_buttons(wish), wish_id=wish.id)
+        await repos.enqueue([_out(user, "deputy", message)], self.clock.now())
+
+    async def _escalate(
+        self, repos: Repos, sup: SupervisionRepo, wish: Wish, reminder: DueReminder, now: datetime
+    ) -> None:
+        station = await repos.station(wish.station_id)
+        names = await repos.category_names()
+        deputy = await repos.deputy(wish.deputy_id) if wish.deputy_id else None
+        if reminder.kind is ReminderKind.ESCALATE_ACCEPT and deputy is None:
+            key = "supervision.escalate_unassigned"
+        else:
+            key = f"supervision.{reminder.kind.value}"
+        text = self.c.t(
+            key,
+            receipt=wish.receipt,
+            station=station.name if station else wish.station_id,
+            category=names.get(wish.category_id, wish.category_id),
+            deputy=deputy.name if deputy else self.c.plain("supervision.nobody"),
+            status=self.cards.status(wish.status),
+            due=self.when(reminder.due_at),
+            text=_clip(wish.text, 300),
+        )
+        message = OutMessage(
+            text=text, buttons=self.escalation_buttons(wish, deputy is not None), wish_id=wish.id
+        )
+        await self._to_staff(repos, wish.station_id, message)
+        label = self.c.plain(f"supervision.which_{reminder.kind.value.removeprefix('escalate_')}")
+        await sup.add_note(
+            wish.id,
+            SupervisionNote(now, NoteKind.ESCALATED, Role.SYSTEM.value, None, label),
+        )
+
+    def escalation_buttons(self, wish: Wish, has_deputy: bool) -> tuple:
+        b = self.c.plain
+        verb = ACT_TRANSFER if has_deputy else ACT_ASSIGN  # the existing assign / transfer flow
+        row = [Button(b("supervision.btn_reassign"), wish_action(verb, wish.id))]
+        if has_deputy:
+            row.append(Button(b("supervision.btn_push"), f"{PUSH_PREFIX}:{wish.id}"))
+        return keyboard(row, [Button(b("supervision.btn_view"), wish_action(ACT_VIEW, wish.id))])
+
+    # -- 催办: staff push the deputy ---------------------------------------------------------------
+
+    async def push(self, user: UserRow, wish_id: int) -> tuple[Wish, str]:
+        """Staff send the wish's deputy a push; recorded on the timeline. Returns the deputy."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            repos, sup = Repos(conn), SupervisionRepo(conn)
+            wish = await repos.wish(wish_id)
+            if wish is None:
+                raise NotFound("wish")
+            actor = await self.liaison._actor(repos, user)
+            roles = wish.roles_of(actor)
+            if not roles:
+                raise NotFound("wish")  # the same answer as for a wish that does not exist
+            if Role.STAFF not in roles:
+                raise NotAllowed("push")
+            if not wish.is_open:
+                raise InvalidTransition("stale")
+            deputy = await repos.deputy(wish.deputy_id) if wish.deputy_id else None
+            deputy_user = await repos.user(deputy.user_id) if deputy else None
+            if deputy is None or deputy_user is None:
+                raise InvalidInput("supervision_no_deputy")
+            last = await sup.last_note_at(wish.id, NoteKind.PUSHED)
+            if last is not None and now - last < PUSH_COOLDOWN:
+                raise InvalidInput("supervision_pushed_recently")
+            dues = await sup.due_dates(wish.id)
+            names = await repos.category_names()
+            found = next_due(wish.status, dues)
+            deadline = ""
+            if found is not None:
+                which, due = found
+                deadline = self.c.t(
+                    "supervision.push_deadline" if now < due else "supervision.push_overdue",
+                    which=self.c.plain(f"supervision.which_{which}"),
+                    due=self.when(due),
+                )
+            text = self.c.t(
+                "supervision.push",
+                receipt=wish.receipt,
+                category=names.get(wish.category_id, wish.category_id),
+                status=self.cards.status(wish.status),
+                deadline=Markup(deadline),
+                text=_clip(wish.text, 300),
+            )
+            message = OutMessage(
+                text=text, buttons=self.cards.handler_buttons(wish), wish_id=wish.id
+            )
+            await repos.enqueue([_out(deputy_user, "deputy", message)], now)
+            await sup.add_note(
+                wish.id,
+                SupervisionNote(now, NoteKind.PUSHED, Role.STAFF.value, user.id, deputy.name),
+            )
+        log.info("wish %s: pushed by user %s", wish.id, user.id)
+        return wish, deputy.name
+
+    # -- /overdue ---------------------------------------------------------------------------------
+
+    async def overdue(self, user: UserRow) -> list[OverdueItem]:
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            repos = Repos(conn)
+            actor = await self.liaison._actor(repos, user)
+            stations = await self.liaison.managed_stations(repos, actor)
+            if not stations:
+                raise NotAllowed("overdue")
+            ids = None if actor.is_admin else [s.id for s in stations]
+            found = await SupervisionRepo(conn).overdue(ids, now)
+            return await self._items(repos, found, now, {s.id: s for s in stations})
+
+    async def _items(
+        self,
+        repos: Repos,
+        found: list[tuple[Wish, DueDates]],
+        now: datetime,
+        stations: dict[str, StationRow],
+    ) -> list[OverdueItem]:
+        names = await repos.category_names()
+        deputies: dict[int, str] = {}
+        items = []
+        for wish, dues in found:
+            which, due = _missed(wish, dues, now)
+            if wish.deputy_id is not None and wish.deputy_id not in deputies:
+                deputy = await repos.deputy(wish.deputy_id)
+                deputies[wish.deputy_id] = deputy.name if deputy else ""
+            station = stations.get(wish.station_id)
+            items.append(
+                OverdueItem(
+                    wish=wish,
+                    dues=dues,
+                    which=which,
+                    due=due,
+                    station_name=station.name if station else wish.station_id,
+                    category_name=names.get(wish.category_id, wish.category_id),
+                    deputy_name=deputies.get(wish.deputy_id) if wish.deputy_id else None,
+                )
+            )
+        return items
+
+    def overdue_line(self, item: OverdueItem, now: datetime) -> Markup:
+        days = max(0, (now - item.due).days)
+        return self.c.t(
+            "supervision.overdue_line",
+            receipt=item.wish.receipt,
+            station=item.station_name,
+            category=item.category_name,
+            deputy=item.deputy_name or self.c.plain("supervision.nobody"),
+            which=self.c.plain(f"supervision.which_{item.which}"),
+            due=self.when(item.due),
+            late=self.c.plain("supervision.late_days", days=days)
+            if days
+            else self.c.plain("supervision.late_today"),
+        )
+
+    # -- follow-up (回访) -------------------------------------------------------------------------
+
+    async def send_rating_reminders(self) -> int:
+        """One reminder to rate, `rating_reminder_days` after resolution, never repeated."""
+        if self.rating_reminder_days <= 0:
+            return 0
+        now = self.clock.now()
+        cutoff = now - timedelta(days=self.rating_reminder_days)
+        sent = 0
+        async with self.db.transaction() as conn:
+            repos, sup = Repos(conn), SupervisionRepo(conn)
+            for wish in await sup.unrated_resolved_before(cutoff, BATCH):
+                resident = await repos.user(wish.resident_id)
+                if resident is None or resident.stopped or wish.resolved_at is None:
+                    continue
+                if not follow_up_after(wish.resolved_at, self.rating_reminder_days, now):
+                    continue
+                if not await sup.mark_sent(wish.id, "rating_reminder", wish.resolved_at, 0, now):
+                    continue
+                days = max(1, (now - wish.resolved_at).days)
+                message = OutMessage(
+                    text=self.c.t("supervision.rating_reminder", receipt=wish.receipt, days=days),
+                    buttons=self.cards.resident_buttons(wish),
+                    wish_id=wish.id,
+                )
+                await repos.enqueue([_out(resident, "resident", message)], now)
+                await sup.add_note(
+                    wish.id, SupervisionNote(now, NoteKind.RATING_REMINDED, Role.SYSTEM.value)
+                )
+                sent += 1
+        return sent
+
+    async def send_follow_ups(self) -> int:
+        """问题是否真正解决了？ once, `followup_days` after resolution (closed wishes too)."""
+        if self.followup_days <= 0:
+            return 0
+        now = self.clock.now()
+        cutoff = now - timedelta(days=self.followup_days)
+        sent = 0
+        async with self.db.transaction() as conn:
+            repos, sup = Repos(conn), SupervisionRepo(conn)
+            names = await repos.category_names()
+            for wish in await sup.follow_up_candidates(cutoff, BATCH):
+                resident = await repos.user(wish.resident_id)
+                if resident is None or resident.stopped or wish.resolved_at is None:
+                    continue
+                if not await sup.add_follow_up(wish.id, wish.resolved_at, now):
+                    continue
+                message = OutMessage(
+                    text=self.c.t(
+                        "supervision.followup_question",
+                        receipt=wish.receipt,
+                        category=names.get(wish.category_id, wish.category_id),
+                        submitted=self.when(wish.created_at),
+                        resolved=self.when(wish.resolved_at),
+                        result=_clip(wish.result or "", 300),
+                    ),
+                    buttons=self.follow_up_buttons(wish.id),
+                    wish_id=wish.id,
+                )
+                await repos.enqueue([_out(resident, "resident", message)], now)
+                await sup.add_note(
+                    wish.id, SupervisionNote(now, NoteKind.FOLLOW_UP_ASKED, Role.SYSTEM.value)
+                )
+                sent += 1
+        return sent
+
+    def follow_up_buttons(self, wish_id: int) -> tuple:
+        b = self.c.plain
+        return keyboard(
+            [
+                Button(b("supervision.btn_solved"), f"{FOLLOW_UP_PREFIX}:{wish_id}:r"),
+                Button(b("supervision.btn_unsolved"), f"{FOLLOW_UP_PREFIX}:{wish_id}:u"),
+                Button(b("supervision.btn_unsure"), f"{FOLLOW_UP_PREFIX}:{wish_id}:k"),
+            ]
+        )
+
+    async def answer_follow_up(
+        self, user: UserRow, wish_id: int, answer: FollowUpAnswer, key: str | None = None
+    ) -> Wish:
+        """The resident's answer, recorded on the timeline; 未解决 reopens the wish."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            repos, sup = Repos(conn), SupervisionRepo(conn)
+            wish = await repos.wish(wish_id)
+            if wish is None:
+                raise NotFound("wish")
+            if key and await repos.event_key_used(key):
+                return wish  # a redelivered update: done already
+            actor = await self.liaison._actor(repos, user)
+            if Role.RESIDENT not in wish.roles_of(actor):
+                raise NotFound("wish")  # only the resident was asked
+            asked = await sup.follow_up(wish.id, wish.resolved_at) if wish.resolved_at else None
+            if asked is None:
+                raise InvalidInput("stale")  # never asked, or about an earlier resolution
+            if asked.answer is not None:
+                raise AlreadyAnswered("supervision_answered")
+            label = self.c.plain(f"supervision.answer_{answer.value}")
+            if answer is FollowUpAnswer.UNRESOLVED:
+                before = wish
+                body = self.c.plain("supervision.reopen_body")
+                wish, event = wish.apply(Action.REOPEN, actor, now, body=body)
+                await self.liaison._record(repos, wish, event, now, key)
+                await self.liaison._after(repos, before, wish, event, now)
+            await sup.answer_follow_up(wish.id, asked.resolved_at, answer.value, now)
+            await sup.add_note(
+                wish.id,
+                SupervisionNote(
+                    now, NoteKind.FOLLOW_UP_ANSWERED, Role.RESIDENT.value, user.id, label
+                ),
+            )
+        log.info("wish %s: follow-up answered %s", wish.id, answer.value)
+        return wish
+
+    # -- the daily digest --------------------------------------------------------------------------
+
+    async def send_digests(self) -> int:
+        """Each staff member's digest, once a local day from the digest hour.
+
+        A person's first digest counts from when the scheduler first saw them (opened the bot),
+        so a new deployment or a new staff member does not get a digest of the past.
+        """
+        now = self.clock.now()
+        day = digest_day(now, self.tz, self.digest_hour)
+        async with self.db.read() as conn:
+            if not await self._digest_owed(Repos(conn), day):
+                return 0
+        sent = 0
+        async with self.db.transaction() as conn:
+            repos, sup = Repos(conn), SupervisionRepo(conn)
+            overdue_all = await sup.overdue(None, now, limit=BATCH)
+            for user, user_stations in await self._digest_audience(repos):
+                last = await sup.last_digest(user.id)
+                if last is None:  # the baseline: nothing before this moment is reported
+                    local_day = now.astimezone(self.tz).date()
+                    seen = local_day if day is not None else local_day - timedelta(days=1)
+                    await sup.add_digest(user.id, seen.isoformat(), now, now, 0)
+                    continue
+                if day is None or last.day >= day.isoformat():
+                    continue
+                message, items = await self._digest(
+                    repos, sup, user_stations, last.until, now, overdue_all
+                )
+                if not await sup.add_digest(user.id, day.isoformat(), last.until, now, items):
+                    continue
+                if message is not None:
+                    await repos.enqueue([_out(user, "staff", message)], now)
+                    sent += 1
+        return sent
+
+    async def _digest_audience(self, repos: Repos) -> list[tuple[UserRow, list[StationRow]]]:
+        """Station staff (their stations) and county admins (all), who can be messaged."""
+        stations = await repos.stations()
+        audience: dict[int, tuple[UserRow, list[StationRow]]] = {}
+        for station in stations:
+            for u in await repos.staff_users(station.id):
+                audience.setdefault(u.id, (u, []))[1].append(station)
+        for channel, external_id in sorted(self.liaison.admins):
+            admin = await repos.user_by_external(channel, external_id)
+            if admin is not None:
+                audience[admin.id] = (admin, list(stations))
+        return [
+            (u, st)
+            for u, st in audience.values()
+            if u.started_at is not None and u.unreachable_at is None
+        ]
+
+    async def _digest_owed(self, repos: Repos, day: date | None) -> bool:
+        sup = SupervisionRepo(repos.conn)
+        for user, _ in await self._digest_audience(repos):
+            last = await sup.last_digest(user.id)
+            if last is None or (day is not None and last.day < day.isoformat()):
+                return True
+        return False
+
+    async def _digest(
+        self,
+        repos: Repos,
+        sup: SupervisionRepo,
+        stations: list[StationRow],
+        since: datetime,
+        now: datetime,
+        overdue_all: list[tuple[Wish, DueDates]],
+    ) -> tuple[OutMessage | None, int]:
+        """One staff member's digest (None when there is nothing to tell) and its item count."""
+        parts: list[str] = []
+        total = 0
+        for station in stations:
+            new = await sup.created_between([station.id], since, now)
+            resolved = await sup.resolved_between([station.id], since, now)
+            overdue = [w for w, _ in overdue_all if w.station_id == station.id]
+            count = len(new) + len(resolved) + len(overdue)
+            if not count:
+                continue
+            total += count
+            parts.append(
+                self.c.t(
+                    "supervision.digest_station",
+                    station=station.name,
+                    new=len(new),
+                    new_list=self._receipts(new),
+                    overdue=len(overdue),
+                    overdue_list=self._receipts(overdue),
+                    resolved=len(resolved),
+                    resolved_list=self._receipts(resolved),
+                )
+            )
+        if not parts:
+            return None, 0
+        header = self.c.t("supervision.digest_header", since=self.when(since), until=self.when(now))
+        footer = self.c.t("supervision.digest_footer")
+        return OutMessage(text=Markup("\n\n".join([header, *parts, footer]))), total
+
+    def _receipts(self, wishes: list[Wish]) -> str:
+        if not wishes:
+            return ""
+        shown = "、".join(w.receipt for w in wishes[:DIGEST_LIST])
+        more = self.c.plain("supervision.and_more") if len(wishes) > DIGEST_LIST else ""
+        return self.c.plain("supervision.list", receipts=shown + more)
+
+    async def _to_staff(self, repos: Repos, station_id: str, message: OutMessage) -> None:
+        await self.liaison._to_staff(repos, station_id, [message], message.wish_id)
+
+
+def _missed(wish: Wish, dues: DueDates, now: datetime) -> tuple[str, datetime]:
+    """Which deadline an overdue wish missed (the earlier one if both)."""
+    missed = []
+    awaiting = wish.status in (Status.SUBMITTED, Status.ASSIGNED, Status.REOPENED)
+    if awaiting and dues.accept and now >= dues.accept:
+        missed.append(("accept", dues.accept))
+    if dues.resolve and now >= dues.resolve:
+        missed.append(("resolve", dues.resolve))
+    if not missed:  # not overdue after all (a race with a change): show the next deadline
+        found = next_due(wish.status, dues)
+        return found if found else ("resolve", now)
+    return min(missed, key=lambda m: m[1])
+
+
+def _out(user: UserRow, kind: str, message: OutMessage) -> NewOutgoing:
+    return NewOutgoing(
+        channel=user.channel,
+        chat_id=user.chat_id,
+        user_id=user.id,
+        kind=kind,
+        priority=PRIORITY_NOTIFY,
+        payload=message.to_payload(),
+        wish_id=message.wish_id,
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"

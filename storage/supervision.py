@@ -1,0 +1,334 @@
+"""SQL of supervision (督办): due dates, deadline policies, reminders sent, follow-ups, digests.
+
+Like `Repos`, it wraps the connection of an open transaction, so a reminder's "sent" mark and
+its outbox row commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from bot.domain.deadlines import DeadlinePolicy, DueDates, NoteKind, SupervisionNote
+from bot.domain.model import Wish
+from storage.db import fetch_all, fetch_one
+from storage.repositories import _wish
+
+OPEN = "('submitted','assigned','in_progress','reopened')"
+
+
+def _ts(value: datetime | None) -> str | None:
+    """Stored in UTC, so that due dates compare correctly as text."""
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _key(value: datetime) -> str:
+    """A timestamp as the wishes table stores it, for keys compared with its columns."""
+    return value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class FollowUpRow:
+    wish_id: int
+    resolved_at: datetime
+    asked_at: datetime
+    answer: str | None
+    answered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DigestRow:
+    user_id: int
+    day: str
+    since: datetime
+    until: datetime
+
+
+class SupervisionRepo:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    # -- policies --------------------------------------------------------------------------
+
+    async def set_policies(self, policies: Mapping[tuple[str, str], DeadlinePolicy]) -> None:
+        """Replace the effective policies (as resolved from the stations file)."""
+        await self.conn.execute("DELETE FROM deadline_policies")
+        for (station_id, category_id), p in sorted(policies.items()):
+            await self.conn.execute(
+                "INSERT INTO deadline_policies (station_id, category_id, accept_days,"
+                " resolve_days, working_days_only) VALUES (?, ?, ?, ?, ?)",
+                (station_id, category_id, p.accept_days, p.resolve_days, int(p.working_days_only)),
+            )
+
+    async def policy(self, station_id: str, category_id: str) -> DeadlinePolicy:
+        row = await fetch_one(
+            self.conn,
+            "SELECT accept_days, resolve_days, working_days_only FROM deadline_policies"
+            " WHERE station_id=? AND category_id IN (?, '')"
+            " ORDER BY category_id = '' LIMIT 1",
+            (station_id, category_id),
+        )
+        if row is None:
+            return DeadlinePolicy()
+        return DeadlinePolicy(int(row[0]), int(row[1]), bool(row[2]))
+
+    # -- due dates -------------------------------------------------------------------------
+
+    async def due_dates(self, wish_id: int) -> DueDates:
+        row = await fetch_one(
+            self.conn, "SELECT accept_due_at, resolve_due_at FROM wishes WHERE id=?", (wish_id,)
+        )
+        if row is None:
+            return DueDates()
+        return DueDates(_dt(row[0]), _dt(row[1]))
+
+    async def due_dates_of(self, wish_ids: Sequence[int]) -> dict[int, DueDates]:
+        if not wish_ids:
+            return {}
+        marks = ",".join("?" * len(wish_ids))
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT id, accept_due_at, resolve_due_at FROM wishes WHERE id IN ({marks})",
+            list(wish_ids),
+        )
+        return {r[0]: DueDates(_dt(r[1]), _dt(r[2])) for r in rows}
+
+    async def set_due_dates(self, wish_id: int, dues: DueDates) -> None:
+        await self.conn.execute(
+            "UPDATE wishes SET accept_due_at=?, resolve_due_at=? WHERE id=?",
+            (_ts(dues.accept), _ts(dues.resolve), wish_id),
+        )
+
+    async def open_without_due_dates(self, limit: int) -> list[Wish]:
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT * FROM wishes WHERE status IN {OPEN} AND resolve_due_at IS NULL"
+            " ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [_wish(r) for r in rows]
+
+    async def open_due_before(self, horizon: datetime, limit: int) -> list[tuple[Wish, DueDates]]:
+        """Open wishes with a deadline before `horizon` (now plus the reminder lead)."""
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT * FROM wishes WHERE status IN {OPEN}"
+            " AND (resolve_due_at <= ? OR accept_due_at <= ?) ORDER BY id LIMIT ?",
+            (_ts(horizon), _ts(horizon), limit),
+        )
+        return [
+            (_wish(r), DueDates(_dt(r["accept_due_at"]), _dt(r["resolve_due_at"]))) for r in rows
+        ]
+
+    async def reminder_candidates(self, horizon: datetime) -> list[int]:
+        """Open wishes with a deadline before `horizon` that was not escalated yet.
+
+        A deadline's escalation is queued together with (or after) every reminder about it, so
+        a wish whose escalations are all sent has nothing more to send for its deadlines.
+        """
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT w.id FROM wishes w WHERE w.status IN {OPEN} AND ("
+            " (w.resolve_due_at <= ? AND NOT EXISTS (SELECT 1 FROM reminders_sent r"
+            "  WHERE r.wish_id=w.id AND r.kind='escalate_resolve' AND r.due_at=w.resolve_due_at))"
+            " OR (w.status IN ('submitted','assigned','reopened') AND w.accept_due_at <= ?"
+            "  AND NOT EXISTS (SELECT 1 FROM reminders_sent r WHERE r.wish_id=w.id"
+            "  AND r.kind='escalate_accept' AND r.due_at=w.accept_due_at)))"
+            " ORDER BY w.id",
+            (_ts(horizon), _ts(horizon)),
+        )
+        return [r[0] for r in rows]
+
+    async def overdue(
+        self, station_ids: Sequence[str] | None, now: datetime, limit: int = 200
+    ) -> list[tuple[Wish, DueDates]]:
+        """Open wishes past a deadline: resolve, or accept while nobody has accepted them."""
+        where = ""
+        params: list[object] = [_ts(now), _ts(now)]
+        if station_ids is not None:
+            marks = ",".join("?" * len(station_ids)) or "''"
+            where = f" AND station_id IN ({marks})"
+            params.extend(station_ids)
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT * FROM wishes WHERE status IN {OPEN} AND (resolve_due_at <= ?"
+            " OR (status IN ('submitted','assigned','reopened') AND accept_due_at <= ?))"
+            f"{where} ORDER BY COALESCE(MIN(accept_due_at, resolve_due_at), resolve_due_at), id"
+            " LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            (_wish(r), DueDates(_dt(r["accept_due_at"]), _dt(r["resolve_due_at"]))) for r in rows
+        ]
+
+    # -- reminders -------------------------------------------------------------------------
+
+    async def sent_keys(self, wish_ids: Sequence[int]) -> set[tuple[int, str, str, int]]:
+        if not wish_ids:
+            return set()
+        marks = ",".join("?" * len(wish_ids))
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT wish_id, kind, due_at, target FROM reminders_sent WHERE wish_id IN ({marks})",
+            list(wish_ids),
+        )
+        return {(r[0], r[1], r[2], r[3]) for r in rows}
+
+    async def mark_sent(
+        self, wish_id: int, kind: str, due_at: datetime, target: int, now: datetime
+    ) -> bool:
+        """Claim a reminder; False if it was queued before (nothing must be sent then)."""
+        cursor = await self.conn.execute(
+            "INSERT OR IGNORE INTO reminders_sent (wish_id, kind, due_at, target, sent_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (wish_id, kind, _key(due_at), target, _ts(now)),
+        )
+        return cursor.rowcount > 0
+
+    # -- follow-up ---------------------------------------------------------------------------
+
+    async def unrated_resolved_before(self, cutoff: datetime, limit: int) -> list[Wish]:
+        """Resolved, unrated wishes of residents who can be asked, not yet reminded."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT w.* FROM wishes w JOIN users u ON u.id=w.resident_id"
+            " WHERE w.status='resolved' AND w.rating IS NULL AND w.resolved_at <= ?"
+            " AND u.stopped=0 AND u.unreachable_at IS NULL AND NOT EXISTS (SELECT 1 FROM"
+            " reminders_sent r WHERE r.wish_id=w.id AND r.kind='rating_reminder'"
+            " AND r.due_at=w.resolved_at) ORDER BY w.id LIMIT ?",
+            (_ts(cutoff), limit),
+        )
+        return [_wish(r) for r in rows]
+
+    async def follow_up_candidates(self, cutoff: datetime, limit: int) -> list[Wish]:
+        """Wishes resolved before `cutoff` whose resident has not been asked about it."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT w.* FROM wishes w JOIN users u ON u.id=w.resident_id"
+            " WHERE w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
+            " AND w.resolved_at <= ? AND u.stopped=0 AND u.unreachable_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.wish_id=w.id"
+            " AND f.resolved_at=w.resolved_at) ORDER BY w.id LIMIT ?",
+            (_ts(cutoff), limit),
+        )
+        return [_wish(r) for r in rows]
+
+    async def add_follow_up(self, wish_id: int, resolved_at: datetime, now: datetime) -> bool:
+        cursor = await self.conn.execute(
+            "INSERT OR IGNORE INTO follow_ups (wish_id, resolved_at, asked_at) VALUES (?, ?, ?)",
+            (wish_id, _key(resolved_at), _ts(now)),
+        )
+        return cursor.rowcount > 0
+
+    async def follow_up(self, wish_id: int, resolved_at: datetime) -> FollowUpRow | None:
+        row = await fetch_one(
+            self.conn,
+            "SELECT * FROM follow_ups WHERE wish_id=? AND resolved_at=?",
+            (wish_id, _key(resolved_at)),
+        )
+        if row is None:
+            return None
+        return FollowUpRow(
+            wish_id=row["wish_id"],
+            resolved_at=_dt(row["resolved_at"]),  # type: ignore[arg-type]
+            asked_at=_dt(row["asked_at"]),  # type: ignore[arg-type]
+            answer=row["answer"],
+            answered_at=_dt(row["answered_at"]),
+        )
+
+    async def answer_follow_up(
+        self, wish_id: int, resolved_at: datetime, answer: str, now: datetime
+    ) -> bool:
+        cursor = await self.conn.execute(
+            "UPDATE follow_ups SET answer=?, answered_at=? WHERE wish_id=? AND resolved_at=?"
+            " AND answer IS NULL",
+            (answer, _ts(now), wish_id, _key(resolved_at)),
+        )
+        return cursor.rowcount > 0
+
+    # -- notes on the timeline ---------------------------------------------------------------
+
+    async def add_note(self, wish_id: int, note: SupervisionNote) -> None:
+        await self.conn.execute(
+            "INSERT INTO supervision_notes (wish_id, at, kind, role, actor_user_id, body)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (wish_id, _ts(note.at), note.kind.value, note.role, note.actor_user_id, note.body),
+        )
+
+    async def notes(self, wish_id: int) -> list[SupervisionNote]:
+        rows = await fetch_all(
+            self.conn, "SELECT * FROM supervision_notes WHERE wish_id=? ORDER BY id", (wish_id,)
+        )
+        return [
+            SupervisionNote(
+                at=_dt(r["at"]),  # type: ignore[arg-type]
+                kind=NoteKind(r["kind"]),
+                role=r["role"],
+                actor_user_id=r["actor_user_id"],
+                body=r["body"],
+            )
+            for r in rows
+        ]
+
+    async def last_note_at(self, wish_id: int, kind: NoteKind) -> datetime | None:
+        row = await fetch_one(
+            self.conn,
+            "SELECT MAX(at) FROM supervision_notes WHERE wish_id=? AND kind=?",
+            (wish_id, kind.value),
+        )
+        return _dt(row[0]) if row and row[0] else None
+
+    # -- digests -----------------------------------------------------------------------------
+
+    async def last_digest(self, user_id: int) -> DigestRow | None:
+        row = await fetch_one(
+            self.conn,
+            "SELECT * FROM digests_sent WHERE user_id=? ORDER BY until DESC LIMIT 1",
+            (user_id,),
+        )
+        if row is None:
+            return None
+        since, until = _dt(row["since"]), _dt(row["until"])
+        assert since is not None and until is not None
+        return DigestRow(row["user_id"], row["day"], since, until)
+
+    async def add_digest(
+        self, user_id: int, day: str, since: datetime, until: datetime, items: int
+    ) -> bool:
+        cursor = await self.conn.execute(
+            "INSERT OR IGNORE INTO digests_sent (user_id, day, since, until, items)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (user_id, day, _ts(since), _ts(until), items),
+        )
+        return cursor.rowcount > 0
+
+    async def created_between(
+        self, station_ids: Sequence[str], since: datetime, until: datetime
+    ) -> list[Wish]:
+        return await self._between("created_at", station_ids, since, until)
+
+    async def resolved_between(
+        self, station_ids: Sequence[str], since: datetime, until: datetime
+    ) -> list[Wish]:
+        return await self._between("resolved_at", station_ids, since, until)
+
+    async def _between(
+        self, column: str, station_ids: Sequence[str], since: datetime, until: datetime
+    ) -> list[Wish]:
+        if not station_ids:
+            return []
+        marks = ",".join("?" * len(station_ids))
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT * FROM wishes WHERE station_id IN ({marks}) AND {column} > ?"
+            f" AND {column} <= ? ORDER BY {column}, id",
+            [*station_ids, _ts(since), _ts(until)],
+        )
+        return [_wish(r) for r in rows]
