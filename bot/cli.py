@@ -1,4 +1,4 @@
-"""`liaison-bot`: run the bot, import a stations file, back up the database."""
+"""`liaison-bot`: run the bot, import a stations file, back up the database, reports."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
@@ -34,7 +35,27 @@ def _parser() -> argparse.ArgumentParser:
         "backup", help="take a consistent copy of the database (safe while running)"
     )
     bak.add_argument("path", type=Path)
+    exp = sub.add_parser(
+        "export", help="export a station's wishes, timeline, deputies and figures (.xlsx or .csv)"
+    )
+    exp.add_argument("--station", required=True, help="station id, as in the stations file")
+    exp.add_argument("--from", dest="first", required=True, type=_date, help="YYYY-MM-DD")
+    exp.add_argument("--to", dest="last", required=True, type=_date, help="YYYY-MM-DD, included")
+    exp.add_argument("file", type=Path, help="FILE.xlsx or FILE.csv")
+    qr = sub.add_parser("qr", help="write a station's deep-link QR code (PNG), ready to print")
+    qr.add_argument("--station", required=True, help="station id, as in the stations file")
+    qr.add_argument(
+        "--username", help="the bot's @username (default: LIAISON_BOT_USERNAME, else getMe)"
+    )
+    qr.add_argument("file", type=Path, help="FILE.png")
     return p
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-03-31") from exc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"{args.path} exists already; choose a new file name")
             asyncio.run(_backup(settings, args.path))
             print(f"backup written to {args.path}")
+        elif args.command == "export":
+            from bot.reporting_cli import export_command
+
+            export_command(settings, args.station, args.first, args.last, args.file)
+        elif args.command == "qr":
+            from bot.reporting_cli import qr_command
+
+            qr_command(settings, args.station, args.username, args.file)
     except StationsFileError as exc:
         print(f"liaison-bot: invalid stations file:\n{exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,519 @@
+"""Report use cases: statistics, the chart, deputy work summaries, exports and QR codes.
+
+Transport-agnostic, like bot.services: each call re-reads who the requester is on the server.
+Staff see their stations, county admins all of them; a deputy sees their own work summary and
+may export their station's wishes, masked; the command line (`user=None`) is the operator and
+counts as staff of every station.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from bot import export
+from bot.chart import ChartLabels, MonthPoint, render_chart
+from bot.domain.masking import mask_name, mask_phone, mask_pii, name_variants
+from bot.domain.model import Actor, NotAllowed, Status
+from bot.export import Progress, Table
+from bot.qr import deep_link, render_qr
+from bot.reports import (
+    Deadlines,
+    DeputySummary,
+    Figures,
+    Period,
+    Report,
+    build_report,
+    chart_window,
+    date_range,
+    deputy_summary,
+    due_dates,
+    lateness,
+    parse_period,
+)
+from bot.services import Liaison, NotFound, StationStats
+from storage.reports import ExportEvent, ExportWish, ReportsRepo
+from storage.repositories import Repos, StationRow, UserRow
+
+TELEGRAM_DOCUMENT_LIMIT = 50 * 1024 * 1024  # sendDocument: bots may upload up to 50 MB
+
+
+class ChooseStation(Exception):
+    """The requester manages several stations and named none."""
+
+    def __init__(self, station_ids: Sequence[str]) -> None:
+        super().__init__(", ".join(station_ids))
+        self.station_ids = list(station_ids)
+
+
+@dataclass(frozen=True)
+class StationReport:
+    station: StationRow
+    counts: StationStats  # current counts by status and who has not opened the bot
+    report: Report
+
+
+@dataclass(frozen=True)
+class StatsResult:
+    period: Period
+    stations: list[StationReport]
+    county: Report | None  # for someone who sees more than one station
+    chart: Report  # the one the chart is drawn from, with the months of its window
+
+
+@dataclass(frozen=True)
+class WorkSummary:
+    summary: DeputySummary
+    station: StationRow
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    station: StationRow
+    period: Period
+    tables: list[Table]
+    wishes: int
+    masked: bool
+
+
+@dataclass(frozen=True)
+class QrCode:
+    station: StationRow
+    link: str
+    png: bytes
+
+
+class Reporting:
+    def __init__(self, liaison: Liaison, deadlines: Deadlines | None = None) -> None:
+        self.liaison = liaison
+        self.db = liaison.db
+        self.c = liaison.c
+        self.clock = liaison.clock
+        self.tz = liaison.tz
+        self.deadlines = deadlines or Deadlines()
+
+    # -- who may see what ---------------------------------------------------------------------
+
+    async def _actor(self, user: UserRow | None) -> Actor:
+        if user is None:
+            return Actor(user_id=None, is_admin=True)  # the operator at the command line
+        return await self.liaison.actor(user)
+
+    async def _managed(self, actor: Actor) -> list[StationRow]:
+        async with self.db.read() as conn:
+            return await self.liaison.managed_stations(Repos(conn), actor)
+
+    def period(self, text: str | None) -> Period:
+        """Raises ValueError for a period nobody can read."""
+        return parse_period(text, self.clock.now(), self.tz)
+
+    def date_period(self, first: date, last: date) -> Period:
+        return date_range(first, last, self.tz)
+
+    # -- statistics ---------------------------------------------------------------------------
+
+    async def stats(self, user: UserRow, period: Period) -> StatsResult:
+        actor = await self._actor(user)
+        stations = await self._managed(actor)
+        if not stations:
+            raise NotAllowed("stats")
+        counts = {s.station.id: s for s in await self.liaison.stats(user)}
+        ids = [s.id for s in stations]
+        window = chart_window(period, self.tz)
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            repo = ReportsRepo(conn)
+            facts = await repo.wish_facts(ids, min(window.start, period.start), period.end)
+            categories = await repo.category_names()
+            deputies = await repo.deputy_names(ids)
+        unassigned = self.c.plain("reports.unassigned")
+
+        def report(title: str, station_ids: list[str], months: Period | None = None) -> Report:
+            return build_report(
+                title,
+                station_ids,
+                facts,
+                period,
+                now,
+                self.tz,
+                category_names=categories,
+                deputy_names=deputies,
+                unassigned_name=unassigned,
+                deadlines=self.deadlines,
+                months=months,
+            )
+
+        per_station = [
+            StationReport(s, counts[s.id], report(s.name, [s.id]))
+            for s in stations
+            if s.id in counts
+        ]
+        county = report(self.c.plain("reports.county"), ids) if len(stations) > 1 else None
+        title = stations[0].name if len(stations) == 1 else self.c.plain("reports.county")
+        return StatsResult(period, per_station, county, report(title, ids, months=window))
+
+    async def chart_png(self, report: Report) -> bytes:
+        points = [
+            MonthPoint(
+                str(row.key), row.figures.received, row.figures.resolved, row.figures.satisfaction
+            )
+            for row in report.by_month
+        ]
+        labels = ChartLabels(
+            title=self.c.plain("reports.chart_title", title=report.title),
+            received=self.c.plain("reports.chart_received"),
+            resolved=self.c.plain("reports.chart_resolved"),
+            satisfaction=self.c.plain("reports.chart_satisfaction"),
+            count=self.c.plain("reports.chart_count"),
+        )
+        # matplotlib is synchronous and takes a moment: keep the event loop free meanwhile.
+        return await asyncio.to_thread(render_chart, points, labels)
+
+    # -- deputies -----------------------------------------------------------------------------
+
+    async def my_work(self, user: UserRow, period: Period) -> list[WorkSummary]:
+        """The requester's own work summary, for each station where they are a deputy."""
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            repos = Repos(conn)
+            deputies = await repos.deputies_of_user(user.id)
+            if not deputies:
+                raise NotAllowed("mywork")
+            result = []
+            for d in deputies:
+                station = await repos.station(d.station_id)
+                if station is None:
+                    continue
+                facts = await ReportsRepo(conn).wish_facts([d.station_id], period.start, period.end)
+                summary = deputy_summary(
+                    d.id, d.name, d.station_id, facts, period, now, self.deadlines
+                )
+                result.append(WorkSummary(summary, station))
+        if not result:
+            raise NotAllowed("mywork")
+        return result
+
+    # -- export -------------------------------------------------------------------------------
+
+    async def export_station(self, user: UserRow | None, station_id: str | None) -> StationRow:
+        """The station an export is for: the one named, or the requester's only station."""
+        actor = await self._actor(user)
+        async with self.db.read() as conn:
+            repos = Repos(conn)
+            stations = await repos.stations()
+            deputy_of = (
+                {d.station_id for d in await repos.deputies_of_user(user.id)} if user else set()
+            )
+        visible = [s for s in stations if actor.is_staff_of(s.id) or s.id in deputy_of]
+        if station_id is not None:
+            chosen = next((s for s in visible if s.id == station_id), None)
+            if chosen is None:
+                raise NotFound("station")
+            return chosen
+        if not visible:
+            raise NotAllowed("export")
+        if len(visible) > 1:
+            raise ChooseStation([s.id for s in visible])
+        return visible[0]
+
+    async def export(
+        self,
+        user: UserRow | None,
+        station_id: str | None,
+        period: Period,
+        progress: Progress | None = None,
+    ) -> ExportResult:
+        station = await self.export_station(user, station_id)
+        actor = await self._actor(user)
+        masked = not actor.is_staff_of(station.id)
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            repo = ReportsRepo(conn)
+            wishes = await repo.export_wishes([station.id], period.start, period.end)
+            events = await repo.events_of([w.facts.id for w in wishes])
+            categories = await repo.category_names()
+            deputy_names = await repo.deputy_names([station.id])
+            deputies = await repo.deputies([station.id])
+        facts = [w.facts for w in wishes]
+        report = build_report(
+            station.name,
+            [station.id],
+            facts,
+            period,
+            now,
+            self.tz,
+            category_names=categories,
+            deputy_names=deputy_names,
+            unassigned_name=self.c.plain("reports.unassigned"),
+            deadlines=self.deadlines,
+        )
+        if progress is not None:
+            progress(self.c.plain("reports.sheet_wishes"), 0, len(wishes))
+        tables = [
+            self._summary_table(station, report),
+            self._wishes_table(wishes, categories, deputy_names, masked, now),
+            self._timeline_table(events, wishes, deputy_names, masked),
+            self._deputies_table(deputies, facts, period, now),
+        ]
+        return ExportResult(station, period, tables, len(wishes), masked)
+
+    async def export_file(self, result: ExportResult, fmt: str) -> bytes:
+        return await asyncio.to_thread(export.to_bytes, result.tables, fmt)
+
+    def _p(self, key: str, **params: object) -> str:
+        return self.c.plain(f"reports.{key}", **params)
+
+    def _local(self, at: datetime | None) -> datetime | None:
+        return at.astimezone(self.tz) if at is not None else None
+
+    def _figure_cells(self, f: Figures) -> list[object]:
+        return [
+            f.received,
+            f.accepted,
+            f.resolved,
+            f.declined,
+            f.withdrawn,
+            f.open,
+            _pct(f.resolution_rate),
+            _pct(f.on_time_rate),
+            f.overdue,
+            _num(f.accept_median_h),
+            _num(f.accept_p90_h),
+            _num(f.resolve_median_h),
+            _num(f.resolve_p90_h),
+            _num(f.response_median_h),
+            _pct(f.satisfaction),
+            f.rated,
+            f.reopened,
+        ]
+
+    FIGURE_KEYS = (
+        "fig_received",
+        "fig_accepted",
+        "fig_resolved",
+        "fig_declined",
+        "fig_withdrawn",
+        "fig_open",
+        "fig_resolution_rate",
+        "fig_on_time_rate",
+        "fig_overdue",
+        "fig_accept_median",
+        "fig_accept_p90",
+        "fig_resolve_median",
+        "fig_resolve_p90",
+        "fig_response_median",
+        "fig_satisfaction",
+        "fig_rated",
+        "fig_reopened",
+    )
+
+    def _summary_table(self, station: StationRow, report: Report) -> Table:
+        """The station's figures, then the same figures by category and by month."""
+        p = self._p
+        table = Table(p("sheet_summary"), [p("fig_item"), p("fig_value")], widths={0: 28, 1: 24})
+        table.rows.append([p("fig_station"), station.name])
+        table.rows.append([p("fig_period"), report.period.label])
+        table.rows.append([p("fig_made_at"), self._local(report.made_at)])
+        for key, value in zip(self.FIGURE_KEYS, self._figure_cells(report.total), strict=True):
+            table.rows.append([p(key), value])  # type: ignore[list-item]
+        table.rows.append([])
+        table.rows.append([p("fig_group"), p("fig_name"), *[p(k) for k in self.FIGURE_KEYS]])
+        for group_key, rows in (
+            ("group_category", report.by_category),
+            ("group_month", report.by_month),
+        ):
+            for row in rows:
+                table.rows.append([p(group_key), row.name, *self._figure_cells(row.figures)])  # type: ignore[list-item]
+        return table
+
+    def _wishes_table(
+        self,
+        wishes: list[ExportWish],
+        categories: dict[str, str],
+        deputies: dict[int, str],
+        masked: bool,
+        now: datetime,
+    ) -> Table:
+        p = self._p
+        cards = self.liaison.cards
+        headers = [
+            p(k)
+            for k in (
+                "col_receipt",
+                "col_category",
+                "col_status",
+                "col_created",
+                "col_accepted",
+                "col_resolved",
+                "col_closed",
+                "col_accept_due",
+                "col_resolve_due",
+                "col_overdue",
+                "col_deputy",
+                "col_resident",
+                "col_phone",
+                "col_text",
+                "col_public",
+                "col_result",
+                "col_decline_reason",
+                "col_rating",
+                "col_reopens",
+            )
+        ]
+        table = Table(p("sheet_wishes"), headers, widths={13: 60, 15: 40, 16: 30})
+        for w in wishes:
+            f = w.facts
+            names = name_variants(w.resident_name) if w.resident_name else []
+
+            def clean(text: str | None, names: list[str] = names) -> str | None:
+                if text is None or not masked:
+                    return text
+                return mask_pii(text, names)
+
+            accept_due, resolve_due = due_dates(f, self.deadlines)
+            table.rows.append(
+                [
+                    f.receipt,
+                    categories.get(f.category_id, f.category_id),
+                    cards.status(f.status),
+                    self._local(f.created_at),
+                    self._local(f.accepted_at),
+                    self._local(f.resolved_at),
+                    self._local(f.closed_at),
+                    self._local(accept_due),
+                    self._local(resolve_due),
+                    p("yes") if lateness(f, now, self.deadlines).late else p("no"),
+                    deputies.get(f.deputy_id, "") if f.deputy_id else p("unassigned"),
+                    (mask_name(w.resident_name) if masked else w.resident_name)
+                    if w.resident_name
+                    else "",
+                    (mask_phone(w.phone) if masked else w.phone) if w.phone else "",
+                    clean(w.text),
+                    p("yes") if w.public else p("no"),
+                    clean(w.result) or "",
+                    clean(w.decline_reason) or "",
+                    self.c.plain(f"rating.{f.rating.value}") if f.rating else "",
+                    f.reopen_count,
+                ]
+            )
+        return table
+
+    def _timeline_table(
+        self,
+        events: list[ExportEvent],
+        wishes: list[ExportWish],
+        deputies: dict[int, str],
+        masked: bool,
+    ) -> Table:
+        p = self._p
+        cards = self.liaison.cards
+        headers = [
+            p(k)
+            for k in (
+                "col_receipt",
+                "col_time",
+                "col_action",
+                "col_role",
+                "col_from",
+                "col_to",
+                "col_deputy",
+                "col_body",
+            )
+        ]
+        names = {w.facts.id: name_variants(w.resident_name) for w in wishes if w.resident_name}
+        table = Table(p("sheet_timeline"), headers, widths={7: 60})
+        for e in events:
+            deputy = deputies.get(e.deputy_id, "") if e.deputy_id else ""
+            body = e.body
+            if e.action == "rate" and self.c.has(f"rating.{body}"):
+                body = self.c.plain(f"rating.{body}")
+            elif masked:
+                body = mask_pii(body, names.get(e.wish_id, []))
+            table.rows.append(
+                [
+                    e.receipt,
+                    self._local(e.at),
+                    self.c.plain(f"action.{e.action}", to=deputy),
+                    self.c.plain(f"role.{e.role}"),
+                    cards.status(Status(e.from_status)) if e.from_status else "",
+                    cards.status(Status(e.to_status)) if e.to_status else "",
+                    deputy,
+                    body,
+                ]
+            )
+        return table
+
+    def _deputies_table(
+        self,
+        deputies: list[tuple[int, str, str, bool]],
+        facts: list,  # type: ignore[type-arg]
+        period: Period,
+        now: datetime,
+    ) -> Table:
+        p = self._p
+        headers = [
+            p("col_deputy"),
+            p("col_handled"),
+            p("fig_resolved"),
+            p("fig_declined"),
+            p("fig_open"),
+            p("fig_on_time_rate"),
+            p("fig_overdue"),
+            p("fig_response_median"),
+            p("fig_satisfaction"),
+            p("fig_rated"),
+            p("fig_reopened"),
+        ]
+        table = Table(p("sheet_deputies"), headers)
+        for deputy_id, name, station_id, _active in deputies:
+            s = deputy_summary(deputy_id, name, station_id, facts, period, now, self.deadlines)
+            f = s.figures
+            table.rows.append(
+                [
+                    name,
+                    s.handled,
+                    f.resolved,
+                    f.declined,
+                    f.open,
+                    _pct(f.on_time_rate),
+                    f.overdue,
+                    _num(f.response_median_h),
+                    _pct(f.satisfaction),
+                    f.rated,
+                    f.reopened,
+                ]
+            )
+        return table
+
+    # -- QR codes -----------------------------------------------------------------------------
+
+    async def qr_codes(
+        self, user: UserRow | None, username: str, station_id: str | None = None
+    ) -> list[QrCode]:
+        """The deep-link QR code of each station the requester is staff of (or the one named)."""
+        actor = await self._actor(user)
+        stations = await self._managed(actor)
+        if user is not None and not stations:
+            raise NotAllowed("qr")
+        if station_id is not None:
+            stations = [s for s in stations if s.id == station_id]
+            if not stations:
+                raise NotFound("station")
+        label = self.c.plain("reports.qr_label")
+        result = []
+        for s in stations:
+            link = deep_link(username, s.id)
+            png = await asyncio.to_thread(render_qr, link, s.name, label)
+            result.append(QrCode(s, link, png))
+        return result
+
+
+def _pct(value: float | None) -> float | None:
+    """A percentage as a number with one decimal (a spreadsheet can compute with it)."""
+    return round(value, 1) if value is not None else None
+
+
+def _num(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None

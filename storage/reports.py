@@ -1,0 +1,204 @@
+"""The SQL of reports and exports: read-only queries over wishes and their timelines."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import aiosqlite
+
+from bot.domain.model import Rating, Status
+from bot.reports import WishFacts
+from storage.db import fetch_all
+
+# What counts as a handler's response on the timeline (for "response time").
+RESPONSE_ACTIONS = ("accept", "reply", "resolve", "decline", "transfer")
+# Stored due dates, if the schema has them (the supervision feature adds them to wishes).
+ACCEPT_DUE_COLUMNS = ("accept_due_at", "accept_due", "accept_by")
+RESOLVE_DUE_COLUMNS = ("resolve_due_at", "resolve_due", "resolve_by")
+# Timestamps are ISO strings; a day of margin on the SQL side, the exact cut in Python.
+MARGIN = timedelta(days=1)
+
+
+def _dt(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # stored naive: UTC
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values)) or "NULL"
+
+
+@dataclass(frozen=True)
+class ExportWish:
+    facts: WishFacts
+    text: str
+    phone: str | None
+    public: bool
+    result: str | None
+    decline_reason: str | None
+    resident_name: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ExportEvent:
+    wish_id: int
+    receipt: str
+    at: datetime
+    action: str
+    role: str
+    from_status: str | None
+    to_status: str | None
+    deputy_id: int | None
+    body: str
+
+
+class ReportsRepo:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def _due_columns(self) -> tuple[str | None, str | None]:
+        rows = await fetch_all(self.conn, "PRAGMA table_info(wishes)")
+        names = {r[1] for r in rows}
+        accept = next((c for c in ACCEPT_DUE_COLUMNS if c in names), None)
+        resolve = next((c for c in RESOLVE_DUE_COLUMNS if c in names), None)
+        return accept, resolve
+
+    async def _rows(
+        self, station_ids: Sequence[str], start: datetime, end: datetime, extra: str = ""
+    ) -> list[sqlite3.Row]:
+        ids = list(station_ids)
+        actions = ",".join(f"'{a}'" for a in RESPONSE_ACTIONS)
+        return await fetch_all(
+            self.conn,
+            "SELECT w.*, (SELECT MIN(e.at) FROM wish_events e WHERE e.wish_id=w.id"
+            f" AND e.action IN ({actions}) AND e.role IN ('deputy','staff')) AS first_response"
+            f"{extra} FROM wishes w WHERE w.station_id IN ({_marks(ids)})"
+            " AND w.created_at >= ? AND w.created_at < ? ORDER BY w.created_at, w.id",
+            [*ids, (start - MARGIN).isoformat(), (end + MARGIN).isoformat()],
+        )
+
+    async def wish_facts(
+        self, station_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[WishFacts]:
+        """The wishes of these stations created in [start, end)."""
+        accept_col, resolve_col = await self._due_columns()
+        rows = await self._rows(station_ids, start, end)
+        facts = [_facts(r, accept_col, resolve_col) for r in rows]
+        return [f for f in facts if start <= f.created_at < end]
+
+    async def export_wishes(
+        self, station_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[ExportWish]:
+        accept_col, resolve_col = await self._due_columns()
+        rows = await self._rows(
+            station_ids,
+            start,
+            end,
+            ", (SELECT u.display_name FROM users u WHERE u.id=w.resident_id) AS resident_name",
+        )
+        result = []
+        for r in rows:
+            facts = _facts(r, accept_col, resolve_col)
+            if not start <= facts.created_at < end:
+                continue
+            updated = _dt(r["updated_at"])
+            assert updated is not None
+            result.append(
+                ExportWish(
+                    facts=facts,
+                    text=r["text"],
+                    phone=r["phone"],
+                    public=bool(r["public"]),
+                    result=r["result"],
+                    decline_reason=r["decline_reason"],
+                    resident_name=r["resident_name"] or "",
+                    updated_at=updated,
+                )
+            )
+        return result
+
+    async def events_of(self, wish_ids: Sequence[int]) -> list[ExportEvent]:
+        """The timelines of these wishes, wish by wish, oldest entry first."""
+        result: list[ExportEvent] = []
+        ids = list(wish_ids)
+        for i in range(0, len(ids), 500):  # SQLite's parameter limit
+            chunk = ids[i : i + 500]
+            rows = await fetch_all(
+                self.conn,
+                "SELECT e.*, w.receipt FROM wish_events e JOIN wishes w ON w.id=e.wish_id"
+                f" WHERE e.wish_id IN ({_marks(chunk)}) ORDER BY e.wish_id, e.id",
+                chunk,
+            )
+            for r in rows:
+                at = _dt(r["at"])
+                assert at is not None
+                result.append(
+                    ExportEvent(
+                        wish_id=r["wish_id"],
+                        receipt=r["receipt"],
+                        at=at,
+                        action=r["action"],
+                        role=r["role"],
+                        from_status=r["from_status"],
+                        to_status=r["to_status"],
+                        deputy_id=r["deputy_id"],
+                        body=r["body"],
+                    )
+                )
+        return result
+
+    async def deputy_names(self, station_ids: Sequence[str]) -> dict[int, str]:
+        """Every deputy who served these stations, also those no longer active (old wishes)."""
+        ids = list(station_ids)
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT id, name FROM deputies WHERE station_id IN ({_marks(ids)})"
+            " ORDER BY active DESC, id",
+            ids,
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def deputies(self, station_ids: Sequence[str]) -> list[tuple[int, str, str, bool]]:
+        """(deputy id, name, station id, active) of these stations."""
+        ids = list(station_ids)
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT id, name, station_id, active FROM deputies WHERE station_id IN ({_marks(ids)})"
+            " ORDER BY station_id, id",
+            ids,
+        )
+        return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    async def category_names(self) -> dict[str, str]:
+        rows = await fetch_all(
+            self.conn, "SELECT id, name FROM categories ORDER BY active DESC, position, id"
+        )
+        return {r[0]: r[1] for r in rows}
+
+
+def _facts(r: sqlite3.Row, accept_col: str | None, resolve_col: str | None) -> WishFacts:
+    created = _dt(r["created_at"])
+    assert created is not None
+    return WishFacts(
+        id=r["id"],
+        station_id=r["station_id"],
+        receipt=r["receipt"],
+        category_id=r["category_id"],
+        deputy_id=r["deputy_id"],
+        status=Status(r["status"]),
+        created_at=created,
+        accepted_at=_dt(r["accepted_at"]),
+        resolved_at=_dt(r["resolved_at"]),
+        closed_at=_dt(r["closed_at"]),
+        rating=Rating(r["rating"]) if r["rating"] else None,
+        reopen_count=r["reopen_count"],
+        first_response_at=_dt(r["first_response"]),
+        accept_due=_dt(r[accept_col]) if accept_col else None,
+        resolve_due=_dt(r[resolve_col]) if resolve_col else None,
+    )
