@@ -19,6 +19,7 @@ from bot.pacing import Limits, Pacer
 from bot.services import Liaison
 from bot.settings import Settings
 from bot.stations_file import load_stations_file
+from bot.supervision import Supervisor
 from handlers.common import Deps
 from handlers.polling import DurablePoller
 from handlers.router import register
@@ -28,6 +29,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 600
+SUPERVISION_SECONDS = 60  # how often the 督办 scheduler looks for what is due
 
 
 @dataclass
@@ -41,6 +43,7 @@ class LiaisonApp:
     poller: DurablePoller
     broadcasts: BroadcastService
     monitor: BroadcastMonitor
+    supervisor: Supervisor | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -56,6 +59,10 @@ class LiaisonApp:
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(self.monitor.run(), name="broadcast-monitor"),
         ]
+        if self.supervisor is not None:
+            self._tasks.append(
+                asyncio.create_task(self.supervisor.run(SUPERVISION_SECONDS), name="supervision")
+            )
         log.info("liaison-bot running as @%s", deps.bot_username)
 
     async def wait(self) -> None:
@@ -109,6 +116,14 @@ async def build(
     liaison = Liaison(
         db, catalog, clock, settings.tz, admins=admins, auto_close_days=settings.auto_close_days
     )
+    supervisor = Supervisor(
+        db,
+        catalog,
+        liaison,
+        digest_hour=settings.digest_hour,
+        rating_reminder_days=settings.rating_reminder_days,
+        followup_days=settings.followup_days,
+    )
     if config is not None:
         await liaison.sync_config(config)
     faq = FaqService(db, clock, settings.faq_file)
@@ -120,21 +135,25 @@ async def build(
         .base_file_url(settings.telegram_base_url.replace("/bot", "/file/bot"))
         .updater(None)
         .connect_timeout(10)
-        .read_timeout(15)
-        .write_timeout(15)
+        .read_timeout(settings.http_timeout)
+        .write_timeout(settings.http_timeout)
         .rate_limiter(PacedRateLimiter(pacer, TelegramTransport.is_group))
         .build()
     )
     broadcasts = BroadcastService(db, liaison, catalog, clock)
     application.bot_data["deps"] = Deps(liaison=liaison, catalog=catalog, faq=faq)
     application.bot_data["broadcasts"] = broadcasts
+    application.bot_data["supervision"] = supervisor
     register(application)
     transport = TelegramTransport(application.bot)
     transports: dict[str, Transport] = {transport.channel: transport}
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)
     poller = DurablePoller(application, db, clock, timeout=settings.poll_timeout)
     monitor = BroadcastMonitor(broadcasts, transports, clock)
-    return LiaisonApp(settings, db, liaison, faq, application, dispatcher, poller, broadcasts, monitor)
+    return LiaisonApp(
+        settings, db, liaison, faq, application, dispatcher, poller, broadcasts, monitor,
+        supervisor=supervisor,
+    )  # fmt: skip
 
 
 async def run(settings: Settings) -> None:

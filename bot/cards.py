@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from bot.domain.deadlines import SupervisionNote
 from bot.domain.masking import mask_phone, mask_pii, name_variants
 from bot.domain.model import Action, Event, Rating, Status, Wish
 from bot.i18n import Catalog, Markup
@@ -203,7 +205,12 @@ class Cards:
     # -- timeline -----------------------------------------------------------------------------
 
     def timeline(
-        self, wish: Wish, events: list[Event], names: dict[int, str], viewer_is_handler: bool
+        self,
+        wish: Wish,
+        events: list[Event],
+        names: dict[int, str],
+        viewer_is_handler: bool,
+        notes: Sequence[SupervisionNote] = (),
     ) -> Markup:
         lines = []
         for e in events:
@@ -227,6 +234,20 @@ class Cards:
                     body=Markup(self.c.t("timeline.body", body=body)) if body else "",
                 )
             )
+        if notes:  # 督办 and 回访 entries, in time order among the events
+            pairs = enumerate(zip(events, lines, strict=True))
+            dated = [(e.at, 0, i, line) for i, (e, line) in pairs]
+            for i, n in enumerate(notes):
+                body = Markup(self.c.t("timeline.body", body=n.body)) if n.body else ""
+                line = self.c.t(
+                    "timeline.line",
+                    at=self.when(n.at),
+                    who=self.c.plain(f"role.{n.role}"),
+                    action=self.c.plain(f"supervision.timeline_{n.kind.value}"),
+                    body=body,
+                )
+                dated.append((n.at, 1, i, line))
+            lines = [line for *_, line in sorted(dated, key=lambda d: d[:3])]
         phone = ""
         if viewer_is_handler and wish.phone:
             phone = self.c.t("card.phone", phone=wish.phone)

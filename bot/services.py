@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from bot.cards import Cards, WishContext
 from bot.clock import Clock
+from bot.domain.deadlines import SupervisionNote
 from bot.domain.draft import MAX_REPLY, Draft, Step
 from bot.domain.masking import mask_pii, name_variants
 from bot.domain.model import (
@@ -49,6 +50,7 @@ from storage.repositories import (
     StationRow,
     UserRow,
 )
+from storage.supervision import SupervisionRepo
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ class WishDetail:
     context: WishContext
     roles: frozenset[Role]
     deputy_names: dict[int, str]
+    notes: list[SupervisionNote] = field(default_factory=list)  # 督办 and 回访 entries
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ class Liaison:
         self.cards = Cards(catalog, tz)
         self.admins = frozenset(admins)
         self.auto_close_days = auto_close_days
+        # Called inside the transaction of every recorded event (supervision sets due dates).
+        self.event_hooks: list[Callable[[Repos, Wish, Event], Awaitable[None]]] = []
 
     # -- identity and roles ---------------------------------------------------------------------
 
@@ -303,7 +308,10 @@ class Liaison:
                     Attachment("location", latitude=draft.location[0], longitude=draft.location[1])
                 )
             await repos.add_attachments(wish_id, attachments)
-            await repos.add_event(wish_id, new_wish_event(user.id, now, wish.text))
+            submitted = new_wish_event(user.id, now, wish.text)
+            await repos.add_event(wish_id, submitted)
+            for hook in self.event_hooks:
+                await hook(repos, wish, submitted)
             state.pop("draft", None)
             await self._save_state(repos, user.id, state)
             await repos.set_user_station(user.id, station.id)
@@ -596,6 +604,7 @@ class Liaison:
                 context=await self._context(repos, wish),
                 roles=roles,
                 deputy_names={d.id: d.name for d in deputies},
+                notes=await SupervisionRepo(conn).notes(wish.id),
             )
 
     async def find_receipt(self, user: UserRow, receipt: str) -> Wish:
@@ -640,7 +649,15 @@ class Liaison:
             deputies = await repos.deputies_of_user(user.id)
             wishes = await repos.open_wishes_of_deputies([d.id for d in deputies])
             names = await repos.category_names()
-        return [(w, names.get(w.category_id, w.category_id)) for w in wishes]
+            followers = Broadcasts(conn)
+            counts = {w.id: await followers.follower_count(w.id) for w in wishes}
+
+        def label(w: Wish) -> str:  # how many residents care, shown beside the category
+            name = names.get(w.category_id, w.category_id)
+            n = counts.get(w.id, 0)
+            return f"{name} · {self.c.plain('follow.count', count=n)}" if n else name
+
+        return [(w, label(w)) for w in wishes]
 
     async def unassigned(self, user: UserRow) -> list[tuple[Wish, str]]:
         async with self.db.read() as conn:
@@ -787,6 +804,7 @@ class Liaison:
                     staff_users.append(user.id)
                 await repos.set_staff(s.id, staff_users)
             await repos.deactivate_stations_except(s.id for s in config.stations)
+            await SupervisionRepo(conn).set_policies(config.deadline_policies())
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -811,6 +829,8 @@ class Liaison:
     ) -> None:
         await repos.update_wish(wish, now)
         await repos.add_event(wish.id, event, key)
+        for hook in self.event_hooks:
+            await hook(repos, wish, event)
 
     async def _send_card(
         self, repos: Repos, wish: Wish, deputy_id: int, heading: str = "card.new"

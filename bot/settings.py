@@ -21,6 +21,9 @@ class Settings(BaseSettings):
 
     telegram_token: str | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
+    # The bot's @username, for deep links and QR codes made offline (`liaison-bot qr`); the
+    # running bot asks Telegram (getMe) instead.
+    bot_username: str | None = None
     database: Path = Path("liaison.db")
     stations_file: Path | None = None
     staff_ids: Annotated[tuple[int, ...], NoDecode] = ()
@@ -29,7 +32,14 @@ class Settings(BaseSettings):
     faq_file: Path | None = None
     # How long a resolved wish waits for a rating before it closes by itself.
     auto_close_days: int = Field(default=7, ge=1)
+    # Supervision (督办): the staff's daily digest hour (local time), and the follow-ups of a
+    # resolved wish: one rating reminder, one "is it really solved?" questionnaire (0: never).
+    digest_hour: int = Field(default=9, ge=0, le=23)
+    rating_reminder_days: int = Field(default=3, ge=0)
+    followup_days: int = Field(default=30, ge=0)
     poll_timeout: int = Field(default=30, ge=0, le=50)
+    # How long one Bot API call may take before it counts as a network error (and is retried).
+    http_timeout: float = Field(default=15.0, gt=0)
     log_level: str = "INFO"
     # Telegram's limits; raise them only for a self-hosted Bot API server or paid broadcasts.
     rate_global: float = Field(default=30.0, gt=0)

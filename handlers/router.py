@@ -10,7 +10,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot.cards import ACT_RATE, ACT_SUPPLEMENT, ACT_VIEW, ACT_WITHDRAW
 from bot.domain.draft import Step
 from bot.domain.model import InvalidInput
-from handlers import broadcast, resident, work
+from handlers import broadcast, reports, resident, supervision, work
 from handlers import faq as faq_handlers
 from handlers.common import CHANNEL, Context, deps, guarded, is_private, reply
 from storage.repositories import UserRow
@@ -159,13 +159,16 @@ def register(application: Application) -> None:
         ("queue", work.queue),
         ("assign", work.assign),
         ("unassigned", work.unassigned),
-        ("stats", work.stats),
         ("faq_gaps", faq_handlers.gaps),
         ("faq_add", faq_handlers.add),
         ("faq_reload", faq_handlers.reload),
     ]
     for name, callback in commands:
         application.add_handler(CommandHandler(name, callback, filters=private))
+    # before the catch-alls below (unknown commands, on_menu), or they would never be reached
+    broadcast.register(application)
+    reports.register(application)  # /stats, /mywork, /export, /qr
+    supervision.register(application)  # /overdue, 催办, follow-up answers
     # In groups the bot speaks only when addressed (a command, or a mention).
     application.add_handler(
         MessageHandler(
@@ -193,4 +196,3 @@ def register(application: Application) -> None:
     application.add_handler(MessageHandler(private & filters.CONTACT, on_contact))
     application.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, on_unsupported))
     application.add_error_handler(on_error)
-    broadcast.register(application)

@@ -1,4 +1,4 @@
-"""Deputies and station staff: the card buttons, /queue, /assign, /unassigned, /stats."""
+"""Deputies and station staff: the card buttons, /queue, /assign, /unassigned."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from bot.i18n import Markup
 from bot.messages import Button, keyboard
 from bot.services import NotFound
 from handlers.common import Context, deps, drop_keyboard, guarded, idempotency_key, reply
+from handlers.supervision import due_suffixes
 from storage.repositories import UserRow
 
 INPUT_ACTIONS = {ACT_REPLY: Action.REPLY, ACT_RESOLVE: Action.RESOLVE, ACT_DECLINE: Action.DECLINE}
@@ -114,7 +115,11 @@ async def view_wish(update: Update, context: Context, user: UserRow, wish_id: in
     detail = await d.liaison.wish_detail(user, wish_id)
     handler = bool(detail.roles & {Role.DEPUTY, Role.STAFF})
     text = d.liaison.cards.timeline(
-        detail.wish, detail.events, detail.deputy_names, viewer_is_handler=handler
+        detail.wish,
+        detail.events,
+        detail.deputy_names,
+        viewer_is_handler=handler,
+        notes=detail.notes,
     )
     cards = d.liaison.cards
     buttons = cards.handler_buttons(detail.wish) if handler else cards.resident_buttons(detail.wish)
@@ -133,6 +138,7 @@ async def queue(update: Update, context: Context, user: UserRow) -> None:
         return
     now = d.liaison.clock.now()
     cards = d.liaison.cards
+    dues = await due_suffixes(context, [w for w, _ in items[:30]])  # 受理/办结时限
     lines = [
         d.catalog.t(
             "my.line",
@@ -141,6 +147,7 @@ async def queue(update: Update, context: Context, user: UserRow) -> None:
             status=cards.status(w.status),
             age=cards.age(w.created_at, now),
         )
+        + dues.get(w.id, "")
         for w, cat in items[:30]
     ]
     buttons = [
@@ -191,28 +198,4 @@ async def _list_unassigned(update: Update, context: Context, user: UserRow) -> N
     await reply(update, context, d.catalog.t("assign.choose", count=len(items)), keyboard(*buttons))
 
 
-@guarded
-async def stats(update: Update, context: Context, user: UserRow) -> None:
-    d = deps(context)
-    c = d.catalog
-    parts = []
-    for s in await d.liaison.stats(user):
-        by = s.by_status
-        sat = f"{s.satisfaction:.1f}%" if s.satisfaction is not None else "—"
-        parts.append(
-            c.t(
-                "stats.station",
-                station=s.station.name,
-                total=s.total,
-                submitted=by.get("submitted", 0),
-                assigned=by.get("assigned", 0),
-                in_progress=by.get("in_progress", 0) + by.get("reopened", 0),
-                resolved=by.get("resolved", 0) + by.get("closed", 0),
-                declined=by.get("declined", 0),
-                withdrawn=by.get("withdrawn", 0),
-                satisfaction=sat,
-            )
-        )
-        if s.not_started:
-            parts.append(c.t("stats.not_started", names="、".join(s.not_started)))
-    await reply(update, context, Markup("\n\n".join(parts)))
+# /stats lives in handlers.reports (counts by status, the period's figures and the chart).

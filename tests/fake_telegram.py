@@ -20,6 +20,7 @@ import copy
 import itertools
 import json
 import math
+import mimetypes
 import re
 import secrets
 import time
@@ -51,6 +52,7 @@ MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_CALLBACK_ANSWER_LENGTH = 200
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # "Bots can currently send files of any type of up to 50 MB"
 MAX_RAW_TEXT_BYTES = 1 << 15  # the server refuses longer raw text before parsing it
 LONG_POLL_MAX_TIMEOUT = 50
 
@@ -1856,6 +1858,10 @@ class FakeTelegram:
     def pending_updates(self) -> list[dict[str, Any]]:
         return list(self._updates)
 
+    def file_bytes(self, file_id: str) -> bytes:
+        """The content of a file the bot uploaded (a photo's largest size, a document)."""
+        return self._files[file_id].data
+
     def clear_observations(self) -> None:
         """Forget sent/requests/rejected/answers (the world state is kept)."""
         self.sent.clear()
@@ -2848,11 +2854,14 @@ class FakeTelegram:
 
     async def _m_sendDocument(self, params: _Params) -> dict[str, Any]:
         def build() -> dict[str, Any]:
+            if any(len(upload[1]) > MAX_UPLOAD_BYTES for upload in params.files.values()):
+                raise ApiError(413, "Request Entity Too Large")
             file, name = self._input_file(params, "document")
+            file_name = name.rsplit("/", 1)[-1] or "document"
             return {
                 "document": {
-                    "file_name": name.rsplit("/", 1)[-1] or "document",
-                    "mime_type": "application/octet-stream",
+                    "file_name": file_name,
+                    "mime_type": mimetypes.guess_type(file_name)[0] or "application/octet-stream",
                     "file_id": file.file_id,
                     "file_unique_id": file.file_unique_id,
                     "file_size": len(file.data),
