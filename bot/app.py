@@ -21,6 +21,7 @@ from bot.settings import Settings
 from bot.stations_file import load_stations_file
 from bot.supervision import Supervisor
 from handlers.common import Deps
+from handlers.menu import publish_commands
 from handlers.polling import DurablePoller
 from handlers.router import register
 from handlers.telegram_io import PacedRateLimiter, TelegramTransport
@@ -52,6 +53,7 @@ class LiaisonApp:
         deps: Deps = self.application.bot_data["deps"]
         deps.bot_username = me.username or ""
         await self.application.bot.delete_webhook(drop_pending_updates=False)
+        await publish_commands(self.application.bot, deps.catalog)
         await self.liaison.report_not_started()
         self._tasks = [
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),

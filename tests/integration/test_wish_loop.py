@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bot.domain.model import Status
 from tests.conftest import person
 from tests.integration.conftest import (
@@ -214,3 +216,10 @@ async def test_withdraw_by_command(harness: Harness) -> None:
     user = await h.app.liaison.identify(person(RESIDENT))
     page = await h.app.liaison.my_wishes(user)
     assert page.items[0][0].status is Status.WITHDRAWN
+
+
+async def test_private_chats_get_the_resident_command_menu(harness: Harness) -> None:
+    key = (json.dumps({"type": "all_private_chats"}, sort_keys=True), "")
+    menu = {c["command"]: c["description"] for c in harness.fake.commands[key]}
+    assert {"new", "my", "wall", "faq", "stop"} <= menu.keys()
+    assert menu["new"] == "我要留言（提交心愿）"
