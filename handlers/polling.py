@@ -53,9 +53,11 @@ class DurablePoller:
         await asyncio.gather(self._fetch_loop(), self._process_loop())
 
     async def _fetch_loop(self) -> None:
-        async with self.db.read() as conn:
-            last = await Repos(conn).inbox_max_update_id(CHANNEL)
-        offset = last + 1 if last is not None else None
+        # Start without an offset: Telegram then returns exactly the updates not yet confirmed,
+        # and those already in the inbox are ignored by update id. Resuming from the stored
+        # maximum would be wrong after a quiet week, when Telegram picks new ids at random
+        # and an offset above them would confirm (drop) them unseen.
+        offset: int | None = None
         backoff = 1.0
         while not self._stopping.is_set():
             try:

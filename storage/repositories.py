@@ -679,12 +679,6 @@ class Repos:
         )
         return int(row[0]) if row else 0
 
-    async def inbox_max_update_id(self, channel: str) -> int | None:
-        row = await fetch_one(
-            self.conn, "SELECT MAX(update_id) FROM inbox WHERE channel=?", (channel,)
-        )
-        return int(row[0]) if row and row[0] is not None else None
-
     async def inbox_prune(self, channel: str, before: datetime) -> None:
         await self.conn.execute(
             "DELETE FROM inbox WHERE channel=? AND processed_at IS NOT NULL AND processed_at < ?",
