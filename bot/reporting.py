@@ -34,7 +34,7 @@ from bot.reports import (
     parse_period,
 )
 from bot.services import Liaison, NotFound, StationStats
-from storage.reports import ExportEvent, ExportWish, ReportsRepo
+from storage.reports import NOTE_PREFIX, ExportEvent, ExportWish, ReportsRepo
 from storage.repositories import Repos, StationRow, UserRow
 
 TELEGRAM_DOCUMENT_LIMIT = 50 * 1024 * 1024  # sendDocument: bots may upload up to 50 MB
@@ -431,11 +431,15 @@ class Reporting:
                 body = self.c.plain(f"rating.{body}")
             elif masked:
                 body = mask_pii(body, names.get(e.wish_id, []))
+            if e.action.startswith(NOTE_PREFIX):
+                action = self.c.plain(f"supervision.timeline_{e.action[len(NOTE_PREFIX):]}")
+            else:
+                action = self.c.plain(f"action.{e.action}", to=deputy)
             table.rows.append(
                 [
                     e.receipt,
                     self._local(e.at),
-                    self.c.plain(f"action.{e.action}", to=deputy),
+                    action,
                     self.c.plain(f"role.{e.role}"),
                     cards.status(Status(e.from_status)) if e.from_status else "",
                     cards.status(Status(e.to_status)) if e.to_status else "",

@@ -45,6 +45,9 @@ class ExportWish:
     updated_at: datetime
 
 
+NOTE_PREFIX = "note:"  # ExportEvent.action of a supervision note, e.g. "note:escalated"
+
+
 @dataclass(frozen=True)
 class ExportEvent:
     wish_id: int
@@ -151,6 +154,33 @@ class ReportsRepo:
                         body=r["body"],
                     )
                 )
+            # 督办 and 回访 entries belong on the same timeline (the station's 民情日记).
+            notes = await fetch_all(
+                self.conn,
+                "SELECT n.wish_id, n.at, n.kind, n.role, n.body, w.receipt"
+                " FROM supervision_notes n JOIN wishes w ON w.id=n.wish_id"
+                f" WHERE n.wish_id IN ({_marks(chunk)})",
+                chunk,
+            )
+            for r in notes:
+                at = _dt(r["at"])
+                assert at is not None
+                result.append(
+                    ExportEvent(
+                        wish_id=r["wish_id"],
+                        receipt=r["receipt"],
+                        at=at,
+                        action=NOTE_PREFIX + r["kind"],
+                        role=r["role"],
+                        from_status=None,
+                        to_status=None,
+                        deputy_id=None,
+                        body=r["body"],
+                    )
+                )
+        # stable: a note made in the same second as an event comes after it
+        order = {w: i for i, w in enumerate(ids)}
+        result.sort(key=lambda e: (order[e.wish_id], e.at))
         return result
 
     async def deputy_names(self, station_ids: Sequence[str]) -> dict[int, str]:

@@ -260,3 +260,28 @@ def test_without_any_cjk_font_images_are_still_made_and_a_warning_logged(
         assert found.text.endswith("?start=huimin")
     finally:
         bot.chart.cjk_font.cache_clear()
+
+
+async def test_supervision_notes_are_on_the_exported_timeline(
+    liaison: Liaison, reporting: Reporting, scenario: Scenario
+) -> None:
+    from datetime import timedelta
+
+    from bot.domain.deadlines import NoteKind, SupervisionNote
+    from storage.supervision import SupervisionRepo
+
+    wish_id = scenario.ids["W2"]
+    async with liaison.db.transaction() as conn:
+        await SupervisionRepo(conn).add_note(
+            wish_id, SupervisionNote(at=START + timedelta(days=18), kind=NoteKind.PUSHED, role="staff")
+        )
+    staff = await liaison.identify(person(STAFF_HM))
+    result = await reporting.export(staff, None, reporting.period("2026-03"))
+    timeline = sheet_rows(await reporting.export_file(result, "xlsx"), "民情日记")
+    rows = [r for r in timeline[1:] if r[0] == scenario.receipts["W2"]]
+    actions = [r[2] for r in rows]
+    assert "催办代表" in actions
+    # in time order: the push on day 18 comes before the resolution on day 20
+    assert actions.index("催办代表") < actions.index(next(a for a in actions if "办结" in a))
+    times = [r[1] for r in rows]
+    assert times == sorted(times)
