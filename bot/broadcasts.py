@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.dispatcher import Transport
+from bot.domain.masking import mask_pii
 from bot.domain.model import Actor, InvalidInput, NotAllowed, Status
 from bot.domain.receipts import normalize_receipt
 from bot.i18n import Catalog, Markup
@@ -299,7 +300,10 @@ class BroadcastService:
         else:
             station = await self.liaison.station(draft.station_id)
             sender = station.name if station else draft.station_id
-        text = Markup(self.c.t("broadcast.message", sender=sender, text=draft.text))
+        # A broadcast is public: a resident's mobile, ID number, e-mail or self-introduced name
+        # pasted into it is masked (landlines are the offices'), and the preview shows it so.
+        masked = mask_pii(draft.text, landlines=False)
+        text = Markup(self.c.t("broadcast.message", sender=sender, text=masked))
         return OutMessage(text=text, photos=(draft.photo,) if draft.photo else ())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -72,17 +72,20 @@ class FaqService:
             return None
         return _render(entry, station)
 
-    async def ask(self, text: str, station: StationRow | None) -> FaqReply:
+    async def ask(
+        self, text: str, station: StationRow | None, names: Iterable[str] = ()
+    ) -> FaqReply:
+        """`names`: how the asker's own name may be written (masked in the miss log)."""
         question = text.strip()[:MAX_QUESTION]
         station_id = station.id if station else None
         match = self._matcher.match(question, station_id)
         if match.kind == "answer" and match.entry is not None:
             return FaqReply("answer", _render(match.entry, station), match.entry.id)
         # Misses are kept with the station only, never with who asked; phone numbers, ID
-        # numbers and e-mail addresses typed into the question are masked as well.
+        # numbers, e-mail addresses and names typed into the question are masked as well.
         async with self.db.transaction() as conn:
             await Repos(conn).add_faq_miss(
-                station_id, match.kind, mask_pii(question), self.clock.now()
+                station_id, match.kind, mask_pii(question, names), self.clock.now()
             )
         if match.kind == "suggest" and match.suggestions:
             return FaqReply(
@@ -96,7 +99,11 @@ class FaqService:
         since = self.clock.now() - timedelta(days=days)
         async with self.db.read() as conn:
             misses = await Repos(conn).faq_misses(station_ids, since)
-        return group_similar(misses)
+        # Masked again on the way out: rows stored before names were masked are shown too.
+        return [
+            (mask_pii(rep), count, [mask_pii(x) for x in examples])
+            for rep, count, examples in group_similar(misses)
+        ]
 
     async def add(
         self, question: str, answer: str, user_id: int | None, station_ids: Sequence[str] = ()

@@ -6,6 +6,7 @@ import re
 
 from telegram import Update
 
+from bot.domain.masking import name_variants
 from bot.domain.model import InvalidInput, NotAllowed
 from bot.i18n import Markup
 from bot.messages import Button, keyboard
@@ -21,7 +22,7 @@ async def answer_question(update: Update, context: Context, user: UserRow, text:
     d = deps(context)
     c = d.catalog
     station = await d.liaison.home_station(user)
-    result = await d.faq.ask(text, station)
+    result = await d.faq.ask(text, station, name_variants(user.display_name or ""))
     # Kept for "留言给代表" on this reply, whatever the outcome: an answer may not be enough.
     await d.liaison.remember_question(user, text)
     leave = Button(c.plain("btn.leave_wish"), "fw:0")
@@ -194,7 +195,8 @@ async def _answer_in_group(update: Update, context: Context, user: UserRow, text
     """Answers and suggestions are public knowledge; anything else goes to a private chat."""
     d = deps(context)
     c = d.catalog
-    result = await d.faq.ask(text, await d.liaison.home_station(user))
+    station = await d.liaison.home_station(user)
+    result = await d.faq.ask(text, station, name_variants(user.display_name or ""))
     if result.kind == "answer":
         await reply(update, context, c.t("faq.answer", answer=result.answer))
     elif result.kind == "suggest":
