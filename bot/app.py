@@ -8,6 +8,7 @@ import logging
 import signal
 from dataclasses import dataclass, field
 
+from telegram.error import NetworkError, RetryAfter
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.broadcasts import BroadcastMonitor, BroadcastService
@@ -24,13 +25,15 @@ from handlers.common import Deps
 from handlers.menu import publish_commands
 from handlers.polling import DurablePoller
 from handlers.router import register
-from handlers.telegram_io import PacedRateLimiter, TelegramTransport
+from handlers.telegram_io import PacedRateLimiter, TelegramTransport, retry_seconds
 from storage.db import Database
+from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 600
 SUPERVISION_SECONDS = 60  # how often the 督办 scheduler looks for what is due
+STARTUP_MAX_BACKOFF = 60.0  # seconds between attempts to reach Telegram at start-up
 
 
 @dataclass
@@ -48,11 +51,10 @@ class LiaisonApp:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
-        await self.application.initialize()
+        await self._connect()
         me = self.application.bot
         deps: Deps = self.application.bot_data["deps"]
         deps.bot_username = me.username or ""
-        await self.application.bot.delete_webhook(drop_pending_updates=False)
         await publish_commands(self.application.bot, deps.catalog)
         await self.liaison.report_not_started()
         self._tasks = [
@@ -66,6 +68,27 @@ class LiaisonApp:
                 asyncio.create_task(self.supervisor.run(SUPERVISION_SECONDS), name="supervision")
             )
         log.info("liaison-bot running as @%s", deps.bot_username)
+
+    async def _connect(self) -> None:
+        """getMe and deleteWebhook, waiting out what is transient (network errors, 5xx, 429):
+        a bot started while Telegram or the network is down comes up when they do. A rejected
+        token (401) is not transient and is raised at once."""
+        backoff = 1.0
+        while True:
+            try:
+                await self.application.initialize()  # getMe
+                await self.application.bot.delete_webhook(drop_pending_updates=False)
+                return
+            except RetryAfter as exc:
+                delay = max(1.0, retry_seconds(exc))
+                log.warning("Telegram asks to wait %.0fs before starting", delay)
+            except NetworkError as exc:  # TimedOut, 5xx and other non-4xx answers included
+                delay = backoff
+                backoff = min(backoff * 2, STARTUP_MAX_BACKOFF)
+                log.warning(
+                    "cannot reach Telegram (%s); retrying in %.0fs", type(exc).__name__, delay
+                )
+            await asyncio.sleep(delay)
 
     async def wait(self) -> None:
         done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -147,7 +170,14 @@ async def build(
     application.bot_data["broadcasts"] = broadcasts
     application.bot_data["supervision"] = supervisor
     register(application)
-    transport = TelegramTransport(application.bot)
+
+    async def follow_migration(old_chat_id: str, new_chat_id: str) -> None:
+        async with db.transaction() as conn:
+            moved = await Repos(conn).follow_chat_migration(old_chat_id, new_chat_id)
+        if moved:
+            log.warning("wall chat of %d station(s) is now %s", moved, new_chat_id)
+
+    transport = TelegramTransport(application.bot, on_migrated=follow_migration)
     transports: dict[str, Transport] = {transport.channel: transport}
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)
     poller = DurablePoller(application, db, clock, timeout=settings.poll_timeout)
@@ -165,15 +195,25 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await app.start()
-    waiter = asyncio.create_task(app.wait())
     stopper = asyncio.create_task(stop.wait())
+    starter = asyncio.create_task(app.start())
+    waiter: asyncio.Task[None] | None = None
     try:
+        # Start-up waits for Telegram while it is unreachable; a signal meanwhile still stops.
+        await asyncio.wait({starter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not starter.done():
+            starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starter
+            return
+        starter.result()
+        waiter = asyncio.create_task(app.wait())
         await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if waiter.done():
             waiter.result()
     finally:
         stopper.cancel()
-        waiter.cancel()
+        if waiter is not None:
+            waiter.cancel()
         log.info("stopping")
         await app.stop()

@@ -12,6 +12,11 @@ from pathlib import Path
 from bot.settings import Settings, SettingsError, load_settings
 from bot.stations_file import StationsFileError, load_stations_file
 
+TOKEN_REJECTED = (
+    "Telegram rejected the bot token (401 Unauthorized, or 404 from a wrong\n"
+    "LIAISON_TELEGRAM_BASE_URL). Check LIAISON_TELEGRAM_TOKEN: copy it again from @BotFather\n"
+    "(/mybots → your bot → API Token); a token revoked there stops working at once."
+)
 TOKEN_HELP = (
     "LIAISON_TELEGRAM_TOKEN is not set.\n"
     "Create a bot with @BotFather in Telegram (send /newbot), copy the token it gives you,\n"
@@ -76,9 +81,16 @@ def main(argv: list[str] | None = None) -> int:
             if not settings.telegram_token:
                 print(f"liaison-bot: {TOKEN_HELP}", file=sys.stderr)
                 return 2
+            from telegram.error import InvalidToken
+
             from bot.app import run
 
-            asyncio.run(run(settings))
+            try:
+                asyncio.run(run(settings))
+            except InvalidToken:
+                # PTB's message repeats the token; it is never printed.
+                print(f"liaison-bot: {TOKEN_REJECTED}", file=sys.stderr)
+                return 2
         elif args.command == "import":
             asyncio.run(_import(settings, args.file))
             print(f"imported {args.file} into {settings.database}")

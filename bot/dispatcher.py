@@ -263,7 +263,19 @@ class Dispatcher:
             async with self.db.transaction() as conn:
                 await Repos(conn).outbox_retry(row.id, now + timedelta(seconds=seconds), desc, True)
         elif exc.failure is Failure.UNREACHABLE:
-            log.info("outbox %s: recipient unreachable (%s)", row.id, desc)
+            transport = self.transports.get(row.channel)
+            if transport is not None and transport.is_group(row.chat_id):
+                # A 回音壁 channel or group: the bot was removed, lost its admin rights, or the
+                # id is wrong. Only the operator can fix that, so it is said loudly.
+                log.warning(
+                    "outbox %s: cannot post to chat %s (%s); check the bot is an admin there "
+                    "and wall_chat_id in the stations file",
+                    row.id,
+                    row.chat_id,
+                    desc,
+                )
+            else:
+                log.info("outbox %s: recipient unreachable (%s)", row.id, desc)
             async with self.db.transaction() as conn:
                 repos = Repos(conn)
                 await repos.outbox_fail(row.id, "unreachable", desc)

@@ -102,6 +102,10 @@ class Pacer:
                 self._forget_idle(now)
         return bucket
 
+    def chat_paused(self, chat_id: str) -> float:
+        """Seconds left of a pause Telegram asked for (429) in this chat; 0 if none."""
+        return max(0.0, self._chat_paused.get(chat_id, 0.0) - self._now())
+
     def chat_delay(self, chat_id: str, group: bool) -> float:
         now = self._now()
         wait = max(0.0, self._chat_paused.get(chat_id, 0.0) - now)

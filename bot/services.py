@@ -399,9 +399,15 @@ class Liaison:
         if pending is None:
             raise InvalidInput("stale_step")
         action, wish_id = pending
-        wish = await self.act(
-            user, wish_id, action, body=text, idempotency_key=idempotency_key, clear_input=True
-        )
+        try:
+            wish = await self.act(
+                user, wish_id, action, body=text, idempotency_key=idempotency_key, clear_input=True
+            )
+        except (NotFound, NotAllowed, InvalidTransition):
+            # The wish moved on (transferred, resolved, withdrawn) since the button was pressed:
+            # forget the pending input, or every later message would be refused the same way.
+            await self.set_session_value(user, "input", None)
+            raise
         return action, wish
 
     # -- wish actions ---------------------------------------------------------------------------
@@ -428,6 +434,9 @@ class Liaison:
             if idempotency_key and await repos.event_key_used(idempotency_key):
                 return wish  # a redelivered update: done already
             actor = await self._actor(repos, user)
+            # First: a stranger's forged press learns nothing, not even that the wish exists.
+            if not wish.roles_of(actor):
+                raise NotFound("wish")  # the same answer as for a wish that does not exist
             if action in (Action.ASSIGN, Action.TRANSFER):
                 if deputy_id is None:
                     raise InvalidInput("no_deputy")
@@ -436,8 +445,6 @@ class Liaison:
                     raise InvalidInput("bad_deputy")
                 if wish.status is not Status.SUBMITTED:
                     action = Action.TRANSFER
-            if not wish.roles_of(actor):
-                raise NotFound("wish")  # the same answer as for a wish that does not exist
             previous = wish
             wish, event = wish.apply(
                 action, actor, now, body=body, deputy_id=deputy_id, rating=rating
@@ -743,6 +750,13 @@ class Liaison:
                     )
                 )
                 await self._to_staff(repos, station_id, [note], None, exclude=user_id)
+
+    async def on_blocked(self, channel: str, external_id: str) -> None:
+        """The person blocked the bot (Telegram said so at once, not on a failed delivery)."""
+        async with self.db.read() as conn:
+            user = await Repos(conn).user_by_external(channel, external_id)
+        if user is not None:
+            await self.on_unreachable(user.id, "Forbidden: bot was blocked by the user")
 
     async def report_not_started(self) -> int:
         """At start-up: tell each station which of its people cannot be messaged yet."""

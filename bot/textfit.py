@@ -22,6 +22,10 @@ def _tokens(html_text: str) -> list[tuple[str, bool]]:
     return [(m.group(0), m.group(2) is not None) for m in _TOKEN.finditer(html_text)]
 
 
+def _is_tag(token: str) -> bool:
+    return token.startswith("<") and token.endswith(">") and len(token) > 2
+
+
 def split_html(html_text: str, limit: int = 4096) -> list[str]:
     """Split into chunks of at most `limit` visible units, preferring line breaks.
 
@@ -45,7 +49,8 @@ def split_html(html_text: str, limit: int = 4096) -> list[str]:
             body, rest, open_tags = current[:upto], current[upto:], last_break[2]
         closing = "".join(f"</{name}>" for name, _ in reversed(open_tags))
         text = "".join(body) + closing
-        if text.strip():
+        # Telegram trims a message: one with only white space left is "message text is empty".
+        if "".join(p for p in body if not _is_tag(p)).strip():
             chunks.append(text)
         reopen = [tag for _, tag in open_tags]
         current = reopen + rest

@@ -8,8 +8,16 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.broadcasts import COUNTY, BroadcastDraft, BroadcastService
 from bot.domain.model import InvalidInput
-from bot.messages import Button, keyboard
-from handlers.common import Context, deps, drop_keyboard, guarded, idempotency_key, reply
+from bot.messages import Button, Keyboard, keyboard
+from handlers.common import (
+    Context,
+    deps,
+    drop_keyboard,
+    guarded,
+    idempotency_key,
+    paged,
+    reply,
+)
 from handlers.telegram_io import edit, send
 from storage.repositories import UserRow
 
@@ -66,11 +74,17 @@ async def broadcast_command(update: Update, context: Context, user: UserRow) -> 
         draft = await service(context).begin(user, stations[0][0])
         await _prompt(update, context, user, draft)
         return None
+    await reply(update, context, c.t("broadcast.scope"), await _scope_buttons(context, user, 0))
+    return None
+
+
+async def _scope_buttons(context: Context, user: UserRow, page: int) -> Keyboard:
+    c = deps(context).catalog
+    stations, county = await service(context).scopes(user)
     rows = [[Button(name, f"bs:{sid}")] for sid, name in stations]
     if county:
         rows.insert(0, [Button(c.plain("btn.scope_county"), f"bs:{COUNTY}")])
-    await reply(update, context, c.t("broadcast.scope"), keyboard(*rows))
-    return None
+    return paged(c, rows, page, "bp")
 
 
 @guarded
@@ -80,6 +94,9 @@ async def on_button(update: Update, context: Context, user: UserRow) -> str | No
     head, _, arg = (query.data or "").partition(":")
     svc = service(context)
     c = deps(context).catalog
+    if head == "bp":  # another page of the station list
+        await drop_keyboard(update, await _scope_buttons(context, user, int(arg)))
+        return None
     if head == "bs":
         draft = await svc.begin(user, arg)
         await drop_keyboard(update)
@@ -171,7 +188,8 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("stop", stop, filters=private))
     application.add_handler(
         CallbackQueryHandler(
-            on_button, pattern=r"^(bs:[a-z0-9_*-]{1,32}|bx:\d{1,9}|ba:(station|followers|ok|x))$"
+            on_button,
+            pattern=r"^(bs:[a-z0-9_*-]{1,32}|bp:\d{1,3}|bx:\d{1,9}|ba:(station|followers|ok|x))$",
         )
     )
     application.add_handler(CallbackQueryHandler(follow, pattern=r"^fl:\d{1,9}$"))

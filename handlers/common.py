@@ -13,10 +13,10 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.domain.model import DomainError
+from bot.domain.model import DomainError, InvalidInput
 from bot.faq_service import FaqService
 from bot.i18n import Catalog, Markup
-from bot.messages import Keyboard, OutMessage
+from bot.messages import Button, Keyboard, OutMessage, keyboard
 from bot.services import Identity, Liaison
 from handlers.telegram_io import markup, send
 from storage.repositories import UserRow
@@ -77,7 +77,37 @@ async def reply(
     chat = update.effective_chat
     if chat is None:
         return None
-    return await send(context.bot, chat.id, OutMessage(text=text, buttons=buttons, wish_id=wish_id))
+    return await send(
+        context.bot,
+        chat.id,
+        OutMessage(text=text, buttons=buttons, wish_id=wish_id),
+        thread_id=topic_of(update),
+    )
+
+
+def topic_of(update: Update) -> int | None:
+    """The forum topic the update came from, so the answer goes there, not to General."""
+    message = update.effective_message
+    if message is None or not isinstance(message, Message) or not message.is_topic_message:
+        return None
+    return message.message_thread_id
+
+
+BUTTONS_PER_PAGE = 20  # Telegram refuses an inline keyboard of more than 100 buttons
+
+
+def paged(catalog: Catalog, rows: list[list[Button]], page: int, nav: str) -> Keyboard:
+    """One page of a long list of button rows, with « / » buttons whose data is `nav:<page>`:
+    a county may have more stations than one keyboard can carry."""
+    pages = max(1, -(-len(rows) // BUTTONS_PER_PAGE))
+    page = min(max(page, 0), pages - 1)
+    chunk = rows[page * BUTTONS_PER_PAGE : (page + 1) * BUTTONS_PER_PAGE]
+    arrows = []
+    if page > 0:
+        arrows.append(Button(catalog.plain("btn.prev"), f"{nav}:{page - 1}"))
+    if page + 1 < pages:
+        arrows.append(Button(catalog.plain("btn.next_page"), f"{nav}:{page + 1}"))
+    return keyboard(*chunk, arrows)
 
 
 def error_text(catalog: Catalog, exc: DomainError) -> str:
@@ -105,6 +135,10 @@ def guarded(fn: Handler) -> Callable[[Update, Context], Awaitable[None]]:
         query = update.callback_query
         catalog = deps(context).catalog
         try:
+            if query is not None and not is_private(update) and not _group_safe(query.data):
+                # A wish's buttons answer where they are pressed: in a group (pressed there by
+                # forging) a timeline, a draft or a wish list would be posted for all to read.
+                raise InvalidInput("private_only")
             toast = await fn(update, context, user)
         except DomainError as exc:
             text = error_text(catalog, exc)
@@ -120,6 +154,13 @@ def guarded(fn: Handler) -> Callable[[Update, Context], Awaitable[None]]:
     return wrapper
 
 
+GROUP_SAFE_PRESSES = ("fq:", "fp:", "fw:", "m:faq")  # the FAQ, public knowledge
+
+
+def _group_safe(data: str | None) -> bool:
+    return bool(data) and (data or "").startswith(GROUP_SAFE_PRESSES)
+
+
 async def _answer(query: Any, text: str | None, alert: bool = False) -> None:
     try:
         await query.answer(text[:200] if text else None, show_alert=alert and bool(text))
@@ -133,7 +174,14 @@ async def drop_keyboard(update: Update, buttons: Keyboard = ()) -> None:
     if query is None or query.message is None:
         return
     try:
-        await query.edit_message_reply_markup(markup(buttons))
+        # Not query.edit_message_reply_markup(): PTB refuses (TypeError) when Telegram sent an
+        # InaccessibleMessage (date 0, for a message too old to show), though editing it by
+        # chat and message id may still work.
+        await query.get_bot().edit_message_reply_markup(
+            chat_id=query.message.chat.id,
+            message_id=query.message.message_id,
+            reply_markup=markup(buttons),
+        )
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             log.info("could not edit buttons: %s", exc)

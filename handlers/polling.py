@@ -115,7 +115,17 @@ class DurablePoller:
             for update_id, payload, attempts in pending:
                 if self._stopping.is_set():
                     return
-                await self.process_one(update_id, payload, attempts)
+                try:
+                    await self.process_one(update_id, payload, attempts)
+                except Exception as exc:
+                    # Handlers' own errors go to the error handler inside process_update; this
+                    # is an update PTB cannot parse, or the database failing. The attempt is
+                    # counted, so after MAX_ATTEMPTS the update is skipped: it never stops
+                    # the updates after it, nor the bot. (The type only: the message may quote
+                    # the update, and logs carry ids.)
+                    log.error("update %s could not be processed (%s)", update_id, type(exc).__name__)
+                    await self._sleep(0.5)
+                    break
 
     async def process_one(self, update_id: int, payload: str, attempts: int) -> None:
         if attempts >= MAX_ATTEMPTS:

@@ -11,7 +11,16 @@ from bot.domain.receipts import normalize_receipt
 from bot.i18n import Markup
 from bot.messages import Button, Keyboard, keyboard
 from bot.services import NotFound
-from handlers.common import Context, Deps, deps, drop_keyboard, guarded, idempotency_key, reply
+from handlers.common import (
+    Context,
+    Deps,
+    deps,
+    drop_keyboard,
+    guarded,
+    idempotency_key,
+    paged,
+    reply,
+)
 from storage.repositories import StationRow, UserRow
 
 WISH_LIMIT_CHARS = 2000
@@ -25,8 +34,20 @@ def main_menu(d: Deps) -> Keyboard:
     )
 
 
-def station_buttons(stations: list[StationRow], prefix: str) -> Keyboard:
-    return keyboard(*[[Button(s.name, f"{prefix}:{s.id}")] for s in stations])
+def station_buttons(d: Deps, stations: list[StationRow], prefix: str, page: int = 0) -> Keyboard:
+    rows = [[Button(s.name, f"{prefix}:{s.id}")] for s in stations]
+    return paged(d.catalog, rows, page, f"sp:{prefix}")
+
+
+@guarded
+async def station_page(update: Update, context: Context, user: UserRow) -> str | None:
+    """« / » under a station list (sp:st:<page> or sp:ds:<page>): the same message, the
+    other page of buttons."""
+    assert update.callback_query is not None
+    _, prefix, page = (update.callback_query.data or "").split(":")
+    d = deps(context)
+    await drop_keyboard(update, station_buttons(d, await d.liaison.stations(), prefix, int(page)))
+    return None
 
 
 async def greet(update: Update, context: Context, station: StationRow) -> None:
@@ -61,7 +82,7 @@ async def start(update: Update, context: Context, user: UserRow) -> None:
         return
     stations = await liaison.stations()
     await reply(
-        update, context, d.catalog.t("start.choose_station"), station_buttons(stations, "st")
+        update, context, d.catalog.t("start.choose_station"), station_buttons(d, stations, "st")
     )
 
 
@@ -110,7 +131,7 @@ async def prompt(update: Update, context: Context, draft: Draft) -> None:
                 update,
                 context,
                 c.t("new.choose_station"),
-                station_buttons(await d.liaison.stations(), "ds"),
+                station_buttons(d, await d.liaison.stations(), "ds"),
             )
         case Step.CATEGORY:
             cats = await d.liaison.categories()
@@ -309,7 +330,7 @@ async def wall(update: Update, context: Context, user: UserRow) -> str | None:
             update,
             context,
             d.catalog.t("start.choose_station"),
-            station_buttons(await d.liaison.stations(), "st"),
+            station_buttons(d, await d.liaison.stations(), "st"),
         )
         return None
     query = update.callback_query

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
+import sqlite3
+import traceback
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.cards import ACT_RATE, ACT_SUPPLEMENT, ACT_VIEW, ACT_WITHDRAW
 from bot.domain.draft import Step
 from bot.domain.model import InvalidInput
-from handlers import broadcast, reports, resident, supervision, work
+from handlers import broadcast, membership, reports, resident, supervision, work
 from handlers import faq as faq_handlers
 from handlers.common import CHANNEL, Context, deps, guarded, is_private, reply
 from storage.repositories import UserRow
@@ -18,7 +22,10 @@ from storage.repositories import UserRow
 log = logging.getLogger(__name__)
 
 RESIDENT_VERBS = {ACT_SUPPLEMENT, ACT_WITHDRAW, ACT_RATE}
+WISH_ACTION = re.compile(r"a:([a-z]{1,8}):([0-9]{1,9})(?::([a-z0-9]{1,9}))?", re.ASCII)
 MAX_MESSAGE = 4096
+# Exceptions whose message is about the database or Telegram, never what a person typed.
+SAFE_MESSAGES = (sqlite3.Error, TelegramError, TimeoutError)
 
 
 @guarded
@@ -104,12 +111,13 @@ async def on_button(update: Update, context: Context, user: UserRow) -> str | No
     query = update.callback_query
     assert query is not None
     data = query.data or ""
-    head, _, rest = data.partition(":")
-    if head == "a":
-        parts = rest.split(":")
-        if len(parts) < 2 or not parts[1].isdigit() or len(parts) > 3:
+    if data.startswith("a:"):
+        # ASCII digits of a sane length only: "²" passes str.isdigit() but not int(), and a
+        # 60-digit id overflows SQLite; both must be a polite refusal, not a crash.
+        match = WISH_ACTION.fullmatch(data)
+        if match is None:
             raise InvalidInput("stale")
-        verb, wish_id, arg = parts[0], int(parts[1]), (parts[2] if len(parts) == 3 else "")
+        verb, wish_id, arg = match.group(1), int(match.group(2)), match.group(3) or ""
         if verb == ACT_VIEW:
             await work.view_wish(update, context, user, wish_id)
             return None
@@ -137,12 +145,35 @@ async def on_menu(update: Update, context: Context) -> None:
 async def on_error(update: object, context: Context) -> None:
     # Ids only: the update itself may carry personal data.
     update_id = update.update_id if isinstance(update, Update) else None
-    log.error("update %s failed: %s", update_id, context.error, exc_info=context.error)
+    log.error("update %s failed: %s", update_id, _stack_only(context.error))
+    if isinstance(update, Update) and update.callback_query is not None:
+        # The handler failed before answering the press: answer it now, or the client shows
+        # a spinner until Telegram gives up. A second answer only gets a harmless 400.
+        try:
+            await update.callback_query.answer()
+        except Exception:
+            log.info("could not answer the failed button press")
     if isinstance(update, Update) and update.effective_chat is not None and is_private(update):
         try:
             await reply(update, context, deps(context).catalog.t("error.internal"))
         except Exception:  # the answer is a courtesy; the failure is already logged
             log.info("could not tell the user about the error")
+
+
+def _stack_only(error: BaseException | None) -> str:
+    """The exception's types and stack without their messages: a message may quote what the
+    person typed (a ValueError from int(), an f-string), and logs carry ids only."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen and len(parts) < 10:
+        seen.add(id(error))
+        stack = "".join(traceback.format_tb(error.__traceback__))
+        name = f"{type(error).__module__}.{type(error).__qualname__}"
+        if isinstance(error, SAFE_MESSAGES):  # about the database or Telegram, not the person
+            name += f": {error}"
+        parts.append(f"{name}\n{stack}")
+        error = error.__cause__ or error.__context__
+    return "\ncaused by: ".join(parts) or "unknown error"
 
 
 def register(application: Application) -> None:
@@ -169,6 +200,7 @@ def register(application: Application) -> None:
     broadcast.register(application)
     reports.register(application)  # /stats, /mywork, /export, /qr
     supervision.register(application)  # /overdue, 催办, follow-up answers
+    membership.register(application)  # my_chat_member: blocked/unblocked, added/removed
     # In groups the bot speaks only when addressed (a command, or a mention).
     application.add_handler(
         MessageHandler(
@@ -178,6 +210,9 @@ def register(application: Application) -> None:
     )
     application.add_handler(
         CallbackQueryHandler(resident.choose_station, pattern=r"^st:[a-z0-9_-]{1,32}$")
+    )
+    application.add_handler(
+        CallbackQueryHandler(resident.station_page, pattern=r"^sp:(st|ds):\d{1,3}$")
     )
     application.add_handler(
         CallbackQueryHandler(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import logging
+import math
 import sys
 import warnings
 from collections.abc import Callable, Coroutine
@@ -59,6 +60,8 @@ def markup(buttons: Keyboard) -> InlineKeyboardMarkup | None:
     )
 
 
+MAX_INTERACTIVE_WAIT = 10.0  # seconds a direct reply may wait for a 429 to pass
+
 # Passed as rate_limit_args by the dispatcher: its calls are paced already.
 PACED: dict[str, Any] = {"paced": True}
 CAPTION_LIMIT = 1024
@@ -67,8 +70,18 @@ SEND_ENDPOINTS = frozenset(
 )
 
 
-async def send(bot: Bot, chat_id: int | str, message: OutMessage, *, paced: bool = False) -> Message:
-    """Send one neutral message; long text goes in several parts, the buttons on the last."""
+async def send(
+    bot: Bot,
+    chat_id: int | str,
+    message: OutMessage,
+    *,
+    paced: bool = False,
+    thread_id: int | None = None,
+) -> Message:
+    """Send one neutral message; long text goes in several parts, the buttons on the last.
+
+    `thread_id` is the forum topic to answer in (a supergroup's topics, where a message without
+    it would land in the General topic)."""
     rl = PACED if paced else None
     if message.photos:
         if len(message.photos) == 1 and message.text and visible_length(message.text) <= CAPTION_LIMIT:
@@ -78,20 +91,31 @@ async def send(bot: Bot, chat_id: int | str, message: OutMessage, *, paced: bool
                 caption=message.text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup(message.buttons),
+                message_thread_id=thread_id,
                 rate_limit_args=rl,
             )
         if len(message.photos) == 1:
-            sent = await bot.send_photo(chat_id, message.photos[0], rate_limit_args=rl)
+            sent = await bot.send_photo(
+                chat_id, message.photos[0], message_thread_id=thread_id, rate_limit_args=rl
+            )
         else:
             album = [InputMediaPhoto(p) for p in message.photos[:10]]
-            sent = (await bot.send_media_group(chat_id, album, rate_limit_args=rl))[-1]
+            sent = (
+                await bot.send_media_group(
+                    chat_id, album, message_thread_id=thread_id, rate_limit_args=rl
+                )
+            )[-1]
         if not message.text:
             return sent
         # An album cannot carry a long caption or buttons: the text follows on its own.
         message = OutMessage(text=message.text, buttons=message.buttons, wish_id=message.wish_id)
     if message.location is not None:
         return await bot.send_location(
-            chat_id, latitude=message.location[0], longitude=message.location[1], rate_limit_args=rl
+            chat_id,
+            latitude=message.location[0],
+            longitude=message.location[1],
+            message_thread_id=thread_id,
+            rate_limit_args=rl,
         )
     parts = split_html(message.text, TEXT_LIMIT)
     last: Message | None = None
@@ -102,6 +126,7 @@ async def send(bot: Bot, chat_id: int | str, message: OutMessage, *, paced: bool
             part,
             parse_mode=ParseMode.HTML,
             reply_markup=markup(message.buttons) if is_last else None,
+            message_thread_id=thread_id,
             rate_limit_args=rl,
         )
     assert last is not None
@@ -137,6 +162,12 @@ def retry_seconds(exc: RetryAfter) -> float:
     return seconds_of(raw)
 
 
+def _retry_after(seconds: int) -> RetryAfter:
+    with warnings.catch_warnings():  # PTB 22 warns about the future type of retry_after
+        warnings.simplefilter("ignore")
+        return RetryAfter(seconds)
+
+
 def classify(exc: TelegramError) -> DeliveryError:
     """Map a Bot API error to what the dispatcher should do about it."""
     text = str(exc)
@@ -160,11 +191,15 @@ def classify(exc: TelegramError) -> DeliveryError:
     return DeliveryError(Failure.TRANSIENT, text or type(exc).__name__)
 
 
+MigrationHook = Callable[[str, str], Coroutine[Any, Any, None]]
+
+
 class TelegramTransport:
     channel = "telegram"
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, on_migrated: MigrationHook | None = None) -> None:
         self.bot = bot
+        self.on_migrated = on_migrated
 
     @staticmethod
     def is_group(chat_id: str) -> bool:
@@ -173,13 +208,33 @@ class TelegramTransport:
 
     async def deliver(self, chat_id: str, message: OutMessage) -> str | None:
         try:
-            if not message.photos and message.location is None:
-                parts = split_html(message.text, TEXT_LIMIT)
-                if len(parts) == 1:
-                    return await self._text(_target(chat_id), parts[0], message.buttons)
-            sent = await send(self.bot, _target(chat_id), message, paced=True)
+            return await self._deliver(chat_id, message)
+        except ChatMigrated as exc:
+            # A group upgraded to a supergroup has a new id (Telegram's migrate_to_chat_id):
+            # the message goes there, and the stored id follows (see on_migrated).
+            new_id = str(exc.new_chat_id)
+            log.warning(
+                "chat %s was upgraded to a supergroup with id %s; following it "
+                "(put wall_chat_id: %s in the stations file)",
+                chat_id,
+                new_id,
+                new_id,
+            )
+            if self.on_migrated is not None:
+                await self.on_migrated(chat_id, new_id)
+            try:
+                return await self._deliver(new_id, message)
+            except TelegramError as again:
+                raise classify(again) from again
         except TelegramError as exc:
             raise classify(exc) from exc
+
+    async def _deliver(self, chat_id: str, message: OutMessage) -> str:
+        if not message.photos and message.location is None:
+            parts = split_html(message.text, TEXT_LIMIT)
+            if len(parts) == 1:
+                return await self._text(_target(chat_id), parts[0], message.buttons)
+        sent = await send(self.bot, _target(chat_id), message, paced=True)
         return str(sent.message_id)
 
     async def _text(self, chat_id: int | str, text: str, buttons: Keyboard) -> str:
@@ -234,7 +289,13 @@ class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
         paced = bool(rate_limit_args and rate_limit_args.get("paced"))
         chat = str(data.get("chat_id", ""))
         if endpoint in SEND_ENDPOINTS and not paced and chat:
-            await self.pacer.acquire_chat(chat, self.is_group(chat))
+            group = self.is_group(chat)
+            paused = self.pacer.chat_paused(chat)
+            if paused > MAX_INTERACTIVE_WAIT:
+                # Telegram paused this chat (a 429) for longer than a person waits. Updates are
+                # processed one after another, so waiting here would hold up everyone else's.
+                raise _retry_after(math.ceil(paused))
+            await self.pacer.acquire_chat(chat, group)
             await self.pacer.acquire_global(INTERACTIVE)
         try:
             return await callback(*args, **kwargs)
@@ -242,7 +303,7 @@ class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
             seconds = retry_seconds(exc)
             if chat:
                 self.pacer.pause_chat(chat, seconds)
-            if paced or seconds > 10:
+            if paced or seconds > MAX_INTERACTIVE_WAIT:
                 raise  # the dispatcher reschedules; a person should not wait longer than this
             await asyncio.sleep(seconds)
             return await callback(*args, **kwargs)

@@ -123,6 +123,13 @@ class Repos:
             (s.id, s.name, s.code, s.address, s.reception, s.wall_chat_id, position),
         )
 
+    async def follow_chat_migration(self, old_chat_id: str, new_chat_id: str) -> int:
+        """A group the bot posts to became a supergroup (a new chat id): follow it."""
+        cur = await self.conn.execute(
+            "UPDATE stations SET wall_chat_id=? WHERE wall_chat_id=?", (new_chat_id, old_chat_id)
+        )
+        return cur.rowcount
+
     async def deactivate_stations_except(self, keep: Iterable[str]) -> None:
         keep = list(keep)
         marks = ",".join("?" * len(keep)) or "''"

@@ -100,13 +100,20 @@ class ApiError(Exception):
     """An error answered to the client, shaped like the Bot API's JSON error."""
 
     def __init__(
-        self, code: int, description: str, *, retry_after: int | None = None, injected: bool = False
+        self,
+        code: int,
+        description: str,
+        *,
+        retry_after: int | None = None,
+        injected: bool = False,
+        migrate_to_chat_id: int | None = None,
     ) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.retry_after = retry_after
         self.injected = injected
+        self.migrate_to_chat_id = migrate_to_chat_id
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -114,8 +121,13 @@ class ApiError(Exception):
             "error_code": self.code,
             "description": self.description,
         }
+        parameters: dict[str, int] = {}
+        if self.migrate_to_chat_id is not None:
+            parameters["migrate_to_chat_id"] = self.migrate_to_chat_id
         if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
+            parameters["retry_after"] = self.retry_after
+        if parameters:  # ResponseParameters
+            body["parameters"] = parameters
         return body
 
 
@@ -1057,6 +1069,7 @@ class SentMessage:
     location: tuple[float, float] | None = None
     reply_to_message_id: int | None = None
     media_group_id: str | None = None
+    message_thread_id: int | None = None  # the forum topic it was sent to
     copied_from: tuple[int, int] | None = None  # (chat_id, message_id) for copy/forward
     edits: list[dict[str, Any]] = field(default_factory=list)  # earlier states, oldest first
     deleted: bool = False
@@ -1153,6 +1166,8 @@ class _Chat:
     admins: set[int] = field(default_factory=set)
     user: _User | None = None
     next_message_id: int = 1
+    is_forum: bool = False  # a supergroup with topics
+    migrated_to: int | None = None  # a group upgraded to this supergroup
 
     def to_dict(self) -> dict[str, Any]:
         if self.type == "private" and self.user is not None:
@@ -1166,6 +1181,8 @@ class _Chat:
             if self.username:
                 data["username"] = self.username
         data["type"] = self.type
+        if self.is_forum:
+            data["is_forum"] = True
         return data
 
 
@@ -1453,8 +1470,10 @@ class FakeTelegram:
         bot_is_admin: bool = False,
         members: Iterable[int] = (),
         username: str | None = None,
+        forum: bool = False,
     ) -> dict[str, Any]:
-        """A group; ids starting with -100 are supergroups unless told otherwise."""
+        """A group; ids starting with -100 are supergroups unless told otherwise. A ``forum``
+        supergroup has topics: messages in one carry its message_thread_id."""
         if supergroup is None:
             supergroup = str(chat_id).startswith("-100")
         status = "administrator" if bot_is_admin else ("member" if bot_is_member else "left")
@@ -1465,9 +1484,29 @@ class FakeTelegram:
             username=username,
             bot_status=status,
             members=set(members),
+            is_forum=forum and supergroup,
         )
         self._chats[chat_id] = chat
         return chat.to_dict()
+
+    def migrate_group(self, chat_id: int, new_chat_id: int) -> dict[str, Any]:
+        """The group is upgraded to a supergroup with a new id; sending to the old id then fails
+        with 400 and ``parameters.migrate_to_chat_id`` (ResponseParameters)."""
+        old = self._chats[chat_id]
+        if old.type != "group":
+            raise AssertionError("only basic groups are upgraded to supergroups")
+        new = _Chat(
+            new_chat_id,
+            "supergroup",
+            title=old.title,
+            username=old.username,
+            bot_status=old.bot_status,
+            members=set(old.members),
+            admins=set(old.admins),
+        )
+        self._chats[new_chat_id] = new
+        old.migrated_to = new_chat_id
+        return new.to_dict()
 
     def add_channel(
         self,
@@ -1518,13 +1557,21 @@ class FakeTelegram:
         reply_to: SentMessage | int | None = None,
         *,
         chat_id: int | None = None,
+        thread_id: int | None = None,
     ) -> dict[str, Any]:
-        """The user sends text (to the bot, or to ``chat_id``); returns the Update dict.
+        """The user sends text (to the bot, or to ``chat_id``, in its forum topic ``thread_id``);
+        returns the Update dict.
 
         Commands, mentions, URLs and hashtags get entities as real clients produce them.
         For group messages hidden by privacy mode the returned update_id is None.
         """
         content: dict[str, Any] = {"text": text}
+        if thread_id is not None:
+            chat = self._chats.get(user_id if chat_id is None else chat_id)
+            if chat is None or not chat.is_forum:
+                raise AssertionError("topics exist only in forum supergroups (add_group(forum=))")
+            content["message_thread_id"] = thread_id
+            content["is_topic_message"] = True
         entities = _auto_entities(text, [])
         if entities:
             content["entities"] = entities
@@ -1688,12 +1735,20 @@ class FakeTelegram:
         return self._enqueue(kind, copy.deepcopy(stored.data))
 
     def press(
-        self, user_id: int, message: SentMessage | int, button: str, *, chat_id: int | None = None
+        self,
+        user_id: int,
+        message: SentMessage | int,
+        button: str,
+        *,
+        chat_id: int | None = None,
+        inaccessible: bool = False,
     ) -> dict[str, Any]:
         """Press an inline button (matched by text or callback_data) on a bot message.
 
         The button must be on the message's current markup, and the message must have
-        been sent by the bot into a chat the user is in.
+        been sent by the bot into a chat the user is in. With ``inaccessible`` the query
+        carries an InaccessibleMessage (chat, message_id, date 0), as Telegram sends for a
+        message too old for its content to be available.
         """
         stored = self._stored_for_press(user_id, message, chat_id)
         markup = stored.data.get("reply_markup") or {}
@@ -1714,6 +1769,9 @@ class FakeTelegram:
             raise AssertionError(
                 f"button {found!r} has no callback_data; pressing it sends nothing"
             )
+        if inaccessible:
+            stub = {key: stored.data[key] for key in ("chat", "message_id")} | {"date": 0}
+            return self._callback_query(user_id, stub, found["callback_data"])
         return self._callback_query(user_id, stored.data, found["callback_data"])
 
     def press_raw(
@@ -2136,6 +2194,12 @@ class FakeTelegram:
 
     def _chat_for_write(self, chat_id_str: str, *, sending: bool = True) -> _Chat:
         chat = self._resolve_chat(chat_id_str)
+        if chat.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=chat.migrated_to,
+            )
         if chat.type == "private":
             user = chat.user
             assert user is not None
@@ -2501,6 +2565,10 @@ class FakeTelegram:
             message["from"] = self.bot_user
         message["chat"] = chat.to_dict()
         message["date"] = int(time.time())
+        thread_id = params.int("message_thread_id") or None
+        if thread_id is not None and chat.is_forum:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
         if media_group_id:
             message["media_group_id"] = media_group_id
         if reply is not None:
@@ -2521,6 +2589,7 @@ class FakeTelegram:
             reply_markup=copy.deepcopy(markup),
             reply_to_message_id=reply.data["message_id"] if reply else None,
             media_group_id=media_group_id,
+            message_thread_id=message.get("message_thread_id"),
         )
         self._sync_sent(sent, message)
         self._messages[(chat.id, sent.message_id)] = _Stored(

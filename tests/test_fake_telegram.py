@@ -19,7 +19,7 @@ from telegram import (
     MessageEntity,
     Update,
 )
-from telegram.error import BadRequest, Conflict, Forbidden, RetryAfter, TimedOut
+from telegram.error import BadRequest, ChatMigrated, Conflict, Forbidden, RetryAfter, TimedOut
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 from telegram.request import HTTPXRequest
 
@@ -508,3 +508,37 @@ async def test_commands_are_validated_and_stored(fake: FakeTelegram, bot: Bot) -
     with pytest.raises(BadRequest):
         await bot.set_my_commands([("Bad-Name", "x")])
     assert fake.rejected[-1].description == "Bad Request: BOT_COMMAND_INVALID"
+
+
+async def test_upgraded_group_answers_with_migrate_to_chat_id(fake: FakeTelegram, bot: Bot) -> None:
+    fake.add_group(-4001, "小区群", supergroup=False, members=[USER])
+    fake.migrate_group(-4001, -1004001)
+    status, body = await raw_call(fake, "sendMessage", json={"chat_id": -4001, "text": "hi"})
+    assert status == 400 and body["parameters"] == {"migrate_to_chat_id": -1004001}
+    with pytest.raises(ChatMigrated) as caught:
+        await bot.send_message(-4001, "hi")
+    assert caught.value.new_chat_id == -1004001
+    sent = await bot.send_message(-1004001, "hi")
+    assert sent.chat.type == "supergroup"
+
+
+async def test_forum_topics_carry_the_thread_id(fake: FakeTelegram, bot: Bot) -> None:
+    fake.add_group(-1004002, "议事群", forum=True, members=[USER])
+    update = fake.send_text(USER, "你好", chat_id=-1004002, thread_id=5)
+    assert update["message"]["message_thread_id"] == 5
+    assert update["message"]["is_topic_message"] is True
+    assert update["message"]["chat"]["is_forum"] is True
+    sent = await bot.send_message(-1004002, "收到", message_thread_id=5)
+    assert sent.message_thread_id == 5 and sent.is_topic_message
+    assert fake.last_to(-1004002).message_thread_id == 5
+
+
+async def test_a_press_on_an_old_message_carries_an_inaccessible_message(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    fake.send_text(USER, "/start")
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("好", callback_data="ok")]])
+    sent = await bot.send_message(USER, "选吧", reply_markup=markup)
+    update = fake.press(USER, sent.message_id, "ok", inaccessible=True)
+    message = update["callback_query"]["message"]
+    assert message["date"] == 0 and set(message) == {"chat", "message_id", "date"}
