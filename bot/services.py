@@ -86,6 +86,7 @@ class WishDetail:
     roles: frozenset[Role]
     deputy_names: dict[int, str]
     notes: list[SupervisionNote] = field(default_factory=list)  # 督办 and 回访 entries
+    followers: int = 0  # residents who follow it: how many people care
 
 
 @dataclass(frozen=True)
@@ -612,6 +613,7 @@ class Liaison:
                 roles=roles,
                 deputy_names={d.id: d.name for d in deputies},
                 notes=await SupervisionRepo(conn).notes(wish.id),
+                followers=await Broadcasts(conn).follower_count(wish.id),
             )
 
     async def find_receipt(self, user: UserRow, receipt: str) -> Wish:

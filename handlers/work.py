@@ -121,6 +121,8 @@ async def view_wish(update: Update, context: Context, user: UserRow, wish_id: in
         viewer_is_handler=handler,
         notes=detail.notes,
     )
+    if handler and detail.followers:
+        text = Markup(text + "\n" + d.catalog.t("follow.count", count=detail.followers))
     cards = d.liaison.cards
     buttons = cards.handler_buttons(detail.wish) if handler else cards.resident_buttons(detail.wish)
     await reply(update, context, text, buttons, wish_id=detail.wish.id)

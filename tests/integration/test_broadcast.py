@@ -245,6 +245,12 @@ async def test_followers_hear_the_masked_result_and_the_deputy_sees_the_count(
 
     queue = await h.say(ZHANG, "/queue")
     assert receipt in queue.text and "关注 3 人" in queue.text
+    view = next(
+        d for row in queue.button_rows for _, d in row if d and d.startswith("a:w:")
+    )
+    fake.press_raw(ZHANG, queue.message_id, view)
+    detail = await fake.next_message(ZHANG)
+    assert receipt in detail.text and "关注 3 人" in detail.text
 
     fake.press(ZHANG, card, "受理")
     await h.settle()
