@@ -8,7 +8,8 @@ like with like:
 3. Traditional -> Simplified (OpenCC ``t2s``);
 4. punctuation, symbols, emoji and whitespace become clause breaks;
 5. variant/synonym table (typos, dialect, colloquial forms -> one canonical form);
-6. filler phrases dropped (请问、那个、谢谢 …), then modal particles at clause edges;
+6. filler phrases dropped (请问、那个、谢谢 …), then modal particles at clause edges,
+   then colloquial question tags at clause ends (开门不 / 有名单没 / 能改么 = …吗);
 7. clause breaks removed.
 
 The tables live in ``data/normalize.yaml`` so they can be extended without code changes.
@@ -137,6 +138,9 @@ class Normalizer:
         fillers: Iterable[str] = (),
         leading_particles: str = "",
         trailing_particles: str = "",
+        question_tags: Iterable[str] = (),
+        question_tag_guard: str = "",
+        question_markers: Iterable[str] = (),
         lexicon: Iterable[str] = (),
         concepts: Mapping[str, Iterable[str]] | None = None,
         frames: Mapping[str, Iterable[str]] | None = None,
@@ -153,6 +157,22 @@ class Normalizer:
         # A clause edge is the text start/end or a clause break (a space at this stage).
         self._lead_re = re.compile(f"(?<![^ ])[{re.escape(lead)}]+") if lead else None
         self._trail_re = re.compile(f"[{re.escape(trail)}]+(?![^ ])") if trail else None
+        # A question tag ends a clause that has something before it, and the character
+        # before it is not one that makes it part of a word (什么, 还没有, 要不).
+        tags = sorted({_fold(t).strip() for t in question_tags} - {""}, key=len, reverse=True)
+        guard = "".join(sorted(set(_fold(question_tag_guard)) - {" "}))
+        before = f"[^ {re.escape(guard)}]" if guard else "[^ ]"
+        self._tag_re = (
+            re.compile(f"(?<={before})(?:{'|'.join(map(re.escape, tags))})(?![^ ])")
+            if tags
+            else None
+        )
+        markers = sorted({_NON_TEXT.sub("", _fold(m)) for m in question_markers} - {""})
+        self._marker_re = (
+            re.compile("|".join(map(re.escape, sorted(markers, key=len, reverse=True))))
+            if markers
+            else None
+        )
         # Keyword tokens: a lexicon word stands for itself, a concept member for "#name",
         # a frame member for "~name".
         own: dict[str, set[str]] = {}
@@ -186,6 +206,9 @@ class Normalizer:
             fillers=data.get("fillers") or (),
             leading_particles=str(data.get("leading_particles") or ""),
             trailing_particles=str(data.get("trailing_particles") or ""),
+            question_tags=data.get("question_tags") or (),
+            question_tag_guard=str(data.get("question_tag_guard") or ""),
+            question_markers=data.get("question_markers") or (),
             lexicon=data.get("lexicon") or (),
             concepts=data.get("concepts") or {},
             frames=data.get("frames") or {},
@@ -205,8 +228,44 @@ class Normalizer:
             text = self._lead_re.sub("", text)
         if self._trail_re is not None:
             text = self._trail_re.sub("", text)
+        if self._tag_re is not None:
+            text, tags = self._tag_re.subn("", text)
+            if tags and self._trail_re is not None:
+                text = self._trail_re.sub("", text)  # "有人没啊" -> "有人"
         return text.replace(" ", "")
 
+
+    def focus(self, text: str, min_chars: int = 18) -> list[str]:
+        """Parts of a long message likely to hold its question, each normalised: the last
+        clause, the last two, the first, and what follows the last 请问/想问… marker.
+
+        Residents tell the story first and ask last ("楼下路灯坏了三个月……请问怎么留言"),
+        or ask first and explain after; the whole message then resembles no FAQ
+        phrasing, while the clause that asks does. Short messages (normalised to fewer
+        than ``min_chars`` characters) have no parts.
+        """
+        if len(text) > MAX_INPUT_CHARS:
+            half = MAX_INPUT_CHARS // 2
+            text = f"{text[:half]} {text[-half:]}"
+        folded = _fold(text)
+        whole = self.normalize(folded)
+        if len(whole) < min_chars:
+            return []
+        clauses = [c for c in _NON_TEXT.split(folded) if c]
+        raw: list[str] = []
+        if len(clauses) > 1:
+            raw += [clauses[-1], clauses[-2] + " " + clauses[-1], clauses[0]]
+        if self._marker_re is not None:
+            spaced = _NON_TEXT.sub(" ", folded)
+            markers = list(self._marker_re.finditer(spaced))
+            if markers and markers[-1].start() > 0:
+                raw.append(spaced[markers[-1].end() :])
+        parts: list[str] = []
+        for part in raw:
+            normalized = self.normalize(part)
+            if 4 <= len(normalized) < len(whole) and normalized not in parts:
+                parts.append(normalized)
+        return parts
 
     def keywords(self, normalized: str) -> list[str]:
         """Lexicon words, ``#concept`` and ``~frame`` tokens found in normalised text."""

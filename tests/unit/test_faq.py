@@ -62,6 +62,35 @@ def test_normalizer_tables_are_data() -> None:
     assert norm.normalize("麻烦问下，俺能去嘛") == "我能去"
 
 
+def test_colloquial_question_tags_mean_the_same_as_ma() -> None:
+    assert normalize("联络站周末开门不？") == normalize("联络站周末开门吗")
+    assert normalize("有代表名单没") == normalize("有代表名单吗")
+    assert normalize("留言能改么") == normalize("留言能改吗")
+    assert normalize("能留言伐") == normalize("能留言吗")
+    # ...but not where the character is part of a word
+    assert normalize("回音壁是什么") == "回音壁是什么"
+    assert normalize("问题还没有").endswith("还没有")
+
+
+def test_dialect_regional_and_english_words_are_mapped() -> None:
+    assert normalize("联络站在哪块") == normalize("联络站在哪里")
+    assert normalize("联络站喺边度") == normalize("联络站在哪里")
+    assert normalize("上个礼拜留的言") == normalize("上个星期留言")
+    assert normalize("代表的wechat") == normalize("代表的微信")
+    assert normalize("我有事要反应") == normalize("我有事要反映")
+    assert normalize("老师您好，想打听一下接待日") == normalize("接待日")
+
+
+def test_long_messages_offer_the_clauses_that_ask() -> None:
+    from faq.normalize import default_normalizer
+
+    norm = default_normalizer()
+    story = "我家楼下的路灯坏了三个多月了，晚上出门很不方便，请问怎么给代表留言"
+    parts = norm.focus(story)
+    assert normalize("怎么给代表留言") in parts
+    assert norm.focus("怎么给代表留言") == []  # short messages are read whole
+
+
 def test_homophones_share_a_pinyin_key() -> None:
     assert pinyin_key(normalize("联洛站")) == pinyin_key(normalize("联络站"))
     assert pinyin_key("接待日") != pinyin_key("接待员")
@@ -259,6 +288,39 @@ def test_a_small_custom_faq_without_domain_words_still_answers() -> None:
     assert m.match("今天天气怎么样").kind != "answer"
 
 
+@pytest.mark.parametrize(
+    ("text", "entry_id"),
+    [
+        ("你们好，我们几个邻居想一起见一下代表当面说说小区改造的事情，需要提前预约吗", "appointment"),
+        ("我提交的问题三个礼拜了都没有人联系我 也没有回复 我该怎么办 能不能催一下", "overdue"),
+        ("前天我去了一趟联络站但是门锁着没人，是不是只有接待日才开门，接待日是哪天", "reception_time"),
+    ],
+)
+def test_a_question_buried_in_a_long_story_is_found(
+    matcher: FaqMatcher, text: str, entry_id: str
+) -> None:
+    result = matcher.match(text)
+    assert result.kind == "answer" and result.entry is not None
+    assert result.entry.id == entry_id
+
+
+def test_a_clause_without_a_topic_does_not_answer_for_the_whole_message(
+    matcher: FaqMatcher,
+) -> None:
+    # "要怎么操作" alone would be the bot's help; the story says it is about a wish
+    result = matcher.match("我家楼下路灯坏了好久，想跟代表反映一下，要怎么操作")
+    assert result.kind != "answer" or (result.entry is not None and result.entry.id != "bot_help")
+
+
+def test_a_topic_the_entry_never_mentions_blocks_a_confident_answer(
+    matcher: FaqMatcher,
+) -> None:
+    # the station's phone shares the whole frame, but not the deputy
+    result = matcher.match("代表的电话是多少")
+    assert result.kind == "suggest"
+    assert "contact_deputy" in [e.id for e in result.suggestions]
+
+
 def test_duplicate_ids_are_refused() -> None:
     entry = FaqEntry(id="a", question="在哪里", answer="x")
     with pytest.raises(ValueError, match="duplicate"):
@@ -334,3 +396,9 @@ def test_labelled_set_is_big_and_varied_enough() -> None:
     assert any(any("\uff01" <= ch <= "\uff5e" for ch in t) for t in texts)  # full-width forms
     heldout, _ = labelled(DATA / "faq_heldout.yaml")
     assert len(heldout) >= 60 and not {t for t, _ in heldout} & set(texts)
+    fresh, fresh_off = labelled(DATA / "faq_fresh.yaml")
+    assert len(fresh) >= 100 and len(fresh_off) >= 30
+    assert not {t for t, _ in fresh} & (set(texts) | {t for t, _ in heldout})
+    # every bundled entry is asked about in the fresh set
+    bundled = {e.id for e in load_faq_file(bundled_faq_path("zh_CN"))}
+    assert {e for _, e in fresh} == bundled
