@@ -22,7 +22,7 @@ from bot.settings import Settings
 from bot.stations_file import load_stations_file
 from bot.supervision import Supervisor
 from handlers.common import Deps
-from handlers.menu import publish_commands
+from handlers.menu import publish_commands, publish_work_menus
 from handlers.polling import DurablePoller
 from handlers.router import register
 from handlers.telegram_io import PacedRateLimiter, TelegramTransport, retry_seconds
@@ -49,6 +49,7 @@ class LiaisonApp:
     monitor: BroadcastMonitor
     supervisor: Supervisor | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _menus: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._connect()
@@ -56,6 +57,8 @@ class LiaisonApp:
         deps: Deps = self.application.bot_data["deps"]
         deps.bot_username = me.username or ""
         await publish_commands(self.application.bot, deps.catalog)
+        # in the background: one call per deputy and staff member must not delay the start
+        self._menus = asyncio.create_task(self.publish_menus(), name="menus")
         await self.liaison.report_not_started()
         self._tasks = [
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
@@ -68,6 +71,11 @@ class LiaisonApp:
                 asyncio.create_task(self.supervisor.run(SUPERVISION_SECONDS), name="supervision")
             )
         log.info("liaison-bot running as @%s", deps.bot_username)
+
+    async def publish_menus(self) -> None:
+        """Each deputy's and staff member's command menu (done at every start)."""
+        catalog = self.application.bot_data["deps"].catalog
+        await publish_work_menus(self.application.bot, catalog, self.liaison)
 
     async def _connect(self) -> None:
         """getMe and deleteWebhook, waiting out what is transient (network errors, 5xx, 429):
@@ -99,6 +107,8 @@ class LiaisonApp:
     async def stop(self) -> None:
         self.poller.stop()
         self.dispatcher.stop()
+        if self._menus is not None:
+            self._menus.cancel()
         for task in self._tasks:
             if task.get_name() != "dispatcher":
                 task.cancel()

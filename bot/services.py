@@ -171,6 +171,20 @@ class Liaison:
         async with self.db.read() as conn:
             return await self._actor(Repos(conn), user)
 
+    async def workers(self, channel: str) -> list[tuple[UserRow, Actor]]:
+        """Deputies, staff and county admins who can be messaged, with their memberships
+        (for per-person command menus)."""
+        async with self.db.read() as conn:
+            repos = Repos(conn)
+            users = {u.id: u for u in await repos.started_workers(channel)}
+            for admin_channel, external_id in self.admins:
+                if admin_channel != channel:
+                    continue
+                admin = await repos.user_by_external(admin_channel, external_id)
+                if admin and admin.started_at is not None and admin.unreachable_at is None:
+                    users[admin.id] = admin
+            return [(u, await self._actor(repos, u)) for _, u in sorted(users.items())]
+
     async def managed_stations(self, repos: Repos, actor: Actor) -> list[StationRow]:
         stations = await repos.stations()
         return [s for s in stations if actor.is_staff_of(s.id)]

@@ -21,6 +21,7 @@ from handlers.common import (
     paged,
     reply,
 )
+from handlers.menu import publish_work_menu
 from storage.repositories import StationRow, UserRow
 
 WISH_LIMIT_CHARS = 2000
@@ -67,6 +68,7 @@ async def start(update: Update, context: Context, user: UserRow) -> None:
     liaison = d.liaison
     if await liaison.set_stopped(user, False):
         await reply(update, context, d.catalog.t("start.resumed"))
+    await publish_work_menu(context.bot, d.catalog, int(user.chat_id), await liaison.actor(user))
     payload = context.args[0] if context.args else ""
     if payload:
         station = await liaison.station(payload)

@@ -325,6 +325,18 @@ class Repos:
         )
         return [_user(r) for r in rows]
 
+    async def started_workers(self, channel: str) -> list[UserRow]:
+        """Active deputies and staff of this channel who have opened the bot and not blocked it."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT * FROM users u WHERE u.channel=? AND u.started_at IS NOT NULL"
+            " AND u.unreachable_at IS NULL AND (EXISTS (SELECT 1 FROM deputies d"
+            " WHERE d.user_id=u.id AND d.active=1) OR EXISTS (SELECT 1 FROM station_staff s"
+            " WHERE s.user_id=u.id AND s.active=1)) ORDER BY u.id",
+            (channel,),
+        )
+        return [_user(r) for r in rows]
+
     async def people_never_started(self) -> list[tuple[UserRow, str, str]]:
         """Configured deputies and staff who have not opened the bot: (user, role, station)."""
         rows = await fetch_all(

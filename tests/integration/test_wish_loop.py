@@ -223,3 +223,24 @@ async def test_private_chats_get_the_resident_command_menu(harness: Harness) -> 
     menu = {c["command"]: c["description"] for c in harness.fake.commands[key]}
     assert {"new", "my", "wall", "faq", "stop"} <= menu.keys()
     assert menu["new"] == "我要留言（提交心愿）"
+
+
+async def test_deputies_and_staff_get_their_own_menu(harness: Harness) -> None:
+    h, fake = harness, harness.fake
+
+    def menu(chat_id: int) -> set[str]:
+        key = (json.dumps({"type": "chat", "chat_id": chat_id}, sort_keys=True), "")
+        return {c["command"] for c in fake.commands.get(key, [])}
+
+    await open_bot(h, ZHANG)
+    await h.start_bot(STAFF_HM)
+    await h.start_bot(RESIDENT)
+    await h.settle()
+    assert {"queue", "mywork", "new"} <= menu(ZHANG) and "broadcast" not in menu(ZHANG)
+    assert {"overdue", "broadcast", "stats", "export"} <= menu(STAFF_HM)
+    assert menu(RESIDENT) == set()  # residents keep the short default menu
+
+    # at the next start, everyone who opened the bot gets theirs again (roles may have changed)
+    fake.commands.clear()
+    await h.app.publish_menus()
+    assert "queue" in menu(ZHANG) and "overdue" in menu(STAFF_HM) and menu(RESIDENT) == set()
