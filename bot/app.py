@@ -161,6 +161,12 @@ async def build(
     )
     if config is not None:
         await liaison.sync_config(config)
+    if not await liaison.stations():
+        # Residents would be asked to choose from an empty list: say why, loudly, once.
+        log.warning(
+            "no stations are configured: set LIAISON_STATIONS_FILE (see "
+            "deploy/stations.example.yaml) or run `liaison-bot import FILE`"
+        )
     faq = FaqService(db, clock, settings.faq_file)
     await faq.reload()
     application = (
