@@ -28,18 +28,26 @@ TOKEN_HELP = (
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="liaison-bot", description="Deputy liaison station bot (人大代表联络站)"
+        prog="liaison-bot",
+        description="Deputy liaison station bot (人大代表联络站)",
+        epilog="Settings: LIAISON_* environment variables, or a .env file in the current"
+        " directory (deploy/.env.example lists them). Every command but check uses them.",
     )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (long polling)")
-    imp = sub.add_parser("import", help="import a stations file into the database, offline")
+    imp = sub.add_parser(
+        "import",
+        help="import a stations file into the database, offline (run also loads"
+        " LIAISON_STATIONS_FILE at every start)",
+    )
     imp.add_argument("file", type=Path)
     chk = sub.add_parser("check", help="validate a stations file without touching the database")
     chk.add_argument("file", type=Path)
     bak = sub.add_parser(
-        "backup", help="take a consistent copy of the database (safe while running)"
+        "backup",
+        help="copy LIAISON_DATABASE to a new file, consistently (safe while the bot runs)",
     )
-    bak.add_argument("path", type=Path)
+    bak.add_argument("path", type=Path, help="the copy; an existing file is never overwritten")
     exp = sub.add_parser(
         "export", help="export a station's wishes, timeline, deputies and figures (.xlsx or .csv)"
     )
@@ -65,6 +73,8 @@ def _date(text: str) -> date:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "check":  # needs no settings: a broken .env does not stop a check
+        return _check(args.file)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -94,13 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "import":
             asyncio.run(_import(settings, args.file))
             print(f"imported {args.file} into {settings.database}")
-        elif args.command == "check":
-            config = load_stations_file(args.file)
-            deputies = sum(len(s.deputies) for s in config.stations)
-            print(
-                f"{args.file}: OK ({len(config.stations)} stations, {deputies} deputies, {len(config.categories)} categories)"
-            )
         elif args.command == "backup":
+            _require_database(settings)
             if args.path.exists():
                 raise ValueError(f"{args.path} exists already; choose a new file name")
             asyncio.run(_backup(settings, args.path))
@@ -108,11 +113,24 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "export":
             from bot.reporting_cli import export_command
 
+            _require_database(settings)
             export_command(settings, args.station, args.first, args.last, args.file)
         elif args.command == "qr":
+            from telegram.error import InvalidToken, TelegramError
+
             from bot.reporting_cli import qr_command
 
-            qr_command(settings, args.station, args.username, args.file)
+            _require_database(settings)
+            try:
+                qr_command(settings, args.station, args.username, args.file)
+            except InvalidToken:
+                print(f"liaison-bot: {TOKEN_REJECTED}", file=sys.stderr)
+                return 2
+            except TelegramError as exc:  # only its type: the message may carry the URL
+                raise ValueError(
+                    f"could not ask Telegram for the bot's username ({type(exc).__name__});"
+                    " pass --username or set LIAISON_BOT_USERNAME"
+                ) from exc
     except StationsFileError as exc:
         print(f"liaison-bot: invalid stations file:\n{exc}", file=sys.stderr)
         return 2
@@ -122,6 +140,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _check(file: Path) -> int:
+    try:
+        config = load_stations_file(file)
+    except StationsFileError as exc:
+        print(f"liaison-bot: invalid stations file:\n{exc}", file=sys.stderr)
+        return 2
+    deputies = sum(len(s.deputies) for s in config.stations)
+    print(
+        f"{file}: OK ({len(config.stations)} stations, {deputies} deputies, {len(config.categories)} categories)"
+    )
+    return 0
+
+
+def _require_database(settings: Settings) -> None:
+    """backup, export and qr read the bot's database: never create an empty one instead (the
+    usual cause is a shell without the bot's settings, e.g. a systemd EnvironmentFile)."""
+    if not settings.database.is_file():
+        raise ValueError(
+            f"no database at {settings.database.absolute()}: set LIAISON_DATABASE to the bot's"
+            " database (the same settings as the bot: its .env or environment file)"
+        )
 
 
 async def _import(settings: Settings, file: Path) -> None:

@@ -1,0 +1,51 @@
+"""The `liaison-bot` command line as an operator meets it: wrong directory, broken settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.conftest import STATIONS_YAML
+
+
+@pytest.fixture
+def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A shell in an empty directory with none of the bot's settings."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE", "TELEGRAM_TOKEN", "BOT_USERNAME", "LOCALE", "STATIONS_FILE"):
+        monkeypatch.delenv(f"LIAISON_{name}", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["backup", "copy.db"],
+        ["export", "--station", "huimin", "--from", "2026-01-01", "--to", "2026-01-31", "x.csv"],
+        ["qr", "--station", "huimin", "--username", "some_bot", "x.png"],
+    ],
+)
+def test_commands_that_read_the_database_never_create_an_empty_one(
+    shell: Path, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no database at" in err and "LIAISON_DATABASE" in err
+    assert not (shell / "liaison.db").exists()
+    assert not (shell / args[-1]).exists()
+
+
+def test_check_needs_no_settings(
+    shell: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (shell / "stations.yaml").write_text(STATIONS_YAML, encoding="utf-8")
+    monkeypatch.setenv("LIAISON_LOCALE", "fr")  # broken, but check does not use it
+    assert main(["check", "stations.yaml"]) == 0
+    assert "OK" in capsys.readouterr().out
+    (shell / "bad.yaml").write_text(STATIONS_YAML.replace("code: XY", "code: xy"), "utf-8")
+    assert main(["check", "bad.yaml"]) == 2
+    assert "bad.yaml:" in capsys.readouterr().err
+    assert main(["import", "stations.yaml"]) == 2  # the others still refuse broken settings
+    assert "LIAISON_LOCALE" in capsys.readouterr().err
