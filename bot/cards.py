@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from bot.domain.deadlines import SupervisionNote
+from bot.domain.deadlines import AWAITING_ACCEPTANCE, DueDates, SupervisionNote
 from bot.domain.masking import mask_phone, mask_pii, name_variants
-from bot.domain.model import Action, Event, Rating, Status, Wish
+from bot.domain.model import OPEN_STATUSES, Action, Event, Rating, Status, Wish
 from bot.i18n import Catalog, Markup
 from bot.messages import Button, Keyboard, OutMessage, keyboard
 
@@ -58,6 +58,20 @@ class Cards:
             return self.c.plain("age.today")
         return self.c.plain("age.days", days=days)
 
+    def due_line(self, status: Status, dues: DueDates | None) -> Markup:
+        """'⏰ 受理时限 … · 办结时限 …' on its own line (leading newline) for an open wish; empty
+        when it has no due dates (a deployment without supervision) or is no longer open."""
+        if dues is None or status not in OPEN_STATUSES:
+            return Markup("")
+        parts = []
+        if status in AWAITING_ACCEPTANCE and dues.accept is not None:
+            parts.append(self.c.plain("card.due_accept", due=self.when(dues.accept)))
+        if dues.resolve is not None:
+            parts.append(self.c.plain("card.due_resolve", due=self.when(dues.resolve)))
+        if not parts:
+            return Markup("")
+        return Markup("\n" + self.c.t("card.due", dues=self.c.plain("card.due_sep").join(parts)))
+
     # -- deputies and staff -------------------------------------------------------------------
 
     def handler_buttons(self, wish: Wish) -> Keyboard:
@@ -95,6 +109,7 @@ class Cards:
         photos: tuple[str, ...] = (),
         location: tuple[float, float] | None = None,
         heading: str = "card.new",
+        dues: DueDates | None = None,
     ) -> list[OutMessage]:
         """The card a deputy (or staff) works from: the wish in full, with its action buttons."""
         messages: list[OutMessage] = []
@@ -115,12 +130,15 @@ class Cards:
             status=self.status(wish.status),
             submitted=self.when(wish.created_at),
             public=self.c.plain("card.public_yes" if wish.public else "card.public_no"),
+            due=self.due_line(wish.status, dues),
         )
         messages.append(OutMessage(text=text, buttons=self.handler_buttons(wish), wish_id=wish.id))
         return messages
 
-    def unassigned_notice(self, wish: Wish, ctx: WishContext) -> list[OutMessage]:
-        return self.handler_card(wish, ctx, heading="card.unassigned")
+    def unassigned_notice(
+        self, wish: Wish, ctx: WishContext, dues: DueDates | None = None
+    ) -> list[OutMessage]:
+        return self.handler_card(wish, ctx, heading="card.unassigned", dues=dues)
 
     def handler_note(self, wish: Wish, key: str, **params: object) -> OutMessage:
         return OutMessage(text=self.c.t(key, receipt=wish.receipt, **params), wish_id=wish.id)
@@ -163,8 +181,8 @@ class Cards:
             category=ctx.category_name,
         )
         if ctx.deputy_name:
-            text = Markup(text + "\n" + self.c.t("new.routed", deputy=ctx.deputy_name))
-        return text
+            return Markup(text + "\n" + self.c.t("new.routed", deputy=ctx.deputy_name))
+        return Markup(text + "\n" + self.c.t("new.unrouted"))
 
     # -- public -------------------------------------------------------------------------------
 
@@ -211,6 +229,7 @@ class Cards:
         names: dict[int, str],
         viewer_is_handler: bool,
         notes: Sequence[SupervisionNote] = (),
+        dues: DueDates | None = None,
     ) -> Markup:
         lines = []
         for e in events:
@@ -248,15 +267,15 @@ class Cards:
                 )
                 dated.append((n.at, 1, i, line))
             lines = [line for *_, line in sorted(dated, key=lambda d: d[:3])]
-        phone = ""
-        if viewer_is_handler and wish.phone:
-            phone = self.c.t("card.phone", phone=wish.phone)
-        elif wish.phone:
-            phone = self.c.t("card.phone", phone=mask_phone(wish.phone))
+        phone = Markup("")  # its own line (leading newline) only when there is a phone
+        if wish.phone:
+            shown = wish.phone if viewer_is_handler else mask_phone(wish.phone)
+            phone = Markup("\n" + self.c.t("card.phone", phone=shown))
         return self.c.t(
             "timeline.header",
             receipt=wish.receipt,
             status=self.status(wish.status),
+            due=self.due_line(wish.status, dues) if viewer_is_handler else "",
             text=wish.text,
             phone=phone,
             lines=Markup("\n".join(lines)),

@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.cards import Cards, WishContext
 from bot.clock import Clock
-from bot.domain.deadlines import SupervisionNote
+from bot.domain.deadlines import DueDates, SupervisionNote
 from bot.domain.draft import MAX_REPLY, Draft, Step
 from bot.domain.masking import mask_pii, name_variants
 from bot.domain.model import (
@@ -86,6 +86,7 @@ class WishDetail:
     roles: frozenset[Role]
     deputy_names: dict[int, str]
     notes: list[SupervisionNote] = field(default_factory=list)  # 督办 and 回访 entries
+    dues: DueDates | None = None  # acceptance / resolution deadlines (None without supervision)
     followers: int = 0  # residents who follow it: how many people care
 
 
@@ -341,8 +342,9 @@ class Liaison:
         deputy_id = choose_deputy(wish.category_id, await repos.deputy_loads(wish.station_id))
         if deputy_id is None:
             ctx = await self._context(repos, wish)
+            dues = (await SupervisionRepo(repos.conn).due_dates_of([wish.id])).get(wish.id)
             await self._to_staff(
-                repos, wish.station_id, self.cards.unassigned_notice(wish, ctx), wish.id
+                repos, wish.station_id, self.cards.unassigned_notice(wish, ctx, dues), wish.id
             )
             return wish
         wish, event = wish.apply(Action.ASSIGN, Actor.system(), now, deputy_id=deputy_id)
@@ -627,6 +629,7 @@ class Liaison:
                 roles=roles,
                 deputy_names={d.id: d.name for d in deputies},
                 notes=await SupervisionRepo(conn).notes(wish.id),
+                dues=(await SupervisionRepo(conn).due_dates_of([wish.id])).get(wish.id),
                 followers=await Broadcasts(conn).follower_count(wish.id),
             )
 
@@ -665,6 +668,13 @@ class Liaison:
     async def following(self, user: UserRow, wish_ids: list[int]) -> set[int]:
         async with self.db.read() as conn:
             return await Broadcasts(conn).followed(user.id, wish_ids)
+
+    async def own_among(self, user: UserRow, wish_ids: list[int]) -> set[int]:
+        """Which of these wishes (a page of the wall) the person left themselves."""
+        async with self.db.read() as conn:
+            repos = Repos(conn)
+            wishes = [await repos.wish(wid) for wid in wish_ids]
+        return {w.id for w in wishes if w is not None and w.resident_id == user.id}
 
     async def queue(self, user: UserRow) -> list[tuple[Wish, str]]:
         async with self.db.read() as conn:
@@ -874,8 +884,9 @@ class Liaison:
             else None
         )
         ctx = await self._context(repos, wish)
+        dues = (await SupervisionRepo(repos.conn).due_dates_of([wish.id])).get(wish.id)
         messages = self.cards.handler_card(
-            wish, ctx, photos=photos, location=location, heading=heading
+            wish, ctx, photos=photos, location=location, heading=heading, dues=dues
         )
         await self._to_deputy(repos, deputy_id, *messages)
 

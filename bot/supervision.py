@@ -427,8 +427,9 @@ class Supervisor:
                         "supervision.followup_question",
                         receipt=wish.receipt,
                         category=names.get(wish.category_id, wish.category_id),
-                        submitted=self.when(wish.created_at),
-                        resolved=self.when(wish.resolved_at),
+                        # a month later the resident remembers the day, not the minute
+                        submitted=self.when(wish.created_at)[:10],
+                        resolved=self.when(wish.resolved_at)[:10],
                         result=_clip(wish.result or "", 300),
                     ),
                     buttons=self.follow_up_buttons(wish.id),

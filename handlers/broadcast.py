@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.broadcasts import COUNTY, BroadcastDraft, BroadcastService
 from bot.domain.model import InvalidInput
+from bot.i18n import Catalog
 from bot.messages import Button, Keyboard, keyboard
 from handlers.common import (
     Context,
@@ -22,6 +25,7 @@ from handlers.telegram_io import edit, send
 from storage.repositories import UserRow
 
 SERVICE_KEY = "broadcasts"
+RECEIPT_IN_LABEL = re.compile(r"[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,}")
 
 
 def service(context: Context) -> BroadcastService:
@@ -179,7 +183,32 @@ async def follow(update: Update, context: Context, user: UserRow) -> str | None:
         raise InvalidInput("stale")
     following = await service(context).toggle_follow(user, int(arg))
     c = deps(context).catalog
+    await _relabel_follow(update, c, following)
     return c.plain("follow.on" if following else "follow.off")
+
+
+async def _relabel_follow(update: Update, c: Catalog, following: bool) -> None:
+    """The pressed ☆/★ button on the wall shows what is true now, so pressing it again does
+    what its label says (the rest of the keyboard is kept as it is)."""
+    query = update.callback_query
+    assert query is not None
+    current = getattr(query.message, "reply_markup", None)  # None for an inaccessible message
+    if current is None:
+        return
+    rows = []
+    for row in current.inline_keyboard:
+        buttons = []
+        for b in row:
+            if not isinstance(b.callback_data, str):
+                return  # not a keyboard this bot built
+            label = b.text
+            found = RECEIPT_IN_LABEL.search(label) if b.callback_data == query.data else None
+            if found:
+                key = "btn.unfollow" if following else "btn.follow"
+                label = c.plain(key, receipt=found.group(0))
+            buttons.append(Button(label, b.callback_data))
+        rows.append(buttons)
+    await drop_keyboard(update, keyboard(*rows))
 
 
 def register(application: Application) -> None:

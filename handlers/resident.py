@@ -68,7 +68,8 @@ async def start(update: Update, context: Context, user: UserRow) -> None:
     liaison = d.liaison
     if await liaison.set_stopped(user, False):
         await reply(update, context, d.catalog.t("start.resumed"))
-    await publish_work_menu(context.bot, d.catalog, int(user.chat_id), await liaison.actor(user))
+    actor = await liaison.actor(user)
+    await publish_work_menu(context.bot, d.catalog, int(user.chat_id), actor)
     payload = context.args[0] if context.args else ""
     if payload:
         station = await liaison.station(payload)
@@ -83,9 +84,22 @@ async def start(update: Update, context: Context, user: UserRow) -> None:
         await greet(update, context, station)
         return
     stations = await liaison.stations()
-    await reply(
-        update, context, d.catalog.t("start.choose_station"), station_buttons(d, stations, "st")
-    )
+    text = d.catalog.t("start.choose_station")
+    is_deputy, is_staff = bool(actor.deputy_ids), await liaison.is_staff(user)
+    if is_deputy or is_staff:  # a deputy or staff member told to open the bot: what now?
+        roles = [
+            d.catalog.plain(f"role.{r}")
+            for r, on in (("deputy", is_deputy), ("staff", is_staff))
+            if on
+        ]
+        parts = [d.catalog.t("start.work", roles=d.catalog.plain("start.roles_sep").join(roles))]
+        if is_deputy:
+            parts.append(d.catalog.t("help.deputy"))
+        if is_staff:
+            parts.append(d.catalog.t("help.staff"))
+        parts.append(d.catalog.t("start.choose_station_as_resident"))
+        text = Markup("\n\n".join(parts))
+    await reply(update, context, text, station_buttons(d, stations, "st"))
 
 
 @guarded
@@ -351,10 +365,13 @@ async def wall(update: Update, context: Context, user: UserRow) -> str | None:
     header = d.catalog.t(
         "wall.header", station=station.name, total=page.total, page=page_no + 1, pages=page.pages
     )
-    following = await d.liaison.following(user, [wid for wid, _, _ in page.items])
+    ids = [wid for wid, _, _ in page.items]
+    following = await d.liaison.following(user, ids)
+    own = await d.liaison.own_among(user, ids)  # nobody follows their own wish
     follow = [
         [Button(d.catalog.plain("btn.unfollow" if wid in following else "btn.follow", receipt=receipt), f"fl:{wid}")]
         for wid, receipt, _ in page.items
+        if wid not in own
     ]
     text = Markup(header + "\n\n" + "\n\n".join(line for _, _, line in page.items))
     await reply(update, context, text, keyboard(*follow, nav))

@@ -120,6 +120,7 @@ async def view_wish(update: Update, context: Context, user: UserRow, wish_id: in
         detail.deputy_names,
         viewer_is_handler=handler,
         notes=detail.notes,
+        dues=detail.dues,
     )
     if handler and detail.followers:
         text = Markup(text + "\n" + d.catalog.t("follow.count", count=detail.followers))

@@ -233,12 +233,19 @@ async def test_followers_hear_the_masked_result_and_the_deputy_sees_the_count(
     assert again.button(f"★ 已关注 {receipt}（点击取消）")
     fake.press(followers[-1], again, f"★ 已关注 {receipt}（点击取消）")
     await h.settle()
-    fake.press(followers[-1], again, f"★ 已关注 {receipt}（点击取消）")
+    assert fake.callback_answers[-1].text and "取消关注" in fake.callback_answers[-1].text
+    # the pressed button now says what pressing it again does
+    assert again.button(f"☆ 我也关注 {receipt}") and not again.button(f"★ 已关注 {receipt}（点击取消）")
+    fake.press(followers[-1], again, f"☆ 我也关注 {receipt}")
     await h.settle()
     assert fake.callback_answers[-1].text and "已关注" in fake.callback_answers[-1].text
+    assert again.button(f"★ 已关注 {receipt}（点击取消）")
     # the resident cannot follow their own wish; nobody can follow by forging an id
     own = await h.say(RESIDENT, "/wall")
-    fake.press(RESIDENT, own, f"☆ 我也关注 {receipt}")
+    assert receipt in own.text and not own.button(f"☆ 我也关注 {receipt}")  # not offered
+    follow_data = again.buttons[0][1]
+    assert follow_data and follow_data.startswith("fl:")
+    fake.press_raw(RESIDENT, own.message_id, follow_data)  # forged: refused all the same
     fake.press_raw(RESIDENT_2, 1, "fl:999")
     await h.settle()
     assert all(a.show_alert for a in fake.callback_answers[-2:])

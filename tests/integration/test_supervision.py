@@ -108,7 +108,7 @@ async def test_reminders_escalation_push_and_reassign(h: Harness, clock: ManualC
 
     # /overdue lists it for staff; deputies may not use it
     overdue = await h.say(STAFF_HM, "/overdue")
-    assert receipt in overdue.text and "超受理时限" in overdue.text
+    assert receipt in overdue.text and "受理时限" in overdue.text
     refused = await h.say(ZHANG, "/overdue")
     assert "权限" in refused.text
 
@@ -135,6 +135,28 @@ async def test_reminders_escalation_push_and_reassign(h: Harness, clock: ManualC
     assert "没有超期" in empty.text
     await tick(h)
     await expect_nothing(h, STAFF_HM)
+    assert_no_invalid_calls(fake)
+
+
+async def test_due_dates_on_the_card_and_the_timeline(h: Harness, clock: ManualClock) -> None:
+    """The deputy sees by when to accept and to resolve on the card itself and on the wish's
+    timeline; the resident's timeline shows no internal deadlines."""
+    fake = h.fake
+    await open_bot(h, ZHANG, STAFF_HM)
+    receipt = await leave_wish(h, RESIDENT, "huimin", "道路交通", "公交站的雨棚漏雨很久了")
+    card = await h.card_for(ZHANG, receipt)
+    assert "⏰ 受理时限 2026-03-04 08:00 · 办结时限 2026-03-17 08:00" in card.text
+
+    fake.press(ZHANG, card, "受理")
+    await fake.wait_for(chat_id=ZHANG, text_contains="已受理")
+    queue = await h.say(ZHANG, "/queue")
+    timeline = await h.press(ZHANG, queue, queue.buttons[0][0])
+    assert "⏰ 办结时限 2026-03-17 08:00" in timeline.text and "受理时限" not in timeline.text
+
+    fake.consume_all(RESIDENT)
+    my = await h.say(RESIDENT, "/my")
+    mine = await h.press(RESIDENT, my, my.buttons[0][0])
+    assert receipt in mine.text and "时限" not in mine.text and "⏰" not in mine.text
     assert_no_invalid_calls(fake)
 
 
@@ -260,7 +282,7 @@ async def test_restart_mid_schedule_loses_nothing_and_repeats_nothing(
         to_zhang = [m.content for m in fake.messages_to(ZHANG)]
         assert sum("前受理" in t for t in to_zhang) == 1
         assert sum("已超过受理时限" in t for t in to_zhang) == 1
-        assert sum("督办" in m.content for m in fake.messages_to(STAFF_HM)) == 1
+        assert sum("督办：心愿" in m.content for m in fake.messages_to(STAFF_HM)) == 1
     finally:
         await app.stop()
 

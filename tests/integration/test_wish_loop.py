@@ -67,6 +67,23 @@ async def leave_wish(
     return receipt_msg.text.split("编号 ")[1].split("（")[0].strip()
 
 
+async def test_deputies_and_staff_opening_the_bot_are_told_what_happens_next(
+    harness: Harness,
+) -> None:
+    """They were told to open the bot and press Start; the station picker alone says nothing
+    to them. Residents still get just the picker."""
+    fake = harness.fake
+    for someone in (ZHANG, STAFF_HM, RESIDENT):
+        fake.send_text(someone, "/start")
+    deputy = await fake.wait_for(chat_id=ZHANG, text_contains="已登记")
+    assert "您已登记为联络站的代表。" in deputy.text and "/queue" in deputy.text
+    assert "/unassigned" not in deputy.text and deputy.button("惠民社区代表联络站")
+    staff = await fake.wait_for(chat_id=STAFF_HM, text_contains="已登记")
+    assert "您已登记为联络站的工作人员。" in staff.text and "/unassigned" in staff.text
+    resident = await fake.wait_for(chat_id=RESIDENT, text_contains="联络站")
+    assert "已登记" not in resident.text and resident.button("惠民社区代表联络站")
+
+
 async def test_the_whole_loop(harness: Harness) -> None:
     h, fake = harness, harness.fake
     await open_bot(h, ZHANG, LI, STAFF_HM)
