@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     poll_timeout: int = Field(default=30, ge=0, le=50)
     # How long one Bot API call may take before it counts as a network error (and is retried).
     http_timeout: float = Field(default=15.0, gt=0)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # Telegram's limits; raise them only for a self-hosted Bot API server or paid broadcasts.
     rate_global: float = Field(default=30.0, gt=0)
     rate_per_chat: float = Field(default=1.0, gt=0)
@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return (value,)
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("locale")
     @classmethod
@@ -106,5 +111,5 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "?"
-            lines.append(f"LIAISON_{field.upper()}: {err['msg']}")
+            lines.append(f"LIAISON_{field.upper()}: {err['msg'].removeprefix('Value error, ')}")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from exc

@@ -218,7 +218,7 @@ def parse_stations_yaml(text: str, source: str = "<stations file>") -> StationsC
         messages = []
         for err in exc.errors():
             loc: list[str | int] = [p for p in err["loc"] if isinstance(p, str | int)]
-            msg = err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")  # pydantic's prefix says nothing
             ctx_err = (err.get("ctx") or {}).get("error")
             if isinstance(ctx_err, _LocatedError):
                 loc = [int(p) if p.isdigit() else p for p in ctx_err.path.split(".")]
