@@ -462,6 +462,12 @@ class Liaison:
                     raise InvalidInput("bad_deputy")
                 if wish.status is not Status.SUBMITTED:
                     action = Action.TRANSFER
+            if action is Action.RESOLVE and wish.status in (Status.ASSIGNED, Status.REOPENED):
+                # One tap for a quick fix, but the timeline still shows it was taken on
+                # (受理) before it was resolved; the resident hears only the result. If the
+                # resolution is refused below, the transaction takes the acceptance back too.
+                wish, accepted = wish.apply(Action.ACCEPT, actor, now)
+                await self._record(repos, wish, accepted, now, None)
             previous = wish
             wish, event = wish.apply(
                 action, actor, now, body=body, deputy_id=deputy_id, rating=rating
@@ -681,6 +687,15 @@ class Liaison:
             repos = Repos(conn)
             deputies = await repos.deputies_of_user(user.id)
             wishes = await repos.open_wishes_of_deputies([d.id for d in deputies])
+            # Staff do everything a deputy can on any wish of their stations: they see them all.
+            actor = await self._actor(repos, user)
+            stations = [s.id for s in await self.managed_stations(repos, actor)]
+            if stations:
+                known = {w.id for w in wishes}
+                wishes += [
+                    w for w in await repos.open_wishes_of_stations(stations) if w.id not in known
+                ]
+                wishes.sort(key=lambda w: (w.created_at, w.id))
             names = await repos.category_names()
             followers = Broadcasts(conn)
             counts = {w.id: await followers.follower_count(w.id) for w in wishes}

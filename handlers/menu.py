@@ -36,6 +36,8 @@ def menu_for(catalog: Catalog, actor: Actor | None = None) -> list[BotCommand]:
     if actor is not None and actor.deputy_ids:
         names += DEPUTY_COMMANDS
     if actor is not None and (actor.staff_of or actor.is_admin):
+        if "queue" not in names:
+            names.append("queue")  # staff see every open wish of their stations there
         names += STAFF_COMMANDS
     return [BotCommand(name, catalog.plain(f"menu.{name}")) for name in names]
 

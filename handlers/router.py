@@ -14,6 +14,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot.cards import ACT_RATE, ACT_SUPPLEMENT, ACT_VIEW, ACT_WITHDRAW
 from bot.domain.draft import Step
 from bot.domain.model import InvalidInput
+from bot.domain.receipts import normalize_receipt
 from handlers import broadcast, membership, reports, resident, supervision, work
 from handlers import faq as faq_handlers
 from handlers.common import CHANNEL, Context, deps, guarded, is_private, reply
@@ -49,6 +50,11 @@ async def on_text(update: Update, context: Context, user: UserRow) -> None:
     draft = await d.liaison.draft(user)
     if draft is not None:
         await resident.draft_text(update, context, user, draft, text)
+        return
+    receipt = normalize_receipt(text)
+    if receipt is not None:  # a receipt number on its own opens that wish (if one may see it)
+        wish = await d.liaison.find_receipt(user, receipt)
+        await work.view_wish(update, context, user, wish.id)
         return
     await faq_handlers.answer_question(update, context, user, text)
 

@@ -133,7 +133,7 @@ async def view_wish(update: Update, context: Context, user: UserRow, wish_id: in
 async def queue(update: Update, context: Context, user: UserRow) -> None:
     d = deps(context)
     actor = await d.liaison.actor(user)
-    if not actor.deputy_ids:
+    if not (actor.deputy_ids or actor.staff_of or actor.is_admin):
         raise NotAllowed("queue")
     items = await d.liaison.queue(user)
     if not items:

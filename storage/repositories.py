@@ -439,6 +439,17 @@ class Repos:
         )
         return [_wish(r) for r in rows]
 
+    async def open_wishes_of_stations(self, station_ids: Sequence[str]) -> list[Wish]:
+        marks = ",".join("?" * len(station_ids)) or "''"
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT * FROM wishes WHERE station_id IN ({marks})"
+            " AND status IN ('submitted','assigned','in_progress','reopened')"
+            " ORDER BY created_at, id",
+            list(station_ids),
+        )
+        return [_wish(r) for r in rows]
+
     async def unassigned_wishes(self, station_ids: Sequence[str]) -> list[Wish]:
         marks = ",".join("?" * len(station_ids)) or "''"
         rows = await fetch_all(

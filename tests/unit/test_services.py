@@ -228,3 +228,33 @@ async def test_sync_never_deletes_wishes(liaison: Liaison, config) -> None:
     await liaison.sync_config(smaller)
     staff = await liaison.identify(person(990001))
     assert (await liaison.wish_detail(staff, wish.id)).wish.receipt == wish.receipt
+
+
+async def test_one_tap_resolution_still_shows_the_acceptance_on_the_timeline(
+    liaison: Liaison, db: Database
+) -> None:
+    resident, wish = await submit(liaison, 700001, "路口的交通标志被撞歪了")
+    deputy = await liaison.identify(person(800001))
+    await clear_outbox(db)
+    done = await liaison.act(deputy, wish.id, Action.RESOLVE, body="已扶正")
+    assert done.status is Status.RESOLVED and done.accepted_at == done.resolved_at
+    detail = await liaison.wish_detail(resident, wish.id)
+    steps = [(e.action, e.to_status) for e in detail.events]
+    assert steps[-2:] == [
+        (Action.ACCEPT, Status.IN_PROGRESS),
+        (Action.RESOLVE, Status.RESOLVED),
+    ]
+    to_resident = [r for r in await outbox(db) if r["chat"] == "700001"]
+    assert len(to_resident) == 1 and "已扶正" in to_resident[0]["text"]  # the result only
+
+
+async def test_a_refused_resolution_takes_the_implicit_acceptance_back(
+    liaison: Liaison,
+) -> None:
+    resident, wish = await submit(liaison, 700001, "路口的交通标志被撞歪了")
+    deputy = await liaison.identify(person(800001))
+    with pytest.raises(Exception):  # noqa: B017 - whichever refusal; nothing may change
+        await liaison.act(deputy, wish.id, Action.RESOLVE, body="   ")
+    detail = await liaison.wish_detail(resident, wish.id)
+    assert detail.wish.status is Status.ASSIGNED
+    assert Action.ACCEPT not in [e.action for e in detail.events]
