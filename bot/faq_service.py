@@ -20,6 +20,7 @@ from faq import (
     entry_from_fields,
     group_similar,
     load_faq_file,
+    normalize,
     render_answer,
 )
 from storage.db import Database
@@ -32,7 +33,7 @@ MAX_QUESTION = 500  # longer messages are not questions; they are wishes
 
 @dataclass(frozen=True)
 class FaqReply:
-    kind: str  # "answer" | "suggest" | "none"
+    kind: str  # "answer" | "suggest" | "none" | "chat" (a greeting or thanks: no question)
     answer: str = ""  # plain text (the transport escapes it)
     entry_id: str | None = None
     suggestions: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (id, question)
@@ -78,6 +79,9 @@ class FaqService:
         """`names`: how the asker's own name may be written (masked in the miss log)."""
         question = text.strip()[:MAX_QUESTION]
         station_id = station.id if station else None
+        if not normalize(question):
+            # 你好 / 谢谢 / 在吗 / an emoji: nothing to answer, and not a gap in the FAQ either.
+            return FaqReply("chat")
         match = self._matcher.match(question, station_id)
         if match.kind == "answer" and match.entry is not None:
             return FaqReply("answer", _render(match.entry, station), match.entry.id)

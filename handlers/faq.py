@@ -34,6 +34,16 @@ async def answer_question(update: Update, context: Context, user: UserRow, text:
             keyboard([Button(c.plain("btn.more_faq"), "m:faq"), leave]),
         )
         return
+    if result.kind == "chat":
+        await reply(
+            update,
+            context,
+            c.t("faq.small_talk"),
+            keyboard(
+                [Button(c.plain("btn.new"), "m:new"), Button(c.plain("btn.faq"), "m:faq")]
+            ),
+        )
+        return
     if result.kind == "suggest":
         buttons = [[Button(q, f"fq:{eid}")] for eid, q in result.suggestions]
         await reply(update, context, c.t("faq.did_you_mean"), keyboard(*buttons, [leave]))

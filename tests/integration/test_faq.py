@@ -134,7 +134,9 @@ async def test_off_topic_chatter_is_not_answered(harness: Harness) -> None:
     await at_station(h, RESIDENT, "huimin")
     for text in ("今天天气怎么样", "推荐个餐馆", "哈哈哈"):
         got = await h.say(RESIDENT, text)
-        assert "您是不是想问" in got.text or "暂时回答不了" in got.text, text
+        assert any(s in got.text for s in ("您是不是想问", "暂时回答不了", "直接打字问我")), text
+    hello = await h.say(RESIDENT, "你好")  # a greeting gets a greeting and the way forward
+    assert "直接打字问我" in hello.text and hello.button("我要留言")
 
 
 async def test_group_chat_answers_only_when_mentioned_or_commanded(

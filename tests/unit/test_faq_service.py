@@ -96,3 +96,12 @@ async def test_reload_keeps_the_old_index_when_the_file_is_broken(
     with pytest.raises(FaqFileError, match="'a'"):
         await service.reload()
     assert (await service.ask("能停车吗", None)).kind == "answer"
+
+
+async def test_greetings_and_thanks_are_small_talk_not_gaps(
+    service: FaqService, db: Database
+) -> None:
+    for text in ("你好", "谢谢！", "在吗？", "👍", "您好，辛苦了"):
+        assert (await service.ask(text, HUIMIN)).kind == "chat", text
+    assert await service.gaps(["huimin"]) == []
+    assert (await service.ask("你好，请问接待日是哪天", HUIMIN)).kind == "answer"
