@@ -399,10 +399,7 @@ class Supervisor:
                     buttons=self.cards.resident_buttons(wish),
                     wish_id=wish.id,
                 )
-                await repos.enqueue([_out(resident, "resident", message)], now)
-                await sup.add_note(
-                    wish.id, SupervisionNote(now, NoteKind.RATING_REMINDED, Role.SYSTEM.value)
-                )
+                await _ask_resident(repos, sup, resident, message, NoteKind.RATING_REMINDED, now)
                 sent += 1
         return sent
 
@@ -435,10 +432,7 @@ class Supervisor:
                     buttons=self.follow_up_buttons(wish.id),
                     wish_id=wish.id,
                 )
-                await repos.enqueue([_out(resident, "resident", message)], now)
-                await sup.add_note(
-                    wish.id, SupervisionNote(now, NoteKind.FOLLOW_UP_ASKED, Role.SYSTEM.value)
-                )
+                await _ask_resident(repos, sup, resident, message, NoteKind.FOLLOW_UP_ASKED, now)
                 sent += 1
         return sent
 
@@ -612,6 +606,20 @@ def _missed(wish: Wish, dues: DueDates, now: datetime) -> tuple[str, datetime]:
         return found if found else ("resolve", now)
     return min(missed, key=lambda m: m[1])
 
+
+
+async def _ask_resident(
+    repos: Repos,
+    sup: SupervisionRepo,
+    resident: UserRow,
+    message: OutMessage,
+    kind: NoteKind,
+    now: datetime,
+) -> None:
+    """Queue a 回访 message to the resident and note it on the wish's timeline."""
+    assert message.wish_id is not None
+    await repos.enqueue([_out(resident, "resident", message)], now)
+    await sup.add_note(message.wish_id, SupervisionNote(now, kind, Role.SYSTEM.value))
 
 def _out(user: UserRow, kind: str, message: OutMessage) -> NewOutgoing:
     return NewOutgoing(
