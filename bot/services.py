@@ -39,6 +39,7 @@ from bot.domain.routing import choose_deputy
 from bot.i18n import Catalog
 from bot.messages import OutMessage
 from bot.stations_file import StationsConfig
+from bot.textfit import truncate_plain
 from storage.broadcasts import Broadcasts
 from storage.db import Database
 from storage.repositories import (
@@ -917,7 +918,7 @@ class Liaison:
                 "follow.resolved",
                 receipt=wish.receipt,
                 category=ctx.category_name,
-                text=_clip(mask_pii(wish.text, names), 200),
+                text=truncate_plain(mask_pii(wish.text, names), 201),
                 result=mask_pii(wish.result or "", names),
             )
         )
@@ -1000,9 +1001,6 @@ def _outgoing(
         wish_id=message.wish_id,
     )
 
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _check_allowed(wish: Wish, action: Action, actor: Actor) -> None:

@@ -44,6 +44,7 @@ from bot.domain.model import (
 from bot.i18n import Catalog, Markup
 from bot.messages import Button, OutMessage, keyboard
 from bot.services import PRIORITY_NOTIFY, Liaison, NotFound
+from bot.textfit import truncate_plain
 from storage.db import Database
 from storage.repositories import NewOutgoing, Repos, StationRow, UserRow
 from storage.supervision import SupervisionRepo
@@ -241,7 +242,7 @@ class Supervisor:
             deputy=deputy.name if deputy else self.c.plain("supervision.nobody"),
             status=self.cards.status(wish.status),
             due=self.when(reminder.due_at),
-            text=_clip(wish.text, 300),
+            text=truncate_plain(wish.text, 301),
         )
         message = OutMessage(
             text=text, buttons=self.escalation_buttons(wish, deputy is not None), wish_id=wish.id
@@ -303,7 +304,7 @@ class Supervisor:
                 category=names.get(wish.category_id, wish.category_id),
                 status=self.cards.status(wish.status),
                 deadline=Markup(deadline),
-                text=_clip(wish.text, 300),
+                text=truncate_plain(wish.text, 301),
             )
             message = OutMessage(
                 text=text, buttons=self.cards.handler_buttons(wish), wish_id=wish.id
@@ -427,7 +428,7 @@ class Supervisor:
                         # a month later the resident remembers the day, not the minute
                         submitted=self.when(wish.created_at)[:10],
                         resolved=self.when(wish.resolved_at)[:10],
-                        result=_clip(wish.result or "", 300),
+                        result=truncate_plain(wish.result or "", 301),
                     ),
                     buttons=self.follow_up_buttons(wish.id),
                     wish_id=wish.id,
@@ -631,7 +632,3 @@ def _out(user: UserRow, kind: str, message: OutMessage) -> NewOutgoing:
         payload=message.to_payload(),
         wish_id=message.wish_id,
     )
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import aiosqlite
 
 from bot.domain.model import Rating, Status
 from bot.reports import WishFacts
 from storage.db import fetch_all
+from storage.repositories import _dt, marks
 
 # What counts as a handler's response on the timeline (for "response time").
 RESPONSE_ACTIONS = ("accept", "reply", "resolve", "decline", "transfer")
@@ -20,17 +21,6 @@ ACCEPT_DUE_COLUMNS = ("accept_due_at", "accept_due", "accept_by")
 RESOLVE_DUE_COLUMNS = ("resolve_due_at", "resolve_due", "resolve_by")
 # Timestamps are ISO strings; a day of margin on the SQL side, the exact cut in Python.
 MARGIN = timedelta(days=1)
-
-
-def _dt(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # stored naive: UTC
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values)) or "NULL"
 
 
 @dataclass(frozen=True)
@@ -81,7 +71,7 @@ class ReportsRepo:
             self.conn,
             "SELECT w.*, (SELECT MIN(e.at) FROM wish_events e WHERE e.wish_id=w.id"
             f" AND e.action IN ({actions}) AND e.role IN ('deputy','staff')) AS first_response"
-            f"{extra} FROM wishes w WHERE w.station_id IN ({_marks(ids)})"
+            f"{extra} FROM wishes w WHERE w.station_id IN ({marks(ids)})"
             " AND w.created_at >= ? AND w.created_at < ? ORDER BY w.created_at, w.id",
             [*ids, (start - MARGIN).isoformat(), (end + MARGIN).isoformat()],
         )
@@ -133,17 +123,17 @@ class ReportsRepo:
         ids = list(wish_ids)
         for i in range(0, len(ids), 250):  # SQLite's parameter limit (each id is used twice)
             chunk = ids[i : i + 250]
-            marks = _marks(chunk)
+            placeholders = marks(chunk)
             rows = await fetch_all(
                 self.conn,
                 "SELECT e.wish_id, e.at, e.action, e.role, e.from_status, e.to_status,"
                 " e.deputy_id, e.body, w.receipt, 0 AS source, e.id AS seq"
                 " FROM wish_events e JOIN wishes w ON w.id=e.wish_id"
-                f" WHERE e.wish_id IN ({marks})"
+                f" WHERE e.wish_id IN ({placeholders})"
                 f" UNION ALL SELECT n.wish_id, n.at, '{NOTE_PREFIX}' || n.kind, n.role, NULL,"
                 " NULL, NULL, n.body, w.receipt, 1 AS source, n.id AS seq"
                 " FROM supervision_notes n JOIN wishes w ON w.id=n.wish_id"
-                f" WHERE n.wish_id IN ({marks}) ORDER BY 1, 2, source, seq",
+                f" WHERE n.wish_id IN ({placeholders}) ORDER BY 1, 2, source, seq",
                 [*chunk, *chunk],
             )
             for r in rows:
@@ -171,7 +161,7 @@ class ReportsRepo:
         ids = list(station_ids)
         rows = await fetch_all(
             self.conn,
-            f"SELECT id, name FROM deputies WHERE station_id IN ({_marks(ids)})"
+            f"SELECT id, name FROM deputies WHERE station_id IN ({marks(ids)})"
             " ORDER BY active DESC, id",
             ids,
         )
@@ -182,7 +172,7 @@ class ReportsRepo:
         ids = list(station_ids)
         rows = await fetch_all(
             self.conn,
-            f"SELECT id, name, station_id, active FROM deputies WHERE station_id IN ({_marks(ids)})"
+            f"SELECT id, name, station_id, active FROM deputies WHERE station_id IN ({marks(ids)})"
             " ORDER BY station_id, id",
             ids,
         )

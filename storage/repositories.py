@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -21,11 +21,20 @@ from storage.db import fetch_all, fetch_one
 
 
 def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """Every timestamp is stored in UTC, so that stored times compare correctly as text."""
+    return value.astimezone(UTC).isoformat() if value is not None else None
 
 
 def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # SQLite's own: UTC
+
+
+def marks(values: Sequence[object]) -> str:
+    """Placeholders for an IN (…) list; one that matches nothing when `values` is empty."""
+    return ",".join("?" * len(values)) or "NULL"
 
 
 @dataclass(frozen=True)
@@ -581,33 +590,11 @@ class Repos:
             count += 1
         return count
 
-    async def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
-        """The oldest pending row of each chat that is due, most urgent first.
-
-        Only the head of each chat's queue is eligible, so a chat's messages arrive in the order
-        they were written even when an earlier one is waiting for a retry.
-        """
-        rows = await fetch_all(
-            self.conn,
-            "SELECT o.* FROM outbox o JOIN (SELECT chat_id, MIN(id) AS head FROM outbox"
-            " WHERE status='pending' GROUP BY chat_id) h ON h.head=o.id"
-            " WHERE o.next_attempt_at <= ? ORDER BY o.priority, o.id LIMIT ?",
-            (_ts(now), limit),
-        )
-        return [_outbox(r) for r in rows]
-
     async def next_outbox_time(self) -> datetime | None:
         row = await fetch_one(
             self.conn, "SELECT MIN(next_attempt_at) FROM outbox WHERE status='pending'"
         )
         return _dt(row[0]) if row and row[0] else None
-
-    async def outbox_sent(self, row_id: int, message_id: str | None, now: datetime) -> None:
-        await self.conn.execute(
-            "UPDATE outbox SET status='sent', sent_at=?, sent_message_id=?, attempts=attempts+1"
-            " WHERE id=?",
-            (_ts(now), message_id, row_id),
-        )
 
     async def outbox_retry(
         self, row_id: int, at: datetime, error: str, count_attempt: bool
@@ -634,13 +621,6 @@ class Repos:
     async def outbox_counts(self) -> dict[str, int]:
         rows = await fetch_all(self.conn, "SELECT status, COUNT(*) FROM outbox GROUP BY status")
         return {r[0]: r[1] for r in rows}
-
-    async def add_link(self, channel: str, chat_id: str, message_id: str, wish_id: int) -> None:
-        await self.conn.execute(
-            "INSERT OR REPLACE INTO message_links (channel, chat_id, message_id, wish_id)"
-            " VALUES (?, ?, ?, ?)",
-            (channel, chat_id, message_id, wish_id),
-        )
 
     async def linked_wish(self, channel: str, chat_id: str, message_id: str) -> int | None:
         row = await fetch_one(

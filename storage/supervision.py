@@ -8,30 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import aiosqlite
 
 from bot.domain.deadlines import DeadlinePolicy, DueDates, NoteKind, SupervisionNote
 from bot.domain.model import Wish
 from storage.db import fetch_all, fetch_one
-from storage.repositories import _wish
+from storage.repositories import _dt, _ts, _wish
 
 OPEN = "('submitted','assigned','in_progress','reopened')"
-
-
-def _ts(value: datetime | None) -> str | None:
-    """Stored in UTC, so that due dates compare correctly as text."""
-    return value.astimezone(UTC).isoformat() if value is not None else None
-
-
-def _key(value: datetime) -> str:
-    """A timestamp as the wishes table stores it, for keys compared with its columns."""
-    return value.isoformat()
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass(frozen=True)
@@ -188,7 +174,7 @@ class SupervisionRepo:
         cursor = await self.conn.execute(
             "INSERT OR IGNORE INTO reminders_sent (wish_id, kind, due_at, target, sent_at)"
             " VALUES (?, ?, ?, ?, ?)",
-            (wish_id, kind, _key(due_at), target, _ts(now)),
+            (wish_id, kind, _ts(due_at), target, _ts(now)),
         )
         return cursor.rowcount > 0
 
@@ -223,7 +209,7 @@ class SupervisionRepo:
     async def add_follow_up(self, wish_id: int, resolved_at: datetime, now: datetime) -> bool:
         cursor = await self.conn.execute(
             "INSERT OR IGNORE INTO follow_ups (wish_id, resolved_at, asked_at) VALUES (?, ?, ?)",
-            (wish_id, _key(resolved_at), _ts(now)),
+            (wish_id, _ts(resolved_at), _ts(now)),
         )
         return cursor.rowcount > 0
 
@@ -231,7 +217,7 @@ class SupervisionRepo:
         row = await fetch_one(
             self.conn,
             "SELECT * FROM follow_ups WHERE wish_id=? AND resolved_at=?",
-            (wish_id, _key(resolved_at)),
+            (wish_id, _ts(resolved_at)),
         )
         if row is None:
             return None
@@ -249,7 +235,7 @@ class SupervisionRepo:
         cursor = await self.conn.execute(
             "UPDATE follow_ups SET answer=?, answered_at=? WHERE wish_id=? AND resolved_at=?"
             " AND answer IS NULL",
-            (answer, _ts(now), wish_id, _key(resolved_at)),
+            (answer, _ts(now), wish_id, _ts(resolved_at)),
         )
         return cursor.rowcount > 0
 

@@ -222,19 +222,23 @@ async def test_backup_while_running_opens_and_has_the_data(harness: Harness, tmp
     env["LIAISON_DATABASE"] = str(h.app.settings.database)
     target = tmp_path / "backups" / "copy.db"
     target.parent.mkdir()
+    async def backup() -> tuple[int | None, str]:
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "liaison-bot"),
+            "backup",
+            str(target),
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        return proc.returncode, out.decode()
+
     # the bot keeps working while the copy is taken
     h.fake.send_text(RESIDENT, "/my")
-    proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "liaison-bot"),
-        "backup",
-        str(target),
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, out.decode()
+    code, out = await backup()
+    assert code == 0, out
     await h.fake.wait_for(chat_id=RESIDENT, text_contains=receipt)
     copy = sqlite3.connect(target)
     try:
@@ -244,14 +248,5 @@ async def test_backup_while_running_opens_and_has_the_data(harness: Harness, tmp
     finally:
         copy.close()
     # a second backup to the same name is refused rather than overwriting it
-    proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "liaison-bot"),
-        "backup",
-        str(target),
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 2 and "exists" in out.decode()
+    code, out = await backup()
+    assert code == 2 and "exists" in out
