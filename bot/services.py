@@ -699,7 +699,7 @@ class Liaison:
                 wishes.sort(key=lambda w: (w.created_at, w.id))
             names = await repos.category_names()
             followers = Broadcasts(conn)
-            counts = {w.id: await followers.follower_count(w.id) for w in wishes}
+            counts = await followers.follower_counts([w.id for w in wishes])
 
         def label(w: Wish) -> str:  # how many residents care, shown beside the category
             name = names.get(w.category_id, w.category_id)

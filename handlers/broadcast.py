@@ -131,13 +131,8 @@ async def on_button(update: Update, context: Context, user: UserRow) -> str | No
         if arg == "ok":
             row = await svc.confirm(user, idempotency_key(update))
             await drop_keyboard(update)
-            progress = await svc.progress(row.id)
-            sent = await reply(
-                update,
-                context,
-                svc.render_progress(progress, svc.clock.now()).text,
-                svc.render_progress(progress, svc.clock.now()).buttons,
-            )
+            report = svc.render_progress(await svc.progress(row.id), svc.clock.now())
+            sent = await reply(update, context, report.text, report.buttons)
             if sent is not None:
                 await svc.attach_progress(row.id, str(sent.chat_id), str(sent.message_id))
             return c.plain("broadcast.started_toast")

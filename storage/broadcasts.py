@@ -11,7 +11,7 @@ from typing import Any
 import aiosqlite
 
 from storage.db import fetch_all, fetch_one
-from storage.repositories import OutboxRow, _outbox
+from storage.repositories import OutboxRow, _outbox, marks
 
 # Who may receive a broadcast: has opened the bot, has not stopped it, can still be reached.
 _REACHABLE = "u.started_at IS NOT NULL AND u.stopped = 0 AND u.unreachable_at IS NULL"
@@ -197,6 +197,15 @@ class Broadcasts:
             self.conn, "SELECT COUNT(*) FROM followers WHERE wish_id = ?", (wish_id,)
         )
         return int(row[0]) if row else 0
+
+    async def follower_counts(self, wish_ids: Sequence[int]) -> dict[int, int]:
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT wish_id, COUNT(*) FROM followers WHERE wish_id IN ({marks(wish_ids)})"
+            " GROUP BY wish_id",
+            list(wish_ids),
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def followed(self, user_id: int, wish_ids: Sequence[int]) -> set[int]:
         marks = ",".join("?" * len(wish_ids)) or "-1"

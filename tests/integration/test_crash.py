@@ -95,6 +95,15 @@ async def test_kill_just_after_a_resident_confirms(fake: FakeTelegram, tmp_path:
     finally:
         await stop(proc)
     assert receipt == "HM-2026-0001"  # one wish, no second receipt number
+    db = Database(tmp_path / "liaison.db")
+    await db.connect()
+    try:
+        async with db.read() as conn:
+            stored = await (await conn.execute("SELECT receipt FROM wishes")).fetchall()
+    finally:
+        await db.close()
+    assert [r[0] for r in stored] == ["HM-2026-0001"]
+    assert not [m for m in fake.sent if "HM-2026-0002" in m.content]
     assert 1 <= copies(fake, RESIDENT, "已收到您的心愿") <= 2
     cards = [m for m in fake.messages_to(ZHANG) if receipt in m.content and m.buttons]
     assert 1 <= len(cards) <= 2

@@ -9,7 +9,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.domain.draft import Draft
-from bot.domain.model import Action, InvalidTransition, Rating, Status
+from bot.domain.model import Action, InvalidInput, InvalidTransition, Rating, Status
 from bot.services import Liaison, NotFound
 from storage.db import Database, fetch_all
 from tests.conftest import person
@@ -253,7 +253,7 @@ async def test_a_refused_resolution_takes_the_implicit_acceptance_back(
 ) -> None:
     resident, wish = await submit(liaison, 700001, "路口的交通标志被撞歪了")
     deputy = await liaison.identify(person(800001))
-    with pytest.raises(Exception):  # noqa: B017 - whichever refusal; nothing may change
+    with pytest.raises(InvalidInput):  # a resolution needs its result text
         await liaison.act(deputy, wish.id, Action.RESOLVE, body="   ")
     detail = await liaison.wish_detail(resident, wish.id)
     assert detail.wish.status is Status.ASSIGNED
