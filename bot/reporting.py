@@ -279,11 +279,11 @@ class Reporting:
             _pct(f.resolution_rate),
             _pct(f.on_time_rate),
             f.overdue,
-            _num(f.accept_median_h),
-            _num(f.accept_p90_h),
-            _num(f.resolve_median_h),
-            _num(f.resolve_p90_h),
-            _num(f.response_median_h),
+            _pct(f.accept_median_h),
+            _pct(f.accept_p90_h),
+            _pct(f.resolve_median_h),
+            _pct(f.resolve_p90_h),
+            _pct(f.response_median_h),
             _pct(f.satisfaction),
             f.rated,
             f.reopened,
@@ -483,7 +483,7 @@ class Reporting:
                     f.open,
                     _pct(f.on_time_rate),
                     f.overdue,
-                    _num(f.response_median_h),
+                    _pct(f.response_median_h),
                     _pct(f.satisfaction),
                     f.rated,
                     f.reopened,
@@ -515,9 +515,6 @@ class Reporting:
 
 
 def _pct(value: float | None) -> float | None:
-    """A percentage as a number with one decimal (a spreadsheet can compute with it)."""
+    """One decimal, as a number (a spreadsheet can compute with it): rates and hours."""
     return round(value, 1) if value is not None else None
 
-
-def _num(value: float | None) -> float | None:
-    return round(value, 1) if value is not None else None

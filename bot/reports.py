@@ -14,12 +14,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from bot.domain.deadlines import DEFAULT_ACCEPT_DAYS, DEFAULT_RESOLVE_DAYS
 from bot.domain.model import Rating, Status
 
 # Defaults of the supervision rules (accept within 2 days, resolve within 15 days). A wish that
 # carries its own due dates (stored by the supervision feature) uses those instead.
-DEFAULT_ACCEPT_DAYS = 2
-DEFAULT_RESOLVE_DAYS = 15
 
 PERIOD_KINDS = ("month", "quarter", "year")
 GOOD_RATINGS = frozenset({Rating.SATISFIED, Rating.BASICALLY_SATISFIED})

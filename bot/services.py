@@ -106,22 +106,12 @@ class Page:
 class StationStats:
     station: StationRow
     by_status: dict[str, int]
-    ratings: dict[str, int]
     not_started: list[str]
 
     @property
     def total(self) -> int:
         return sum(self.by_status.values())
 
-    @property
-    def satisfaction(self) -> float | None:
-        rated = sum(self.ratings.values())
-        if not rated:
-            return None
-        good = self.ratings.get(Rating.SATISFIED.value, 0) + self.ratings.get(
-            Rating.BASICALLY_SATISFIED.value, 0
-        )
-        return 100.0 * good / rated
 
 
 class Liaison:
@@ -741,7 +731,6 @@ class Liaison:
                 raise NotAllowed("stats")
             ids = [s.id for s in stations]
             counts = await repos.status_counts(ids)
-            ratings = await repos.rating_counts(ids)
             never = await repos.people_never_started()
             deputy_names = {}
             for s in stations:
@@ -756,7 +745,7 @@ class Liaison:
                 for u, role, st in never
                 if st == s.id
             ]
-            result.append(StationStats(s, counts.get(s.id, {}), ratings.get(s.id, {}), missing))
+            result.append(StationStats(s, counts.get(s.id, {}), missing))
         return result
 
     async def deputy_name(self, deputy_id: int) -> str:

@@ -9,7 +9,6 @@ repeats a message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,7 +94,6 @@ class Supervisor:
         self.rating_reminder_days = rating_reminder_days
         self.followup_days = followup_days
         self._tick_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
         liaison.event_hooks.append(self._on_event)
 
     # -- due dates, kept by every recorded event ------------------------------------------------
@@ -146,18 +144,13 @@ class Supervisor:
     # -- the scheduler --------------------------------------------------------------------------
 
     async def run(self, interval: float = 60.0) -> None:
-        """The scheduler task: a tick now, then every `interval` seconds (or when poked)."""
+        """The scheduler task: a tick now, then every `interval` seconds."""
         while True:
             try:
                 await self.tick()
             except Exception:
                 log.exception("supervision tick failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
-
-    def poke(self) -> None:
-        self._wake.set()
+            await asyncio.sleep(interval)
 
     async def tick(self) -> dict[str, int]:
         """Everything owed at the clock's current time; safe to run twice (nothing repeats)."""

@@ -5,22 +5,19 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import aiosqlite
 
 from bot.domain.model import Rating, Status
 from bot.reports import WishFacts
 from storage.db import fetch_all
-from storage.repositories import _dt, marks
+from storage.repositories import _dt, _ts, marks
 
 # What counts as a handler's response on the timeline (for "response time").
 RESPONSE_ACTIONS = ("accept", "reply", "resolve", "decline", "transfer")
 # Stored due dates, if the schema has them (the supervision feature adds them to wishes).
-ACCEPT_DUE_COLUMNS = ("accept_due_at", "accept_due", "accept_by")
-RESOLVE_DUE_COLUMNS = ("resolve_due_at", "resolve_due", "resolve_by")
 # Timestamps are ISO strings; a day of margin on the SQL side, the exact cut in Python.
-MARGIN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -55,13 +52,6 @@ class ReportsRepo:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
 
-    async def _due_columns(self) -> tuple[str | None, str | None]:
-        rows = await fetch_all(self.conn, "PRAGMA table_info(wishes)")
-        names = {r[1] for r in rows}
-        accept = next((c for c in ACCEPT_DUE_COLUMNS if c in names), None)
-        resolve = next((c for c in RESOLVE_DUE_COLUMNS if c in names), None)
-        return accept, resolve
-
     async def _rows(
         self, station_ids: Sequence[str], start: datetime, end: datetime, extra: str = ""
     ) -> list[sqlite3.Row]:
@@ -73,22 +63,20 @@ class ReportsRepo:
             f" AND e.action IN ({actions}) AND e.role IN ('deputy','staff')) AS first_response"
             f"{extra} FROM wishes w WHERE w.station_id IN ({marks(ids)})"
             " AND w.created_at >= ? AND w.created_at < ? ORDER BY w.created_at, w.id",
-            [*ids, (start - MARGIN).isoformat(), (end + MARGIN).isoformat()],
+            [*ids, _ts(start), _ts(end)],
         )
 
     async def wish_facts(
         self, station_ids: Sequence[str], start: datetime, end: datetime
     ) -> list[WishFacts]:
         """The wishes of these stations created in [start, end)."""
-        accept_col, resolve_col = await self._due_columns()
         rows = await self._rows(station_ids, start, end)
-        facts = [_facts(r, accept_col, resolve_col) for r in rows]
+        facts = [_facts(r) for r in rows]
         return [f for f in facts if start <= f.created_at < end]
 
     async def export_wishes(
         self, station_ids: Sequence[str], start: datetime, end: datetime
     ) -> list[ExportWish]:
-        accept_col, resolve_col = await self._due_columns()
         rows = await self._rows(
             station_ids,
             start,
@@ -97,7 +85,7 @@ class ReportsRepo:
         )
         result = []
         for r in rows:
-            facts = _facts(r, accept_col, resolve_col)
+            facts = _facts(r)
             if not start <= facts.created_at < end:
                 continue
             updated = _dt(r["updated_at"])
@@ -185,7 +173,7 @@ class ReportsRepo:
         return {r[0]: r[1] for r in rows}
 
 
-def _facts(r: sqlite3.Row, accept_col: str | None, resolve_col: str | None) -> WishFacts:
+def _facts(r: sqlite3.Row) -> WishFacts:
     created = _dt(r["created_at"])
     assert created is not None
     return WishFacts(
@@ -202,6 +190,6 @@ def _facts(r: sqlite3.Row, accept_col: str | None, resolve_col: str | None) -> W
         rating=Rating(r["rating"]) if r["rating"] else None,
         reopen_count=r["reopen_count"],
         first_response_at=_dt(r["first_response"]),
-        accept_due=_dt(r[accept_col]) if accept_col else None,
-        resolve_due=_dt(r[resolve_col]) if resolve_col else None,
+        accept_due=_dt(r["accept_due_at"]),
+        resolve_due=_dt(r["resolve_due_at"]),
     )

@@ -504,19 +504,6 @@ class Repos:
             counts.setdefault(r[0], {})[r[1]] = r[2]
         return counts
 
-    async def rating_counts(self, station_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        marks = ",".join("?" * len(station_ids)) or "''"
-        rows = await fetch_all(
-            self.conn,
-            f"SELECT station_id, rating, COUNT(*) FROM wishes WHERE station_id IN ({marks})"
-            " AND rating IS NOT NULL GROUP BY station_id, rating",
-            list(station_ids),
-        )
-        counts: dict[str, dict[str, int]] = {}
-        for r in rows:
-            counts.setdefault(r[0], {})[r[1]] = r[2]
-        return counts
-
     async def add_attachments(self, wish_id: int, attachments: Iterable[Attachment]) -> None:
         for a in attachments:
             await self.conn.execute(

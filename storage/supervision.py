@@ -101,18 +101,6 @@ class SupervisionRepo:
         )
         return [_wish(r) for r in rows]
 
-    async def open_due_before(self, horizon: datetime, limit: int) -> list[tuple[Wish, DueDates]]:
-        """Open wishes with a deadline before `horizon` (now plus the reminder lead)."""
-        rows = await fetch_all(
-            self.conn,
-            f"SELECT * FROM wishes WHERE status IN {OPEN}"
-            " AND (resolve_due_at <= ? OR accept_due_at <= ?) ORDER BY id LIMIT ?",
-            (_ts(horizon), _ts(horizon), limit),
-        )
-        return [
-            (_wish(r), DueDates(_dt(r["accept_due_at"]), _dt(r["resolve_due_at"]))) for r in rows
-        ]
-
     async def reminder_candidates(self, horizon: datetime) -> list[int]:
         """Open wishes with a deadline before `horizon` that was not escalated yet.
 
@@ -155,17 +143,6 @@ class SupervisionRepo:
         ]
 
     # -- reminders -------------------------------------------------------------------------
-
-    async def sent_keys(self, wish_ids: Sequence[int]) -> set[tuple[int, str, str, int]]:
-        if not wish_ids:
-            return set()
-        marks = ",".join("?" * len(wish_ids))
-        rows = await fetch_all(
-            self.conn,
-            f"SELECT wish_id, kind, due_at, target FROM reminders_sent WHERE wish_id IN ({marks})",
-            list(wish_ids),
-        )
-        return {(r[0], r[1], r[2], r[3]) for r in rows}
 
     async def mark_sent(
         self, wish_id: int, kind: str, due_at: datetime, target: int, now: datetime

@@ -217,7 +217,6 @@ FOLLOW_UP_CODES = {
     "u": FollowUpAnswer.UNRESOLVED,
     "k": FollowUpAnswer.UNSURE,
 }
-FOLLOW_UP_LETTER = {v: k for k, v in FOLLOW_UP_CODES.items()}
 
 
 class NoteKind(StrEnum):
