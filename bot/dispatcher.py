@@ -85,15 +85,14 @@ class Dispatcher:
         transports: dict[str, Transport],
         clock: Clock,
         on_unreachable: UnreachableHook,
-        limits: Limits | None = None,
         pacer: Pacer | None = None,
     ) -> None:
         self.db = db
         self.transports = transports
         self.clock = clock
         self.on_unreachable = on_unreachable
-        self.limits = limits or (pacer.limits if pacer else Limits())
-        self.pacer = pacer or Pacer(self.limits)
+        self.pacer = pacer or Pacer(Limits())
+        self.limits = self.pacer.limits
         self._recent_429: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._stopping = False
@@ -113,7 +112,6 @@ class Dispatcher:
     async def run(self) -> None:
         log.info("dispatcher started")
         loop = asyncio.get_running_loop()
-        sem = asyncio.Semaphore(self.limits.concurrency)
         tasks: set[asyncio.Task[None]] = set()
         flusher = asyncio.create_task(self._flush_loop())
         # About a quarter second of sending per fetch, so a new urgent row is picked up quickly
@@ -142,7 +140,6 @@ class Dispatcher:
                         continue
                     while len(tasks) >= self._window():
                         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                    await sem.acquire()
                     await self.pacer.acquire_global(row.priority)
                     if (
                         self._stopping
@@ -150,13 +147,12 @@ class Dispatcher:
                         or self.pacer.chat_delay(row.chat_id, group) > 0  # a 429 meanwhile
                     ):
                         self.pacer.refund_global()
-                        sem.release()
                         started += 1  # read the queue again at once
                         break
                     self.pacer.take_chat(row.chat_id, group)
                     self._in_flight.add(row.chat_id)
                     self._busy_rows.add(row.id)
-                    task = asyncio.create_task(self._deliver(transport, row, sem))
+                    task = asyncio.create_task(self._deliver(transport, row))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                     started += 1
@@ -198,7 +194,7 @@ class Dispatcher:
             return 5.0
         return min(5.0, max(0.01, (nxt - self.clock.now()).total_seconds()))
 
-    async def _deliver(self, transport: Transport, row: OutboxRow, sem: asyncio.Semaphore) -> None:
+    async def _deliver(self, transport: Transport, row: OutboxRow) -> None:
         marked_later = False
         try:
             message = OutMessage.from_payload(row.payload)
@@ -225,7 +221,6 @@ class Dispatcher:
             self._in_flight.discard(row.chat_id)
             if not marked_later:
                 self._busy_rows.discard(row.id)
-            sem.release()
             self._wake.set()
 
     async def _flush_loop(self) -> None:
