@@ -18,6 +18,7 @@ from bot.chart import ChartLabels, MonthPoint, cjk_font, render_chart
 from bot.cli import main
 from bot.clock import ManualClock
 from bot.domain.model import NotAllowed
+from bot.operator import EXIT_FAILURE
 from bot.qr import deep_link, render_qr
 from bot.reporting import ChooseStation, Reporting
 from bot.services import Liaison, NotFound
@@ -210,6 +211,7 @@ async def test_cli_export_and_qr(
     monkeypatch.setenv("LIAISON_DATABASE", liaison.db.path)
     monkeypatch.delenv("LIAISON_TELEGRAM_TOKEN", raising=False)
     monkeypatch.delenv("LIAISON_BOT_USERNAME", raising=False)
+    monkeypatch.delenv("LIAISON_LOCALE", raising=False)  # Chinese, the default
     out = tmp_path / "huimin.xlsx"
     args = ["export", "--station", "huimin", "--from", "2026-02-01", "--to", "2026-03-31", str(out)]
     # the CLI runs its own event loop: run it in a thread, as from a shell
@@ -217,7 +219,7 @@ async def test_cli_export_and_qr(
 
     assert await asyncio.to_thread(main, args) == 0
     captured = capsys.readouterr()
-    assert "exported 8 wishes" in captured.out and "exporting 心愿: 8/8" in captured.err
+    assert "的 8 条心愿导出到" in captured.out and "正在导出 心愿：8/8" in captured.err
     rows = sheet_rows(out.read_bytes(), "心愿")
     assert len(rows) == 9 and "13812345678" in " ".join(str(c) for c in rows[1])  # unmasked
 
@@ -227,11 +229,11 @@ async def test_cli_export_and_qr(
     assert csv_out.read_bytes().startswith(b"\xef\xbb\xbf")
 
     bad = ["export", "--station", "nowhere", "--from", "2026-03-01", "--to", "2026-03-31"]
-    assert await asyncio.to_thread(main, [*bad, str(tmp_path / "x.xlsx")]) == 2
+    assert await asyncio.to_thread(main, [*bad, str(tmp_path / "x.xlsx")]) == EXIT_FAILURE
     assert "nowhere" in capsys.readouterr().err
 
     png = tmp_path / "qr.png"
-    assert await asyncio.to_thread(main, ["qr", "--station", "huimin", str(png)]) == 2
+    assert await asyncio.to_thread(main, ["qr", "--station", "huimin", str(png)]) == EXIT_FAILURE
     assert "--username" in capsys.readouterr().err  # no username, no token: told what to do
     args = ["qr", "--station", "huimin", "--username", USERNAME, str(png)]
     assert await asyncio.to_thread(main, args) == 0
