@@ -61,8 +61,8 @@ async def test_xlsx_has_the_four_sheets_with_chinese_headers_and_the_figures(
     summary = {r[0]: r[1] for r in sheet_rows(data, "汇总") if r and r[0]}
     assert summary["联络站"] == "惠民社区代表联络站" and summary["统计时段"] == "2026-03"
     assert summary["收到心愿（条）"] == 7 and summary["办结（条）"] == 2
-    assert summary["超期（条）"] == 5 and summary["办结率"] == 33.3
-    assert summary["满意率"] == 66.7 and summary["受理用时中位数（小时）"] == 10
+    assert summary["超期（条）"] == 5 and summary["办结率"] == 0.333
+    assert summary["满意率"] == 0.667 and summary["受理用时中位数（小时）"] == 10
 
     wishes = sheet_rows(data, "心愿")
     header = wishes[0]
@@ -88,6 +88,31 @@ async def test_xlsx_has_the_four_sheets_with_chinese_headers_and_the_figures(
     by_name = {r[0]: r for r in deputies[1:]}
     assert set(by_name) == {"张代表", "李代表", "王代表"}
     assert by_name["王代表"][1] == 3 and by_name["李代表"][1] == 4 and by_name["张代表"][1] == 0
+
+
+async def test_rates_are_fractions_shown_as_percentages(
+    liaison: Liaison, reporting: Reporting, scenario: Scenario
+) -> None:
+    """Excel computes with 0.667 shown as 66.7 %; a cell holding 66.7 shows 6670 % once
+    someone applies the percent format, and sums and averages of it are off by 100."""
+    staff = await liaison.identify(person(STAFF_HM))
+    result = await reporting.export(staff, None, reporting.period("2026-03"))
+    book = load_workbook(io.BytesIO(await reporting.export_file(result, "xlsx")))
+    cells = {row[0].value: row[1] for row in book["汇总"].iter_rows() if row[0].value}
+    for label, value in (("办结率", 0.333), ("满意率", 0.667)):
+        assert cells[label].value == value and cells[label].number_format == "0.0%"
+    assert cells["收到心愿（条）"].number_format == "General"  # counts stay plain numbers
+    deputies = book["代表履职"]
+    header = [c.value for c in deputies[1]]
+    column = header.index("满意率") + 1
+    rates = [deputies.cell(row=r, column=column) for r in range(2, deputies.max_row + 1)]
+    assert any(c.value is not None for c in rates)
+    for cell in rates:
+        if cell.value is not None:
+            assert 0 <= cell.value <= 1 and cell.number_format == "0.0%"
+    data = await reporting.export_file(result, "csv")
+    rows = {r[0]: r for r in csv.reader(io.StringIO(data.decode("utf-8-sig"))) if r}
+    assert rows["办结率"][1] == "33.3%" and rows["满意率"][1] == "66.7%"
 
 
 async def test_a_deputy_gets_the_wishes_masked(
