@@ -74,7 +74,7 @@ class LiaisonApp:
             self._tasks.append(
                 asyncio.create_task(self.supervisor.run(SUPERVISION_SECONDS), name="supervision")
             )
-        log.info("liaison-bot running as @%s", deps.bot_username)
+        log.info(deps.catalog.plain("operator.log_running", username=deps.bot_username))
 
     async def publish_menus(self) -> None:
         """Each deputy's and staff member's command menu (done at every start)."""
@@ -96,7 +96,7 @@ class LiaisonApp:
                 return
             except RetryAfter as exc:
                 delay = max(1.0, retry_seconds(exc))
-                log.warning("Telegram asks to wait %.0fs before starting", delay)
+                log.warning(catalog.plain("operator.log_retry_after", host=host, delay=delay))
             except NetworkError as exc:  # TimedOut, 5xx and other non-4xx answers included
                 delay = backoff
                 backoff = min(backoff * 2, STARTUP_MAX_BACKOFF)
@@ -251,5 +251,5 @@ async def run(settings: Settings) -> None:
         stopper.cancel()
         if waiter is not None:
             waiter.cancel()
-        log.info("stopping")
+        log.info(app.application.bot_data["deps"].catalog.plain("operator.log_stopping"))
         await app.stop()
