@@ -15,12 +15,14 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any, NoReturn
 
 from bot.i18n import Catalog
 from bot.operator import (
     EXIT_CONFIG,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_USAGE,
     ConfigError,
     OperatorError,
     base_url_host,
@@ -31,13 +33,48 @@ from bot.operator import (
 from bot.settings import Settings, SettingsError, load_settings, unknown_settings
 from bot.stations_file import StationsFileError, load_stations_file
 
+ARGPARSE_MESSAGES = (
+    ("the following arguments are required: ", "cli_required"),
+    ("unrecognized arguments: ", "cli_unrecognized"),
+)
+
+
+def _parser_class(c: Catalog) -> type[argparse.ArgumentParser]:
+    """argparse with its own words (usage, headings, -h, errors) from the catalog too."""
+
+    class Formatter(argparse.HelpFormatter):
+        def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
+            if prefix is None:  # argparse passes "" when it builds a subcommand's prog
+                prefix = c.plain("operator.cli_usage")
+            super().add_usage(usage, actions, groups, prefix)
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", Formatter)
+            kwargs["add_help"] = False
+            super().__init__(*args, **kwargs)
+            self._positionals.title = c.plain("operator.cli_positionals")
+            self._optionals.title = c.plain("operator.cli_options")
+            self.add_argument("-h", "--help", action="help", help=c.plain("operator.cli_help"))
+
+        def error(self, message: str) -> NoReturn:
+            # argparse's two commonest complaints in the catalog's words; others stay as is
+            for english, key in ARGPARSE_MESSAGES:
+                if message.startswith(english):
+                    message = c.plain(f"operator.{key}", names=message.removeprefix(english))
+            self.print_usage(sys.stderr)
+            text = c.plain("operator.cli_error", prog=self.prog, message=message)
+            self.exit(EXIT_USAGE, text + "\n")
+
+    return Parser
+
 
 def _parser(c: Catalog) -> argparse.ArgumentParser:
     def h(key: str) -> str:
         # argparse %-formats help texts; the catalog's text is taken literally.
         return c.plain(f"operator.{key}").replace("%", "%%")
 
-    p = argparse.ArgumentParser(
+    p = _parser_class(c)(
         prog="liaison-bot", description=h("cli_description"), epilog=h("cli_epilog")
     )
     sub = p.add_subparsers(dest="command", required=True)

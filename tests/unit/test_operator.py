@@ -13,6 +13,7 @@ from bot.i18n import Catalog, catalog_keys
 from bot.operator import (
     EXIT_CONFIG,
     EXIT_FAILURE,
+    EXIT_USAGE,
     ConfigError,
     check_token,
     normalize_base_url,
@@ -263,3 +264,17 @@ def test_every_operator_message_exists_in_both_languages() -> None:
     assert len(operator) > 50 and operator == {k for k in en if k.startswith("operator.")}
     for key in operator:
         assert zh[key] != en[key] or key in ("operator.cli_description",), key
+
+
+def test_a_wrong_command_line_is_told_in_the_locale_with_status_2(
+    shell: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["export", "--station", "huimin", "--from", "2026-02-30"])
+    assert info.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("用法：liaison-bot export")
+    assert "“2026-02-30”不是日期" in err
+    with pytest.raises(SystemExit):
+        main(["backup"])
+    assert "命令行有误：缺少参数：path" in capsys.readouterr().err
