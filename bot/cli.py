@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "backup":
             _require_database(settings)
             check_target(args.path, args.force)
+            if args.path.resolve() == settings.database.resolve():  # --force over the original
+                raise OperatorError("target_is_database", path=args.path)
             asyncio.run(_backup(settings, args.path))
             _say(c, "backup_written", path=args.path)
         elif args.command == "export":

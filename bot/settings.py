@@ -92,6 +92,12 @@ class Settings(BaseSettings):
             return value.strip() or None
         return value
 
+    @field_validator("stations_file", "faq_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # LIAISON_STATIONS_FILE= (empty) means unset, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("telegram_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:

@@ -278,3 +278,17 @@ def test_a_wrong_command_line_is_told_in_the_locale_with_status_2(
     with pytest.raises(SystemExit):
         main(["backup"])
     assert "命令行有误：缺少参数：path" in capsys.readouterr().err
+
+
+def test_a_forced_backup_never_replaces_the_database_itself(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = database.read_bytes()
+    assert main(["backup", "--force", str(database)]) == EXIT_FAILURE
+    assert "LIAISON_DATABASE" in capsys.readouterr().err
+    assert database.read_bytes() == before
+
+
+def test_an_empty_stations_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIAISON_STATIONS_FILE", " ")
+    assert load_settings(_env_file=None).stations_file is None
