@@ -195,11 +195,13 @@ def _consistency(
 
     if "categories" in data:
         categories = _items(data, "categories")
-        cat_ids = [c.get("id") for _, c in categories]
+        cat_ids: list[Any] | None = [c.get("id") for _, c in categories]
         unique([(("categories", i, "id"), c.get("id")) for i, c in categories])
+        if not isinstance(data["categories"], list):
+            cat_ids = None  # pydantic reports the list itself; naming every use would be noise
     else:
         cat_ids = [i for i, _ in DEFAULT_CATEGORIES]
-    known = ", ".join(str(c) for c in cat_ids if _hashable(c))
+    known = ", ".join(str(c) for c in cat_ids or [] if _hashable(c))
     stations = _items(data, "stations")
     unique([(("stations", i, "id"), s.get("id")) for i, s in stations])
     unique([(("stations", i, "code"), s.get("code")) for i, s in stations])
@@ -209,7 +211,7 @@ def _consistency(
         for di, deputy in deputies:
             wanted = deputy.get("categories")
             for ci, cat in enumerate(wanted if isinstance(wanted, list) else []):
-                if _hashable(cat) and cat not in cat_ids:
+                if cat_ids is not None and _hashable(cat) and cat not in cat_ids:
                     loc: Loc = ("stations", si, "deputies", di, "categories", ci)
                     problems.append(
                         (loc, CatalogValueError("stations_unknown_category", category=cat, known=known))
@@ -217,7 +219,7 @@ def _consistency(
         deadlines = station.get("deadlines")
         per_category = deadlines.get("categories") if isinstance(deadlines, dict) else None
         for cat in per_category if isinstance(per_category, dict) else {}:
-            if _hashable(cat) and cat not in cat_ids:
+            if cat_ids is not None and _hashable(cat) and cat not in cat_ids:
                 loc = ("stations", si, "deadlines", "categories", cat)
                 problems.append(
                     (loc, CatalogValueError("stations_unknown_category", category=cat, known=known))
