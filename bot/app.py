@@ -16,6 +16,7 @@ from bot.clock import Clock, SystemClock
 from bot.dispatcher import Dispatcher, Transport
 from bot.faq_service import FaqService
 from bot.i18n import Catalog
+from bot.operator import ConfigError, base_url_host
 from bot.pacing import Limits, Pacer
 from bot.services import Liaison
 from bot.settings import Settings
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_SECONDS = 600
 SUPERVISION_SECONDS = 60  # how often the 督办 scheduler looks for what is due
 STARTUP_MAX_BACKOFF = 60.0  # seconds between attempts to reach Telegram at start-up
+# After this many failed attempts in a row the log says, once, what to check: a wrong
+# LIAISON_TELEGRAM_BASE_URL otherwise looks exactly like a network that is down.
+STARTUP_WARN_AFTER = 3
 
 
 @dataclass
@@ -70,7 +74,7 @@ class LiaisonApp:
             self._tasks.append(
                 asyncio.create_task(self.supervisor.run(SUPERVISION_SECONDS), name="supervision")
             )
-        log.info("liaison-bot running as @%s", deps.bot_username)
+        log.info(deps.catalog.plain("operator.log_running", username=deps.bot_username))
 
     async def publish_menus(self) -> None:
         """Each deputy's and staff member's command menu (done at every start)."""
@@ -82,6 +86,9 @@ class LiaisonApp:
         a bot started while Telegram or the network is down comes up when they do. A rejected
         token (401) is not transient and is raised at once."""
         backoff = 1.0
+        failures = 0
+        catalog: Catalog = self.application.bot_data["deps"].catalog
+        host = base_url_host(self.settings.telegram_base_url)  # never the token
         while True:
             try:
                 await self.application.initialize()  # getMe
@@ -89,13 +96,17 @@ class LiaisonApp:
                 return
             except RetryAfter as exc:
                 delay = max(1.0, retry_seconds(exc))
-                log.warning("Telegram asks to wait %.0fs before starting", delay)
+                log.warning(catalog.plain("operator.log_retry_after", host=host, delay=delay))
             except NetworkError as exc:  # TimedOut, 5xx and other non-4xx answers included
                 delay = backoff
                 backoff = min(backoff * 2, STARTUP_MAX_BACKOFF)
+                failures += 1
+                error = type(exc).__name__
                 log.warning(
-                    "cannot reach Telegram (%s); retrying in %.0fs", type(exc).__name__, delay
+                    catalog.plain("operator.log_unreachable", host=host, error=error, delay=delay)
                 )
+                if failures == STARTUP_WARN_AFTER:
+                    log.error(catalog.plain("operator.log_unreachable_hint", host=host, n=failures))
             await asyncio.sleep(delay)
 
     async def wait(self) -> None:
@@ -129,6 +140,13 @@ class LiaisonApp:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
 
+def _file_url(base_url: str) -> str:
+    """https://host/…/bot → https://host/…/file/bot (only the last /bot: a host or path may
+    contain the letters too)."""
+    head, _, _ = base_url.rpartition("/bot")
+    return f"{head}/file/bot"
+
+
 async def open_database(settings: Settings) -> Database:
     db = Database(settings.database)
     await db.connect()
@@ -140,13 +158,16 @@ async def build(
 ) -> LiaisonApp:
     """Wire everything. Raises StationsFileError / FaqFileError before anything is written."""
     if not settings.telegram_token:
-        raise ValueError("LIAISON_TELEGRAM_TOKEN is required")
+        raise ConfigError("token_missing")
     clock = clock or SystemClock()
     limits = limits or settings.limits()
     pacer = Pacer(limits)
-    config = load_stations_file(settings.stations_file) if settings.stations_file else None
-    db = await open_database(settings)
     catalog = Catalog(settings.locale)
+    config = load_stations_file(settings.stations_file, catalog) if settings.stations_file else None
+    if config is None and not settings.database.exists():
+        # No stations file and no database to have imported one into: refuse before creating it.
+        raise ConfigError("no_stations", database=settings.database.absolute())
+    db = await open_database(settings)
     admins = [("telegram", str(i)) for i in settings.staff_ids]
     liaison = Liaison(
         db, catalog, clock, settings.tz, admins=admins, auto_close_days=settings.auto_close_days
@@ -162,18 +183,17 @@ async def build(
     if config is not None:
         await liaison.sync_config(config)
     if not await liaison.stations():
-        # Residents would be asked to choose from an empty list: say why, loudly, once.
-        log.warning(
-            "no stations are configured: set LIAISON_STATIONS_FILE (see "
-            "deploy/stations.example.yaml) or run `liaison-bot import FILE`"
-        )
+        # Residents would be asked to choose from an empty list (a picker without buttons):
+        # refuse to start instead, saying what to set.
+        await db.close()
+        raise ConfigError("no_stations", database=settings.database.absolute())
     faq = FaqService(db, clock, settings.faq_file)
     await faq.reload()
     application = (
         ApplicationBuilder()
         .token(settings.telegram_token)
         .base_url(settings.telegram_base_url)
-        .base_file_url(settings.telegram_base_url.replace("/bot", "/file/bot"))
+        .base_file_url(_file_url(settings.telegram_base_url))
         .updater(None)
         .connect_timeout(10)
         .read_timeout(settings.http_timeout)
@@ -231,5 +251,5 @@ async def run(settings: Settings) -> None:
         stopper.cancel()
         if waiter is not None:
             waiter.cancel()
-        log.info("stopping")
+        log.info(app.application.bot_data["deps"].catalog.plain("operator.log_stopping"))
         await app.stop()

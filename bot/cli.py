@@ -1,65 +1,101 @@
-"""`liaison-bot`: run the bot, import a stations file, back up the database, reports."""
+"""`liaison-bot`: run the bot, import a stations file, back up the database, reports.
+
+Everything it prints comes from the catalog (locales/*/operator.yaml) in LIAISON_LOCALE, Chinese
+by default. Exit statuses (bot.operator): 0 done, 1 the command could not do its work, 2 a wrong
+command line, 78 a configuration error (systemd and compose do not restart the bot for it),
+130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any, NoReturn
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.i18n import Catalog
+from bot.operator import (
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigError,
+    OperatorError,
+    base_url_host,
+    check_target,
+    check_token,
+    operator_catalog,
+)
+from bot.settings import Settings, SettingsError, load_settings, unknown_settings
 from bot.stations_file import StationsFileError, load_stations_file
 
-TOKEN_REJECTED = (
-    "Telegram rejected the bot token (401 Unauthorized, or 404 from a wrong\n"
-    "LIAISON_TELEGRAM_BASE_URL). Check LIAISON_TELEGRAM_TOKEN: copy it again from @BotFather\n"
-    "(/mybots → your bot → API Token); a token revoked there stops working at once."
-)
-TOKEN_HELP = (
-    "LIAISON_TELEGRAM_TOKEN is not set.\n"
-    "Create a bot with @BotFather in Telegram (send /newbot), copy the token it gives you,\n"
-    "and put it in a .env file next to where you run the bot:\n"
-    "    LIAISON_TELEGRAM_TOKEN=123456789:AA...\n"
-    "(see deploy/.env.example for the other settings)."
+ARGPARSE_MESSAGES = (
+    ("the following arguments are required: ", "cli_required"),
+    ("unrecognized arguments: ", "cli_unrecognized"),
 )
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="liaison-bot",
-        description="Deputy liaison station bot (人大代表联络站)",
-        epilog="Settings: LIAISON_* environment variables, or a .env file in the current"
-        " directory (deploy/.env.example lists them). Every command but check uses them.",
+def _parser_class(c: Catalog) -> type[argparse.ArgumentParser]:
+    """argparse with its own words (usage, headings, -h, errors) from the catalog too."""
+
+    class Formatter(argparse.HelpFormatter):
+        def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
+            if prefix is None:  # argparse passes "" when it builds a subcommand's prog
+                prefix = c.plain("operator.cli_usage")
+            super().add_usage(usage, actions, groups, prefix)
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", Formatter)
+            kwargs["add_help"] = False
+            super().__init__(*args, **kwargs)
+            self._positionals.title = c.plain("operator.cli_positionals")
+            self._optionals.title = c.plain("operator.cli_options")
+            self.add_argument("-h", "--help", action="help", help=c.plain("operator.cli_help"))
+
+        def error(self, message: str) -> NoReturn:
+            # argparse's two commonest complaints in the catalog's words; others stay as is
+            for english, key in ARGPARSE_MESSAGES:
+                if message.startswith(english):
+                    message = c.plain(f"operator.{key}", names=message.removeprefix(english))
+            self.print_usage(sys.stderr)
+            text = c.plain("operator.cli_error", prog=self.prog, message=message)
+            self.exit(EXIT_USAGE, text + "\n")
+
+    return Parser
+
+
+def _parser(c: Catalog) -> argparse.ArgumentParser:
+    def h(key: str) -> str:
+        # argparse %-formats help texts; the catalog's text is taken literally.
+        return c.plain(f"operator.{key}").replace("%", "%%")
+
+    p = _parser_class(c)(
+        prog="liaison-bot", description=h("cli_description"), epilog=h("cli_epilog")
     )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (long polling)")
-    imp = sub.add_parser(
-        "import",
-        help="import a stations file into the database, offline (run also loads"
-        " LIAISON_STATIONS_FILE at every start)",
-    )
+    sub.add_parser("run", help=h("cli_run"))
+    imp = sub.add_parser("import", help=h("cli_import"))
     imp.add_argument("file", type=Path)
-    chk = sub.add_parser("check", help="validate a stations file without touching the database")
+    chk = sub.add_parser("check", help=h("cli_check"))
     chk.add_argument("file", type=Path)
-    bak = sub.add_parser(
-        "backup",
-        help="copy LIAISON_DATABASE to a new file, consistently (safe while the bot runs)",
-    )
-    bak.add_argument("path", type=Path, help="the copy; an existing file is never overwritten")
-    exp = sub.add_parser(
-        "export", help="export a station's wishes, timeline, deputies and figures (.xlsx or .csv)"
-    )
-    exp.add_argument("--station", required=True, help="station id, as in the stations file")
+    bak = sub.add_parser("backup", help=h("cli_backup"))
+    bak.add_argument("path", type=Path, help=h("cli_backup_path"))
+    bak.add_argument("--force", action="store_true", help=h("cli_force"))
+    exp = sub.add_parser("export", help=h("cli_export"))
+    exp.add_argument("--station", required=True, help=h("cli_station"))
     exp.add_argument("--from", dest="first", required=True, type=_date, help="YYYY-MM-DD")
-    exp.add_argument("--to", dest="last", required=True, type=_date, help="YYYY-MM-DD, included")
-    exp.add_argument("file", type=Path, help="FILE.xlsx or FILE.csv")
-    qr = sub.add_parser("qr", help="write a station's deep-link QR code (PNG), ready to print")
-    qr.add_argument("--station", required=True, help="station id, as in the stations file")
-    qr.add_argument(
-        "--username", help="the bot's @username (default: LIAISON_BOT_USERNAME, else getMe)"
-    )
+    exp.add_argument("--to", dest="last", required=True, type=_date, help=h("cli_to"))
+    exp.add_argument("--force", action="store_true", help=h("cli_force"))
+    exp.add_argument("file", type=Path, help=h("cli_export_file"))
+    qr = sub.add_parser("qr", help=h("cli_qr"))
+    qr.add_argument("--station", required=True, help=h("cli_station"))
+    qr.add_argument("--username", help=h("cli_username"))
+    qr.add_argument("--force", action="store_true", help=h("cli_force"))
     qr.add_argument("file", type=Path, help="FILE.png")
     return p
 
@@ -68,18 +104,32 @@ def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-03-31") from exc
+        message = operator_catalog().plain("operator.not_a_date", text=text)
+        raise argparse.ArgumentTypeError(message) from exc
+
+
+def _say(c: Catalog, key: str, **params: object) -> None:
+    print(c.plain(f"operator.{key}", **params))
+
+
+def _complain(text: str) -> None:
+    print(f"liaison-bot: {text}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    c = operator_catalog()
+    args = _parser(c).parse_args(argv)
     if args.command == "check":  # needs no settings: a broken .env does not stop a check
-        return _check(args.file)
+        return _check(args.file, c)
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"liaison-bot: {exc}", file=sys.stderr)
-        return 2
+        _complain(str(exc))
+        return EXIT_CONFIG
+    c = Catalog(settings.locale)  # the .env may set the locale the environment did not
+    for name, suggestion in unknown_settings():
+        key = "unknown_variable_typo" if suggestion else "unknown_variable"
+        _complain(c.plain(f"operator.{key}", name=name, suggestion=suggestion or ""))
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -88,33 +138,32 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         if args.command == "run":
-            if not settings.telegram_token:
-                print(f"liaison-bot: {TOKEN_HELP}", file=sys.stderr)
-                return 2
+            settings.telegram_token = check_token(settings.telegram_token)
             from telegram.error import InvalidToken
 
             from bot.app import run
 
             try:
                 asyncio.run(run(settings))
-            except InvalidToken:
+            except InvalidToken as exc:
                 # PTB's message repeats the token; it is never printed.
-                print(f"liaison-bot: {TOKEN_REJECTED}", file=sys.stderr)
-                return 2
+                host = base_url_host(settings.telegram_base_url)
+                raise ConfigError("token_rejected", host=host) from exc
         elif args.command == "import":
             asyncio.run(_import(settings, args.file))
-            print(f"imported {args.file} into {settings.database}")
+            _say(c, "imported", file=args.file, database=settings.database)
         elif args.command == "backup":
             _require_database(settings)
-            if args.path.exists():
-                raise ValueError(f"{args.path} exists already; choose a new file name")
+            check_target(args.path, args.force)
+            if args.path.resolve() == settings.database.resolve():  # --force over the original
+                raise OperatorError("target_is_database", path=args.path)
             asyncio.run(_backup(settings, args.path))
-            print(f"backup written to {args.path}")
+            _say(c, "backup_written", path=args.path)
         elif args.command == "export":
             from bot.reporting_cli import export_command
 
             _require_database(settings)
-            export_command(settings, args.station, args.first, args.last, args.file)
+            export_command(settings, args.station, args.first, args.last, args.file, args.force)
         elif args.command == "qr":
             from telegram.error import InvalidToken, TelegramError
 
@@ -122,70 +171,78 @@ def main(argv: list[str] | None = None) -> int:
 
             _require_database(settings)
             try:
-                qr_command(settings, args.station, args.username, args.file)
-            except InvalidToken:
-                print(f"liaison-bot: {TOKEN_REJECTED}", file=sys.stderr)
-                return 2
+                qr_command(settings, args.station, args.username, args.file, args.force)
+            except InvalidToken as exc:
+                host = base_url_host(settings.telegram_base_url)
+                raise ConfigError("token_rejected", host=host) from exc
             except TelegramError as exc:  # only its type: the message may carry the URL
-                raise ValueError(
-                    f"could not ask Telegram for the bot's username ({type(exc).__name__});"
-                    " pass --username or set LIAISON_BOT_USERNAME"
-                ) from exc
+                raise OperatorError("username_unreachable", error=type(exc).__name__) from exc
+    except OperatorError as exc:
+        _complain(exc.render(c))
+        return exc.exit_code
     except StationsFileError as exc:
-        print(f"liaison-bot: invalid stations file:\n{exc}", file=sys.stderr)
-        return 2
+        _complain(c.plain("operator.stations_invalid") + f"\n{exc}")
+        return EXIT_CONFIG
     except ValueError as exc:  # FaqFileError and other configuration errors
-        print(f"liaison-bot: {exc}", file=sys.stderr)
-        return 2
+        _complain(str(exc))
+        return EXIT_CONFIG
     except KeyboardInterrupt:
-        return 130
-    return 0
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
-def _check(file: Path) -> int:
+def _check(file: Path, c: Catalog) -> int:
     try:
-        config = load_stations_file(file)
+        config = load_stations_file(file, c)
     except StationsFileError as exc:
-        print(f"liaison-bot: invalid stations file:\n{exc}", file=sys.stderr)
-        return 2
+        _complain(c.plain("operator.stations_invalid") + f"\n{exc}")
+        return EXIT_CONFIG
     deputies = sum(len(s.deputies) for s in config.stations)
-    print(
-        f"{file}: OK ({len(config.stations)} stations, {deputies} deputies, {len(config.categories)} categories)"
+    _say(
+        c,
+        "check_ok",
+        file=file,
+        stations=len(config.stations),
+        deputies=deputies,
+        categories=len(config.categories),
     )
-    return 0
+    return EXIT_OK
 
 
 def _require_database(settings: Settings) -> None:
     """backup, export and qr read the bot's database: never create an empty one instead (the
     usual cause is a shell without the bot's settings, e.g. a systemd EnvironmentFile)."""
     if not settings.database.is_file():
-        raise ValueError(
-            f"no database at {settings.database.absolute()}: set LIAISON_DATABASE to the bot's"
-            " database (the same settings as the bot: its .env or environment file)"
-        )
+        raise ConfigError("no_database", path=settings.database.absolute())
 
 
 async def _import(settings: Settings, file: Path) -> None:
     from bot.app import open_database
     from bot.clock import SystemClock
-    from bot.i18n import Catalog
     from bot.services import Liaison
 
-    config = load_stations_file(file)  # validated whole before the database is opened
+    catalog = Catalog(settings.locale)
+    config = load_stations_file(file, catalog)  # validated whole before the database is opened
     db = await open_database(settings)
     try:
-        await Liaison(db, Catalog(settings.locale), SystemClock(), settings.tz).sync_config(config)
+        await Liaison(db, catalog, SystemClock(), settings.tz).sync_config(config)
     finally:
         await db.close()
 
 
 async def _backup(settings: Settings, path: Path) -> None:
+    """The copy is made beside the target and renamed over it when complete, so a failed or
+    interrupted backup never leaves a half-written file under the name asked for."""
     from bot.app import open_database
 
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
     db = await open_database(settings)
     try:
-        await db.backup(path)
+        await db.backup(partial)
+        os.replace(partial, path)
     finally:
+        partial.unlink(missing_ok=True)
         await db.close()
 
 

@@ -15,6 +15,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+
+class Percent(float):
+    """A rate as a fraction (0.982), written as a percentage: an Excel cell holding 0.982 with
+    a percent format, so it shows 98.2 % and computes as a rate; "98.2%" in the CSV, which
+    Excel reads back as the same number."""
+
+
+PERCENT_FORMAT = "0.0%"
+
 Cell = str | int | float | datetime | None
 Progress = Callable[[str, int, int], None]  # (table name, rows written, rows in the table)
 
@@ -87,6 +96,10 @@ def write_xlsx(
             for cell in sheet[letter][1:]:
                 if isinstance(cell.value, datetime):
                     cell.number_format = "yyyy-mm-dd hh:mm"
+        for r, row in enumerate(table.rows, start=2):
+            for col, value in enumerate(row, start=1):
+                if isinstance(value, Percent):  # openpyxl keeps the value, not the subclass
+                    sheet.cell(row=r, column=col).number_format = PERCENT_FORMAT
             if width >= MAX_COLUMN_WIDTH:
                 for cell in sheet[letter][1:]:
                     cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -116,6 +129,8 @@ def write_csv(
 
 
 def _csv_value(value: Cell) -> Any:
+    if isinstance(value, Percent):
+        return f"{value * 100:.1f}%"
     value = _cell(value)
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")

@@ -276,15 +276,15 @@ class Reporting:
             f.declined,
             f.withdrawn,
             f.open,
-            _pct(f.resolution_rate),
-            _pct(f.on_time_rate),
+            _rate(f.resolution_rate),
+            _rate(f.on_time_rate),
             f.overdue,
             _pct(f.accept_median_h),
             _pct(f.accept_p90_h),
             _pct(f.resolve_median_h),
             _pct(f.resolve_p90_h),
             _pct(f.response_median_h),
-            _pct(f.satisfaction),
+            _rate(f.satisfaction),
             f.rated,
             f.reopened,
         ]
@@ -481,10 +481,10 @@ class Reporting:
                     f.resolved,
                     f.declined,
                     f.open,
-                    _pct(f.on_time_rate),
+                    _rate(f.on_time_rate),
                     f.overdue,
                     _pct(f.response_median_h),
-                    _pct(f.satisfaction),
+                    _rate(f.satisfaction),
                     f.rated,
                     f.reopened,
                 ]
@@ -515,6 +515,12 @@ class Reporting:
 
 
 def _pct(value: float | None) -> float | None:
-    """One decimal, as a number (a spreadsheet can compute with it): rates and hours."""
+    """One decimal, as a number (a spreadsheet can compute with it): hours."""
     return round(value, 1) if value is not None else None
+
+
+def _rate(percent: float | None) -> export.Percent | None:
+    """A rate (reports.rate gives percent) as the fraction a spreadsheet expects: 98.2 → 0.982
+    shown as 98.2 %, one decimal of the percentage kept."""
+    return export.Percent(round(percent / 100, 3)) if percent is not None else None
 

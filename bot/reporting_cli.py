@@ -1,8 +1,8 @@
 """`liaison-bot export` and `liaison-bot qr`: the report use cases for the operator.
 
 The operator at the command line counts as staff of every station, so exports are not masked.
-Progress goes to stderr, the result line to stdout; errors are raised as ValueError, which the
-command line turns into a message and exit status 2.
+Progress goes to stderr, the result line to stdout, both in LIAISON_LOCALE; errors are raised as
+OperatorError, which the command line turns into a message and an exit status.
 """
 
 from __future__ import annotations
@@ -15,16 +15,19 @@ from pathlib import Path
 
 from bot import export
 from bot.domain.model import DomainError
+from bot.i18n import Catalog
+from bot.operator import OperatorError, check_target, check_token
 from bot.settings import Settings
 
 
 class _Progress:
-    def __init__(self) -> None:
+    def __init__(self, catalog: Catalog) -> None:
         self.tty = sys.stderr.isatty()
         self.last = ""
+        self.catalog = catalog
 
     def __call__(self, what: str, done: int, total: int) -> None:
-        line = f"exporting {what}: {done}/{total}"
+        line = self.catalog.plain("operator.export_progress", what=what, done=done, total=total)
         if line == self.last:
             return
         self.last = line
@@ -47,11 +50,17 @@ async def _reporting(settings: Settings):  # type: ignore[no-untyped-def]
     return db, Reporting(liaison)
 
 
-def export_command(settings: Settings, station: str, first: date, last: date, path: Path) -> None:
+def export_command(
+    settings: Settings, station: str, first: date, last: date, path: Path, force: bool = False
+) -> None:
+    c = Catalog(settings.locale)
+    if path.suffix.lower().lstrip(".") not in export.FORMATS:
+        raise OperatorError("export_suffix", path=path)
     fmt = export.format_of(path)
     if last < first:
-        raise ValueError(f"--to {last} is before --from {first}")
-    progress = _Progress()
+        raise OperatorError("period_reversed", first=first, last=last)
+    check_target(path, force)
+    progress = _Progress(c)
 
     async def collect():  # type: ignore[no-untyped-def]
         db, reporting = await _reporting(settings)
@@ -59,7 +68,7 @@ def export_command(settings: Settings, station: str, first: date, last: date, pa
             period = reporting.date_period(first, last)
             return await reporting.export(None, station, period, progress)
         except DomainError as exc:
-            raise ValueError(f"no station {station!r} in {settings.database}") from exc
+            raise OperatorError("no_station", station=station, database=settings.database) from exc
         finally:
             await db.close()
 
@@ -71,13 +80,22 @@ def export_command(settings: Settings, station: str, first: date, last: date, pa
     finally:
         partial.unlink(missing_ok=True)
     print(
-        f"exported {result.wishes} wishes of {result.station.id} ({result.period.label}) to {path}"
+        c.plain(
+            "operator.exported",
+            wishes=result.wishes,
+            station=result.station.id,
+            period=result.period.label,
+            path=path,
+        )
     )
 
 
-def qr_command(settings: Settings, station: str, username: str | None, path: Path) -> None:
+def qr_command(
+    settings: Settings, station: str, username: str | None, path: Path, force: bool = False
+) -> None:
     if path.suffix.lower() != ".png":
-        raise ValueError(f"{path}: the file name must end in .png")
+        raise OperatorError("qr_suffix", path=path)
+    check_target(path, force)
     name = (username or settings.bot_username or "").lstrip("@")
 
     async def make() -> bytes:
@@ -88,26 +106,25 @@ def qr_command(settings: Settings, station: str, username: str | None, path: Pat
         try:
             codes = await reporting.qr_codes(None, name, station)
         except DomainError as exc:
-            raise ValueError(f"no station {station!r} in {settings.database}") from exc
+            raise OperatorError("no_station", station=station, database=settings.database) from exc
         finally:
             await db.close()
         return codes[0].png
 
     path.write_bytes(asyncio.run(make()))
-    print(f"QR code for https://t.me/{name}?start={station} written to {path}")
+    link = f"https://t.me/{name}?start={station}"
+    print(Catalog(settings.locale).plain("operator.qr_written", link=link, path=path))
 
 
 async def _username_from_telegram(settings: Settings) -> str:
     if not settings.telegram_token:
-        raise ValueError(
-            "the bot's username is needed for the link: pass --username, set"
-            " LIAISON_BOT_USERNAME, or set LIAISON_TELEGRAM_TOKEN so it can be asked from Telegram"
-        )
+        raise OperatorError("username_needed")
+    token = check_token(settings.telegram_token)
     from telegram import Bot
 
-    bot = Bot(settings.telegram_token, base_url=settings.telegram_base_url)
+    bot = Bot(token, base_url=settings.telegram_base_url)
     async with bot:
         me = await bot.get_me()
     if not me.username:
-        raise ValueError("Telegram did not say the bot's username; pass --username")
+        raise OperatorError("username_unknown")
     return me.username

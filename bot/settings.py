@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -9,6 +10,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.operator import (
+    CatalogValueError,
+    dotenv_names,
+    explain_pydantic_error,
+    normalize_base_url,
+    normalize_locale,
+    operator_catalog,
+    unknown_variables,
+)
 from bot.pacing import Limits
 
 LOCALES = ("zh_CN", "en")
@@ -63,7 +73,7 @@ class Settings(BaseSettings):
             try:
                 return tuple(int(p) for p in parts if p)
             except ValueError as exc:
-                raise ValueError("must be comma-separated numeric Telegram user ids") from exc
+                raise CatalogValueError("staff_ids_shape") from exc
         if isinstance(value, int):
             return (value,)
         return value
@@ -73,15 +83,33 @@ class Settings(BaseSettings):
     def _log_level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
+    @field_validator("telegram_token", mode="before")
+    @classmethod
+    def _strip_token(cls, value: object) -> object:
+        # A token pasted with a trailing space or newline is the same token; its shape is
+        # checked where it is needed (bot.operator.check_token), so `backup` never needs it.
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("stations_file", "faq_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # LIAISON_STATIONS_FILE= (empty) means unset, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return normalize_base_url(value)
+
     @field_validator("locale")
     @classmethod
     def _known_locale(cls, value: str) -> str:
-        value = value.replace("-", "_")
-        if value.lower() in ("zh", "zh_cn", "zh_hans"):
-            return "zh_CN"
-        if value.lower().startswith("en"):
-            return "en"
-        raise ValueError(f"unsupported locale {value!r}; choose one of {', '.join(LOCALES)}")
+        locale = normalize_locale(value)
+        if locale is None:
+            raise CatalogValueError("locale_unknown", value=value, choices=", ".join(LOCALES))
+        return locale
 
     @field_validator("timezone")
     @classmethod
@@ -89,9 +117,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)"
-            ) from exc
+            raise CatalogValueError("timezone_unknown", value=value) from exc
         return value
 
     @property
@@ -100,16 +126,38 @@ class Settings(BaseSettings):
 
 
 class SettingsError(Exception):
-    pass
+    """Invalid settings: each problem as (variable, explanation in the operator's locale)."""
+
+    def __init__(self, problems: list[tuple[str, str]], text: str) -> None:
+        super().__init__(text)
+        self.problems = problems
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with errors that name the variable to fix."""
+    """Settings from the environment, with errors that name the variable to fix, in
+    LIAISON_LOCALE (read from the environment: the setting itself may be what is broken)."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
+        catalog = operator_catalog()
+        problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "?"
-            lines.append(f"LIAISON_{field.upper()}: {err['msg'].removeprefix('Value error, ')}")
-        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from exc
+            problems.append((f"LIAISON_{field.upper()}", explain_pydantic_error(err, catalog)))
+        lines = "\n  ".join(f"{name}: {why}" for name, why in problems)
+        raise SettingsError(
+            problems, catalog.plain("operator.settings_invalid") + "\n  " + lines
+        ) from exc
+
+
+def unknown_settings(
+    environ: dict[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> list[tuple[str, str | None]]:
+    """LIAISON_* variables in the environment or the .env file that no setting reads, each
+    with a "did you mean" (a misspelt LIAISON_STATION_FILE is otherwise silently ignored)."""
+    environ = dict(os.environ) if environ is None else environ
+    names = [n for n in environ if n.upper().startswith("LIAISON_")]
+    if env_file is not None:
+        names += [n for n in dotenv_names(env_file) if n.upper().startswith("LIAISON_")]
+    known = {f"LIAISON_{name.upper()}" for name in Settings.model_fields}
+    return unknown_variables(names, known)

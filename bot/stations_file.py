@@ -1,19 +1,23 @@
 """The stations file: stations, categories, deputies and staff, as a station admin writes them.
 
-Errors name the field and the line of the YAML file, and nothing is imported unless the whole
-file is valid.
+Every problem of a file is reported at once, each with its line (the duplicate itself, not the
+first occurrence), a human path counted from 1 (`stations #2 › code`) and a message in the
+operator's locale; nothing is imported unless the whole file is valid.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.domain.deadlines import DeadlinePolicy
+from bot.i18n import Catalog
+from bot.operator import CatalogValueError, explain_pydantic_error, operator_catalog
 
 DEFAULT_CATEGORIES: tuple[tuple[str, str], ...] = (
     ("traffic", "道路交通"),
@@ -53,7 +57,7 @@ class CategoryConfig(_Strict):
     @classmethod
     def _id(cls, v: str) -> str:
         if not _ID.match(v):
-            raise ValueError("use lower-case letters, digits, _ or - (at most 32)")
+            raise CatalogValueError("stations_id_shape")
         return v
 
 
@@ -80,23 +84,21 @@ class StationConfig(_Strict):
     def _id(cls, v: str) -> str:
         # The id is also the deep-link payload (t.me/<bot>?start=<id>): A-Z a-z 0-9 _ - only.
         if not _ID.match(v):
-            raise ValueError("use lower-case letters, digits, _ or - (at most 32)")
+            raise CatalogValueError("stations_id_shape")
         return v
 
     @field_validator("code")
     @classmethod
     def _code(cls, v: str) -> str:
         if not re.match(r"^[A-Z][A-Z0-9]{0,9}$", v):
-            raise ValueError(
-                "receipt code: 1-10 upper-case letters or digits, starting with a letter"
-            )
+            raise CatalogValueError("stations_code_shape")
         return v
 
     @field_validator("wall_chat_id")
     @classmethod
     def _wall(cls, v: int | str | None) -> int | str | None:
         if isinstance(v, str) and not re.match(r"^@[A-Za-z][A-Za-z0-9_]{3,}$", v):
-            raise ValueError("a numeric chat id (-100...) or a public @channelname")
+            raise CatalogValueError("stations_wall_shape")
         return v
 
 
@@ -106,40 +108,6 @@ class StationsConfig(_Strict):
     )
     stations: list[StationConfig] = Field(min_length=1)
     deadlines: DeadlinesConfig | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> StationsConfig:
-        cat_ids = [c.id for c in self.categories]
-        _unique(cat_ids, "categories", "category id")
-        _unique([s.id for s in self.stations], "stations", "station id")
-        _unique([s.code for s in self.stations], "stations", "station code")
-        for si, station in enumerate(self.stations):
-            _unique(
-                [d.telegram_id for d in station.deputies], f"stations.{si}.deputies", "telegram_id"
-            )
-            for di, deputy in enumerate(station.deputies):
-                for cat in deputy.categories:
-                    if cat not in cat_ids:
-                        raise _LocatedError(
-                            f"stations.{si}.deputies.{di}.categories",
-                            f"unknown category {cat!r} (known: {', '.join(cat_ids)})",
-                        )
-            if station.deadlines is not None:
-                for cat in station.deadlines.categories:
-                    if cat not in cat_ids:
-                        raise _LocatedError(
-                            f"stations.{si}.deadlines.categories",
-                            f"unknown category {cat!r} (known: {', '.join(cat_ids)})",
-                        )
-            for cat in cat_ids:
-                policy = self.deadline_policy(station.id, cat)
-                if policy.accept_days > policy.resolve_days:
-                    raise _LocatedError(
-                        f"stations.{si}",
-                        f"category {cat!r}: accept_days ({policy.accept_days}) is more than"
-                        f" resolve_days ({policy.resolve_days})",
-                    )
-        return self
 
     def deadline_policy(self, station_id: str, category_id: str = "") -> DeadlinePolicy:
         """Built-in defaults < top level < category < station < the station's category."""
@@ -166,20 +134,6 @@ class StationsConfig(_Strict):
         }
 
 
-class _LocatedError(ValueError):
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-def _unique(values: list[Any], path: str, what: str) -> None:
-    seen: set[Any] = set()
-    for v in values:
-        if v in seen:
-            raise _LocatedError(path, f"duplicate {what} {v!r}")
-        seen.add(v)
-
-
 class StationsFileError(ValueError):
     pass
 
@@ -202,39 +156,173 @@ def _line_of(root: yaml.Node | None, path: list[str | int]) -> int | None:
     return line
 
 
-def parse_stations_yaml(text: str, source: str = "<stations file>") -> StationsConfig:
+Loc = tuple[str | int, ...]
+
+
+def _items(data: object, key: str) -> list[tuple[int, dict[str, Any]]]:
+    """The mappings of a list in the raw data, with their index; anything malformed is left
+    to pydantic to report."""
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _hashable(value: object) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+def _consistency(
+    data: dict[str, Any], root: yaml.Node | None
+) -> list[tuple[Loc, CatalogValueError]]:
+    """Checks across entries (duplicates, unknown categories), on the raw data so they are
+    reported even when some fields are invalid too; each duplicate at its own place."""
+    problems: list[tuple[Loc, CatalogValueError]] = []
+
+    def unique(items: list[tuple[Loc, object]]) -> None:
+        first: dict[object, Loc] = {}
+        for loc, value in items:
+            if not _hashable(value):
+                continue
+            value = value.strip() if isinstance(value, str) else value  # as the model reads it
+            if value in first:
+                line = _line_of(root, list(first[value]))
+                problems.append(
+                    (loc, CatalogValueError("stations_duplicate", value=value, line=line))
+                )
+            else:
+                first[value] = loc
+
+    if "categories" in data:
+        categories = _items(data, "categories")
+        cat_ids: list[Any] | None = [c.get("id") for _, c in categories]
+        unique([(("categories", i, "id"), c.get("id")) for i, c in categories])
+        if not isinstance(data["categories"], list):
+            cat_ids = None  # pydantic reports the list itself; naming every use would be noise
+    else:
+        cat_ids = [i for i, _ in DEFAULT_CATEGORIES]
+    known = ", ".join(str(c) for c in cat_ids or [] if _hashable(c))
+    stations = _items(data, "stations")
+    unique([(("stations", i, "id"), s.get("id")) for i, s in stations])
+    unique([(("stations", i, "code"), s.get("code")) for i, s in stations])
+    for si, station in stations:
+        deputies = _items(station, "deputies")
+        unique([(("stations", si, "deputies", di, "telegram_id"), d.get("telegram_id")) for di, d in deputies])  # fmt: skip
+        for di, deputy in deputies:
+            wanted = deputy.get("categories")
+            for ci, cat in enumerate(wanted if isinstance(wanted, list) else []):
+                if cat_ids is not None and _hashable(cat) and cat not in cat_ids:
+                    loc: Loc = ("stations", si, "deputies", di, "categories", ci)
+                    problems.append(
+                        (loc, CatalogValueError("stations_unknown_category", category=cat, known=known))
+                    )  # fmt: skip
+        deadlines = station.get("deadlines")
+        per_category = deadlines.get("categories") if isinstance(deadlines, dict) else None
+        for cat in per_category if isinstance(per_category, dict) else {}:
+            if cat_ids is not None and _hashable(cat) and cat not in cat_ids:
+                loc = ("stations", si, "deadlines", "categories", cat)
+                problems.append(
+                    (loc, CatalogValueError("stations_unknown_category", category=cat, known=known))
+                )
+    return problems
+
+
+def _deadline_problems(config: StationsConfig) -> list[tuple[Loc, CatalogValueError]]:
+    """Deadlines that cannot both hold, checked on a valid file (they need its inheritance)."""
+    problems: list[tuple[Loc, CatalogValueError]] = []
+    for si, station in enumerate(config.stations):
+        for cat in [c.id for c in config.categories]:
+            policy = config.deadline_policy(station.id, cat)
+            if policy.accept_days > policy.resolve_days:
+                error = CatalogValueError(
+                    "stations_deadlines_order",
+                    category=cat,
+                    accept=policy.accept_days,
+                    resolve=policy.resolve_days,
+                )
+                problems.append((("stations", si), error))
+    return problems
+
+
+_FIELDS = sorted(
+    {
+        name
+        for model in (
+            StationsConfig, StationConfig, DeputyConfig, CategoryConfig, StationDeadlinesConfig
+        )
+        for name in model.model_fields
+    }
+)  # fmt: skip
+
+
+def human_path(loc: Loc, catalog: Catalog) -> str:
+    """stations #2 › deputies #1 › categories: list positions counted from 1, as people do."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += " " + catalog.plain("operator.path_index", n=part + 1)
+        else:
+            text += (" › " if text else "") + part
+    return text or catalog.plain("operator.path_top")
+
+
+def parse_stations_yaml(
+    text: str, source: str = "<stations file>", catalog: Catalog | None = None
+) -> StationsConfig:
+    c = catalog or operator_catalog()
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise StationsFileError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        problem = getattr(exc, "problem", None) or str(exc)  # PyYAML's own words
+        raise StationsFileError(
+            c.plain("operator.stations_yaml", where=where, problem=problem)
+        ) from exc
     if not isinstance(data, dict):
-        raise StationsFileError(f"{source}: expected a mapping with a 'stations' list")
+        raise StationsFileError(c.plain("operator.stations_not_mapping", source=source))
+    problems: list[tuple[Loc, str]] = []
+    config: StationsConfig | None = None
     try:
-        return StationsConfig.model_validate(data)
+        config = StationsConfig.model_validate(data)
     except ValidationError as exc:
-        messages = []
         for err in exc.errors():
-            loc: list[str | int] = [p for p in err["loc"] if isinstance(p, str | int)]
-            msg = err["msg"].removeprefix("Value error, ")  # pydantic's prefix says nothing
-            ctx_err = (err.get("ctx") or {}).get("error")
-            if isinstance(ctx_err, _LocatedError):
-                loc = [int(p) if p.isdigit() else p for p in ctx_err.path.split(".")]
-                msg = str(ctx_err)
-            line = _line_of(root, loc)
-            field = ".".join(str(p) for p in loc) or "(top level)"
-            messages.append(
-                f"{source}:{line}: {field}: {msg}" if line else f"{source}: {field}: {msg}"
-            )
-        raise StationsFileError("\n".join(messages)) from exc
+            loc: Loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
+            message = explain_pydantic_error(err, c)
+            if err["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
+                close = difflib.get_close_matches(loc[-1], _FIELDS, n=1, cutoff=0.7)
+                if close:
+                    message += c.plain("operator.did_you_mean", name=close[0])
+            problems.append((loc, message))
+    checks = _consistency(data, root)
+    if config is not None:
+        checks += _deadline_problems(config)
+    problems += [(loc, explain_pydantic_error({"ctx": {"error": e}}, c)) for loc, e in checks]
+    if config is not None and not problems:
+        return config
+    located = []
+    for loc, message in problems:
+        line = _line_of(root, list(loc))
+        where = f"{source}:{line}" if line else source
+        located.append((line or 0, f"{where}: {human_path(loc, c)}: {message}"))
+    ordered = [m for _, m in sorted(dict.fromkeys(located), key=lambda x: x[0])]
+    raise StationsFileError("\n".join(ordered))
 
 
-def load_stations_file(path: str | Path) -> StationsConfig:
+def load_stations_file(path: str | Path, catalog: Catalog | None = None) -> StationsConfig:
+    c = catalog or operator_catalog()
     path = Path(path)
+    if path.is_dir():
+        # What Docker leaves when a missing file is bind-mounted: say so, not "Is a directory".
+        raise StationsFileError(c.plain("operator.stations_is_folder", path=path))
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise StationsFileError(f"{path}: cannot read: {exc.strerror}") from exc
-    return parse_stations_yaml(text, str(path))
+    except FileNotFoundError as exc:
+        raise StationsFileError(c.plain("operator.stations_missing", path=path)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise StationsFileError(
+            c.plain("operator.stations_unreadable", path=path, reason=reason)
+        ) from exc
+    return parse_stations_yaml(text, str(path), c)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.app import build
 from bot.messages import OutMessage
+from bot.operator import EXIT_CONFIG
 from storage.repositories import Repos, StationRow
 from tests.conftest import ADMIN_ID
 from tests.fake_telegram import FakeTelegram
@@ -31,11 +32,13 @@ async def test_a_rejected_token_exits_with_a_clear_message(
     env = bot_env(fake, tmp_path)
     wrong = "123456:" + "x" * 35  # well-formed, unknown: Telegram answers 401 Unauthorized
     env["LIAISON_TELEGRAM_TOKEN"] = wrong
+    env["LIAISON_LOCALE"] = "en"
     proc = await start(env, tmp_path)
     code = await asyncio.wait_for(proc.wait(), 20)
     text = await output(proc)
-    assert code == 2, text
+    assert code == EXIT_CONFIG, text  # a configuration error: systemd does not restart it
     assert "rejected the bot token" in text and "LIAISON_TELEGRAM_TOKEN" in text
+    assert "(127.0.0.1:" in text  # the host it asked, never the token
     assert "Traceback" not in text
     assert wrong not in text  # PTB's own message repeats the token
 

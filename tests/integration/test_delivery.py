@@ -16,6 +16,7 @@ import pytest
 
 from bot.app import build
 from bot.clock import SystemClock
+from bot.operator import EXIT_FAILURE
 from storage.repositories import Repos
 from tests.fake_telegram import FakeTelegram
 from tests.integration.conftest import (
@@ -249,4 +250,4 @@ async def test_backup_while_running_opens_and_has_the_data(harness: Harness, tmp
         copy.close()
     # a second backup to the same name is refused rather than overwriting it
     code, out = await backup()
-    assert code == 2 and "exists" in out
+    assert code == EXIT_FAILURE and "--force" in out

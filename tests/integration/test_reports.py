@@ -15,6 +15,7 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.cli import main
 from bot.domain.model import Action, Rating
+from bot.operator import EXIT_FAILURE
 from tests.conftest import ADMIN_ID, person
 from tests.fake_telegram import FakeTelegram
 from tests.integration.conftest import (
@@ -159,7 +160,9 @@ async def test_cli_qr_asks_telegram_for_the_username(
     assert fake.calls("getMe")
 
     monkeypatch.setenv("LIAISON_BOT_USERNAME", "other_bot")
-    assert await asyncio.to_thread(main, ["qr", "--station", "huimin", str(png)]) == 0
+    args = ["qr", "--station", "huimin", str(png)]
+    assert await asyncio.to_thread(main, args) == EXIT_FAILURE  # the file exists: left alone
+    assert await asyncio.to_thread(main, [*args, "--force"]) == 0
     [found] = zxingcpp.read_barcodes(Image.open(png))
     assert found.text == "https://t.me/other_bot?start=huimin"
 

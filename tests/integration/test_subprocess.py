@@ -8,8 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
+from bot.operator import EXIT_CONFIG
 from tests.conftest import STATIONS_YAML
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import DEFAULT_TOKEN, FakeTelegram
 from tests.integration.conftest import RESIDENT, ZHANG
 from tests.integration.test_wish_loop import leave_wish
 
@@ -77,7 +78,7 @@ async def test_missing_token_explains_how_to_get_one(tmp_path: Path) -> None:
         stderr=asyncio.subprocess.STDOUT,
     )
     text = await output(proc)
-    assert await proc.wait() == 2
+    assert await proc.wait() == EXIT_CONFIG
     assert "LIAISON_TELEGRAM_TOKEN" in text and "@BotFather" in text
 
 
@@ -86,7 +87,8 @@ async def test_invalid_stations_file_names_the_line(tmp_path: Path) -> None:
     bad.write_text(STATIONS_YAML.replace("code: XY", "code: xy"), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
     env.update(
-        LIAISON_TELEGRAM_TOKEN="1:x",
+        LIAISON_TELEGRAM_TOKEN=DEFAULT_TOKEN,
+        LIAISON_LOCALE="en",
         LIAISON_STATIONS_FILE=str(bad),
         LIAISON_DATABASE=str(tmp_path / "db.sqlite"),
     )
@@ -99,8 +101,8 @@ async def test_invalid_stations_file_names_the_line(tmp_path: Path) -> None:
         stderr=asyncio.subprocess.STDOUT,
     )
     text = await output(proc)
-    assert await proc.wait() == 2
-    assert "stations.yaml:" in text and "stations.1.code" in text
+    assert await proc.wait() == EXIT_CONFIG
+    assert "stations.yaml:21: stations #2 › code" in text
     assert not (tmp_path / "db.sqlite").exists()  # nothing half-imported
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.operator import EXIT_CONFIG
 from tests.conftest import STATIONS_YAML
 
 
@@ -30,9 +31,9 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_commands_that_read_the_database_never_create_an_empty_one(
     shell: Path, args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(args) == 2
+    assert main(args) == EXIT_CONFIG
     err = capsys.readouterr().err
-    assert "no database at" in err and "LIAISON_DATABASE" in err
+    assert "找不到数据库" in err and "LIAISON_DATABASE" in err  # Chinese unless told otherwise
     assert not (shell / "liaison.db").exists()
     assert not (shell / args[-1]).exists()
 
@@ -43,9 +44,9 @@ def test_check_needs_no_settings(
     (shell / "stations.yaml").write_text(STATIONS_YAML, encoding="utf-8")
     monkeypatch.setenv("LIAISON_LOCALE", "fr")  # broken, but check does not use it
     assert main(["check", "stations.yaml"]) == 0
-    assert "OK" in capsys.readouterr().out
+    assert "检查通过" in capsys.readouterr().out  # an unknown locale: the default, Chinese
     (shell / "bad.yaml").write_text(STATIONS_YAML.replace("code: XY", "code: xy"), "utf-8")
-    assert main(["check", "bad.yaml"]) == 2
+    assert main(["check", "bad.yaml"]) == EXIT_CONFIG
     assert "bad.yaml:" in capsys.readouterr().err
-    assert main(["import", "stations.yaml"]) == 2  # the others still refuse broken settings
+    assert main(["import", "stations.yaml"]) == EXIT_CONFIG  # the others refuse broken settings
     assert "LIAISON_LOCALE" in capsys.readouterr().err

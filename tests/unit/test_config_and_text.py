@@ -34,37 +34,44 @@ def test_categories_default_to_the_built_in_list() -> None:
 @pytest.mark.parametrize(
     ("change", "where"),
     [
-        (("code: XY", "code: xy"), ":21: stations.1.code"),
-        (("id: xingyuan", "id: Xing Yuan"), ":19: stations.1.id"),
+        (("code: XY", "code: xy"), ":21: stations #2 › code"),
+        (("id: xingyuan", "id: Xing Yuan"), ":19: stations #2 › id"),
         (
             ("categories: [housing]", "categories: [parking]"),
-            ":27: stations.1.deputies.0.categories",
+            ":27: stations #2 › deputies #1 › categories #1: unknown category 'parking'",
         ),
-        (("telegram_id: 800011", "telegram_id: -5"), ":27: stations.1.deputies.0.telegram_id"),
-        (("code: XY", "code: HM"), "duplicate station code"),
+        (
+            ("telegram_id: 800011", "telegram_id: -5"),
+            ":27: stations #2 › deputies #1 › telegram_id",
+        ),
+        (
+            ("code: XY", "code: HM"),
+            ":21: stations #2 › code: duplicate 'HM' (already used on line 10)",
+        ),
         (
             ("    reception: 每周五下午 2:00-5:00", "    receptoin: typo"),
-            ":23: stations.1.receptoin",
+            ":23: stations #2 › receptoin: not a field here (did you mean reception?)",
         ),
     ],
 )
 def test_stations_file_errors_name_the_line_and_field(change: tuple[str, str], where: str) -> None:
     text = STATIONS_YAML.replace(*change)
     with pytest.raises(StationsFileError) as info:
-        parse_stations_yaml(text, "stations.yaml")
+        parse_stations_yaml(text, "stations.yaml", Catalog("en"))
     assert where in str(info.value)
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
-    with pytest.raises(StationsFileError, match="cannot read"):
-        load_stations_file(tmp_path / "missing.yaml")
+    en = Catalog("en")
+    with pytest.raises(StationsFileError, match="no such file"):
+        load_stations_file(tmp_path / "missing.yaml", en)
     bad = tmp_path / "bad.yaml"
     bad.write_text("stations:\n  - id: a\n   name: x\n", encoding="utf-8")
     with pytest.raises(StationsFileError, match=r"bad.yaml:\d+: not valid YAML"):
-        load_stations_file(bad)
+        load_stations_file(bad, en)
     bad.write_text("- just a list\n", encoding="utf-8")
     with pytest.raises(StationsFileError, match="expected a mapping"):
-        load_stations_file(bad)
+        load_stations_file(bad, en)
 
 
 def test_settings_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ from bot.domain.deadlines import (
     reminders_due,
 )
 from bot.domain.model import Action, Event, Role, Status
+from bot.i18n import Catalog
 from bot.stations_file import StationsFileError, parse_stations_yaml
 from tests.conftest import STATIONS_YAML
 
@@ -200,17 +201,17 @@ def test_defaults_without_any_deadlines() -> None:
     [
         (
             "    deadlines: {categories: {parking: {accept_days: 1}}}\n",
-            "stations.1.deadlines.categories",
+            ":22: stations #2 › deadlines › categories › parking: unknown category",
         ),
         ("    deadlines: {accept_days: 20, resolve_days: 10}\n", "accept_days (20) is more"),
-        ("    deadlines: {accept_days: 0}\n", ":22: stations.1.deadlines.accept_days"),
-        ("    deadlines: {resolve_days: x}\n", "stations.1.deadlines.resolve_days"),
-        ("    working_days_only: sometimes\n", ":22: stations.1.working_days_only"),
-        ("    deadlines: {accept: 1}\n", "stations.1.deadlines.accept"),
+        ("    deadlines: {accept_days: 0}\n", ":22: stations #2 › deadlines › accept_days"),
+        ("    deadlines: {resolve_days: x}\n", "stations #2 › deadlines › resolve_days"),
+        ("    working_days_only: sometimes\n", ":22: stations #2 › working_days_only"),
+        ("    deadlines: {accept: 1}\n", "stations #2 › deadlines › accept"),
     ],
 )
 def test_bad_deadlines_are_refused_with_their_place(extra: str, where: str) -> None:
     text = STATIONS_YAML.replace("    code: XY\n", "    code: XY\n" + extra)
     with pytest.raises(StationsFileError) as info:
-        parse_stations_yaml(text, "stations.yaml")
+        parse_stations_yaml(text, "stations.yaml", Catalog("en"))
     assert where in str(info.value)

@@ -18,6 +18,7 @@ from bot.chart import ChartLabels, MonthPoint, cjk_font, render_chart
 from bot.cli import main
 from bot.clock import ManualClock
 from bot.domain.model import NotAllowed
+from bot.operator import EXIT_FAILURE
 from bot.qr import deep_link, render_qr
 from bot.reporting import ChooseStation, Reporting
 from bot.services import Liaison, NotFound
@@ -60,8 +61,8 @@ async def test_xlsx_has_the_four_sheets_with_chinese_headers_and_the_figures(
     summary = {r[0]: r[1] for r in sheet_rows(data, "汇总") if r and r[0]}
     assert summary["联络站"] == "惠民社区代表联络站" and summary["统计时段"] == "2026-03"
     assert summary["收到心愿（条）"] == 7 and summary["办结（条）"] == 2
-    assert summary["超期（条）"] == 5 and summary["办结率"] == 33.3
-    assert summary["满意率"] == 66.7 and summary["受理用时中位数（小时）"] == 10
+    assert summary["超期（条）"] == 5 and summary["办结率"] == 0.333
+    assert summary["满意率"] == 0.667 and summary["受理用时中位数（小时）"] == 10
 
     wishes = sheet_rows(data, "心愿")
     header = wishes[0]
@@ -87,6 +88,31 @@ async def test_xlsx_has_the_four_sheets_with_chinese_headers_and_the_figures(
     by_name = {r[0]: r for r in deputies[1:]}
     assert set(by_name) == {"张代表", "李代表", "王代表"}
     assert by_name["王代表"][1] == 3 and by_name["李代表"][1] == 4 and by_name["张代表"][1] == 0
+
+
+async def test_rates_are_fractions_shown_as_percentages(
+    liaison: Liaison, reporting: Reporting, scenario: Scenario
+) -> None:
+    """Excel computes with 0.667 shown as 66.7 %; a cell holding 66.7 shows 6670 % once
+    someone applies the percent format, and sums and averages of it are off by 100."""
+    staff = await liaison.identify(person(STAFF_HM))
+    result = await reporting.export(staff, None, reporting.period("2026-03"))
+    book = load_workbook(io.BytesIO(await reporting.export_file(result, "xlsx")))
+    cells = {row[0].value: row[1] for row in book["汇总"].iter_rows() if row[0].value}
+    for label, value in (("办结率", 0.333), ("满意率", 0.667)):
+        assert cells[label].value == value and cells[label].number_format == "0.0%"
+    assert cells["收到心愿（条）"].number_format == "General"  # counts stay plain numbers
+    deputies = book["代表履职"]
+    header = [c.value for c in deputies[1]]
+    column = header.index("满意率") + 1
+    rates = [deputies.cell(row=r, column=column) for r in range(2, deputies.max_row + 1)]
+    assert any(c.value is not None for c in rates)
+    for cell in rates:
+        if cell.value is not None:
+            assert 0 <= cell.value <= 1 and cell.number_format == "0.0%"
+    data = await reporting.export_file(result, "csv")
+    rows = {r[0]: r for r in csv.reader(io.StringIO(data.decode("utf-8-sig"))) if r}
+    assert rows["办结率"][1] == "33.3%" and rows["满意率"][1] == "66.7%"
 
 
 async def test_a_deputy_gets_the_wishes_masked(
@@ -210,6 +236,7 @@ async def test_cli_export_and_qr(
     monkeypatch.setenv("LIAISON_DATABASE", liaison.db.path)
     monkeypatch.delenv("LIAISON_TELEGRAM_TOKEN", raising=False)
     monkeypatch.delenv("LIAISON_BOT_USERNAME", raising=False)
+    monkeypatch.delenv("LIAISON_LOCALE", raising=False)  # Chinese, the default
     out = tmp_path / "huimin.xlsx"
     args = ["export", "--station", "huimin", "--from", "2026-02-01", "--to", "2026-03-31", str(out)]
     # the CLI runs its own event loop: run it in a thread, as from a shell
@@ -217,7 +244,7 @@ async def test_cli_export_and_qr(
 
     assert await asyncio.to_thread(main, args) == 0
     captured = capsys.readouterr()
-    assert "exported 8 wishes" in captured.out and "exporting 心愿: 8/8" in captured.err
+    assert "的 8 条心愿导出到" in captured.out and "正在导出 心愿：8/8" in captured.err
     rows = sheet_rows(out.read_bytes(), "心愿")
     assert len(rows) == 9 and "13812345678" in " ".join(str(c) for c in rows[1])  # unmasked
 
@@ -227,11 +254,11 @@ async def test_cli_export_and_qr(
     assert csv_out.read_bytes().startswith(b"\xef\xbb\xbf")
 
     bad = ["export", "--station", "nowhere", "--from", "2026-03-01", "--to", "2026-03-31"]
-    assert await asyncio.to_thread(main, [*bad, str(tmp_path / "x.xlsx")]) == 2
+    assert await asyncio.to_thread(main, [*bad, str(tmp_path / "x.xlsx")]) == EXIT_FAILURE
     assert "nowhere" in capsys.readouterr().err
 
     png = tmp_path / "qr.png"
-    assert await asyncio.to_thread(main, ["qr", "--station", "huimin", str(png)]) == 2
+    assert await asyncio.to_thread(main, ["qr", "--station", "huimin", str(png)]) == EXIT_FAILURE
     assert "--username" in capsys.readouterr().err  # no username, no token: told what to do
     args = ["qr", "--station", "huimin", "--username", USERNAME, str(png)]
     assert await asyncio.to_thread(main, args) == 0
