@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from datetime import date
 from pathlib import Path
 
+from bot.logsetup import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from bot.stations_file import StationsFileError, load_stations_file
 
@@ -80,12 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"liaison-bot: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL, and the URL contains the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Third-party loggers are capped there: at DEBUG they would log message content.
+    configure_logging(settings.log_level)
     try:
         if args.command == "run":
             if not settings.telegram_token:

@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.cards import Cards, WishContext
 from bot.clock import Clock
-from bot.domain.deadlines import DueDates, SupervisionNote
+from bot.domain.deadlines import DueDates, NoteKind, SupervisionNote
 from bot.domain.draft import MAX_REPLY, Draft, Step
 from bot.domain.masking import mask_pii, name_variants
 from bot.domain.model import (
@@ -62,6 +62,8 @@ PRIORITY_WALL = 5
 PRIORITY_BROADCAST = 9
 
 PAGE_SIZE = 8
+# reminders_sent kind marking that a departed deputy's wish was handed back to staff (once)
+DEPUTY_LEFT = "deputy_left"
 
 
 class NotFound(DomainError):
@@ -490,6 +492,7 @@ class Liaison:
                         repos,
                         before.deputy_id,
                         self.cards.handler_note(wish, "note.transferred_away", to=deputy_name),
+                        fallback=False,  # staff moved it: they need not hear it back
                     )
                 await self._to_resident(
                     repos,
@@ -850,6 +853,44 @@ class Liaison:
                 await repos.set_staff(s.id, staff_users)
             await repos.deactivate_stations_except(s.id for s in config.stations)
             await SupervisionRepo(conn).set_policies(config.deadline_policies())
+            await self._hand_back_orphans(repos, now)
+
+    async def _hand_back_orphans(self, repos: Repos, now: datetime) -> int:
+        """Open wishes whose deputy no longer serves go back to the station's staff.
+
+        The lifecycle has no "unassign": the wish keeps its state (the staff's 改派 is a
+        transfer, allowed from every working state), its timeline records that the deputy left,
+        and the staff are told once (the mark in reminders_sent survives restarts, and each
+        start syncs the stations file again).
+        """
+        sup = SupervisionRepo(repos.conn)
+        handed = 0
+        for wish in await repos.open_wishes_of_departed_deputies():
+            assert wish.deputy_id is not None
+            if not await sup.mark_sent(wish.id, DEPUTY_LEFT, wish.created_at, wish.deputy_id, now):
+                continue
+            deputy = await repos.deputy(wish.deputy_id)
+            name = deputy.name if deputy else ""
+            await sup.add_note(
+                wish.id, SupervisionNote(now, NoteKind.DEPUTY_LEFT, Role.SYSTEM.value, None, name)
+            )
+            ctx = await self._context(repos, wish)
+            note = OutMessage(
+                text=self.c.t(
+                    "privacy.deputy_left",
+                    receipt=wish.receipt,
+                    deputy=name,
+                    category=ctx.category_name,
+                    status=self.cards.status(wish.status),
+                ),
+                buttons=self.cards.reassign_buttons(wish),
+                wish_id=wish.id,
+            )
+            await self._to_staff(repos, wish.station_id, [note], wish.id)
+            handed += 1
+        if handed:
+            log.warning("%d open wishes went back to staff: their deputy no longer serves", handed)
+        return handed
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -915,9 +956,19 @@ class Liaison:
             [_outgoing(f.channel, f.chat_id, f.user_id, "follower", PRIORITY_WALL, message) for f in followers], now
         )
 
-    async def _to_deputy(self, repos: Repos, deputy_id: int, *messages: OutMessage) -> None:
+    async def _to_deputy(
+        self, repos: Repos, deputy_id: int, *messages: OutMessage, fallback: bool = True
+    ) -> None:
+        """To the deputy while they serve; once removed from the stations file (or their
+        station is), nothing about a resident reaches them: it goes to the station's staff
+        instead (`fallback`), who reassign the wish."""
         deputy = await repos.deputy(deputy_id)
-        user = await repos.user(deputy.user_id) if deputy else None
+        if deputy is None or not await repos.deputy_serves(deputy_id):
+            if deputy is not None and fallback and messages:
+                wish_id = next((m.wish_id for m in messages if m.wish_id), None)
+                await self._to_staff(repos, deputy.station_id, list(messages), wish_id)
+            return
+        user = await repos.user(deputy.user_id)
         if user is None:
             return
         await repos.enqueue(
@@ -949,7 +1000,8 @@ class Liaison:
         wish_id: int | None,
         exclude: int | None = None,
     ) -> None:
-        """Station staff who can be reached; county admins when a station has none."""
+        """Station staff who can be reached; county admins when a station has none. A
+        deactivated station has none (its former staff hear nothing): county admins then."""
         staff = [
             u
             for u in await repos.staff_users(station_id)

@@ -204,7 +204,9 @@ class Supervisor:
 
     async def _remind_deputy(self, repos: Repos, wish: Wish, reminder: DueReminder) -> None:
         deputy = await repos.deputy(reminder.target)
-        user = await repos.user(deputy.user_id) if deputy else None
+        if deputy is None or not await repos.deputy_serves(deputy.id):
+            return  # removed from the stations file: the wish is with the staff now
+        user = await repos.user(deputy.user_id)
         if user is None:
             return
         names = await repos.category_names()
@@ -237,9 +239,14 @@ class Supervisor:
             due=self.when(reminder.due_at),
             text=truncate_plain(wish.text, 301),
         )
-        message = OutMessage(
-            text=text, buttons=self.escalation_buttons(wish, deputy is not None), wish_id=wish.id
+        serving = deputy is not None and await repos.deputy_serves(deputy.id)
+        # no 催办 for a deputy who left the stations file: only 改派 and 查看
+        buttons = (
+            self.escalation_buttons(wish, deputy is not None)
+            if serving or deputy is None
+            else self.cards.reassign_buttons(wish)
         )
+        message = OutMessage(text=text, buttons=buttons, wish_id=wish.id)
         await self._to_staff(repos, wish.station_id, message)
         label = self.c.plain(f"supervision.which_{reminder.kind.value.removeprefix('escalate_')}")
         await sup.add_note(
@@ -277,6 +284,8 @@ class Supervisor:
             deputy_user = await repos.user(deputy.user_id) if deputy else None
             if deputy is None or deputy_user is None:
                 raise InvalidInput("supervision_no_deputy")
+            if not await repos.deputy_serves(deputy.id):
+                raise InvalidInput("privacy_deputy_left")  # 改派 instead: they left
             last = await sup.last_note_at(wish.id, NoteKind.PUSHED)
             if last is not None and now - last < PUSH_COOLDOWN:
                 raise InvalidInput("supervision_pushed_recently")
