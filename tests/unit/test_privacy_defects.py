@@ -4,16 +4,22 @@ Each test here failed on the code before the fix it covers."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from openpyxl import load_workbook
 
 from bot.clock import ManualClock
 from bot.domain.deadlines import NoteKind
 from bot.domain.model import Action, InvalidInput, Rating, Status
+from bot.i18n import Catalog
+from bot.reporting import Reporting
 from bot.services import Liaison
-from bot.stations_file import parse_stations_yaml
+from bot.stations_file import StationsConfig, parse_stations_yaml
 from bot.supervision import Supervisor
 from storage.db import Database
-from tests.conftest import STATIONS_YAML, person
+from tests.conftest import STATIONS_YAML, TZ, person
+from tests.unit.test_reports import START, WANG, build_scenario
 from tests.unit.test_services import clear_outbox, outbox, submit
 
 RESIDENT, ZHANG, LI, STAFF_HM, STAFF_XY, ADMIN = 700001, 800001, 800002, 900001, 900002, 990001
@@ -97,3 +103,28 @@ async def test_a_deactivated_station_s_staff_hear_nothing(
     assert await pending_to(db, 800011) == []  # its deputy neither
     # the county admins are responsible for what is left there
     assert any("三号楼的电梯" in r["text"] for r in await pending_to(db, ADMIN))
+
+
+async def test_a_deputy_exports_only_their_own_wishes(db: Database, config: StationsConfig) -> None:
+    """王代表's export used to hold every wish of the station, 李代表's private ones too."""
+    clock = ManualClock(START)
+    liaison = Liaison(db, Catalog("zh_CN"), clock, TZ, admins=[("telegram", str(ADMIN))])
+    await liaison.sync_config(config)
+    scenario = await build_scenario(liaison, clock)
+    reporting = Reporting(liaison)
+    wang = await liaison.identify(person(WANG))
+    result = await reporting.export(wang, None, reporting.period("2026-03"))
+    book = load_workbook(io.BytesIO(await reporting.export_file(result, "xlsx")))
+    wishes = list(book["心愿"].iter_rows(values_only=True))
+    header = wishes[0]
+    rows = [dict(zip(header, r, strict=True)) for r in wishes[1:]]
+    assert rows and {r["代表"] for r in rows} == {"王代表"}
+    assert result.wishes == len(rows) == 3
+    assert scenario.receipts["W3"] not in {r["编号"] for r in rows}  # 李代表's
+    timeline = {r[0] for r in list(book["民情日记"].iter_rows(values_only=True))[1:]}
+    assert timeline == {r["编号"] for r in rows}
+    deputies = [r[0] for r in list(book["代表履职"].iter_rows(values_only=True))[1:]]
+    assert deputies == ["王代表"]
+    # staff still export the whole station
+    staff = await liaison.identify(person(STAFF_HM))
+    assert (await reporting.export(staff, None, reporting.period("2026-03"))).wishes == 7
