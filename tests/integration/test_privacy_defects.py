@@ -7,8 +7,9 @@ import asyncio
 import signal
 from pathlib import Path
 
+from bot.i18n import Catalog
 from tests.fake_telegram import FakeTelegram
-from tests.integration.conftest import RESIDENT, ZHANG
+from tests.integration.conftest import RESIDENT, RESIDENT_2, ZHANG, Harness
 from tests.integration.test_subprocess import ProcessHarness, bot_env, output, start
 from tests.integration.test_wish_loop import leave_wish
 
@@ -44,3 +45,36 @@ async def test_debug_logging_never_writes_message_content(
     assert "submitted at station huimin" in log  # the log was captured (ids, not content)
     for secret in (PHONE, "1391234", "刘小明", "小明", "垃圾站", "明天上午派人", fake.token):
         assert secret not in log, f"{secret!r} was logged"
+
+
+async def test_the_consent_prompt_says_when_and_where_a_wish_becomes_public(
+    harness: Harness,
+) -> None:
+    """The prompt used to promise the 回音壁 after resolution only, while /wall listed a public
+    wish from submission. Decision: /wall keeps showing it from submission (masked), and the
+    prompt says so, in both locales."""
+    h = harness
+    welcome = await h.start_bot(RESIDENT, "huimin")
+    prompt = await h.press(RESIDENT, welcome, "我要留言")
+    prompt = await h.press(RESIDENT, prompt, "环境卫生")
+    more = await h.say(RESIDENT, "我是刘小明，小区垃圾桶满了没人清，电话13912345678")
+    consent = await h.press(RESIDENT, more, "下一步")
+    text = consent.text
+    assert "心愿墙" in text and "/wall" in text and "提交后立即" in text
+    assert "回音壁" in text and "办结后" in text and "打码" in text
+    confirm = await h.press(RESIDENT, consent, "同意公开")
+    confirm = await h.press(RESIDENT, confirm, "跳过")
+    receipt_msg = await h.press(RESIDENT, confirm, "确认提交")
+    receipt = receipt_msg.text.split("编号 ")[1].split("（")[0].strip()
+    # as the prompt said: on /wall at once, masked, before anyone resolved it
+    await h.start_bot(RESIDENT_2, "huimin")
+    wall = await h.say(RESIDENT_2, "/wall")
+    assert receipt in wall.text and "垃圾桶满了" in wall.text
+    assert "刘小明" not in wall.text and "13912345678" not in wall.text
+    for locale, words in {
+        "zh_CN": ("心愿墙", "/wall", "提交后立即", "回音壁", "办结后", "打码"),
+        "en": ("wish wall", "/wall", "as soon as you submit", "echo wall", "once it is resolved", "masked"),
+    }.items():
+        prompt_text = Catalog(locale).plain("new.public")
+        for word in words:
+            assert word in prompt_text, (locale, word)
