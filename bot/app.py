@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import Application, ApplicationBuilder
@@ -149,8 +150,9 @@ async def build(
     catalog = Catalog(settings.locale)
     admins = [("telegram", str(i)) for i in settings.staff_ids]
     liaison = Liaison(
-        db, catalog, clock, settings.tz, admins=admins, auto_close_days=settings.auto_close_days
-    )
+        db, catalog, clock, settings.tz, admins=admins, auto_close_days=settings.auto_close_days,
+        input_timeout=timedelta(minutes=settings.input_timeout_minutes),
+    )  # fmt: skip
     supervisor = Supervisor(
         db,
         catalog,

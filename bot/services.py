@@ -125,8 +125,12 @@ class Liaison:
         tz: tzinfo,
         admins: Iterable[tuple[str, str]] = (),
         auto_close_days: int = 7,
+        input_timeout: timedelta = timedelta(minutes=30),
     ) -> None:
         self.db = db
+        # A pending 回复/办结/不予受理/补充 body or a broadcast being written expires after this:
+        # days later, whatever the person types must not go to a resident or the station.
+        self.input_timeout = input_timeout
         self.c = catalog
         self.clock = clock
         self.tz = tz
@@ -393,14 +397,60 @@ class Liaison:
             actor = await self._actor(repos, user)
             _check_allowed(wish, action, actor)
             state = await self._state(repos, user.id)
-            state["input"] = {"action": action.value, "wish_id": wish.id}
+            state["input"] = {
+                "action": action.value,
+                "wish_id": wish.id,
+                "at": self.clock.now().isoformat(),
+            }
             await self._save_state(repos, user.id, state)
         return wish
 
     async def pending_input(self, user: UserRow) -> tuple[Action, int] | None:
         async with self.db.read() as conn:
             data = (await self._state(Repos(conn), user.id)).get("input")
-        return (Action(data["action"]), int(data["wish_id"])) if data else None
+        if not data or self._input_expired(data.get("at")):
+            return None
+        return Action(data["action"]), int(data["wish_id"])
+
+    def _input_expired(self, at: str | None) -> bool:
+        if not at:
+            return True  # from before expiry existed: as old as it gets
+        return self.clock.now() - datetime.fromisoformat(at) > self.input_timeout
+
+    def _has_expired(self, state: dict[str, Any], updated_at: datetime) -> bool:
+        pending = state.get("input")
+        if pending and self._input_expired(pending.get("at")):
+            return True
+        return bool(state.get("broadcast")) and self.clock.now() - updated_at > self.input_timeout
+
+    async def expire_input(self, user: UserRow) -> list[tuple[str, str]]:
+        """Forget pending input older than `input_timeout`; what was dropped, for a polite
+        note: ("input", receipt) for a wish's pending text, ("broadcast", "") for a broadcast
+        being written (judged by the session's last change)."""
+        dropped: list[tuple[str, str]] = []
+        async with self.db.read() as conn:  # every message asks: no write unless something expired
+            found = await Repos(conn).session_with_time(user.id)
+        if found is None or not self._has_expired(*found):
+            return dropped
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            found = await repos.session_with_time(user.id)
+            if found is None:
+                return dropped
+            state, updated_at = found
+            pending = state.get("input")
+            if pending and self._input_expired(pending.get("at")):
+                wish = await repos.wish(int(pending.get("wish_id", 0)))
+                dropped.append(("input", wish.receipt if wish else ""))
+                state.pop("input")
+            if state.get("broadcast") and self._has_expired({"broadcast": 1}, updated_at):
+                dropped.append(("broadcast", ""))
+                state.pop("broadcast")
+            if dropped:
+                await self._save_state(repos, user.id, state)
+        if dropped:
+            log.info("user %s: expired pending input %s", user.id, [k for k, _ in dropped])
+        return dropped
 
     async def finish_input(
         self, user: UserRow, text: str, idempotency_key: str | None = None

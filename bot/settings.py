@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     rating_reminder_days: int = Field(default=3, ge=0)
     followup_days: int = Field(default=30, ge=0)
     poll_timeout: int = Field(default=30, ge=0, le=50)
+    # Privacy: pending input (a deputy's 回复, a broadcast being written) expires after this.
+    input_timeout_minutes: int = Field(default=30, ge=1)
     # How long one Bot API call may take before it counts as a network error (and is retried).
     http_timeout: float = Field(default=15.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

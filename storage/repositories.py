@@ -655,6 +655,17 @@ class Repos:
         )
         return (row[0], json.loads(row[1])) if row else None
 
+    async def session_with_time(self, user_id: int) -> tuple[dict[str, Any], datetime] | None:
+        """A person's flow state and when it last changed."""
+        row = await fetch_one(
+            self.conn, "SELECT data, updated_at FROM sessions WHERE user_id=?", (user_id,)
+        )
+        if row is None:
+            return None
+        updated = _dt(row[1])
+        assert updated is not None
+        return json.loads(row[0]), updated
+
     async def set_session(
         self, user_id: int, flow: str, data: dict[str, Any], now: datetime
     ) -> None:

@@ -5,13 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.app import LiaisonApp, build
+from bot.clock import ManualClock
 from bot.i18n import Catalog
+from storage.repositories import Repos
 from tests.fake_telegram import FakeTelegram
-from tests.integration.conftest import RESIDENT, RESIDENT_2, ZHANG, Harness
+from tests.integration.conftest import (
+    RESIDENT,
+    RESIDENT_2,
+    TEST_LIMITS,
+    ZHANG,
+    Harness,
+    assert_no_invalid_calls,
+    settings_for,
+)
 from tests.integration.test_subprocess import ProcessHarness, bot_env, output, start
-from tests.integration.test_wish_loop import leave_wish
+from tests.integration.test_wish_loop import leave_wish, open_bot
 
 PHONE = "13912345678"
 WISH = "我是刘小明，楼下垃圾站三天没人清运，臭气熏天"
@@ -78,3 +90,45 @@ async def test_the_consent_prompt_says_when_and_where_a_wish_becomes_public(
         prompt_text = Catalog(locale).plain("new.public")
         for word in words:
             assert word in prompt_text, (locale, word)
+
+
+async def test_a_pending_reply_expires_with_a_polite_note(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """A deputy pressed 回复 and never typed it; days later their next message went to the
+    resident. Now it waits LIAISON_INPUT_TIMEOUT_MINUTES (30) and then is dropped, with a note."""
+    clock = ManualClock(datetime.now(UTC))
+    app = await build(settings_for(fake, tmp_path), clock=clock, limits=TEST_LIMITS)
+    await app.start()
+    try:
+        h = Harness(fake, app)
+        await open_bot(h, ZHANG)
+        first = await leave_wish(h, RESIDENT, "huimin", "道路交通", "人行道上的地砖松动了")
+        card = await h.card_for(ZHANG, first)
+        prompt = await h.press(ZHANG, card, "回复")
+        assert first in prompt.text
+        clock.advance(minutes=31)  # the deputy went to do something else
+        note = await h.say(ZHANG, "HM-2026-0002 这条我来看看")
+        assert "已自动取消" in note.text and first in note.text and "30" in note.text
+        await h.settle()
+        fake.consume_all(ZHANG)
+        assert not [m for m in fake.unconsumed(RESIDENT) if "我来看看" in m.content]
+        zhang = await _user_id(app, ZHANG)
+        async with app.db.read() as conn:
+            state = await Repos(conn).session(zhang)
+        assert state is None or "input" not in state[1]
+        # within the time it still works as before
+        prompt = await h.press(ZHANG, card, "回复")
+        clock.advance(minutes=29)
+        await h.say(ZHANG, "明天上午去现场")
+        await fake.wait_for(chat_id=RESIDENT, text_contains="明天上午去现场")
+        assert_no_invalid_calls(fake)
+    finally:
+        await app.stop()
+
+
+async def _user_id(app: LiaisonApp, tg_id: int) -> int:
+    async with app.db.read() as conn:
+        user = await Repos(conn).user_by_external("telegram", str(tg_id))
+    assert user is not None
+    return user.id

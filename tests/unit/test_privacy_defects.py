@@ -128,3 +128,22 @@ async def test_a_deputy_exports_only_their_own_wishes(db: Database, config: Stat
     # staff still export the whole station
     staff = await liaison.identify(person(STAFF_HM))
     assert (await reporting.export(staff, None, reporting.period("2026-03"))).wishes == 7
+
+
+async def test_pending_input_and_a_broadcast_being_written_expire(
+    liaison: Liaison, clock: ManualClock
+) -> None:
+    _, wish = await submit(liaison, RESIDENT, "小区门口路灯坏了三天")
+    zhang = await liaison.identify(person(ZHANG))
+    staff = await liaison.identify(person(STAFF_HM))
+    await liaison.begin_input(zhang, Action.REPLY, wish.id)
+    await liaison.set_session_value(staff, "broadcast", {"step": "text", "station_id": "huimin"})
+    clock.advance(minutes=29)
+    assert await liaison.pending_input(zhang) == (Action.REPLY, wish.id)
+    assert await liaison.expire_input(zhang) == [] and await liaison.expire_input(staff) == []
+    clock.advance(minutes=2)
+    assert await liaison.pending_input(zhang) is None  # never finished with an old one
+    assert await liaison.expire_input(zhang) == [("input", wish.receipt)]
+    assert await liaison.expire_input(staff) == [("broadcast", "")]
+    assert await liaison.session_value(staff, "broadcast") is None
+    assert await liaison.expire_input(zhang) == []  # told once
