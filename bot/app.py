@@ -18,6 +18,7 @@ from bot.dispatcher import Dispatcher, Transport
 from bot.faq_service import FaqService
 from bot.i18n import Catalog
 from bot.pacing import Limits, Pacer
+from bot.retention import Retention
 from bot.services import Liaison
 from bot.settings import Settings
 from bot.stations_file import load_stations_file
@@ -160,6 +161,7 @@ async def build(
         digest_hour=settings.digest_hour,
         rating_reminder_days=settings.rating_reminder_days,
         followup_days=settings.followup_days,
+        retention=Retention(db, clock, settings.retention()),
     )
     if config is not None:
         await liaison.sync_config(config)

@@ -42,6 +42,7 @@ from bot.domain.model import (
 )
 from bot.i18n import Catalog, Markup
 from bot.messages import Button, OutMessage, keyboard
+from bot.retention import Retention
 from bot.services import PRIORITY_NOTIFY, Liaison, NotFound
 from bot.textfit import truncate_plain
 from storage.db import Database
@@ -83,8 +84,10 @@ class Supervisor:
         digest_hour: int = 9,
         rating_reminder_days: int = 3,
         followup_days: int = 30,
+        retention: Retention | None = None,
     ) -> None:
         self.db = db
+        self.retention = retention  # pruning rides on this restart-safe tick (bot/retention.py)
         self.c = catalog
         self.liaison = liaison
         self.clock = liaison.clock
@@ -161,6 +164,8 @@ class Supervisor:
                 "rating_reminders": await self.send_rating_reminders(),
                 "follow_ups": await self.send_follow_ups(),
                 "digests": await self.send_digests(),
+                # last: a failure here must not hold up the reminders above
+                "pruned": await self.retention.tick() if self.retention else 0,
             }
         if any(done.values()):
             log.info("supervision: %s", done)

@@ -14,10 +14,13 @@ from bot.domain.deadlines import NoteKind
 from bot.domain.model import Action, InvalidInput, Rating, Status
 from bot.i18n import Catalog
 from bot.reporting import Reporting
+from bot.retention import Retention, RetentionPolicy
 from bot.services import Liaison
 from bot.stations_file import StationsConfig, parse_stations_yaml
 from bot.supervision import Supervisor
-from storage.db import Database
+from storage.broadcasts import DeliveryQueue
+from storage.db import Database, fetch_all
+from storage.repositories import Repos
 from tests.conftest import STATIONS_YAML, TZ, person
 from tests.unit.test_reports import START, WANG, build_scenario
 from tests.unit.test_services import clear_outbox, outbox, submit
@@ -147,3 +150,59 @@ async def test_pending_input_and_a_broadcast_being_written_expire(
     assert await liaison.expire_input(staff) == [("broadcast", "")]
     assert await liaison.session_value(staff, "broadcast") is None
     assert await liaison.expire_input(zhang) == []  # told once
+
+
+async def count_rows(db: Database, table: str) -> int:
+    async with db.read() as conn:
+        rows = await fetch_all(conn, f"SELECT COUNT(*) FROM {table}")
+    return int(rows[0][0])
+
+
+async def test_retention_prunes_outbox_links_sessions_and_misses_in_batches(
+    liaison: Liaison, db: Database, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the inbox was ever pruned: card texts with phone numbers, links, the last
+    unanswered question and FAQ misses stayed for ever."""
+    policy = RetentionPolicy(outbox_days=7, links_days=30, session_hours=24, faq_miss_days=90)
+    sup = Supervisor(db, liaison.c, liaison, retention=Retention(db, clock, policy))
+    resident, wish = await submit(liaison, RESIDENT, "小区门口路灯坏了三天")
+    zhang = await liaison.identify(person(ZHANG))
+    await liaison.act(zhang, wish.id, Action.RESOLVE, body="已修好")
+    await liaison.act(resident, wish.id, Action.RATE, rating=Rating.SATISFIED)  # closed
+    await liaison.remember_question(resident, "我家电话13812345678，能帮忙吗")
+    async with db.transaction() as conn:
+        await DeliveryQueue(conn).link([("telegram", str(ZHANG), "41", wish.id)])
+        for i in range(5):
+            await Repos(conn).add_faq_miss("huimin", "none", f"问题{i}", clock.now())
+    await clear_outbox(db)  # delivered
+    sent = await count_rows(db, "outbox")
+    assert sent >= 3
+    # something still pending is never pruned, however old
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO outbox (created_at, channel, chat_id, priority, kind,"
+                           " payload, next_attempt_at) SELECT created_at, channel, chat_id,"
+                           " priority, kind, payload, next_attempt_at FROM outbox LIMIT 1")
+
+    clock.advance(hours=23, minutes=55)
+    assert (await sup.tick())["pruned"] == 0  # nothing is old enough yet
+    clock.advance(minutes=6)  # the session is a day old
+    await sup.tick()  # within ten minutes of the last run: nothing done
+    assert await count_rows(db, "sessions") == 1
+    clock.advance(minutes=5)
+    await sup.tick()
+    assert await count_rows(db, "sessions") == 0
+    assert await liaison.recalled_question(resident) is None
+    clock.advance(days=7)
+    monkeypatch.setattr("bot.retention.BATCH", 2)  # bounded batches, several of them
+    done = await Retention(db, clock, policy).prune()
+    assert done["outbox"] == sent and await count_rows(db, "outbox") == 1  # the pending one
+    assert await count_rows(db, "message_links") == 1  # closed 8 days ago: kept for 30
+    clock.advance(days=23)
+    assert (await Retention(db, clock, policy).prune())["links"] == 1
+    assert await count_rows(db, "faq_misses") == 5
+    clock.advance(days=60)
+    monkeypatch.setattr("bot.retention.MAX_BATCHES", 2)  # at most 2 x 2 rows in one run
+    assert (await Retention(db, clock, policy).prune())["faq_misses"] == 4
+    assert (await Retention(db, clock, policy).prune())["faq_misses"] == 1
+    assert await count_rows(db, "faq_misses") == 0
+    assert await count_rows(db, "wishes") == 1  # the record stays
