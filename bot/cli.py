@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         "--username", help="the bot's @username (default: LIAISON_BOT_USERNAME, else getMe)"
     )
     qr.add_argument("file", type=Path, help="FILE.png")
+    # purge (privacy): erasure on request; its messages are in locales/*/privacy.yaml
+    pur = sub.add_parser(
+        "purge", help="erase one resident's personal data (their wishes stay, anonymised)"
+    )
+    pur.add_argument("--resident", required=True, type=int, metavar="TELEGRAM_ID")
+    pur.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return p
 
 
@@ -127,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"could not ask Telegram for the bot's username ({type(exc).__name__});"
                     " pass --username or set LIAISON_BOT_USERNAME"
                 ) from exc
+        elif args.command == "purge":
+            from bot.purge_cli import purge_command
+
+            _require_database(settings)
+            return purge_command(settings, args.resident, args.yes)
     except StationsFileError as exc:
         print(f"liaison-bot: invalid stations file:\n{exc}", file=sys.stderr)
         return 2

@@ -111,6 +111,21 @@ class PurgeRepo:
         rows = await fetch_all(self.conn, "SELECT id FROM wishes WHERE resident_id = ?", (user_id,))
         return [int(r[0]) for r in rows]
 
+    async def _receipts(self, wish_ids: list[int]) -> list[str]:
+        rows = await fetch_all(
+            self.conn, f"SELECT receipt FROM wishes WHERE id IN ({marks(wish_ids)})", wish_ids
+        )
+        return [str(r[0]) for r in rows]
+
+    async def _copies(self, wish_ids: list[int]) -> tuple[str, list[object]]:
+        """Outbox rows about the wishes that carry no wish id: 回音壁 posts and follower
+        notices (masked, but still their text), found by receipt."""
+        receipts = await self._receipts(wish_ids)
+        if not receipts:
+            return "0", []
+        like = " OR ".join("instr(payload, ?) > 0" for _ in receipts)
+        return f"(kind IN ('wall', 'follower') AND ({like}))", list(receipts)
+
     async def _count(self, sql: str, params: list[object]) -> int:
         row = await fetch_one(self.conn, sql, params)
         return int(row[0]) if row else 0
@@ -119,16 +134,20 @@ class PurgeRepo:
         """What `erase` would touch, for the confirmation."""
         ids = await self._wish_ids(target.user_id)
         w, uid = marks(ids), target.user_id
+        copies, copy_params = await self._copies(ids)
         return PurgeCounts(
             wishes=len(ids),
             timeline=await self._count(
-                f"SELECT COUNT(*) FROM wish_events WHERE wish_id IN ({w}) AND body <> ''", ids
+                f"SELECT COUNT(*) FROM wish_events WHERE wish_id IN ({w}) AND body <> ''"
+                " AND action <> 'rate'",
+                ids,
             ),
             attachments=await self._count(
                 f"SELECT COUNT(*) FROM wish_attachments WHERE wish_id IN ({w})", ids
             ),
             outbox=await self._count(
-                f"SELECT COUNT(*) FROM outbox WHERE user_id = ? OR wish_id IN ({w})", [uid, *ids]
+                f"SELECT COUNT(*) FROM outbox WHERE user_id = ? OR wish_id IN ({w}) OR {copies}",
+                [uid, *ids, *copy_params],
             ),
             links=await self._count(
                 f"SELECT COUNT(*) FROM message_links WHERE wish_id IN ({w}) OR chat_id ="
@@ -151,6 +170,7 @@ class PurgeRepo:
         counts = await self.count(target, external_id)
         ids = await self._wish_ids(target.user_id)
         w, uid = marks(ids), target.user_id
+        copies, copy_params = await self._copies(ids)  # before the texts go
         ex = self.conn.execute
         # Text the resident wrote or that was written to them about their wishes (replies and
         # results quote names, addresses and numbers); no longer public anywhere.
@@ -160,9 +180,15 @@ class PurgeRepo:
             f" ELSE '' END, public = 0 WHERE id IN ({w})",
             ids,
         )
-        await ex(f"UPDATE wish_events SET body = '' WHERE wish_id IN ({w})", ids)
+        # a rating's entry holds only the rating chosen (kept, like the wish's rating)
+        await ex(
+            f"UPDATE wish_events SET body = '' WHERE wish_id IN ({w}) AND action <> 'rate'", ids
+        )
         await ex(f"DELETE FROM wish_attachments WHERE wish_id IN ({w})", ids)
-        await ex(f"DELETE FROM outbox WHERE user_id = ? OR wish_id IN ({w})", [uid, *ids])
+        await ex(
+            f"DELETE FROM outbox WHERE user_id = ? OR wish_id IN ({w}) OR {copies}",
+            [uid, *ids, *copy_params],
+        )
         await ex(
             f"DELETE FROM message_links WHERE wish_id IN ({w}) OR chat_id ="
             " (SELECT chat_id FROM users WHERE id = ?)",
