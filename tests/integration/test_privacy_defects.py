@@ -12,10 +12,12 @@ from bot.app import LiaisonApp, build
 from bot.clock import ManualClock
 from bot.i18n import Catalog
 from storage.repositories import Repos
+from tests.conftest import STATIONS_YAML
 from tests.fake_telegram import FakeTelegram
 from tests.integration.conftest import (
     RESIDENT,
     RESIDENT_2,
+    STAFF_HM,
     TEST_LIMITS,
     ZHANG,
     Harness,
@@ -132,3 +134,46 @@ async def _user_id(app: LiaisonApp, tg_id: int) -> int:
         user = await Repos(conn).user_by_external("telegram", str(tg_id))
     assert user is not None
     return user.id
+
+
+async def test_a_deputy_removed_from_the_stations_file_hears_nothing_more(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """张代表 leaves the stations file and the bot restarts: the open wish goes back to the
+    staff (改派), and the resident's supplement reaches the staff, not 张代表."""
+    settings = settings_for(fake, tmp_path)
+    app = await build(settings, limits=TEST_LIMITS)
+    await app.start()
+    try:
+        h = Harness(fake, app)
+        await open_bot(h, ZHANG, STAFF_HM)
+        receipt = await leave_wish(h, RESIDENT, "huimin", "道路交通", "小区门口的路灯坏了")
+        await h.card_for(ZHANG, receipt)
+        await h.settle()
+    finally:
+        await app.stop()
+    fake.consume_all()
+    assert settings.stations_file is not None
+    settings.stations_file.write_text(
+        STATIONS_YAML.replace("      - {telegram_id: 800001, name: 张代表, categories: [traffic]}\n", ""),
+        encoding="utf-8",
+    )
+    app = await build(settings, limits=TEST_LIMITS)
+    await app.start()
+    try:
+        h = Harness(fake, app)
+        notice = await fake.wait_for(chat_id=STAFF_HM, text_contains="已不在联络站名单中")
+        assert receipt in notice.text and notice.button("改派")
+        view = await h.say(RESIDENT, receipt)  # the resident opens their wish and adds to it
+        await h.press(RESIDENT, view, "补充")
+        await h.say(RESIDENT, "晚上九点以后完全不亮")
+        await fake.wait_for(chat_id=STAFF_HM, text_contains="晚上九点以后完全不亮")
+        await h.settle()
+        assert fake.unconsumed(ZHANG) == []
+        fake.consume_all(STAFF_HM)
+        # 改派 from the notice: the usual transfer flow, without the deputy who left
+        options = await h.press(STAFF_HM, notice, "改派")
+        assert [b[0] for b in options.buttons] == ["李代表", "王代表"]
+        assert_no_invalid_calls(fake)
+    finally:
+        await app.stop()
