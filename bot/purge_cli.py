@@ -13,7 +13,7 @@ from dataclasses import asdict
 from bot.i18n import Catalog
 from bot.retention import NoSuchResident, purge_preview, purge_resident
 from bot.settings import Settings
-from storage.privacy import PurgeCounts
+from storage.privacy import PurgeCounts, PurgeTarget
 
 CHANNEL = "telegram"
 
@@ -48,7 +48,7 @@ def _counts(c: Catalog, counts: PurgeCounts) -> str:
     return c.plain("purge.counts", **asdict(counts))
 
 
-async def _preview(settings: Settings, external_id: str):  # type: ignore[no-untyped-def]
+async def _preview(settings: Settings, external_id: str) -> tuple[PurgeTarget, PurgeCounts]:
     from bot.app import open_database
 
     db = await open_database(settings)
