@@ -33,7 +33,8 @@ def purge_command(settings: Settings, telegram_id: int, yes: bool) -> int:
     if not yes:
         try:
             answer = input(c.plain("purge.confirm"))
-        except EOFError:
+        except EOFError:  # no terminal (a script without --yes): refuse
+            print()
             answer = ""
         if answer.strip().lower() not in ("yes", "y", "是"):
             print(c.plain("purge.cancelled"))
