@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
 from bot.stations_file import StationsFileError, load_stations_file
+from faq import FaqEntry
 
 TOKEN_REJECTED = (
     "Telegram rejected the bot token (401 Unauthorized, or 404 from a wrong\n"
@@ -55,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--from", dest="first", required=True, type=_date, help="YYYY-MM-DD")
     exp.add_argument("--to", dest="last", required=True, type=_date, help="YYYY-MM-DD, included")
     exp.add_argument("file", type=Path, help="FILE.xlsx or FILE.csv")
+    faq = sub.add_parser("faq", help="the FAQ as the bot uses it")
+    faq_sub = faq.add_subparsers(dest="faq_command", required=True)
+    faq_exp = faq_sub.add_parser(
+        "export",
+        help="write the FAQ file plus the entries and phrasings staff added in chat"
+        " (/faq_add, /faq_gaps) as one FAQ file (usable as LIAISON_FAQ_FILE)",
+    )
+    faq_exp.add_argument("file", type=Path, help="FILE.yaml; an existing file is never overwritten")
     qr = sub.add_parser("qr", help="write a station's deep-link QR code (PNG), ready to print")
     qr.add_argument("--station", required=True, help="station id, as in the stations file")
     qr.add_argument(
@@ -115,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
 
             _require_database(settings)
             export_command(settings, args.station, args.first, args.last, args.file)
+        elif args.command == "faq":
+            _require_database(settings)
+            if args.file.exists():
+                raise ValueError(f"{args.file} exists already; choose a new file name")
+            count = _faq_export(settings, args.file)
+            print(f"{count} FAQ entries written to {args.file}")
         elif args.command == "qr":
             from telegram.error import InvalidToken, TelegramError
 
@@ -177,6 +192,30 @@ async def _import(settings: Settings, file: Path) -> None:
         await Liaison(db, Catalog(settings.locale), SystemClock(), settings.tz).sync_config(config)
     finally:
         await db.close()
+
+
+async def _faq_entries(settings: Settings) -> list[FaqEntry]:
+    from bot.app import open_database
+    from bot.clock import SystemClock
+    from bot.faq_service import FaqService
+
+    db = await open_database(settings)
+    try:
+        return await FaqService(db, SystemClock(), settings.faq_file).export()
+    finally:
+        await db.close()
+
+
+def _faq_export(settings: Settings, path: Path) -> int:
+    from faq import dump_entry_yaml
+
+    entries = asyncio.run(_faq_entries(settings))
+    header = (
+        "# FAQ exported by `liaison-bot faq export`: the FAQ file plus the entries and\n"
+        "# phrasings staff added in chat. Usable as LIAISON_FAQ_FILE.\n"
+    )
+    path.write_text(header + "".join(dump_entry_yaml(e) for e in entries), encoding="utf-8")
+    return len(entries)
 
 
 async def _backup(settings: Settings, path: Path) -> None:

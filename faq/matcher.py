@@ -292,6 +292,7 @@ class FaqMatcher:
                     postings[token].append((index, w * count / (count + norm)))
         self._postings = postings
         self._general = [not e.stations for e in self.entries]
+        self._everything = [True] * len(self.entries)
         self._station_masks: dict[str, list[bool]] = {}
         for e in self.entries:
             for station in e.stations:
@@ -436,16 +437,25 @@ class FaqMatcher:
         z = t.bias + sum(c * f for c, f in zip(t.coef, feats, strict=True))
         return 1.0 / (1.0 + math.exp(-z)) if z > -50 else 0.0
 
-    def scores(self, text: str, station_id: str | None = None) -> list[tuple[FaqEntry, float]]:
-        """Recalled entries with their scores, best first (for tuning and diagnostics)."""
-        return [(self.entries[i], s) for i, s, _ in self._ranked(text, station_id)[0]]
+    def scores(
+        self, text: str, station_id: str | None = None, *, any_station: bool = False
+    ) -> list[tuple[FaqEntry, float]]:
+        """Recalled entries with their scores, best first (for diagnostics, and for staff
+        choosing which entry a missed question belongs to: ``any_station`` ranks every
+        entry, whatever station it is for)."""
+        ranked = self._ranked(text, station_id, any_station=any_station)[0]
+        return [(self.entries[i], s) for i, s, _ in ranked]
+
+    def phrasings(self) -> frozenset[str]:
+        """Every phrasing of every entry, normalised (a message equal to one is known)."""
+        return frozenset(self._p_text)
 
     def features(self, text: str, station_id: str | None = None) -> dict[str, list[float]]:
         """Rerank features per recalled entry id (see FEATURES), for fitting MatcherTuning."""
         return {self.entries[i].id: f for i, _, f in self._ranked(text, station_id)[0]}
 
     def _ranked(
-        self, text: str, station_id: str | None
+        self, text: str, station_id: str | None, *, any_station: bool = False
     ) -> tuple[list[tuple[int, float, list[float]]], bool]:
         """(entry index, score, features) best first, and whether the message has topic
         keywords at all."""
@@ -456,7 +466,9 @@ class FaqMatcher:
         ):
             return [], False
         allowed = (
-            self._general
+            self._everything
+            if any_station
+            else self._general
             if station_id is None
             else self._station_masks.get(str(station_id), self._general)
         )
@@ -510,7 +522,7 @@ class FaqMatcher:
 
 
 def group_similar(
-    questions: Sequence[str], threshold: float = 70.0
+    questions: Sequence[str], threshold: float = 70.0, *, candidates: int = 8
 ) -> list[tuple[str, int, list[str]]]:
     """Cluster questions the FAQ missed, for staff to see which entries are lacking.
 
@@ -519,6 +531,11 @@ def group_similar(
     five distinct wordings (most frequent first). Questions that normalise to nothing
     (greetings, emoji) are ignored. ``threshold`` is a 0-100 similarity on the
     normalised pinyin, so homophone variants group together.
+
+    Near-linear: a wording is compared only with the ``candidates`` cluster
+    representatives sharing the most pinyin bigrams with it (found through an inverted
+    index of the representatives' bigrams), never with every cluster. Two wordings with
+    no bigram in common are never similar enough to group anyway.
     """
     norm = default_normalizer()
     by_key: dict[str, list[str]] = {}
@@ -530,16 +547,25 @@ def group_similar(
     keys = sorted(by_key, key=lambda k: (-len(by_key[k]), k))
     reps: list[str] = []  # pinyin keys of cluster representatives
     clusters: list[list[str]] = []
+    postings: dict[str, list[int]] = {}  # pinyin bigram (or lone unit) -> representatives
     for text in keys:
         key = pinyin_key(text)
-        hit = process.extractOne(
-            key, reps, scorer=fuzz.ratio, processor=None, score_cutoff=threshold
-        )
-        if hit is None:
+        grams = {key[i : i + 2] for i in range(len(key) - 1)} or {key}
+        shared: Counter[int] = Counter()
+        for gram in grams:
+            shared.update(postings.get(gram, ()))
+        best: tuple[float, int] | None = None
+        for rep, _ in shared.most_common(candidates):
+            score = fuzz.ratio(key, reps[rep], score_cutoff=threshold)
+            if score and (best is None or score > best[0]):
+                best = (score, rep)
+        if best is None:
+            for gram in grams:
+                postings.setdefault(gram, []).append(len(reps))
             reps.append(key)
             clusters.append([text])
         else:
-            clusters[hit[2]].append(text)
+            clusters[best[1]].append(text)
     result: list[tuple[str, int, list[str]]] = []
     for members in clusters:
         originals: dict[str, int] = {}
