@@ -159,7 +159,7 @@ class Calibration:
     answer_z: float
     answer_margin_z: float
     suggest_z: float
-    answer_cover: float = 0.0  # share of the message's token weight the entry covers
+    answer_cover: float = 0.0  # share of the message's content words the entry uses
     positives: int = 0
     negatives: int = 0
 
@@ -398,6 +398,24 @@ class FaqMatcher:
                 if answer_df[word] <= common:
                     postings.setdefault(word, []).append(index)
         self._answer_postings = postings
+        self._all_content = frozenset(answer_df)
+
+    def _is_topic_word(self, normalized: str) -> bool:
+        """A message that is one whole content word some entry uses ("低保", "群租"): a
+        topic named on its own is worth suggesting, however short."""
+        if len(normalized) < 2:
+            return False
+        words = self._content_words(normalized)
+        return len(words) == 1 and next(iter(words)) in self._all_content
+
+    def _content_share(self, words: dict[str, float], index: int) -> float:
+        """Share of the message's content-word weight the entry uses anywhere (phrasings,
+        answer, tags); 1.0 for a message without content words."""
+        total = sum(words.values())
+        if not total:
+            return 1.0
+        answer = self._entry_answer_words[index]
+        return sum(w for k, w in words.items() if k in answer) / total
 
     def _content_bonus(self, words: dict[str, float], index: int) -> float:
         """Log-odds added to an entry's rerank score for the message's content words it
@@ -594,7 +612,7 @@ class FaqMatcher:
         if (
             len(text_units(normalized)) < self.tuning.min_units
             or significant_length(text) < self.tuning.min_chars
-        ):
+        ) and not self._is_topic_word(normalized):
             return [], False
         allowed = (
             self._everything
@@ -608,7 +626,8 @@ class FaqMatcher:
         best: dict[int, tuple[float, list[float], bool]] = {}
         # Best score of each entry from the fitted weights alone (no content-word bonus),
         # and that reading's topic share (feature 9): what the fixed answer rule judges.
-        # Appended to the returned features as two extra elements.
+        # Appended to the returned features as two extra elements, after the best
+        # reading's content-word share (_content_share).
         base: dict[int, tuple[float, float]] = {}
         parts = self._norm.focus(text, self.tuning.focus_min_chars)
         for n, part in enumerate((normalized, *parts)):
@@ -630,7 +649,7 @@ class FaqMatcher:
                 value = self._score(f, self._content_bonus(words, i)) * factor
                 current = best.get(i)
                 if current is None or value > current[0]:
-                    best[i] = (value, f, has_topic)
+                    best[i] = (value, [*f, self._content_share(words, i)], has_topic)
         ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)
         if not ranked:
             return [], False
@@ -679,7 +698,7 @@ class FaqMatcher:
             if (
                 z_top >= calibration.answer_z
                 and z_top - max(_logit(second), calibration.suggest_z) >= calibration.answer_margin_z
-                and full[0][2][4] >= calibration.answer_cover
+                and full[0][2][len(FEATURES)] >= calibration.answer_cover
                 and covered
             ):
                 return FaqMatch("answer", top_entry, (), top, margin)
@@ -752,7 +771,7 @@ class FaqMatcher:
             fixed = sub._decide(full, has_topic, None).kind == "answer"
             z = [_logit(v) for _, v, _ in full[:2]]
             right = next((_logit(v) for i, v, _ in full if i == index), -27.6)
-            positives.append((z[0], z[1] if len(z) > 1 else -27.6, full[0][2][4],
+            positives.append((z[0], z[1] if len(z) > 1 else -27.6, full[0][2][len(FEATURES)],
                               full[0][0] == index, fixed, right))
         negatives: list[tuple[float, float, float, bool]] = []
         for text in offtopic_messages():
@@ -761,7 +780,9 @@ class FaqMatcher:
                 continue
             fixed = sub._decide(full, has_topic, None).kind == "answer"
             z = [_logit(v) for _, v, _ in full[:2]]
-            negatives.append((z[0], z[1] if len(z) > 1 else -27.6, full[0][2][4], fixed))
+            negatives.append(
+                (z[0], z[1] if len(z) > 1 else -27.6, full[0][2][len(FEATURES)], fixed)
+            )
         if len(positives) < 5:
             return None
         return _fit_thresholds(positives, negatives, t)
@@ -791,7 +812,7 @@ def _fit_thresholds(
     # At least one unit of log-odds: two entries scoring alike is the very case for
     # suggestions, however rarely the held-out phrasings showed it.
     margins = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0]
-    covers = [0.0, 0.15, 0.25, 0.35, 0.45, 0.55]
+    covers = [0.0, 0.3, 0.45, 0.6, 0.75, 0.9]
     best: tuple[int, float, float, float] | None = None
     for c in covers:
         for m in margins:
