@@ -280,6 +280,9 @@ def synthetic_entries(count: int, base: Sequence[FaqEntry], seed: int = 7) -> li
         {ch for e in base for p in (e.question, *e.alternates) for ch in p if ch >= "\u4e00"}
     )
     frames = ["怎么办", "在哪里", "什么时候", "多久", "可以吗", "是什么", "怎么弄", "能不能"]
+    # Answers matter too (the matcher indexes their content words): random text over the
+    # FAQ's answer characters, 80-160 long, in sentences, each one different.
+    answer_chars = sorted({ch for e in base for ch in e.answer if ch >= "\u4e00"})
     entries = list(base[:count])
     i = 0
     while len(entries) < count:
@@ -294,7 +297,10 @@ def synthetic_entries(count: int, base: Sequence[FaqEntry], seed: int = 7) -> li
             FaqEntry(
                 id=f"syn{i}",
                 question=phrasings[0],
-                answer="……",
+                answer="。".join(
+                    "".join(rng.choices(answer_chars, k=rng.randint(15, 30)))
+                    for _ in range(rng.randint(4, 6))
+                ),
                 alternates=tuple(dict.fromkeys(phrasings[1:])),
             )
         )

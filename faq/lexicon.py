@@ -40,6 +40,10 @@ class WordStats:
         # Unknown characters and words: as rare as the rarest entries.
         self._unknown_logp = -self._log_total
         self._logp = {w: math.log(f) - self._log_total for w, f in freq.items()}
+        # Every proper prefix of a word of two or more characters: segmentation stops
+        # extending a candidate as soon as no word starts like it.
+        self._prefixes = {w[:k] for w in freq if len(w) > 1 for k in range(2, len(w) + 1)}
+        self._weights: dict[str, float] = {}
 
     @classmethod
     def from_file(cls, path: Path = _PATH) -> WordStats:
@@ -63,39 +67,60 @@ class WordStats:
         with ``HMM=False``: each position takes the word that maximises the log
         probability of the rest.
         """
+        return [text[i:j] for i, j in self.spans(text)]
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of each word of :meth:`segment`."""
         n = len(text)
         if n == 0:
             return []
         logp = self._logp
+        prefixes = self._prefixes
         unknown = self._unknown_logp
-        best: list[tuple[float, int]] = [(0.0, n)] * (n + 1)
+        score = [0.0] * (n + 1)
+        nxt = [n] * (n + 1)
         for i in range(n - 1, -1, -1):
-            if text[i].isascii():
+            ch = text[i]
+            if ch.isascii():
                 j = i + 1
                 while j < n and text[j].isascii():
                     j += 1
-                best[i] = (best[j][0] + unknown, j)
+                score[i] = score[j] + unknown
+                nxt[i] = j
                 continue
-            choice = (logp.get(text[i], unknown) + best[i + 1][0], i + 1)
-            for j in range(i + 2, min(n, i + _MAX_WORD) + 1):
-                p = logp.get(text[i:j])
-                if p is not None and p + best[j][0] > choice[0]:
-                    choice = (p + best[j][0], j)
-            best[i] = choice
-        words: list[str] = []
+            best = logp.get(ch, unknown) + score[i + 1]
+            end = i + 1
+            j = i + 2
+            limit = min(n, i + _MAX_WORD)
+            while j <= limit:
+                piece = text[i:j]
+                if piece not in prefixes:
+                    break  # no dictionary word goes on like this
+                p = logp.get(piece)
+                if p is not None and p + score[j] > best:
+                    best = p + score[j]
+                    end = j
+                j += 1
+            score[i] = best
+            nxt[i] = end
+        out: list[tuple[int, int]] = []
         i = 0
         while i < n:
-            j = best[i][1]
-            words.append(text[i:j])
-            i = j
-        return words
+            out.append((i, nxt[i]))
+            i = nxt[i]
+        return out
 
     def weight(self, word: str) -> float:
         """General-language weight of a word in [0.05, 1]: how much it says about a topic."""
-        p = self._logp.get(word)
-        info = -p if p is not None else self._log_total
-        x = (info - _LOW_INFO) / (_HIGH_INFO - _LOW_INFO)
-        return min(1.0, max(_MIN_WEIGHT, x))
+        w = self._weights.get(word)
+        if w is None:
+            p = self._logp.get(word)
+            info = -p if p is not None else self._log_total
+            x = (info - _LOW_INFO) / (_HIGH_INFO - _LOW_INFO)
+            w = min(1.0, max(_MIN_WEIGHT, x))
+            if len(self._weights) < 200_000:
+                self._weights[word] = w
+        return w
 
 
 @cache

@@ -137,9 +137,11 @@ class MatcherTuning:
     answer_weight: float = 6.0
     phrasing_word_weight: float = 2.0
     answer_chars: int = 400  # the head of an answer that is indexed
+    content_max_entries: int = 3000  # larger FAQs go without (see _build_content)
+    content_recall: int = 4  # entries recalled by content words on top of BM25's
     calibrate: bool = True
-    calibration_queries: int = 240  # held-out phrasings scored at load (at most)
-    calibration_entries: int = 600  # size of the FAQ sample they are scored against
+    calibration_queries: int = 150  # held-out phrasings scored at load (at most)
+    calibration_entries: int = 300  # size of the FAQ sample they are scored against
     calibration_wrong: float = 0.01  # share of held-out phrasings answered wrongly, at most
     calibration_offtopic: float = 0.0  # share of off-topic messages answered, at most
 
@@ -358,10 +360,12 @@ class FaqMatcher:
         lex = self._lex
         floor = self.tuning.content_min_weight
         words: dict[str, float] = {}
-        for word in lex.segment(normalized):
-            w = lex.weight(word)
+        keyed = pinyin_key(normalized)  # one code per character: spans carry over
+        weight = lex.weight
+        for i, j in lex.spans(normalized):
+            w = weight(normalized[i:j])
             if w >= floor:
-                key = pinyin_key(word)
+                key = keyed[i:j]
                 if w > words.get(key, 0.0):
                     words[key] = w
         if len(self._content_cache) < 50_000:
@@ -372,11 +376,18 @@ class FaqMatcher:
         self._lex = word_stats()
         self._content_cache: dict[str, dict[str, float]] = {}
         normalize = self._norm.normalize
+        # The head of each answer that is indexed: all of it for any real station's FAQ,
+        # less for huge ones, so that the build stays within its time budget.
         limit = self.tuning.answer_chars
-        self._entry_phrase_words: list[frozenset[str]] = []
-        self._entry_answer_words: list[frozenset[str]] = []
+        # Segmenting every phrasing and answer costs about a microsecond a character: a
+        # few milliseconds for a station's FAQ, seconds for a synthetic one of 10 000
+        # entries. Beyond content_max_entries the evidence is left out (the fitted
+        # matcher alone decides), to keep the build within its budget.
+        indexed = self.entries if len(self.entries) <= self.tuning.content_max_entries else ()
         answer_df: Counter[str] = Counter()
-        for index, entry in enumerate(self.entries):
+        self._entry_phrase_words = [_NO_KEYWORDS] * len(self.entries)
+        self._entry_answer_words = [_NO_KEYWORDS] * len(self.entries)
+        for index, entry in enumerate(indexed):
             phrase_words: set[str] = set()
             for ref in self._entry_phrasings[index]:
                 phrase_words.update(self._content_words(self._p_text[ref]))
@@ -387,8 +398,8 @@ class FaqMatcher:
                 if text:
                     answer_words.update(self._content_words(text))
             answer_words |= phrase_words
-            self._entry_phrase_words.append(frozenset(phrase_words))
-            self._entry_answer_words.append(frozenset(answer_words))
+            self._entry_phrase_words[index] = frozenset(phrase_words)
+            self._entry_answer_words[index] = frozenset(answer_words)
             answer_df.update(answer_words)
         # Words found in many entries' answers (the station's name, 代表) propose nothing.
         common = max(3, int(len(self.entries) * self.tuning.common_share))
@@ -477,7 +488,7 @@ class FaqMatcher:
                 found[index] = found.get(index, 0.0) + w
         seen = set(have)
         extra = (i for i in found if allowed[i] and i not in seen)
-        return heapq.nlargest(self.tuning.recall_size // 2, extra, key=found.__getitem__)
+        return heapq.nlargest(self.tuning.content_recall, extra, key=found.__getitem__)
 
     def _recall(self, query: _Query, allowed: list[bool]) -> list[int]:
         scores: dict[int, float] = {}
