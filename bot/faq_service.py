@@ -78,8 +78,10 @@ class FaqService:
         self.db = db
         self.clock = clock
         self.path = path or bundled_faq_path("zh_CN")
-        self._file_entries = load_faq_file(self.path)
-        self._matcher = FaqMatcher(self._file_entries)
+        self._file_entries = load_faq_file(self.path)  # validated now: a bad file stops start-up
+        # Built on first use, or by reload() (which start-up calls at once): building and
+        # calibrating the index twice would cost start-up time for nothing.
+        self._built: FaqMatcher | None = None
 
     async def reload(self) -> int:
         """Re-read the file and the entries added in chat; the old index stays on any error."""
@@ -91,9 +93,15 @@ class FaqService:
         # Building (and calibrating) the index takes a while on a large FAQ: off the loop.
         matcher = await asyncio.to_thread(FaqMatcher, entries)
         self._file_entries = file_entries
-        self._matcher = matcher
+        self._built = matcher
         log.info("FAQ loaded: %d entries", len(entries))
         return len(entries)
+
+    @property
+    def _matcher(self) -> FaqMatcher:
+        if self._built is None:
+            self._built = FaqMatcher(self._file_entries)
+        return self._built
 
     @property
     def entries(self) -> tuple[FaqEntry, ...]:

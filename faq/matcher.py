@@ -140,7 +140,7 @@ class MatcherTuning:
     content_max_entries: int = 3000  # larger FAQs go without (see _build_content)
     content_recall: int = 4  # entries recalled by content words on top of BM25's
     calibrate: bool = True
-    calibration_queries: int = 150  # held-out phrasings scored at load (at most)
+    calibration_queries: int = 120  # held-out phrasings scored at load (at most)
     calibration_entries: int = 300  # size of the FAQ sample they are scored against
     calibration_wrong: float = 0.01  # share of held-out phrasings answered wrongly, at most
     calibration_offtopic: float = 0.0  # share of off-topic messages answered, at most
@@ -426,6 +426,11 @@ class FaqMatcher:
         if not total:
             return 1.0
         answer = self._entry_answer_words[index]
+        # The message's weightiest content word is what it is about ("交通违章怎么处理"):
+        # an entry that never uses it covers nothing, whatever else it shares.
+        main = max(words, key=words.__getitem__)
+        if main not in answer:
+            return 0.0
         return sum(w for k, w in words.items() if k in answer) / total
 
     def _content_bonus(self, words: dict[str, float], index: int) -> float:
@@ -773,7 +778,7 @@ class FaqMatcher:
         # (log-odds of the best entry, its lead, its message cover, right entry first, the
         # fixed rule answered, log-odds of the right entry)
         positives: list[tuple[float, float, float, bool, bool, float]] = []
-        variants = max(1, min(3, t.calibration_queries // max(len(held), 1)))
+        variants = max(1, min(2, t.calibration_queries // max(len(held), 1)))
         queries = [(i, perturb(text, rng, vocabulary)) for i, text in held.items() for _ in range(variants)]
         for index, query in queries:
             full, has_topic = sub._ranked(query, None, any_station=True)
@@ -823,7 +828,8 @@ def _fit_thresholds(
     # At least one unit of log-odds: two entries scoring alike is the very case for
     # suggestions, however rarely the held-out phrasings showed it.
     margins = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0]
-    covers = [0.0, 0.3, 0.45, 0.6, 0.75, 0.9]
+    # Never 0: the message's main content word must be the entry's (see _content_share).
+    covers = [0.01, 0.3, 0.45, 0.6, 0.75, 0.9]
     best: tuple[int, float, float, float] | None = None
     for c in covers:
         for m in margins:
