@@ -680,13 +680,19 @@ class FaqMatcher:
         ones; with ``None`` only the general entries are considered.
         """
         full, has_topic = self._ranked(text, station_id)
-        return self._decide(full, has_topic, self.calibration)
+        return self._decide(full, has_topic, self.calibration, self._known_words(text))
+
+    def _known_words(self, text: str) -> bool:
+        """Whether a content word of the message occurs anywhere in the FAQ."""
+        words = self._content_words(self._norm.normalize(text))
+        return any(k in self._all_content for k in words)
 
     def _decide(
         self,
         full: list[tuple[int, float, list[float]]],
         has_topic: bool,
         calibration: Calibration | None,
+        known_words: bool = True,
     ) -> FaqMatch:
         if not full:
             return FaqMatch("none", None, (), 0.0, 0.0)
@@ -718,7 +724,17 @@ class FaqMatcher:
                 and covered
             ):
                 return FaqMatch("answer", top_entry, (), top, margin)
-            suggest = min(suggest, 1.0 / (1.0 + math.exp(-calibration.suggest_z)))
+            # The calibrated (lower) level only when some content word of the message occurs
+            # in the FAQ at all: chatter ("今天天气怎么样") is not offered the nearest topics.
+            low = 1.0 / (1.0 + math.exp(-calibration.suggest_z))
+            suggestions = tuple(
+                self.entries[i]
+                for i, s, _ in full[:3]
+                if s >= t.suggest_score or (s >= low and known_words)
+            )
+            if suggestions:
+                return FaqMatch("suggest", None, suggestions, top, margin)
+            return FaqMatch("none", None, (), top, margin)
         if top >= suggest:
             suggestions = tuple(e for e, s in ranked[:3] if s >= suggest)
             return FaqMatch("suggest", None, suggestions, top, margin)
