@@ -17,12 +17,20 @@ clause, last two, first, and what follows the last 请问/想问 (``Normalizer.f
 entry scores as its best reading, a clause's score discounted, and a clause that names no
 topic is skipped.
 
+Content words (issue 11): the message is segmented with general-language word statistics
+(:mod:`faq.lexicon`) and its content words are looked up in each entry's phrasings and in its
+answer and tags; the share found is added to the rerank log-odds, and entries using them are
+recalled too. A station's FAQ has one or two phrasings an entry, so its answers carry most of
+the residents' vocabulary.
+
 The decision uses the best score and its margin over the best *other* entry, so two
 phrasings of the same entry never make each other look ambiguous. Two guards keep a
 confident answer for when the message's topic is really the entry's: a message with
 topic words is answered only by an entry that uses most of them somewhere ("代表的电话"
 is not the station's phone), and a message without any (frames only: "电话多少") needs a
-higher score.
+higher score. On top of that fixed rule, a second one is calibrated on the loaded FAQ when it
+is built (:meth:`FaqMatcher._calibrate`): the fitted weights only mean "probability right" on
+FAQs like the bundled one.
 """
 
 from __future__ import annotations
