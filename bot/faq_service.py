@@ -151,14 +151,18 @@ class FaqService:
         async with self.db.read() as conn:
             rows = await faq_miss_rows(conn, station_ids, since, MAX_GAP_MISSES)
         known = self._matcher.phrasings()
-        newest: dict[str, int] = {}
-        texts: list[str] = []
-        for miss_id, text in reversed(rows):  # oldest first: ties go to the first asked
-            if normalize(text) in known:
-                continue
-            newest[text.strip()] = miss_id
-            texts.append(text)
-        groups = await asyncio.to_thread(group_similar, texts)
+
+        def group() -> tuple[dict[str, int], list[tuple[str, int, list[str]]]]:
+            newest: dict[str, int] = {}
+            texts: list[str] = []
+            for miss_id, text in reversed(rows):  # oldest first: ties go to the first asked
+                if normalize(text) in known:
+                    continue
+                newest[text.strip()] = miss_id
+                texts.append(text)
+            return newest, group_similar(texts)
+
+        newest, groups = await asyncio.to_thread(group)
         # Masked again on the way out: rows stored before names were masked are shown too.
         return [
             Gap(mask_pii(rep), count, [mask_pii(x) for x in examples], newest[rep])
