@@ -141,6 +141,18 @@ class Liaison:
 
     async def identify(self, ident: Identity) -> UserRow:
         """The person behind an update; opening the bot also makes them reachable again."""
+        # Nearly always the person is known and nothing about them changed: one read then,
+        # instead of a write transaction on every update (the hot path under load).
+        async with self.db.read() as conn:
+            known = await Repos(conn).user_by_external(ident.channel, ident.external_id)
+        if (
+            known is not None
+            and known.chat_id == ident.chat_id
+            and (ident.display_name is None or known.display_name == ident.display_name)
+            and known.started_at is not None
+            and known.unreachable_at is None
+        ):
+            return known
         now = self.clock.now()
         async with self.db.transaction() as conn:
             repos = Repos(conn)

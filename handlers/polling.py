@@ -115,7 +115,13 @@ class DurablePoller:
 
     async def run(self) -> None:
         try:
-            self._arrived.set()  # what a previous process left unfinished comes first
+            # What a previous process left unfinished is queued first, ahead of anything newer
+            # from the same chat.
+            try:
+                await self._rescan()
+            except Exception as exc:
+                log.error("could not read the inbox (%s)", type(exc).__name__)
+                self._arrived.set()
             await asyncio.gather(self._fetch_loop(), self._rescan_loop(), self._flush_loop())
         finally:
             for task in list(self._tasks):
@@ -169,22 +175,16 @@ class DurablePoller:
             if not updates:
                 continue
             now = self.clock.now()
-            fresh: list[Update] = []
+            rows = [
+                (u.update_id, json.dumps(u.to_dict(), ensure_ascii=False)) for u in updates
+            ]
             async with self.db.transaction() as conn:
-                repos = Repos(conn)
-                for update in updates:
-                    # Stored with its first attempt counted: it is handed to processing at once.
-                    if await repos.inbox_add(
-                        CHANNEL,
-                        update.update_id,
-                        json.dumps(update.to_dict(), ensure_ascii=False),
-                        now,
-                        attempts=1,
-                    ):
-                        fresh.append(update)
+                # Stored with their first attempt counted: they go to processing at once.
+                fresh = await Repos(conn).inbox_add_many(CHANNEL, rows, now, attempts=1)
             offset = max(u.update_id for u in updates) + 1
-            for update in fresh:
-                self._admit(_Item(update.update_id, update, None, 0))
+            for update in updates:
+                if update.update_id in fresh:
+                    self._admit(_Item(update.update_id, update, None, 0))
 
     async def _rescan_loop(self) -> None:
         """Updates in the inbox that nobody is processing: left by a crash, stored by someone

@@ -669,6 +669,28 @@ class Repos:
         )
         return cursor.rowcount > 0
 
+    async def inbox_add_many(
+        self, channel: str, updates: list[tuple[int, str]], now: datetime, attempts: int = 0
+    ) -> set[int]:
+        """Store a batch of (update id, payload); returns the ids that were new (a redelivered
+        id is ignored). Two round trips to the database whatever the batch's size."""
+        if not updates:
+            return set()
+        ids = [u for u, _ in updates]
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT update_id FROM inbox WHERE channel=? AND update_id IN ({marks(ids)})",
+            (channel, *ids),
+        )
+        known = {r[0] for r in rows}
+        new = [(u, p) for u, p in updates if u not in known]
+        await self.conn.executemany(
+            "INSERT OR IGNORE INTO inbox (channel, update_id, received_at, payload, attempts)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(channel, u, _ts(now), p, attempts) for u, p in new],
+        )
+        return {u for u, _ in new}
+
     async def inbox_attempts(self, update_ids: list[int], channel: str) -> None:
         """Count an attempt for each of these updates, taken for processing together."""
         await self.conn.executemany(
