@@ -243,7 +243,7 @@ def profile(pid: int, seconds: float) -> subprocess.Popen[bytes]:
     """py-spy (pip install py-spy) samples the product while it runs: collapsed stacks."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return subprocess.Popen(
-        [spy, "record", "-r", "250", "-f", "raw", "-o", PROFILE, "-d", str(int(seconds) + 3),
+        [spy, "record", "--gil", "-r", "250", "-f", "raw", "-o", PROFILE, "-d", str(int(seconds) + 3),
          "-p", str(pid)],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip

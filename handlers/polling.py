@@ -331,6 +331,8 @@ class DurablePoller:
                             CHANNEL, self.clock.now() - timedelta(days=INBOX_DAYS)
                         )
             except Exception as exc:  # the rows stay pending and are processed again
+                if self._stopping.is_set():
+                    return  # shutting down: the database may be closed already
                 log.error("could not mark updates as processed (%s)", type(exc).__name__)
 
     async def _flush(self) -> None:
