@@ -82,7 +82,7 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 # E-mail: "@" in any width, or written out to fool spam robots: （at）, [at], " at ", 艾特, #;
 # the dots of the domain may be the IME's 。. Written-out forms need a top-level domain.
 _EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9][A-Za-z0-9._%+-]*?)"
+    r"(?<![A-Za-z0-9._%+\-@*])([A-Za-z0-9][A-Za-z0-9._%+-]*?)"
     r"(\s*@\s*|\s*[(\[]\s*at\s*[)\]]\s*|\s+at\s+|\s*艾特\s*|#)"
     r"([A-Za-z0-9-]+(?:\s?[.。｡]\s?[A-Za-z0-9-]+)*)",
     re.I,
