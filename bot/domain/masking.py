@@ -57,6 +57,9 @@ _DIGIT_VIEW = (
 )
 # A run: digits with at most three separator characters (or an area code's brackets) between
 # them; an ID number's final X belongs to it when nothing alphanumeric follows.
+_DIGIT_CHARS = "0-9０-９" + "".join(_CHINESE_DIGITS.values())
+_SEPARATOR_CHARS = re.escape(_SEPARATORS + "\u3000－．（）()")
+_DIGITISH = re.compile(rf"[{_DIGIT_CHARS}](?:[{_SEPARATOR_CHARS}]{{0,3}}[{_DIGIT_CHARS}]){{6}}")
 _RUN = re.compile(r"\d+(?:[ ()]{1,3}\d+)*(?:[Xx](?![0-9A-Za-z]))?")
 _GROUP = re.compile(r"\d+[Xx]?")
 # Letters right before the digits mean a code (HM-2026-0001, KFR-35GW), unless they say what
@@ -101,6 +104,8 @@ _QQ = re.compile(
     r"([1-9]\d{4,10})(?!\d)",
     re.I,
 )
+_QQ_HINT = re.compile(r"[qQ扣企]")
+_DASH = re.compile(r"-")
 # Licence plates: province, city letter, then 5 characters (6 for new-energy cars), at least
 # two of them digits; I and O are not used on plates.
 _PLATE = re.compile(
@@ -173,7 +178,7 @@ _COMMON_WORDS = (
 )
 _NOT_NAMES = frozenset(_COMMON_WORDS.split())
 _WEAK_NAME = rf"{_SURNAME}(?!{_ADDRESS})[{_GIVEN_CHARS}]{{1,2}}"
-_BOUNDARY = r"(?<![^\s，。！？；、,.!?;:：\"“”’‘（）()\[\]【】《》—\-~～…的])"
+_BOUNDARY_CHARS = frozenset('，。！？；、,.!?;:："“”’‘（）()[]【】《》—-~～…的')
 _VERBS = (
     "反映|反应|投诉|举报|来电|求助|咨询|留言|致电|报修|来访|申请|建议|提出|表示|家住|住在|想问|"
     "询问|诉求|报告"
@@ -199,14 +204,15 @@ _PLACED_NAME = re.compile(
     # 我是居民刘小明, 我是3号楼的住户马丽, 居民张秀英反映, 业主：林晓峰
     rf"(?:(?:我是|我叫|本人是?)(?:[^\s，。！？；,.!?;]{{0,12}}?的)?(?:{_ROLES})?"
     rf"|(?:{_ROLES})[:：]?)\s*({_WEAK_NAME}){_FOLLOW}"
-    # 刘小明反映…, at the start of a sentence or after 的 (8栋601的刘芳反映)
-    rf"|{_BOUNDARY}({_WEAK_NAME})(?:{_VERBS})"
     # 已联系刘小明, 请致电张伟13812345678
     rf"|(?:联系|致电|回访|告知|通知)({_WEAK_NAME})(?=\d|{_AFTER_NAME})"
-    # sign-offs: ——赵志强, 刘小明敬上
+    # a signature: ——赵志强
     rf"|(?:——|--|—|－－)\s*({_WEAK_NAME})\s*(?=$|[\s。！!.])"
-    rf"|({_WEAK_NAME})(?:敬上|谨上|拜上|敬启)"
 )
+# 刘小明反映… (at the start of a sentence, or after 的: 8栋601的刘芳反映) and 刘小明敬上 are found
+# from the word back to the name: looking for a name at every character was the slow part.
+_VERB_OR_SIGN_OFF = re.compile(rf"({_VERBS})|敬上|谨上|拜上|敬启")
+_WEAK_NAME_ONLY = re.compile(_WEAK_NAME)
 
 
 def mask_name(name: str) -> str:
@@ -238,20 +244,19 @@ def name_variants(display_name: str) -> list[str]:
 def introduced_names(text: str) -> list[str]:
     """Names the text gives: 我是刘小明, 签名：刘小明, 居民刘小明, 刘小明反映… → ["刘小明"]."""
     found = [m.group(1) for m in _INTRODUCED_NAME.finditer(text)]
-    for m in _PLACED_NAME.finditer(text):
-        name = next(g for g in m.groups() if g)
-        if name not in _NOT_NAMES and name[:2] not in _NOT_NAMES:  # 房东, 安全…
-            found.append(name)
+    placed = [next(g for g in m.groups() if g) for m in _PLACED_NAME.finditer(text)]
+    for m in _VERB_OR_SIGN_OFF.finditer(text):
+        end = m.start()
+        for start in range(max(0, end - 4), end - 1):  # the longest name first
+            boundary = start == 0 or text[start - 1] in _BOUNDARY_CHARS or text[start - 1].isspace()
+            if (boundary or not m.group(1)) and _WEAK_NAME_ONLY.fullmatch(text, start, end):
+                placed.append(text[start:end])
+                break
+    # 房东, 安全…: words, not names
+    found += [n for n in placed if n not in _NOT_NAMES and n[:2] not in _NOT_NAMES]
     # Once each, and not a shorter reading of a name found elsewhere (我是刘明… and 刘明电话…).
     unique = list(dict.fromkeys(found))
     return [n for n in unique if not any(n != other and n in other for other in unique)]
-
-
-def _sub(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str) -> str:
-    """`pattern.sub` on the full-width-folded text, keeping the unmatched text as typed."""
-    return _replace(
-        text, ((m.start(), m.end(), repl(m)) for m in pattern.finditer(text.translate(_FOLD)))
-    )
 
 
 def _replace(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
@@ -349,9 +354,10 @@ def _is_code_after(folded: str, j: int) -> bool:
     return after.isascii() and after.isalpha()
 
 
-def _number_spans(text: str, landlines: bool) -> list[tuple[int, int, str]]:
-    folded = text.translate(_FOLD)
-    view = text.translate(_DIGIT_VIEW)
+def _number_spans(text: str, folded: str, landlines: bool) -> list[tuple[int, int, str]]:
+    if not _DIGITISH.search(folded):
+        return []  # nothing could be a number of 7 digits or more: skip the slow translation
+    view = folded.translate(_DIGIT_VIEW)
     spans: list[tuple[int, int, str]] = []
     for run in _RUN.finditer(view):
         # Groups: what stands together as written; Chinese digits one each, since 一 also
@@ -405,19 +411,6 @@ def _email(m: re.Match[str]) -> str:
     return f"{local[0]}***@{_DOMAIN_DOT.sub('.', domain)}"
 
 
-def _sub_group(
-    pattern: re.Pattern[str], group: int, repl: Callable[[re.Match[str]], str | None], text: str
-) -> str:
-    """Replace one group of each match (found in the folded text) by `repl`'s answer, or
-    leave the match alone when it answers None; everything else stays as typed."""
-    spans = []
-    for m in pattern.finditer(text.translate(_FOLD)):
-        new = repl(m)
-        if new is not None:
-            spans.append((m.start(group), m.end(group), new))
-    return _replace(text, spans)
-
-
 def _handle(m: re.Match[str]) -> str:
     return m.group(1)[0] + "***"
 
@@ -437,20 +430,55 @@ def _dashed_room(m: re.Match[str]) -> str | None:
     return _room(m)
 
 
+class _Typed:
+    """The text as typed and its full-width-folded copy (one character to one). Patterns are
+    matched in the folded copy and the same replacement is made in both, so the text outside
+    the masks stays as the resident typed it and the copy is folded only once."""
+
+    __slots__ = ("folded", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.folded = text.translate(_FOLD)
+
+    def replace(self, spans: list[tuple[int, int, str]]) -> None:
+        if spans:
+            self.text = _replace(self.text, spans)
+            self.folded = _replace(self.folded, spans)
+
+    def sub(
+        self,
+        pattern: re.Pattern[str],
+        repl: Callable[[re.Match[str]], str | None],
+        group: int = 0,
+    ) -> None:
+        """Replace `group` of each match by `repl`'s answer; None leaves the match alone."""
+        spans = []
+        for m in pattern.finditer(self.folded):
+            new = repl(m)
+            if new is not None:
+                spans.append((m.start(group), m.end(group), new))
+        self.replace(spans)
+
+
 def mask_pii(text: str, names: Iterable[str] = (), *, landlines: bool = True) -> str:
     """Mask what identifies a person: numbers (phone, landline, ID, bank card), e-mail, WeChat
     and QQ ids, licence plates, room numbers, the given names and names the text gives.
     `landlines=False` for staff's own text, where a landline is the station's or an office's
     published number."""
-    text = _sub(_EMAIL, _email, text)
-    text = _sub_group(_WECHAT, 1, _handle, text)
-    text = _sub_group(_QQ, 1, _handle, text)
-    text = _sub_group(_PLATE, 3, _plate, text)
-    text = _replace(text, _number_spans(text, landlines))
-    text = _sub_group(_ROOM_AFTER, 2, _room, text)
-    text = _sub_group(_ROOM_DASHED, 2, _dashed_room, text)
-    text = _sub_group(_ROOM_BEFORE, 1, lambda m: "*" * len(m.group(1)), text)
-    text = _sub_group(_ROOM_LIVED, 2, _room, text)
+    t = _Typed(text)
+    t.sub(_EMAIL, _email)
+    t.sub(_WECHAT, _handle, 1)
+    if _QQ_HINT.search(t.folded):  # cheap checks first: these patterns are slow to scan
+        t.sub(_QQ, _handle, 1)
+    t.sub(_PLATE, _plate, 3)
+    t.replace(_number_spans(t.text, t.folded, landlines))
+    t.sub(_ROOM_AFTER, _room, 2)
+    if _DASH.search(t.folded):
+        t.sub(_ROOM_DASHED, _dashed_room, 2)
+    t.sub(_ROOM_BEFORE, lambda m: "*" * len(m.group(1)), 1)
+    t.sub(_ROOM_LIVED, _room, 2)
+    text = t.text
     # Longest names first so "张三丰" is not half-masked by "张三"; Latin names in any case.
     found = {n.strip() for n in [*names, *introduced_names(text)] if n and len(n.strip()) >= 2}
     for name in sorted(found, key=len, reverse=True):
