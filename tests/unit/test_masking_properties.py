@@ -3,6 +3,7 @@ changes nothing more (so a post re-masked on the way out stays as it was)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -105,3 +106,24 @@ def test_masking_is_idempotent_and_never_raises(text: str, names: list[str], lan
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400))
 def test_any_unicode_is_masked_without_error(text: str) -> None:
     assert isinstance(mask_pii(text), str)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 " * 5000,  # one run of 5 000 one-digit groups
+        "一" * 10000,
+        "1-2-" * 2500,
+        "13812345678 " * 800,
+        "1" * 10000,
+        "刘小明反映" * 2000,
+        "我是的" * 3000,
+        "a." * 5000,
+    ],
+    ids=lambda t: repr(t[:8]),
+)
+def test_long_pathological_pastes_are_masked(text: str) -> None:
+    """10 000 characters (the longest description) of what the scanners work hardest on:
+    masking ends (the suite's timeout would catch a hang) and is stable."""
+    once = mask_pii(text)
+    assert mask_pii(once) == once
