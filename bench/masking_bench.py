@@ -68,7 +68,9 @@ def main() -> None:
     print(f"masking: {args.module or 'bot/domain/masking.py'}")
     print(f"  corpus, {len(texts)} texts: {per_call_us(mask, texts, args.rounds):8.1f} µs per text")
     slowest = max(texts, key=lambda t: per_call_us(mask, [t], 3))
-    print(f"  slowest corpus text: {per_call_us(mask, [slowest], args.rounds):8.1f} µs  {slowest!r}")
+    print(
+        f"  slowest corpus text: {per_call_us(mask, [slowest], args.rounds):8.1f} µs  {slowest!r}"
+    )
     print(f"  10 000-char paste:   {per_call_us(mask, [paste], args.rounds) / 1000:8.2f} ms")
     print(f"  10 000 plain chars:  {per_call_us(mask, [plain], args.rounds) / 1000:8.2f} ms")
 
