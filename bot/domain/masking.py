@@ -123,6 +123,10 @@ _ROOM_AFTER = re.compile(
 )
 _ROOM_BEFORE = re.compile(r"(?<![\d\-.])(\d{3,4})(\s*(?:室|房)(?![间子东租价屋产贷车]))")
 _ROOM_DASHED = re.compile(r"(?<![0-9A-Za-z\-./:])(\d{1,3}-\d{1,2}-)(\d{3,4})(?![0-9A-Za-z\-./:])")
+_PUBLIC_ROOM = re.compile(
+    "会议|活动室|办公|阅览室|图书|医务室|卫生室|诊室|服务中心|服务站|党群|居委会|村委会|"
+    "物业中心|窗口|教室|大厅|接待室"
+)
 _ROOM_LIVED = re.compile(r"(住(?:在)?)(\d{3,4})(?![\d年元块万平米号楼路栋幢单层个])")
 
 # Names written in the text: 我是刘小明, 我叫欧阳娜娜, 本人李四, 姓名：王芳, 联系人张伟.
@@ -213,6 +217,11 @@ _PLACED_NAME = re.compile(
 # from the word back to the name: looking for a name at every character was the slow part.
 _VERB_OR_SIGN_OFF = re.compile(rf"({_VERBS})|敬上|谨上|拜上|敬启")
 _WEAK_NAME_ONLY = re.compile(_WEAK_NAME)
+# 周建国、李秀英等居民反映, 张秀英等3户业主: the names before 等 and a group of people
+_LISTED = re.compile(
+    r"等(?=\s*(?:\d+|[一二三四五六七八九十几多]+)?\s*[户位名个]?\s*"
+    r"(?:居民|住户|业主|村民|群众|人|老人|家庭|户))"
+)
 
 
 def mask_name(name: str) -> str:
@@ -246,17 +255,30 @@ def introduced_names(text: str) -> list[str]:
     found = [m.group(1) for m in _INTRODUCED_NAME.finditer(text)]
     placed = [next(g for g in m.groups() if g) for m in _PLACED_NAME.finditer(text)]
     for m in _VERB_OR_SIGN_OFF.finditer(text):
-        end = m.start()
-        for start in range(max(0, end - 4), end - 1):  # the longest name first
-            boundary = start == 0 or text[start - 1] in _BOUNDARY_CHARS or text[start - 1].isspace()
-            if (boundary or not m.group(1)) and _WEAK_NAME_ONLY.fullmatch(text, start, end):
-                placed.append(text[start:end])
-                break
+        placed += _names_before(text, m.start(), at_boundary=m.group(1) is not None)
+    for m in _LISTED.finditer(text):
+        placed += _names_before(text, m.start(), at_boundary=True)
     # 房东, 安全…: words, not names
     found += [n for n in placed if n not in _NOT_NAMES and n[:2] not in _NOT_NAMES]
-    # Once each, and not a shorter reading of a name found elsewhere (我是刘明… and 刘明电话…).
-    unique = list(dict.fromkeys(found))
-    return [n for n in unique if not any(n != other and n in other for other in unique)]
+    return list(dict.fromkeys(found))  # once each, in order
+
+
+def _names_before(text: str, end: int, *, at_boundary: bool) -> list[str]:
+    """The name that ends at `end` (at the start of a clause if `at_boundary`), and the names
+    listed before it: 周建国、李秀英反映 → ["李秀英", "周建国"]."""
+    names = []
+    while True:
+        for start in range(max(0, end - 4), end - 1):  # the longest name first
+            before = text[start - 1] if start else ""
+            boundary = not before or before in _BOUNDARY_CHARS or before.isspace()
+            if (boundary or not at_boundary) and _WEAK_NAME_ONLY.fullmatch(text, start, end):
+                names.append(text[start:end])
+                break
+        else:
+            return names
+        if before not in ("、", ",", "，"):
+            return names
+        end, at_boundary = start - 1, True
 
 
 def _replace(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
@@ -428,8 +450,11 @@ def _plate(m: re.Match[str]) -> str | None:
     return "*" * len(serial) if sum(c.isdigit() for c in serial) >= 2 else None
 
 
-def _room(m: re.Match[str]) -> str:
-    return "*" * len(m.group(2))
+def _room(m: re.Match[str], group: int = 2) -> str | None:
+    near = m.string[max(0, m.start() - 10) : m.end(group) + 10]
+    if _PUBLIC_ROOM.search(near):
+        return None  # 社区服务中心二楼201会议室: a room everyone may go to, not a home
+    return "*" * len(m.group(group))
 
 
 def _dashed_room(m: re.Match[str]) -> str | None:
@@ -484,7 +509,7 @@ def mask_pii(text: str, names: Iterable[str] = (), *, landlines: bool = True) ->
     t.sub(_ROOM_AFTER, _room, 2)
     if _DASH.search(t.folded):
         t.sub(_ROOM_DASHED, _dashed_room, 2)
-    t.sub(_ROOM_BEFORE, lambda m: "*" * len(m.group(1)), 1)
+    t.sub(_ROOM_BEFORE, lambda m: _room(m, 1), 1)
     t.sub(_ROOM_LIVED, _room, 2)
     text = t.text
     # Longest names first so "张三丰" is not half-masked by "张三"; Latin names in any case.
