@@ -188,9 +188,7 @@ _VERBS = (
     "询问|诉求|报告"
 )
 # What may come right after a name: punctuation, the end, or a word that follows a person.
-_AFTER_NAME = (
-    rf"$|[\s，。！？；、,.!?;:：\"”’）)\]】》—\-~～…]|的|家|说|称|问|住|在|电话|手机|{_VERBS}"
-)
+_AFTER_NAME = rf"$|[\s，。！？；、,.!?;:：\"”’（）()\[\]【】《》—\-~～…]|的|家|说|称|问|住|在|电话|手机|{_VERBS}"
 _FOLLOW = rf"(?={_AFTER_NAME})"
 _ROLES = (
     "居民|住户|业主|村民|租户|市民|群众|老党员|党员|退休职工|退休教师|退休干部|志愿者|网格员|"
@@ -248,6 +246,12 @@ def name_variants(display_name: str) -> list[str]:
         *parts,
     }
     return sorted((v for v in variants if len(v) >= 2), key=len, reverse=True)
+
+
+def wish_names(display_name: str, text: str) -> list[str]:
+    """The names to mask in anything about one wish: the resident's Telegram name and the names
+    its text gives, which a deputy's result may repeat (签名：王建国 … 已联系居民王建国)."""
+    return [*name_variants(display_name), *introduced_names(text)]
 
 
 def introduced_names(text: str) -> list[str]:

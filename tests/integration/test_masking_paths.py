@@ -17,11 +17,13 @@ from tests.unit.test_masking_corpus import digit_spelling
 
 # Three public wishes, each short enough for /wall to show whole (it cuts at 120 characters).
 WISHES = (
-    "签名：刘小明。3栋2单元502楼上漏水，电话1 3 8 1 2 3 4 5 6 7 8，打不通就打幺三九八七六五四三二一",
+    "签名：刘晓燕。3栋2单元502楼上漏水，电话1 3 8 1 2 3 4 5 6 7 8，打不通就打幺三九八七六五四三二一",
     "京A12345天天堵消防通道，车主微信号 che_zhu_2026，座机8888 6666，邮箱liuxm（at）163.com",
     "补贴没到账：身份证110101-19900307-123X，卡号6222 0212 3456 7890 123，我是居民王建国",
 )
-RESULT = "已联系居民刘小明（138—1234—5678），楼上3栋2单元602的管道已修好"
+# The result names the resident only as the wish did (刘晓燕, not their Telegram name), with
+# nothing around the name that says it is one: it is masked because the wish gave it.
+RESULT = "已联系（138—1234—5678），刘晓燕家楼上3栋2单元602的管道已修好"
 # What may not appear anywhere another resident can read, in any spelling of its digits.
 DIGITS = (
     "13812345678",
@@ -33,7 +35,7 @@ DIGITS = (
     "502",
     "602",
 )
-WORDS = ("小明", "建国", "che_zhu_2026", "liuxm", "A12345", "1 3 8 1", "幺三九")
+WORDS = ("晓燕", "建国", "che_zhu_2026", "liuxm", "A12345", "1 3 8 1", "幺三九")
 
 
 def assert_masked(text: str, where: str) -> None:
@@ -53,7 +55,7 @@ async def test_new_ways_of_writing_numbers_and_names_are_masked_where_others_rea
 
     # the deputy handling them sees them as written
     card = await h.card_for(ZHANG, receipts[0])
-    assert "1 3 8 1 2 3 4 5 6 7 8" in card.text and "刘小明" in card.text
+    assert "1 3 8 1 2 3 4 5 6 7 8" in card.text and "刘晓燕" in card.text
 
     # /wall, read by a neighbour: every wish listed, none of the numbers, ids or names
     await h.start_bot(RESIDENT_2, "huimin")
