@@ -79,6 +79,9 @@ _MOBILE = re.compile(r"(?:0086|86)?(1[3-9]\d{9})")
 _ID_18 = re.compile(r"[1-9]\d{5}(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]")
 _ID_15 = re.compile(r"[1-9]\d{5}\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}")
 _LANDLINE = re.compile(r"0(?:10|2\d)\d{8}|0[3-9]\d\d\d{7,8}")
+_WRITTEN_DATE = re.compile(
+    r"(?<!\d)(?:19|20)\d\d {1,3}(?:0?[1-9]|1[0-2]) {1,3}(?:0?[1-9]|[12]\d|3[01])(?!\d)"
+)
 _DATE_8 = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
@@ -405,14 +408,29 @@ def _number_spans(text: str, folded: str, landlines: bool) -> list[tuple[int, in
             groups = [g for g in groups if g[2] != groups[0][2]]
         if groups and _is_code_after(folded, groups[-1][1]):
             groups = [g for g in groups if g[2] != groups[-1][2]]
+        # Dates written with separators (2026.03.05-2026.04.05) are no part of any number:
+        # "03 05 2026 04 05" would otherwise read as a landline with area code 0305.
+        in_date = [False] * len(groups)
+        k = 0
+        for date in _WRITTEN_DATE.finditer(view, run.start(), run.end()):
+            while k < len(groups) and groups[k][0] < date.end():
+                in_date[k] = groups[k][0] >= date.start()
+                k += 1
         # From each group, the longest stretch of groups that reads as a number is masked, and
         # the search goes on after it; no number has more than 20 digits, so a stretch is
         # never longer than 20 groups, however long the run (1 2 3 4 … pasted 5 000 times).
         i = 0
         while i < len(groups):
+            if in_date[i]:
+                i += 1
+                continue
             reach = i
             size = 0
-            while reach < len(groups) and size + groups[reach][1] - groups[reach][0] <= 20:
+            while (
+                reach < len(groups)
+                and not in_date[reach]
+                and size + groups[reach][1] - groups[reach][0] <= 20
+            ):
                 size += groups[reach][1] - groups[reach][0]
                 reach += 1
             next_i = i + 1
