@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from bot import export
 from bot.chart import ChartLabels, MonthPoint, render_chart
-from bot.domain.masking import mask_name, mask_phone, mask_pii, name_variants
+from bot.domain.masking import mask_name, mask_phone, mask_pii, wish_names
 from bot.domain.model import Actor, NotAllowed, Status
 from bot.export import Progress, Table
 from bot.qr import deep_link, render_qr
@@ -385,7 +385,7 @@ class Reporting:
         table = Table(p("sheet_wishes"), headers, widths={13: 60, 15: 40, 16: 30})
         for w in wishes:
             f = w.facts
-            names = name_variants(w.resident_name) if w.resident_name else []
+            names = wish_names(w.resident_name, w.text)
 
             def clean(text: str | None, names: list[str] = names) -> str | None:
                 if text is None or not masked:
@@ -442,7 +442,7 @@ class Reporting:
                 "col_body",
             )
         ]
-        names = {w.facts.id: name_variants(w.resident_name) for w in wishes if w.resident_name}
+        names = {w.facts.id: wish_names(w.resident_name, w.text) for w in wishes}
         table = Table(p("sheet_timeline"), headers, widths={7: 60})
         for e in events:
             deputy = deputies.get(e.deputy_id, "") if e.deputy_id else ""

@@ -18,7 +18,7 @@ from bot.cards import Cards, WishContext
 from bot.clock import Clock
 from bot.domain.deadlines import DueDates, NoteKind, SupervisionNote
 from bot.domain.draft import MAX_REPLY, Draft, Step
-from bot.domain.masking import mask_pii, name_variants
+from bot.domain.masking import mask_pii, name_variants, wish_names
 from bot.domain.model import (
     RULES,
     Action,
@@ -1019,7 +1019,7 @@ class Liaison:
         if not followers:
             return
         resident = await repos.user(wish.resident_id)
-        names = name_variants(resident.display_name) if resident else []
+        names = wish_names(resident.display_name if resident else "", wish.text)
         message = OutMessage(
             text=self.c.t(
                 "follow.resolved",
