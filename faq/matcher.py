@@ -152,6 +152,35 @@ class MatcherTuning:
     calibration_entries: int = 300  # size of the FAQ sample they are scored against
     calibration_wrong: float = 0.01  # share of held-out phrasings answered wrongly, at most
     calibration_offtopic: float = 0.0  # share of off-topic messages answered, at most
+    # Decision model (round 2 of issue 11): P(the best entry is right) from FAQ-agnostic
+    # features of the best entry and its runner-up (see DECISION_FEATURES and
+    # FaqMatcher._decision_features), a logistic regression fitted on the three eval FAQs
+    # plus the bundled FAQ cut to two alternates, with the generic off-topic messages as
+    # negatives (``python bench/faq_bench.py --fit-decision``). It answers when it reaches
+    # ``decision_threshold`` -- chosen on the eval FAQs for confident-wrong <= 1.5 % and
+    # off-topic answered <= 3 % -- and the entry uses the message's main content word. Only
+    # on a calibrated matcher: the runner-up's lead is measured above the FAQ's own
+    # suggestion level (Calibration.suggest_z), the part of the scale that follows the FAQ.
+    decision_coef: tuple[float, ...] = (
+        0.086, 0.435, 2.281, 0.239, 0.418, -0.402, 2.325, -0.75, -4.073, -0.018
+    )
+    decision_bias: float = -1.391
+    decision_threshold: float = 0.75
+
+
+#: Names of the decision features, in the order of ``MatcherTuning.decision_coef``.
+DECISION_FEATURES = (
+    "z_top",  # log-odds of the best entry's score
+    "lead",  # its lead over the runner-up (floored at the FAQ's suggestion level), capped
+    "content_share",  # share of the message's content-word weight the entry uses
+    "z_fitted",  # log-odds of the best entry by the fitted weights alone (no content words)
+    "content_words",  # number of content words in the message (capped at 6)
+    "log_length",  # log(1 + normalised length)
+    "pinyin_ratio",  # rerank features of the best entry's best phrasing
+    "char_ratio",
+    "cover_message",
+    "bm25",
+)
 
 
 DEFAULT_TUNING = MatcherTuning()
@@ -172,6 +201,13 @@ class Calibration:
     answer_cover: float = 0.0  # share of the message's content words the entry uses
     positives: int = 0
     negatives: int = 0
+
+
+_Z_CAP = 13.8  # log-odds are capped here in the decision features (p within 1e-6 of 0 or 1)
+
+
+def _capped_logit(p: float) -> float:
+    return max(-_Z_CAP, min(_Z_CAP, _logit(p)))
 
 
 def _logit(p: float) -> float:
@@ -688,12 +724,85 @@ class FaqMatcher:
         ones; with ``None`` only the general entries are considered.
         """
         full, has_topic = self._ranked(text, station_id)
-        return self._decide(full, has_topic, self.calibration, self._known_words(text))
+        normalized = self._norm.normalize(text)
+        words = self._content_words(normalized)
+        known = any(k in self._all_content for k in words)
+        return self._decide(full, has_topic, self.calibration, known, (len(words), len(normalized)))
 
     def _known_words(self, text: str) -> bool:
         """Whether a content word of the message occurs anywhere in the FAQ."""
         words = self._content_words(self._norm.normalize(text))
         return any(k in self._all_content for k in words)
+
+    def decision_features(
+        self, text: str, station_id: str | None = None
+    ) -> tuple[str, list[float], str] | None:
+        """(best entry id, DECISION_FEATURES, state) for a message, or None when nothing is
+        recalled; for fitting the decision model (bench/faq_bench.py --fit-decision).
+        ``state``: "answer" when the rules before the model already answer, "blocked" when
+        the model may not (see _decision_answers), else "open"."""
+        full, has_topic = self._ranked(text, station_id)
+        if not full:
+            return None
+        normalized = self._norm.normalize(text)
+        words = self._content_words(normalized)
+        known = any(k in self._all_content for k in words)
+        shape = (len(words), len(normalized))
+        feats = self._decision_features(full, self.calibration, shape)
+        if self._decide(full, has_topic, self.calibration, known).kind == "answer":
+            state = "answer"
+        elif self.calibration is None or not self._decision_eligible(full, has_topic):
+            state = "blocked"
+        else:
+            state = "open"
+        return self.entries[full[0][0]].id, feats, state
+
+    def _decision_eligible(self, full: list[tuple[int, float, list[float]]], has_topic: bool) -> bool:
+        """The model may answer only when the entry uses the message's main content word
+        (content share > 0) and most of its topic words: it saw too few off-topic messages
+        to be trusted without them."""
+        f = full[0][2]
+        covered = f[9] >= self.tuning.answer_topic_share if has_topic else True
+        return covered and f[len(FEATURES)] > 0
+
+    def _decision_answers(
+        self,
+        full: list[tuple[int, float, list[float]]],
+        calibration: Calibration,
+        shape: tuple[int, int],
+        covered: bool,
+    ) -> bool:
+        t = self.tuning
+        if not t.decision_coef or not covered or full[0][2][len(FEATURES)] <= 0:
+            return False
+        feats = self._decision_features(full, calibration, shape)
+        z = t.decision_bias + sum(c * x for c, x in zip(t.decision_coef, feats, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, z))) >= t.decision_threshold
+
+    def _decision_features(
+        self,
+        full: list[tuple[int, float, list[float]]],
+        calibration: Calibration | None,
+        shape: tuple[int, int],
+    ) -> list[float]:
+        """See DECISION_FEATURES. ``shape``: (content words, normalised length)."""
+        top, f = full[0][1], full[0][2]
+        z_top = _capped_logit(top)
+        z_second = _capped_logit(full[1][1]) if len(full) > 1 else -_Z_CAP
+        floor = calibration.suggest_z if calibration is not None else _logit(self.tuning.suggest_score)
+        z_fitted = _capped_logit(f[-2]) if f[-2] > 0 else -_Z_CAP
+        return [
+            z_top,
+            min(z_top - max(z_second, floor), 8.0),
+            f[len(FEATURES)],
+            z_fitted,
+            float(min(shape[0], 6)),
+            math.log1p(shape[1]),
+            f[0],
+            f[1],
+            f[4],
+            f[5],
+        ]
 
     def _decide(
         self,
@@ -701,6 +810,7 @@ class FaqMatcher:
         has_topic: bool,
         calibration: Calibration | None,
         known_words: bool = True,
+        shape: tuple[int, int] | None = None,
     ) -> FaqMatch:
         if not full:
             return FaqMatch("none", None, (), 0.0, 0.0)
@@ -731,6 +841,8 @@ class FaqMatcher:
                 and full[0][2][len(FEATURES)] >= calibration.answer_cover
                 and covered
             ):
+                return FaqMatch("answer", top_entry, (), top, margin)
+            if shape is not None and self._decision_answers(full, calibration, shape, covered):
                 return FaqMatch("answer", top_entry, (), top, margin)
             # The calibrated (lower) level only when some content word of the message occurs
             # in the FAQ at all: chatter ("今天天气怎么样") is not offered the nearest topics.
