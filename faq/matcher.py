@@ -162,10 +162,13 @@ class MatcherTuning:
     # on a calibrated matcher: the runner-up's lead is measured above the FAQ's own
     # suggestion level (Calibration.suggest_z), the part of the scale that follows the FAQ.
     decision_coef: tuple[float, ...] = (
-        0.086, 0.435, 2.281, 0.239, 0.418, -0.402, 2.325, -0.75, -4.073, -0.018
+        0.097, 0.341, 2.391, 0.27, 0.337, 0.189, 1.914, -0.031, -6.438, -0.29
     )
-    decision_bias: float = -1.391
-    decision_threshold: float = 0.75
+    decision_bias: float = -1.556
+    decision_threshold: float = 0.82
+    # ...and never with a lead under this (log-odds): two entries scoring alike is the very
+    # case for suggestions, as in the calibrated rule (_fit_thresholds).
+    decision_min_lead: float = 1.0
 
 
 #: Names of the decision features, in the order of ``MatcherTuning.decision_coef``.
@@ -751,7 +754,11 @@ class FaqMatcher:
         feats = self._decision_features(full, self.calibration, shape)
         if self._decide(full, has_topic, self.calibration, known).kind == "answer":
             state = "answer"
-        elif self.calibration is None or not self._decision_eligible(full, has_topic):
+        elif (
+            self.calibration is None
+            or not self._decision_eligible(full, has_topic)
+            or feats[1] < self.tuning.decision_min_lead
+        ):
             state = "blocked"
         else:
             state = "open"
@@ -776,6 +783,8 @@ class FaqMatcher:
         if not t.decision_coef or not covered or full[0][2][len(FEATURES)] <= 0:
             return False
         feats = self._decision_features(full, calibration, shape)
+        if feats[1] < t.decision_min_lead:
+            return False
         z = t.decision_bias + sum(c * x for c, x in zip(t.decision_coef, feats, strict=True))
         return 1.0 / (1.0 + math.exp(-max(-50.0, z))) >= t.decision_threshold
 
