@@ -527,7 +527,11 @@ def eval_rows(
             None if errors is None or f.untouched else errors.setdefault(f.name, []),
         )
         others = [rows_of[g.name] for g in tuned if g.name != f.name]
-        tuning = decision_tuning([*others, bundled_rows], others) if others else DEFAULT_TUNING
+        tuning = (
+            decision_tuning([*others, bundled_rows], [*others, bundled_rows])
+            if others
+            else DEFAULT_TUNING
+        )
         held = evaluate(ours(FaqMatcher(f.entries, tuning=tuning)), f.data)
         baseline = evaluate(Baseline(f.entries, 60.0).decide, f.data)
         label = f"{f.name}*" if f.untouched else f.name
@@ -587,7 +591,7 @@ def bundled_cut() -> tuple[list[FaqEntry], Dataset]:
     )
 
 
-def fit_decision(rows: Sequence[DecisionRow], l2: float = 1.0) -> tuple[float, list[float]]:
+def fit_decision(rows: Sequence[DecisionRow], l2: float = 10.0) -> tuple[float, list[float]]:
     """Logistic regression of "the best entry is right" on the messages the rules before
     the model leave open; features standardised for the fit, folded back after. Off-topic
     messages weigh double (there are few), the generic list less (many, and easy)."""
@@ -757,7 +761,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.fit_decision:
         tuned = [decision_rows(f.entries, f.data) for f in eval_faqs(False)]
-        tuning = decision_tuning([*tuned, decision_rows(*bundled_cut())], tuned)
+        bundled_rows = decision_rows(*bundled_cut())
+        tuning = decision_tuning([*tuned, bundled_rows], [*tuned, bundled_rows])
         print(f"decision_coef: tuple[float, ...] = {tuning.decision_coef}")
         print(f"decision_bias: float = {tuning.decision_bias}")
         print(f"decision_threshold: float = {tuning.decision_threshold}")

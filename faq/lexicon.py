@@ -20,9 +20,10 @@ import math
 from functools import cache
 from pathlib import Path
 
-__all__ = ["WordStats", "word_stats"]
+__all__ = ["Synonyms", "WordStats", "synonyms", "word_stats"]
 
 _PATH = Path(__file__).with_name("data") / "word_freq_zh.txt"
+_SYNONYMS_PATH = Path(__file__).with_name("data") / "synonyms_zh.txt"
 _MAX_WORD = 4
 # Information (natural log of inverse relative frequency) mapped to a weight in
 # [_MIN_WEIGHT, 1]: the commonest words sit near 5, question words near 7-8, ordinary
@@ -127,3 +128,36 @@ class WordStats:
 def word_stats() -> WordStats:
     """The bundled word statistics (loaded once)."""
     return WordStats.from_file()
+
+
+class Synonyms:
+    """General synonym groups (data/synonyms_zh.txt, from cnsyn): the other words of a
+    word's groups, in file order. Groups are resolved per lookup, so loading is one pass."""
+
+    def __init__(self, groups: list[list[str]]) -> None:
+        self._groups = groups
+        index: dict[str, list[int]] = {}
+        for n, group in enumerate(groups):
+            for word in group:
+                index.setdefault(word, []).append(n)
+        self._index = index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def get(self, word: str) -> list[str]:
+        seen = {word}
+        out: list[str] = []
+        for n in self._index.get(word, ()):
+            for other in self._groups[n]:
+                if other not in seen:
+                    seen.add(other)
+                    out.append(other)
+        return out
+
+
+@cache
+def synonyms() -> Synonyms:
+    """The bundled synonym groups (loaded once, about 0.1 s; read-only afterwards)."""
+    with open(_SYNONYMS_PATH, encoding="utf-8") as fh:
+        return Synonyms([line.split() for line in fh if not line.startswith("#")])

@@ -235,7 +235,12 @@ async def test_staff_adds_an_entry_that_works_at_once(harness: Harness) -> None:
     after = await h.say(RESIDENT, "联络站能免费打印吗")
     assert "惠民社区代表联络站提供免费打印" in after.text
     vaguer = await h.say(RESIDENT, "站里有没有免费打印")
-    assert vaguer.button("联络站可以免费打印吗") is not None
+    # the new entry is reached: answered (the decision model may be confident enough) or
+    # offered as a suggestion
+    assert (
+        "惠民社区代表联络站提供免费打印" in vaguer.text
+        or vaguer.button("联络站可以免费打印吗") is not None
+    )
     # added by 惠民's staff: it applies to 惠民 only
     other = await h.say(RESIDENT_2, "联络站能免费打印吗")
     assert "免费打印，每次" not in other.text
