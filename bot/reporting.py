@@ -25,6 +25,7 @@ from bot.reports import (
     Figures,
     Period,
     Report,
+    WishFacts,
     build_report,
     chart_window,
     date_range,
@@ -129,12 +130,18 @@ class Reporting:
             categories = await repo.category_names()
             deputies = await repo.deputy_names(ids)
         unassigned = self.c.plain("reports.unassigned")
+        county_title = self.c.plain("reports.county")
 
-        def report(title: str, station_ids: list[str], months: Period | None = None) -> Report:
+        def report(
+            title: str,
+            station_ids: list[str],
+            wishes: Sequence[WishFacts],
+            months: Period | None = None,
+        ) -> Report:
             return build_report(
                 title,
                 station_ids,
-                facts,
+                wishes,
                 period,
                 now,
                 self.tz,
@@ -145,14 +152,23 @@ class Reporting:
                 months=months,
             )
 
-        per_station = [
-            StationReport(s, counts[s.id], report(s.name, [s.id]))
-            for s in stations
-            if s.id in counts
-        ]
-        county = report(self.c.plain("reports.county"), ids) if len(stations) > 1 else None
-        title = stations[0].name if len(stations) == 1 else self.c.plain("reports.county")
-        return StatsResult(period, per_station, county, report(title, ids, months=window))
+        def build_all() -> StatsResult:
+            # One pass groups the facts by station, so each station's report reads only its
+            # own wishes (filtering the county's list once per station was quadratic).
+            by_station: dict[str, list[WishFacts]] = {}
+            for f in facts:
+                by_station.setdefault(f.station_id, []).append(f)
+            per_station = [
+                StationReport(s, counts[s.id], report(s.name, [s.id], by_station.get(s.id, [])))
+                for s in stations
+                if s.id in counts
+            ]
+            county = report(county_title, ids, facts) if len(stations) > 1 else None
+            title = stations[0].name if len(stations) == 1 else county_title
+            return StatsResult(period, per_station, county, report(title, ids, facts, window))
+
+        # Figures for a whole province take a moment: keep the event loop answering meanwhile.
+        return await asyncio.to_thread(build_all)
 
     async def chart_png(self, report: Report) -> bytes:
         points = [

@@ -391,7 +391,8 @@ def build_report(
 ) -> Report:
     """The figures of the wishes received in `period`; `months` widens only the monthly rows
     (a chart of the last months next to a one-month report)."""
-    cohort = [w for w in wishes if period.contains(w.created_at) and w.station_id in station_ids]
+    stations = frozenset(station_ids)  # a set: a county's report tests every wish against it
+    cohort = [w for w in wishes if period.contains(w.created_at) and w.station_id in stations]
     cats = category_names or {}
     deps = deputy_names or {}
     cat_groups = group(cohort, lambda w: w.category_id)
@@ -417,7 +418,7 @@ def build_report(
     ]
     window = months or period
     month_cohort = [
-        w for w in wishes if window.contains(w.created_at) and w.station_id in station_ids
+        w for w in wishes if window.contains(w.created_at) and w.station_id in stations
     ]
     month_groups = group(month_cohort, lambda w: month_key(w.created_at, tz))
     by_month = [
