@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -72,6 +73,10 @@ from storage.broadcasts import Broadcasts  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.repositories import Repos, UserRow  # noqa: E402
 
+# Branches with retention (bot/retention.py) prune delivered outbox rows after 7 days: their
+# steady state has only the last week's; the scheduler's tick runs the pruning too.
+RETENTION = importlib.util.find_spec("bot.retention") is not None
+OUTBOX_KEPT = timedelta(days=7) if RETENTION else None
 SIZES = {"S": (20, 20_000), "M": (200, 200_000), "L": (2_000, 2_000_000)}
 TZ = ZoneInfo("Asia/Shanghai")
 # 10:30 in Shanghai: today's digests went out at 09:00; the digest tick is the next 09:00.
@@ -125,6 +130,16 @@ def deputy_tg(station: int, k: int) -> int:
 
 def staff_tg(station: int, k: int) -> int:
     return 200_000_000 + station * 100 + k
+
+
+def make_supervisor(
+    db: Database, catalog: Catalog, liaison: Liaison, clock: ManualClock
+) -> Supervisor:
+    if not RETENTION:
+        return Supervisor(db, catalog, liaison)
+    from bot.retention import Retention
+
+    return Supervisor(db, catalog, liaison, retention=Retention(db, clock))
 
 
 def make_liaison(db: Database, clock: ManualClock, catalog: Catalog) -> Liaison:
@@ -303,7 +318,8 @@ async def build(path: Path, n_stations: int, n_wishes: int, seed: int = 12) -> d
             actor = resident if role == "resident" else None
             events.append((wid, ts(at), action, role, actor, frm, to, dep, ""))
             # each step told someone: the deputy, the resident or the station's staff
-            outbox.append((ts(at), str(resident), resident, payload, wid, ts(at), ts(at)))
+            if OUTBOX_KEPT is None or at > NOW - OUTBOX_KEPT:
+                outbox.append((ts(at), str(resident), resident, payload, wid, ts(at), ts(at)))
         open_now = status.value in ("submitted", "assigned", "in_progress", "reopened")
         if open_now and resolve_due <= NOW:
             reminders.append((wid, "escalate_resolve", ts(resolve_due), 0, ts(resolve_due)))
@@ -415,7 +431,7 @@ async def measure(path: Path, n_stations: int, runs: int) -> dict[str, float]:
     db = Database(path)
     await db.connect()
     liaison = make_liaison(db, clock, catalog)
-    supervisor = Supervisor(db, catalog, liaison)
+    supervisor = make_supervisor(db, catalog, liaison, clock)
     await liaison.sync_config(config)
     result["start-up"] = time.perf_counter() - t0
 
