@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from bot import export
@@ -32,6 +32,7 @@ from bot.reports import (
     deputy_summary,
     due_dates,
     lateness,
+    monthly_rows,
     parse_period,
 )
 from bot.services import Liaison, NotFound, StationStats
@@ -163,9 +164,17 @@ class Reporting:
                 for s in stations
                 if s.id in counts
             ]
-            county = report(county_title, ids, facts) if len(stations) > 1 else None
-            title = stations[0].name if len(stations) == 1 else county_title
-            return StatsResult(period, per_station, county, report(title, ids, facts, window))
+            if len(stations) > 1:
+                county = report(county_title, ids, facts)
+                # the chart is the county's report with the months of its window: only those
+                # rows are worked out again
+                rows = county.by_month
+                if window != period:
+                    rows = monthly_rows(ids, facts, window, now, self.tz, self.deadlines)
+                chart = replace(county, by_month=rows)
+                return StatsResult(period, per_station, county, chart)
+            chart = report(stations[0].name, ids, by_station.get(ids[0], []), window)
+            return StatsResult(period, per_station, None, chart)
 
         # Figures for a whole province take a moment: keep the event loop answering meanwhile.
         return await asyncio.to_thread(build_all)
