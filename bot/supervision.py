@@ -176,7 +176,7 @@ class Supervisor:
     async def send_deadline_reminders(self) -> int:
         now = self.clock.now()
         async with self.db.read() as conn:
-            candidates = await SupervisionRepo(conn).reminder_candidates(now + REMINDER_LEAD)
+            candidates = await SupervisionRepo(conn).reminder_candidates(now + REMINDER_LEAD, now)
         sent = 0
         for wish_id in candidates:
             sent += await self._remind(wish_id, now)
@@ -646,7 +646,6 @@ def _missed(wish: Wish, dues: DueDates, now: datetime) -> tuple[str, datetime]:
     return min(missed, key=lambda m: m[1])
 
 
-
 async def _ask_resident(
     repos: Repos,
     sup: SupervisionRepo,
@@ -659,6 +658,7 @@ async def _ask_resident(
     assert message.wish_id is not None
     await repos.enqueue([_out(resident, "resident", message)], now)
     await sup.add_note(message.wish_id, SupervisionNote(now, kind, Role.SYSTEM.value))
+
 
 def _out(user: UserRow, kind: str, message: OutMessage) -> NewOutgoing:
     return NewOutgoing(

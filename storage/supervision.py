@@ -103,22 +103,41 @@ class SupervisionRepo:
         )
         return [_wish(r) for r in rows]
 
-    async def reminder_candidates(self, horizon: datetime) -> list[int]:
+    async def reminder_candidates(
+        self, horizon: datetime, now: datetime | None = None
+    ) -> list[int]:
         """Open wishes with a deadline before `horizon` that was not escalated yet.
 
         A deadline's escalation is queued together with (or after) every reminder about it, so
-        a wish whose escalations are all sent has nothing more to send for its deadlines.
+        a wish whose escalations are all sent has nothing more to send for its deadlines. Given
+        `now`, a deadline still ahead counts only while its deputy has not had the "soon"
+        reminder: every minute then reads the wishes that owe something, not every wish due
+        within a day.
         """
+        soon = ""
+        params: list[object] = [_ts(horizon)]
+        if now is not None:
+            soon = (
+                " AND (w.{due} <= ? OR (w.deputy_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+                " reminders_sent s WHERE s.wish_id=w.id AND s.kind='{kind}'"
+                " AND s.due_at=w.{due} AND s.target=w.deputy_id)))"
+            )
+            params.append(_ts(now))
+        params.append(_ts(horizon))
+        if now is not None:
+            params.append(_ts(now))
         rows = await fetch_all(
             self.conn,
             f"SELECT w.id FROM wishes w WHERE w.status IN {OPEN} AND ("
             " (w.resolve_due_at <= ? AND NOT EXISTS (SELECT 1 FROM reminders_sent r"
-            "  WHERE r.wish_id=w.id AND r.kind='escalate_resolve' AND r.due_at=w.resolve_due_at))"
+            "  WHERE r.wish_id=w.id AND r.kind='escalate_resolve' AND r.due_at=w.resolve_due_at)"
+            f"{soon.format(due='resolve_due_at', kind='resolve_soon')})"
             " OR (w.status IN ('submitted','assigned','reopened') AND w.accept_due_at <= ?"
             "  AND NOT EXISTS (SELECT 1 FROM reminders_sent r WHERE r.wish_id=w.id"
-            "  AND r.kind='escalate_accept' AND r.due_at=w.accept_due_at)))"
+            "  AND r.kind='escalate_accept' AND r.due_at=w.accept_due_at)"
+            f"{soon.format(due='accept_due_at', kind='accept_soon')}))"
             " ORDER BY w.id",
-            (_ts(horizon), _ts(horizon)),
+            params,
         )
         return [r[0] for r in rows]
 

@@ -251,3 +251,34 @@ async def test_xlsx_wraps_every_row_of_a_wide_column(liaison: Liaison) -> None:
     cells = [row[text_column.column - 1] for row in sheet.iter_rows(min_row=2)]
     assert len(cells) == 3
     assert all(c.alignment.wrap_text for c in cells)
+
+
+async def test_reminder_candidates_leave_out_wishes_that_owe_nothing_yet(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """A wish whose deadline is a few hours ahead is read once for its "soon" reminder, not
+    every minute until the deadline; at the deadline it is a candidate again (escalation)."""
+    sup = Supervisor(db, liaison.c, liaison)
+    _, wish = await submit(liaison, 700001, "井盖丢了")
+    async with db.read() as conn:
+        due = (await SupervisionRepo(conn).due_dates(wish.id)).accept
+    assert due is not None
+    clock.advance(seconds=(due - clock.now()).total_seconds() - 3600)  # an hour before
+    async with db.read() as conn:
+        assert await SupervisionRepo(conn).reminder_candidates(
+            clock.now() + timedelta(days=1), clock.now()
+        ) == [wish.id]
+    assert await sup.send_deadline_reminders() == 1  # the deputy's "accept soon"
+    clock.advance(minutes=1)
+    async with db.read() as conn:
+        repo = SupervisionRepo(conn)
+        horizon = clock.now() + timedelta(days=1)
+        assert await repo.reminder_candidates(horizon, clock.now()) == []
+        assert await repo.reminder_candidates(horizon) == [wish.id]  # without `now`: as before
+    assert await sup.send_deadline_reminders() == 0
+    clock.advance(hours=1)
+    async with db.read() as conn:
+        assert await SupervisionRepo(conn).reminder_candidates(
+            clock.now() + timedelta(days=1), clock.now()
+        ) == [wish.id]
+    assert await sup.send_deadline_reminders() == 2  # overdue to the deputy, 督办 to staff
