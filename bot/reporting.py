@@ -25,6 +25,7 @@ from bot.reports import (
     Figures,
     Period,
     Report,
+    Row,
     WishFacts,
     build_report,
     chart_window,
@@ -32,7 +33,7 @@ from bot.reports import (
     deputy_summary,
     due_dates,
     lateness,
-    monthly_rows,
+    month_bounds,
     parse_period,
 )
 from bot.services import Liaison, NotFound, StationStats
@@ -125,11 +126,19 @@ class Reporting:
         ids = [s.id for s in stations]
         window = chart_window(period, self.tz)
         now = self.clock.now()
+        county_chart = len(stations) > 1 and window != period
         async with self.db.read() as conn:
             repo = ReportsRepo(conn)
-            facts = await repo.wish_facts(ids, min(window.start, period.start), period.end)
+            # A county's chart counts its months in SQL: only the period's wishes are loaded.
+            start = period.start if county_chart else min(window.start, period.start)
+            facts = await repo.wish_facts(ids, start, period.end)
             categories = await repo.category_names()
             deputies = await repo.deputy_names(ids)
+            counts_by_month = (
+                await repo.monthly_counts(ids, month_bounds(window, self.tz))
+                if county_chart
+                else {}
+            )
         unassigned = self.c.plain("reports.unassigned")
         county_title = self.c.plain("reports.county")
 
@@ -169,8 +178,12 @@ class Reporting:
                 # the chart is the county's report with the months of its window: only those
                 # rows are worked out again
                 rows = county.by_month
-                if window != period:
-                    rows = monthly_rows(ids, facts, window, now, self.tz, self.deadlines)
+                if county_chart:  # what the chart draws: received, resolved, satisfaction
+                    rows = [
+                        Row(key, key, Figures(received=n, resolved=r, rated=rt, satisfied=ok))
+                        for key, _, _ in month_bounds(window, self.tz)
+                        for n, r, rt, ok in [counts_by_month.get(key, (0, 0, 0, 0))]
+                    ]
                 chart = replace(county, by_month=rows)
                 return StatsResult(period, per_station, county, chart)
             chart = report(stations[0].name, ids, by_station.get(ids[0], []), window)
@@ -467,7 +480,7 @@ class Reporting:
             elif masked:
                 body = mask_pii(body, names.get(e.wish_id, []))
             if e.action.startswith(NOTE_PREFIX):
-                action = self.c.plain(f"supervision.timeline_{e.action[len(NOTE_PREFIX):]}")
+                action = self.c.plain(f"supervision.timeline_{e.action[len(NOTE_PREFIX) :]}")
             else:
                 action = self.c.plain(f"action.{e.action}", to=deputy)
             table.rows.append(
@@ -558,4 +571,3 @@ def _rate(percent: float | None) -> export.Percent | None:
     """A rate (reports.rate gives percent) as the fraction a spreadsheet expects: 98.2 → 0.982
     shown as 98.2 %, one decimal of the percentage kept."""
     return export.Percent(round(percent / 100, 3)) if percent is not None else None
-

@@ -144,6 +144,16 @@ def months_between(period: Period, tz: tzinfo) -> list[str]:
     return keys
 
 
+def month_bounds(period: Period, tz: tzinfo) -> list[tuple[str, datetime, datetime]]:
+    """(YYYY-MM, start, end) of each calendar month a period touches, cut to the period."""
+    bounds = []
+    for key in months_between(period, tz):
+        year, month = int(key[:4]), int(key[5:])
+        m = month_period(year, month, tz)
+        bounds.append((key, max(m.start, period.start), min(m.end, period.end)))
+    return bounds
+
+
 def chart_window(period: Period, tz: tzinfo, months: int = 6) -> Period:
     """The months a chart shows: a year or a long range as it is, else the last `months`
     months up to the period's end, so a monthly report still shows a trend."""

@@ -17,7 +17,7 @@ from bot.clock import ManualClock
 from bot.domain.model import Action
 from bot.i18n import Catalog
 from bot.reporting import Reporting
-from bot.reports import build_report
+from bot.reports import build_report, chart_window, monthly_rows
 from bot.services import Liaison
 from bot.stations_file import StationsConfig, parse_stations_yaml
 from bot.supervision import Supervisor
@@ -282,3 +282,27 @@ async def test_reminder_candidates_leave_out_wishes_that_owe_nothing_yet(
             clock.now() + timedelta(days=1), clock.now()
         ) == [wish.id]
     assert await sup.send_deadline_reminders() == 2  # overdue to the deputy, 督办 to staff
+
+
+async def test_county_chart_counted_in_sql_equals_the_monthly_figures(
+    liaison: Liaison, scenario: Scenario  # noqa: F811
+) -> None:
+    """The county chart's months, counted in SQL, hold what the figures of the same months
+    computed from every wish hold (received, resolved, rated, satisfied)."""
+    reporting = Reporting(liaison)
+    admin = await liaison.identify(person(ADMIN_ID))
+    period = march(reporting)
+    result = await reporting.stats(admin, period)
+    window = chart_window(period, TZ)
+    async with liaison.db.read() as conn:
+        facts = await ReportsRepo(conn).wish_facts(
+            ["huimin", "xingyuan"], window.start, window.end
+        )
+    expected = monthly_rows(["huimin", "xingyuan"], facts, window, result.chart.made_at, TZ)
+    assert [r.key for r in result.chart.by_month] == [r.key for r in expected]
+    for got, want in zip(result.chart.by_month, expected, strict=True):
+        f, w = got.figures, want.figures
+        assert (f.received, f.resolved, f.rated, f.satisfied, f.satisfaction) == (
+            w.received, w.resolved, w.rated, w.satisfied, w.satisfaction
+        )  # fmt: skip
+    assert sum(r.figures.received for r in result.chart.by_month) == 9  # with February's
