@@ -124,7 +124,10 @@ def settings_for(fake: FakeTelegram, tmp_path: Path, **extra: object) -> Setting
 async def harness(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[Harness]:
     app = await build(settings_for(fake, tmp_path), limits=TEST_LIMITS)
     await app.start()
+    h = Harness(fake, app)
     try:
-        yield Harness(fake, app)
+        yield h
     finally:
-        await app.stop()
+        # the application the test left running: a test that restarts the bot replaces h.app,
+        # and an application never stopped keeps its database thread (pytest would not exit)
+        await h.app.stop()
