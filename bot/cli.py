@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_import(settings, args.file))
             _say(c, "imported", file=args.file, database=settings.database)
         elif args.command == "backup":
+            if settings.database_url is not None:
+                raise ConfigError("backup_postgres")
             _require_database(settings)
             check_target(args.path, args.force)
             if args.path.resolve() == settings.database.resolve():  # --force over the original
@@ -212,7 +214,7 @@ def _check(file: Path, c: Catalog) -> int:
 def _require_database(settings: Settings) -> None:
     """backup, export and qr read the bot's database: never create an empty one instead (the
     usual cause is a shell without the bot's settings, e.g. a systemd EnvironmentFile)."""
-    if not settings.database.is_file():
+    if settings.database_url is None and not settings.database.is_file():
         raise ConfigError("no_database", path=settings.database.absolute())
 
 

@@ -1,4 +1,11 @@
-"""The SQLite connection: WAL, foreign keys, versioned migrations, serialized transactions."""
+"""The database: SQLite (embedded, the default) or PostgreSQL, behind one interface.
+
+`Database(target)` opens SQLite for a path and PostgreSQL for a `postgresql://` URL
+(storage/postgres.py); both offer `connect()`, `close()`, `transaction()`, `read()`,
+`on_commit()` and a connection with `execute` / `executemany` returning rows readable by
+position and by name, `rowcount` and `lastrowid`. The repositories write SQLite's SQL once;
+PostgreSQL's translation of it lives in storage/postgres.py.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 
-def _migrations() -> list[tuple[int, str, str]]:
+def migrations() -> list[tuple[int, str, str]]:
     found = []
     for item in resources.files("storage.migrations").iterdir():
         name = item.name
@@ -30,7 +37,18 @@ class Database:
 
     SQLite serializes writers anyway; doing it here as well means a coroutine can never read
     another coroutine's half-finished change on the shared connection.
+
+    `Database("postgresql://…")` is a PostgresDatabase instead, with the same interface.
     """
+
+    engine = "sqlite"
+
+    def __new__(cls, target: str | Path) -> Any:
+        if cls is Database and is_postgres_url(target):
+            from storage.postgres import PostgresDatabase
+
+            return PostgresDatabase(str(target))
+        return super().__new__(cls)
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -73,7 +91,7 @@ class Database:
         )
         rows = await (await conn.execute("SELECT version FROM schema_migrations")).fetchall()
         applied = {r[0] for r in rows}
-        for version, name, sql in _migrations():
+        for version, name, sql in migrations():
             if version in applied:
                 continue
             log.info("applying migration %s", name)
@@ -113,6 +131,29 @@ class Database:
                 await self.conn.backup(dest)
             finally:
                 await dest.close()
+
+
+    async def tables(self) -> list[str]:
+        """The application's tables (every table but SQLite's own)."""
+        async with self.read() as conn:
+            rows = await fetch_all(
+                conn,
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'",
+            )
+        return sorted(r[0] for r in rows)
+
+
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """What a failed statement raises, on either engine (psycopg only when installed)."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
 
 
 async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> list[sqlite3.Row]:
