@@ -97,6 +97,7 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     qr.add_argument("--username", help=h("cli_username"))
     qr.add_argument("--force", action="store_true", help=h("cli_force"))
     qr.add_argument("file", type=Path, help="FILE.png")
+    sub.add_parser("migrate-to-postgres", help=h("cli_migrate_to_postgres"))
     return p
 
 
@@ -179,6 +180,16 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("token_rejected", host=host) from exc
             except TelegramError as exc:  # only its type: the message may carry the URL
                 raise OperatorError("username_unreachable", error=type(exc).__name__) from exc
+        elif args.command == "migrate-to-postgres":
+            if settings.database_url is None:
+                raise ConfigError("migrate_needs_url")
+            if not settings.database.is_file():
+                raise ConfigError("no_database", path=settings.database.absolute())
+            copied = asyncio.run(_migrate_to_postgres(settings))
+            for table, rows in copied:
+                _say(c, "migrate_table", table=table, count=rows)
+            total = sum(rows for _, rows in copied)
+            _say(c, "migrate_done", tables=len(copied), rows=total, source=settings.database)
     except OperatorError as exc:
         _complain(exc.render(c))
         return exc.exit_code
@@ -246,6 +257,31 @@ async def _backup(settings: Settings, path: Path) -> None:
     finally:
         partial.unlink(missing_ok=True)
         await db.close()
+
+
+async def _migrate_to_postgres(settings: Settings) -> list[tuple[str, int]]:
+    """The SQLite file's every table into the empty PostgreSQL database, counts verified."""
+    from storage.db import Database
+    from storage.migrate import CountMismatch, TargetNotEmpty, copy_sqlite_to_postgres
+
+    source = Database(settings.database)
+    target = Database(settings.database_url)
+    await source.connect()
+    try:
+        await target.connect()
+        try:
+            copied = await copy_sqlite_to_postgres(source, target)
+        except TargetNotEmpty as exc:
+            raise OperatorError("migrate_not_empty", table=exc.table) from exc
+        except CountMismatch as exc:
+            raise OperatorError(
+                "migrate_mismatch", table=exc.table, source=exc.source, target=exc.target
+            ) from exc
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    return [(c.table, c.rows) for c in copied]
 
 
 if __name__ == "__main__":

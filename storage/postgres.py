@@ -9,6 +9,7 @@ once per distinct statement:
   the table's primary key (read from the catalog);
 - an `INSERT` into a table whose `id` is an identity column gets `RETURNING id`, so
   `cursor.lastrowid` means what it means on SQLite;
+- `INDEXED BY` (a planner hint) is dropped;
 - scalar `MIN(a, b)` / `MAX(a, b)` → `LEAST` / `GREATEST`; `BEGIN IMMEDIATE` → `BEGIN`;
 - in migrations: `id INTEGER PRIMARY KEY` → an identity column, `INTEGER` → `BIGINT` (Telegram
   ids do not fit 32 bits), `REAL` → `DOUBLE PRECISION`, and SQLite's
@@ -90,9 +91,7 @@ class _NumericLoader(Loader):
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?|%")
 _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)", re.I)
 _SCALAR_MINMAX = re.compile(r"\b(MIN|MAX)\(([^(),]+),([^(),]+)\)", re.I)
-_STRFTIME_NOW = re.compile(
-    r"strftime\('%Y-%m-%dT%H:%M:%S',\s*'now'(?:,\s*'(-?\d+) days')?\)", re.I
-)
+_STRFTIME_NOW = re.compile(r"strftime\('%Y-%m-%dT%H:%M:%S',\s*'now'(?:,\s*'(-?\d+) days')?\)", re.I)
 
 
 def _placeholders(sql: str) -> str:
@@ -139,10 +138,14 @@ class Translator:
     def _translate(self, sql: str) -> tuple[str, bool]:
         """(statement, whether it returns the new row's id for `lastrowid`)."""
         text = _SCALAR_MINMAX.sub(
-            lambda m: f"{'LEAST' if m.group(1).upper() == 'MIN' else 'GREATEST'}({m.group(2)},{m.group(3)})",
+            lambda m: (
+                f"{'LEAST' if m.group(1).upper() == 'MIN' else 'GREATEST'}({m.group(2)},{m.group(3)})"
+            ),
             sql,
         )
         text = re.sub(r"^\s*BEGIN\s+IMMEDIATE\b", "BEGIN", text, flags=re.I)
+        # SQLite's planner hint; PostgreSQL's planner picks the partial index on its own.
+        text = re.sub(r"\s+INDEXED\s+BY\s+\w+", "", text, flags=re.I)
         returns_id = False
         m = _INSERT.match(text)
         if m:
@@ -169,7 +172,9 @@ class Translator:
         names = [c.strip() for c in cols.group(1).split(",")]
         rest = [c for c in names if c not in key]
         action = (
-            "DO UPDATE SET " + ", ".join(f"{c}=EXCLUDED.{c}" for c in rest) if rest else "DO NOTHING"
+            "DO UPDATE SET " + ", ".join(f"{c}=EXCLUDED.{c}" for c in rest)
+            if rest
+            else "DO NOTHING"
         )
         return f" ON CONFLICT ({', '.join(key)}) {action}"
 
@@ -356,16 +361,16 @@ class PostgresDatabase:
             ).fetchall()
         return sorted(r[0] for r in rows)
 
-    async def reset_sequences(self) -> None:
-        """After rows were copied in with their ids: the next id is past the largest."""
-        async with self.transaction() as conn:
-            for table in sorted(conn.translator.identities):
-                await conn.raw.execute(
-                    pgsql.SQL(
-                        "SELECT setval(pg_get_serial_sequence({t}, 'id'),"
-                        " COALESCE((SELECT MAX(id) FROM {i}), 0) + 1, false)"
-                    ).format(t=pgsql.Literal(table), i=pgsql.Identifier(table))
-                )
+    async def reset_sequences_in(self, conn: Connection) -> None:
+        """After rows were copied in with their ids (inside `conn`'s transaction): each
+        identity's next value is past the largest id."""
+        for table in sorted(conn.translator.identities):
+            await conn.raw.execute(
+                pgsql.SQL(
+                    "SELECT setval(pg_get_serial_sequence({t}, 'id'),"
+                    " COALESCE((SELECT MAX(id) FROM {i}), 0) + 1, false)"
+                ).format(t=pgsql.Literal(table), i=pgsql.Identifier(table))
+            )
 
 
 class LeaderLease:

@@ -15,7 +15,9 @@ from urllib.parse import quote
 
 import pytest
 
-TEST_DATABASE_URL = os.environ.get("LIAISON_TEST_DATABASE_URL") or None
+# Taken out of the environment: it is no setting of the bot, and the CLI, run inside tests,
+# would warn about an unknown LIAISON_ variable.
+TEST_DATABASE_URL = os.environ.pop("LIAISON_TEST_DATABASE_URL", None) or None
 ON_POSTGRES = TEST_DATABASE_URL is not None
 
 _made: set[str] = set()

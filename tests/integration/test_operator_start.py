@@ -64,7 +64,7 @@ async def test_a_database_without_stations_is_refused_too(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
     settings = settings_for(fake, tmp_path).model_copy(update={"stations_file": None})
-    db = Database(settings.database)
+    db = Database(settings.database_target())
     await db.connect()  # migrated, empty: e.g. made by a run without any stations
     await db.close()
     with pytest.raises(ConfigError) as info:
