@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import Application, ApplicationBuilder
@@ -18,6 +19,7 @@ from bot.faq_service import FaqService
 from bot.i18n import Catalog
 from bot.operator import ConfigError, base_url_host
 from bot.pacing import Limits, Pacer
+from bot.retention import Retention
 from bot.services import Liaison
 from bot.settings import Settings
 from bot.stations_file import load_stations_file
@@ -171,8 +173,9 @@ async def build(
     db = await open_database(settings)
     admins = [("telegram", str(i)) for i in settings.staff_ids]
     liaison = Liaison(
-        db, catalog, clock, settings.tz, admins=admins, auto_close_days=settings.auto_close_days
-    )
+        db, catalog, clock, settings.tz, admins=admins, auto_close_days=settings.auto_close_days,
+        input_timeout=timedelta(minutes=settings.input_timeout_minutes),
+    )  # fmt: skip
     supervisor = Supervisor(
         db,
         catalog,
@@ -180,6 +183,7 @@ async def build(
         digest_hour=settings.digest_hour,
         rating_reminder_days=settings.rating_reminder_days,
         followup_days=settings.followup_days,
+        retention=Retention(db, clock, settings.retention()),
     )
     if config is not None:
         await liaison.sync_config(config)

@@ -101,6 +101,17 @@ class Cards:
             )
         return keyboard(*rows)
 
+    def reassign_buttons(self, wish: Wish) -> Keyboard:
+        """改派 and 查看, for staff taking back a wish whose deputy left."""
+        b = self.c.plain
+        verb = ACT_ASSIGN if wish.status is Status.SUBMITTED else ACT_TRANSFER
+        return keyboard(
+            [
+                Button(b("supervision.btn_reassign"), wish_action(verb, wish.id)),
+                Button(b("supervision.btn_view"), wish_action(ACT_VIEW, wish.id)),
+            ]
+        )
+
     def handler_card(
         self,
         wish: Wish,

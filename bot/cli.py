@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from datetime import date
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bot.i18n import Catalog
+from bot.logsetup import configure_logging
 from bot.operator import (
     EXIT_CONFIG,
     EXIT_INTERRUPTED,
@@ -97,6 +97,10 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     qr.add_argument("--username", help=h("cli_username"))
     qr.add_argument("--force", action="store_true", help=h("cli_force"))
     qr.add_argument("file", type=Path, help="FILE.png")
+    # purge (privacy): erasure on request; its messages are in locales/*/privacy.yaml
+    pur = sub.add_parser("purge", help=h("cli_purge"))
+    pur.add_argument("--resident", required=True, type=int, metavar="TELEGRAM_ID")
+    pur.add_argument("--yes", action="store_true", help=h("cli_purge_yes"))
     sub.add_parser("migrate-to-postgres", help=h("cli_migrate_to_postgres"))
     return p
 
@@ -131,12 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, suggestion in unknown_settings():
         key = "unknown_variable_typo" if suggestion else "unknown_variable"
         _complain(c.plain(f"operator.{key}", name=name, suggestion=suggestion or ""))
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL, and the URL contains the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Third-party loggers are capped there: at DEBUG they would log message content.
+    configure_logging(settings.log_level)
     try:
         if args.command == "run":
             settings.telegram_token = check_token(settings.telegram_token)
@@ -180,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("token_rejected", host=host) from exc
             except TelegramError as exc:  # only its type: the message may carry the URL
                 raise OperatorError("username_unreachable", error=type(exc).__name__) from exc
+        elif args.command == "purge":
+            from bot.purge_cli import purge_command
+
+            _require_database(settings)
+            return purge_command(settings, args.resident, args.yes)
         elif args.command == "migrate-to-postgres":
             if settings.database_url is None:
                 raise ConfigError("migrate_needs_url")

@@ -232,10 +232,20 @@ class Reporting:
         async with self.db.read() as conn:
             repo = ReportsRepo(conn)
             wishes = await repo.export_wishes([station.id], period.start, period.end)
+            deputies = await repo.deputies([station.id])
+            if masked and user is not None:
+                # A deputy exports their own wishes only (those assigned to them now), never
+                # their colleagues' (private ones included); the figures are of those too.
+                own = {
+                    d.id
+                    for d in await Repos(conn).deputies_of_user(user.id)
+                    if d.station_id == station.id
+                }
+                wishes = [w for w in wishes if w.facts.deputy_id in own]
+                deputies = [d for d in deputies if d[0] in own]
             events = await repo.events_of([w.facts.id for w in wishes])
             categories = await repo.category_names()
             deputy_names = await repo.deputy_names([station.id])
-            deputies = await repo.deputies([station.id])
         facts = [w.facts for w in wishes]
         report = build_report(
             station.name,

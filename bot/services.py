@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.cards import Cards, WishContext
 from bot.clock import Clock
-from bot.domain.deadlines import DueDates, SupervisionNote
+from bot.domain.deadlines import DueDates, NoteKind, SupervisionNote
 from bot.domain.draft import MAX_REPLY, Draft, Step
 from bot.domain.masking import mask_pii, name_variants
 from bot.domain.model import (
@@ -62,6 +62,8 @@ PRIORITY_WALL = 5
 PRIORITY_BROADCAST = 9
 
 PAGE_SIZE = 8
+# reminders_sent kind marking that a departed deputy's wish was handed back to staff (once)
+DEPUTY_LEFT = "deputy_left"
 
 
 class NotFound(DomainError):
@@ -123,8 +125,12 @@ class Liaison:
         tz: tzinfo,
         admins: Iterable[tuple[str, str]] = (),
         auto_close_days: int = 7,
+        input_timeout: timedelta = timedelta(minutes=30),
     ) -> None:
         self.db = db
+        # A pending 回复/办结/不予受理/补充 body or a broadcast being written expires after this:
+        # days later, whatever the person types must not go to a resident or the station.
+        self.input_timeout = input_timeout
         self.c = catalog
         self.clock = clock
         self.tz = tz
@@ -391,14 +397,60 @@ class Liaison:
             actor = await self._actor(repos, user)
             _check_allowed(wish, action, actor)
             state = await self._state(repos, user.id)
-            state["input"] = {"action": action.value, "wish_id": wish.id}
+            state["input"] = {
+                "action": action.value,
+                "wish_id": wish.id,
+                "at": self.clock.now().isoformat(),
+            }
             await self._save_state(repos, user.id, state)
         return wish
 
     async def pending_input(self, user: UserRow) -> tuple[Action, int] | None:
         async with self.db.read() as conn:
             data = (await self._state(Repos(conn), user.id)).get("input")
-        return (Action(data["action"]), int(data["wish_id"])) if data else None
+        if not data or self._input_expired(data.get("at")):
+            return None
+        return Action(data["action"]), int(data["wish_id"])
+
+    def _input_expired(self, at: str | None) -> bool:
+        if not at:
+            return True  # from before expiry existed: as old as it gets
+        return self.clock.now() - datetime.fromisoformat(at) > self.input_timeout
+
+    def _has_expired(self, state: dict[str, Any], updated_at: datetime) -> bool:
+        pending = state.get("input")
+        if pending and self._input_expired(pending.get("at")):
+            return True
+        return bool(state.get("broadcast")) and self.clock.now() - updated_at > self.input_timeout
+
+    async def expire_input(self, user: UserRow) -> list[tuple[str, str]]:
+        """Forget pending input older than `input_timeout`; what was dropped, for a polite
+        note: ("input", receipt) for a wish's pending text, ("broadcast", "") for a broadcast
+        being written (judged by the session's last change)."""
+        dropped: list[tuple[str, str]] = []
+        async with self.db.read() as conn:  # every message asks: no write unless something expired
+            found = await Repos(conn).session_with_time(user.id)
+        if found is None or not self._has_expired(*found):
+            return dropped
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            found = await repos.session_with_time(user.id)
+            if found is None:
+                return dropped
+            state, updated_at = found
+            pending = state.get("input")
+            if pending and self._input_expired(pending.get("at")):
+                wish = await repos.wish(int(pending.get("wish_id", 0)))
+                dropped.append(("input", wish.receipt if wish else ""))
+                state.pop("input")
+            if state.get("broadcast") and self._has_expired({"broadcast": 1}, updated_at):
+                dropped.append(("broadcast", ""))
+                state.pop("broadcast")
+            if dropped:
+                await self._save_state(repos, user.id, state)
+        if dropped:
+            log.info("user %s: expired pending input %s", user.id, [k for k, _ in dropped])
+        return dropped
 
     async def finish_input(
         self, user: UserRow, text: str, idempotency_key: str | None = None
@@ -490,6 +542,7 @@ class Liaison:
                         repos,
                         before.deputy_id,
                         self.cards.handler_note(wish, "note.transferred_away", to=deputy_name),
+                        fallback=False,  # staff moved it: they need not hear it back
                     )
                 await self._to_resident(
                     repos,
@@ -850,6 +903,44 @@ class Liaison:
                 await repos.set_staff(s.id, staff_users)
             await repos.deactivate_stations_except(s.id for s in config.stations)
             await SupervisionRepo(conn).set_policies(config.deadline_policies())
+            await self._hand_back_orphans(repos, now)
+
+    async def _hand_back_orphans(self, repos: Repos, now: datetime) -> int:
+        """Open wishes whose deputy no longer serves go back to the station's staff.
+
+        The lifecycle has no "unassign": the wish keeps its state (the staff's 改派 is a
+        transfer, allowed from every working state), its timeline records that the deputy left,
+        and the staff are told once (the mark in reminders_sent survives restarts, and each
+        start syncs the stations file again).
+        """
+        sup = SupervisionRepo(repos.conn)
+        handed = 0
+        for wish in await repos.open_wishes_of_departed_deputies():
+            assert wish.deputy_id is not None
+            if not await sup.mark_sent(wish.id, DEPUTY_LEFT, wish.created_at, wish.deputy_id, now):
+                continue
+            deputy = await repos.deputy(wish.deputy_id)
+            name = deputy.name if deputy else ""
+            await sup.add_note(
+                wish.id, SupervisionNote(now, NoteKind.DEPUTY_LEFT, Role.SYSTEM.value, None, name)
+            )
+            ctx = await self._context(repos, wish)
+            note = OutMessage(
+                text=self.c.t(
+                    "privacy.deputy_left",
+                    receipt=wish.receipt,
+                    deputy=name,
+                    category=ctx.category_name,
+                    status=self.cards.status(wish.status),
+                ),
+                buttons=self.cards.reassign_buttons(wish),
+                wish_id=wish.id,
+            )
+            await self._to_staff(repos, wish.station_id, [note], wish.id)
+            handed += 1
+        if handed:
+            log.warning("%d open wishes went back to staff: their deputy no longer serves", handed)
+        return handed
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -915,9 +1006,19 @@ class Liaison:
             [_outgoing(f.channel, f.chat_id, f.user_id, "follower", PRIORITY_WALL, message) for f in followers], now
         )
 
-    async def _to_deputy(self, repos: Repos, deputy_id: int, *messages: OutMessage) -> None:
+    async def _to_deputy(
+        self, repos: Repos, deputy_id: int, *messages: OutMessage, fallback: bool = True
+    ) -> None:
+        """To the deputy while they serve; once removed from the stations file (or their
+        station is), nothing about a resident reaches them: it goes to the station's staff
+        instead (`fallback`), who reassign the wish."""
         deputy = await repos.deputy(deputy_id)
-        user = await repos.user(deputy.user_id) if deputy else None
+        if deputy is None or not await repos.deputy_serves(deputy_id):
+            if deputy is not None and fallback and messages:
+                wish_id = next((m.wish_id for m in messages if m.wish_id), None)
+                await self._to_staff(repos, deputy.station_id, list(messages), wish_id)
+            return
+        user = await repos.user(deputy.user_id)
         if user is None:
             return
         await repos.enqueue(
@@ -949,7 +1050,8 @@ class Liaison:
         wish_id: int | None,
         exclude: int | None = None,
     ) -> None:
-        """Station staff who can be reached; county admins when a station has none."""
+        """Station staff who can be reached; county admins when a station has none. A
+        deactivated station has none (its former staff hear nothing): county admins then."""
         staff = [
             u
             for u in await repos.staff_users(station_id)

@@ -20,6 +20,7 @@ from bot.operator import (
     unknown_variables,
 )
 from bot.pacing import Limits
+from bot.retention import RetentionPolicy
 
 LOCALES = ("zh_CN", "en")
 
@@ -51,6 +52,22 @@ class Settings(BaseSettings):
     rating_reminder_days: int = Field(default=3, ge=0)
     followup_days: int = Field(default=30, ge=0)
     poll_timeout: int = Field(default=30, ge=0, le=50)
+    # Privacy: pending input (a deputy's 回复, a broadcast being written) expires after this.
+    input_timeout_minutes: int = Field(default=30, ge=1)
+    # Retention (README, Privacy): delivered/failed outbox rows, message links of finished
+    # wishes, idle sessions and FAQ misses are deleted after these periods.
+    retention_outbox_days: int = Field(default=7, ge=1)
+    retention_links_days: int = Field(default=30, ge=1)
+    retention_session_hours: int = Field(default=24, ge=1)
+    retention_faq_miss_days: int = Field(default=90, ge=1)
+
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            outbox_days=self.retention_outbox_days,
+            links_days=self.retention_links_days,
+            session_hours=self.retention_session_hours,
+            faq_miss_days=self.retention_faq_miss_days,
+        )
     # How long one Bot API call may take before it counts as a network error (and is retried).
     http_timeout: float = Field(default=15.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

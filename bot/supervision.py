@@ -42,6 +42,7 @@ from bot.domain.model import (
 )
 from bot.i18n import Catalog, Markup
 from bot.messages import Button, OutMessage, keyboard
+from bot.retention import Retention
 from bot.services import PRIORITY_NOTIFY, Liaison, NotFound
 from bot.textfit import truncate_plain
 from storage.db import Database
@@ -83,8 +84,10 @@ class Supervisor:
         digest_hour: int = 9,
         rating_reminder_days: int = 3,
         followup_days: int = 30,
+        retention: Retention | None = None,
     ) -> None:
         self.db = db
+        self.retention = retention  # pruning rides on this restart-safe tick (bot/retention.py)
         self.c = catalog
         self.liaison = liaison
         self.clock = liaison.clock
@@ -161,6 +164,8 @@ class Supervisor:
                 "rating_reminders": await self.send_rating_reminders(),
                 "follow_ups": await self.send_follow_ups(),
                 "digests": await self.send_digests(),
+                # last: a failure here must not hold up the reminders above
+                "pruned": await self.retention.tick() if self.retention else 0,
             }
         if any(done.values()):
             log.info("supervision: %s", done)
@@ -204,7 +209,9 @@ class Supervisor:
 
     async def _remind_deputy(self, repos: Repos, wish: Wish, reminder: DueReminder) -> None:
         deputy = await repos.deputy(reminder.target)
-        user = await repos.user(deputy.user_id) if deputy else None
+        if deputy is None or not await repos.deputy_serves(deputy.id):
+            return  # removed from the stations file: the wish is with the staff now
+        user = await repos.user(deputy.user_id)
         if user is None:
             return
         names = await repos.category_names()
@@ -237,9 +244,14 @@ class Supervisor:
             due=self.when(reminder.due_at),
             text=truncate_plain(wish.text, 301),
         )
-        message = OutMessage(
-            text=text, buttons=self.escalation_buttons(wish, deputy is not None), wish_id=wish.id
+        serving = deputy is not None and await repos.deputy_serves(deputy.id)
+        # no 催办 for a deputy who left the stations file: only 改派 and 查看
+        buttons = (
+            self.escalation_buttons(wish, deputy is not None)
+            if serving or deputy is None
+            else self.cards.reassign_buttons(wish)
         )
+        message = OutMessage(text=text, buttons=buttons, wish_id=wish.id)
         await self._to_staff(repos, wish.station_id, message)
         label = self.c.plain(f"supervision.which_{reminder.kind.value.removeprefix('escalate_')}")
         await sup.add_note(
@@ -277,6 +289,8 @@ class Supervisor:
             deputy_user = await repos.user(deputy.user_id) if deputy else None
             if deputy is None or deputy_user is None:
                 raise InvalidInput("supervision_no_deputy")
+            if not await repos.deputy_serves(deputy.id):
+                raise InvalidInput("privacy_deputy_left")  # 改派 instead: they left
             last = await sup.last_note_at(wish.id, NoteKind.PUSHED)
             if last is not None and now - last < PUSH_COOLDOWN:
                 raise InvalidInput("supervision_pushed_recently")

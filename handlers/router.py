@@ -36,6 +36,7 @@ async def on_text(update: Update, context: Context, user: UserRow) -> None:
     assert message is not None and message.text is not None
     d = deps(context)
     text = message.text
+    await tell_expired(update, context, user)
     target = message.reply_to_message
     if target is not None and target.from_user is not None and target.from_user.is_bot:
         wish_id = await d.liaison.linked_wish(CHANNEL, str(message.chat.id), str(target.message_id))
@@ -59,11 +60,22 @@ async def on_text(update: Update, context: Context, user: UserRow) -> None:
     await faq_handlers.answer_question(update, context, user, text)
 
 
+async def tell_expired(update: Update, context: Context, user: UserRow) -> None:
+    """Pending input left too long is dropped, with a note; the message is then handled as if
+    nothing were pending (a receipt opens its wish, a question gets the FAQ)."""
+    d = deps(context)
+    minutes = int(d.liaison.input_timeout.total_seconds() // 60)
+    for kind, receipt in await d.liaison.expire_input(user):
+        key = "privacy.input_expired" if kind == "input" else "privacy.broadcast_expired"
+        await reply(update, context, d.catalog.t(key, receipt=receipt, minutes=minutes))
+
+
 @guarded
 async def on_photo(update: Update, context: Context, user: UserRow) -> None:
     message = update.effective_message
     assert message is not None and message.photo
     d = deps(context)
+    await tell_expired(update, context, user)
     file_id = message.photo[-1].file_id  # the largest size
     if await broadcast.handle_text(update, context, user, message.caption or "", photo=file_id):
         return

@@ -271,10 +271,35 @@ class Repos:
         return [_deputy(r) for r in rows]
 
     async def deputies_of_user(self, user_id: int) -> list[DeputyRow]:
+        # A deputy of a deactivated station serves nowhere: no rights on its wishes.
         rows = await fetch_all(
-            self.conn, "SELECT * FROM deputies WHERE user_id=? AND active=1 ORDER BY id", (user_id,)
+            self.conn,
+            "SELECT d.* FROM deputies d JOIN stations s ON s.id=d.station_id"
+            " WHERE d.user_id=? AND d.active=1 AND s.active=1 ORDER BY d.id",
+            (user_id,),
         )
         return [_deputy(r) for r in rows]
+
+    async def deputy_serves(self, deputy_id: int) -> bool:
+        """Still in the stations file, at a station that is too."""
+        row = await fetch_one(
+            self.conn,
+            "SELECT 1 FROM deputies d JOIN stations s ON s.id=d.station_id"
+            " WHERE d.id=? AND d.active=1 AND s.active=1",
+            (deputy_id,),
+        )
+        return row is not None
+
+    async def open_wishes_of_departed_deputies(self) -> list[Wish]:
+        """Open wishes whose deputy was removed from the stations file (or whose station was)."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT w.* FROM wishes w JOIN deputies d ON d.id=w.deputy_id"
+            " JOIN stations s ON s.id=d.station_id"
+            " WHERE w.status IN ('assigned','in_progress','reopened')"
+            " AND (d.active=0 OR s.active=0) ORDER BY w.id",
+        )
+        return [_wish(r) for r in rows]
 
     async def deputy_loads(self, station_id: str) -> list[DeputyLoad]:
         rows = await fetch_all(
@@ -329,7 +354,8 @@ class Repos:
         rows = await fetch_all(
             self.conn,
             "SELECT u.* FROM station_staff s JOIN users u ON u.id=s.user_id"
-            " WHERE s.station_id=? AND s.active=1 ORDER BY u.id",
+            " JOIN stations st ON st.id=s.station_id"
+            " WHERE s.station_id=? AND s.active=1 AND st.active=1 ORDER BY u.id",
             (station_id,),
         )
         return [_user(r) for r in rows]
@@ -340,8 +366,10 @@ class Repos:
             self.conn,
             "SELECT * FROM users u WHERE u.channel=? AND u.started_at IS NOT NULL"
             " AND u.unreachable_at IS NULL AND (EXISTS (SELECT 1 FROM deputies d"
-            " WHERE d.user_id=u.id AND d.active=1) OR EXISTS (SELECT 1 FROM station_staff s"
-            " WHERE s.user_id=u.id AND s.active=1)) ORDER BY u.id",
+            " JOIN stations st ON st.id=d.station_id WHERE d.user_id=u.id AND d.active=1"
+            " AND st.active=1) OR EXISTS (SELECT 1 FROM station_staff s JOIN stations st"
+            " ON st.id=s.station_id WHERE s.user_id=u.id AND s.active=1 AND st.active=1))"
+            " ORDER BY u.id",
             (channel,),
         )
         return [_user(r) for r in rows]
@@ -351,9 +379,11 @@ class Repos:
         rows = await fetch_all(
             self.conn,
             "SELECT u.*, 'deputy' AS role, d.station_id AS st FROM deputies d JOIN users u"
-            " ON u.id=d.user_id WHERE d.active=1 AND (u.started_at IS NULL OR u.unreachable_at IS NOT NULL)"
+            " ON u.id=d.user_id JOIN stations x ON x.id=d.station_id WHERE d.active=1"
+            " AND x.active=1 AND (u.started_at IS NULL OR u.unreachable_at IS NOT NULL)"
             " UNION ALL SELECT u.*, 'staff' AS role, s.station_id AS st FROM station_staff s"
-            " JOIN users u ON u.id=s.user_id WHERE s.active=1"
+            " JOIN users u ON u.id=s.user_id JOIN stations x ON x.id=s.station_id"
+            " WHERE s.active=1 AND x.active=1"
             " AND (u.started_at IS NULL OR u.unreachable_at IS NOT NULL) ORDER BY st, role, id",
         )
         return [(_user(r), r["role"], r["st"]) for r in rows]
@@ -624,6 +654,17 @@ class Repos:
             self.conn, "SELECT flow, data FROM sessions WHERE user_id=?", (user_id,)
         )
         return (row[0], json.loads(row[1])) if row else None
+
+    async def session_with_time(self, user_id: int) -> tuple[dict[str, Any], datetime] | None:
+        """A person's flow state and when it last changed."""
+        row = await fetch_one(
+            self.conn, "SELECT data, updated_at FROM sessions WHERE user_id=?", (user_id,)
+        )
+        if row is None:
+            return None
+        updated = _dt(row[1])
+        assert updated is not None
+        return json.loads(row[0]), updated
 
     async def set_session(
         self, user_id: int, flow: str, data: dict[str, Any], now: datetime

@@ -227,6 +227,7 @@ class NoteKind(StrEnum):
     RATING_REMINDED = "rating_reminded"
     FOLLOW_UP_ASKED = "follow_up_asked"
     FOLLOW_UP_ANSWERED = "follow_up_answered"
+    DEPUTY_LEFT = "deputy_left"  # the deputy left the stations file: back to staff to reassign
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""Retention (what is kept, how long) and erasure on request (`liaison-bot purge`).
+
+Wishes and their timelines are the station's record and stay; what only served delivery or a
+conversation is forgotten after a documented period (settings `LIAISON_RETENTION_*`):
+delivered outbox rows (full card texts with phone numbers), message links of finished wishes,
+idle sessions (drafts, the last unanswered question), FAQ misses. The inbox prunes itself
+(handlers/polling.py, 7 days). The supervision scheduler runs `prune` (bot/supervision.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from storage.db import Database
+from storage.privacy import PurgeCounts, PurgeRepo, PurgeTarget, RetentionRepo
+
+log = logging.getLogger(__name__)
+
+BATCH = 500  # rows per transaction: the bot's other work waits at most one short batch
+MAX_BATCHES = 20  # per table and run; the rest waits for the next run
+EVERY = timedelta(minutes=10)  # how often the scheduler's tick actually prunes
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    outbox_days: int = 7
+    links_days: int = 30
+    session_hours: int = 24
+    faq_miss_days: int = 90
+
+
+class Retention:
+    def __init__(self, db: Database, clock: Clock, policy: RetentionPolicy | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.policy = policy or RetentionPolicy()
+        self._last: datetime | None = None  # in memory: a restart prunes at once, harmlessly
+
+    async def tick(self) -> int:
+        """Called by the scheduler every minute; prunes every `EVERY`."""
+        now = self.clock.now()
+        if self._last is not None and now - self._last < EVERY:
+            return 0
+        self._last = now
+        return sum((await self.prune()).values())
+
+    async def prune(self) -> dict[str, int]:
+        now, p = self.clock.now(), self.policy
+        jobs = {
+            "outbox": (RetentionRepo.prune_outbox, now - timedelta(days=p.outbox_days)),
+            "links": (RetentionRepo.prune_links, now - timedelta(days=p.links_days)),
+            "sessions": (RetentionRepo.prune_sessions, now - timedelta(hours=p.session_hours)),
+            "faq_misses": (RetentionRepo.prune_faq_misses, now - timedelta(days=p.faq_miss_days)),
+        }
+        done: dict[str, int] = {}
+        for name, (prune, before) in jobs.items():
+            total = 0
+            for _ in range(MAX_BATCHES):
+                async with self.db.transaction() as conn:
+                    n = await prune(RetentionRepo(conn), before, BATCH)
+                total += n
+                if n < BATCH:
+                    break
+            done[name] = total
+        if any(done.values()):
+            log.info("retention: pruned %s", done)
+        return done
+
+
+class NoSuchResident(LookupError):
+    pass
+
+
+async def purge_preview(db: Database, channel: str, external_id: str) -> tuple[PurgeTarget, PurgeCounts]:
+    async with db.read() as conn:
+        repo = PurgeRepo(conn)
+        target = await repo.target(channel, external_id)
+        if target is None:
+            raise NoSuchResident(external_id)
+        return target, await repo.count(target, external_id)
+
+
+async def purge_resident(db: Database, channel: str, external_id: str) -> PurgeCounts:
+    """Erase one person's data as a resident, in one transaction (all or nothing)."""
+    async with db.transaction() as conn:
+        repo = PurgeRepo(conn)
+        target = await repo.target(channel, external_id)
+        if target is None:
+            raise NoSuchResident(external_id)
+        counts = await repo.erase(target, external_id)
+    log.info("purged the personal data of user %s (%d wishes anonymised)", target.user_id, counts.wishes)
+    return counts
