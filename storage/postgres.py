@@ -9,7 +9,7 @@ once per distinct statement:
   the table's primary key (read from the catalog);
 - an `INSERT` into a table whose `id` is an identity column gets `RETURNING id`, so
   `cursor.lastrowid` means what it means on SQLite;
-- `INDEXED BY` (a planner hint) is dropped;
+- `INDEXED BY` (a planner hint) is dropped; `rowid` → `ctid`;
 - scalar `MIN(a, b)` / `MAX(a, b)` → `LEAST` / `GREATEST`; `BEGIN IMMEDIATE` → `BEGIN`;
 - in migrations: `id INTEGER PRIMARY KEY` → an identity column, `INTEGER` → `BIGINT` (Telegram
   ids do not fit 32 bits), `REAL` → `DOUBLE PRECISION`, and SQLite's
@@ -146,6 +146,9 @@ class Translator:
         text = re.sub(r"^\s*BEGIN\s+IMMEDIATE\b", "BEGIN", text, flags=re.I)
         # SQLite's planner hint; PostgreSQL's planner picks the partial index on its own.
         text = re.sub(r"\s+INDEXED\s+BY\s+\w+", "", text, flags=re.I)
+        # SQLite's implicit row id; PostgreSQL's physical row address serves the same purpose
+        # within one statement (DELETE … WHERE rowid IN (SELECT … LIMIT n)).
+        text = re.sub(r"\browid\b", "ctid", text, flags=re.I)
         returns_id = False
         m = _INSERT.match(text)
         if m:

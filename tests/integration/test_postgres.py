@@ -6,6 +6,7 @@ Skipped unless LIAISON_TEST_DATABASE_URL points at a PostgreSQL server (`.ci/run
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,10 @@ from bot.stations_file import parse_stations_yaml
 from storage.db import Database, fetch_all
 from tests.conftest import ADMIN_ID, STATIONS_YAML, TZ, person
 from tests.engines import postgres_only, postgres_url
+from tests.fake_telegram import FakeTelegram
+from tests.integration.conftest import RESIDENT, STAFF_HM
+from tests.integration.test_crash import CROWD, IN_CROWD, crash_env, kill_9, seed_crowd, stop
+from tests.integration.test_subprocess import EXECUTABLE, ProcessHarness
 from tests.unit.test_services import submit
 
 pytestmark = postgres_only("copies into, and shares, a PostgreSQL database")
@@ -112,3 +117,89 @@ def test_migrate_to_postgres_needs_the_url(
     monkeypatch.delenv("LIAISON_DATABASE_URL", raising=False)
     assert main(["migrate-to-postgres"]) != 0
     assert "LIAISON_DATABASE_URL" in capsys.readouterr().err
+
+
+# -- several processes on one database: exactly one leads --------------------------------------
+
+
+async def start_logged(env: dict[str, str], cwd: Path, log: Path) -> asyncio.subprocess.Process:
+    """`liaison-bot run` with its log in a file, read while it runs (a pipe left unread could
+    fill up and stall the process)."""
+    with log.open("wb") as handle:
+        return await asyncio.create_subprocess_exec(
+            str(EXECUTABLE),
+            "run",
+            env=env,
+            cwd=cwd,
+            stdout=handle,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+
+def logged(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+
+
+async def test_kill_9_of_the_leader_hands_everything_to_the_other_process(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    await seed_crowd(fake, tmp_path)  # 500 residents, in this test's PostgreSQL schema
+    env = crash_env(fake, tmp_path)
+    env["LIAISON_LOG_LEVEL"] = "INFO"
+    catalog = Catalog("zh_CN")
+    waiting = catalog.plain("operator.log_lease_waiting")
+    leading = catalog.plain("operator.log_lease_taken")
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    h = ProcessHarness(fake)
+    text = "本周日上午联络站开放日，欢迎居民来访"
+    first = await start_logged(env, tmp_path, log_a)
+    second: asyncio.subprocess.Process | None = None
+    try:
+        await h.start_bot(STAFF_HM)  # the first process leads: it answers
+        assert leading in logged(log_a)
+        second = await start_logged(env, tmp_path, log_b)
+        await fake.wait_until(lambda: waiting in logged(log_b), 30, what="the second to wait")
+        await asyncio.sleep(0.5)
+        fake.consume_all(STAFF_HM)
+        fake.send_text(STAFF_HM, "/broadcast")
+        await fake.wait_for(chat_id=STAFF_HM, text_contains="群发的内容", timeout=10)
+        fake.send_text(STAFF_HM, text)
+        audience = await fake.wait_for(chat_id=STAFF_HM, text_contains="发给谁", timeout=10)
+        await h.press(STAFF_HM, audience, "本站所有居民")
+        await fake.next_message(STAFF_HM, timeout=10)  # the sample
+        preview = await fake.next_message(STAFF_HM, timeout=10)
+        fake.press(STAFF_HM, preview, "确认发送（500 人）")
+        progress = await fake.wait_for(chat_id=STAFF_HM, text_contains="群发 #", timeout=10)
+        await fake.wait_until(
+            lambda: sum(1 for m in fake.sent if text in m.content) >= 150, 20, what="150 sent"
+        )
+        # while the first lives, the second only waits: it neither polls nor sends
+        assert leading not in logged(log_b)
+    finally:
+        await kill_9(first)
+    before = Counter(m.chat_id for m in fake.sent if text in m.content and m.chat_id in IN_CROWD)
+    assert len(before) < len(CROWD)  # it really was interrupted
+    fake.send_text(RESIDENT, "/help")  # arrives while nobody leads: kept by Telegram, not lost
+    try:
+        assert second is not None
+        await fake.wait_until(lambda: leading in logged(log_b), 60, what="the takeover")
+        await fake.wait_until(
+            lambda: {m.chat_id for m in fake.sent if text in m.content} >= set(CROWD),
+            60,
+            what="everyone to have the broadcast",
+        )
+
+        def reported() -> bool:
+            current = fake.message(STAFF_HM, progress.message_id)
+            return current is not None and "已完成" in current.content
+
+        await fake.wait_until(reported, 30, what="the final report from the new leader")
+        await fake.wait_for(chat_id=RESIDENT, text_contains="/new", timeout=30)
+    finally:
+        if second is not None:
+            await stop(second)
+    got = Counter(m.chat_id for m in fake.sent if text in m.content and m.chat_id in IN_CROWD)
+    assert set(got) == set(CROWD)
+    assert max(got.values()) <= 2  # at most one duplicate per recipient for the one crash
+    report = fake.message(STAFF_HM, progress.message_id)
+    assert report is not None and "送达 500 人" in report.content
