@@ -6,6 +6,7 @@ Skipped unless LIAISON_TEST_DATABASE_URL points at a PostgreSQL server (`.ci/run
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -203,3 +204,24 @@ async def test_kill_9_of_the_leader_hands_everything_to_the_other_process(
     assert max(got.values()) <= 2  # at most one duplicate per recipient for the one crash
     report = fake.message(STAFF_HM, progress.message_id)
     assert report is not None and "送达 500 人" in report.content
+
+
+async def test_a_waiting_process_stops_on_sigterm_without_ever_leading(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    env = crash_env(fake, tmp_path)
+    env["LIAISON_LOG_LEVEL"] = "INFO"
+    catalog = Catalog("zh_CN")
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    first = await start_logged(env, tmp_path, log_a)
+    try:
+        await ProcessHarness(fake).start_bot(RESIDENT, "huimin")
+        second = await start_logged(env, tmp_path, log_b)
+        waiting = catalog.plain("operator.log_lease_waiting")
+        await fake.wait_until(lambda: waiting in logged(log_b), 30, what="the second to wait")
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), 20) == 0
+        assert catalog.plain("operator.log_lease_taken") not in logged(log_b)
+        assert "Traceback" not in logged(log_b)
+    finally:
+        await stop(first)

@@ -15,7 +15,14 @@ from tests.conftest import STATIONS_YAML
 def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A shell in an empty directory with none of the bot's settings."""
     monkeypatch.chdir(tmp_path)
-    for name in ("DATABASE", "TELEGRAM_TOKEN", "BOT_USERNAME", "LOCALE", "STATIONS_FILE"):
+    for name in (
+        "DATABASE",
+        "DATABASE_URL",
+        "TELEGRAM_TOKEN",
+        "BOT_USERNAME",
+        "LOCALE",
+        "STATIONS_FILE",
+    ):
         monkeypatch.delenv(f"LIAISON_{name}", raising=False)
     return tmp_path
 
@@ -50,3 +57,18 @@ def test_check_needs_no_settings(
     assert "bad.yaml:" in capsys.readouterr().err
     assert main(["import", "stations.yaml"]) == EXIT_CONFIG  # the others refuse broken settings
     assert "LIAISON_LOCALE" in capsys.readouterr().err
+
+
+def test_postgres_settings_are_checked_and_backup_points_to_pg_dump(
+    shell: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LIAISON_LOCALE", "en")
+    monkeypatch.setenv("LIAISON_DATABASE_URL", "mysql://liaison@127.0.0.1/liaison")
+    assert main(["backup", "copy.db"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "LIAISON_DATABASE_URL" in err and "must be a PostgreSQL URL" in err
+    # a PostgreSQL database is not copied as a file (nothing is connected to find that out)
+    monkeypatch.setenv("LIAISON_DATABASE_URL", "postgresql://liaison@127.0.0.1:1/liaison")
+    assert main(["backup", "copy.db"]) == EXIT_CONFIG
+    assert "pg_dump" in capsys.readouterr().err
+    assert not (shell / "copy.db").exists()
