@@ -430,6 +430,11 @@ class LeaderLease:
             log.error("lost the connection holding the leader lock")
             self.lost.set()
 
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of the lock's session (for pg_stat_activity and tests)."""
+        return self._raw.info.backend_pid if self._raw is not None else None
+
     async def release(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()

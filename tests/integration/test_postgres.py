@@ -225,3 +225,29 @@ async def test_a_waiting_process_stops_on_sigterm_without_ever_leading(
         assert "Traceback" not in logged(log_b)
     finally:
         await stop(first)
+
+
+async def test_the_lease_is_exclusive_and_a_dropped_connection_is_noticed(tmp_path: Path) -> None:
+    import psycopg
+
+    from storage.postgres import LeaderLease
+
+    url = postgres_url(tmp_path, "lease")
+    first, second = LeaderLease(url, retry_seconds=0.2), LeaderLease(url, retry_seconds=0.2)
+    other_schema = LeaderLease(postgres_url(tmp_path, "another deployment"), retry_seconds=0.2)
+    try:
+        assert await first.try_acquire()
+        assert not await second.try_acquire()  # one leader per database (and schema)
+        assert await other_schema.try_acquire()  # another deployment's lease is its own
+        # The server ends the holder's session (as when its process dies): the lock is free,
+        # and the holder finds out that it no longer leads.
+        pid = first.backend_pid
+        assert pid is not None
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await asyncio.wait_for(first.lost.wait(), 30)
+        await asyncio.wait_for(second.acquire(), 30)
+        assert not second.lost.is_set()
+    finally:
+        for lease in (first, second, other_schema):
+            await lease.release()
