@@ -331,15 +331,28 @@ class PostgresDatabase:
                     (version, name),
                 )
 
+    async def _usable(self) -> Connection:
+        """The connection, opened again if the server dropped it (a restart, a network cut):
+        the statement that met the failure raised, the next transaction works again."""
+        conn = self.conn
+        if conn.raw.broken or conn.raw.closed:
+            log.warning("the PostgreSQL connection was lost; reconnecting")
+            with contextlib.suppress(psycopg.Error, OSError):
+                await conn.raw.close()
+            self._raw = await open_raw(self.url)
+            self._conn = conn = Connection(self._raw, conn.translator)
+        return conn
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
-            conn = self.conn
+            conn = await self._usable()
             await conn.raw.execute("BEGIN")
             try:
                 yield conn
             except BaseException:
-                await conn.raw.execute("ROLLBACK")
+                if not conn.raw.broken:  # a dropped connection rolled back by itself
+                    await conn.raw.execute("ROLLBACK")
                 raise
             await conn.raw.execute("COMMIT")
         for callback in self._on_commit:
@@ -348,7 +361,7 @@ class PostgresDatabase:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
         async with self._lock:
-            yield self.conn
+            yield await self._usable()
 
     async def backup(self, target: object) -> None:
         raise NotImplementedError("PostgreSQL is backed up with pg_dump")

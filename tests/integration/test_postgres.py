@@ -251,3 +251,26 @@ async def test_the_lease_is_exclusive_and_a_dropped_connection_is_noticed(tmp_pa
     finally:
         for lease in (first, second, other_schema):
             await lease.release()
+
+
+async def test_a_dropped_database_connection_is_opened_again(tmp_path: Path) -> None:
+    import psycopg
+
+    url = postgres_url(tmp_path, "reconnect")
+    db = Database(url)
+    await db.connect()
+    try:
+        async with db.read() as conn:
+            pid = conn.raw.info.backend_pid
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):  # the statement that meets it fails
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO categories (id, name) VALUES (?, ?)", ("a", "甲"))
+        async with db.transaction() as conn:  # and the next one works again
+            await conn.execute("INSERT INTO categories (id, name) VALUES (?, ?)", ("b", "乙"))
+        async with db.read() as conn:
+            rows = await fetch_all(conn, "SELECT id FROM categories")
+        assert [r["id"] for r in rows] == ["b"]
+    finally:
+        await db.close()
