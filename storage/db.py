@@ -23,12 +23,22 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 
-def migrations() -> list[tuple[int, str, str]]:
+# A migration whose DDL cannot be written for both engines (and is beyond what
+# storage/postgres.py translates) may have a PostgreSQL variant beside it:
+# NNNN_name.sql for SQLite, NNNN_name.postgresql.sql used instead on PostgreSQL.
+POSTGRES_VARIANT = ".postgresql.sql"
+
+
+def migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(version, name, script) in order; the name recorded is the shared NNNN_name.sql."""
+    files = {item.name: item for item in resources.files("storage.migrations").iterdir()}
     found = []
-    for item in resources.files("storage.migrations").iterdir():
-        name = item.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), name, item.read_text(encoding="utf-8")))
+    for name, item in files.items():
+        if not (name.endswith(".sql") and name[:4].isdigit()) or name.endswith(POSTGRES_VARIANT):
+            continue
+        variant = files.get(name.removesuffix(".sql") + POSTGRES_VARIANT)
+        source = variant if engine == "postgresql" and variant is not None else item
+        found.append((int(name[:4]), name, source.read_text(encoding="utf-8")))
     return sorted(found)
 
 

@@ -11,7 +11,8 @@ once per distinct statement:
   `cursor.lastrowid` means what it means on SQLite;
 - `INDEXED BY` (a planner hint) is dropped; `rowid` → `ctid`;
 - scalar `MIN(a, b)` / `MAX(a, b)` → `LEAST` / `GREATEST`; `BEGIN IMMEDIATE` → `BEGIN`;
-- in migrations: `id INTEGER PRIMARY KEY` → an identity column, `INTEGER` → `BIGINT` (Telegram
+- in migrations (unless a NNNN_name.postgresql.sql variant replaces one, see storage/db.py):
+  `id INTEGER PRIMARY KEY` → an identity column, `INTEGER` → `BIGINT` (Telegram
   ids do not fit 32 bits), `REAL` → `DOUBLE PRECISION`, and SQLite's
   `strftime('%Y-%m-%dT%H:%M:%S', 'now', '-N days')` → the same text from `now()`.
 
@@ -320,7 +321,7 @@ class PostgresDatabase:
             )
             await cur.execute("SELECT version FROM schema_migrations")
             applied = {r[0] for r in await cur.fetchall()}
-            for version, name, script in migrations():
+            for version, name, script in migrations(self.engine):
                 if version in applied:
                     continue
                 log.info("applying migration %s", name)
