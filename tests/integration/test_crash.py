@@ -18,7 +18,7 @@ from bot.services import Liaison
 from bot.stations_file import parse_stations_yaml
 from storage.db import Database
 from tests.conftest import STATIONS_YAML, TZ
-from tests.engines import database_target, database_url
+from tests.engines import database_target
 from tests.fake_telegram import FakeTelegram, SentMessage
 from tests.integration.conftest import RESIDENT, STAFF_HM, WALL_HM, ZHANG
 from tests.integration.test_subprocess import ProcessHarness, bot_env, start
@@ -36,9 +36,6 @@ def crash_env(fake: FakeTelegram, tmp_path: Path) -> dict[str, str]:
         LIAISON_RATE_GROUP_PER_MINUTE="3000",
         LIAISON_LOG_LEVEL="WARNING",
     )
-    url = database_url(tmp_path)
-    if url is not None:  # the same crashes on PostgreSQL
-        env["LIAISON_DATABASE_URL"] = url
     return env
 
 
