@@ -48,16 +48,17 @@ class Database:
     SQLite serializes writers anyway; doing it here as well means a coroutine can never read
     another coroutine's half-finished change on the shared connection.
 
-    `Database("postgresql://…")` is a PostgresDatabase instead, with the same interface.
+    `Database("postgresql://…")` makes its subclass PostgresDatabase instead (storage/postgres.py),
+    which overrides the engine-specific parts behind the same interface.
     """
 
     engine = "sqlite"
 
-    def __new__(cls, target: str | Path) -> Any:
+    def __new__(cls, target: str | Path) -> Database:
         if cls is Database and is_postgres_url(target):
             from storage.postgres import PostgresDatabase
 
-            return PostgresDatabase(str(target))
+            cls = PostgresDatabase  # its __init__ runs next, as for any subclass
         return super().__new__(cls)
 
     def __init__(self, path: str | Path) -> None:
@@ -141,7 +142,6 @@ class Database:
                 await self.conn.backup(dest)
             finally:
                 await dest.close()
-
 
     async def tables(self) -> list[str]:
         """The application's tables (every table but SQLite's own)."""

@@ -30,6 +30,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -37,6 +38,8 @@ from psycopg import sql as pgsql
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 from psycopg.rows import RowMaker
+
+from storage.db import Database, migrations
 
 log = logging.getLogger(__name__)
 
@@ -272,18 +275,18 @@ async def _catalog(raw: psycopg.AsyncConnection[Any]) -> Translator:
     return Translator(keys, identities)
 
 
-class PostgresDatabase:
+class PostgresDatabase(Database):
     """One connection and one lock per process, as on SQLite: a transaction never interleaves
     with another coroutine's. Other processes sharing the database see READ COMMITTED data;
-    only the leader (see `leader_lease`) writes anything but inbound requests."""
+    only the leader (see `LeaderLease`) writes anything but inbound requests."""
 
     engine = "postgresql"
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.path = url
+    def __init__(self, url: str | Path) -> None:
+        self.url = str(url)
+        self.path = self.url
         self._raw: psycopg.AsyncConnection[Any] | None = None
-        self._conn: Connection | None = None
+        self._conn: Connection | None = None  # type: ignore[assignment]
         self._lock = asyncio.Lock()
         self._on_commit: list[Callable[[], None]] = []
 
@@ -298,18 +301,13 @@ class PostgresDatabase:
             self._raw = None
             self._conn = None
 
-    def on_commit(self, callback: Callable[[], None]) -> None:
-        self._on_commit.append(callback)
-
     @property
-    def conn(self) -> Connection:
+    def conn(self) -> Connection:  # type: ignore[override]
         if self._conn is None:
             raise RuntimeError("database is not connected")
         return self._conn
 
     async def _migrate(self) -> None:
-        from storage.db import migrations
-
         raw = self._raw
         assert raw is not None
         # Several processes may start at once: one migrates, the others wait and find it done.
@@ -345,7 +343,7 @@ class PostgresDatabase:
         return conn
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:  # type: ignore[override]
         async with self._lock:
             conn = await self._usable()
             await conn.raw.execute("BEGIN")
@@ -360,7 +358,7 @@ class PostgresDatabase:
             callback()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[Connection]:
+    async def read(self) -> AsyncIterator[Connection]:  # type: ignore[override]
         async with self._lock:
             yield await self._usable()
 
