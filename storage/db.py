@@ -42,6 +42,9 @@ def migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+_migrations = migrations  # the earlier private name, for code written against it
+
+
 class Database:
     """One connection, one lock: a transaction never interleaves with another coroutine's.
 
