@@ -169,7 +169,7 @@ async def build(
     config = load_stations_file(settings.stations_file, catalog) if settings.stations_file else None
     if config is None and settings.database_url is None and not settings.database.exists():
         # No stations file and no database to have imported one into: refuse before creating it.
-        raise ConfigError("no_stations", database=settings.database.absolute())
+        raise ConfigError("no_stations", database=settings.database_label(absolute=True))
     db = await open_database(settings)
     admins = [("telegram", str(i)) for i in settings.staff_ids]
     liaison = Liaison(
@@ -191,7 +191,7 @@ async def build(
         # Residents would be asked to choose from an empty list (a picker without buttons):
         # refuse to start instead, saying what to set.
         await db.close()
-        raise ConfigError("no_stations", database=settings.database.absolute())
+        raise ConfigError("no_stations", database=settings.database_label(absolute=True))
     faq = FaqService(db, clock, settings.faq_file)
     await faq.reload()
     application = (

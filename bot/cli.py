@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("token_rejected", host=host) from exc
         elif args.command == "import":
             asyncio.run(_import(settings, args.file))
-            _say(c, "imported", file=args.file, database=settings.database)
+            _say(c, "imported", file=args.file, database=settings.database_label())
         elif args.command == "backup":
             if settings.database_url is not None:
                 raise ConfigError("backup_postgres")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
@@ -132,6 +133,18 @@ class Settings(BaseSettings):
     def database_target(self) -> str | Path:
         """What `storage.db.Database` opens: the PostgreSQL URL when set, else the file."""
         return self.database_url or self.database
+
+    def database_label(self, absolute: bool = False) -> str:
+        """The database as messages name it: the file (its full path if `absolute`), or the
+        URL without its password (operator messages and logs never carry a secret)."""
+        if self.database_url is None:
+            return str(self.database.absolute() if absolute else self.database)
+        parts = urlsplit(self.database_url)
+        if parts.password is None:
+            return self.database_url
+        host = parts.netloc.rpartition("@")[2]
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        return urlunsplit(parts._replace(netloc=user + host))
 
     @field_validator("telegram_base_url")
     @classmethod

@@ -72,3 +72,14 @@ def test_postgres_settings_are_checked_and_backup_points_to_pg_dump(
     assert main(["backup", "copy.db"]) == EXIT_CONFIG
     assert "pg_dump" in capsys.readouterr().err
     assert not (shell / "copy.db").exists()
+
+
+def test_messages_name_a_postgresql_database_without_its_password(shell: Path) -> None:
+    from bot.settings import Settings
+
+    settings = Settings(database_url="postgresql://liaison:s3cret@db.example:5432/liaison")  # type: ignore[call-arg]
+    assert settings.database_label() == "postgresql://liaison:***@db.example:5432/liaison"
+    assert "s3cret" not in settings.database_label(absolute=True)
+    plain = Settings(database_url="postgresql://liaison@127.0.0.1/liaison")  # type: ignore[call-arg]
+    assert plain.database_label() == "postgresql://liaison@127.0.0.1/liaison"
+    assert Settings(database=Path("bot.db")).database_label() == "bot.db"  # type: ignore[call-arg]
