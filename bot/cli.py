@@ -20,6 +20,7 @@ from bot.i18n import Catalog
 from bot.logsetup import configure_logging
 from bot.operator import (
     EXIT_CONFIG,
+    EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -32,6 +33,7 @@ from bot.operator import (
 )
 from bot.settings import Settings, SettingsError, load_settings, unknown_settings
 from bot.stations_file import StationsFileError, load_stations_file
+from storage.db import DatabaseUnreachable
 
 ARGPARSE_MESSAGES = (
     ("the following arguments are required: ", "cli_required"),
@@ -195,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
                 _say(c, "migrate_table", table=table, count=rows)
             total = sum(rows for _, rows in copied)
             _say(c, "migrate_done", tables=len(copied), rows=total, source=settings.database)
+    except DatabaseUnreachable as exc:  # PostgreSQL down or misaddressed; never the password
+        _complain(
+            c.plain("operator.database_unreachable", database=settings.database_label(), error=exc)
+        )
+        return EXIT_FAILURE
     except OperatorError as exc:
         _complain(exc.render(c))
         return exc.exit_code

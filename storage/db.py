@@ -156,6 +156,11 @@ class Database:
         return sorted(r[0] for r in rows)
 
 
+class DatabaseUnreachable(Exception):
+    """The database server cannot be reached (PostgreSQL down, wrong host, refused login).
+    The message is the driver's error type only: its text may quote the connection string."""
+
+
 def is_postgres_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 

@@ -39,7 +39,7 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 from psycopg.rows import RowMaker
 
-from storage.db import Database, migrations
+from storage.db import Database, DatabaseUnreachable, migrations
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,10 @@ class PostgresDatabase(Database):
         self._on_commit: list[Callable[[], None]] = []
 
     async def connect(self) -> None:
-        self._raw = await open_raw(self.url)
+        try:
+            self._raw = await open_raw(self.url)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnreachable(type(exc).__name__) from exc
         await self._migrate()
         self._conn = Connection(self._raw, await _catalog(self._raw))
 

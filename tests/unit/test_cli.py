@@ -83,3 +83,23 @@ def test_messages_name_a_postgresql_database_without_its_password(shell: Path) -
     plain = Settings(database_url="postgresql://liaison@127.0.0.1/liaison")  # type: ignore[call-arg]
     assert plain.database_label() == "postgresql://liaison@127.0.0.1/liaison"
     assert Settings(database=Path("bot.db")).database_label() == "bot.db"  # type: ignore[call-arg]
+
+
+def test_an_unreachable_postgresql_is_explained_without_the_password(
+    shell: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("psycopg")
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("LIAISON_LOCALE", "en")
+    monkeypatch.setenv(
+        "LIAISON_DATABASE_URL", f"postgresql://liaison:s3cret@127.0.0.1:{port}/liaison"
+    )
+    (shell / "stations.yaml").write_text(STATIONS_YAML, encoding="utf-8")
+    assert main(["import", "stations.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect to the database" in err and f"127.0.0.1:{port}" in err
+    assert "s3cret" not in err and "Traceback" not in err
