@@ -227,6 +227,10 @@ class Connection:
                 return Cursor([], cur.rowcount, int(rows[0][0]) if rows else None)
             return Cursor(rows, cur.rowcount, None)
 
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
+        """aiosqlite's one-round-trip query (storage.db.fetch_all / fetch_one use it)."""
+        return await (await self.execute(sql, params)).fetchall()
+
     async def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Cursor:
         text, returns_id = self.translator.translate(sql)
         if returns_id:
