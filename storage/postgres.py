@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 # One key for every liaison-bot process sharing a database: pg_advisory_lock takes a bigint.
 LEADER_LOCK_KEY = 0x11A150
 MIGRATION_LOCK_KEY = 0x11A151
+CLOSE_WAIT_SECONDS = 10.0
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -303,10 +304,23 @@ class PostgresDatabase(Database):
         self._conn = Connection(self._raw, await _catalog(self._raw))
 
     async def close(self) -> None:
-        if self._raw is not None:
-            await self._raw.close()
-            self._raw = None
-            self._conn = None
+        # Under the lock: a coroutine still inside a statement (a handler finishing while the
+        # bot stops) completes first. Closing the socket under it would leave its wait
+        # registered with the event loop for a file descriptor the next connection reuses.
+        # Ten seconds at most: a statement stuck on a dead server must not stop the shutdown.
+        try:
+            await asyncio.wait_for(self._lock.acquire(), CLOSE_WAIT_SECONDS)
+            locked = True
+        except TimeoutError:
+            locked = False
+        try:
+            if self._raw is not None:
+                await self._raw.close()
+                self._raw = None
+                self._conn = None
+        finally:
+            if locked:
+                self._lock.release()
 
     @property
     def conn(self) -> Connection:  # type: ignore[override]
