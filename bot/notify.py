@@ -35,10 +35,13 @@ class Notifier(Part):
         """The (channel, chat) a message to this person goes to: the account that can push it
         to them (Telegram before WeChat), a pull-only web account when none can, the account
         they were first known by for a person from before accounts."""
-        account = choose_account(await repos.accounts_of(user.id))
-        if account is None:
-            return user.channel, user.chat_id
-        return account.channel, account.chat_id
+        return await self.address_of(repos, user.id, (user.channel, user.chat_id))
+
+    async def address_of(
+        self, repos: Repos, user_id: int, fallback: tuple[str, str]
+    ) -> tuple[str, str]:
+        account = choose_account(await repos.accounts_of(user_id))
+        return (account.channel, account.chat_id) if account else fallback
 
     async def to_person(
         self, repos: Repos, user: UserRow, kind: str, priority: int, *messages: OutMessage
@@ -95,13 +98,12 @@ class Notifier(Part):
                 result=mask_pii(wish.result or "", names),
             )
         )
-        await repos.enqueue(
-            [
-                outgoing(f.channel, f.chat_id, f.user_id, "follower", PRIORITY_WALL, message)
-                for f in followers
-            ],
-            now,
-        )
+        rows = []
+        for f in followers:
+            # Each to the account that can reach them now (the audience names the first one).
+            channel, chat_id = await self.address_of(repos, f.user_id, (f.channel, f.chat_id))
+            rows.append(outgoing(channel, chat_id, f.user_id, "follower", PRIORITY_WALL, message))
+        await repos.enqueue(rows, now)
 
     async def to_deputy(
         self, repos: Repos, deputy_id: int, *messages: OutMessage, fallback: bool = True

@@ -287,12 +287,20 @@ class Repos:
 
         The account that refused (`channel`/`chat_id`; without them, the person's first
         account's channel) is marked too, so delivery prefers another way in next time."""
-        await self.conn.execute(
-            "UPDATE user_accounts SET unreachable_at=?, unreachable_reason=? WHERE user_id=?"
-            " AND unreachable_at IS NULL AND channel=COALESCE(?, (SELECT channel FROM users"
-            " WHERE id=?)) AND (? IS NULL OR chat_id=?)",
-            (_ts(now), reason, user_id, channel, user_id, chat_id, chat_id),
+        if channel is None:
+            first = await fetch_one(self.conn, "SELECT channel FROM users WHERE id=?", (user_id,))
+            channel = first["channel"] if first else None
+        # The statement is built here rather than with "? IS NULL" tests, which typed
+        # databases (PostgreSQL) cannot prepare.
+        sql = (
+            "UPDATE user_accounts SET unreachable_at=?, unreachable_reason=?"
+            " WHERE user_id=? AND channel=? AND unreachable_at IS NULL"
         )
+        params: list[Any] = [_ts(now), reason, user_id, channel]
+        if chat_id is not None:
+            sql += " AND chat_id=?"
+            params.append(chat_id)
+        await self.conn.execute(sql, params)
         cursor = await self.conn.execute(
             "UPDATE users SET unreachable_at=?, unreachable_reason=? WHERE id=? AND unreachable_at IS NULL",
             (_ts(now), reason, user_id),

@@ -289,3 +289,16 @@ def test_bad_accounts_are_reported_with_their_line(old: str, new: str, expected:
     with pytest.raises(StationsFileError) as caught:
         parse_stations_yaml(text, "s.yaml", Catalog("zh_CN"))
     assert expected in str(caught.value), str(caught.value)
+
+
+async def test_a_refusal_marks_only_the_account_that_refused(
+    liaison: Liaison, db: Database
+) -> None:
+    deputy = await liaison.identify(person(800001))
+    async with db.transaction() as conn:
+        await Repos(conn).add_account(deputy.id, "web", "dep-zhang-1", "dep-zhang-1", T0)
+    await liaison.on_unreachable(deputy.id, "gone", channel="web", chat_id="dep-zhang-1")
+    async with db.read() as conn:
+        accounts = {a.channel: a for a in await Repos(conn).accounts_of(deputy.id)}
+    assert accounts["web"].unreachable_at is not None
+    assert accounts["telegram"].unreachable_at is None
