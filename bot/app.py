@@ -37,6 +37,7 @@ from storage.repositories import Repos
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 600
+LEASE_RETRY_SECONDS = 5.0  # how often a follower tries for the PostgreSQL leader lease
 SUPERVISION_SECONDS = 60  # how often the 督办 scheduler looks for what is due
 STARTUP_MAX_BACKOFF = 60.0  # seconds between attempts to reach Telegram at start-up
 # After this many failed attempts in a row the log says, once, what to check: a wrong
@@ -187,7 +188,7 @@ class ExemptPeople:
 
 
 async def open_database(settings: Settings) -> Database:
-    db = Database(settings.database)
+    db = Database(settings.database_target())
     await db.connect()
     return db
 
@@ -203,9 +204,9 @@ async def build(
     pacer = Pacer(limits)
     catalog = Catalog(settings.locale)
     config = load_stations_file(settings.stations_file, catalog) if settings.stations_file else None
-    if config is None and not settings.database.exists():
+    if config is None and settings.database_url is None and not settings.database.exists():
         # No stations file and no database to have imported one into: refuse before creating it.
-        raise ConfigError("no_stations", database=settings.database.absolute())
+        raise ConfigError("no_stations", database=settings.database_label(absolute=True))
     db = await open_database(settings)
     admins = [("telegram", str(i)) for i in settings.staff_ids]
     liaison = Liaison(
@@ -227,7 +228,7 @@ async def build(
         # Residents would be asked to choose from an empty list (a picker without buttons):
         # refuse to start instead, saying what to set.
         await db.close()
-        raise ConfigError("no_stations", database=settings.database.absolute())
+        raise ConfigError("no_stations", database=settings.database_label(absolute=True))
     faq = FaqService(db, clock, settings.faq_file)
     await faq.reload()
     application = (
@@ -277,14 +278,50 @@ async def build(
     return app
 
 
+class LeadershipLost(RuntimeError):
+    """The connection holding the PostgreSQL leader lock failed: another process may lead now,
+    so this one stops (its supervisor restarts it as a follower)."""
+
+
 async def run(settings: Settings) -> None:
-    app = await build(settings)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    if settings.database_url is None:  # SQLite: one process owns the file
+        await _run(settings, stop, None)
+        return
+    from storage.postgres import LeaderLease
+
+    # Several processes may share one PostgreSQL; exactly one leads (polls Telegram, runs the
+    # scheduler, dispatches). The others wait for the lease: they have no inbound HTTP to
+    # serve yet, so they only idle until the leader goes away.
+    catalog = Catalog(settings.locale)
+    lease = LeaderLease(settings.database_url, retry_seconds=LEASE_RETRY_SECONDS)
+    try:
+        if not await lease.try_acquire():
+            log.info(catalog.plain("operator.log_lease_waiting"))
+            acquiring = asyncio.create_task(lease.acquire())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({acquiring, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not acquiring.done():
+                acquiring.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await acquiring
+                return
+            acquiring.result()
+        log.info(catalog.plain("operator.log_lease_taken"))
+        await _run(settings, stop, lease.lost)
+    finally:
+        await lease.release()
+
+
+async def _run(settings: Settings, stop: asyncio.Event, lost: asyncio.Event | None) -> None:
+    app = await build(settings)
     stopper = asyncio.create_task(stop.wait())
+    loser = asyncio.create_task(lost.wait()) if lost is not None else None
     starter = asyncio.create_task(app.start())
     waiter: asyncio.Task[None] | None = None
     try:
@@ -297,11 +334,16 @@ async def run(settings: Settings) -> None:
             return
         starter.result()
         waiter = asyncio.create_task(app.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        watched = {waiter, stopper} | ({loser} if loser is not None else set())
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         if waiter.done():
             waiter.result()
+        if loser is not None and loser.done():
+            raise LeadershipLost("the leader lock's connection failed")
     finally:
         stopper.cancel()
+        if loser is not None:
+            loser.cancel()
         if waiter is not None:
             waiter.cancel()
         log.info(app.application.bot_data["deps"].catalog.plain("operator.log_stopping"))

@@ -20,6 +20,7 @@ from bot.i18n import Catalog
 from bot.logsetup import configure_logging
 from bot.operator import (
     EXIT_CONFIG,
+    EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -33,6 +34,7 @@ from bot.operator import (
 from bot.settings import Settings, SettingsError, load_settings, unknown_settings
 from bot.stations_file import StationsFileError, load_stations_file
 from faq import FaqEntry
+from storage.db import DatabaseUnreachable
 
 ARGPARSE_MESSAGES = (
     ("the following arguments are required: ", "cli_required"),
@@ -107,6 +109,7 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     pur = sub.add_parser("purge", help=h("cli_purge"))
     pur.add_argument("--resident", required=True, type=int, metavar="TELEGRAM_ID")
     pur.add_argument("--yes", action="store_true", help=h("cli_purge_yes"))
+    sub.add_parser("migrate-to-postgres", help=h("cli_migrate_to_postgres"))
     return p
 
 
@@ -157,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("token_rejected", host=host) from exc
         elif args.command == "import":
             asyncio.run(_import(settings, args.file))
-            _say(c, "imported", file=args.file, database=settings.database)
+            _say(c, "imported", file=args.file, database=settings.database_label())
         elif args.command == "backup":
+            if settings.database_url is not None:
+                raise ConfigError("backup_postgres")
             _require_database(settings)
             check_target(args.path, args.force)
             if args.path.resolve() == settings.database.resolve():  # --force over the original
@@ -193,6 +198,21 @@ def main(argv: list[str] | None = None) -> int:
 
             _require_database(settings)
             return purge_command(settings, args.resident, args.yes)
+        elif args.command == "migrate-to-postgres":
+            if settings.database_url is None:
+                raise ConfigError("migrate_needs_url")
+            if not settings.database.is_file():
+                raise ConfigError("no_database", path=settings.database.absolute())
+            copied = asyncio.run(_migrate_to_postgres(settings))
+            for table, rows in copied:
+                _say(c, "migrate_table", table=table, count=rows)
+            total = sum(rows for _, rows in copied)
+            _say(c, "migrate_done", tables=len(copied), rows=total, source=settings.database)
+    except DatabaseUnreachable as exc:  # PostgreSQL down or misaddressed; never the password
+        _complain(
+            c.plain("operator.database_unreachable", database=settings.database_label(), error=exc)
+        )
+        return EXIT_FAILURE
     except OperatorError as exc:
         _complain(exc.render(c))
         return exc.exit_code
@@ -228,7 +248,7 @@ def _check(file: Path, c: Catalog) -> int:
 def _require_database(settings: Settings) -> None:
     """backup, export and qr read the bot's database: never create an empty one instead (the
     usual cause is a shell without the bot's settings, e.g. a systemd EnvironmentFile)."""
-    if not settings.database.is_file():
+    if settings.database_url is None and not settings.database.is_file():
         raise ConfigError("no_database", path=settings.database.absolute())
 
 
@@ -284,6 +304,31 @@ async def _backup(settings: Settings, path: Path) -> None:
     finally:
         partial.unlink(missing_ok=True)
         await db.close()
+
+
+async def _migrate_to_postgres(settings: Settings) -> list[tuple[str, int]]:
+    """The SQLite file's every table into the empty PostgreSQL database, counts verified."""
+    from storage.db import Database
+    from storage.migrate import CountMismatch, TargetNotEmpty, copy_sqlite_to_postgres
+
+    source = Database(settings.database)
+    target = Database(settings.database_url)
+    await source.connect()
+    try:
+        await target.connect()
+        try:
+            copied = await copy_sqlite_to_postgres(source, target)
+        except TargetNotEmpty as exc:
+            raise OperatorError("migrate_not_empty", table=exc.table) from exc
+        except CountMismatch as exc:
+            raise OperatorError(
+                "migrate_mismatch", table=exc.table, source=exc.source, target=exc.target
+            ) from exc
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    return [(c.table, c.rows) for c in copied]
 
 
 if __name__ == "__main__":

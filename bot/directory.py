@@ -19,6 +19,7 @@ from bot.domain.model import (
 from bot.messages import OutMessage
 from bot.notify import Notifier
 from bot.stations_file import StationsConfig, staff_accounts
+from storage.directory_sync import DirectorySync
 from storage.repositories import (
     CategoryRow,
     Repos,
@@ -76,30 +77,52 @@ class Directory(Part):
     async def sync_config(self, config: StationsConfig, channel: str = "telegram") -> None:
         """Add and update stations, categories, deputies and staff; never delete any wish."""
         now = self.clock.now()
+        # Row by row this was tens of thousands of awaited statements for a province: the
+        # same rows go in batches, one statement per table (storage/directory_sync.py).
+        stations = [
+            StationRow(
+                s.id, s.name, s.code, s.address, s.reception,
+                str(s.wall_chat_id) if s.wall_chat_id is not None else None,
+            )
+            for s in config.stations
+        ]  # fmt: skip
+
+        def named(accounts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+            # `sync_config(channel=...)` names the Telegram channel (tests run a second one).
+            return [(channel if c == "telegram" else c, i) for c, i in accounts]
+
+        people = [  # in file order: each station's deputies, then its staff
+            named(accounts)
+            for s in config.stations
+            for accounts in [
+                *(d.all_accounts() for d in s.deputies),
+                *(staff_accounts(m) for m in s.staff),
+            ]
+        ]
+        policies = config.deadline_policies()
         async with self.db.transaction() as conn:
             repos = Repos(conn)
-            for i, cat in enumerate(config.categories):
-                await repos.upsert_category(CategoryRow(cat.id, cat.name), i)
-            await repos.deactivate_categories_except(c.id for c in config.categories)
-            for i, s in enumerate(config.stations):
-                wall = str(s.wall_chat_id) if s.wall_chat_id is not None else None
-                await repos.upsert_station(
-                    StationRow(s.id, s.name, s.code, s.address, s.reception, wall), i
+            sync = DirectorySync(conn)
+            await sync.categories([CategoryRow(c.id, c.name) for c in config.categories])
+            await sync.stations(stations)
+            ids, taken = await sync.people(people, now)
+            for account_channel, named_for, owner in taken:
+                log.warning(
+                    "stations file: %s account of user %s is also named for user %s; left as is",
+                    account_channel,
+                    owner,
+                    named_for,
                 )
-                deputy_users = []
-                for d in s.deputies:
-                    user = await self.ensure_person(repos, d.all_accounts(), channel, now)
-                    await repos.upsert_deputy(s.id, user.id, d.name, d.categories)
-                    deputy_users.append(user.id)
-                await repos.deactivate_deputies_except(s.id, deputy_users)
-                staff_users = []
-                for member in s.staff:
-                    accounts = staff_accounts(member)
-                    user = await self.ensure_person(repos, accounts, channel, now)
-                    staff_users.append(user.id)
-                await repos.set_staff(s.id, staff_users)
-            await repos.deactivate_stations_except(s.id for s in config.stations)
-            await SupervisionRepo(conn).set_policies(config.deadline_policies())
+            person = iter(ids)
+            deputies: list[tuple[str, int, str, list[str]]] = []
+            staff: list[tuple[str, int]] = []
+            for s in config.stations:  # the same order `people` was built in
+                deputies += [(s.id, next(person), d.name, d.categories) for d in s.deputies]
+                staff += [(s.id, next(person)) for _ in s.staff]
+            station_ids = [s.id for s in config.stations]
+            await sync.deputies(station_ids, deputies)
+            await sync.staff(station_ids, staff)
+            await sync.policies(policies)
             await self.hand_back_orphans(repos, now)
 
     async def ensure_person(

@@ -68,7 +68,7 @@ def export_command(
             period = reporting.date_period(first, last)
             return await reporting.export(None, station, period, progress)
         except DomainError as exc:
-            raise OperatorError("no_station", station=station, database=settings.database) from exc
+            raise OperatorError("no_station", station=station, database=settings.database_label()) from exc
         finally:
             await db.close()
 
@@ -106,7 +106,7 @@ def qr_command(
         try:
             codes = await reporting.qr_codes(None, name, station)
         except DomainError as exc:
-            raise OperatorError("no_station", station=station, database=settings.database) from exc
+            raise OperatorError("no_station", station=station, database=settings.database_label()) from exc
         finally:
             await db.close()
         return codes[0].png

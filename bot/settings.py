@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     # running bot asks Telegram (getMe) instead.
     bot_username: str | None = None
     database: Path = Path("liaison.db")
+    # postgresql://user:password@host:port/dbname: PostgreSQL instead of the SQLite file, for
+    # several processes sharing one database (README, "PostgreSQL"). Unset: SQLite.
+    database_url: str | None = None
     stations_file: Path | None = None
     staff_ids: Annotated[tuple[int, ...], NoDecode] = ()
     locale: str = "zh_CN"
@@ -135,6 +139,33 @@ class Settings(BaseSettings):
     def _unset_when_empty(cls, value: object) -> object:
         # LIAISON_STATIONS_FILE= (empty) means unset, not the current directory.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+            if not value.startswith(("postgresql://", "postgres://")):
+                raise CatalogValueError("database_url_shape")
+        return value
+
+    def database_target(self) -> str | Path:
+        """What `storage.db.Database` opens: the PostgreSQL URL when set, else the file."""
+        return self.database_url or self.database
+
+    def database_label(self, absolute: bool = False) -> str:
+        """The database as messages name it: the file (its full path if `absolute`), or the
+        URL without its password (operator messages and logs never carry a secret)."""
+        if self.database_url is None:
+            return str(self.database.absolute() if absolute else self.database)
+        parts = urlsplit(self.database_url)
+        if parts.password is None:
+            return self.database_url
+        host = parts.netloc.rpartition("@")[2]
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        return urlunsplit(parts._replace(netloc=user + host))
 
     @field_validator("telegram_base_url")
     @classmethod

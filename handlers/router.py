@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import traceback
 
 from telegram import Update
@@ -18,6 +17,7 @@ from bot.domain.receipts import normalize_receipt
 from handlers import broadcast, membership, reports, resident, supervision, work
 from handlers import faq as faq_handlers
 from handlers.common import CHANNEL, Context, deps, guarded, is_private, reply
+from storage.db import database_errors
 from storage.repositories import UserRow
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ RESIDENT_VERBS = {ACT_SUPPLEMENT, ACT_WITHDRAW, ACT_RATE}
 WISH_ACTION = re.compile(r"a:([a-z]{1,8}):([0-9]{1,9})(?::([a-z0-9]{1,9}))?", re.ASCII)
 MAX_MESSAGE = 4096
 # Exceptions whose message is about the database or Telegram, never what a person typed.
-SAFE_MESSAGES = (sqlite3.Error, TelegramError, TimeoutError)
+SAFE_MESSAGES = (*database_errors(), TelegramError, TimeoutError)
 
 
 @guarded

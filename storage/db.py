@@ -1,4 +1,11 @@
-"""The SQLite connection: WAL, foreign keys, versioned migrations, serialized transactions."""
+"""The database: SQLite (embedded, the default) or PostgreSQL, behind one interface.
+
+`Database(target)` opens SQLite for a path and PostgreSQL for a `postgresql://` URL
+(storage/postgres.py); both offer `connect()`, `close()`, `transaction()`, `read()`,
+`on_commit()` and a connection with `execute` / `executemany` returning rows readable by
+position and by name, `rowcount` and `lastrowid`. The repositories write SQLite's SQL once;
+PostgreSQL's translation of it lives in storage/postgres.py.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +23,26 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 
-def _migrations() -> list[tuple[int, str, str]]:
+# A migration whose DDL cannot be written for both engines (and is beyond what
+# storage/postgres.py translates) may have a PostgreSQL variant beside it:
+# NNNN_name.sql for SQLite, NNNN_name.postgresql.sql used instead on PostgreSQL.
+POSTGRES_VARIANT = ".postgresql.sql"
+
+
+def migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(version, name, script) in order; the name recorded is the shared NNNN_name.sql."""
+    files = {item.name: item for item in resources.files("storage.migrations").iterdir()}
     found = []
-    for item in resources.files("storage.migrations").iterdir():
-        name = item.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), name, item.read_text(encoding="utf-8")))
+    for name, item in files.items():
+        if not (name.endswith(".sql") and name[:4].isdigit()) or name.endswith(POSTGRES_VARIANT):
+            continue
+        variant = files.get(name.removesuffix(".sql") + POSTGRES_VARIANT)
+        source = variant if engine == "postgresql" and variant is not None else item
+        found.append((int(name[:4]), name, source.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+_migrations = migrations  # the earlier private name, for code written against it
 
 
 class Database:
@@ -30,7 +50,19 @@ class Database:
 
     SQLite serializes writers anyway; doing it here as well means a coroutine can never read
     another coroutine's half-finished change on the shared connection.
+
+    `Database("postgresql://…")` makes its subclass PostgresDatabase instead (storage/postgres.py),
+    which overrides the engine-specific parts behind the same interface.
     """
+
+    engine = "sqlite"
+
+    def __new__(cls, target: str | Path) -> Database:
+        if cls is Database and is_postgres_url(target):
+            from storage.postgres import PostgresDatabase
+
+            cls = PostgresDatabase  # its __init__ runs next, as for any subclass
+        return super().__new__(cls)
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -73,7 +105,7 @@ class Database:
         )
         rows = await (await conn.execute("SELECT version FROM schema_migrations")).fetchall()
         applied = {r[0] for r in rows}
-        for version, name, sql in _migrations():
+        for version, name, sql in migrations():
             if version in applied:
                 continue
             log.info("applying migration %s", name)
@@ -113,6 +145,33 @@ class Database:
                 await self.conn.backup(dest)
             finally:
                 await dest.close()
+
+    async def tables(self) -> list[str]:
+        """The application's tables (every table but SQLite's own)."""
+        async with self.read() as conn:
+            rows = await fetch_all(
+                conn,
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'",
+            )
+        return sorted(r[0] for r in rows)
+
+
+class DatabaseUnreachable(Exception):
+    """The database server cannot be reached (PostgreSQL down, wrong host, refused login).
+    The message is the driver's error type only: its text may quote the connection string."""
+
+
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """What a failed statement raises, on either engine (psycopg only when installed)."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
 
 
 # Each aiosqlite call is a round trip to its worker thread; execute_fetchall runs the query and

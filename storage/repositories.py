@@ -528,7 +528,7 @@ class Repos:
         # and a rolled-back submit gives its number back (no gaps).
         await self.conn.execute(
             "INSERT INTO receipt_counters (station_id, year, last_seq) VALUES (?, ?, 1)"
-            " ON CONFLICT(station_id, year) DO UPDATE SET last_seq=last_seq+1",
+            " ON CONFLICT(station_id, year) DO UPDATE SET last_seq=receipt_counters.last_seq+1",
             (station_id, year),
         )
         row = await fetch_one(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from bot.i18n import Catalog
 from bot.services import Identity, Liaison
 from bot.stations_file import StationsConfig, parse_stations_yaml
 from storage.db import Database
+from tests.engines import database_target, drop_schemas
 
 # Two stations, three deputies at the first, one at the second; the county admin is 990001.
 STATIONS_YAML = """
@@ -48,6 +49,13 @@ ADMIN_ID = 990001
 TZ = ZoneInfo("Asia/Shanghai")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_schemas() -> Iterator[None]:
+    """On PostgreSQL, each test's schema is dropped when the session ends."""
+    yield
+    drop_schemas()
+
+
 @pytest.fixture
 def config() -> StationsConfig:
     return parse_stations_yaml(STATIONS_YAML)
@@ -60,7 +68,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "liaison.db")
+    database = Database(database_target(tmp_path))
     await database.connect()
     yield database
     await database.close()

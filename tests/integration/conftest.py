@@ -14,6 +14,7 @@ from bot.pacing import Limits
 from bot.settings import Settings
 from storage.repositories import Repos
 from tests.conftest import ADMIN_ID, STATIONS_YAML
+from tests.engines import database_url
 from tests.fake_telegram import FakeTelegram, SentMessage
 
 RESIDENT = 700001
@@ -113,6 +114,7 @@ def settings_for(fake: FakeTelegram, tmp_path: Path, **extra: object) -> Setting
         telegram_token=fake.token,
         telegram_base_url=fake.base_url,
         database=tmp_path / "liaison.db",
+        database_url=database_url(tmp_path),
         stations_file=stations,
         staff_ids=(ADMIN_ID,),
         poll_timeout=1,
@@ -124,7 +126,10 @@ def settings_for(fake: FakeTelegram, tmp_path: Path, **extra: object) -> Setting
 async def harness(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[Harness]:
     app = await build(settings_for(fake, tmp_path), limits=TEST_LIMITS)
     await app.start()
+    h = Harness(fake, app)
     try:
-        yield Harness(fake, app)
+        yield h
     finally:
-        await app.stop()
+        # the application the test left running: a test that restarts the bot replaces h.app,
+        # and an application never stopped keeps its database thread (pytest would not exit)
+        await h.app.stop()

@@ -18,6 +18,7 @@ from bot.services import Liaison
 from bot.stations_file import parse_stations_yaml
 from storage.db import Database
 from tests.conftest import STATIONS_YAML, TZ
+from tests.engines import database_target
 from tests.fake_telegram import FakeTelegram, SentMessage
 from tests.integration.conftest import RESIDENT, STAFF_HM, WALL_HM, ZHANG
 from tests.integration.test_subprocess import ProcessHarness, bot_env, start
@@ -95,7 +96,7 @@ async def test_kill_just_after_a_resident_confirms(fake: FakeTelegram, tmp_path:
     finally:
         await stop(proc)
     assert receipt == "HM-2026-0001"  # one wish, no second receipt number
-    db = Database(tmp_path / "liaison.db")
+    db = Database(database_target(tmp_path))
     await db.connect()
     try:
         async with db.read() as conn:
@@ -111,7 +112,7 @@ async def test_kill_just_after_a_resident_confirms(fake: FakeTelegram, tmp_path:
 
 async def seed_crowd(fake: FakeTelegram, tmp_path: Path) -> None:
     """500 residents who opened the bot from 惠民's QR code, stored before the bot starts."""
-    db = Database(tmp_path / "liaison.db")
+    db = Database(database_target(tmp_path))
     await db.connect()
     try:
         clock = SystemClock()
@@ -230,7 +231,7 @@ async def test_kill_while_the_resolution_is_posted(fake: FakeTelegram, tmp_path:
 
 async def with_db_check(tmp_path: Path) -> None:
     """After the crash and restart the wish is resolved once, with nothing left to send."""
-    db = Database(tmp_path / "liaison.db")
+    db = Database(database_target(tmp_path))
     await db.connect()
     try:
         async with db.read() as conn:

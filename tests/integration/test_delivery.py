@@ -18,6 +18,7 @@ from bot.app import build
 from bot.clock import SystemClock
 from bot.operator import EXIT_FAILURE
 from storage.repositories import Repos
+from tests.engines import sqlite_only
 from tests.fake_telegram import FakeTelegram
 from tests.integration.conftest import (
     RESIDENT,
@@ -215,6 +216,7 @@ async def test_a_redelivered_confirm_creates_one_wish(harness: Harness) -> None:
     assert_no_invalid_calls(fake)
 
 
+@sqlite_only("`liaison-bot backup` copies the SQLite file; PostgreSQL is backed up with pg_dump")
 async def test_backup_while_running_opens_and_has_the_data(harness: Harness, tmp_path: Path) -> None:
     h = harness
     await open_bot(h, ZHANG)

@@ -92,6 +92,8 @@ async def test_staff_turn_a_miss_into_a_phrasing_with_one_tap(
         "LIAISON_STATIONS_FILE": str(settings.stations_file),
     }.items():
         monkeypatch.setenv(key, str(value))
+    if settings.database_url is not None:  # the same test on PostgreSQL
+        monkeypatch.setenv("LIAISON_DATABASE_URL", settings.database_url)
     out = tmp_path / "faq_export.yaml"
     # (in a thread: the command runs its own event loop, as it does from a shell)
     assert await asyncio.to_thread(cli_main, ["faq", "export", str(out)]) == 0

@@ -33,7 +33,7 @@ async def test_an_update_confirmed_but_not_processed_is_processed_after_restart(
     settings = settings_for(fake, tmp_path)
     fake.add_user(RESIDENT, "小明", "刘", started=True)  # they wrote to the bot before the crash
     # The previous process stored the update (and so confirmed its offset), then died.
-    db = Database(settings.database)
+    db = Database(settings.database_target())
     await db.connect()
     async with db.transaction() as conn:
         await Repos(conn).inbox_add(

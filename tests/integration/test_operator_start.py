@@ -14,6 +14,7 @@ import pytest
 from bot.app import build
 from bot.operator import EXIT_CONFIG, ConfigError
 from storage.db import Database
+from tests.engines import ON_POSTGRES, database_target
 from tests.fake_telegram import FakeTelegram
 from tests.integration.conftest import settings_for
 from tests.integration.test_subprocess import EXECUTABLE, bot_env, output
@@ -64,7 +65,7 @@ async def test_a_database_without_stations_is_refused_too(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
     settings = settings_for(fake, tmp_path).model_copy(update={"stations_file": None})
-    db = Database(settings.database)
+    db = Database(settings.database_target())
     await db.connect()  # migrated, empty: e.g. made by a run without any stations
     await db.close()
     with pytest.raises(ConfigError) as info:
@@ -127,4 +128,15 @@ async def test_an_unreachable_base_url_is_named_in_the_log_never_the_token(
     assert f"cannot reach Telegram at 127.0.0.1:{port}" in log
     assert "LIAISON_TELEGRAM_BASE_URL" in log
     assert fake.token not in log and fake.token.split(":")[1] not in log
-    assert (tmp_path / "liaison.db").exists()  # it waited, as for a network outage
+    # it waited, as for a network outage: past start-up's database work, on either engine
+    if ON_POSTGRES:
+        db = Database(database_target(tmp_path))
+        await db.connect()
+        try:
+            async with db.read() as conn:
+                stations = await (await conn.execute("SELECT id FROM stations")).fetchall()
+        finally:
+            await db.close()
+        assert stations
+    else:
+        assert (tmp_path / "liaison.db").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.operator import EXIT_CONFIG
 from tests.conftest import STATIONS_YAML
+from tests.engines import database_url
 from tests.fake_telegram import DEFAULT_TOKEN, FakeTelegram
 from tests.integration.conftest import RESIDENT, ZHANG
 from tests.integration.test_wish_loop import leave_wish
@@ -29,6 +30,9 @@ def bot_env(fake: FakeTelegram, tmp_path: Path) -> dict[str, str]:
         LIAISON_POLL_TIMEOUT="1",
         LIAISON_LOG_LEVEL="INFO",
     )
+    url = database_url(tmp_path)
+    if url is not None:  # the same processes on PostgreSQL (this test's own schema)
+        env["LIAISON_DATABASE_URL"] = url
     return env
 
 

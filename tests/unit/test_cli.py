@@ -15,7 +15,14 @@ from tests.conftest import STATIONS_YAML
 def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A shell in an empty directory with none of the bot's settings."""
     monkeypatch.chdir(tmp_path)
-    for name in ("DATABASE", "TELEGRAM_TOKEN", "BOT_USERNAME", "LOCALE", "STATIONS_FILE"):
+    for name in (
+        "DATABASE",
+        "DATABASE_URL",
+        "TELEGRAM_TOKEN",
+        "BOT_USERNAME",
+        "LOCALE",
+        "STATIONS_FILE",
+    ):
         monkeypatch.delenv(f"LIAISON_{name}", raising=False)
     return tmp_path
 
@@ -50,3 +57,49 @@ def test_check_needs_no_settings(
     assert "bad.yaml:" in capsys.readouterr().err
     assert main(["import", "stations.yaml"]) == EXIT_CONFIG  # the others refuse broken settings
     assert "LIAISON_LOCALE" in capsys.readouterr().err
+
+
+def test_postgres_settings_are_checked_and_backup_points_to_pg_dump(
+    shell: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LIAISON_LOCALE", "en")
+    monkeypatch.setenv("LIAISON_DATABASE_URL", "mysql://liaison@127.0.0.1/liaison")
+    assert main(["backup", "copy.db"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "LIAISON_DATABASE_URL" in err and "must be a PostgreSQL URL" in err
+    # a PostgreSQL database is not copied as a file (nothing is connected to find that out)
+    monkeypatch.setenv("LIAISON_DATABASE_URL", "postgresql://liaison@127.0.0.1:1/liaison")
+    assert main(["backup", "copy.db"]) == EXIT_CONFIG
+    assert "pg_dump" in capsys.readouterr().err
+    assert not (shell / "copy.db").exists()
+
+
+def test_messages_name_a_postgresql_database_without_its_password(shell: Path) -> None:
+    from bot.settings import Settings
+
+    settings = Settings(database_url="postgresql://liaison:s3cret@db.example:5432/liaison")  # type: ignore[call-arg]
+    assert settings.database_label() == "postgresql://liaison:***@db.example:5432/liaison"
+    assert "s3cret" not in settings.database_label(absolute=True)
+    plain = Settings(database_url="postgresql://liaison@127.0.0.1/liaison")  # type: ignore[call-arg]
+    assert plain.database_label() == "postgresql://liaison@127.0.0.1/liaison"
+    assert Settings(database=Path("bot.db")).database_label() == "bot.db"  # type: ignore[call-arg]
+
+
+def test_an_unreachable_postgresql_is_explained_without_the_password(
+    shell: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("psycopg")
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("LIAISON_LOCALE", "en")
+    monkeypatch.setenv(
+        "LIAISON_DATABASE_URL", f"postgresql://liaison:s3cret@127.0.0.1:{port}/liaison"
+    )
+    (shell / "stations.yaml").write_text(STATIONS_YAML, encoding="utf-8")
+    assert main(["import", "stations.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect to the database" in err and f"127.0.0.1:{port}" in err
+    assert "s3cret" not in err and "Traceback" not in err

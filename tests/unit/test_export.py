@@ -234,6 +234,8 @@ async def test_cli_export_and_qr(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LIAISON_DATABASE", liaison.db.path)
+    if liaison.db.engine == "postgresql":  # the same test on PostgreSQL: the CLI reads it there
+        monkeypatch.setenv("LIAISON_DATABASE_URL", liaison.db.path)
     monkeypatch.delenv("LIAISON_TELEGRAM_TOKEN", raising=False)
     monkeypatch.delenv("LIAISON_BOT_USERNAME", raising=False)
     monkeypatch.delenv("LIAISON_LOCALE", raising=False)  # Chinese, the default

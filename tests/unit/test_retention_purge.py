@@ -21,6 +21,7 @@ from storage.broadcasts import DeliveryQueue
 from storage.db import Database, fetch_all
 from storage.repositories import Attachment, Repos
 from tests.conftest import person
+from tests.engines import sqlite_only
 from tests.unit.test_services import clear_outbox, submit
 
 RESIDENT, ZHANG = 700001, 800001
@@ -100,6 +101,7 @@ def dump(db_path: Path) -> str:
         return "\n".join(conn.iterdump())
 
 
+@sqlite_only("reads the SQLite file's bytes, free pages included, for the erased text")
 async def test_purge_erases_one_resident_and_keeps_the_statistics(
     liaison: Liaison, db: Database, tmp_path: Path
 ) -> None:
