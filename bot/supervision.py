@@ -52,7 +52,7 @@ from storage.supervision import DigestRow, SupervisionRepo
 
 log = logging.getLogger(__name__)
 
-# Callback data: "sv:p:<wish>" (催办), "sv:f:<wish>:<r|u|k>" (the follow-up questionnaire).
+# Buttons: actions.PUSH "sv:p:<wish>" (催办), actions.FOLLOW_UP "sv:f:<wish>:<r|u|k>" (follow-up).
 PUSH_COOLDOWN = timedelta(hours=1)  # one 催办 per wish per hour is enough for any deputy
 DIGEST_LIST = 10  # receipts listed per section of a digest
 BATCH = 500
