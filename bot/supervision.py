@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from bot import actions
 from bot.cards import ACT_ASSIGN, ACT_TRANSFER, ACT_VIEW, wish_action
 from bot.domain.deadlines import (
     REMINDER_LEAD,
@@ -52,9 +53,7 @@ from storage.supervision import DigestRow, SupervisionRepo
 
 log = logging.getLogger(__name__)
 
-# Callback data: "sv:p:<wish>" (催办), "sv:f:<wish>:<r|u|k>" (the follow-up questionnaire).
-PUSH_PREFIX = "sv:p"
-FOLLOW_UP_PREFIX = "sv:f"
+# Buttons: actions.PUSH "sv:p:<wish>" (催办), actions.FOLLOW_UP "sv:f:<wish>:<r|u|k>" (follow-up).
 PUSH_COOLDOWN = timedelta(hours=1)  # one 催办 per wish per hour is enough for any deputy
 DIGEST_LIST = 10  # receipts listed per section of a digest
 BATCH = 500
@@ -265,7 +264,7 @@ class Supervisor:
         verb = ACT_TRANSFER if has_deputy else ACT_ASSIGN  # the existing assign / transfer flow
         row = [Button(b("supervision.btn_reassign"), wish_action(verb, wish.id))]
         if has_deputy:
-            row.append(Button(b("supervision.btn_push"), f"{PUSH_PREFIX}:{wish.id}"))
+            row.append(Button(b("supervision.btn_push"), actions.button(actions.PUSH, wish.id)))
         return keyboard(row, [Button(b("supervision.btn_view"), wish_action(ACT_VIEW, wish.id))])
 
     # -- 催办: staff push the deputy ---------------------------------------------------------------
@@ -467,9 +466,9 @@ class Supervisor:
         b = self.c.plain
         return keyboard(
             [
-                Button(b("supervision.btn_solved"), f"{FOLLOW_UP_PREFIX}:{wish_id}:r"),
-                Button(b("supervision.btn_unsolved"), f"{FOLLOW_UP_PREFIX}:{wish_id}:u"),
-                Button(b("supervision.btn_unsure"), f"{FOLLOW_UP_PREFIX}:{wish_id}:k"),
+                Button(b("supervision.btn_solved"), actions.button(actions.FOLLOW_UP, wish_id, "r")),
+                Button(b("supervision.btn_unsolved"), actions.button(actions.FOLLOW_UP, wish_id, "u")),
+                Button(b("supervision.btn_unsure"), actions.button(actions.FOLLOW_UP, wish_id, "k")),
             ]
         )
 
