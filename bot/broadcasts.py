@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from bot import actions
 from bot.clock import Clock
 from bot.dispatcher import Transport
 from bot.domain.masking import mask_pii
@@ -253,7 +254,7 @@ class BroadcastService:
         )
         return OutMessage(
             text=text,
-            buttons=keyboard([Button(self.c.plain("btn.cancel_broadcast"), f"bx:{b.id}")]),
+            buttons=keyboard([Button(self.c.plain("btn.cancel_broadcast"), actions.button(actions.BROADCAST_CANCEL, arg=b.id))]),
         )
 
     # -- followers -----------------------------------------------------------------------------

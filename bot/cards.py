@@ -6,29 +6,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from bot import actions
 from bot.domain.deadlines import AWAITING_ACCEPTANCE, DueDates, SupervisionNote
 from bot.domain.masking import mask_phone, mask_pii, wish_names
 from bot.domain.model import OPEN_STATUSES, Action, Event, Rating, Status, Wish
 from bot.i18n import Catalog, Markup
 from bot.messages import Button, Keyboard, OutMessage, keyboard
 
-# Callback actions. Short because Telegram allows 64 bytes; they are re-checked on the server.
-ACT_ACCEPT = "acc"
-ACT_REPLY = "rep"
-ACT_TRANSFER = "trf"
-ACT_RESOLVE = "res"
-ACT_DECLINE = "dec"
-ACT_ASSIGN = "asg"
-ACT_SUPPLEMENT = "sup"
-ACT_WITHDRAW = "wd"
-ACT_RATE = "rt"
-ACT_VIEW = "w"
+# The wish verbs of bot/actions.py under their older names (imported across the code base).
+ACT_ACCEPT = actions.ACCEPT
+ACT_REPLY = actions.REPLY
+ACT_TRANSFER = actions.TRANSFER
+ACT_RESOLVE = actions.RESOLVE
+ACT_DECLINE = actions.DECLINE
+ACT_ASSIGN = actions.ASSIGN
+ACT_SUPPLEMENT = actions.SUPPLEMENT
+ACT_WITHDRAW = actions.WITHDRAW
+ACT_RATE = actions.RATE
+ACT_VIEW = actions.VIEW
 RATING_CODES = {"s": Rating.SATISFIED, "b": Rating.BASICALLY_SATISFIED, "u": Rating.UNSATISFIED}
 RATING_LETTER = {v: k for k, v in RATING_CODES.items()}
 
 
-def wish_action(verb: str, wish_id: int, *args: object) -> str:
-    return ":".join(["a", verb, str(wish_id), *(str(a) for a in args)])
+def wish_action(verb: str, wish_id: int, arg: object = "") -> str:
+    """A button about a wish, encoded by the one action codec."""
+    return actions.button(verb, wish_id, arg)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.domain.deadlines import DeadlinePolicy
 from bot.i18n import Catalog
@@ -63,10 +70,77 @@ class CategoryConfig(_Strict):
         return v
 
 
+# The channels a person's account can be on, and the shape of an id in each.
+ACCOUNT_CHANNELS: dict[str, re.Pattern[str]] = {
+    "telegram": re.compile(r"^[1-9][0-9]{0,19}$"),  # a Telegram user id
+    "wechat": re.compile(r"^[A-Za-z0-9_-]{6,64}$"),  # an official-account openid (o6_…)
+    "web": re.compile(r"^[A-Za-z0-9_-]{6,64}$"),  # a web login id given by the operator
+}
+
+
+class AccountConfig(_Strict):
+    """One way a deputy or staff member reaches the station: {channel: telegram, id: "800001"}."""
+
+    channel: str
+    id: str
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, v: object) -> object:
+        # A Telegram id written without quotes is read by YAML as a number: the same id.
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        if v not in ACCOUNT_CHANNELS:
+            raise CatalogValueError("stations_account_channel", known=", ".join(ACCOUNT_CHANNELS))
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> AccountConfig:
+        if not ACCOUNT_CHANNELS[self.channel].match(self.id):
+            raise CatalogValueError("stations_account_id", channel=self.channel)
+        return self
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.channel, self.id
+
+
+def _all_accounts(telegram_id: int | None, accounts: list[AccountConfig]) -> list[tuple[str, str]]:
+    """`telegram_id` first (the older form), then `accounts`, each once."""
+    keys = [("telegram", str(telegram_id))] if telegram_id is not None else []
+    return list(dict.fromkeys([*keys, *(a.key for a in accounts)]))
+
+
 class DeputyConfig(_Strict):
-    telegram_id: int = Field(gt=0)
+    telegram_id: int | None = Field(default=None, gt=0)
+    accounts: list[AccountConfig] = Field(default_factory=list)
     name: str = Field(min_length=1, max_length=30)
     categories: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> DeputyConfig:
+        if self.telegram_id is None and not self.accounts:
+            raise CatalogValueError("stations_no_account")
+        return self
+
+    def all_accounts(self) -> list[tuple[str, str]]:
+        return _all_accounts(self.telegram_id, self.accounts)
+
+
+class StaffConfig(_Strict):
+    """A staff member with their accounts; a bare number in `staff:` is a Telegram id."""
+
+    accounts: list[AccountConfig] = Field(min_length=1)
+
+    def all_accounts(self) -> list[tuple[str, str]]:
+        return _all_accounts(None, self.accounts)
+
+
+def staff_accounts(member: StaffConfig) -> list[tuple[str, str]]:
+    return member.all_accounts()
 
 
 class StationConfig(_Strict):
@@ -76,10 +150,24 @@ class StationConfig(_Strict):
     address: str = ""
     reception: str = ""
     wall_chat_id: int | str | None = None
-    staff: list[int] = Field(default_factory=list)
+    staff: list[StaffConfig] = Field(default_factory=list)
     deputies: list[DeputyConfig] = Field(default_factory=list)
     deadlines: StationDeadlinesConfig | None = None
     working_days_only: bool = False  # deadlines count Monday to Friday only
+
+    @field_validator("staff", mode="before")
+    @classmethod
+    def _plain_staff(cls, v: object) -> object:
+        # The older form, a list of Telegram ids: each is a staff member with that one account
+        # (a text that is no id is then told as a bad Telegram id, which is what was meant).
+        if not isinstance(v, list):
+            return v
+        return [
+            {"accounts": [{"channel": "telegram", "id": m}]}
+            if isinstance(m, int | str) and not isinstance(m, bool)
+            else m
+            for m in v
+        ]
 
     @field_validator("id")
     @classmethod
@@ -224,6 +312,7 @@ def _consistency(
     for si, station in stations:
         deputies = _items(station, "deputies")
         unique([(("stations", si, "deputies", di, "telegram_id"), d.get("telegram_id")) for di, d in deputies])  # fmt: skip
+        problems += _account_clashes(root, si, deputies)
         for di, deputy in deputies:
             wanted = deputy.get("categories")
             for ci, cat in enumerate(wanted if isinstance(wanted, list) else []):
@@ -239,6 +328,36 @@ def _consistency(
                 loc = ("stations", si, "deadlines", "categories", cat)
                 problems.append(
                     (loc, CatalogValueError("stations_unknown_category", category=cat, known=known))
+                )
+    return problems
+
+
+def _account_clashes(
+    root: yaml.Node | None, si: int, deputies: list[tuple[int, dict[str, Any]]]
+) -> list[tuple[Loc, CatalogValueError]]:
+    """An account (from `accounts:` or `telegram_id`) named for two deputies of one station,
+    reported where the second names it. Same-`telegram_id` pairs are reported by the older
+    check already; one deputy naming an account twice is harmless."""
+    problems: list[tuple[Loc, CatalogValueError]] = []
+    first: dict[tuple[str, str], tuple[int, Loc]] = {}
+    for di, deputy in deputies:
+        named: list[tuple[Loc, tuple[str, str], bool]] = []
+        if _hashable(deputy.get("telegram_id")):
+            loc: Loc = ("stations", si, "deputies", di, "telegram_id")
+            named.append((loc, ("telegram", str(deputy["telegram_id"]).strip()), True))
+        accounts = deputy.get("accounts")
+        for ai, acc in enumerate(accounts if isinstance(accounts, list) else []):
+            if isinstance(acc, dict) and _hashable(acc.get("channel")) and _hashable(acc.get("id")):
+                key = (str(acc["channel"]).strip(), str(acc["id"]).strip())
+                named.append((("stations", si, "deputies", di, "accounts", ai, "id"), key, False))
+        for loc, key, legacy in named:
+            seen = first.get(key)
+            if seen is None:
+                first[key] = (di, loc)
+            elif seen[0] != di and not (legacy and seen[1][-1] == "telegram_id"):
+                line = _line_of(root, list(seen[1]))
+                problems.append(
+                    (loc, CatalogValueError("stations_duplicate", value=key[1], line=line))
                 )
     return problems
 
@@ -264,7 +383,8 @@ _FIELDS = sorted(
     {
         name
         for model in (
-            StationsConfig, StationConfig, DeputyConfig, CategoryConfig, StationDeadlinesConfig
+            StationsConfig, StationConfig, DeputyConfig, CategoryConfig, StationDeadlinesConfig,
+            AccountConfig, StaffConfig,
         )
         for name in model.model_fields
     }

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from bot import actions
 from bot.cards import ACT_ASSIGN, ACT_TRANSFER, ACT_VIEW, wish_action
 from bot.domain.deadlines import (
     REMINDER_LEAD,
@@ -42,18 +43,17 @@ from bot.domain.model import (
 )
 from bot.i18n import Catalog, Markup
 from bot.messages import Button, OutMessage, keyboard
+from bot.notify import Notifier
 from bot.retention import Retention
 from bot.services import PRIORITY_NOTIFY, Liaison, NotFound
 from bot.textfit import truncate_plain
 from storage.db import Database
-from storage.repositories import NewOutgoing, Repos, StationRow, UserRow
+from storage.repositories import Repos, StationRow, UserRow
 from storage.supervision import DigestRow, SupervisionRepo
 
 log = logging.getLogger(__name__)
 
-# Callback data: "sv:p:<wish>" (催办), "sv:f:<wish>:<r|u|k>" (the follow-up questionnaire).
-PUSH_PREFIX = "sv:p"
-FOLLOW_UP_PREFIX = "sv:f"
+# Buttons: actions.PUSH "sv:p:<wish>" (催办), actions.FOLLOW_UP "sv:f:<wish>:<r|u|k>" (follow-up).
 PUSH_COOLDOWN = timedelta(hours=1)  # one 催办 per wish per hour is enough for any deputy
 DIGEST_LIST = 10  # receipts listed per section of a digest
 BATCH = 500
@@ -222,7 +222,7 @@ class Supervisor:
             due=self.when(reminder.due_at),
         )
         message = OutMessage(text=text, buttons=self.cards.handler_buttons(wish), wish_id=wish.id)
-        await repos.enqueue([_out(user, "deputy", message)], self.clock.now())
+        await self.liaison.notify.to_person(repos, user, "deputy", PRIORITY_NOTIFY, message)
 
     async def _escalate(
         self, repos: Repos, sup: SupervisionRepo, wish: Wish, reminder: DueReminder, now: datetime
@@ -264,7 +264,7 @@ class Supervisor:
         verb = ACT_TRANSFER if has_deputy else ACT_ASSIGN  # the existing assign / transfer flow
         row = [Button(b("supervision.btn_reassign"), wish_action(verb, wish.id))]
         if has_deputy:
-            row.append(Button(b("supervision.btn_push"), f"{PUSH_PREFIX}:{wish.id}"))
+            row.append(Button(b("supervision.btn_push"), actions.button(actions.PUSH, wish.id)))
         return keyboard(row, [Button(b("supervision.btn_view"), wish_action(ACT_VIEW, wish.id))])
 
     # -- 催办: staff push the deputy ---------------------------------------------------------------
@@ -277,7 +277,7 @@ class Supervisor:
             wish = await repos.wish(wish_id)
             if wish is None:
                 raise NotFound("wish")
-            actor = await self.liaison._actor(repos, user)
+            actor = await self.liaison.people.actor_in(repos, user)
             roles = wish.roles_of(actor)
             if not roles:
                 raise NotFound("wish")  # the same answer as for a wish that does not exist
@@ -316,7 +316,9 @@ class Supervisor:
             message = OutMessage(
                 text=text, buttons=self.cards.handler_buttons(wish), wish_id=wish.id
             )
-            await repos.enqueue([_out(deputy_user, "deputy", message)], now)
+            await self.liaison.notify.to_person(
+                repos, deputy_user, "deputy", PRIORITY_NOTIFY, message
+            )
             await sup.add_note(
                 wish.id,
                 SupervisionNote(now, NoteKind.PUSHED, Role.STAFF.value, user.id, deputy.name),
@@ -330,7 +332,7 @@ class Supervisor:
         now = self.clock.now()
         async with self.db.read() as conn:
             repos = Repos(conn)
-            actor = await self.liaison._actor(repos, user)
+            actor = await self.liaison.people.actor_in(repos, user)
             stations = await self.liaison.managed_stations(repos, actor)
             if not stations:
                 raise NotAllowed("overdue")
@@ -407,7 +409,15 @@ class Supervisor:
                     buttons=self.cards.resident_buttons(wish),
                     wish_id=wish.id,
                 )
-                await _ask_resident(repos, sup, resident, message, NoteKind.RATING_REMINDED, now)
+                await _ask_resident(
+                    self.liaison.notify,
+                    repos,
+                    sup,
+                    resident,
+                    message,
+                    NoteKind.RATING_REMINDED,
+                    now,
+                )
                 sent += 1
         return sent
 
@@ -440,7 +450,15 @@ class Supervisor:
                     buttons=self.follow_up_buttons(wish.id),
                     wish_id=wish.id,
                 )
-                await _ask_resident(repos, sup, resident, message, NoteKind.FOLLOW_UP_ASKED, now)
+                await _ask_resident(
+                    self.liaison.notify,
+                    repos,
+                    sup,
+                    resident,
+                    message,
+                    NoteKind.FOLLOW_UP_ASKED,
+                    now,
+                )
                 sent += 1
         return sent
 
@@ -448,9 +466,9 @@ class Supervisor:
         b = self.c.plain
         return keyboard(
             [
-                Button(b("supervision.btn_solved"), f"{FOLLOW_UP_PREFIX}:{wish_id}:r"),
-                Button(b("supervision.btn_unsolved"), f"{FOLLOW_UP_PREFIX}:{wish_id}:u"),
-                Button(b("supervision.btn_unsure"), f"{FOLLOW_UP_PREFIX}:{wish_id}:k"),
+                Button(b("supervision.btn_solved"), actions.button(actions.FOLLOW_UP, wish_id, "r")),
+                Button(b("supervision.btn_unsolved"), actions.button(actions.FOLLOW_UP, wish_id, "u")),
+                Button(b("supervision.btn_unsure"), actions.button(actions.FOLLOW_UP, wish_id, "k")),
             ]
         )
 
@@ -466,7 +484,7 @@ class Supervisor:
                 raise NotFound("wish")
             if key and await repos.event_key_used(key):
                 return wish  # a redelivered update: done already
-            actor = await self.liaison._actor(repos, user)
+            actor = await self.liaison.people.actor_in(repos, user)
             if Role.RESIDENT not in wish.roles_of(actor):
                 raise NotFound("wish")  # only the resident was asked
             asked = await sup.follow_up(wish.id, wish.resolved_at) if wish.resolved_at else None
@@ -479,8 +497,8 @@ class Supervisor:
                 before = wish
                 body = self.c.plain("supervision.reopen_body")
                 wish, event = wish.apply(Action.REOPEN, actor, now, body=body)
-                await self.liaison._record(repos, wish, event, now, key)
-                await self.liaison._after(repos, before, wish, event, now)
+                await self.liaison.wishes.record(repos, wish, event, now, key)
+                await self.liaison.wishes.after(repos, before, wish, event, now)
             await sup.answer_follow_up(wish.id, asked.resolved_at, answer.value, now)
             await sup.add_note(
                 wish.id,
@@ -548,7 +566,9 @@ class Supervisor:
                 if not await sup.add_digest(user.id, day_text, d.until, now, items):
                     continue
                 if message is not None:
-                    await repos.enqueue([_out(user, "staff", message)], now)
+                    await self.liaison.notify.to_person(
+                        repos, user, "staff", PRIORITY_NOTIFY, message
+                    )
                     sent += 1
         return sent
 
@@ -618,7 +638,7 @@ class Supervisor:
         return self.c.plain("supervision.list", receipts=shown + more)
 
     async def _to_staff(self, repos: Repos, station_id: str, message: OutMessage) -> None:
-        await self.liaison._to_staff(repos, station_id, [message], message.wish_id)
+        await self.liaison.notify.to_staff(repos, station_id, [message], message.wish_id)
 
 
 _ByStation = dict[str, list[Wish]]
@@ -647,6 +667,7 @@ def _missed(wish: Wish, dues: DueDates, now: datetime) -> tuple[str, datetime]:
 
 
 async def _ask_resident(
+    notify: Notifier,
     repos: Repos,
     sup: SupervisionRepo,
     resident: UserRow,
@@ -656,17 +677,5 @@ async def _ask_resident(
 ) -> None:
     """Queue a 回访 message to the resident and note it on the wish's timeline."""
     assert message.wish_id is not None
-    await repos.enqueue([_out(resident, "resident", message)], now)
+    await notify.to_person(repos, resident, "resident", PRIORITY_NOTIFY, message)
     await sup.add_note(message.wish_id, SupervisionNote(now, kind, Role.SYSTEM.value))
-
-
-def _out(user: UserRow, kind: str, message: OutMessage) -> NewOutgoing:
-    return NewOutgoing(
-        channel=user.channel,
-        chat_id=user.chat_id,
-        user_id=user.id,
-        kind=kind,
-        priority=PRIORITY_NOTIFY,
-        payload=message.to_payload(),
-        wish_id=message.wish_id,
-    )

@@ -8,6 +8,8 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
+from bot import actions as act
+from bot.actions import button
 from bot.broadcasts import COUNTY, BroadcastDraft, BroadcastService
 from bot.domain.model import InvalidInput
 from bot.i18n import Catalog
@@ -19,6 +21,7 @@ from handlers.common import (
     guarded,
     idempotency_key,
     paged,
+    pressed,
     reply,
 )
 from handlers.telegram_io import edit, send
@@ -43,9 +46,9 @@ async def _prompt(update: Update, context: Context, user: UserRow, draft: Broadc
             context,
             c.t("broadcast.audience"),
             keyboard(
-                [Button(c.plain("btn.audience_station"), "ba:station")],
-                [Button(c.plain("btn.audience_followers"), "ba:followers")],
-                [Button(c.plain("btn.cancel"), "ba:x")],
+                [Button(c.plain("btn.audience_station"), button(act.BROADCAST_AUDIENCE, arg="station"))],
+                [Button(c.plain("btn.audience_followers"), button(act.BROADCAST_AUDIENCE, arg="followers"))],
+                [Button(c.plain("btn.cancel"), button(act.BROADCAST_AUDIENCE, arg="x"))],
             ),
         )
     elif draft.step == "receipt":
@@ -58,15 +61,15 @@ async def _prompt(update: Update, context: Context, user: UserRow, draft: Broadc
         await send(context.bot, chat.id, message)
         buttons = keyboard(
             [
-                Button(c.plain("btn.send_broadcast", count=count), "ba:ok"),
-                Button(c.plain("btn.cancel"), "ba:x"),
+                Button(c.plain("btn.send_broadcast", count=count), button(act.BROADCAST_AUDIENCE, arg="ok")),
+                Button(c.plain("btn.cancel"), button(act.BROADCAST_AUDIENCE, arg="x")),
             ]
         )
         await reply(
             update,
             context,
             c.t("broadcast.preview", count=count),
-            buttons if count else keyboard([Button(c.plain("btn.cancel"), "ba:x")]),
+            buttons if count else keyboard([Button(c.plain("btn.cancel"), button(act.BROADCAST_AUDIENCE, arg="x"))]),
         )
 
 
@@ -85,30 +88,29 @@ async def broadcast_command(update: Update, context: Context, user: UserRow) -> 
 async def _scope_buttons(context: Context, user: UserRow, page: int) -> Keyboard:
     c = deps(context).catalog
     stations, county = await service(context).scopes(user)
-    rows = [[Button(name, f"bs:{sid}")] for sid, name in stations]
+    rows = [[Button(name, button(act.BROADCAST_SCOPE, arg=sid))] for sid, name in stations]
     if county:
-        rows.insert(0, [Button(c.plain("btn.scope_county"), f"bs:{COUNTY}")])
-    return paged(c, rows, page, "bp")
+        rows.insert(0, [Button(c.plain("btn.scope_county"), button(act.BROADCAST_SCOPE, arg=COUNTY))])
+    return paged(c, rows, page, act.BROADCAST_PAGE)
 
 
 @guarded
 async def on_button(update: Update, context: Context, user: UserRow) -> str | None:
     query = update.callback_query
     assert query is not None
-    head, _, arg = (query.data or "").partition(":")
+    action = pressed(update)
+    head, arg = action.verb, action.arg
     svc = service(context)
     c = deps(context).catalog
-    if head == "bp":  # another page of the station list
+    if head == act.BROADCAST_PAGE:  # another page of the station list
         await drop_keyboard(update, await _scope_buttons(context, user, int(arg)))
         return None
-    if head == "bs":
+    if head == act.BROADCAST_SCOPE:
         draft = await svc.begin(user, arg)
         await drop_keyboard(update)
         await _prompt(update, context, user, draft)
         return None
-    if head == "bx":
-        if not arg.isdigit():
-            raise InvalidInput("stale")
+    if head == act.BROADCAST_CANCEL:
         cancelled = await svc.cancel(user, int(arg))
         progress = await svc.progress(int(arg))
         report = svc.render_progress(progress, svc.clock.now())
@@ -122,7 +124,7 @@ async def on_button(update: Update, context: Context, user: UserRow) -> str | No
         else:
             await reply(update, context, report.text)
         return c.plain("broadcast.cancel_toast", cancelled=cancelled)
-    if head == "ba":
+    if head == act.BROADCAST_AUDIENCE:
         if arg == "x":
             await svc.cancel_draft(user)
             await drop_keyboard(update)
@@ -173,10 +175,10 @@ async def stop(update: Update, context: Context, user: UserRow) -> None:
 async def follow(update: Update, context: Context, user: UserRow) -> str | None:
     query = update.callback_query
     assert query is not None
-    arg = (query.data or "").partition(":")[2]
-    if not arg.isdigit():
+    wish_id = pressed(update).wish_id
+    if wish_id is None:
         raise InvalidInput("stale")
-    following = await service(context).toggle_follow(user, int(arg))
+    following = await service(context).toggle_follow(user, wish_id)
     c = deps(context).catalog
     await _relabel_follow(update, c, following)
     return c.plain("follow.on" if following else "follow.off")
@@ -213,7 +215,12 @@ def register(application: Application) -> None:
     application.add_handler(
         CallbackQueryHandler(
             on_button,
-            pattern=r"^(bs:[a-z0-9_*-]{1,32}|bp:\d{1,3}|bx:\d{1,9}|ba:(station|followers|ok|x))$",
+            pattern=act.matches(
+                act.BROADCAST_SCOPE,
+                act.BROADCAST_PAGE,
+                act.BROADCAST_CANCEL,
+                act.BROADCAST_AUDIENCE,
+            ),
         )
     )
-    application.add_handler(CallbackQueryHandler(follow, pattern=r"^fl:\d{1,9}$"))
+    application.add_handler(CallbackQueryHandler(follow, pattern=act.matches(act.FOLLOW)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
 
@@ -13,6 +13,9 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
+from bot import actions as act
+from bot.actions import Action, InvalidAction, button
+from bot.conversation import Conversation, Kind, Reply, error_text
 from bot.domain.model import DomainError, InvalidInput
 from bot.faq_service import FaqService
 from bot.i18n import Catalog, Markup
@@ -106,25 +109,21 @@ def topic_of(update: Update) -> int | None:
 BUTTONS_PER_PAGE = 20  # Telegram refuses an inline keyboard of more than 100 buttons
 
 
-def paged(catalog: Catalog, rows: list[list[Button]], page: int, nav: str) -> Keyboard:
-    """One page of a long list of button rows, with « / » buttons whose data is `nav:<page>`:
+def paged(
+    catalog: Catalog, rows: list[list[Button]], page: int, verb: str, prefix: str = ""
+) -> Keyboard:
+    """One page of a long list of button rows, with « / » buttons whose action is `verb` with
+    the argument `<prefix><page>`:
     a county may have more stations than one keyboard can carry."""
     pages = max(1, -(-len(rows) // BUTTONS_PER_PAGE))
     page = min(max(page, 0), pages - 1)
     chunk = rows[page * BUTTONS_PER_PAGE : (page + 1) * BUTTONS_PER_PAGE]
     arrows = []
     if page > 0:
-        arrows.append(Button(catalog.plain("btn.prev"), f"{nav}:{page - 1}"))
+        arrows.append(Button(catalog.plain("btn.prev"), button(verb, arg=f"{prefix}{page - 1}")))
     if page + 1 < pages:
-        arrows.append(Button(catalog.plain("btn.next_page"), f"{nav}:{page + 1}"))
+        arrows.append(Button(catalog.plain("btn.next_page"), button(verb, arg=f"{prefix}{page + 1}")))
     return keyboard(*chunk, arrows)
-
-
-def error_text(catalog: Catalog, exc: DomainError) -> str:
-    for key in (f"error.{exc.detail}", f"error.{exc.code}"):
-        if catalog.has(key):
-            return catalog.plain(key)
-    return catalog.plain("error.generic")
 
 
 Handler = Callable[[Update, Context, UserRow], Awaitable[Any]]
@@ -164,11 +163,32 @@ def guarded(fn: Handler) -> Callable[[Update, Context], Awaitable[None]]:
     return wrapper
 
 
-GROUP_SAFE_PRESSES = ("fq:", "fp:", "fw:", "m:faq")  # the FAQ, public knowledge
+# The FAQ is public knowledge: the only buttons that work in a group.
+GROUP_SAFE_VERBS = frozenset({act.FAQ_ANSWER, act.FAQ_PAGE, act.FAQ_TO_WISH})
 
 
 def _group_safe(data: str | None) -> bool:
-    return bool(data) and (data or "").startswith(GROUP_SAFE_PRESSES)
+    action = act.try_decode(data)
+    if action is None:
+        return False
+    return action.verb in GROUP_SAFE_VERBS or action == Action(act.MENU, arg="faq")
+
+
+def pressed(update: Update) -> Action:
+    """The action of the pressed button, decoded by the one codec; anything else is a stale
+    or forged button and gets the polite "stale" answer."""
+    query = update.callback_query
+    try:
+        return act.decode(query.data if query is not None else None)
+    except InvalidAction as exc:
+        raise InvalidInput("stale") from exc
+
+
+def pressed_or_none(update: Update, *verbs: str) -> Action | None:
+    """The pressed action when it is one of `verbs` (a command may also arrive as a press)."""
+    query = update.callback_query
+    action = act.try_decode(query.data) if query is not None else None
+    return action if action is not None and action.verb in verbs else None
 
 
 async def _answer(query: Any, text: str | None, alert: bool = False) -> None:
@@ -195,3 +215,78 @@ async def drop_keyboard(update: Update, buttons: Keyboard = ()) -> None:
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             log.info("could not edit buttons: %s", exc)
+
+
+# -- the seam: Update -> Inbound -> Conversation.handle -> Reply -> Telegram calls -------------
+
+
+def conversation(context: Context) -> Conversation:
+    """The conversation over this application's services, made once (the composition root
+    and the test harness both fill `bot_data` with `deps` and `broadcasts`)."""
+    data = context.application.bot_data
+    found: Conversation | None = data.get("conversation")
+    d: Deps = data["deps"]
+    if found is None or found.bot_name != d.bot_username:
+        found = Conversation(
+            d.liaison, d.catalog, d.faq, broadcasts=data.get("broadcasts"), bot_name=d.bot_username
+        )
+        data["conversation"] = found
+    return found
+
+
+async def converse(
+    update: Update,
+    context: Context,
+    *,
+    command: str = "",
+    args: list[str] | None = None,
+    action: Action | None = None,
+) -> Reply | None:
+    """Translate, let the conversation decide, render. Returns what was rendered (None when the
+    update has no person to answer)."""
+    from handlers.translate import inbound  # translate imports this module's helpers
+
+    user = await current_user(update, context)
+    event = inbound(update, command=command, args=args)
+    if event is not None and action is not None:  # a command that means a button (/assign R)
+        event = replace(event, kind=Kind.ACTION, action=action, command="", args="")
+    if user is None or event is None:
+        return None
+    query = update.callback_query
+    if query is not None and not is_private(update) and not _group_safe(query.data):
+        # A wish's buttons answer where they are pressed: in a group (pressed there by
+        # forging) a timeline, a draft or a wish list would be posted for all to read.
+        log.info("update %s refused: private_only", update.update_id)
+        text = error_text(deps(context).catalog, InvalidInput("private_only"))
+        await _answer(query, text, alert=True)
+        return None
+    answer = await conversation(context).handle(event, user)
+    await render(update, context, answer)
+    return answer
+
+
+async def render(update: Update, context: Context, answer: Reply) -> None:
+    """A Reply as Telegram calls: new buttons on the pressed message, the messages in order
+    (in the forum topic asked in), then the press answered exactly once."""
+    query = update.callback_query
+    if answer.rebutton is not None:
+        await drop_keyboard(update, answer.rebutton)
+    chat = update.effective_chat
+    if chat is not None:
+        for message in answer.messages:
+            await send(context.bot, chat.id, message, thread_id=topic_of(update))
+    if query is not None:
+        await _answer(query, answer.toast, alert=answer.alert)
+    elif answer.alert and answer.toast:
+        # A refusal of an action that came as a command (/assign R): said in the chat.
+        await reply(update, context, Markup(deps(context).catalog.t("error.wrap", text=answer.toast)))
+
+
+def command(name: str) -> Callable[[Update, Context], Awaitable[None]]:
+    """A CommandHandler callback that hands the command to the conversation."""
+
+    async def handle(update: Update, context: Context) -> None:
+        await converse(update, context, command=name, args=list(context.args or ()))
+
+    handle.__name__ = f"command_{name}"
+    return handle

@@ -6,108 +6,31 @@ import re
 
 from telegram import Update
 
+from bot import actions as act
+from bot.actions import button
 from bot.domain.masking import name_variants
 from bot.domain.model import InvalidInput, NotAllowed
 from bot.faq_service import entry_token
 from bot.i18n import Markup
 from bot.messages import Button, keyboard
-from handlers.common import Context, deps, guarded, is_private, reply
-from handlers.resident import prompt
+from handlers.common import (
+    Context,
+    command,
+    converse,
+    deps,
+    guarded,
+    pressed,
+    reply,
+)
 from storage.repositories import UserRow
 
 TOPICS_PER_PAGE = 10
 
 
-async def answer_question(update: Update, context: Context, user: UserRow, text: str) -> None:
-    """A resident's free text in a private chat, outside any flow: answer, suggest or hand over."""
-    d = deps(context)
-    c = d.catalog
-    station = await d.liaison.home_station(user)
-    result = await d.faq.ask(text, station, name_variants(user.display_name or ""))
-    # Kept for "留言给代表" on this reply, whatever the outcome: an answer may not be enough.
-    await d.liaison.remember_question(user, text)
-    leave = Button(c.plain("btn.leave_wish"), "fw:0")
-    if result.kind == "answer":
-        await reply(
-            update,
-            context,
-            c.t("faq.answer", answer=result.answer),
-            keyboard([Button(c.plain("btn.more_faq"), "m:faq"), leave]),
-        )
-        return
-    if result.kind == "chat":
-        await reply(
-            update,
-            context,
-            c.t("faq.small_talk"),
-            keyboard(
-                [Button(c.plain("btn.new"), "m:new"), Button(c.plain("btn.faq"), "m:faq")]
-            ),
-        )
-        return
-    if result.kind == "suggest":
-        buttons = [[Button(q, f"fq:{eid}")] for eid, q in result.suggestions]
-        await reply(update, context, c.t("faq.did_you_mean"), keyboard(*buttons, [leave]))
-        return
-    await reply(
-        update,
-        context,
-        c.t("faq.no_answer"),
-        keyboard([leave], [Button(c.plain("btn.faq"), "m:faq")]),
-    )
-
-
-async def _topics(update: Update, context: Context, user: UserRow) -> str | None:
-    d = deps(context)
-    station = await d.liaison.home_station(user)
-    entries = d.faq.topics(station.id if station else None)
-    pages = max(1, -(-len(entries) // TOPICS_PER_PAGE))
-    page = 0
-    query = update.callback_query
-    if query is not None and (query.data or "").startswith("fp:"):
-        arg = (query.data or "")[3:]
-        page = min(int(arg), pages - 1) if arg.isdigit() else 0
-    chunk = entries[page * TOPICS_PER_PAGE : (page + 1) * TOPICS_PER_PAGE]
-    buttons = [[Button(e.question, f"fq:{e.id}")] for e in chunk]
-    nav = []
-    if page > 0:
-        nav.append(Button(d.catalog.plain("btn.prev"), f"fp:{page - 1}"))
-    if page + 1 < pages:
-        nav.append(Button(d.catalog.plain("btn.next_page"), f"fp:{page + 1}"))
-    await reply(update, context, d.catalog.t("faq.topics"), keyboard(*buttons, nav))
-    return None
-
-
-topics = guarded(_topics)
-
-
-@guarded
-async def on_button(update: Update, context: Context, user: UserRow) -> str | None:
-    """fq:<entry id> shows an answer; fw:0 turns the last question into a new wish."""
-    query = update.callback_query
-    assert query is not None
-    d = deps(context)
-    c = d.catalog
-    head, _, arg = (query.data or "").partition(":")
-    if head == "fq":
-        station = await d.liaison.home_station(user)
-        answer = d.faq.answer_for(arg, station)
-        if answer is None:
-            raise InvalidInput("stale")
-        buttons = keyboard([Button(c.plain("btn.leave_wish"), "fw:0")]) if is_private(update) else ()
-        await reply(update, context, c.t("faq.answer", answer=answer), buttons)
-        return None
-    if head == "fw" and arg == "0":
-        if not is_private(update):
-            await reply(update, context, c.t("group.private_only", bot=d.bot_username))
-            return None
-        question = await d.liaison.recalled_question(user)
-        draft = await d.liaison.start_draft(user, prefill=question)
-        if question:
-            await reply(update, context, c.t("faq.wish_from_question", question=question))
-        await prompt(update, context, draft)
-        return None
-    raise InvalidInput("stale")
+# The FAQ in a private chat (questions, topics, answers, 留言给代表) is the conversation's:
+# bot/conversation/faq.py. Here: staff's FAQ maintenance, and groups, where the bot speaks only
+# when addressed.
+topics = command("faq")
 
 
 async def _require_staff(context: Context, user: UserRow) -> list[str] | None:
@@ -140,7 +63,7 @@ async def gaps(update: Update, context: Context, user: UserRow) -> None:
         for i, g in enumerate(groups[:GAPS_SHOWN])
     ]
     buttons = [
-        Button(d.catalog.plain("btn.faq_teach", n=i + 1), f"fg:{g.miss_id}")
+        Button(d.catalog.plain("btn.faq_teach", n=i + 1), button(act.FAQ_TEACH, arg=g.miss_id))
         for i, g in enumerate(groups[:GAPS_TEACHABLE])
     ]
     rows = [buttons[k : k + 4] for k in range(0, len(buttons), 4)]
@@ -162,24 +85,25 @@ async def learn_button(update: Update, context: Context, user: UserRow) -> str |
     d = deps(context)
     c = d.catalog
     stations = await _require_staff(context, user)
-    head, _, arg = (query.data or "").partition(":")
-    miss, _, token = arg.partition(":")
+    action = pressed(update)
+    head = action.verb
+    miss, _, token = action.arg.partition(":")
     if not miss.isdigit():
         raise InvalidInput("stale")
     miss_id = int(miss)
-    if head == "fg":
+    if head == act.FAQ_TEACH:
         question, likely = await d.faq.likely_entries(miss_id, stations)
-        buttons = [[Button(e.question, f"ft:{miss_id}:{entry_token(e.id)}")] for e in likely]
-        buttons.append([Button(c.plain("btn.faq_new_entry"), f"fn:{miss_id}")])
+        buttons = [[Button(e.question, button(act.FAQ_TEACH_TO, arg=f"{miss_id}:{entry_token(e.id)}"))] for e in likely]
+        buttons.append([Button(c.plain("btn.faq_new_entry"), button(act.FAQ_NEW_ENTRY, arg=miss_id))])
         await reply(update, context, c.t("faq.teach_choose", question=question), keyboard(*buttons))
         return None
-    if head == "ft":
+    if head == act.FAQ_TEACH_TO:
         phrasing, entry = await d.faq.teach(miss_id, token, user.id, stations)
         await reply(
             update, context, c.t("faq.taught", question=phrasing, entry=entry.question)
         )
         return c.plain("faq.taught_toast")
-    if head == "fn":
+    if head == act.FAQ_NEW_ENTRY:
         question = await d.faq.missed_question(miss_id, stations)
         await reply(update, context, c.t("faq.teach_new", question=question.strip()[:200]))
         return None
@@ -215,9 +139,9 @@ async def reload(update: Update, context: Context, user: UserRow) -> None:
     await reply(update, context, d.catalog.t("faq.reloaded", total=total))
 
 
-@guarded
-async def unknown_command(update: Update, context: Context, user: UserRow) -> None:
-    await reply(update, context, deps(context).catalog.t("error.unknown_command"))
+async def unknown_command(update: Update, context: Context) -> None:
+    # Never one the conversation knows: those have their own CommandHandler before this one.
+    await converse(update, context, command="?")
 
 
 @guarded
@@ -240,7 +164,7 @@ async def in_group(update: Update, context: Context, user: UserRow) -> None:
             if rest.strip():
                 await _answer_in_group(update, context, user, rest)
             else:
-                await _topics(update, context, user)
+                await converse(update, context, command="faq")
             return
         await reply(update, context, d.catalog.t("group.private_only", bot=username))
         return
@@ -250,7 +174,7 @@ async def in_group(update: Update, context: Context, user: UserRow) -> None:
     if question:
         await _answer_in_group(update, context, user, question)
     else:
-        await _topics(update, context, user)
+        await converse(update, context, command="faq")
 
 
 async def _answer_in_group(update: Update, context: Context, user: UserRow, text: str) -> None:
@@ -262,7 +186,7 @@ async def _answer_in_group(update: Update, context: Context, user: UserRow, text
     if result.kind == "answer":
         await reply(update, context, c.t("faq.answer", answer=result.answer))
     elif result.kind == "suggest":
-        buttons = [[Button(q, f"fq:{eid}")] for eid, q in result.suggestions]
+        buttons = [[Button(q, button(act.FAQ_ANSWER, arg=eid))] for eid, q in result.suggestions]
         await reply(update, context, c.t("faq.did_you_mean"), keyboard(*buttons))
     else:
         await reply(update, context, c.t("group.ask_private", bot=d.bot_username))

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-import re
-
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
+from bot import actions as act
 from bot.cards import ACT_ASSIGN, ACT_TRANSFER, ACT_VIEW, wish_action
 from bot.domain.deadlines import FOLLOW_UP_CODES, FollowUpAnswer
 from bot.domain.model import InvalidInput, Status, Wish
 from bot.i18n import Markup
 from bot.messages import Button, keyboard
-from bot.supervision import FOLLOW_UP_PREFIX, PUSH_PREFIX, Supervisor
-from handlers.common import Context, deps, drop_keyboard, guarded, idempotency_key, reply
+from bot.supervision import Supervisor
+from handlers.common import (
+    Context,
+    deps,
+    drop_keyboard,
+    guarded,
+    idempotency_key,
+    pressed,
+    reply,
+)
 from storage.repositories import UserRow
 
 MAX_LISTED = 30
 # Strict shapes; anything else is refused before it reaches a use case.
-PUSH_DATA = re.compile(rf"^{PUSH_PREFIX}:(\d{{1,9}})$")
-FOLLOW_UP_DATA = re.compile(rf"^{FOLLOW_UP_PREFIX}:(\d{{1,9}}):([a-z])$")
 
 
 def supervisor(context: Context) -> Supervisor:
@@ -51,7 +56,7 @@ async def overdue(update: Update, context: Context, user: UserRow) -> None:
     for item in shown:
         row = [Button(item.wish.receipt, wish_action(ACT_VIEW, item.wish.id))]
         if item.wish.deputy_id is not None:
-            row.append(Button(c.plain("supervision.btn_push"), f"{PUSH_PREFIX}:{item.wish.id}"))
+            row.append(Button(c.plain("supervision.btn_push"), act.button(act.PUSH, item.wish.id)))
         verb = ACT_TRANSFER if item.wish.status is not Status.SUBMITTED else ACT_ASSIGN
         row.append(Button(c.plain("supervision.btn_reassign"), wish_action(verb, item.wish.id)))
         buttons.append(row)
@@ -64,19 +69,19 @@ async def on_button(update: Update, context: Context, user: UserRow) -> str | No
     """催办 and follow-up presses: client input, parsed strictly and re-authorized server-side."""
     query = update.callback_query
     assert query is not None
-    data = query.data or ""
+    action = pressed(update)
     c = deps(context).catalog
     sup = supervisor(context)
-    if match := PUSH_DATA.match(data):
-        wish, deputy = await sup.push(user, int(match.group(1)))
+    if action.verb == act.PUSH and action.wish_id is not None:
+        wish, deputy = await sup.push(user, action.wish_id)
         await reply(update, context, c.t("supervision.pushed", receipt=wish.receipt, deputy=deputy))
         return c.plain("supervision.pushed_toast")
-    if match := FOLLOW_UP_DATA.match(data):
-        answer = FOLLOW_UP_CODES.get(match.group(2))
+    if action.verb == act.FOLLOW_UP and action.wish_id is not None:
+        answer = FOLLOW_UP_CODES.get(action.arg)
         if answer is None:
             raise InvalidInput("stale")
         wish = await sup.answer_follow_up(
-            user, int(match.group(1)), answer, key=idempotency_key(update)
+            user, action.wish_id, answer, key=idempotency_key(update)
         )
         await drop_keyboard(update)
         key = (
@@ -93,4 +98,4 @@ def register(application: Application) -> None:
     """Call before the router's catch-alls (unknown commands, unknown buttons)."""
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     application.add_handler(CommandHandler("overdue", overdue, filters=private))
-    application.add_handler(CallbackQueryHandler(on_button, pattern=r"^sv:"))
+    application.add_handler(CallbackQueryHandler(on_button, pattern=act.matches(act.PUSH, act.FOLLOW_UP)))

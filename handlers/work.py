@@ -1,132 +1,21 @@
-"""Deputies and station staff: the card buttons, /queue, /assign, /unassigned."""
+"""Deputies and station staff on Telegram: /queue, /assign, /unassigned (the card buttons are
+the conversation's: bot/conversation/work.py)."""
 
 from __future__ import annotations
 
 from telegram import Update
 
-from bot.cards import (
-    ACT_ACCEPT,
-    ACT_ASSIGN,
-    ACT_DECLINE,
-    ACT_REPLY,
-    ACT_RESOLVE,
-    ACT_TRANSFER,
-    ACT_VIEW,
-    wish_action,
-)
-from bot.domain.model import Action, InvalidInput, NotAllowed, Role
+from bot import actions as act
+from bot.actions import Action as ButtonAction
+from bot.cards import ACT_ASSIGN, ACT_VIEW, wish_action
+from bot.domain.model import NotAllowed
 from bot.domain.receipts import normalize_receipt
 from bot.i18n import Markup
 from bot.messages import Button, keyboard
 from bot.services import NotFound
-from handlers.common import Context, deps, drop_keyboard, guarded, idempotency_key, reply
+from handlers.common import Context, converse, deps, guarded, reply
 from handlers.supervision import due_suffixes
 from storage.repositories import UserRow
-
-INPUT_ACTIONS = {ACT_REPLY: Action.REPLY, ACT_RESOLVE: Action.RESOLVE, ACT_DECLINE: Action.DECLINE}
-INPUT_PROMPTS = {
-    Action.REPLY: "input.reply",
-    Action.RESOLVE: "input.resolve",
-    Action.DECLINE: "input.decline",
-}
-
-
-async def handler_action(
-    update: Update, context: Context, user: UserRow, verb: str, wish_id: int, arg: str
-) -> str | None:
-    d = deps(context)
-    c = d.catalog
-    liaison = d.liaison
-    if verb == ACT_ACCEPT:
-        wish = await liaison.act(
-            user, wish_id, Action.ACCEPT, idempotency_key=idempotency_key(update)
-        )
-        await drop_keyboard(update, liaison.cards.handler_buttons(wish))
-        await reply(update, context, c.t("work.accepted", receipt=wish.receipt))
-        return c.plain("work.accepted_toast")
-    if verb in INPUT_ACTIONS:
-        action = INPUT_ACTIONS[verb]
-        wish = await liaison.begin_input(user, action, wish_id)
-        await reply(update, context, c.t(INPUT_PROMPTS[action], receipt=wish.receipt))
-        return None
-    if verb in (ACT_TRANSFER, ACT_ASSIGN):
-        wish, deputies = await liaison.assign_options(user, wish_id)
-        if not deputies:
-            await reply(update, context, c.t("work.no_deputies", receipt=wish.receipt))
-            return None
-        buttons = [[Button(dep.name, wish_action("to", wish.id, dep.id))] for dep in deputies]
-        await reply(
-            update, context, c.t("work.choose_deputy", receipt=wish.receipt), keyboard(*buttons)
-        )
-        return None
-    if verb == "to":
-        try:
-            deputy_id = int(arg)
-        except ValueError as exc:
-            raise InvalidInput("stale") from exc
-        wish = await liaison.act(
-            user,
-            wish_id,
-            Action.ASSIGN,
-            deputy_id=deputy_id,
-            idempotency_key=idempotency_key(update),
-        )
-        await drop_keyboard(update)
-        name = await liaison.deputy_name(deputy_id)
-        await reply(update, context, c.t("work.assigned", receipt=wish.receipt, deputy=name))
-        return None
-    raise InvalidInput("stale")
-
-
-async def finish_input(update: Update, context: Context, user: UserRow, text: str) -> None:
-    d = deps(context)
-    action, wish = await d.liaison.finish_input(user, text, idempotency_key(update))
-    keys = {
-        Action.REPLY: "work.replied",
-        Action.RESOLVE: "work.resolved",
-        Action.DECLINE: "work.declined",
-        Action.SUPPLEMENT: "resident.supplemented",
-    }
-    await reply(update, context, d.catalog.t(keys[action], receipt=wish.receipt))
-
-
-async def relay_reply(
-    update: Update, context: Context, user: UserRow, wish_id: int, text: str
-) -> None:
-    """A Telegram reply to a message about a wish: the deputy answers, or the resident adds."""
-    d = deps(context)
-    detail = await d.liaison.wish_detail(user, wish_id)
-    actor = await d.liaison.actor(user)
-    key = idempotency_key(update)
-    if (Role.DEPUTY in detail.roles or Role.STAFF in detail.roles) and detail.wish.allowed(
-        Action.REPLY, actor
-    ):
-        wish = await d.liaison.act(user, wish_id, Action.REPLY, body=text, idempotency_key=key)
-        await reply(update, context, d.catalog.t("work.replied", receipt=wish.receipt))
-    elif Role.RESIDENT in detail.roles and detail.wish.allowed(Action.SUPPLEMENT, actor):
-        wish = await d.liaison.act(user, wish_id, Action.SUPPLEMENT, body=text, idempotency_key=key)
-        await reply(update, context, d.catalog.t("resident.supplemented", receipt=wish.receipt))
-    else:
-        raise InvalidInput("closed")
-
-
-async def view_wish(update: Update, context: Context, user: UserRow, wish_id: int) -> None:
-    d = deps(context)
-    detail = await d.liaison.wish_detail(user, wish_id)
-    handler = bool(detail.roles & {Role.DEPUTY, Role.STAFF})
-    text = d.liaison.cards.timeline(
-        detail.wish,
-        detail.events,
-        detail.deputy_names,
-        viewer_is_handler=handler,
-        notes=detail.notes,
-        dues=detail.dues,
-    )
-    if handler and detail.followers:
-        text = Markup(text + "\n" + d.catalog.t("follow.count", count=detail.followers))
-    cards = d.liaison.cards
-    buttons = cards.handler_buttons(detail.wish) if handler else cards.resident_buttons(detail.wish)
-    await reply(update, context, text, buttons, wish_id=detail.wish.id)
 
 
 @guarded
@@ -179,7 +68,8 @@ async def assign(update: Update, context: Context, user: UserRow) -> None:
     except NotFound:
         await reply(update, context, d.catalog.t("error.receipt_not_found", receipt=receipt))
         return
-    await handler_action(update, context, user, ACT_ASSIGN, wish.id, "")
+    # The same as pressing 转办/分派 on the wish's card.
+    await converse(update, context, action=ButtonAction(act.ASSIGN, wish.id))
 
 
 @guarded

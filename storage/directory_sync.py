@@ -55,27 +55,91 @@ class DirectorySync:
         gone = [(r[0],) for r in rows if r[0] not in keep]
         await self.conn.executemany("UPDATE stations SET active=0 WHERE id=?", gone)
 
-    async def users(
-        self, channel: str, external_ids: Sequence[str], now: datetime
-    ) -> dict[str, int]:
-        """Create the people not known yet (in this order, so ids come out as one by one), keep
-        the display name of those who are; their user id by external id."""
-        order = list(dict.fromkeys(external_ids))
+    async def people(
+        self, people: Sequence[Sequence[tuple[str, str]]], now: datetime
+    ) -> tuple[list[int], list[tuple[str, int, int]]]:
+        """Each person's user id, a person named by their (channel, external id) accounts.
+
+        The same end state as `Directory.ensure_person` called for each in this order: the
+        person is the one behind their first known account (earlier entries of the same file
+        count), else a new person (created in this order, so ids come out as one by one) first
+        known by their first account; every account not yet known is added to them. Also the
+        accounts left with another person: (channel, user id named, user id owning it), so
+        the caller can log them by ids."""
+        owner = await self._account_owners([a for p in people for a in p])
+        # Resolve in file order; a new person is a negative placeholder until inserted.
+        new_people: list[tuple[str, str]] = []
+        chosen: list[int] = []
+        for accounts in people:
+            known = next((owner[a] for a in accounts if a in owner), None)
+            if known is None:
+                new_people.append(accounts[0])
+                known = -len(new_people)
+            chosen.append(known)
+            for a in accounts:
+                owner.setdefault(a, known)
+        # A new person row mirrors its first account on users (for old readers), as ensure_user.
         await self.conn.executemany(
             "INSERT INTO users (channel, external_id, chat_id, display_name, created_at)"
             " VALUES (?, ?, ?, '', ?) ON CONFLICT(channel, external_id) DO UPDATE SET"
             " chat_id=excluded.chat_id",
-            [(channel, e, e, _ts(now)) for e in order],
+            [(c, e, e, _ts(now)) for c, e in new_people],
         )
-        ids: dict[str, int] = {}
-        for i in range(0, len(order), CHUNK):
-            chunk = order[i : i + CHUNK]
-            rows = await fetch_all(
-                self.conn,
-                f"SELECT external_id, id FROM users WHERE channel=? AND external_id IN ({marks(chunk)})",
-                [channel, *chunk],
+        created = await self._user_ids(new_people)
+        ids = [created[new_people[-u - 1]] if u < 0 else u for u in chosen]
+        # Telegram's chat with a person has the person's id; so do WeChat (openid) and web.
+        await self.conn.executemany(
+            "INSERT INTO user_accounts (user_id, channel, external_id, chat_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO NOTHING",
+            [(u, c, e, e, _ts(now)) for u, p in zip(ids, people, strict=True) for c, e in p],
+        )
+        final = await self._account_owners([a for p in people for a in p])
+        taken = list(
+            dict.fromkeys(
+                (c, u, final[(c, e)])
+                for u, p in zip(ids, people, strict=True)
+                for c, e in p
+                if final.get((c, e), u) != u
             )
-            ids.update((r[0], r[1]) for r in rows)
+        )
+        return ids, taken
+
+    async def _account_owners(
+        self, accounts: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        """The user id behind each of these accounts that is known."""
+        by_channel: dict[str, list[str]] = {}
+        for c, e in dict.fromkeys(accounts):
+            by_channel.setdefault(c, []).append(e)
+        owners: dict[tuple[str, str], int] = {}
+        for channel, external_ids in by_channel.items():
+            for i in range(0, len(external_ids), CHUNK):
+                chunk = external_ids[i : i + CHUNK]
+                rows = await fetch_all(
+                    self.conn,
+                    "SELECT external_id, user_id FROM user_accounts WHERE channel=?"
+                    f" AND external_id IN ({marks(chunk)})",
+                    [channel, *chunk],
+                )
+                owners.update(((channel, str(r[0])), int(r[1])) for r in rows)
+        return owners
+
+    async def _user_ids(self, accounts: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """users.id by the (channel, external id) a person row was created with."""
+        by_channel: dict[str, list[str]] = {}
+        for c, e in dict.fromkeys(accounts):
+            by_channel.setdefault(c, []).append(e)
+        ids: dict[tuple[str, str], int] = {}
+        for channel, external_ids in by_channel.items():
+            for i in range(0, len(external_ids), CHUNK):
+                chunk = external_ids[i : i + CHUNK]
+                rows = await fetch_all(
+                    self.conn,
+                    "SELECT external_id, id FROM users WHERE channel=?"
+                    f" AND external_id IN ({marks(chunk)})",
+                    [channel, *chunk],
+                )
+                ids.update(((channel, str(r[0])), int(r[1])) for r in rows)
         return ids
 
     async def deputies(

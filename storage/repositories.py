@@ -67,6 +67,19 @@ class UserRow:
 
 
 @dataclass(frozen=True)
+class AccountRow:
+    """One way a person reaches the station: a Telegram user, a WeChat openid, a web visitor."""
+
+    id: int
+    user_id: int
+    channel: str
+    external_id: str
+    chat_id: str
+    started_at: datetime | None
+    unreachable_at: datetime | None
+
+
+@dataclass(frozen=True)
 class DeputyRow:
     id: int
     station_id: str
@@ -181,17 +194,73 @@ class Repos:
     async def ensure_user(
         self, channel: str, external_id: str, chat_id: str, display_name: str | None, now: datetime
     ) -> UserRow:
-        """Create or refresh a user; `display_name=None` keeps the one already stored."""
-        await self.conn.execute(
-            "INSERT INTO users (channel, external_id, chat_id, display_name, created_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO UPDATE SET"
-            " chat_id=excluded.chat_id,"
-            " display_name=CASE WHEN ? IS NULL THEN users.display_name ELSE excluded.display_name END",
-            (channel, external_id, chat_id, display_name or "", _ts(now), display_name),
-        )
-        user = await self.user_by_external(channel, external_id)
+        """The person behind an account, created (person and account) if new; the account's
+        chat is refreshed. `display_name=None` keeps the one already stored."""
+        account = await self.account(channel, external_id)
+        if account is None:
+            # A new person, first known by this account (mirrored on users for old readers).
+            await self.conn.execute(
+                "INSERT INTO users (channel, external_id, chat_id, display_name, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO UPDATE SET"
+                " chat_id=excluded.chat_id",
+                (channel, external_id, chat_id, display_name or "", _ts(now)),
+            )
+            row = await fetch_one(
+                self.conn,
+                "SELECT id FROM users WHERE channel=? AND external_id=?",
+                (channel, external_id),
+            )
+            assert row is not None
+            await self.add_account(int(row["id"]), channel, external_id, chat_id, now)
+            account = await self.account(channel, external_id)
+            assert account is not None
+        elif account.chat_id != chat_id:
+            await self.conn.execute(
+                "UPDATE user_accounts SET chat_id=? WHERE id=?", (chat_id, account.id)
+            )
+            await self.conn.execute(
+                "UPDATE users SET chat_id=? WHERE id=? AND channel=? AND external_id=?",
+                (chat_id, account.user_id, channel, external_id),
+            )
+        if display_name is not None:
+            await self.conn.execute(
+                "UPDATE users SET display_name=? WHERE id=?", (display_name, account.user_id)
+            )
+        user = await self.user(account.user_id)
         assert user is not None
         return user
+
+    async def add_account(
+        self, user_id: int, channel: str, external_id: str, chat_id: str, now: datetime
+    ) -> bool:
+        """Give a person one more way in; False (nothing changed) if the account is taken."""
+        cursor = await self.conn.execute(
+            "INSERT INTO user_accounts (user_id, channel, external_id, chat_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO NOTHING",
+            (user_id, channel, external_id, chat_id, _ts(now)),
+        )
+        return cursor.rowcount > 0
+
+    async def account(self, channel: str, external_id: str) -> AccountRow | None:
+        row = await fetch_one(
+            self.conn,
+            "SELECT * FROM user_accounts WHERE channel=? AND external_id=?",
+            (channel, external_id),
+        )
+        return _account(row) if row else None
+
+    async def accounts_of(self, user_id: int) -> list[AccountRow]:
+        rows = await fetch_all(
+            self.conn, "SELECT * FROM user_accounts WHERE user_id=? ORDER BY id", (user_id,)
+        )
+        return [_account(r) for r in rows]
+
+    async def mark_account_started(self, account_id: int, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE user_accounts SET started_at=COALESCE(started_at, ?), unreachable_at=NULL,"
+            " unreachable_reason=NULL WHERE id=?",
+            (_ts(now), account_id),
+        )
 
     async def mark_started(self, user_id: int, now: datetime) -> bool:
         """Record that the person opened the bot; True if they were unreachable before."""
@@ -206,8 +275,32 @@ class Repos:
         )
         return was_unreachable
 
-    async def set_unreachable(self, user_id: int, reason: str, now: datetime) -> bool:
-        """Mark a user unreachable; True if this is news (they were reachable before)."""
+    async def set_unreachable(
+        self,
+        user_id: int,
+        reason: str,
+        now: datetime,
+        channel: str | None = None,
+        chat_id: str | None = None,
+    ) -> bool:
+        """Mark a user unreachable; True if this is news (they were reachable before).
+
+        The account that refused (`channel`/`chat_id`; without them, the person's first
+        account's channel) is marked too, so delivery prefers another way in next time."""
+        if channel is None:
+            first = await fetch_one(self.conn, "SELECT channel FROM users WHERE id=?", (user_id,))
+            channel = first["channel"] if first else None
+        # The statement is built here rather than with "? IS NULL" tests, which typed
+        # databases (PostgreSQL) cannot prepare.
+        sql = (
+            "UPDATE user_accounts SET unreachable_at=?, unreachable_reason=?"
+            " WHERE user_id=? AND channel=? AND unreachable_at IS NULL"
+        )
+        params: list[Any] = [_ts(now), reason, user_id, channel]
+        if chat_id is not None:
+            sql += " AND chat_id=?"
+            params.append(chat_id)
+        await self.conn.execute(sql, params)
         cursor = await self.conn.execute(
             "UPDATE users SET unreachable_at=?, unreachable_reason=? WHERE id=? AND unreachable_at IS NULL",
             (_ts(now), reason, user_id),
@@ -225,16 +318,45 @@ class Repos:
         return _user(row) if row else None
 
     async def user_by_external(self, channel: str, external_id: str) -> UserRow | None:
+        """The person behind an account (any of theirs, not only the first)."""
         row = await fetch_one(
             self.conn,
-            "SELECT * FROM users WHERE channel=? AND external_id=?",
+            "SELECT u.* FROM user_accounts a JOIN users u ON u.id=a.user_id"
+            " WHERE a.channel=? AND a.external_id=?",
             (channel, external_id),
         )
         return _user(row) if row else None
 
+    async def user_with_account(
+        self, channel: str, external_id: str
+    ) -> tuple[UserRow, AccountRow] | None:
+        """The person behind an account and the account itself, in one read (the hot path)."""
+        row = await fetch_one(
+            self.conn,
+            "SELECT u.*, a.id AS a_id, a.chat_id AS a_chat_id, a.started_at AS a_started_at,"
+            " a.unreachable_at AS a_unreachable_at FROM user_accounts a"
+            " JOIN users u ON u.id=a.user_id WHERE a.channel=? AND a.external_id=?",
+            (channel, external_id),
+        )
+        if row is None:
+            return None
+        account = AccountRow(
+            id=row["a_id"],
+            user_id=row["id"],
+            channel=channel,
+            external_id=external_id,
+            chat_id=row["a_chat_id"],
+            started_at=_dt(row["a_started_at"]),
+            unreachable_at=_dt(row["a_unreachable_at"]),
+        )
+        return _user(row), account
+
     async def user_by_chat(self, channel: str, chat_id: str) -> UserRow | None:
         row = await fetch_one(
-            self.conn, "SELECT * FROM users WHERE channel=? AND chat_id=?", (channel, chat_id)
+            self.conn,
+            "SELECT u.* FROM user_accounts a JOIN users u ON u.id=a.user_id"
+            " WHERE a.channel=? AND a.chat_id=? ORDER BY a.id",
+            (channel, chat_id),
         )
         return _user(row) if row else None
 
@@ -836,6 +958,18 @@ def _user(r: sqlite3.Row) -> UserRow:
         unreachable_at=_dt(r["unreachable_at"]),
         stopped=bool(r["stopped"]),
         station_id=r["station_id"],
+    )
+
+
+def _account(r: sqlite3.Row) -> AccountRow:
+    return AccountRow(
+        id=r["id"],
+        user_id=r["user_id"],
+        channel=r["channel"],
+        external_id=r["external_id"],
+        chat_id=r["chat_id"],
+        started_at=_dt(r["started_at"]),
+        unreachable_at=_dt(r["unreachable_at"]),
     )
 
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from bot.conversation import faq as conversation_faq
 from bot.domain.model import Status
-from handlers import faq as faq_handlers
 from tests.integration.conftest import (
     LI,
     RESIDENT,
@@ -234,10 +234,10 @@ async def test_an_internal_error_is_logged_without_what_the_person_typed(
 ) -> None:
     h = harness
 
-    async def broken(update, context, user, text: str) -> None:  # type: ignore[no-untyped-def]
+    async def broken(turn, text: str) -> None:  # type: ignore[no-untyped-def]
         raise ValueError(f"cannot answer {text!r}")  # the kind of message that leaks
 
-    monkeypatch.setattr(faq_handlers, "answer_question", broken)
+    monkeypatch.setattr(conversation_faq, "answer_question", broken)
     await h.start_bot(RESIDENT, "huimin")
     answer = await h.say(RESIDENT, "我是刘小明，电话13812345678")
     assert "系统出了点问题" in answer.text

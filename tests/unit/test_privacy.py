@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.actions import Action as ButtonAction
+from bot.actions import InvalidAction, decode
 from bot.clock import ManualClock
 from bot.domain.masking import (
     introduced_names,
@@ -15,7 +17,7 @@ from bot.domain.masking import (
 from bot.domain.model import Action
 from bot.faq_service import FaqService
 from bot.services import Liaison, NotFound
-from handlers.router import WISH_ACTION, _stack_only
+from handlers.router import _stack_only
 from storage.db import Database, fetch_all
 from storage.repositories import StationRow
 from tests.conftest import person
@@ -158,12 +160,12 @@ def test_logged_errors_carry_the_stack_but_not_what_was_typed() -> None:
     ],
 )
 def test_malformed_button_data_is_not_a_wish_action(data: str) -> None:
-    assert WISH_ACTION.fullmatch(data) is None
+    with pytest.raises(InvalidAction):
+        decode(data)
 
 
 def test_well_formed_button_data_parses() -> None:
-    match = WISH_ACTION.fullmatch("a:to:42:7")
-    assert match is not None and match.groups() == ("to", "42", "7")
+    assert decode("a:to:42:7") == ButtonAction("to", 42, "7")
 
 
 async def test_a_stranger_learns_nothing_from_a_forged_assignment(liaison: Liaison) -> None:

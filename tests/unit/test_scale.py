@@ -19,7 +19,7 @@ from bot.i18n import Catalog
 from bot.reporting import Reporting
 from bot.reports import build_report, chart_window, monthly_rows
 from bot.services import Liaison
-from bot.stations_file import StationsConfig, parse_stations_yaml
+from bot.stations_file import StationsConfig, parse_stations_yaml, staff_accounts
 from bot.supervision import Supervisor
 from storage.db import Database, fetch_all
 from storage.reports import ReportsRepo
@@ -115,14 +115,20 @@ stations:
   - id: newone
     name: 新站
     code: NW
-    staff: [900001]
+    staff:
+      - 900001
+      - accounts: [{channel: wechat, id: o6_staff_wang}, {channel: web, id: staff-wang}]
+      - accounts: [{channel: web, id: staff-wang}, {channel: telegram, id: "900004"}]
     deputies:
       - {telegram_id: 800099, name: 钱代表}
+      - {accounts: [{channel: wechat, id: o6_li_abcdef}, {channel: telegram, id: "800011"}], name: 李代表}
 """
 
 
 async def _row_by_row_sync(db: Database, config: StationsConfig, now: ManualClock) -> None:
-    """The sync as it was before the batches: one statement per row, through Repos."""
+    """The sync as it was before the batches: one statement per row, through Repos (people
+    through `Directory.ensure_person`, as the people branch did it)."""
+    directory = Liaison(db, Catalog("zh_CN"), now, TZ).directory
     async with db.transaction() as conn:
         repos = Repos(conn)
         for i, cat in enumerate(config.categories):
@@ -135,15 +141,14 @@ async def _row_by_row_sync(db: Database, config: StationsConfig, now: ManualCloc
             )
             deputy_users = []
             for d in s.deputies:
-                user = await repos.ensure_user(
-                    "telegram", str(d.telegram_id), str(d.telegram_id), None, now.now()
-                )
+                user = await directory.ensure_person(repos, d.all_accounts(), "telegram", now.now())
                 await repos.upsert_deputy(s.id, user.id, d.name, d.categories)
                 deputy_users.append(user.id)
             await repos.deactivate_deputies_except(s.id, deputy_users)
             staff_users = []
-            for tid in s.staff:
-                user = await repos.ensure_user("telegram", str(tid), str(tid), None, now.now())
+            for member in s.staff:
+                accounts = staff_accounts(member)
+                user = await directory.ensure_person(repos, accounts, "telegram", now.now())
                 staff_users.append(user.id)
             await repos.set_staff(s.id, staff_users)
         await repos.deactivate_stations_except(s.id for s in config.stations)
@@ -155,6 +160,8 @@ async def _dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
         "stations": "SELECT * FROM stations ORDER BY id",
         "categories": "SELECT * FROM categories ORDER BY id",
         "users": "SELECT id, channel, external_id, chat_id, display_name FROM users ORDER BY id",
+        "user_accounts": "SELECT id, user_id, channel, external_id, chat_id FROM user_accounts"
+        " ORDER BY id",
         "deputies": "SELECT * FROM deputies ORDER BY id",
         "station_staff": "SELECT * FROM station_staff ORDER BY station_id, user_id",
         "deadline_policies": "SELECT * FROM deadline_policies ORDER BY station_id, category_id",
@@ -181,7 +188,13 @@ async def test_batched_sync_leaves_what_the_row_by_row_sync_left(tmp_path: Path)
         assert [s[0] for s in dump["stations"] if s[6]] == ["newone", "xingyuan"]
         # deputies of the stations in the file: 赵 and 张 at 星苑, 钱 at the new one
         named = [d[3] for d in dump["deputies"] if d[5] and d[1] in ("xingyuan", "newone")]
-        assert sorted(named) == sorted(["赵代表", "张代表", "钱代表"])
+        assert sorted(named) == sorted(["赵代表", "张代表", "钱代表", "李代表"])
+        # 王 (two staff entries sharing a web account) is one person with three accounts; 李's
+        # Telegram account was 赵's already, so 李 is 赵 (the first known account decides)
+        accounts = {(a[2], a[3]): a[1] for a in dump["user_accounts"]}
+        wang = accounts[("web", "staff-wang")]
+        assert accounts[("wechat", "o6_staff_wang")] == accounts[("telegram", "900004")] == wang
+        assert accounts[("wechat", "o6_li_abcdef")] == accounts[("telegram", "800011")]
     finally:
         for db in (batched, by_row):
             await db.close()
@@ -285,7 +298,8 @@ async def test_reminder_candidates_leave_out_wishes_that_owe_nothing_yet(
 
 
 async def test_county_chart_counted_in_sql_equals_the_monthly_figures(
-    liaison: Liaison, scenario: Scenario  # noqa: F811
+    liaison: Liaison,
+    scenario: Scenario,  # noqa: F811
 ) -> None:
     """The county chart's months, counted in SQL, hold what the figures of the same months
     computed from every wish hold (received, resolved, rated, satisfied)."""
@@ -295,9 +309,7 @@ async def test_county_chart_counted_in_sql_equals_the_monthly_figures(
     result = await reporting.stats(admin, period)
     window = chart_window(period, TZ)
     async with liaison.db.read() as conn:
-        facts = await ReportsRepo(conn).wish_facts(
-            ["huimin", "xingyuan"], window.start, window.end
-        )
+        facts = await ReportsRepo(conn).wish_facts(["huimin", "xingyuan"], window.start, window.end)
     expected = monthly_rows(["huimin", "xingyuan"], facts, window, result.chart.made_at, TZ)
     assert [r.key for r in result.chart.by_month] == [r.key for r in expected]
     for got, want in zip(result.chart.by_month, expected, strict=True):

@@ -1,0 +1,36 @@
+"""What a channel is to the core: a Transport (bot/dispatcher.py) with a name and capabilities.
+
+A channel adapter (handlers/ for Telegram, web/, wechat/, bot/channels/memory.py for tests)
+translates its input into `bot.conversation.Inbound`, renders `Reply` and outbox `OutMessage`s in
+its own form, and decides nothing. What it can and cannot do is declared here, so the
+conversation can choose, e.g., numbered options where there are no buttons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from bot.dispatcher import Transport
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    buttons: bool = True  # inline buttons under a message (Telegram, web); WeChat: numbered options
+    edits: bool = True  # can replace a message sent earlier (Telegram, web)
+    reply_to: bool = False  # a person can reply to one specific message (Telegram)
+    html: bool = True  # renders the b/i/code/a subset of bot/messages.py texts
+    text_limit: int = 4096  # characters per message as rendered
+    push: bool = True  # can reach a person at any time (web: only shown when they look)
+
+
+# Telegram's, stated here (not in handlers/) so the core can reason about it without importing it.
+TELEGRAM_CAPABILITIES = Capabilities(
+    buttons=True, edits=True, reply_to=True, html=True, text_limit=4096, push=True
+)
+
+
+@runtime_checkable
+class Channel(Transport, Protocol):
+    name: str  # "telegram", "web", "wechat", "memory"
+    capabilities: Capabilities

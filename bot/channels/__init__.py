@@ -1,0 +1,1 @@
+"""Channel adapters that need no outside library (the others are top-level packages)."""

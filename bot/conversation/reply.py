@@ -1,0 +1,33 @@
+"""What the bot answers the person who acted; a renderer per channel turns it into calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.messages import Keyboard, OutMessage
+
+
+@dataclass(frozen=True)
+class Reply:
+    messages: tuple[OutMessage, ...] = ()  # cards for the person being answered, in order
+    replace: bool = False  # the first message replaces the one the button was on (if edits)
+    toast: str | None = None  # short acknowledgement of a button press
+    alert: bool = False  # the toast needs acknowledging (Telegram show_alert)
+    # New buttons for the message the pressed button was on (() takes them all away, so a
+    # button cannot be pressed twice); None leaves that message alone. Channels without edits
+    # ignore it: the server re-checks every action anyway.
+    rebutton: Keyboard | None = None
+
+    def __add__(self, other: Reply) -> Reply:
+        """Two answers in order (the first one's toast and rebutton win when both set one)."""
+        return Reply(
+            messages=self.messages + other.messages,
+            replace=self.replace or other.replace,
+            toast=self.toast if self.toast is not None else other.toast,
+            alert=self.alert or other.alert,
+            rebutton=self.rebutton if self.rebutton is not None else other.rebutton,
+        )
+
+
+def say(text: str, buttons: Keyboard = (), wish_id: int | None = None) -> Reply:
+    return Reply(messages=(OutMessage(text=text, buttons=buttons, wish_id=wish_id),))

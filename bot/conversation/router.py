@@ -1,0 +1,193 @@
+"""What an input means: free text, media, commands and button actions, routed to their flow.
+
+This is the deciding that used to live in the Telegram handlers; it sees only `Inbound`."""
+
+from __future__ import annotations
+
+from bot import actions as act
+from bot.conversation import broadcast, faq, resident, work
+from bot.conversation.events import Inbound, Kind
+from bot.conversation.turn import Turn
+from bot.domain.draft import Step
+from bot.domain.model import InvalidInput
+from bot.domain.receipts import normalize_receipt
+
+RESIDENT_VERBS = {act.SUPPLEMENT, act.WITHDRAW, act.RATE}
+DRAFT_VERBS = frozenset(
+    {
+        act.DRAFT_STATION,
+        act.DRAFT_CATEGORY,
+        act.DRAFT_PUBLIC,
+        act.DRAFT_NEXT,
+        act.DRAFT_SKIP_PHONE,
+        act.DRAFT_USE_QUESTION,
+        act.DRAFT_SUBMIT,
+        act.DRAFT_CANCEL,
+    }
+)
+# The commands the conversation answers itself; a channel routes others (reports, broadcasts,
+# supervision, FAQ maintenance) to its own handlers until they move here too.
+COMMANDS = frozenset({"start", "help", "new", "my", "wall", "withdraw", "cancel", "faq"})
+
+
+async def route(t: Turn, bot_name: str) -> None:
+    event = t.event
+    match event.kind:
+        case Kind.START:
+            await resident.start(t, event.start_payload)
+        case Kind.COMMAND:
+            await command(t, event.command, event.args)
+        case Kind.TEXT:
+            await text(t, event)
+        case Kind.ACTION:
+            if event.action is None:
+                raise InvalidInput("stale")
+            await action(t, event.action, bot_name)
+        case Kind.PHOTO:
+            await photo(t, event)
+        case Kind.LOCATION:
+            await location(t, event)
+        case Kind.CONTACT:
+            await contact(t, event.text)
+        case _:
+            t.say(t.c.t("media.unsupported"))
+
+
+async def command(t: Turn, name: str, args: str) -> None:
+    match name:
+        case "start":
+            await resident.start(t, args.split()[0] if args.split() else "")
+        case "help":
+            await resident.help_text(t)
+        case "new":
+            await resident.new_wish(t)
+        case "my":
+            await resident.my_wishes(t)
+        case "wall":
+            await resident.wall(t)
+        case "withdraw":
+            await resident.withdraw_command(t, args)
+        case "cancel":
+            await resident.cancel(t)
+        case "faq":
+            await faq.topics(t)
+        case _:
+            t.say(t.c.t("error.unknown_command"))
+
+
+async def tell_expired(t: Turn) -> None:
+    """Pending input left too long is dropped, with a note; the message is then handled as if
+    nothing were pending (a receipt opens its wish, a question gets the FAQ)."""
+    minutes = int(t.liaison.input_timeout.total_seconds() // 60)
+    for kind, receipt in await t.liaison.expire_input(t.user):
+        key = "privacy.input_expired" if kind == "input" else "privacy.broadcast_expired"
+        t.say(t.c.t(key, receipt=receipt, minutes=minutes))
+
+
+async def text(t: Turn, event: Inbound) -> None:
+    """Free text: a reply about a wish, the body of a pending action, a draft step, or the FAQ."""
+    liaison, body = t.liaison, event.text
+    await tell_expired(t)
+    if event.reply_to is not None:
+        wish_id = await liaison.linked_wish(event.channel, event.chat, event.reply_to)
+        if wish_id is not None:
+            await work.relay_reply(t, wish_id, body)
+            return
+    if await liaison.pending_input(t.user) is not None:
+        await work.finish_input(t, body)
+        return
+    if await broadcast.handle_text(t, body):
+        return
+    draft = await liaison.draft(t.user)
+    if draft is not None:
+        await resident.draft_text(t, draft, body)
+        return
+    receipt = normalize_receipt(body)
+    if receipt is not None:  # a receipt number on its own opens that wish (if one may see it)
+        wish = await liaison.find_receipt(t.user, receipt)
+        await work.view_wish(t, wish.id)
+        return
+    await faq.answer_question(t, body)
+
+
+async def photo(t: Turn, event: Inbound) -> None:
+    await tell_expired(t)
+    file_id = event.photos[-1]  # the channel puts the best size last
+    if await broadcast.handle_text(t, event.text, photo=file_id):
+        return
+    draft = await t.liaison.draft(t.user)
+    if draft is None or draft.step not in (Step.TEXT, Step.MORE):
+        t.say(t.c.t("media.photo_outside_flow"))
+        return
+    caption = event.text or None
+    new = await t.liaison.update_draft(t.user, lambda dr: dr.with_photo(file_id, caption))
+    await resident.prompt(t, new)
+
+
+async def location(t: Turn, event: Inbound) -> None:
+    draft = await t.liaison.draft(t.user)
+    if event.location is None or draft is None or draft.step not in (Step.TEXT, Step.MORE):
+        t.say(t.c.t("media.location_outside_flow"))
+        return
+    lat, lon = event.location
+    new = await t.liaison.update_draft(t.user, lambda dr: dr.with_location(lat, lon))
+    await resident.prompt(t, new)
+
+
+async def contact(t: Turn, phone: str) -> None:
+    draft = await t.liaison.draft(t.user)
+    if draft is None or draft.step is not Step.PHONE:
+        t.say(t.c.t("media.unsupported"))
+        return
+    new = await t.liaison.update_draft(t.user, lambda dr: dr.with_phone(phone))
+    await resident.prompt(t, new)
+
+
+async def action(t: Turn, a: act.Action, bot_name: str) -> None:
+    """Every button press. The codec already refused malformed data; each use case re-checks
+    the actor's rights and the wish's state on the server."""
+    verb, arg = a.verb, a.arg
+    if verb in act.WISH_VERBS and a.wish_id is not None:
+        if verb == act.VIEW:
+            await work.view_wish(t, a.wish_id)
+        elif verb in RESIDENT_VERBS:
+            await resident.resident_action(t, verb, a.wish_id, arg)
+        else:
+            await work.handler_action(t, verb, a.wish_id, arg)
+        return
+    if verb in DRAFT_VERBS:
+        await resident.draft_button(t, verb, arg)
+        return
+    match verb:
+        case act.MENU:
+            await menu(t, arg)
+        case act.STATION:
+            await resident.choose_station(t, arg)
+        case act.STATION_PAGE:
+            await resident.station_page(t, arg)
+        case act.MY_PAGE:
+            await resident.my_wishes(t, resident.page_number(arg))
+        case act.WALL_PAGE:
+            await resident.wall(t, resident.page_number(arg))
+        case act.FAQ_PAGE:
+            await faq.topics(t, int(arg))
+        case act.FAQ_ANSWER:
+            await faq.show_answer(t, arg)
+        case act.FAQ_TO_WISH:
+            await faq.to_wish(t, bot_name)
+        case _:
+            raise InvalidInput("stale")
+
+
+async def menu(t: Turn, which: str) -> None:
+    match which:
+        case "new":
+            await resident.new_wish(t)
+        case "my":
+            await resident.my_wishes(t)
+        case "wall":
+            await resident.wall(t)
+        case "faq":
+            await faq.topics(t)
+        case _:
+            raise InvalidInput("stale")

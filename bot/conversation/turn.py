@@ -1,0 +1,58 @@
+"""One turn of the conversation: who acts, through what, and the answer being built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.conversation.events import Inbound
+from bot.conversation.reply import Reply
+from bot.i18n import Catalog, Markup
+from bot.messages import Keyboard, OutMessage
+
+if TYPE_CHECKING:
+    from bot.broadcasts import BroadcastService
+    from bot.faq_service import FaqService
+    from bot.services import Liaison
+    from storage.repositories import UserRow
+
+
+@dataclass
+class Turn:
+    """The answer is collected in order as the use cases run, so a refusal half-way keeps what
+    was already said (an "input expired" note before it, say), exactly as when handlers sent
+    each message at once."""
+
+    event: Inbound
+    user: UserRow
+    liaison: Liaison
+    catalog: Catalog
+    faq: FaqService
+    broadcasts: BroadcastService | None = None
+    messages: list[OutMessage] = field(default_factory=list)
+    rebutton: Keyboard | None = None
+    toast: str | None = None
+
+    @property
+    def c(self) -> Catalog:
+        return self.catalog
+
+    @property
+    def key(self) -> str:
+        return self.event.key
+
+    def say(self, text: Markup | str, buttons: Keyboard = (), wish_id: int | None = None) -> None:
+        self.messages.append(OutMessage(text=text, buttons=buttons, wish_id=wish_id))
+
+    def send(self, message: OutMessage) -> None:
+        self.messages.append(message)
+
+    def drop_buttons(self, buttons: Keyboard = ()) -> None:
+        """New buttons (or none) for the message the pressed button was on."""
+        if self.event.action is not None:
+            self.rebutton = buttons
+
+    def reply(self, *, alert: bool = False) -> Reply:
+        return Reply(
+            messages=tuple(self.messages), toast=self.toast, alert=alert, rebutton=self.rebutton
+        )

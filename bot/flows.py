@@ -1,0 +1,200 @@
+"""A person's unfinished business: the /new draft, pending text input, other per-feature state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.core import (
+    Core,
+    NotFound,
+    Part,
+    check_allowed,
+    load_wish,
+)
+from bot.directory import Directory
+from bot.domain.draft import Draft, Step
+from bot.domain.model import (
+    Action,
+    InvalidInput,
+    Wish,
+)
+from bot.people import People
+from storage.repositories import (
+    Repos,
+    UserRow,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Flows(Part):
+    def __init__(self, core: Core, people: People, directory: Directory) -> None:
+        super().__init__(core)
+        self.people = people
+        self.directory = directory
+
+    async def state(self, repos: Repos, user_id: int) -> dict[str, Any]:
+        """The person's flow state, read inside the caller's transaction (every feature its own key)."""
+        found = await repos.session(user_id)
+        return found[1] if found else {}
+
+    async def save_state(self, repos: Repos, user_id: int, state: dict[str, Any]) -> None:
+        """Store the state with the caller's change; an empty state removes the session."""
+        if any(state.values()):
+            await repos.set_session(user_id, "state", state, self.clock.now())
+        else:
+            await repos.clear_session(user_id)
+
+    async def draft(self, user: UserRow) -> Draft | None:
+        async with self.db.read() as conn:
+            data = (await self.state(Repos(conn), user.id)).get("draft")
+        return Draft.from_dict(data) if data else None
+
+    async def check_wish_budget(self, repos: Repos, user: UserRow) -> None:
+        """Refuse a new wish past the daily limit: a resident sending forty wishes in a row
+        must not put forty cards on a deputy's phone."""
+        if self.core.wishes_per_day <= 0:
+            return
+        since = self.clock.now() - timedelta(days=1)
+        if await repos.wishes_submitted_since(user.id, since) >= self.core.wishes_per_day:
+            raise InvalidInput("wish_limit")
+
+    async def start_draft(self, user: UserRow, prefill: str | None = None) -> Draft:
+        async with self.db.read() as conn:
+            await self.check_wish_budget(Repos(conn), user)
+        station = await self.directory.home_station(user)
+        draft = Draft()
+        if station is not None:
+            draft = draft.with_station(station.id)
+        if prefill:
+            draft = replace(draft, extra={"prefill": prefill[:2000]})
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            state = await self.state(repos, user.id)
+            state["draft"] = draft.to_dict()
+            state.pop("input", None)
+            await self.save_state(repos, user.id, state)
+        return draft
+
+    async def update_draft(self, user: UserRow, change: Callable[[Draft], Draft]) -> Draft:
+        """Apply a pure draft change; raises InvalidInput (nothing saved) if it is refused."""
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            state = await self.state(repos, user.id)
+            if not state.get("draft"):
+                raise InvalidInput("no_draft")
+            draft = change(Draft.from_dict(state["draft"]))
+            if draft.step is Step.CATEGORY and draft.station_id:
+                if await repos.station(draft.station_id) is None:
+                    raise NotFound("station")
+                await repos.set_user_station(user.id, draft.station_id)
+            if draft.category_id and not any(
+                c.id == draft.category_id for c in await repos.categories()
+            ):
+                raise InvalidInput("bad_category")
+            state["draft"] = draft.to_dict()
+            await self.save_state(repos, user.id, state)
+        return draft
+
+    async def cancel_flows(self, user: UserRow) -> bool:
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            had = await repos.session(user.id) is not None
+            await repos.clear_session(user.id)
+        return had
+
+    async def session_value(self, user: UserRow, key: str) -> Any:
+        """One piece of a person's flow state (other features keep theirs under their own key)."""
+        async with self.db.read() as conn:
+            return (await self.state(Repos(conn), user.id)).get(key)
+
+    async def set_session_value(self, user: UserRow, key: str, value: Any) -> None:
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            state = await self.state(repos, user.id)
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = value
+            await self.save_state(repos, user.id, state)
+
+    async def remember_question(self, user: UserRow, text: str) -> None:
+        """Keep an unanswered question, so "leave it as a wish" can prefill it."""
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            state = await self.state(repos, user.id)
+            state["question"] = text[:2000]
+            await self.save_state(repos, user.id, state)
+
+    async def recalled_question(self, user: UserRow) -> str | None:
+        async with self.db.read() as conn:
+            return (await self.state(Repos(conn), user.id)).get("question")
+
+    async def begin_input(self, user: UserRow, action: Action, wish_id: int) -> Wish:
+        """Remember that this person's next text is the body of `action` on the wish."""
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            wish = await load_wish(repos, wish_id)
+            actor = await self.people.actor_in(repos, user)
+            check_allowed(wish, action, actor)
+            state = await self.state(repos, user.id)
+            state["input"] = {
+                "action": action.value,
+                "wish_id": wish.id,
+                "at": self.clock.now().isoformat(),
+            }
+            await self.save_state(repos, user.id, state)
+        return wish
+
+    async def pending_input(self, user: UserRow) -> tuple[Action, int] | None:
+        async with self.db.read() as conn:
+            data = (await self.state(Repos(conn), user.id)).get("input")
+        if not data or self._input_expired(data.get("at")):
+            return None
+        return Action(data["action"]), int(data["wish_id"])
+
+    def _input_expired(self, at: str | None) -> bool:
+        if not at:
+            return True  # from before expiry existed: as old as it gets
+        return self.clock.now() - datetime.fromisoformat(at) > self.core.input_timeout
+
+    def _has_expired(self, state: dict[str, Any], updated_at: datetime) -> bool:
+        pending = state.get("input")
+        if pending and self._input_expired(pending.get("at")):
+            return True
+        return (
+            bool(state.get("broadcast")) and self.clock.now() - updated_at > self.core.input_timeout
+        )
+
+    async def expire_input(self, user: UserRow) -> list[tuple[str, str]]:
+        """Forget pending input older than `input_timeout`; what was dropped, for a polite
+        note: ("input", receipt) for a wish's pending text, ("broadcast", "") for a broadcast
+        being written (judged by the session's last change)."""
+        dropped: list[tuple[str, str]] = []
+        async with self.db.read() as conn:  # every message asks: no write unless something expired
+            found = await Repos(conn).session_with_time(user.id)
+        if found is None or not self._has_expired(*found):
+            return dropped
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            found = await repos.session_with_time(user.id)
+            if found is None:
+                return dropped
+            state, updated_at = found
+            pending = state.get("input")
+            if pending and self._input_expired(pending.get("at")):
+                wish = await repos.wish(int(pending.get("wish_id", 0)))
+                dropped.append(("input", wish.receipt if wish else ""))
+                state.pop("input")
+            if state.get("broadcast") and self._has_expired({"broadcast": 1}, updated_at):
+                dropped.append(("broadcast", ""))
+                state.pop("broadcast")
+            if dropped:
+                await self.save_state(repos, user.id, state)
+        if dropped:
+            log.info("user %s: expired pending input %s", user.id, [k for k, _ in dropped])
+        return dropped
