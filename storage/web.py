@@ -230,10 +230,27 @@ class WebRepo:
         )
 
     async def logged_in(self, account: str) -> int | None:
+        """The deputy or staff member this web account is (logged in by a one-time link)."""
         row = await fetch_one(
             self.conn, "SELECT user_id FROM web_logins WHERE account=?", (account,)
         )
+        if row is not None:
+            return int(row[0])
+        row = await fetch_one(
+            self.conn,
+            "SELECT u.id FROM users u WHERE u.channel='web' AND u.external_id=? AND ("
+            " EXISTS (SELECT 1 FROM deputies d WHERE d.user_id=u.id AND d.active=1)"
+            " OR EXISTS (SELECT 1 FROM station_staff s WHERE s.user_id=u.id AND s.active=1))",
+            (account,),
+        )
         return int(row[0]) if row else None
+
+    async def web_account_of(self, user_id: int) -> str | None:
+        """The person's own web account, when they have one (the demo's deputies and staff)."""
+        row = await fetch_one(
+            self.conn, "SELECT external_id FROM users WHERE id=? AND channel='web'", (user_id,)
+        )
+        return str(row[0]) if row else None
 
     async def owns(self, account: str, wish_id: int) -> bool:
         """Whether the wish was left by the person of this web account."""

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -88,6 +89,18 @@ CSP = (
 )
 
 
+def secure_headers(request: web.Request, headers: Any) -> None:
+    csp = CSP
+    framed = request.path.startswith("/wall/") and request.query.get("tv") == "1"
+    if framed:  # the lobby screen may be embedded by the station's own signage page
+        csp = csp.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    headers.setdefault("Content-Security-Policy", csp)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "SAMEORIGIN" if framed else "DENY")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(self)")
+
+
 @web.middleware
 async def headers_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -95,22 +108,10 @@ async def headers_middleware(
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
-    csp = CSP
-    if request.path.startswith("/wall/") and request.query.get("tv") == "1":
-        # the lobby screen may be embedded by the station's own signage page
-        csp = csp.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
-    response.headers.setdefault("Content-Security-Policy", csp)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault(
-        "X-Frame-Options", "DENY" if "'none'" in csp.split("frame-ancestors")[1] else "SAMEORIGIN"
-    )
-    response.headers.setdefault(
-        "Permissions-Policy", "camera=(), microphone=(), geolocation=(self)"
-    )
-    if isinstance(response, web.HTTPException) and response.status >= 400:
-        raise response
+        secure_headers(request, exc.headers)
+        raise
+    if not response.prepared:  # a stream (SSE) sets its headers itself before it starts
+        secure_headers(request, response.headers)
     return response
 
 

@@ -35,6 +35,7 @@ from web.security import (
     digest,
     headers_middleware,
     new_id,
+    secure_headers,
 )
 from web.uploads import UploadRejected, reencode, store
 
@@ -341,6 +342,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
     )
+    secure_headers(request, response.headers)
     await response.prepare(request)
     template = request.app[ENV].get_template("message.html")
     csrf = ctx.signer.csrf(account)
@@ -432,7 +434,7 @@ async def _visible_wish(ctx: WebContext, account: str, receipt: str) -> dict[str
     from bot.domain.model import Status
 
     return {
-        "receipt": row[1], "text": row[2], "status": ctx.cards.status(Status(row[3])),
+        "receipt": row[1], "text": row[2], "state": ctx.cards.status(Status(row[3])),
         "result": row[4], "decline_reason": row[5],
         "rating": ctx.catalog.plain(f"rating.{row[6]}") if row[6] else None,
         "category": row[8], "photos": [p[0] for p in photos if str(p[0]).startswith("web:")],
