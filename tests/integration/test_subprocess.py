@@ -28,6 +28,7 @@ def bot_env(fake: FakeTelegram, tmp_path: Path) -> dict[str, str]:
         LIAISON_STATIONS_FILE=str(stations),
         LIAISON_POLL_TIMEOUT="1",
         LIAISON_LOG_LEVEL="INFO",
+        LIAISON_WEB_PORT="0",  # any free port: several suites may run on this machine
     )
     return env
 
