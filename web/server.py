@@ -402,11 +402,11 @@ def _same(a: str, b: str) -> bool:
 
 async def wish_page(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
-    account = visitor(request)
+    account, new = _ensure_visitor(request)
     receipt = request.match_info["receipt"].upper()
-    detail = await _visible_wish(ctx, account, receipt) if account else None
+    detail = None if new else await _visible_wish(ctx, account, receipt)
     if detail is None:  # not found and not allowed look the same
-        return _page(request, "open.html", account, status=404, code_length=CODE_LENGTH,
+        return _page(request, "open.html", account, new, status=404, code_length=CODE_LENGTH,
                      error=ctx.catalog.plain("web.open_wrong"))  # fmt: skip
     return _page(request, "wish.html", account, **detail)
 
