@@ -25,6 +25,7 @@ from bot.services import Liaison
 from bot.settings import Settings
 from bot.stations_file import load_stations_file
 from bot.supervision import Supervisor
+from handlers import web_login
 from handlers.common import Deps
 from handlers.menu import publish_commands, publish_work_menus
 from handlers.polling import DurablePoller
@@ -226,6 +227,7 @@ async def build(
 
     transport = TelegramTransport(application.bot, on_migrated=follow_migration)
     web = await build_web(settings, db, catalog, clock, liaison, faq)
+    web_login.register(application, lambda: web.url)  # /web: a one-time web desk link
     transports: dict[str, Transport] = {transport.channel: transport, "web": web.channel}
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)
     poller = DurablePoller(application, db, clock, timeout=settings.poll_timeout)

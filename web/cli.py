@@ -7,12 +7,12 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.i18n import Catalog
+from bot.logins import LOGIN_LINK_MINUTES, create_login_link
 from bot.operator import OperatorError, check_target
 from bot.settings import Settings
 from storage.db import Database
 from storage.repositories import Repos
 from storage.web import WebRepo
-from web.server import LOGIN_LINK_MINUTES, create_login_link
 
 
 def login_link_command(settings: Settings, person: int) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import logins
+
 COOKIE = "lb_visitor"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookies at 400 days
 
@@ -27,9 +29,7 @@ def new_id(nbytes: int = 16) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-def digest(value: str) -> str:
-    """How one-time tokens and access codes are stored: never the value itself."""
-    return hashlib.sha256(value.encode()).hexdigest()
+digest = logins.digest  # one way to store tokens and codes
 
 
 class Signer:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from aiohttp import web
 from bot.cards import Cards, WishContext
 from bot.clock import Clock
 from bot.i18n import Catalog
+from bot.logins import LOGIN_LINK_MINUTES, create_login_link
 from storage.db import Database
 from storage.web import WebRepo
 from web.channel import WebChannel
@@ -47,7 +47,6 @@ TV_ITEMS = 8
 TV_REFRESH_SECONDS = 60
 SSE_HEARTBEAT_SECONDS = 20
 MAX_PHOTOS = 3
-LOGIN_LINK_MINUTES = 15
 
 
 @dataclass
@@ -490,15 +489,6 @@ async def login(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther("/me")
     _set_cookie(response, request, account)
     raise response
-
-
-async def create_login_link(db: Database, clock: Clock, public_url: str, user_id: int) -> str:
-    token = new_id(24)
-    async with db.transaction() as conn:
-        await WebRepo(conn).add_login_token(
-            digest(token), user_id, clock.now() + timedelta(minutes=LOGIN_LINK_MINUTES)
-        )
-    return f"{public_url.rstrip('/')}/login/{token}"
 
 
 async def me_page(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from PIL import Image
 
 from bot.clock import ManualClock
 from bot.domain.model import Action, Rating
+from bot.logins import create_login_link
 from bot.services import Liaison
 from storage.db import Database, fetch_all
 from storage.web import WebRepo
@@ -17,7 +18,6 @@ from tests.unit.test_services import submit
 from tests.web.conftest import Web, csrf_of
 from web.chat import new_access_code
 from web.security import digest
-from web.server import create_login_link
 from web.uploads import UploadRejected, reencode, store
 
 PII_TEXT = "我是刘小明，电话13812345678，身份证110101199003071234，门口路灯坏了"

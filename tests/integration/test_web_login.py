@@ -1,0 +1,28 @@
+"""/web in Telegram (the real bot against the fake Bot API) gives a deputy a one-time link to the
+web desk served by the same process; a resident gets a polite no."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+
+from tests.integration.conftest import RESIDENT, ZHANG, Harness, assert_no_invalid_calls
+
+
+async def test_web_gives_a_deputy_a_one_time_link_that_logs_in_once(harness: Harness) -> None:
+    answer = await harness.say(ZHANG, "/web")
+    match = re.search(r"(http://127\.0\.0\.1:\d+)(/login/[A-Za-z0-9_-]+)", answer.text)
+    assert match is not None, answer.text
+    base, path = match.groups()
+    assert harness.app.web is not None and base == harness.app.web.url
+    # browsers keep cookies of 127.0.0.1; aiohttp's jar only when told to
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        resp = await browser.get(base + path)
+        assert resp.url.path == "/me" and resp.status != 403
+        again = await browser.get(base + path)
+        assert again.status == 404  # the link worked once
+    refusal = await harness.say(RESIDENT, "/web")
+    assert "/login/" not in refusal.text and "代表和工作人员" in refusal.text
+    await harness.settle()
+    assert_no_invalid_calls(harness.fake)
