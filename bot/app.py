@@ -351,6 +351,8 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
         else:
             has_stations = []
         if not has_stations:
+            if not DEMO_STATIONS.is_file():  # installed without the repository's deploy/
+                raise ConfigError("no_stations", database=settings.database.absolute())
             demo = True
             config = load_stations_file(DEMO_STATIONS, catalog)
             settings = settings.model_copy(update={"database": demo_database(settings)})
