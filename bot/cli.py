@@ -32,6 +32,7 @@ from bot.operator import (
 )
 from bot.settings import Settings, SettingsError, load_settings, unknown_settings
 from bot.stations_file import StationsFileError, load_stations_file
+from faq import FaqEntry
 
 ARGPARSE_MESSAGES = (
     ("the following arguments are required: ", "cli_required"),
@@ -92,6 +93,11 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     exp.add_argument("--to", dest="last", required=True, type=_date, help=h("cli_to"))
     exp.add_argument("--force", action="store_true", help=h("cli_force"))
     exp.add_argument("file", type=Path, help=h("cli_export_file"))
+    faq = sub.add_parser("faq", help=h("cli_faq"))
+    faq_sub = faq.add_subparsers(dest="faq_command", required=True)
+    faq_exp = faq_sub.add_parser("export", help=h("cli_faq_export"))
+    faq_exp.add_argument("file", type=Path, help=h("cli_faq_export_file"))
+    faq_exp.add_argument("--force", action="store_true", help=h("cli_force"))
     qr = sub.add_parser("qr", help=h("cli_qr"))
     qr.add_argument("--station", required=True, help=h("cli_station"))
     qr.add_argument("--username", help=h("cli_username"))
@@ -178,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
 
             _require_database(settings)
             qr_web_command(settings, args.station, args.web, args.force)
+        elif args.command == "faq":
+            _require_database(settings)
+            check_target(args.file, args.force)
+            count = _faq_export(settings, args.file)
+            _say(c, "faq_exported", count=count, file=args.file)
         elif args.command == "qr":
             from telegram.error import InvalidToken, TelegramError
 
@@ -253,6 +264,30 @@ async def _import(settings: Settings, file: Path) -> None:
         await Liaison(db, catalog, SystemClock(), settings.tz).sync_config(config)
     finally:
         await db.close()
+
+
+async def _faq_entries(settings: Settings) -> list[FaqEntry]:
+    from bot.app import open_database
+    from bot.clock import SystemClock
+    from bot.faq_service import FaqService
+
+    db = await open_database(settings)
+    try:
+        return await FaqService(db, SystemClock(), settings.faq_file).export()
+    finally:
+        await db.close()
+
+
+def _faq_export(settings: Settings, path: Path) -> int:
+    from faq import dump_entry_yaml
+
+    entries = asyncio.run(_faq_entries(settings))
+    header = (
+        "# FAQ exported by `liaison-bot faq export`: the FAQ file plus the entries and\n"
+        "# phrasings staff added in chat. Usable as LIAISON_FAQ_FILE.\n"
+    )
+    path.write_text(header + "".join(dump_entry_yaml(e) for e in entries), encoding="utf-8")
+    return len(entries)
 
 
 async def _backup(settings: Settings, path: Path) -> None:

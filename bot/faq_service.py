@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import hashlib
 import logging
 import secrets
 from collections.abc import Iterable, Sequence
@@ -24,11 +27,42 @@ from faq import (
     render_answer,
 )
 from storage.db import Database
-from storage.repositories import Repos, StationRow, StoredFaqEntry, add_faq_entry, faq_entries
+from storage.repositories import (
+    Repos,
+    StationRow,
+    StoredFaqEntry,
+    add_faq_alternate,
+    add_faq_entry,
+    delete_faq_misses,
+    faq_alternates,
+    faq_entries,
+    faq_miss_rows,
+    faq_miss_text,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION = 500  # longer messages are not questions; they are wishes
+# /faq_gaps groups at most this many of the newest misses: enough to show what recurs,
+# and a bound on the work however long the bot has been missing questions.
+MAX_GAP_MISSES = 2000
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A group of similar missed questions; ``miss_id`` is one miss of the representative
+    wording, the handle staff use to teach it (:meth:`FaqService.teach`)."""
+
+    question: str
+    count: int
+    examples: list[str]
+    miss_id: int
+
+
+def entry_token(entry_id: str) -> str:
+    """A short stable handle for an entry id, small enough for a button's callback data
+    (ids may be 60 characters; Telegram allows 64 bytes for the whole action)."""
+    return hashlib.sha1(entry_id.encode("utf-8")).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -44,20 +78,30 @@ class FaqService:
         self.db = db
         self.clock = clock
         self.path = path or bundled_faq_path("zh_CN")
-        self._file_entries = load_faq_file(self.path)
-        self._matcher = FaqMatcher(self._file_entries)
+        self._file_entries = load_faq_file(self.path)  # validated now: a bad file stops start-up
+        # Built on first use, or by reload() (which start-up calls at once): building and
+        # calibrating the index twice would cost start-up time for nothing.
+        self._built: FaqMatcher | None = None
 
     async def reload(self) -> int:
         """Re-read the file and the entries added in chat; the old index stays on any error."""
         file_entries = load_faq_file(self.path)
         async with self.db.read() as conn:
             stored = await faq_entries(conn)
-        entries = _merge(file_entries, stored)
-        matcher = FaqMatcher(entries)
+            taught = await faq_alternates(conn)
+        entries = _merge(file_entries, stored, taught)
+        # Building (and calibrating) the index takes a while on a large FAQ: off the loop.
+        matcher = await asyncio.to_thread(FaqMatcher, entries)
         self._file_entries = file_entries
-        self._matcher = matcher
+        self._built = matcher
         log.info("FAQ loaded: %d entries", len(entries))
         return len(entries)
+
+    @property
+    def _matcher(self) -> FaqMatcher:
+        if self._built is None:
+            self._built = FaqMatcher(self._file_entries)
+        return self._built
 
     @property
     def entries(self) -> tuple[FaqEntry, ...]:
@@ -97,17 +141,99 @@ class FaqService:
             )
         return FaqReply("none")
 
-    async def gaps(
-        self, station_ids: Sequence[str] | None, days: int = 30
-    ) -> list[tuple[str, int, list[str]]]:
+    async def gaps(self, station_ids: Sequence[str] | None, days: int = 30) -> list[Gap]:
+        """The newest misses (at most MAX_GAP_MISSES) grouped by similarity, largest first.
+
+        Misses that are now phrasings of an entry (taught since) are left out. The grouping
+        runs in a worker thread: it is CPU work that would otherwise stall every chat.
+        """
         since = self.clock.now() - timedelta(days=days)
         async with self.db.read() as conn:
-            misses = await Repos(conn).faq_misses(station_ids, since)
+            rows = await faq_miss_rows(conn, station_ids, since, MAX_GAP_MISSES)
+        known = self._matcher.phrasings()
+
+        def group() -> tuple[dict[str, int], list[tuple[str, int, list[str]]]]:
+            newest: dict[str, int] = {}
+            texts: list[str] = []
+            for miss_id, text in reversed(rows):  # oldest first: ties go to the first asked
+                if normalize(text) in known:
+                    continue
+                newest[text.strip()] = miss_id
+                texts.append(text)
+            return newest, group_similar(texts)
+
+        newest, groups = await asyncio.to_thread(group)
         # Masked again on the way out: rows stored before names were masked are shown too.
         return [
-            (mask_pii(rep), count, [mask_pii(x) for x in examples])
-            for rep, count, examples in group_similar(misses)
+            Gap(mask_pii(rep), count, [mask_pii(x) for x in examples], newest[rep])
+            for rep, count, examples in groups
         ]
+
+    async def missed_question(self, miss_id: int, station_ids: Sequence[str] | None) -> str:
+        async with self.db.read() as conn:
+            text = await faq_miss_text(conn, miss_id, station_ids)
+        if text is None:
+            raise InvalidInput("stale")
+        return text
+
+    async def likely_entries(
+        self, miss_id: int, station_ids: Sequence[str] | None, limit: int = 3
+    ) -> tuple[str, list[FaqEntry]]:
+        """A missed question and the entries it most likely asks about (best first), among
+        those the staff member's stations see."""
+        text = await self.missed_question(miss_id, station_ids)
+        visible = (
+            (lambda e: True)
+            if station_ids is None
+            else (lambda e: not e.stations or any(s in e.stations for s in station_ids))
+        )
+        found = [e for e, _ in self._matcher.scores(text, any_station=True) if visible(e)]
+        return text, found[:limit]
+
+    def entry_by_token(self, token: str) -> FaqEntry | None:
+        for entry in self._matcher.entries:
+            if entry_token(entry.id) == token:
+                return entry
+        return None
+
+    async def teach(
+        self, miss_id: int, token: str, user_id: int | None, station_ids: Sequence[str] | None
+    ) -> tuple[str, FaqEntry]:
+        """Make a missed question another phrasing of an entry; effective at once, stored.
+
+        The misses with the same wording are forgotten: the FAQ answers them now.
+        """
+        text = await self.missed_question(miss_id, station_ids)
+        entry = self.entry_by_token(token)
+        if entry is None or (
+            station_ids is not None
+            and entry.stations
+            and not any(s in entry.stations for s in station_ids)
+        ):
+            raise InvalidInput("stale")
+        phrasing = text.strip()[:200]
+        key = normalize(phrasing)
+        async with self.db.transaction() as conn:
+            await add_faq_alternate(conn, entry.id, phrasing, user_id, self.clock.now())
+            # Every wording that normalises the same ("…吗？", "…吗") is answered now.
+            recent = await faq_miss_rows(
+                conn, station_ids, self.clock.now() - timedelta(days=366), MAX_GAP_MISSES
+            )
+            same = [t for _, t in recent if normalize(t) == key]
+            await delete_faq_misses(conn, [text, *same], station_ids)
+        await self.reload()
+        return phrasing, entry
+
+    async def forget_misses(self, texts: Iterable[str], station_ids: Sequence[str] | None) -> None:
+        async with self.db.transaction() as conn:
+            await delete_faq_misses(conn, texts, station_ids)
+
+    async def export(self) -> list[FaqEntry]:
+        """The FAQ as the bot uses it: the file, plus entries and phrasings added in chat."""
+        async with self.db.read() as conn:
+            stored = await faq_entries(conn)
+            taught = await faq_alternates(conn)
+        return _merge(load_faq_file(self.path), stored, taught)
 
     async def add(
         self, question: str, answer: str, user_id: int | None, station_ids: Sequence[str] = ()
@@ -128,7 +254,14 @@ class FaqService:
         return entry_id
 
 
-def _merge(file_entries: Sequence[FaqEntry], stored: Sequence[StoredFaqEntry]) -> list[FaqEntry]:
+def _merge(
+    file_entries: Sequence[FaqEntry],
+    stored: Sequence[StoredFaqEntry],
+    taught: dict[str, list[str]] | None = None,
+) -> list[FaqEntry]:
+    """File entries, then the entries added in chat, each with the phrasings staff taught
+    it (taught phrasings of an entry that no longer exists are kept in the database and
+    come back if it does)."""
     known = {e.id for e in file_entries}
     extra = [
         FaqEntry(
@@ -141,7 +274,19 @@ def _merge(file_entries: Sequence[FaqEntry], stored: Sequence[StoredFaqEntry]) -
         for s in stored
         if s.id not in known
     ]
-    return [*file_entries, *extra]
+    merged = [*file_entries, *extra]
+    if not taught:
+        return merged
+    return [
+        dataclasses.replace(
+            e,
+            alternates=e.alternates
+            + tuple(t for t in taught.get(e.id, ()) if t != e.question and t not in e.alternates),
+        )
+        if e.id in taught
+        else e
+        for e in merged
+    ]
 
 
 def _render(entry: FaqEntry, station: StationRow | None) -> str:

@@ -17,20 +17,30 @@ clause, last two, first, and what follows the last 请问/想问 (``Normalizer.f
 entry scores as its best reading, a clause's score discounted, and a clause that names no
 topic is skipped.
 
+Content words (issue 11): the message is segmented with general-language word statistics
+(:mod:`faq.lexicon`) and its content words are looked up in each entry's phrasings and in its
+answer and tags; the share found is added to the rerank log-odds, and entries using them are
+recalled too. A station's FAQ has one or two phrasings an entry, so its answers carry most of
+the residents' vocabulary.
+
 The decision uses the best score and its margin over the best *other* entry, so two
 phrasings of the same entry never make each other look ambiguous. Two guards keep a
 confident answer for when the message's topic is really the entry's: a message with
 topic words is answered only by an entry that uses most of them somewhere ("代表的电话"
 is not the station's phone), and a message without any (frames only: "电话多少") needs a
-higher score.
+higher score. On top of that fixed rule, a second one is calibrated on the loaded FAQ when it
+is built (:meth:`FaqMatcher._calibrate`): the fitted weights only mean "probability right" on
+FAQs like the bundled one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import heapq
 import math
 import operator
+import random
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -41,6 +51,7 @@ from typing import Literal
 
 from rapidfuzz import fuzz, process
 
+from faq.lexicon import word_stats
 from faq.model import FaqEntry, load_faq_file
 from faq.normalize import (
     Normalizer,
@@ -50,7 +61,7 @@ from faq.normalize import (
     text_units,
 )
 
-__all__ = ["FaqMatch", "FaqMatcher", "MatcherTuning", "group_similar"]
+__all__ = ["Calibration", "FaqMatch", "FaqMatcher", "MatcherTuning", "group_similar"]
 
 
 @dataclass(frozen=True)
@@ -120,10 +131,57 @@ class MatcherTuning:
     min_chars: int = 3  # fewer significant characters typed than this: no match at all
     focus_min_chars: int = 18  # longer messages are also matched clause by clause
     focus_discount: float = 0.85  # a clause's scores count this much (see _ranked)
+    # Calibration on the loaded FAQ (see _calibrate): the fitted weights above make scores
+    # mean "probability right" only on FAQs like the bundled one; on a station's own FAQ
+    # they shrink. At load the matcher measures its own scores on held-out phrasings of
+    # that FAQ (perturbed as residents type) and on generic off-topic messages, and adds
+    # an "answer" rule in log-odds whose thresholds keep wrong and off-topic answers rare.
+    # Evidence from general-language content words (faq.lexicon): the share of the message's
+    # content-word weight found in the entry's phrasings and in its answer and tags. An
+    # FAQ with one or two phrasings per entry rarely uses the resident's words in its
+    # questions, but its answer usually does (物业费, 厨余, 对口学校). Added to the
+    # rerank log-odds; weights chosen leave-one-FAQ-out (bench/faq_bench.py --loo).
+    content_min_weight: float = 0.25  # words weighing less are function words
+    answer_weight: float = 6.0
+    phrasing_word_weight: float = 2.0
+    answer_chars: int = 400  # the head of an answer that is indexed
+    content_max_entries: int = 3000  # larger FAQs go without (see _build_content)
+    content_recall: int = 4  # entries recalled by content words on top of BM25's
+    calibrate: bool = True
+    calibration_queries: int = 120  # held-out phrasings scored at load (at most)
+    calibration_entries: int = 300  # size of the FAQ sample they are scored against
+    calibration_wrong: float = 0.01  # share of held-out phrasings answered wrongly, at most
+    calibration_offtopic: float = 0.0  # share of off-topic messages answered, at most
 
 
 DEFAULT_TUNING = MatcherTuning()
 
+
+@dataclass(frozen=True)
+class Calibration:
+    """Decision thresholds fitted on the loaded FAQ, in log-odds of the rerank score.
+
+    ``answer_z``/``answer_margin_z``: a confident answer also when the best entry's
+    log-odds and its lead over the runner-up reach these (on top of the fixed rule).
+    ``suggest_z``: entries scoring at least this are offered as suggestions.
+    """
+
+    answer_z: float
+    answer_margin_z: float
+    suggest_z: float
+    answer_cover: float = 0.0  # share of the message's content words the entry uses
+    positives: int = 0
+    negatives: int = 0
+
+
+def _logit(p: float) -> float:
+    if p <= 1e-12:
+        return -27.6
+    if p >= 1 - 1e-12:
+        return 27.6
+    return math.log(p / (1 - p))
+
+_SENTENCE = re.compile(r"[。！？；!?;\n]+")
 _PUA = "\U000f0000"  # first pinyin code character (see normalize.pinyin_key)
 _ASCII_ALNUM = re.compile(r"[0-9a-z]")
 _NO_KEYWORDS: frozenset[str] = frozenset()
@@ -181,6 +239,7 @@ class FaqMatcher:
         finally:
             if gc_was_enabled:
                 gc.enable()
+        self.calibration: Calibration | None = self._calibrate() if tuning.calibrate else None
 
     @classmethod
     def from_file(cls, path: str | Path) -> FaqMatcher:
@@ -256,6 +315,7 @@ class FaqMatcher:
             entry_tf.append(tf)
             entry_len.append(tf.total())
 
+        self._build_content()
         n = max(len(self.entries), 1)
         self._n_entries = n
         kinds = {token: self._kind(token) for token in df}
@@ -292,11 +352,107 @@ class FaqMatcher:
                     postings[token].append((index, w * count / (count + norm)))
         self._postings = postings
         self._general = [not e.stations for e in self.entries]
+        self._everything = [True] * len(self.entries)
         self._station_masks: dict[str, list[bool]] = {}
         for e in self.entries:
             for station in e.stations:
                 if station not in self._station_masks:
                     self._station_masks[station] = [x.applies_to(station) for x in self.entries]
+
+    def _content_words(self, normalized: str) -> dict[str, float]:
+        """Content words of normalised text (pinyin-keyed, so homophones meet) with their
+        general-language weight; function words (below content_min_weight) are left out."""
+        cached = self._content_cache.get(normalized)
+        if cached is not None:
+            return cached
+        lex = self._lex
+        floor = self.tuning.content_min_weight
+        words: dict[str, float] = {}
+        keyed = pinyin_key(normalized)  # one code per character: spans carry over
+        weight = lex.weight
+        for i, j in lex.spans(normalized):
+            w = weight(normalized[i:j])
+            if w >= floor:
+                key = keyed[i:j]
+                if w > words.get(key, 0.0):
+                    words[key] = w
+        if len(self._content_cache) < 50_000:
+            self._content_cache[normalized] = words
+        return words
+
+    def _build_content(self) -> None:
+        self._lex = word_stats()
+        self._content_cache: dict[str, dict[str, float]] = {}
+        normalize = self._norm.normalize
+        # The head of each answer that is indexed: all of it for any real station's FAQ,
+        # less for huge ones, so that the build stays within its time budget.
+        limit = self.tuning.answer_chars
+        # Segmenting every phrasing and answer costs about a microsecond a character: a
+        # few milliseconds for a station's FAQ, seconds for a synthetic one of 10 000
+        # entries. Beyond content_max_entries the evidence is left out (the fitted
+        # matcher alone decides), to keep the build within its budget.
+        indexed = self.entries if len(self.entries) <= self.tuning.content_max_entries else ()
+        answer_df: Counter[str] = Counter()
+        self._entry_phrase_words = [_NO_KEYWORDS] * len(self.entries)
+        self._entry_answer_words = [_NO_KEYWORDS] * len(self.entries)
+        for index, entry in enumerate(indexed):
+            phrase_words: set[str] = set()
+            for ref in self._entry_phrasings[index]:
+                phrase_words.update(self._content_words(self._p_text[ref]))
+            answer_words: set[str] = set()
+            # Sentence by sentence: normalize() keeps only the head and tail of long text.
+            for chunk in _SENTENCE.split(entry.answer[:limit] + "。" + "。".join(entry.tags)):
+                text = normalize(chunk)
+                if text:
+                    answer_words.update(self._content_words(text))
+            answer_words |= phrase_words
+            self._entry_phrase_words[index] = frozenset(phrase_words)
+            self._entry_answer_words[index] = frozenset(answer_words)
+            answer_df.update(answer_words)
+        # Words found in many entries' answers (the station's name, 代表) propose nothing.
+        common = max(3, int(len(self.entries) * self.tuning.common_share))
+        postings: dict[str, list[int]] = {}
+        for index, words in enumerate(self._entry_answer_words):
+            for word in words:
+                if answer_df[word] <= common:
+                    postings.setdefault(word, []).append(index)
+        self._answer_postings = postings
+        self._all_content = frozenset(answer_df)
+
+    def _is_topic_word(self, normalized: str) -> bool:
+        """A message that is one whole content word some entry uses ("低保", "群租"): a
+        topic named on its own is worth suggesting, however short."""
+        if len(normalized) < 2:
+            return False
+        words = self._content_words(normalized)
+        return len(words) == 1 and next(iter(words)) in self._all_content
+
+    def _content_share(self, words: dict[str, float], index: int) -> float:
+        """Share of the message's content-word weight the entry uses anywhere (phrasings,
+        answer, tags); 1.0 for a message without content words."""
+        total = sum(words.values())
+        if not total:
+            return 1.0
+        answer = self._entry_answer_words[index]
+        # The message's weightiest content word is what it is about ("交通违章怎么处理"):
+        # an entry that never uses it covers nothing, whatever else it shares.
+        main = max(words, key=words.__getitem__)
+        if main not in answer:
+            return 0.0
+        return sum(w for k, w in words.items() if k in answer) / total
+
+    def _content_bonus(self, words: dict[str, float], index: int) -> float:
+        """Log-odds added to an entry's rerank score for the message's content words it
+        uses (see MatcherTuning.answer_weight)."""
+        total = sum(words.values())
+        if not total:
+            return 0.0
+        t = self.tuning
+        phrase = self._entry_phrase_words[index]
+        answer = self._entry_answer_words[index]
+        in_phrase = sum(w for k, w in words.items() if k in phrase)
+        in_answer = sum(w for k, w in words.items() if k in answer)
+        return (t.phrasing_word_weight * in_phrase + t.answer_weight * in_answer) / total
 
     # -- query -------------------------------------------------------------------------
 
@@ -332,6 +488,20 @@ class FaqMatcher:
             keyword_weight=sum(weights[k] for k in keywords),
             recall_norm=recall_norm,
         )
+
+    def _recall_content(
+        self, words: dict[str, float], allowed: list[bool], have: list[int]
+    ) -> list[int]:
+        """Entries whose phrasings or answer use the message's content words, best first,
+        besides those BM25 already recalled."""
+        found: dict[int, float] = {}
+        postings = self._answer_postings
+        for word, w in words.items():
+            for index in postings.get(word, ()):
+                found[index] = found.get(index, 0.0) + w
+        seen = set(have)
+        extra = (i for i in found if allowed[i] and i not in seen)
+        return heapq.nlargest(self.tuning.content_recall, extra, key=found.__getitem__)
 
     def _recall(self, query: _Query, allowed: list[bool]) -> list[int]:
         scores: dict[int, float] = {}
@@ -431,21 +601,34 @@ class FaqMatcher:
                 best[entry] = (value, feats)
         return {entry: feats for entry, (_, feats) in best.items()}
 
-    def _score(self, feats: list[float]) -> float:
+    def _score(self, feats: list[float], bonus: float = 0.0) -> float:
         t = self.tuning
-        z = t.bias + sum(c * f for c, f in zip(t.coef, feats, strict=True))
+        # (feats may carry extra trailing values, see _ranked: zip stops at the weights)
+        z = t.bias + bonus + sum(c * f for c, f in zip(t.coef, feats, strict=False))
         return 1.0 / (1.0 + math.exp(-z)) if z > -50 else 0.0
 
-    def scores(self, text: str, station_id: str | None = None) -> list[tuple[FaqEntry, float]]:
-        """Recalled entries with their scores, best first (for tuning and diagnostics)."""
-        return [(self.entries[i], s) for i, s, _ in self._ranked(text, station_id)[0]]
+    def scores(
+        self, text: str, station_id: str | None = None, *, any_station: bool = False
+    ) -> list[tuple[FaqEntry, float]]:
+        """Recalled entries with their scores, best first (for diagnostics, and for staff
+        choosing which entry a missed question belongs to: ``any_station`` ranks every
+        entry, whatever station it is for)."""
+        ranked = self._ranked(text, station_id, any_station=any_station)[0]
+        return [(self.entries[i], s) for i, s, _ in ranked]
+
+    def phrasings(self) -> frozenset[str]:
+        """Every phrasing of every entry, normalised (a message equal to one is known)."""
+        return frozenset(self._p_text)
 
     def features(self, text: str, station_id: str | None = None) -> dict[str, list[float]]:
         """Rerank features per recalled entry id (see FEATURES), for fitting MatcherTuning."""
-        return {self.entries[i].id: f for i, _, f in self._ranked(text, station_id)[0]}
+        return {
+            self.entries[i].id: f[: len(FEATURES)]
+            for i, _, f in self._ranked(text, station_id)[0]
+        }
 
     def _ranked(
-        self, text: str, station_id: str | None
+        self, text: str, station_id: str | None, *, any_station: bool = False
     ) -> tuple[list[tuple[int, float, list[float]]], bool]:
         """(entry index, score, features) best first, and whether the message has topic
         keywords at all."""
@@ -453,34 +636,50 @@ class FaqMatcher:
         if (
             len(text_units(normalized)) < self.tuning.min_units
             or significant_length(text) < self.tuning.min_chars
-        ):
+        ) and not self._is_topic_word(normalized):
             return [], False
         allowed = (
-            self._general
+            self._everything
+            if any_station
+            else self._general
             if station_id is None
             else self._station_masks.get(str(station_id), self._general)
         )
         # The whole message, and for a long one also the clauses likely to hold its
         # question (Normalizer.focus); an entry scores as its best reading.
         best: dict[int, tuple[float, list[float], bool]] = {}
+        # Best score of each entry from the fitted weights alone (no content-word bonus),
+        # and that reading's topic share (feature 9): what the fixed answer rule judges.
+        # Appended to the returned features as two extra elements, after the best
+        # reading's content-word share (_content_share).
+        base: dict[int, tuple[float, float]] = {}
         parts = self._norm.focus(text, self.tuning.focus_min_chars)
         for n, part in enumerate((normalized, *parts)):
             query = self._query(part)
             has_topic = bool(query.keywords)
-            if n and not has_topic:
+            words = self._content_words(part)
+            if n and not has_topic and not words:
                 continue  # a clause naming no topic ("要怎么操作") takes it from the rest
             # A clause read alone lacks the rest of the message, which may have changed
             # its meaning ("……要怎么操作"): its scores are discounted.
             factor = self.tuning.focus_discount if n else 1.0
-            for i, f in self._features(query, self._recall(query, allowed)).items():
-                value = self._score(f) * factor
+            candidates = self._recall(query, allowed)
+            candidates += self._recall_content(words, allowed, candidates)
+            for i, f in self._features(query, candidates).items():
+                if not n or has_topic:
+                    plain = self._score(f) * factor
+                    if plain > base.get(i, (-1.0, 0.0))[0]:
+                        base[i] = (plain, f[9])
+                value = self._score(f, self._content_bonus(words, i)) * factor
                 current = best.get(i)
                 if current is None or value > current[0]:
-                    best[i] = (value, f, has_topic)
+                    best[i] = (value, [*f, self._content_share(words, i)], has_topic)
         ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)
         if not ranked:
             return [], False
-        return [(i, v, f) for i, (v, f, _) in ranked], ranked[0][1][2]
+        return [
+            (i, v, [*f, *base.get(i, (0.0, 0.0))]) for i, (v, f, _) in ranked
+        ], ranked[0][1][2]
 
     def match(self, text: str, station_id: str | None = None) -> FaqMatch:
         """Answer, suggest or give up on a resident's message.
@@ -489,28 +688,203 @@ class FaqMatcher:
         ones; with ``None`` only the general entries are considered.
         """
         full, has_topic = self._ranked(text, station_id)
+        return self._decide(full, has_topic, self.calibration, self._known_words(text))
+
+    def _known_words(self, text: str) -> bool:
+        """Whether a content word of the message occurs anywhere in the FAQ."""
+        words = self._content_words(self._norm.normalize(text))
+        return any(k in self._all_content for k in words)
+
+    def _decide(
+        self,
+        full: list[tuple[int, float, list[float]]],
+        has_topic: bool,
+        calibration: Calibration | None,
+        known_words: bool = True,
+    ) -> FaqMatch:
         if not full:
             return FaqMatch("none", None, (), 0.0, 0.0)
         ranked = [(self.entries[i], s) for i, s, _ in full]
         t = self.tuning
         top_entry, top = ranked[0]
+        second = ranked[1][1] if len(ranked) > 1 else 0.0
         # Scores are per entry, so the runner-up is always a different entry.
-        margin = top - (ranked[1][1] if len(ranked) > 1 else 0.0)
+        margin = top - second
+        # The fixed rule judges the fitted rerank score alone (without the content-word
+        # evidence, which the calibrated rule below accounts for).
+        base = [f[-2] for _, _, f in full[:2]]
+        base_margin = base[0] - (base[1] if len(base) > 1 else 0.0)
         # The message names topics, and the entry mentions too few of them anywhere
         # ("代表的电话" vs the station's phone): at most a suggestion.
         # Without topic words ("电话多少") the frame alone must match very well.
         covered = full[0][2][9] >= t.answer_topic_share if has_topic else True
+        base_covered = full[0][2][-1] >= t.answer_topic_share if has_topic else True
         needed = t.answer_score if has_topic else t.answer_score_no_topic
-        if top >= needed and margin >= t.answer_margin and covered:
+        if base[0] >= needed and base_margin >= t.answer_margin and base_covered:
             return FaqMatch("answer", top_entry, (), top, margin)
-        if top >= t.suggest_score:
-            suggestions = tuple(e for e, s in ranked[:3] if s >= t.suggest_score)
+        suggest = t.suggest_score
+        if calibration is not None:
+            z_top = _logit(top)
+            if (
+                z_top >= calibration.answer_z
+                and z_top - max(_logit(second), calibration.suggest_z) >= calibration.answer_margin_z
+                and full[0][2][len(FEATURES)] >= calibration.answer_cover
+                and covered
+            ):
+                return FaqMatch("answer", top_entry, (), top, margin)
+            # The calibrated (lower) level only when some content word of the message occurs
+            # in the FAQ at all: chatter ("今天天气怎么样") is not offered the nearest topics.
+            low = 1.0 / (1.0 + math.exp(-calibration.suggest_z))
+            suggestions = tuple(
+                self.entries[i]
+                for i, s, _ in full[:3]
+                if s >= t.suggest_score or (s >= low and known_words)
+            )
+            if suggestions:
+                return FaqMatch("suggest", None, suggestions, top, margin)
+            return FaqMatch("none", None, (), top, margin)
+        if top >= suggest:
+            suggestions = tuple(e for e, s in ranked[:3] if s >= suggest)
             return FaqMatch("suggest", None, suggestions, top, margin)
         return FaqMatch("none", None, (), top, margin)
 
+    # -- calibration on the loaded FAQ -------------------------------------------------
+
+    def _calibrate(self) -> Calibration | None:
+        """Fit the log-odds answer rule on this FAQ (see MatcherTuning.calibrate).
+
+        Positives: one phrasing of each of up to ``calibration_queries`` entries that have
+        two or more, held out of a copy of the index (so it is as new to the matcher as a
+        resident's wording), and perturbed the way residents type: a character dropped, a
+        homophone, filler around it, or buried in a story. Negatives: the generic off-topic
+        messages shipped in data/offtopic_zh.yaml. The thresholds are the loosest whose
+        wrong answers on the positives and answers on the negatives stay within
+        ``calibration_wrong`` and ``calibration_offtopic`` (the fixed rule's answers
+        included). Deterministic: seeded by the FAQ's size.
+        """
+        from faq.calibration import offtopic_messages, perturb
+
+        t = self.tuning
+        n = len(self.entries)
+        multi = [i for i, r in enumerate(self._entry_phrasings) if len(r) >= 2]
+        if len(multi) < 5 or n < 5:
+            return None
+        rng = random.Random(n)
+        chosen = sorted(rng.sample(multi, min(len(multi), t.calibration_queries)))
+        chosen_set = set(chosen)
+        others = [i for i in range(n) if i not in chosen_set]
+        room = max(0, t.calibration_entries - len(chosen))
+        subset = sorted(chosen + rng.sample(others, min(len(others), room)))
+        held: dict[int, str] = {}
+        sub_entries: list[FaqEntry] = []
+        for i in subset:
+            entry = self.entries[i]
+            phrasings = [entry.question, *entry.alternates]
+            if i in chosen_set:
+                k = rng.randrange(len(phrasings))
+                held[len(sub_entries)] = phrasings.pop(k)
+                entry = FaqEntry(
+                    id=entry.id, question=phrasings[0], answer=entry.answer,
+                    alternates=tuple(phrasings[1:]),
+                )
+            else:
+                entry = FaqEntry(
+                    id=entry.id, question=entry.question, answer=entry.answer,
+                    alternates=entry.alternates,
+                )
+            sub_entries.append(entry)
+        sub = FaqMatcher(
+            sub_entries,
+            tuning=dataclasses.replace(t, calibrate=False),
+            normalizer=self._norm,
+        )
+        vocabulary = "".join(e.question + "".join(e.alternates) for e in sub_entries)
+        # (log-odds of the best entry, its lead, its message cover, right entry first, the
+        # fixed rule answered, log-odds of the right entry)
+        positives: list[tuple[float, float, float, bool, bool, float]] = []
+        variants = max(1, min(2, t.calibration_queries // max(len(held), 1)))
+        queries = [(i, perturb(text, rng, vocabulary)) for i, text in held.items() for _ in range(variants)]
+        for index, query in queries:
+            full, has_topic = sub._ranked(query, None, any_station=True)
+            if not full:
+                continue
+            fixed = sub._decide(full, has_topic, None).kind == "answer"
+            z = [_logit(v) for _, v, _ in full[:2]]
+            right = next((_logit(v) for i, v, _ in full if i == index), -27.6)
+            positives.append((z[0], z[1] if len(z) > 1 else -27.6, full[0][2][len(FEATURES)],
+                              full[0][0] == index, fixed, right))
+        negatives: list[tuple[float, float, float, bool]] = []
+        for text in offtopic_messages():
+            full, has_topic = sub._ranked(text, None, any_station=True)
+            if not full:
+                continue
+            fixed = sub._decide(full, has_topic, None).kind == "answer"
+            z = [_logit(v) for _, v, _ in full[:2]]
+            negatives.append(
+                (z[0], z[1] if len(z) > 1 else -27.6, full[0][2][len(FEATURES)], fixed)
+            )
+        if len(positives) < 5:
+            return None
+        return _fit_thresholds(positives, negatives, t)
+
+
+def _fit_thresholds(
+    positives: list[tuple[float, float, float, bool, bool, float]],
+    negatives: list[tuple[float, float, float, bool]],
+    t: MatcherTuning,
+) -> Calibration:
+    """The loosest (answer_z, margin, cover) within the wrong/off-topic budgets, preferring
+    the one that answers the most held-out phrasings rightly.
+
+    The runner-up's log-odds are floored at the suggestion level first: a lead over
+    entries that are not even worth suggesting says nothing ("明天要不要带伞" matches one
+    entry's 要带 and nothing else's)."""
+    right_z = sorted(r for *_, r in positives if r > -27.6)
+    # Suggestions: low enough that nearly every held-out phrasing whose entry was ranked
+    # at all would have been offered (residents' wordings score lower still: one unit of
+    # log-odds below the 5th percentile).
+    suggest_z = right_z[len(right_z) // 20] - 1.0 if right_z else _logit(t.suggest_score)
+    max_wrong = t.calibration_wrong * len(positives)
+    max_off = t.calibration_offtopic * max(len(negatives), 1)
+    pos = [(z, z - max(z2, suggest_z), c, ok, fixed) for z, z2, c, ok, fixed, _ in positives]
+    neg = [(z, z - max(z2, suggest_z), c, fixed) for z, z2, c, fixed in negatives]
+    levels = sorted({round(z, 2) for z, *_ in pos})
+    # At least one unit of log-odds: two entries scoring alike is the very case for
+    # suggestions, however rarely the held-out phrasings showed it.
+    margins = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0]
+    # Never 0: the message's main content word must be the entry's (see _content_share).
+    covers = [0.01, 0.3, 0.45, 0.6, 0.75, 0.9]
+    best: tuple[int, float, float, float] | None = None
+    for c in covers:
+        for m in margins:
+            for a in levels:
+                right = wrong = 0
+                for z, lead, cover, ok, fixed in pos:
+                    # Budgets are for what this rule adds to the fixed one.
+                    if not fixed and z >= a and lead >= m and cover >= c:
+                        if ok:
+                            right += 1
+                        else:
+                            wrong += 1
+                if wrong > max_wrong:
+                    continue
+                off = sum(
+                    1 for z, lead, cover, fixed in neg
+                    if not fixed and z >= a and lead >= m and cover >= c
+                )
+                if off > max_off:
+                    continue
+                if best is None or right > best[0]:
+                    best = (right, a, m, c)
+                break  # higher levels at this margin answer fewer
+    if best is None:
+        return Calibration(27.6, 27.6, suggest_z, 1.0, len(positives), len(negatives))
+    _, a, m, c = best
+    return Calibration(a, m, suggest_z, c, len(positives), len(negatives))
+
 
 def group_similar(
-    questions: Sequence[str], threshold: float = 70.0
+    questions: Sequence[str], threshold: float = 70.0, *, candidates: int = 8
 ) -> list[tuple[str, int, list[str]]]:
     """Cluster questions the FAQ missed, for staff to see which entries are lacking.
 
@@ -519,6 +893,11 @@ def group_similar(
     five distinct wordings (most frequent first). Questions that normalise to nothing
     (greetings, emoji) are ignored. ``threshold`` is a 0-100 similarity on the
     normalised pinyin, so homophone variants group together.
+
+    Near-linear: a wording is compared only with the ``candidates`` cluster
+    representatives sharing the most pinyin bigrams with it (found through an inverted
+    index of the representatives' bigrams), never with every cluster. Two wordings with
+    no bigram in common are never similar enough to group anyway.
     """
     norm = default_normalizer()
     by_key: dict[str, list[str]] = {}
@@ -530,16 +909,25 @@ def group_similar(
     keys = sorted(by_key, key=lambda k: (-len(by_key[k]), k))
     reps: list[str] = []  # pinyin keys of cluster representatives
     clusters: list[list[str]] = []
+    postings: dict[str, list[int]] = {}  # pinyin bigram (or lone unit) -> representatives
     for text in keys:
         key = pinyin_key(text)
-        hit = process.extractOne(
-            key, reps, scorer=fuzz.ratio, processor=None, score_cutoff=threshold
-        )
-        if hit is None:
+        grams = {key[i : i + 2] for i in range(len(key) - 1)} or {key}
+        shared: Counter[int] = Counter()
+        for gram in grams:
+            shared.update(postings.get(gram, ()))
+        best: tuple[float, int] | None = None
+        for rep, _ in shared.most_common(candidates):
+            score = fuzz.ratio(key, reps[rep], score_cutoff=threshold)
+            if score and (best is None or score > best[0]):
+                best = (score, rep)
+        if best is None:
+            for gram in grams:
+                postings.setdefault(gram, []).append(len(reps))
             reps.append(key)
             clusters.append([text])
         else:
-            clusters[hit[2]].append(text)
+            clusters[best[1]].append(text)
     result: list[tuple[str, int, list[str]]] = []
     for members in clusters:
         originals: dict[str, int] = {}

@@ -8,6 +8,7 @@ from telegram import Update
 
 from bot.domain.masking import name_variants
 from bot.domain.model import InvalidInput, NotAllowed
+from bot.faq_service import entry_token
 from bot.i18n import Markup
 from bot.messages import Button, keyboard
 from handlers.common import Context, deps, guarded, is_private, reply
@@ -119,6 +120,11 @@ async def _require_staff(context: Context, user: UserRow) -> list[str] | None:
     return sorted(actor.staff_of)
 
 
+#: Groups listed by /faq_gaps, and how many of them get a "teach" button.
+GAPS_SHOWN = 15
+GAPS_TEACHABLE = 8
+
+
 @guarded
 async def gaps(update: Update, context: Context, user: UserRow) -> None:
     d = deps(context)
@@ -128,10 +134,56 @@ async def gaps(update: Update, context: Context, user: UserRow) -> None:
         await reply(update, context, d.catalog.t("faq.gaps_none"))
         return
     lines = [
-        d.catalog.t("faq.gap_line", n=i + 1, count=count, question=rep, examples="；".join(ex[:3]))
-        for i, (rep, count, ex) in enumerate(groups[:15])
+        d.catalog.t(
+            "faq.gap_line", n=i + 1, count=g.count, question=g.question, examples="；".join(g.examples[:3])
+        )
+        for i, g in enumerate(groups[:GAPS_SHOWN])
     ]
-    await reply(update, context, Markup(d.catalog.t("faq.gaps_header") + "\n" + "\n".join(lines)))
+    buttons = [
+        Button(d.catalog.plain("btn.faq_teach", n=i + 1), f"fg:{g.miss_id}")
+        for i, g in enumerate(groups[:GAPS_TEACHABLE])
+    ]
+    rows = [buttons[k : k + 4] for k in range(0, len(buttons), 4)]
+    text = d.catalog.t("faq.gaps_header") + "\n" + "\n".join(lines)
+    text += "\n\n" + d.catalog.t("faq.gaps_teach_hint")
+    await reply(update, context, Markup(text), keyboard(*rows))
+
+
+@guarded
+async def learn_button(update: Update, context: Context, user: UserRow) -> str | None:
+    """Staff teaching the FAQ a missed question, from /faq_gaps.
+
+    ``fg:<miss>`` offers the entries the question most likely belongs to; ``ft:<miss>:<entry
+    token>`` adds it to that entry as another phrasing (stored, effective at once);
+    ``fn:<miss>`` shows the /faq_add command for a new entry, the question filled in.
+    """
+    query = update.callback_query
+    assert query is not None
+    d = deps(context)
+    c = d.catalog
+    stations = await _require_staff(context, user)
+    head, _, arg = (query.data or "").partition(":")
+    miss, _, token = arg.partition(":")
+    if not miss.isdigit():
+        raise InvalidInput("stale")
+    miss_id = int(miss)
+    if head == "fg":
+        question, likely = await d.faq.likely_entries(miss_id, stations)
+        buttons = [[Button(e.question, f"ft:{miss_id}:{entry_token(e.id)}")] for e in likely]
+        buttons.append([Button(c.plain("btn.faq_new_entry"), f"fn:{miss_id}")])
+        await reply(update, context, c.t("faq.teach_choose", question=question), keyboard(*buttons))
+        return None
+    if head == "ft":
+        phrasing, entry = await d.faq.teach(miss_id, token, user.id, stations)
+        await reply(
+            update, context, c.t("faq.taught", question=phrasing, entry=entry.question)
+        )
+        return c.plain("faq.taught_toast")
+    if head == "fn":
+        question = await d.faq.missed_question(miss_id, stations)
+        await reply(update, context, c.t("faq.teach_new", question=question.strip()[:200]))
+        return None
+    raise InvalidInput("stale")
 
 
 @guarded

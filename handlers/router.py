@@ -241,6 +241,11 @@ def register(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(resident.wall, pattern=r"^wl:\d{1,4}$"))
     application.add_handler(CallbackQueryHandler(faq_handlers.topics, pattern=r"^fp:\d{1,3}$"))
     application.add_handler(CallbackQueryHandler(faq_handlers.on_button, pattern=r"^f[qw]:"))
+    application.add_handler(
+        CallbackQueryHandler(
+            faq_handlers.learn_button, pattern=r"^(fg|fn):\d{1,12}$|^ft:\d{1,12}:[0-9a-f]{10}$"
+        )
+    )
     application.add_handler(CallbackQueryHandler(on_menu))
     application.add_handler(MessageHandler(private & filters.COMMAND, faq_handlers.unknown_command))
     application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text))

@@ -874,3 +874,73 @@ async def add_faq_entry(
             user_id,
         ),
     )
+
+
+# -- FAQ learning from misses ------------------------------------------------------------
+
+
+def _station_clause(station_ids: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """Misses of these stations (plus the station-less ones); None: every station."""
+    if station_ids is None:
+        return "", []
+    marks = ",".join("?" * len(station_ids)) or "''"
+    return f" AND (station_id IN ({marks}) OR station_id IS NULL)", list(station_ids)
+
+
+async def faq_miss_rows(
+    conn: aiosqlite.Connection, station_ids: Sequence[str] | None, since: datetime, limit: int
+) -> list[tuple[int, str]]:
+    """(id, text) of the newest ``limit`` misses since ``since``, newest first."""
+    clause, args = _station_clause(station_ids)
+    rows = await fetch_all(
+        conn,
+        f"SELECT id, text FROM faq_misses WHERE at >= ?{clause} ORDER BY id DESC LIMIT ?",
+        [_ts(since), *args, limit],
+    )
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+async def faq_miss_text(
+    conn: aiosqlite.Connection, miss_id: int, station_ids: Sequence[str] | None
+) -> str | None:
+    """The text of one miss, if it belongs to these stations (None: any)."""
+    clause, args = _station_clause(station_ids)
+    row = await fetch_one(
+        conn, f"SELECT text FROM faq_misses WHERE id = ?{clause}", [miss_id, *args]
+    )
+    return str(row[0]) if row else None
+
+
+async def delete_faq_misses(
+    conn: aiosqlite.Connection, texts: Iterable[str], station_ids: Sequence[str] | None
+) -> int:
+    """Forget the misses with these exact texts (once staff taught the FAQ to answer them)."""
+    clause, args = _station_clause(station_ids)
+    removed = 0
+    for text in set(texts):
+        cursor = await conn.execute(
+            f"DELETE FROM faq_misses WHERE text = ?{clause}", [text, *args]
+        )
+        removed += max(cursor.rowcount, 0)
+    return removed
+
+
+async def add_faq_alternate(
+    conn: aiosqlite.Connection, entry_id: str, text: str, user_id: int | None, now: datetime
+) -> bool:
+    """Store a taught phrasing; False if the entry already had it."""
+    cursor = await conn.execute(
+        "INSERT OR IGNORE INTO faq_alternates (entry_id, text, created_at, created_by)"
+        " VALUES (?, ?, ?, ?)",
+        (entry_id, text, _ts(now), user_id),
+    )
+    return cursor.rowcount > 0
+
+
+async def faq_alternates(conn: aiosqlite.Connection) -> dict[str, list[str]]:
+    """Taught phrasings per entry id, oldest first."""
+    rows = await fetch_all(conn, "SELECT entry_id, text FROM faq_alternates ORDER BY id")
+    taught: dict[str, list[str]] = {}
+    for r in rows:
+        taught.setdefault(str(r[0]), []).append(str(r[1]))
+    return taught

@@ -57,10 +57,10 @@ async def test_gaps_are_grouped_limited_to_stations_and_recent(
         await service.ask(text, HUIMIN)
     await service.ask("星苑的菜场什么时候开", XINGYUAN)
     groups = await service.gaps(["huimin"])
-    assert groups[0][1] == 3 and "充电桩" in groups[0][0]
-    assert not any("菜场" in rep or "游泳池" in rep for rep, _, _ in groups)
+    assert groups[0].count == 3 and "充电桩" in groups[0].question
+    assert not any("菜场" in g.question or "游泳池" in g.question for g in groups)
     everything = await service.gaps(None)
-    assert any("菜场" in rep for rep, _, _ in everything)
+    assert any("菜场" in g.question for g in everything)
 
 
 async def test_added_entry_works_at_once_for_its_stations(service: FaqService) -> None:
