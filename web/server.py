@@ -470,11 +470,23 @@ async def upload(request: web.Request) -> web.StreamResponse:
 # -- deputies and staff: one-time login links ----------------------------------------------------
 
 
+async def login_page(request: web.Request) -> web.Response:
+    """The link only shows a button: link previews (Telegram's, WeChat's) fetch it with GET, and
+    must not use up the one-time token before the person taps it."""
+    account, new = _ensure_visitor(request)
+    return _page(request, "login.html", account, new)
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
-    if not ctx.per_ip.allow(client_ip(request), cost=5):
+    await _checked_form(request)
+    if not ctx.lookups.allow("login:" + client_ip(request)):
         raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
-    token = request.match_info["token"]
+    return await _log_in(request, request.match_info["token"])
+
+
+async def _log_in(request: web.Request, token: str) -> web.StreamResponse:
+    ctx = request.app[CTX]
     async with ctx.db.transaction() as conn:
         repo = WebRepo(conn)
         user_id = await repo.use_login_token(digest(token), ctx.clock.now())
@@ -523,7 +535,7 @@ async def demo_login(request: web.Request) -> web.StreamResponse:
     if not ctx.demo or role not in ctx.demo_logins:
         raise web.HTTPNotFound()
     link = await create_login_link(ctx.db, ctx.clock, "", ctx.demo_logins[role])
-    raise web.HTTPSeeOther(link)
+    return await _log_in(request, link.rsplit("/", 1)[1])  # the demo's links log in at once
 
 
 # -- the application ------------------------------------------------------------------------------
@@ -548,7 +560,8 @@ def create_app(ctx: WebContext) -> web.Application:
     app.router.add_post("/open", open_post)
     app.router.add_get("/wish/{receipt}", wish_page)
     app.router.add_get("/u/{upload}.jpg", upload)
-    app.router.add_get("/login/{token}", login)
+    app.router.add_get("/login/{token}", login_page)
+    app.router.add_post("/login/{token}", login)
     app.router.add_get("/demo", demo)
     app.router.add_get("/demo/{role}", demo_login)
     app.router.add_static("/static", HERE / "static", append_version=False)

@@ -18,9 +18,15 @@ async def test_web_gives_a_deputy_a_one_time_link_that_logs_in_once(harness: Har
     assert harness.app.web is not None and base == harness.app.web.url
     # browsers keep cookies of 127.0.0.1; aiohttp's jar only when told to
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        resp = await browser.get(base + path)
+        page = await browser.get(base + path)  # a page with a button (link previews GET it)
+        token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+        key = re.search(r'name="key" value="([^"]+)"', await page.text())
+        assert token and key
+        form = {"csrf": token.group(1), "key": key.group(1)}
+        resp = await browser.post(base + path, data=form)
         assert resp.url.path == "/me" and resp.status != 403
-        again = await browser.get(base + path)
+        form["key"] += "x"
+        again = await browser.post(base + path, data=form)
         assert again.status == 404  # the link worked once
     refusal = await harness.say(RESIDENT, "/web")
     assert "/login/" not in refusal.text and "代表和工作人员" in refusal.text

@@ -23,6 +23,7 @@ from storage.db import Database, fetch_all
 from storage.web import WebRepo
 from tests.conftest import TZ
 from tests.unit.test_services import submit
+from tests.web.test_web_pages import log_in
 from web.runtime import build_web
 from web.server import create_app
 
@@ -80,7 +81,7 @@ async def test_a_deputys_card_reaches_the_open_web_desk_without_reload(
     client = TestClient(app_server)
     await client.start_server()
     try:
-        await client.get(link)  # the deputy's browser, logged in once
+        assert (await log_in(client, link)).status == 303  # the deputy's browser, logged in once
         events = await client.get("/me/events?after=0")
         assert events.headers["Content-Type"].startswith("text/event-stream")
         assert "frame-ancestors 'none'" in events.headers["Content-Security-Policy"]

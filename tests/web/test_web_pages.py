@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import re
 
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
 from PIL import Image
 
 from bot.clock import ManualClock
@@ -305,25 +307,42 @@ async def test_an_upload_is_served_only_to_its_owner(web: Web) -> None:
     await other.close()
 
 
+async def log_in(client: TestClient, link: str) -> ClientResponse:
+    """Open the link (a page with a button, as a link preview would see it), then tap the button."""
+    page = await client.get(link)
+    if page.status != 200:
+        return page
+    token, key = csrf_of(await page.text())
+    return await client.post(link, data={"csrf": token, "key": key}, allow_redirects=False)
+
+
 async def test_a_login_link_works_once_and_expires(
     web: Web, liaison: Liaison, clock: ManualClock
 ) -> None:
     deputy = await liaison.identify(person(800001))
     link = await create_login_link(web.db, clock, "", deputy.id)
     client = await web.client()
-    resp = await client.get(link, allow_redirects=False)
+    preview = await web.client()  # a link preview fetches the link first: it must not use it up
+    assert (await preview.get(link)).status == 200
+    resp = await log_in(client, link)
     assert resp.status == 303 and resp.headers["Location"] == "/me"
     assert resp.cookies["lb_visitor"]["httponly"]
     me = await client.get("/me")
     assert me.status != 403
     other = await web.client()
-    assert (await other.get(link)).status == 404  # used once: never again
+    assert (await log_in(other, link)).status == 404  # used once: never again
     assert (await other.get("/me")).status == 403
     stale = await create_login_link(web.db, clock, "", deputy.id)
     clock.advance(minutes=16)
-    assert (await other.get(stale)).status == 404
+    assert (await log_in(other, stale)).status == 404
+    # a forged POST (another browser's CSRF token) cannot use a fresh link either
+    fresh = await create_login_link(web.db, clock, "", deputy.id)
+    token, key = csrf_of(await (await other.get(fresh)).text())
+    forged = await client.post(fresh, data={"csrf": token, "key": key}, allow_redirects=False)
+    assert forged.status == 403
     async with web.db.read() as conn:
-        rows = await fetch_all(conn, "SELECT token_hash FROM web_login_tokens")
+        rows = await fetch_all(conn, "SELECT token_hash, used_at FROM web_login_tokens")
     assert all(link.rsplit("/", 1)[1] not in r[0] for r in rows)  # stored hashed
-    await client.close()
-    await other.close()
+    assert [r[1] is None for r in rows] == [False, True, True]  # expired and forged: unused
+    for c in (client, preview, other):
+        await c.close()
