@@ -14,6 +14,7 @@ from bot.i18n import Catalog
 from bot.settings import Settings
 from storage.db import Database
 from web.channel import WebChannel
+from web.chat import WebChat
 from web.security import Signer
 from web.server import WebContext, create_app, web_secret
 
@@ -57,8 +58,10 @@ class WebServer:
 
 async def build_web(
     settings: Settings, db: Database, catalog: Catalog, clock: Clock, liaison: Any, faq: Any,
-    demo: bool = False, config: Any = None,
+    demo: bool = False, config: Any = None, conversation: Any = None,
 ) -> WebServer:  # fmt: skip
+    """The web channel's server; `conversation` (bot.conversation.Conversation) is what the
+    chat pages talk to: without one they say the web chat is unavailable."""
     channel = WebChannel(db, clock)
     ctx = WebContext(
         db=db,
@@ -71,6 +74,8 @@ async def build_web(
         public_url=settings.web_url,
         demo=demo,
     )
+    if conversation is not None:
+        ctx.chat = WebChat(conversation, channel, db, clock)
     if demo and config is not None:
         ctx.demo_logins = await demo_people(db, config)
     return WebServer(ctx, settings.web_host, settings.web_port)
