@@ -25,8 +25,10 @@ from bot.services import Liaison
 from bot.settings import Settings
 from bot.stations_file import load_stations_file
 from bot.supervision import Supervisor
+from bot.throttle import Throttle
 from handlers import web_login
 from handlers.common import Deps
+from handlers.limits import tell_limited
 from handlers.menu import publish_commands, publish_work_menus
 from handlers.polling import DurablePoller
 from handlers.router import register
@@ -58,6 +60,7 @@ class LiaisonApp:
     monitor: BroadcastMonitor
     supervisor: Supervisor | None = None
     web: WebServer | None = None
+    exempt: ExemptPeople | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _menus: asyncio.Task[None] | None = None
 
@@ -72,12 +75,16 @@ class LiaisonApp:
         # in the background: one call per deputy and staff member must not delay the start
         self._menus = asyncio.create_task(self.publish_menus(), name="menus")
         await self.liaison.report_not_started()
+        if self.exempt is not None:
+            await self.exempt.refresh()  # before the first update is read
         self._tasks = [
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.poller.run(), name="poller"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(self.monitor.run(), name="broadcast-monitor"),
         ]
+        if self.exempt is not None:
+            self._tasks.append(asyncio.create_task(self.exempt.run(), name="exempt-people"))
         if self.supervisor is not None:
             self._tasks.append(
                 asyncio.create_task(self.supervisor.run(SUPERVISION_SECONDS), name="supervision")
@@ -157,6 +164,36 @@ def _file_url(base_url: str) -> str:
     return f"{head}/file/bot"
 
 
+class ExemptPeople:
+    """Who the per-person limits leave alone: deputies, staff and county admins, whose work
+    comes in bursts. Kept in memory and refreshed every minute, so the limit check never reads
+    the database (a new deputy is limited for at most that minute)."""
+
+    REFRESH_SECONDS = 60.0
+
+    def __init__(self, db: Database, staff_ids: tuple[int, ...]) -> None:
+        self.db = db
+        self.admins = frozenset(str(i) for i in staff_ids)
+        self.ids: frozenset[str] = self.admins
+
+    def contains(self, external_id: str) -> bool:
+        return external_id in self.ids
+
+    async def refresh(self) -> None:
+        try:
+            async with self.db.read() as conn:
+                workers = await Repos(conn).worker_external_ids("telegram")
+        except Exception as exc:  # keep the list we have
+            log.warning("could not list deputies and staff (%s)", type(exc).__name__)
+            return
+        self.ids = self.admins | frozenset(workers)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.REFRESH_SECONDS)
+            await self.refresh()
+
+
 async def open_database(settings: Settings) -> Database:
     db = Database(settings.database)
     await db.connect()
@@ -230,12 +267,24 @@ async def build(
     web_login.register(application, lambda: web.url)  # /web: a one-time web desk link
     transports: dict[str, Transport] = {transport.channel: transport, "web": web.channel}
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)
-    poller = DurablePoller(application, db, clock, timeout=settings.poll_timeout)
+    liaison.wishes_per_day = settings.limit_wishes_per_day
+    exempt = ExemptPeople(db, settings.staff_ids)
+    poller = DurablePoller(
+        application,
+        db,
+        clock,
+        timeout=settings.poll_timeout,
+        throttle=Throttle(settings.person_limits(), exempt=exempt.contains),
+        on_limited=lambda update: tell_limited(update, application),
+        max_in_flight=settings.max_concurrent_updates,
+    )
     monitor = BroadcastMonitor(broadcasts, transports, clock)
-    return LiaisonApp(
+    app = LiaisonApp(
         settings, db, liaison, faq, application, dispatcher, poller, broadcasts, monitor,
         supervisor=supervisor, web=web,
     )  # fmt: skip
+    app.exempt = exempt
+    return app
 
 
 async def run(settings: Settings) -> None:
@@ -361,6 +410,7 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
         db, catalog, clock, settings.tz, auto_close_days=settings.auto_close_days,
         input_timeout=timedelta(minutes=settings.input_timeout_minutes),
     )  # fmt: skip
+    liaison.wishes_per_day = settings.limit_wishes_per_day  # web residents have the limit too
     if config is not None:
         await liaison.sync_config(config, channel="web" if demo else "telegram")
     faq = FaqService(db, clock, settings.faq_file)

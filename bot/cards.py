@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from bot.domain.deadlines import AWAITING_ACCEPTANCE, DueDates, SupervisionNote
-from bot.domain.masking import mask_phone, mask_pii, name_variants
+from bot.domain.masking import mask_phone, mask_pii, wish_names
 from bot.domain.model import OPEN_STATUSES, Action, Event, Rating, Status, Wish
 from bot.i18n import Catalog, Markup
 from bot.messages import Button, Keyboard, OutMessage, keyboard
@@ -199,7 +199,7 @@ class Cards:
 
     def wall_post(self, wish: Wish, ctx: WishContext, now: datetime) -> OutMessage:
         """The 回音壁 post: masked, with no one's identity except the deputy's public name."""
-        names = name_variants(ctx.resident_name)
+        names = wish_names(ctx.resident_name, wish.text)
         resolved = wish.resolved_at or now
         days = max(
             1,

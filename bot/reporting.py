@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from bot import export
 from bot.chart import ChartLabels, MonthPoint, render_chart
-from bot.domain.masking import mask_name, mask_phone, mask_pii, name_variants
+from bot.domain.masking import mask_name, mask_phone, mask_pii, wish_names
 from bot.domain.model import Actor, NotAllowed, Status
 from bot.export import Progress, Table
 from bot.qr import deep_link, render_qr
@@ -145,14 +145,19 @@ class Reporting:
                 months=months,
             )
 
-        per_station = [
-            StationReport(s, counts[s.id], report(s.name, [s.id]))
-            for s in stations
-            if s.id in counts
-        ]
-        county = report(self.c.plain("reports.county"), ids) if len(stations) > 1 else None
-        title = stations[0].name if len(stations) == 1 else self.c.plain("reports.county")
-        return StatsResult(period, per_station, county, report(title, ids, months=window))
+        def build() -> StatsResult:
+            per_station = [
+                StationReport(s, counts[s.id], report(s.name, [s.id]))
+                for s in stations
+                if s.id in counts
+            ]
+            county = report(self.c.plain("reports.county"), ids) if len(stations) > 1 else None
+            title = stations[0].name if len(stations) == 1 else self.c.plain("reports.county")
+            return StatsResult(period, per_station, county, report(title, ids, months=window))
+
+        # Pure computation over every wish of the period (bounded: see MAX_PERIOD_YEARS), done
+        # in a thread so the event loop goes on answering other people meanwhile.
+        return await asyncio.to_thread(build)
 
     async def chart_png(self, report: Report) -> bytes:
         points = [
@@ -247,26 +252,31 @@ class Reporting:
             categories = await repo.category_names()
             deputy_names = await repo.deputy_names([station.id])
         facts = [w.facts for w in wishes]
-        report = build_report(
-            station.name,
-            [station.id],
-            facts,
-            period,
-            now,
-            self.tz,
-            category_names=categories,
-            deputy_names=deputy_names,
-            unassigned_name=self.c.plain("reports.unassigned"),
-            deadlines=self.deadlines,
-        )
+
+        def build() -> list[Table]:
+            report = build_report(
+                station.name,
+                [station.id],
+                facts,
+                period,
+                now,
+                self.tz,
+                category_names=categories,
+                deputy_names=deputy_names,
+                unassigned_name=self.c.plain("reports.unassigned"),
+                deadlines=self.deadlines,
+            )
+            return [
+                self._summary_table(station, report),
+                self._wishes_table(wishes, categories, deputy_names, masked, now),
+                self._timeline_table(events, wishes, deputy_names, masked),
+                self._deputies_table(deputies, facts, period, now),
+            ]
+
         if progress is not None:
             progress(self.c.plain("reports.sheet_wishes"), 0, len(wishes))
-        tables = [
-            self._summary_table(station, report),
-            self._wishes_table(wishes, categories, deputy_names, masked, now),
-            self._timeline_table(events, wishes, deputy_names, masked),
-            self._deputies_table(deputies, facts, period, now),
-        ]
+        # In a thread, like the file itself (export_file): the event loop stays free.
+        tables = await asyncio.to_thread(build)
         return ExportResult(station, period, tables, len(wishes), masked)
 
     async def export_file(self, result: ExportResult, fmt: str) -> bytes:
@@ -375,7 +385,7 @@ class Reporting:
         table = Table(p("sheet_wishes"), headers, widths={13: 60, 15: 40, 16: 30})
         for w in wishes:
             f = w.facts
-            names = name_variants(w.resident_name) if w.resident_name else []
+            names = wish_names(w.resident_name, w.text)
 
             def clean(text: str | None, names: list[str] = names) -> str | None:
                 if text is None or not masked:
@@ -432,7 +442,7 @@ class Reporting:
                 "col_body",
             )
         ]
-        names = {w.facts.id: name_variants(w.resident_name) for w in wishes if w.resident_name}
+        names = {w.facts.id: wish_names(w.resident_name, w.text) for w in wishes}
         table = Table(p("sheet_timeline"), headers, widths={7: 60})
         for e in events:
             deputy = deputies.get(e.deputy_id, "") if e.deputy_id else ""

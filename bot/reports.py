@@ -82,16 +82,29 @@ def year_period(year: int, tz: tzinfo) -> Period:
     )
 
 
+# The longest period a report covers: ten years (with their leap days). A chart, a report and
+# an export grow with the months of their period, and all of it is built while the person
+# waits; "1000-01-01 9000-12-30" would be 96 000 months.
+MAX_PERIOD_YEARS = 10
+MAX_PERIOD_DAYS = MAX_PERIOD_YEARS * 366
+
+
+class PeriodTooLong(ValueError):
+    """A period longer than MAX_PERIOD_YEARS: readable, but too long to report on."""
+
+
 def date_range(first: date, last: date, tz: tzinfo) -> Period:
     """From the start of `first` to the end of `last` (both days included), local time."""
     if last < first:
         raise ValueError("the end date is before the start date")
-    return Period(
-        "range",
-        _local_midnight(first, tz),
-        _local_midnight(last + timedelta(days=1), tz),
-        f"{first.isoformat()}~{last.isoformat()}",
-    )
+    if (last - first).days >= MAX_PERIOD_DAYS:
+        raise PeriodTooLong(f"at most {MAX_PERIOD_YEARS} years")
+    try:
+        end = _local_midnight(last + timedelta(days=1), tz)
+        start = _local_midnight(first, tz)
+    except OverflowError as exc:  # 9999-12-31 has no next day
+        raise ValueError("the period reaches past the calendar") from exc
+    return Period("range", start, end, f"{first.isoformat()}~{last.isoformat()}")
 
 
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")

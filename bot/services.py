@@ -18,7 +18,7 @@ from bot.cards import Cards, WishContext
 from bot.clock import Clock
 from bot.domain.deadlines import DueDates, NoteKind, SupervisionNote
 from bot.domain.draft import MAX_REPLY, Draft, Step
-from bot.domain.masking import mask_pii, name_variants
+from bot.domain.masking import mask_pii, name_variants, wish_names
 from bot.domain.model import (
     RULES,
     Action,
@@ -137,6 +137,9 @@ class Liaison:
         self.cards = Cards(catalog, tz)
         self.admins = frozenset(admins)
         self.auto_close_days = auto_close_days
+        # At most this many wishes per resident in any 24 hours (0: no limit); set from
+        # LIAISON_LIMIT_WISHES_PER_DAY by the composition root.
+        self.wishes_per_day = 0
         # Called inside the transaction of every recorded event (supervision sets due dates).
         self.event_hooks: list[Callable[[Repos, Wish, Event], Awaitable[None]]] = []
 
@@ -144,6 +147,18 @@ class Liaison:
 
     async def identify(self, ident: Identity) -> UserRow:
         """The person behind an update; opening the bot also makes them reachable again."""
+        # Nearly always the person is known and nothing about them changed: one read then,
+        # instead of a write transaction on every update (the hot path under load).
+        async with self.db.read() as conn:
+            known = await Repos(conn).user_by_external(ident.channel, ident.external_id)
+        if (
+            known is not None
+            and known.chat_id == ident.chat_id
+            and (ident.display_name is None or known.display_name == ident.display_name)
+            and known.started_at is not None
+            and known.unreachable_at is None
+        ):
+            return known
         now = self.clock.now()
         async with self.db.transaction() as conn:
             repos = Repos(conn)
@@ -239,7 +254,18 @@ class Liaison:
             data = (await self._state(Repos(conn), user.id)).get("draft")
         return Draft.from_dict(data) if data else None
 
+    async def _check_wish_budget(self, repos: Repos, user: UserRow) -> None:
+        """Refuse a new wish past the daily limit: a resident sending forty wishes in a row
+        must not put forty cards on a deputy's phone."""
+        if self.wishes_per_day <= 0:
+            return
+        since = self.clock.now() - timedelta(days=1)
+        if await repos.wishes_submitted_since(user.id, since) >= self.wishes_per_day:
+            raise InvalidInput("wish_limit")
+
     async def start_draft(self, user: UserRow, prefill: str | None = None) -> Draft:
+        async with self.db.read() as conn:
+            await self._check_wish_budget(Repos(conn), user)
         station = await self.home_station(user)
         draft = Draft()
         if station is not None:
@@ -295,6 +321,7 @@ class Liaison:
             draft = Draft.from_dict(state["draft"]) if state.get("draft") else None
             if draft is None or not draft.ready():
                 raise InvalidInput("stale_step")
+            await self._check_wish_budget(repos, user)
             assert draft.station_id and draft.category_id and draft.public is not None
             station = await repos.station(draft.station_id)
             if station is None:
@@ -992,7 +1019,7 @@ class Liaison:
         if not followers:
             return
         resident = await repos.user(wish.resident_id)
-        names = name_variants(resident.display_name) if resident else []
+        names = wish_names(resident.display_name if resident else "", wish.text)
         message = OutMessage(
             text=self.c.t(
                 "follow.resolved",

@@ -21,6 +21,7 @@ from bot.operator import (
 )
 from bot.pacing import Limits
 from bot.retention import RetentionPolicy
+from bot.throttle import PersonLimits
 
 LOCALES = ("zh_CN", "en")
 
@@ -73,6 +74,17 @@ class Settings(BaseSettings):
     rate_per_chat: float = Field(default=1.0, gt=0)
     rate_chat_burst: int = Field(default=3, ge=1)
     rate_group_per_minute: float = Field(default=20.0, gt=0)
+    # Per-person limits on residents' input (deputies, staff and county admins are exempt);
+    # past them, one polite notice per limit_notice_minutes and the input is dropped. A rate of
+    # 0 switches that limit off. See the README, "Per-person limits".
+    limit_messages_per_minute: float = Field(default=20.0, ge=0)
+    limit_message_burst: int = Field(default=10, ge=1)
+    limit_presses_per_minute: float = Field(default=60.0, ge=0)
+    limit_press_burst: int = Field(default=20, ge=1)
+    limit_wishes_per_day: int = Field(default=5, ge=0)
+    limit_notice_minutes: float = Field(default=10.0, ge=0)
+    # How many updates (each of a different chat) are processed at once.
+    max_concurrent_updates: int = Field(default=64, ge=1, le=1000)
     # The web channel (web/): served by `run` beside Telegram, or alone without a token.
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
@@ -94,6 +106,15 @@ class Settings(BaseSettings):
             per_chat_per_second=self.rate_per_chat,
             per_chat_burst=self.rate_chat_burst,
             group_per_minute=self.rate_group_per_minute,
+        )
+
+    def person_limits(self) -> PersonLimits:
+        return PersonLimits(
+            messages_per_minute=self.limit_messages_per_minute,
+            message_burst=self.limit_message_burst,
+            presses_per_minute=self.limit_presses_per_minute,
+            press_burst=self.limit_press_burst,
+            notice_seconds=self.limit_notice_minutes * 60,
         )
 
     @field_validator("staff_ids", mode="before")

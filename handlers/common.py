@@ -59,7 +59,17 @@ async def current_user(update: Update, context: Context) -> UserRow | None:
 
 
 def idempotency_key(update: Update) -> str:
-    return f"tg:{update.update_id}"
+    """What makes a repeated request recognisable: this person, in this chat, this update.
+
+    The update id alone is not enough: Telegram starts update ids again at a random number
+    after a week without updates, and a key shared by everyone would then return one person's
+    result (a receipt) to another. Keys are forgotten with the inbox (see inbox_prune), so a
+    reused id can only meet a key of the same week, which is a real redelivery."""
+    user = update.effective_user
+    chat = update.effective_chat
+    who = user.id if user is not None else "-"
+    where = chat.id if chat is not None else "-"
+    return f"tg:{who}:{where}:{update.update_id}"
 
 
 def is_private(update: Update) -> bool:

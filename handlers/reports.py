@@ -16,7 +16,15 @@ from telegram.ext import Application, CommandHandler, filters
 from bot.domain.model import NotAllowed
 from bot.i18n import Catalog, Markup
 from bot.reporting import TELEGRAM_DOCUMENT_LIMIT, ChooseStation, Reporting, StatsResult
-from bot.reports import Figures, Period, Report, fmt_hours, fmt_rate, months_between
+from bot.reports import (
+    Figures,
+    Period,
+    PeriodTooLong,
+    Report,
+    fmt_hours,
+    fmt_rate,
+    months_between,
+)
 from handlers.common import Context, deps, guarded, reply
 from handlers.telegram_io import CAPTION_LIMIT
 from storage.repositories import UserRow
@@ -164,8 +172,12 @@ def _looks_like_station(word: str) -> bool:
     return bool(word) and not word[:1].isdigit() and set(lowered) <= STATION_ID_CHARS
 
 
-async def _bad_period(update: Update, context: Context) -> None:
-    await reply(update, context, deps(context).catalog.t("reports.bad_period"))
+async def _bad_period(update: Update, context: Context, exc: ValueError) -> None:
+    await reply(update, context, deps(context).catalog.t(_period_error(exc)))
+
+
+def _period_error(exc: ValueError) -> str:
+    return "reports.period_too_long" if isinstance(exc, PeriodTooLong) else "reports.bad_period"
 
 
 @guarded
@@ -174,8 +186,8 @@ async def stats(update: Update, context: Context, user: UserRow) -> None:
     r = reporting(context)
     try:
         period, _ = _period(context, context.args or [])
-    except ValueError:
-        await _bad_period(update, context)
+    except ValueError as exc:
+        await _bad_period(update, context, exc)
         return
     result = await r.stats(user, period)
     await reply(update, context, stats_text(d.catalog, result, r.tz))
@@ -196,8 +208,8 @@ async def mywork(update: Update, context: Context, user: UserRow) -> None:
     c = d.catalog
     try:
         period, _ = _period(context, context.args or [])
-    except ValueError:
-        await _bad_period(update, context)
+    except ValueError as exc:
+        await _bad_period(update, context, exc)
         return
     parts = []
     for item in await reporting(context).my_work(user, period):
@@ -234,9 +246,9 @@ async def export_command(update: Update, context: Context, user: UserRow) -> Non
         return
     try:
         period, rest = _period(context, args, station_may_follow=True)
-    except ValueError:
+    except ValueError as exc:
         await reply(
-            update, context, Markup(c.t("reports.bad_period") + "\n" + c.t("reports.export_usage"))
+            update, context, Markup(c.t(_period_error(exc)) + "\n" + c.t("reports.export_usage"))
         )
         return
     station_id = rest[0].lower() if rest else None

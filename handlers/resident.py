@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.cards import ACT_RATE, ACT_SUPPLEMENT, ACT_VIEW, ACT_WITHDRAW, RATING_CODES, wish_action
-from bot.domain.draft import Draft, Step
+from bot.domain.draft import MAX_TEXT, Draft, Step
 from bot.domain.model import Action, InvalidInput, Status
 from bot.domain.receipts import normalize_receipt
 from bot.i18n import Markup
@@ -24,7 +24,7 @@ from handlers.common import (
 from handlers.menu import publish_work_menu
 from storage.repositories import StationRow, UserRow
 
-WISH_LIMIT_CHARS = 2000
+WISH_LIMIT_CHARS = MAX_TEXT
 
 
 def main_menu(d: Deps) -> Keyboard:
@@ -269,7 +269,11 @@ async def draft_text(
 ) -> None:
     liaison = deps(context).liaison
     if draft.step in (Step.TEXT, Step.MORE):
-        new = await liaison.update_draft(user, lambda dr: dr.with_text(text))
+        at = liaison.clock.now().timestamp()
+        pasted = draft.continues_paste(at)
+        new = await liaison.update_draft(user, lambda dr: dr.with_text(text, at=at))
+        if pasted:
+            return  # the rest of one long paste: the prompt after its first part stands
     elif draft.step is Step.PHONE:
         new = await liaison.update_draft(user, lambda dr: dr.with_phone(text))
     else:

@@ -292,8 +292,9 @@ class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
             group = self.is_group(chat)
             paused = self.pacer.chat_paused(chat)
             if paused > MAX_INTERACTIVE_WAIT:
-                # Telegram paused this chat (a 429) for longer than a person waits. Updates are
-                # processed one after another, so waiting here would hold up everyone else's.
+                # Telegram paused this chat (a 429) for longer than a person waits. Only this
+                # chat's queue waits here (see handlers.polling), but it holds one of the
+                # processing slots meanwhile: better to give up at once.
                 raise _retry_after(math.ceil(paused))
             await self.pacer.acquire_chat(chat, group)
             await self.pacer.acquire_global(INTERACTIVE)

@@ -115,11 +115,15 @@ class Database:
                 await dest.close()
 
 
+# Each aiosqlite call is a round trip to its worker thread; execute_fetchall runs the query and
+# fetches its rows in one. Under load these round trips, not SQLite, are what a query costs.
+
+
 async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> list[sqlite3.Row]:
-    cursor = await conn.execute(sql, params)
-    return list(await cursor.fetchall())
+    return list(await conn.execute_fetchall(sql, params))
 
 
 async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> sqlite3.Row | None:
-    cursor = await conn.execute(sql, params)
-    return await cursor.fetchone()
+    """The first row (queries here name one row: by key, or an aggregate)."""
+    rows = await conn.execute_fetchall(sql, params)
+    return next(iter(rows), None)

@@ -360,6 +360,17 @@ class Repos:
         )
         return [_user(r) for r in rows]
 
+    async def worker_external_ids(self, channel: str) -> list[str]:
+        """Active deputies and staff of this channel, whether or not they opened the bot."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT u.external_id FROM users u WHERE u.channel=? AND (EXISTS (SELECT 1 FROM"
+            " deputies d WHERE d.user_id=u.id AND d.active=1) OR EXISTS (SELECT 1 FROM"
+            " station_staff s WHERE s.user_id=u.id AND s.active=1))",
+            (channel,),
+        )
+        return [str(r[0]) for r in rows]
+
     async def started_workers(self, channel: str) -> list[UserRow]:
         """Active deputies and staff of this channel who have opened the bot and not blocked it."""
         rows = await fetch_all(
@@ -459,6 +470,14 @@ class Repos:
     async def wish_by_idempotency_key(self, key: str) -> Wish | None:
         row = await fetch_one(self.conn, "SELECT * FROM wishes WHERE idempotency_key=?", (key,))
         return _wish(row) if row else None
+
+    async def wishes_submitted_since(self, user_id: int, since: datetime) -> int:
+        row = await fetch_one(
+            self.conn,
+            "SELECT COUNT(*) FROM wishes WHERE resident_id=? AND created_at >= ?",
+            (user_id, _ts(since)),
+        )
+        return int(row[0]) if row else 0
 
     async def wishes_of_resident(self, user_id: int, limit: int, offset: int = 0) -> list[Wish]:
         rows = await fetch_all(
@@ -681,12 +700,50 @@ class Repos:
 
     # -- inbox (updates persisted before their offset is confirmed) ---------------------------
 
-    async def inbox_add(self, channel: str, update_id: int, payload: str, now: datetime) -> bool:
+    async def inbox_add(
+        self, channel: str, update_id: int, payload: str, now: datetime, attempts: int = 0
+    ) -> bool:
         cursor = await self.conn.execute(
-            "INSERT OR IGNORE INTO inbox (channel, update_id, received_at, payload) VALUES (?, ?, ?, ?)",
-            (channel, update_id, _ts(now), payload),
+            "INSERT OR IGNORE INTO inbox (channel, update_id, received_at, payload, attempts)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (channel, update_id, _ts(now), payload, attempts),
         )
         return cursor.rowcount > 0
+
+    async def inbox_add_many(
+        self, channel: str, updates: list[tuple[int, str]], now: datetime, attempts: int = 0
+    ) -> set[int]:
+        """Store a batch of (update id, payload); returns the ids that were new (a redelivered
+        id is ignored). Two round trips to the database whatever the batch's size."""
+        if not updates:
+            return set()
+        ids = [u for u, _ in updates]
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT update_id FROM inbox WHERE channel=? AND update_id IN ({marks(ids)})",
+            (channel, *ids),
+        )
+        known = {r[0] for r in rows}
+        new = [(u, p) for u, p in updates if u not in known]
+        await self.conn.executemany(
+            "INSERT OR IGNORE INTO inbox (channel, update_id, received_at, payload, attempts)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(channel, u, _ts(now), p, attempts) for u, p in new],
+        )
+        return {u for u, _ in new}
+
+    async def inbox_attempts(self, update_ids: list[int], channel: str) -> None:
+        """Count an attempt for each of these updates, taken for processing together."""
+        await self.conn.executemany(
+            "UPDATE inbox SET attempts=attempts+1 WHERE channel=? AND update_id=?",
+            [(channel, u) for u in update_ids],
+        )
+
+    async def inbox_done_many(self, channel: str, update_ids: list[int], now: datetime) -> None:
+        await self.conn.executemany(
+            "UPDATE inbox SET processed_at=? WHERE channel=? AND update_id=?",
+            [(_ts(now), channel, u) for u in update_ids],
+        )
 
     async def inbox_pending(self, channel: str, limit: int) -> list[tuple[int, str, int]]:
         rows = await fetch_all(
@@ -718,10 +775,23 @@ class Repos:
         return int(row[0]) if row else 0
 
     async def inbox_prune(self, channel: str, before: datetime) -> None:
+        """Forget processed updates older than `before`, and the idempotency keys made from
+        them: the platform may reuse an update id after a quiet week, and a key kept longer
+        than the update it came from could then answer a new request with an old result."""
         await self.conn.execute(
             "DELETE FROM inbox WHERE channel=? AND processed_at IS NOT NULL AND processed_at < ?",
             (channel, _ts(before)),
         )
+        for table, column in (
+            ("wishes", "created_at"),
+            ("wish_events", "at"),
+            ("broadcasts", "created_at"),
+        ):
+            await self.conn.execute(
+                f"UPDATE {table} SET idempotency_key=NULL"  # table and column: fixed names above
+                f" WHERE idempotency_key IS NOT NULL AND {column} < ?",
+                (_ts(before),),
+            )
 
     # -- FAQ misses ------------------------------------------------------------------------
 

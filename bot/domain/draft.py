@@ -9,10 +9,15 @@ from typing import Any
 
 from bot.domain.model import InvalidInput
 
-MAX_TEXT = 2000  # leaves room in a 4096-character card for the receipt, labels and phone
+# A description may be longer than one Telegram message (4 096 characters): a client splits a
+# long paste into several messages, which are joined here; the card then goes to the deputy in
+# several messages, the buttons on the last. The cap keeps a card readable on a phone.
+MAX_TEXT = 12_000
 MIN_TEXT = 4
 MAX_PHOTOS = 5
-MAX_REPLY = 2000
+MAX_REPLY = 4096  # a reply or supplement: one message, as much as Telegram takes in one
+# Parts of a description arriving this close together are one paste the client split.
+PASTE_SECONDS = 2.0
 
 _MOBILE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
@@ -76,15 +81,28 @@ class Draft:
         self.expect(Step.CATEGORY)
         return replace(self, category_id=category_id, step=Step.TEXT)
 
-    def with_text(self, text: str) -> Draft:
+    def with_text(self, text: str, at: float | None = None) -> Draft:
+        """Add a part of the description; `at` (seconds, any epoch) is when it arrived, so
+        that the next part can tell whether it continues the same paste."""
         self.expect(Step.TEXT, Step.MORE)
         text = text.strip()
         combined = f"{self.text}\n{text}" if self.text else text
         if len(combined) > MAX_TEXT:
-            raise InvalidInput("text_too_long")
+            raise InvalidInput("description_too_long")
         if len(combined) < MIN_TEXT:
             raise InvalidInput("text_too_short")
-        return replace(self, text=combined, step=Step.MORE)
+        extra = self.extra if at is None else {**self.extra, "text_at": at}
+        return replace(self, text=combined, step=Step.MORE, extra=extra)
+
+    def continues_paste(self, at: float) -> bool:
+        """Whether text arriving at `at` is the next part of a paste the client split (the
+        description step, the last part only moments ago): it is joined without a new prompt."""
+        last = self.extra.get("text_at")
+        return (
+            self.step is Step.MORE
+            and isinstance(last, int | float)
+            and 0 <= at - last <= PASTE_SECONDS
+        )
 
     def with_photo(self, file_ref: str, caption: str | None) -> Draft:
         self.expect(Step.TEXT, Step.MORE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.domain.model import Status
+from storage.repositories import Repos, UserRow
 from tests.conftest import person
 from tests.integration.conftest import (
     RESIDENT,
@@ -70,11 +71,17 @@ async def test_oversized_text_is_refused_politely(harness: Harness) -> None:
     welcome = await h.start_bot(RESIDENT, "huimin")
     prompt = await h.press(RESIDENT, welcome, "我要留言")
     prompt = await h.press(RESIDENT, prompt, "环境卫生")
-    answer = await h.say(RESIDENT, "垃" * 4000)
-    assert "太长" in answer.text
-    # the flow is still where it was: a proper text moves on
-    more = await h.say(RESIDENT, "垃圾站气味很大，夏天更严重")
+    # a whole Telegram message (4 096 characters) is accepted ...
+    more = await h.say(RESIDENT, "垃" * 4096)
     assert "下一步" in [b[0] for b in more.buttons]
+    # ... and more parts join it, up to the cap of 12 000 characters
+    fake.send_text(RESIDENT, "圾" * 4096)
+    fake.send_text(RESIDENT, "站" * 4096)
+    answer = await fake.wait_for(chat_id=RESIDENT, text_contains="太长")
+    assert "12000" in answer.text
+    # the flow is still where it was, with the parts that fitted
+    draft = await h.app.liaison.draft(await user_row(h, RESIDENT))
+    assert draft is not None and draft.text == "垃" * 4096 + "\n" + "圾" * 4096
     assert_no_invalid_calls(fake)
 
 
@@ -136,3 +143,10 @@ async def test_group_chats_get_pointed_to_a_private_chat(harness: Harness) -> No
     assert "私聊" in answer.text
     fake.send_group_text(-200300, RESIDENT, "大家晚上好")
     await fake.expect_no_message(-200300)
+
+
+async def user_row(h: Harness, user_id: int) -> UserRow:
+    async with h.app.db.read() as conn:
+        user = await Repos(conn).user_by_external("telegram", str(user_id))
+    assert user is not None
+    return user

@@ -104,8 +104,8 @@ def test_draft_refuses_stale_steps_and_bad_input() -> None:
         d.with_public(True)
     with pytest.raises(InvalidInput, match="text_too_short"):
         d.with_text("灯")
-    with pytest.raises(InvalidInput, match="text_too_long"):
-        d.with_text("灯" * 2001)
+    with pytest.raises(InvalidInput, match="description_too_long"):
+        d.with_text("灯" * 12_001)
     with pytest.raises(InvalidInput, match="bad_phone"):
         normalize_phone("12345")
     assert normalize_phone("+86 138-1234-5678") == "13812345678"
