@@ -272,6 +272,10 @@ async def chat_page(request: web.Request) -> web.Response:
         return _page(request, "unavailable.html", account, new, status=503)
     items = await _messages(ctx, account)
     if not items and station_id:  # the first visit: the station's welcome, as a QR scan
+        # each first visit makes a person in the database: a client that never keeps its
+        # cookie is held to the per-IP rate
+        if not ctx.per_ip.allow(client_ip(request)):
+            raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
         await ctx.chat.send(account, Input(key=f"start:{station_id}", start=station_id))
         items = await _messages(ctx, account)
     return _page(
