@@ -93,16 +93,18 @@ def write_xlsx(
                 MAX_COLUMN_WIDTH, max(_display_width(v) for v in values) + 2
             )
             sheet.column_dimensions[letter].width = width
+            wrap = width >= MAX_COLUMN_WIDTH
+            # one pass over the column: the wrap used to be applied to the whole column once per
+            # row of the table (quadratic: minutes for a station's year of wishes)
             for cell in sheet[letter][1:]:
                 if isinstance(cell.value, datetime):
                     cell.number_format = "yyyy-mm-dd hh:mm"
+                if wrap:
+                    cell.alignment = Alignment(wrap_text=True, vertical="top")
         for r, row in enumerate(table.rows, start=2):
             for col, value in enumerate(row, start=1):
                 if isinstance(value, Percent):  # openpyxl keeps the value, not the subclass
                     sheet.cell(row=r, column=col).number_format = PERCENT_FORMAT
-            if width >= MAX_COLUMN_WIDTH:
-                for cell in sheet[letter][1:]:
-                    cell.alignment = Alignment(wrap_text=True, vertical="top")
         if not table.rows:
             _report(progress, table.name, 0, 0)
     workbook.save(out)

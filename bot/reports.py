@@ -157,6 +157,16 @@ def months_between(period: Period, tz: tzinfo) -> list[str]:
     return keys
 
 
+def month_bounds(period: Period, tz: tzinfo) -> list[tuple[str, datetime, datetime]]:
+    """(YYYY-MM, start, end) of each calendar month a period touches, cut to the period."""
+    bounds = []
+    for key in months_between(period, tz):
+        year, month = int(key[:4]), int(key[5:])
+        m = month_period(year, month, tz)
+        bounds.append((key, max(m.start, period.start), min(m.end, period.end)))
+    return bounds
+
+
 def chart_window(period: Period, tz: tzinfo, months: int = 6) -> Period:
     """The months a chart shows: a year or a long range as it is, else the last `months`
     months up to the period's end, so a monthly report still shows a trend."""
@@ -325,14 +335,20 @@ class Figures:
 
 
 def figures(
-    wishes: Sequence[WishFacts], now: datetime, deadlines: Deadlines = Deadlines()
+    wishes: Sequence[WishFacts],
+    now: datetime,
+    deadlines: Deadlines = Deadlines(),
+    late: dict[int, Lateness] | None = None,
 ) -> Figures:
+    """`late`: each wish's lateness when the caller worked it out already (a report counts
+    every wish in several groupings)."""
     accept_h = [hours(w.accepted_at - w.created_at) for w in wishes if w.accepted_at]
     resolve_h = [
         hours(w.resolved_at - w.created_at) for w in wishes if w.resolved and w.resolved_at
     ]
     response_h = [hours(w.first_response_at - w.created_at) for w in wishes if w.first_response_at]
-    late = {w.id: lateness(w, now, deadlines) for w in wishes}
+    if late is None:
+        late = {w.id: lateness(w, now, deadlines) for w in wishes}
     finished = [w for w in wishes if w.finished]
     rated = [w.rating for w in wishes if w.rating is not None]
     return Figures(
@@ -404,13 +420,15 @@ def build_report(
 ) -> Report:
     """The figures of the wishes received in `period`; `months` widens only the monthly rows
     (a chart of the last months next to a one-month report)."""
-    cohort = [w for w in wishes if period.contains(w.created_at) and w.station_id in station_ids]
+    stations = frozenset(station_ids)  # a set: a county's report tests every wish against it
+    cohort = [w for w in wishes if period.contains(w.created_at) and w.station_id in stations]
+    late = {w.id: lateness(w, now, deadlines) for w in cohort}  # once per wish, not per group
     cats = category_names or {}
     deps = deputy_names or {}
     cat_groups = group(cohort, lambda w: w.category_id)
     order = {c: i for i, c in enumerate(cats)}
     by_category = [
-        Row(c, cats.get(str(c), str(c)), figures(ws, now, deadlines))
+        Row(c, cats.get(str(c), str(c)), figures(ws, now, deadlines, late))
         for c, ws in sorted(
             cat_groups.items(), key=lambda kv: (order.get(str(kv[0]), 1e9), str(kv[0]))
         )
@@ -421,7 +439,7 @@ def build_report(
         Row(
             d,
             deps.get(int(d), unassigned_name) if d else unassigned_name,
-            figures(ws, now, deadlines),
+            figures(ws, now, deadlines, late),
         )
         for d, ws in sorted(
             dep_groups.items(),
@@ -429,24 +447,39 @@ def build_report(
         )
     ]
     window = months or period
-    month_cohort = [
-        w for w in wishes if window.contains(w.created_at) and w.station_id in station_ids
-    ]
-    month_groups = group(month_cohort, lambda w: month_key(w.created_at, tz))
-    by_month = [
-        Row(m, m, figures(month_groups.get(m, []), now, deadlines))
-        for m in months_between(window, tz)
-    ]
     return Report(
         title=title,
         station_ids=tuple(station_ids),
         period=period,
         made_at=now,
-        total=figures(cohort, now, deadlines),
+        total=figures(cohort, now, deadlines, late),
         by_category=by_category,
         by_deputy=by_deputy,
-        by_month=by_month,
+        by_month=monthly_rows(
+            station_ids, wishes, window, now, tz, deadlines, late if window == period else None
+        ),
     )
+
+
+def monthly_rows(
+    station_ids: Sequence[str],
+    wishes: Sequence[WishFacts],
+    window: Period,
+    now: datetime,
+    tz: tzinfo,
+    deadlines: Deadlines = Deadlines(),
+    late: dict[int, Lateness] | None = None,
+) -> list[Row]:
+    """A report's monthly rows over `window` (every month it touches, empty ones too)."""
+    stations = frozenset(station_ids)
+    month_cohort = [w for w in wishes if window.contains(w.created_at) and w.station_id in stations]
+    if late is None:
+        late = {w.id: lateness(w, now, deadlines) for w in month_cohort}
+    month_groups = group(month_cohort, lambda w: month_key(w.created_at, tz))
+    return [
+        Row(m, m, figures(month_groups.get(m, []), now, deadlines, late))
+        for m in months_between(window, tz)
+    ]
 
 
 @dataclass(frozen=True)

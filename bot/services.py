@@ -42,6 +42,7 @@ from bot.stations_file import StationsConfig
 from bot.textfit import truncate_plain
 from storage.broadcasts import Broadcasts
 from storage.db import Database
+from storage.directory_sync import DirectorySync
 from storage.repositories import (
     Attachment,
     CategoryRow,
@@ -905,31 +906,38 @@ class Liaison:
     async def sync_config(self, config: StationsConfig, channel: str = "telegram") -> None:
         """Add and update stations, categories, deputies and staff; never delete any wish."""
         now = self.clock.now()
+        # Row by row this was tens of thousands of awaited statements for a province: the
+        # same rows go in batches, one statement per table (storage/directory_sync.py).
+        stations = [
+            StationRow(
+                s.id, s.name, s.code, s.address, s.reception,
+                str(s.wall_chat_id) if s.wall_chat_id is not None else None,
+            )
+            for s in config.stations
+        ]  # fmt: skip
+        people = [  # in file order: each station's deputies, then its staff
+            str(t) for s in config.stations for t in [*(d.telegram_id for d in s.deputies), *s.staff]
+        ]
+        policies = config.deadline_policies()
         async with self.db.transaction() as conn:
             repos = Repos(conn)
-            for i, cat in enumerate(config.categories):
-                await repos.upsert_category(CategoryRow(cat.id, cat.name), i)
-            await repos.deactivate_categories_except(c.id for c in config.categories)
-            for i, s in enumerate(config.stations):
-                wall = str(s.wall_chat_id) if s.wall_chat_id is not None else None
-                await repos.upsert_station(
-                    StationRow(s.id, s.name, s.code, s.address, s.reception, wall), i
-                )
-                deputy_users = []
-                for d in s.deputies:
-                    user = await repos.ensure_user(
-                        channel, str(d.telegram_id), str(d.telegram_id), None, now
-                    )
-                    await repos.upsert_deputy(s.id, user.id, d.name, d.categories)
-                    deputy_users.append(user.id)
-                await repos.deactivate_deputies_except(s.id, deputy_users)
-                staff_users = []
-                for tid in s.staff:
-                    user = await repos.ensure_user(channel, str(tid), str(tid), None, now)
-                    staff_users.append(user.id)
-                await repos.set_staff(s.id, staff_users)
-            await repos.deactivate_stations_except(s.id for s in config.stations)
-            await SupervisionRepo(conn).set_policies(config.deadline_policies())
+            sync = DirectorySync(conn)
+            await sync.categories([CategoryRow(c.id, c.name) for c in config.categories])
+            await sync.stations(stations)
+            ids = await sync.users(channel, people, now)
+            station_ids = [s.id for s in config.stations]
+            await sync.deputies(
+                station_ids,
+                [
+                    (s.id, ids[str(d.telegram_id)], d.name, d.categories)
+                    for s in config.stations
+                    for d in s.deputies
+                ],
+            )
+            await sync.staff(
+                station_ids, [(s.id, ids[str(t)]) for s in config.stations for t in s.staff]
+            )
+            await sync.policies(policies)
             await self._hand_back_orphans(repos, now)
 
     async def _hand_back_orphans(self, repos: Repos, now: datetime) -> int:

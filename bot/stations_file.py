@@ -30,6 +30,8 @@ DEFAULT_CATEGORIES: tuple[tuple[str, str], ...] = (
     ("other", "其他"),
 )
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
@@ -126,12 +128,26 @@ class StationsConfig(_Strict):
         return policy
 
     def deadline_policies(self) -> dict[tuple[str, str], DeadlinePolicy]:
-        """Every station's policy per category, and its default ('') for any other category."""
-        return {
-            (s.id, c): self.deadline_policy(s.id, c)
-            for s in self.stations
-            for c in ["", *(cat.id for cat in self.categories)]
-        }
+        """Every station's policy per category, and its default ('') for any other category.
+
+        The same merge as `deadline_policy`, with categories looked up by id once instead of
+        searching the lists for every station and category (quadratic for a province).
+        """
+        category_levels = {c.id: c.deadlines for c in reversed(self.categories)}
+        result = {}
+        for s in self.stations:
+            own = s.deadlines.categories if s.deadlines is not None else {}
+            for c in ["", *(cat.id for cat in self.categories)]:
+                policy = DeadlinePolicy().merged(working_days_only=s.working_days_only)
+                levels = [self.deadlines]
+                if c in category_levels:
+                    levels.append(category_levels[c])
+                levels += [s.deadlines, own.get(c)]
+                for level in levels:
+                    if level is not None:
+                        policy = policy.merged(level.accept_days, level.resolve_days)
+                result[(s.id, c)] = policy
+        return result
 
 
 class StationsFileError(ValueError):
@@ -271,8 +287,14 @@ def parse_stations_yaml(
 ) -> StationsConfig:
     c = catalog or operator_catalog()
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # Parsed once: the node tree (for line numbers) and the data built from it; with
+        # libyaml's parser when PyYAML has it (a province's file is tens of thousands of lines).
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

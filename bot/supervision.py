@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from bot.cards import ACT_ASSIGN, ACT_TRANSFER, ACT_VIEW, wish_action
 from bot.domain.deadlines import (
@@ -47,7 +47,7 @@ from bot.services import PRIORITY_NOTIFY, Liaison, NotFound
 from bot.textfit import truncate_plain
 from storage.db import Database
 from storage.repositories import NewOutgoing, Repos, StationRow, UserRow
-from storage.supervision import SupervisionRepo
+from storage.supervision import DigestRow, SupervisionRepo
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ class Supervisor:
     async def send_deadline_reminders(self) -> int:
         now = self.clock.now()
         async with self.db.read() as conn:
-            candidates = await SupervisionRepo(conn).reminder_candidates(now + REMINDER_LEAD)
+            candidates = await SupervisionRepo(conn).reminder_candidates(now + REMINDER_LEAD, now)
         sent = 0
         for wish_id in candidates:
             sent += await self._remind(wish_id, now)
@@ -498,29 +498,54 @@ class Supervisor:
 
         A person's first digest counts from when the scheduler first saw them (opened the bot),
         so a new deployment or a new staff member does not get a digest of the past.
+
+        Everything a digest reports is read first, with a few set-based queries over the period
+        only; the write transaction that follows just records the digests and queues them, so
+        the single connection is never held while a whole county's digests are put together.
         """
         now = self.clock.now()
         day = digest_day(now, self.tz, self.digest_hour)
+        day_text = day.isoformat() if day is not None else None
+        baselines: list[UserRow] = []
+        owed: list[tuple[UserRow, DigestRow, OutMessage | None, int]] = []
         async with self.db.read() as conn:
-            if not await self._digest_owed(Repos(conn), day):
+            repos, sup = Repos(conn), SupervisionRepo(conn)
+            audience = await self._digest_audience(repos)
+            ids = [u.id for u, _ in audience]
+            if not await sup.digest_owed(ids, day_text):
                 return 0
+            last = await sup.last_digests(ids)
+            due = [(u, st, last[u.id]) for u, st in audience if u.id in last]
+            baselines = [u for u, _ in audience if u.id not in last]
+            if day_text is not None:
+                due = [(u, st, d) for u, st, d in due if d.day < day_text]
+            else:
+                due = []
+            if due:
+                overdue_all = await sup.overdue(None, now, limit=BATCH)
+                station_ids = sorted({s.id for _, st, _ in due for s in st})
+                changes: dict[datetime, tuple[_ByStation, _ByStation]] = {}
+                for since in sorted({d.until for _, _, d in due}):
+                    changes[since] = (
+                        _by_station(await sup.created_between(station_ids, since, now)),
+                        _by_station(await sup.resolved_between(station_ids, since, now)),
+                    )
+                for user, user_stations, d in due:
+                    new, resolved = changes[d.until]
+                    message, items = self._digest(
+                        user_stations, d.until, now, new, resolved, overdue_all
+                    )
+                    owed.append((user, d, message, items))
         sent = 0
         async with self.db.transaction() as conn:
             repos, sup = Repos(conn), SupervisionRepo(conn)
-            overdue_all = await sup.overdue(None, now, limit=BATCH)
-            for user, user_stations in await self._digest_audience(repos):
-                last = await sup.last_digest(user.id)
-                if last is None:  # the baseline: nothing before this moment is reported
-                    local_day = now.astimezone(self.tz).date()
-                    seen = local_day if day is not None else local_day - timedelta(days=1)
-                    await sup.add_digest(user.id, seen.isoformat(), now, now, 0)
-                    continue
-                if day is None or last.day >= day.isoformat():
-                    continue
-                message, items = await self._digest(
-                    repos, sup, user_stations, last.until, now, overdue_all
-                )
-                if not await sup.add_digest(user.id, day.isoformat(), last.until, now, items):
+            for user in baselines:  # the baseline: nothing before this moment is reported
+                local_day = now.astimezone(self.tz).date()
+                seen = local_day if day is not None else local_day - timedelta(days=1)
+                await sup.add_digest(user.id, seen.isoformat(), now, now, 0)
+            for user, d, message, items in owed:
+                assert day_text is not None
+                if not await sup.add_digest(user.id, day_text, d.until, now, items):
                     continue
                 if message is not None:
                     await repos.enqueue([_out(user, "staff", message)], now)
@@ -530,9 +555,12 @@ class Supervisor:
     async def _digest_audience(self, repos: Repos) -> list[tuple[UserRow, list[StationRow]]]:
         """Station staff (their stations) and county admins (all), who can be messaged."""
         stations = await repos.stations()
+        members: dict[str, list[UserRow]] = {}
+        for station_id, u in await SupervisionRepo(repos.conn).staff_memberships():
+            members.setdefault(station_id, []).append(u)
         audience: dict[int, tuple[UserRow, list[StationRow]]] = {}
         for station in stations:
-            for u in await repos.staff_users(station.id):
+            for u in members.get(station.id, []):
                 audience.setdefault(u.id, (u, []))[1].append(station)
         for channel, external_id in sorted(self.liaison.admins):
             admin = await repos.user_by_external(channel, external_id)
@@ -544,29 +572,21 @@ class Supervisor:
             if u.started_at is not None and u.unreachable_at is None
         ]
 
-    async def _digest_owed(self, repos: Repos, day: date | None) -> bool:
-        sup = SupervisionRepo(repos.conn)
-        for user, _ in await self._digest_audience(repos):
-            last = await sup.last_digest(user.id)
-            if last is None or (day is not None and last.day < day.isoformat()):
-                return True
-        return False
-
-    async def _digest(
+    def _digest(
         self,
-        repos: Repos,
-        sup: SupervisionRepo,
         stations: list[StationRow],
         since: datetime,
         now: datetime,
+        new_by_station: _ByStation,
+        resolved_by_station: _ByStation,
         overdue_all: list[tuple[Wish, DueDates]],
     ) -> tuple[OutMessage | None, int]:
         """One staff member's digest (None when there is nothing to tell) and its item count."""
         parts: list[str] = []
         total = 0
         for station in stations:
-            new = await sup.created_between([station.id], since, now)
-            resolved = await sup.resolved_between([station.id], since, now)
+            new = new_by_station.get(station.id, [])
+            resolved = resolved_by_station.get(station.id, [])
             overdue = [w for w, _ in overdue_all if w.station_id == station.id]
             count = len(new) + len(resolved) + len(overdue)
             if not count:
@@ -601,6 +621,17 @@ class Supervisor:
         await self.liaison._to_staff(repos, station_id, [message], message.wish_id)
 
 
+_ByStation = dict[str, list[Wish]]
+
+
+def _by_station(wishes: list[Wish]) -> _ByStation:
+    """Wishes grouped by station, each group in the order given."""
+    groups: _ByStation = {}
+    for w in wishes:
+        groups.setdefault(w.station_id, []).append(w)
+    return groups
+
+
 def _missed(wish: Wish, dues: DueDates, now: datetime) -> tuple[str, datetime]:
     """Which deadline an overdue wish missed (the earlier one if both)."""
     missed = []
@@ -615,7 +646,6 @@ def _missed(wish: Wish, dues: DueDates, now: datetime) -> tuple[str, datetime]:
     return min(missed, key=lambda m: m[1])
 
 
-
 async def _ask_resident(
     repos: Repos,
     sup: SupervisionRepo,
@@ -628,6 +658,7 @@ async def _ask_resident(
     assert message.wish_id is not None
     await repos.enqueue([_out(resident, "resident", message)], now)
     await sup.add_note(message.wish_id, SupervisionNote(now, kind, Role.SYSTEM.value))
+
 
 def _out(user: UserRow, kind: str, message: OutMessage) -> NewOutgoing:
     return NewOutgoing(

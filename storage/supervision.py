@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiosqlite
 
 from bot.domain.deadlines import DeadlinePolicy, DueDates, NoteKind, SupervisionNote
 from bot.domain.model import Wish
 from storage.db import fetch_all, fetch_one
-from storage.repositories import _dt, _ts, _wish
+from storage.repositories import UserRow, _dt, _ts, _user, _wish
 
 OPEN = "('submitted','assigned','in_progress','reopened')"
+# How late a 回访 may still be asked (see follow_up_candidates).
+FOLLOW_UP_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -101,22 +103,41 @@ class SupervisionRepo:
         )
         return [_wish(r) for r in rows]
 
-    async def reminder_candidates(self, horizon: datetime) -> list[int]:
+    async def reminder_candidates(
+        self, horizon: datetime, now: datetime | None = None
+    ) -> list[int]:
         """Open wishes with a deadline before `horizon` that was not escalated yet.
 
         A deadline's escalation is queued together with (or after) every reminder about it, so
-        a wish whose escalations are all sent has nothing more to send for its deadlines.
+        a wish whose escalations are all sent has nothing more to send for its deadlines. Given
+        `now`, a deadline still ahead counts only while its deputy has not had the "soon"
+        reminder: every minute then reads the wishes that owe something, not every wish due
+        within a day.
         """
+        soon = ""
+        params: list[object] = [_ts(horizon)]
+        if now is not None:
+            soon = (
+                " AND (w.{due} <= ? OR (w.deputy_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+                " reminders_sent s WHERE s.wish_id=w.id AND s.kind='{kind}'"
+                " AND s.due_at=w.{due} AND s.target=w.deputy_id)))"
+            )
+            params.append(_ts(now))
+        params.append(_ts(horizon))
+        if now is not None:
+            params.append(_ts(now))
         rows = await fetch_all(
             self.conn,
             f"SELECT w.id FROM wishes w WHERE w.status IN {OPEN} AND ("
             " (w.resolve_due_at <= ? AND NOT EXISTS (SELECT 1 FROM reminders_sent r"
-            "  WHERE r.wish_id=w.id AND r.kind='escalate_resolve' AND r.due_at=w.resolve_due_at))"
+            "  WHERE r.wish_id=w.id AND r.kind='escalate_resolve' AND r.due_at=w.resolve_due_at)"
+            f"{soon.format(due='resolve_due_at', kind='resolve_soon')})"
             " OR (w.status IN ('submitted','assigned','reopened') AND w.accept_due_at <= ?"
             "  AND NOT EXISTS (SELECT 1 FROM reminders_sent r WHERE r.wish_id=w.id"
-            "  AND r.kind='escalate_accept' AND r.due_at=w.accept_due_at)))"
+            "  AND r.kind='escalate_accept' AND r.due_at=w.accept_due_at)"
+            f"{soon.format(due='accept_due_at', kind='accept_soon')}))"
             " ORDER BY w.id",
-            (_ts(horizon), _ts(horizon)),
+            params,
         )
         return [r[0] for r in rows]
 
@@ -170,16 +191,26 @@ class SupervisionRepo:
         )
         return [_wish(r) for r in rows]
 
-    async def follow_up_candidates(self, cutoff: datetime, limit: int) -> list[Wish]:
-        """Wishes resolved before `cutoff` whose resident has not been asked about it."""
+    async def follow_up_candidates(
+        self, cutoff: datetime, limit: int, window: timedelta = FOLLOW_UP_WINDOW
+    ) -> list[Wish]:
+        """Wishes resolved before `cutoff` (but within `window` of it) whose resident has not
+        been asked about it.
+
+        The window keeps this minute's query to the wishes that came due lately (an index range
+        on resolution time) instead of every wish ever resolved; a 回访 more than `window` late
+        (the bot was down that long, the resident could not be reached) is not asked, as for
+        the wishes resolved before this feature existed (migration 0004).
+        """
         rows = await fetch_all(
             self.conn,
             "SELECT w.* FROM wishes w JOIN users u ON u.id=w.resident_id"
             " WHERE w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
-            " AND w.resolved_at <= ? AND u.stopped=0 AND u.unreachable_at IS NULL"
+            " AND w.resolved_at <= ? AND w.resolved_at > ?"
+            " AND u.stopped=0 AND u.unreachable_at IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.wish_id=w.id"
             " AND f.resolved_at=w.resolved_at) ORDER BY w.id LIMIT ?",
-            (_ts(cutoff), limit),
+            (_ts(cutoff), _ts(cutoff - window), limit),
         )
         return [_wish(r) for r in rows]
 
@@ -261,6 +292,49 @@ class SupervisionRepo:
         since, until = _dt(row["since"]), _dt(row["until"])
         assert since is not None and until is not None
         return DigestRow(row["user_id"], row["day"], since, until)
+
+    async def staff_memberships(self) -> list[tuple[str, UserRow]]:
+        """(station id, person) of every active staff membership, people in id order."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT s.station_id AS member_of, u.* FROM station_staff s JOIN users u"
+            " ON u.id=s.user_id WHERE s.active=1 ORDER BY u.id, s.station_id",
+        )
+        return [(r["member_of"], _user(r)) for r in rows]
+
+    async def digest_owed(self, user_ids: Sequence[int], day: str | None) -> bool:
+        """Whether one of these people has no digest yet, or (from the digest hour, `day`)
+        none for `day`: one query, each person an index probe."""
+        if not user_ids:
+            return False
+        since_day = " AND d.day >= ?" if day is not None else ""
+        marks = ",".join("?" * len(user_ids))
+        row = await fetch_one(
+            self.conn,
+            f"SELECT 1 FROM users u WHERE u.id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM"
+            f" digests_sent d WHERE d.user_id=u.id{since_day}) LIMIT 1",
+            [*user_ids, *([day] if day is not None else [])],
+        )
+        return row is not None
+
+    async def last_digests(self, user_ids: Sequence[int]) -> dict[int, DigestRow]:
+        """Each person's latest digest (by day), for those who had one."""
+        if not user_ids:
+            return {}
+        marks = ",".join("?" * len(user_ids))
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT d.* FROM users u JOIN digests_sent d ON d.user_id=u.id AND d.day="
+            " (SELECT MAX(x.day) FROM digests_sent x WHERE x.user_id=u.id)"
+            f" WHERE u.id IN ({marks})",
+            list(user_ids),
+        )
+        result = {}
+        for row in rows:
+            since, until = _dt(row["since"]), _dt(row["until"])
+            assert since is not None and until is not None
+            result[row["user_id"]] = DigestRow(row["user_id"], row["day"], since, until)
+        return result
 
     async def add_digest(
         self, user_id: int, day: str, since: datetime, until: datetime, items: int
