@@ -89,6 +89,20 @@ class Settings(BaseSettings):
     limit_notice_minutes: float = Field(default=10.0, ge=0)
     # How many updates (each of a different chat) are processed at once.
     max_concurrent_updates: int = Field(default=64, ge=1, le=1000)
+    # The web channel (web/): served by `run` beside Telegram, or alone without a token.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    # The address people reach it at (links, QR codes); http://WEB_HOST:WEB_PORT when unset.
+    public_url: str | None = None
+    # Signs the visitor cookie; generated once and kept in the database when unset.
+    web_secret: str | None = None
+
+    @property
+    def web_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.web_host in ("0.0.0.0", "::", "") else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     def limits(self) -> Limits:
         return Limits(
@@ -134,7 +148,7 @@ class Settings(BaseSettings):
             return value.strip() or None
         return value
 
-    @field_validator("stations_file", "faq_file", mode="before")
+    @field_validator("stations_file", "faq_file", "public_url", "web_secret", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         # LIAISON_STATIONS_FILE= (empty) means unset, not the current directory.
