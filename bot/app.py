@@ -15,6 +15,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.broadcasts import BroadcastMonitor, BroadcastService
 from bot.clock import Clock, SystemClock
+from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher, Transport
 from bot.faq_service import FaqService
 from bot.i18n import Catalog
@@ -264,7 +265,9 @@ async def build(
             log.warning("wall chat of %d station(s) is now %s", moved, new_chat_id)
 
     transport = TelegramTransport(application.bot, on_migrated=follow_migration)
-    web = await build_web(settings, db, catalog, clock, liaison, faq)
+    # The web pages talk to the same conversation as Telegram (one per process).
+    talk = Conversation(liaison, catalog, faq, broadcasts=broadcasts)
+    web = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk)
     web_login.register(application, lambda: web.url)  # /web: a one-time web desk link
     transports: dict[str, Transport] = {transport.channel: transport, "web": web.channel}
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)
@@ -457,7 +460,10 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
         await liaison.sync_config(config, channel="web" if demo else "telegram")
     faq = FaqService(db, clock, settings.faq_file)
     await faq.reload()
-    web = await build_web(settings, db, catalog, clock, liaison, faq, demo=demo, config=config)
+    talk = Conversation(liaison, catalog, faq)
+    web = await build_web(
+        settings, db, catalog, clock, liaison, faq, demo=demo, config=config, conversation=talk
+    )
     transports: dict[str, Transport] = {"web": web.channel}
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=Pacer(Limits()))
     supervisor = Supervisor(
