@@ -83,7 +83,13 @@ class WebChat:
     async def send(self, account: str, item: Input) -> str | None:
         """Handle one input; return the toast to show, if any."""
         if item.echo:
-            await self.channel.store(account, {"from": "me", "text": item.echo})
+            # the person's own bubble shows what they sent: their photos (stored upload ids) and place
+            mine: dict[str, Any] = {"from": "me", "text": item.echo}
+            if item.photos:
+                mine["photos"] = list(item.photos)
+            if item.location is not None:
+                mine["location"] = list(item.location)
+            await self.channel.store(account, mine)
         reply = await self.conversation.handle(self._event(account, item))
         for message in reply.messages:
             await self.channel.store(account, message.to_payload())

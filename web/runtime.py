@@ -88,13 +88,21 @@ async def demo_people(db: Database, config: Any) -> dict[str, int]:
     people: dict[str, int] = {}
     async with db.read() as conn:
         repos = Repos(conn)
+
+        async def person(accounts: list[tuple[str, str]]) -> int | None:
+            # the demo syncs the file's Telegram accounts as web ones (sync_config(channel="web"))
+            for channel, external_id in accounts:
+                named = "web" if channel == "telegram" else channel
+                user = await repos.user_by_external(named, external_id)
+                if user is not None:
+                    return user.id
+            return None
+
         for s in config.stations[:1]:  # the first station is enough to walk the loop
             for d in s.deputies[:2]:
-                user = await repos.user_by_external("web", str(d.telegram_id))
-                if user is not None:
-                    people[f"deputy:{d.name}"] = user.id
-            for tid in s.staff[:1]:
-                user = await repos.user_by_external("web", str(tid))
-                if user is not None:
-                    people[f"staff:{s.name}"] = user.id
+                if (user_id := await person(d.all_accounts())) is not None:
+                    people[f"deputy:{d.name}"] = user_id
+            for member in s.staff[:1]:
+                if (user_id := await person(member.all_accounts())) is not None:
+                    people[f"staff:{s.name}"] = user_id
     return people

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jinja2
 from aiohttp import web
 
@@ -148,7 +149,7 @@ async def _checked_form(request: web.Request) -> tuple[str, dict[str, Any]]:
     if request.content_type == "multipart/form-data":
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            if not isinstance(part, web.BodyPartReader) or part.name is None:
+            if not isinstance(part, aiohttp.BodyPartReader) or part.name is None:
                 continue
             if part.name == "photo":
                 data = await part.read(decode=False)
