@@ -159,7 +159,9 @@ class FakeWeChat:
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(self.templates)})
 
     async def _bizsend(self, request: web.Request) -> web.Response:
-        if (r := self._injected("subscribe/bizsend")) is not None or (r := self._check_token(request)):
+        if (r := self._injected("subscribe/bizsend")) is not None or (
+            r := self._check_token(request)
+        ):
             return r
         body = await request.json()
         key = (body.get("touser", ""), body.get("template_id", ""))
@@ -198,7 +200,9 @@ class FakeWeChat:
             f"<MsgType><![CDATA[{msg_type}]]></MsgType>",
         ]
         for name, value in fields.items():
-            parts.append(f"<{name}>{value if isinstance(value, int) else f'<![CDATA[{value}]]>'}</{name}>")
+            parts.append(
+                f"<{name}>{value if isinstance(value, int) else f'<![CDATA[{value}]]>'}</{name}>"
+            )
         if msg_type != "event" and "MsgId" not in fields:
             parts.append(f"<MsgId>{next(self._msg_ids)}</MsgId>")
         return "<xml>" + "".join(parts) + "</xml>"
@@ -207,11 +211,15 @@ class FakeWeChat:
         return self.xml(openid, "text", Content=content, **extra)
 
     def event(self, openid: str, event: str, key: str = "") -> str:
-        return self.xml(openid, "event", Event=event, EventKey=key) if key else self.xml(
-            openid, "event", Event=event
+        return (
+            self.xml(openid, "event", Event=event, EventKey=key)
+            if key
+            else self.xml(openid, "event", Event=event)
         )
 
-    async def push(self, xml: str, *, mode: str | None = None, bad_signature: bool = False) -> PushResult:
+    async def push(
+        self, xml: str, *, mode: str | None = None, bad_signature: bool = False
+    ) -> PushResult:
         """Deliver a push as WeChat would; mode "plain", "compat" or "aes" (default: aes when
         an AES key is set). Retries after `retry_after` seconds when no answer came, 3 tries."""
         assert self._session is not None
@@ -236,7 +244,9 @@ class FakeWeChat:
             body = "<xml>" + (xml[5:-6] if mode == "compat" else "") + envelope + "</xml>"
         if bad_signature:
             params["signature"] = "0" * 40
-            params.pop("msg_signature", None) if mode == "plain" else params.update(msg_signature="0" * 40)
+            params.pop("msg_signature", None) if mode == "plain" else params.update(
+                msg_signature="0" * 40
+            )
         for tries in range(1, 4):
             try:
                 async with self._session.post(

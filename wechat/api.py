@@ -104,7 +104,9 @@ class WeChatApi:
             self._expires_at = time.monotonic() + max(expires - TOKEN_MARGIN, 1)
             return token
 
-    async def _post_json(self, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    async def _post_json(
+        self, path: str, body: dict[str, Any], token: str | None = None
+    ) -> dict[str, Any]:
         params = {"access_token": token} if token else None
         try:
             resp = await self._client.post(self.base_url + path, params=params, json=body)
@@ -184,7 +186,10 @@ class WeChatApi:
         try:
             data = await self.call(
                 "/cgi-bin/qrcode/create",
-                {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene_str}}},
+                {
+                    "action_name": "QR_LIMIT_STR_SCENE",
+                    "action_info": {"scene": {"scene_str": scene_str}},
+                },
             )
         except WeChatError as exc:
             raise to_delivery_error(exc) from exc
@@ -193,7 +198,9 @@ class WeChatApi:
             raise DeliveryError(Failure.TRANSIENT, "qrcode/create: malformed answer")
         return QrCode(ticket=ticket, url=url)
 
-    async def download_media(self, media_id: str, max_bytes: int = 10 * 1024 * 1024) -> tuple[bytes, str]:
+    async def download_media(
+        self, media_id: str, max_bytes: int = 10 * 1024 * 1024
+    ) -> tuple[bytes, str]:
         """临时素材 media/get: the bytes and content type. Temporary media expire after 3 days, so
         photos are fetched when the wish is taken in."""
         for attempt in (0, 1):

@@ -90,7 +90,9 @@ class NoticeTemplates:
 
 @dataclass(frozen=True)
 class NoticeFacts:
-    kind: str  # "result" (resolved, declined, closed), "reply" (anything else about a wish), "notice"
+    kind: (
+        str  # "result" (resolved, declined, closed), "reply" (anything else about a wish), "notice"
+    )
     receipt: str = ""
     station: str = ""
 
@@ -217,7 +219,9 @@ class WeChatChannel:
 
     def template_data(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
         heading = f"wechat.template.first_{facts.kind}"
-        first = self.catalog.plain(heading if self.catalog.has(heading) else "wechat.template.first_notice")
+        first = self.catalog.plain(
+            heading if self.catalog.has(heading) else "wechat.template.first_notice"
+        )
         body = to_wechat_text(message.text)
         return {
             "first": first,

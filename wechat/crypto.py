@@ -121,7 +121,9 @@ class MessageCrypto:
 
     def open(self, msg_sig: str, timestamp: str, nonce: str, encrypted: str) -> str:
         """Check msg_signature, then decrypt: the safe-mode push as WeChat sent it."""
-        if not hmac.compare_digest(self.msg_signature(timestamp, nonce, encrypted), msg_sig.lower()):
+        if not hmac.compare_digest(
+            self.msg_signature(timestamp, nonce, encrypted), msg_sig.lower()
+        ):
             raise SignatureError("msg_signature does not match")
         return self.decrypt(encrypted)
 

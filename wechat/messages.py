@@ -44,7 +44,9 @@ class Push:
     title: str = ""  # link
     url: str = ""  # link
     event: str = ""  # subscribe, unsubscribe, SCAN, CLICK, VIEW
-    event_key: str = ""  # qrscene_<scene> on subscribe, <scene> on SCAN, the key on CLICK, URL on VIEW
+    event_key: str = (
+        ""  # qrscene_<scene> on subscribe, <scene> on SCAN, the key on CLICK, URL on VIEW
+    )
     encrypted: str = ""  # safe/compatible mode: the Encrypt element
 
     @property

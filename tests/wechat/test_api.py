@@ -37,7 +37,9 @@ async def test_token_is_cached_and_refreshed_on_40001(fake: FakeWeChat, api: WeC
     assert [m["text"]["content"] for m in fake.custom] == ["一", "二", "三"]
 
 
-async def test_window_closed_and_count_used_up_are_path_closed(fake: FakeWeChat, api: WeChatApi) -> None:
+async def test_window_closed_and_count_used_up_are_path_closed(
+    fake: FakeWeChat, api: WeChatApi
+) -> None:
     with pytest.raises(PathClosed) as closed:
         await api.send_text("o_new", "hi")
     assert closed.value.errcode == 45015
@@ -64,7 +66,9 @@ async def test_server_error_is_transient(fake: FakeWeChat, api: WeChatApi) -> No
 
 
 async def test_template_subscription_qr_and_media(fake: FakeWeChat, api: WeChatApi) -> None:
-    await api.send_template("o_res", "TPL_RESULT", {"first": "办结", "keyword1": "#12"}, url="https://x/y")
+    await api.send_template(
+        "o_res", "TPL_RESULT", {"first": "办结", "keyword1": "#12"}, url="https://x/y"
+    )
     assert fake.templates[0]["data"]["keyword1"] == {"value": "#12"}
     fake.consents.add(("o_res", "SUB"))
     await api.send_subscription("o_res", "SUB", {"thing1": "办结"})

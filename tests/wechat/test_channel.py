@@ -51,7 +51,13 @@ async def resolved_wish(liaison: Liaison, db: Database, clock: ManualClock) -> i
     await liaison.start_draft(resident)
 
     def fill(d: Draft) -> Draft:
-        return d.with_category("traffic").with_text("路灯坏了三天").described().with_public(False).with_phone("13812345678")
+        return (
+            d.with_category("traffic")
+            .with_text("路灯坏了三天")
+            .described()
+            .with_public(False)
+            .with_phone("13812345678")
+        )
 
     await liaison.update_draft(resident, fill)
     wish, _ = await liaison.submit_draft(resident, None)
@@ -76,7 +82,8 @@ async def deliver_outbox(db: Database, clock: ManualClock, channel: WeChatChanne
             while True:
                 async with db.read() as conn:
                     row = await fetch_one(
-                        conn, "SELECT COUNT(*) FROM outbox WHERE channel='wechat' AND status='pending'"
+                        conn,
+                        "SELECT COUNT(*) FROM outbox WHERE channel='wechat' AND status='pending'",
                     )
                 if row is not None and row[0] == 0:
                     break
@@ -163,7 +170,10 @@ async def test_no_template_uses_consented_subscription_else_waits(
         repo = WeChatRepo(conn)
         assert await repo.count_waiting() == 1  # only the second reached no one
         waiting = await repo.waiting(OPENID)  # both full cards are shown at the next message
-        assert [(w.payload["text"], w.waiting) for w in waiting] == [("第一条", False), ("第二条", True)]
+        assert [(w.payload["text"], w.waiting) for w in waiting] == [
+            ("第一条", False),
+            ("第二条", True),
+        ]
 
 
 def test_window_rules(clock: ManualClock) -> None:
@@ -181,14 +191,19 @@ def test_window_rules(clock: ManualClock) -> None:
 
 def test_render_options_links_and_byte_split() -> None:
     cat = Catalog("zh_CN")
-    msg = OutMessage(text="<b>选择</b> &amp; <a href=\"https://x/s/huimin\">网页</a>",
-                     buttons=((Button("道路交通", "st:huimin"), Button("环境", "st:x")),))
+    msg = OutMessage(
+        text='<b>选择</b> &amp; <a href="https://x/s/huimin">网页</a>',
+        buttons=((Button("道路交通", "st:huimin"), Button("环境", "st:x")),),
+    )
     r = render(msg, cat)
     assert r.texts[0].startswith('选择 & <a href="https://x/s/huimin">网页</a>')
     assert "1. 道路交通" in r.texts[0] and "2. 环境" in r.texts[0]
     assert r.actions == ("st:huimin", "st:x")
     menu = render(msg, cat, msgmenu=True)
-    assert 'href="weixin://bizmsgmenu?msgmenucontent=%E9%81%93%E8%B7%AF%E4%BA%A4%E9%80%9A&msgmenuid=1"' in menu.texts[0]
+    assert (
+        'href="weixin://bizmsgmenu?msgmenucontent=%E9%81%93%E8%B7%AF%E4%BA%A4%E9%80%9A&msgmenuid=1"'
+        in menu.texts[0]
+    )
     long = "路" * 1000 + "\n" + "灯" * 700
     parts = split_bytes(long)
     assert all(len(p.encode()) <= 2048 for p in parts) and "".join(parts) == long.replace("\n", "")

@@ -39,9 +39,15 @@ WP_ID = "wx49f0ab532d5d035a"
 
 def test_plain_signature_matches_the_documented_example() -> None:
     # 消息加解密说明, 明文模式: Token AAAAA, timestamp 1714037059, nonce 486452656
-    assert signature("AAAAA", "1714037059", "486452656") == "899cf89e464efb63f54ddac96b0a0a235f53aa78"
-    assert check_signature("AAAAA", "899cf89e464efb63f54ddac96b0a0a235f53aa78", "1714037059", "486452656")
-    assert not check_signature("AAAAA", "899cf89e464efb63f54ddac96b0a0a235f53aa78", "1714037059", "486452657")
+    assert (
+        signature("AAAAA", "1714037059", "486452656") == "899cf89e464efb63f54ddac96b0a0a235f53aa78"
+    )
+    assert check_signature(
+        "AAAAA", "899cf89e464efb63f54ddac96b0a0a235f53aa78", "1714037059", "486452656"
+    )
+    assert not check_signature(
+        "AAAAA", "899cf89e464efb63f54ddac96b0a0a235f53aa78", "1714037059", "486452657"
+    )
 
 
 def test_decrypts_wechats_sample_push() -> None:
@@ -56,10 +62,14 @@ def test_decrypts_wechats_sample_push() -> None:
 def test_sample_push_with_a_wrong_signature_or_appid_is_refused() -> None:
     crypto = MessageCrypto(SAMPLE_TOKEN, SAMPLE_KEY, SAMPLE_APPID)
     with pytest.raises(SignatureError):
-        crypto.open("5d197aaffba7e9b25a30732f161a50dee96bd5fb", "1409735669", "1320562132", SAMPLE_ENCRYPT)
+        crypto.open(
+            "5d197aaffba7e9b25a30732f161a50dee96bd5fb", "1409735669", "1320562132", SAMPLE_ENCRYPT
+        )
     other = MessageCrypto(SAMPLE_TOKEN, SAMPLE_KEY, "wx0000000000000000")
     with pytest.raises(AppIdError):
-        other.open("5d197aaffba7e9b25a30732f161a50dee96bd5fa", "1409735669", "1320562132", SAMPLE_ENCRYPT)
+        other.open(
+            "5d197aaffba7e9b25a30732f161a50dee96bd5fa", "1409735669", "1320562132", SAMPLE_ENCRYPT
+        )
 
 
 def test_decrypts_wechatpys_vector() -> None:
@@ -71,7 +81,9 @@ def test_decrypts_wechatpys_vector() -> None:
         "QVhDpbV6GDnTbcX2e8K9QaNWHp91eBdCRxthuL0="
     )
     crypto = MessageCrypto(WP_TOKEN, WP_KEY, WP_ID)
-    plain = crypto.open("74d92dfeb87ba7c714f89d98870ae5eb62dff26d", "1411525903", "461056294", encrypted)
+    plain = crypto.open(
+        "74d92dfeb87ba7c714f89d98870ae5eb62dff26d", "1411525903", "461056294", encrypted
+    )
     assert "<Content><![CDATA[test]]></Content>" in plain
     assert "<FromUserName><![CDATA[messense]]></FromUserName>" in plain
 

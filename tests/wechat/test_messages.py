@@ -19,10 +19,14 @@ def test_text_with_menu_id() -> None:
 def test_media_location_link() -> None:
     img = parse_push(F.xml("o_a", "image", PicUrl="http://p/1.jpg", MediaId="M1").encode())
     assert img.media_id == "M1"
-    voice = parse_push(F.xml("o_a", "voice", MediaId="V1", Format="amr", Recognition="你好").encode())
+    voice = parse_push(
+        F.xml("o_a", "voice", MediaId="V1", Format="amr", Recognition="你好").encode()
+    )
     assert voice.recognition == "你好"
     loc = parse_push(
-        F.xml("o_a", "location", Location_X="39.9", Location_Y="116.4", Scale=15, Label="惠民路").encode()
+        F.xml(
+            "o_a", "location", Location_X="39.9", Location_Y="116.4", Scale=15, Label="惠民路"
+        ).encode()
     )
     assert loc.location == (39.9, 116.4) and loc.label == "惠民路"
     link = parse_push(F.xml("o_a", "link", Title="t", Description="d", Url="http://u").encode())
@@ -31,8 +35,14 @@ def test_media_location_link() -> None:
 
 @pytest.mark.parametrize(
     ("event", "key", "scene"),
-    [("subscribe", "qrscene_st_huimin", "st_huimin"), ("SCAN", "st_huimin", "st_huimin"),
-     ("subscribe", "", ""), ("unsubscribe", "", ""), ("CLICK", "MY", ""), ("VIEW", "http://x", "")],
+    [
+        ("subscribe", "qrscene_st_huimin", "st_huimin"),
+        ("SCAN", "st_huimin", "st_huimin"),
+        ("subscribe", "", ""),
+        ("unsubscribe", "", ""),
+        ("CLICK", "MY", ""),
+        ("VIEW", "http://x", ""),
+    ],
 )
 def test_events(event: str, key: str, scene: str) -> None:
     p = parse_push(F.event("o_a", event, key).encode())
