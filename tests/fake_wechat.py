@@ -13,6 +13,7 @@ WeChat. The clock is `now` (seconds), moved by tests.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import time
@@ -73,6 +74,21 @@ class FakeWeChat:
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self._session: aiohttp.ClientSession | None = None
+        self._changed = asyncio.Event()
+
+    def _notify(self) -> None:
+        self._changed.set()
+
+    async def wait_until(
+        self,
+        condition: Any,
+        timeout: float = 30.0,  # noqa: ASYNC109 - a deadline for the condition, by design
+    ) -> None:
+        """Wait until ``condition()`` holds; re-checked whenever the fake records something."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
 
     # ----- server ---------------------------------------------------------------------------
     async def start(self) -> str:
@@ -147,6 +163,7 @@ class FakeWeChat:
             return web.json_response({"errcode": 45047, "errmsg": "out of response count limit"})
         window.quota -= 1
         self.custom.append(body)
+        self._notify()
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _template_send(self, request: web.Request) -> web.Response:
@@ -156,6 +173,7 @@ class FakeWeChat:
         if not body.get("template_id") or not isinstance(body.get("data"), dict):
             return web.json_response({"errcode": 40037, "errmsg": "invalid template_id"})
         self.templates.append(body)
+        self._notify()
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(self.templates)})
 
     async def _bizsend(self, request: web.Request) -> web.Response:
@@ -170,6 +188,7 @@ class FakeWeChat:
             return web.json_response({"errcode": 43101, "errmsg": "user refuse to accept the msg"})
         self.consents.discard(key)  # one-time: used up by this message
         self.subscriptions.append(body)
+        self._notify()
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _qrcode(self, request: web.Request) -> web.Response:
@@ -259,7 +278,12 @@ class FakeWeChat:
             except TimeoutError:
                 continue
             plain = text
-            if crypto is not None and mode == "aes" and text not in ("", "success"):
+            if (
+                crypto is not None
+                and mode == "aes"
+                and resp.status == 200
+                and text not in ("", "success")
+            ):
                 reply = parse_envelope(text.encode())
                 plain = crypto.open(
                     reply.findtext("MsgSignature") or "",

@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Protocol
 
@@ -126,6 +126,21 @@ class WebhookConfig:
     media_dir: FsPath | None = None
 
 
+@dataclass
+class _Pending:
+    """A push being answered: whether the answer went as the passive reply, and whether WeChat
+    already retried it (then the first connection is dead and the answer must go by 客服)."""
+
+    passive: bool = False
+    retried: bool = False
+    decided: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _closed(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 class WeChatWebhook:
     def __init__(
         self,
@@ -148,6 +163,7 @@ class WeChatWebhook:
             MessageCrypto(config.token, config.aes_key, config.app_id) if config.aes_key else None
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending: dict[int, _Pending] = {}
 
     def attach(self, app: web.Application, path: str = "/wechat") -> None:
         app.router.add_get(path, self.verify)
@@ -201,7 +217,7 @@ class WeChatWebhook:
         except (CryptoError, BadPush, UnicodeDecodeError) as exc:
             log.warning("wechat push refused: %s", type(exc).__name__)
             return web.Response(status=400, text="bad request")
-        texts = await self._take(push, xml)
+        texts = await self._take(push, xml, lambda: not _closed(request))
         if not texts:
             return web.Response(text=SUCCESS)
         reply = text_reply(push, texts[0], now=int(time.time()))
@@ -209,7 +225,7 @@ class WeChatWebhook:
             reply = self.crypto.seal(reply, timestamp, nonce)
         return web.Response(text=reply, content_type="application/xml")
 
-    async def _take(self, push: Push, xml: str) -> list[str]:
+    async def _take(self, push: Push, xml: str, alive: Callable[[], bool]) -> list[str]:
         """Store, then answer: the texts of a passive reply, or [] for `success`."""
         uid = update_id(push)
         now = self.clock.now()
@@ -220,42 +236,56 @@ class WeChatWebhook:
                 await WeChatRepo(conn).open_window(push.from_user, kind, now)
         if not new:
             log.info("wechat push %s: a retry, already taken in", uid)
+            pending = self._pending.get(uid)
+            if pending is not None:  # WeChat gave up on the first try: its connection is dead
+                pending.retried = True
             return []
         task = asyncio.create_task(self._process(push, uid))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        done, _ = await asyncio.wait({task}, timeout=self.config.answer_within)
-        if not done:
-            self._spawn(self._finish_later(task, push.from_user))
-            return []
+        self._keep(task)
+        # Whoever is late sends the answer by 客服: the follow-up waits for this handler's decision
+        # (made, or abandoned when WeChat hangs up and the handler is cancelled).
+        pending = self._pending[uid] = _Pending()
+        self._spawn(self._finish_later(task, push.from_user, pending))
         try:
+            done, _ = await asyncio.wait({task}, timeout=self.config.answer_within)
+            if not done or task.exception() is not None:
+                return []
             messages = task.result()
-        except Exception:
-            log.exception("wechat push %s: conversation failed", uid)
-            return []
-        rendered = [render(m, self.channel.catalog, self.channel.msgmenu) for m in messages]
-        texts = [t for r in rendered for t in r.texts]
-        actions = [a for r in rendered for a in r.actions]
-        if len(texts) == 1:
+            rendered = [render(m, self.channel.catalog, self.channel.msgmenu) for m in messages]
+            texts = [t for r in rendered for t in r.texts]
+            actions = [a for r in rendered for a in r.actions]
+            if len(texts) != 1 or pending.retried or not alive():
+                return []
             if actions:
                 async with self.db.transaction() as conn:
                     await WeChatRepo(conn).set_options(push.from_user, actions, self.clock.now())
+            pending.passive = True
             return texts
-        self._spawn(self._send_custom(push.from_user, messages))
-        return []
+        finally:
+            pending.decided.set()
+            self._pending.pop(uid, None)
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
+    def _keep(self, task: asyncio.Task[Any]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _finish_later(self, task: asyncio.Task[list[OutMessage]], openid: str) -> None:
+    def _spawn(self, coro: Any) -> None:
+        self._keep(asyncio.create_task(coro))
+
+    async def _finish_later(
+        self,
+        task: asyncio.Task[list[OutMessage]],
+        openid: str,
+        pending: _Pending,
+    ) -> None:
         try:
             messages = await task
         except Exception:
             log.exception("wechat: conversation failed")
             return
-        await self._send_custom(openid, messages)
+        await pending.decided.wait()
+        if not pending.passive:
+            await self._send_custom(openid, messages)
 
     async def _send_custom(self, openid: str, messages: list[OutMessage]) -> None:
         """The answer that missed the passive reply: 客服 messages, straight away (the
