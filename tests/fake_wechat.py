@@ -118,12 +118,13 @@ class FakeWeChat:
         """The next call with the current token gets 40001, as after a token was replaced."""
         self.access_tokens.clear()
 
-    def _injected(self, path: str) -> web.Response | None:
+    async def _injected(self, path: str, request: web.Request) -> web.Response | None:
+        await request.read()  # a reply before the body is read would drop the keep-alive connection
         codes = self.fail_next.get(path)
         if not codes:
             return None
         code = codes.pop(0)
-        if code >= 500:
+        if 500 <= code < 600:  # an HTTP status; anything else is an errcode
             return web.Response(status=code, text="busy")
         return web.json_response({"errcode": code, "errmsg": "injected"})
 
@@ -133,7 +134,7 @@ class FakeWeChat:
         return None
 
     async def _stable_token(self, request: web.Request) -> web.Response:
-        if (r := self._injected("stable_token")) is not None:
+        if (r := await self._injected("stable_token", request)) is not None:
             return r
         body = await request.json()
         if body.get("appid") != self.app_id or body.get("secret") != self.app_secret:
@@ -150,7 +151,9 @@ class FakeWeChat:
             self.windows[openid] = Window(self.now, EVENT_WINDOW, EVENT_QUOTA)
 
     async def _custom_send(self, request: web.Request) -> web.Response:
-        if (r := self._injected("custom/send")) is not None or (r := self._check_token(request)):
+        if (r := await self._injected("custom/send", request)) is not None or (
+            r := self._check_token(request)
+        ):
             return r
         body = await request.json()
         openid = body.get("touser", "")
@@ -167,7 +170,9 @@ class FakeWeChat:
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _template_send(self, request: web.Request) -> web.Response:
-        if (r := self._injected("template/send")) is not None or (r := self._check_token(request)):
+        if (r := await self._injected("template/send", request)) is not None or (
+            r := self._check_token(request)
+        ):
             return r
         body = await request.json()
         if not body.get("template_id") or not isinstance(body.get("data"), dict):
@@ -177,7 +182,7 @@ class FakeWeChat:
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(self.templates)})
 
     async def _bizsend(self, request: web.Request) -> web.Response:
-        if (r := self._injected("subscribe/bizsend")) is not None or (
+        if (r := await self._injected("subscribe/bizsend", request)) is not None or (
             r := self._check_token(request)
         ):
             return r
@@ -192,7 +197,9 @@ class FakeWeChat:
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _qrcode(self, request: web.Request) -> web.Response:
-        if (r := self._injected("qrcode/create")) is not None or (r := self._check_token(request)):
+        if (r := await self._injected("qrcode/create", request)) is not None or (
+            r := self._check_token(request)
+        ):
             return r
         body = await request.json()
         scene = body.get("action_info", {}).get("scene", {}).get("scene_str", "")
@@ -203,7 +210,9 @@ class FakeWeChat:
         return web.json_response({"ticket": ticket, "url": f"http://weixin.qq.com/q/{ticket[:20]}"})
 
     async def _media_get(self, request: web.Request) -> web.Response:
-        if (r := self._injected("media/get")) is not None or (r := self._check_token(request)):
+        if (r := await self._injected("media/get", request)) is not None or (
+            r := self._check_token(request)
+        ):
             return r
         data = self.media.get(request.query.get("media_id", ""))
         if data is None:
