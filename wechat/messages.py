@@ -48,6 +48,8 @@ class Push:
         ""  # qrscene_<scene> on subscribe, <scene> on SCAN, the key on CLICK, URL on VIEW
     )
     encrypted: str = ""  # safe/compatible mode: the Encrypt element
+    # subscribe_msg_popup_event / subscribe_msg_change_event: (template id, accept|reject)
+    consents: tuple[tuple[str, str], ...] = ()
 
     @property
     def dedupe_key(self) -> str:
@@ -141,6 +143,8 @@ def parse_push(body: bytes) -> Push:
             event = event[:64]
         fields["event"] = event
         fields["event_key"] = _text(root, "EventKey")[:512]
+        if event in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
+            fields["consents"] = _consents(root)
     return Push(
         to_user=to_user,
         from_user=from_user,
@@ -149,6 +153,22 @@ def parse_push(body: bytes) -> Push:
         msg_id=msg_id,
         **fields,  # type: ignore[arg-type]
     )
+
+
+def _consents(root: Element) -> tuple[tuple[str, str], ...]:
+    """The template ids a resident accepted or rejected in a subscription pop-up (订阅通知)."""
+    found: list[tuple[str, str]] = []
+    for container in root:
+        if not container.tag.startswith("SubscribeMsg"):
+            continue
+        for item in container.iter("List"):
+            template_id = _text(item, "TemplateId")
+            status = _text(item, "SubscribeStatusString")
+            if template_id and len(template_id) <= 128 and status in ("accept", "reject"):
+                found.append((template_id, status))
+            if len(found) >= 20:
+                break
+    return tuple(found)
 
 
 def _cdata(value: str) -> str:

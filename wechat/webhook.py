@@ -327,6 +327,9 @@ class WeChatWebhook:
         if push.msg_type == "event":
             if push.event in ("subscribe", "SCAN"):
                 return Input(start=True, start_payload=station_of_scene(push.scene), **base)
+            if push.consents:
+                await self._record_consents(push)
+                return None
             if push.event == "CLICK" and push.event_key in MENU_COMMANDS:
                 return Input(command=MENU_COMMANDS[push.event_key], **base)
             return None  # unsubscribe, VIEW, other events: nothing to answer
@@ -356,6 +359,16 @@ class WeChatWebhook:
         if push.msg_type == "link":
             return Input(text=f"{push.title}\n{push.url}".strip(), **base)
         return Input(unsupported=True, **base)
+
+    async def _record_consents(self, push: Push) -> None:
+        """One-time subscription consents: each accepted template may carry one message."""
+        async with self.db.transaction() as conn:
+            repo = WeChatRepo(conn)
+            for template_id, status in push.consents:
+                if status == "accept":
+                    await repo.add_consent(push.from_user, template_id, self.clock.now())
+                else:
+                    await repo.use_consent(push.from_user, template_id)
 
     async def _download(self, media_id: str) -> str:
         """Temporary media expire after 3 days: keep the photo now. The reference is

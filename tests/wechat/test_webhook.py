@@ -238,3 +238,22 @@ async def test_malformed_signed_push_is_refused(rig: Rig, body: bytes) -> None:
     ):
         assert r.status == 400
     assert not rig.conversation.seen
+
+
+async def test_subscription_consent_is_recorded(rig: Rig) -> None:
+    xml = (
+        f"<xml><ToUserName><![CDATA[{rig.fake.original_id}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>1610969440</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe_msg_popup_event]]></Event>"
+        "<SubscribeMsgPopupEvent><List><TemplateId><![CDATA[SUB_OK]]></TemplateId>"
+        "<SubscribeStatusString><![CDATA[accept]]></SubscribeStatusString><PopupScene>2</PopupScene>"
+        "</List><List><TemplateId><![CDATA[SUB_NO]]></TemplateId>"
+        "<SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString><PopupScene>2</PopupScene>"
+        "</List></SubscribeMsgPopupEvent></xml>"
+    )
+    result = await rig.fake.push(xml)
+    assert result.body == "success" and not rig.conversation.seen
+    async with rig.db.read() as conn:
+        repo = WeChatRepo(conn)
+        assert await repo.has_consent(OPENID, "SUB_OK")
+        assert not await repo.has_consent(OPENID, "SUB_NO")
