@@ -22,9 +22,10 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -136,6 +137,18 @@ class _Pending:
     decided: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+async def _read_capped(request: web.Request) -> bytes | None:
+    """The body, or None past MAX_BODY (also when no Content-Length announced it)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _closed(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
@@ -201,7 +214,9 @@ class WeChatWebhook:
         timestamp, nonce = signed
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.Response(status=413, text="too large")
-        body = await request.content.read(MAX_BODY + 1)
+        body = await _read_capped(request)
+        if body is None:
+            return web.Response(status=413, text="too large")
         safe = request.query.get("encrypt_type") == "aes"
         try:
             if safe:
@@ -303,10 +318,21 @@ class WeChatWebhook:
             if not item.start:
                 messages.extend(await self._shown_waiting(push.from_user))
             reply = await self.conversation.handle(self.make_event(item))
-            messages.extend(reply.messages)
+            answer = list(reply.messages)
+            if item.start and item.start_payload and answer:
+                answer[-1] = self._with_form_link(answer[-1], item.start_payload)
+            messages.extend(answer)
         async with self.db.transaction() as conn:
             await Repos(conn).inbox_done(CHANNEL, uid, self.clock.now())
         return messages
+
+    def _with_form_link(self, message: OutMessage, station: str) -> OutMessage:
+        """The greeting also links the station's web chat page, easier for long input."""
+        if not self.channel.public_url:
+            return message
+        url = f"{self.channel.public_url}/s/{quote(station)}"
+        link = self.channel.catalog.t("wechat.form_link", url=url)
+        return replace(message, text=f"{message.text}\n\n{link}" if message.text else str(link))
 
     async def _shown_waiting(self, openid: str) -> list[OutMessage]:
         """Notices kept for the resident are shown now, before the answer."""

@@ -257,3 +257,29 @@ async def test_subscription_consent_is_recorded(rig: Rig) -> None:
         repo = WeChatRepo(conn)
         assert await repo.has_consent(OPENID, "SUB_OK")
         assert not await repo.has_consent(OPENID, "SUB_NO")
+
+
+async def test_greeting_links_the_stations_web_page(rig: Rig) -> None:
+    rig.webhook.channel.public_url = "https://liaison.example.cn"
+    result = await rig.fake.push(rig.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    assert "欢迎 huimin" in result.plaintext
+    assert '<a href="https://liaison.example.cn/s/huimin">' in result.plaintext
+
+
+async def test_oversized_push_is_refused(rig: Rig) -> None:
+    import aiohttp
+
+    from wechat.crypto import signature
+
+    params = {"timestamp": "1", "nonce": "2", "signature": signature(rig.fake.token, "1", "2")}
+    body = b"<xml>" + b" " * (70 * 1024) + b"</xml>"
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+        yield body
+
+    async with aiohttp.ClientSession() as s:
+        async with s.post(rig.fake.webhook_url, params=params, data=body) as r:
+            assert r.status == 413
+        async with s.post(rig.fake.webhook_url, params=params, data=chunks()) as r:
+            assert r.status == 413
+    assert not rig.conversation.seen
