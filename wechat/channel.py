@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.clock import Clock
-from bot.dispatcher import DeliveryError
+from bot.dispatcher import DeliveryError, Failure
 from bot.domain.model import Status
 from bot.i18n import Catalog
 from bot.messages import OutMessage
@@ -167,6 +167,11 @@ class WeChatChannel:
                 return Path.TEMPLATE
             except PathClosed:
                 pass
+            except DeliveryError as exc:
+                if exc.failure is not Failure.BAD_REQUEST:
+                    raise  # transient or unreachable: the dispatcher's rules apply
+                # a wrong template id or field is the operator's to fix: the notice still waits
+                log.warning("wechat template refused (%s): next path", exc.description)
         sub_id = self.templates.subscription.get(kind) or self.templates.subscription.get("notice")
         if sub_id:
             async with self.db.read() as conn:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.clock import ManualClock
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import DeliveryError, Dispatcher
 from bot.domain.draft import Draft
 from bot.domain.model import Action
 from bot.i18n import Catalog
@@ -207,3 +207,17 @@ def test_render_options_links_and_byte_split() -> None:
     long = "路" * 1000 + "\n" + "灯" * 700
     parts = split_bytes(long)
     assert all(len(p.encode()) <= 2048 for p in parts) and "".join(parts) == long.replace("\n", "")
+
+
+async def test_a_refused_template_id_does_not_lose_the_notice(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    wish_id = await resolved_wish(liaison, db, clock)
+    channel, api = await channel_for(db, fake, clock, NoticeTemplates({"result": "TPL_RESULT"}))
+    fake.fail_next["template/send"] = [40037]  # invalid template_id
+    path = await channel.send(OPENID, OutMessage(text="办结了", wish_id=wish_id))
+    assert path is Path.WAITING
+    fake.fail_next["template/send"] = [503]  # WeChat busy: the dispatcher retries later
+    with pytest.raises(DeliveryError):
+        await channel.send(OPENID, OutMessage(text="办结了", wish_id=wish_id))
+    await api.close()
