@@ -29,6 +29,9 @@ from wechat.render import TEXT_LIMIT_BYTES, render, to_wechat_text
 
 log = logging.getLogger(__name__)
 
+# Conservative counts: the mini-program documentation states 5 messages / 48 h; developers report
+# up to 20 for official accounts. WeChat's own answer (45015/45047) always wins over ours, and a
+# lower count only means an earlier template, never a lost notice.
 MESSAGE_WINDOW_SECONDS = 48 * 3600
 MESSAGE_WINDOW_COUNT = 5
 EVENT_WINDOW_SECONDS = 60
