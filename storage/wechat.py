@@ -151,3 +151,12 @@ class WeChatRepo:
             self.conn, "SELECT path FROM wechat_deliveries WHERE wish_id=? ORDER BY id", (wish_id,)
         )
         return [r[0] for r in rows]
+
+    async def inbox_unfinished(self, update_id: int) -> bool:
+        """A push stored but never processed (the process stopped in between)."""
+        row = await fetch_one(
+            self.conn,
+            "SELECT 1 FROM inbox WHERE channel='wechat' AND update_id=? AND processed_at IS NULL",
+            (update_id,),
+        )
+        return row is not None

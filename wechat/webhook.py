@@ -249,17 +249,22 @@ class WeChatWebhook:
             if new and (push.msg_type != "event" or push.event in ("subscribe", "SCAN", "CLICK")):
                 kind = "message" if push.msg_type != "event" else "event"
                 await WeChatRepo(conn).open_window(push.from_user, kind, now)
+            unfinished = not new and await WeChatRepo(conn).inbox_unfinished(uid)
+        if unfinished and uid not in self._pending:
+            # stored before a restart and never processed: this retry is the chance to do it
+            log.info("wechat push %s: stored earlier, processed now", uid)
+            new = True
         if not new:
             log.info("wechat push %s: a retry, already taken in", uid)
             pending = self._pending.get(uid)
             if pending is not None:  # WeChat gave up on the first try: its connection is dead
                 pending.retried = True
             return []
+        pending = self._pending[uid] = _Pending()  # before any await: one processing per push
         task = asyncio.create_task(self._process(push, uid))
         self._keep(task)
         # Whoever is late sends the answer by 客服: the follow-up waits for this handler's decision
         # (made, or abandoned when WeChat hangs up and the handler is cancelled).
-        pending = self._pending[uid] = _Pending()
         self._spawn(self._finish_later(task, push.from_user, pending))
         try:
             done, _ = await asyncio.wait({task}, timeout=self.config.answer_within)
@@ -286,6 +291,22 @@ class WeChatWebhook:
 
     def _spawn(self, coro: Any) -> None:
         self._keep(asyncio.create_task(coro))
+
+    async def replay(self, limit: int = 1000) -> int:
+        """At start-up: pushes stored but never processed (the process stopped in between) are
+        processed now, their answers sent by 客服 (WeChat stopped waiting long ago)."""
+        async with self.db.read() as conn:
+            rows = await Repos(conn).inbox_pending(CHANNEL, limit)
+        for uid, payload, _attempts in rows:
+            try:
+                push = parse_push(payload.encode())
+            except BadPush:
+                async with self.db.transaction() as conn:
+                    await Repos(conn).inbox_done(CHANNEL, uid, self.clock.now())
+                continue
+            messages = await self._process(push, uid)
+            await self._send_custom(push.from_user, messages)
+        return len(rows)
 
     async def _finish_later(
         self,

@@ -283,3 +283,31 @@ async def test_oversized_push_is_refused(rig: Rig) -> None:
         async with s.post(rig.fake.webhook_url, params=params, data=chunks()) as r:
             assert r.status == 413
     assert not rig.conversation.seen
+
+
+async def test_a_push_stored_before_a_restart_is_processed_once(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """The process stopped after storing a push: WeChat's retry (or the start-up replay) gets it
+    processed, once."""
+    from storage.repositories import Repos
+    from wechat.messages import parse_push as parse
+    from wechat.webhook import update_id
+
+    xml = rig.fake.text(OPENID, "断电前")
+    async with rig.db.transaction() as conn:
+        await Repos(conn).inbox_add("wechat", update_id(parse(xml.encode())), xml, clock.now())
+    result = await rig.fake.push(xml)
+    assert result.plaintext == "success" or "收到 断电前" in result.plaintext
+    await rig.fake.push(xml)
+    assert [e.text for e in rig.conversation.seen] == ["断电前"]
+
+    other = rig.fake.text(OPENID, "也断电前")
+    async with rig.db.transaction() as conn:  # stored as _take does: inbox row and window
+        await Repos(conn).inbox_add("wechat", update_id(parse(other.encode())), other, clock.now())
+        await WeChatRepo(conn).open_window(OPENID, "message", clock.now())
+    rig.fake.open_window(OPENID, "message")
+    assert await rig.webhook.replay() == 1
+    assert [e.text for e in rig.conversation.seen] == ["断电前", "也断电前"]
+    assert rig.fake.custom[-1]["text"]["content"] == "收到 也断电前"
+    assert await rig.webhook.replay() == 0
