@@ -75,7 +75,7 @@ async def wx(harness: Harness, tmp_path: Path) -> AsyncIterator[WeChatRig]:
         }
     )
     conversation = Conversation(
-        app.liaison, app.liaison.catalog, app.faq, broadcasts=app.broadcasts
+        app.liaison, app.liaison.c, app.faq, broadcasts=app.broadcasts
     )
     runtime = build_wechat(settings, app.db, app.liaison.clock, conversation)
     assert runtime is not None
