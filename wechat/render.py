@@ -82,6 +82,10 @@ def menu_link(number: int, label: str) -> str:
 
 def render(message: OutMessage, catalog: Catalog, msgmenu: bool = False) -> Rendered:
     text = to_wechat_text(message.text)
+    if message.photos:
+        # Telegram file ids and web uploads cannot be sent as WeChat images: say they exist
+        note = catalog.plain("wechat.photos", count=len(message.photos))
+        text = f"{text}\n{note}" if text else note
     if message.location is not None:
         lat, lon = message.location
         text = (text + "\n" if text else "") + f"📍 {lat:.5f}, {lon:.5f}"

@@ -221,3 +221,8 @@ async def test_a_refused_template_id_does_not_lose_the_notice(
     with pytest.raises(DeliveryError):
         await channel.send(OPENID, OutMessage(text="办结了", wish_id=wish_id))
     await api.close()
+
+
+def test_photos_are_mentioned_not_lost() -> None:
+    r = render(OutMessage(photos=("AgAD1", "AgAD2")), Catalog("zh_CN"))
+    assert r.texts == ("（2 张图片，请到联络站网页或 Telegram 查看）",)
