@@ -348,7 +348,8 @@ class WeChatWebhook:
         return messages
 
     def _with_form_link(self, message: OutMessage, station: str) -> OutMessage:
-        """The greeting also links the station's web chat page, easier for long input."""
+        """The greeting also gives the station's web chat page (WeChat makes a bare URL a link),
+        easier for long input."""
         if not self.channel.public_url:
             return message
         url = f"{self.channel.public_url}/s/{quote(station)}"
