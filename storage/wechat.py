@@ -160,3 +160,30 @@ class WeChatRepo:
             (update_id,),
         )
         return row is not None
+
+    async def prune_shown(self, before: datetime, limit: int) -> int:
+        """Kept cards already shown before `before` (full card texts): like delivered outbox rows."""
+        cur = await self.conn.execute(
+            "DELETE FROM wechat_waiting WHERE id IN (SELECT id FROM wechat_waiting"
+            " WHERE shown_at IS NOT NULL AND shown_at < ? ORDER BY id LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
+
+    async def prune_options(self, before: datetime, limit: int) -> int:
+        """Numbered options offered before `before`: like an idle session."""
+        cur = await self.conn.execute(
+            "DELETE FROM wechat_options WHERE rowid IN (SELECT rowid FROM wechat_options"
+            " WHERE created_at < ? LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
+
+    async def prune_inbox(self, before: datetime, limit: int) -> int:
+        """Processed WeChat pushes older than `before` (raw messages)."""
+        cur = await self.conn.execute(
+            "DELETE FROM inbox WHERE rowid IN (SELECT rowid FROM inbox WHERE channel='wechat'"
+            " AND processed_at IS NOT NULL AND processed_at < ? LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
