@@ -105,6 +105,7 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     qr.add_argument("--username", help=h("cli_username"))
     qr.add_argument("--force", action="store_true", help=h("cli_force"))
     qr.add_argument("--web", type=Path, metavar="FILE.png", help=h("cli_qr_web"))
+    qr.add_argument("--wechat", type=Path, metavar="FILE.png", help=h("cli_qr_wechat"))
     qr.add_argument("file", type=Path, nargs="?", help="FILE.png")
     link = sub.add_parser("login-link", help=h("cli_login_link"))
     link.add_argument("--person", required=True, type=int, metavar="TELEGRAM_ID", help=h("cli_person"))
@@ -194,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
             check_target(args.file, args.force)
             count = _faq_export(settings, args.file)
             _say(c, "faq_exported", count=count, file=args.file)
+        elif args.command == "qr" and args.wechat is not None and args.file is None:
+            from wechat.cli import qr_wechat_command
+
+            _require_database(settings)
+            qr_wechat_command(settings, args.station, args.wechat, args.force)
         elif args.command == "qr":
             from telegram.error import InvalidToken, TelegramError
 
@@ -206,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
                 from web.cli import qr_web_command
 
                 qr_web_command(settings, args.station, args.web, args.force)
+            if args.wechat is not None:
+                from wechat.cli import qr_wechat_command
+
+                qr_wechat_command(settings, args.station, args.wechat, args.force)
             try:
                 qr_command(settings, args.station, args.username, args.file, args.force)
             except InvalidToken as exc:

@@ -104,6 +104,21 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.web_host in ("0.0.0.0", "::", "") else self.web_host
         return f"http://{host}:{self.web_port}"
 
+    # WeChat service account (服务号), README "WeChat": the channel is on when the app id is set.
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    wechat_token: str | None = None  # the Token of 服务器配置, for the push signature
+    wechat_aes_key: str = ""  # EncodingAESKey (43 characters); empty: plaintext mode
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_template_result: str = ""  # template id for a resolution (办结通知)
+    wechat_template_reply: str = ""  # template id for a deputy's reply
+    wechat_template_notice: str = ""  # template id for any other notice (回访, broadcasts)
+    wechat_subscribe_result: str = ""  # one-time subscription template ids, same kinds
+    wechat_subscribe_reply: str = ""
+    wechat_subscribe_notice: str = ""
+    wechat_msgmenu: bool = False  # certified accounts: choices as weixin://bizmsgmenu links
+    wechat_media_dir: Path = Path("wechat_media")  # photos downloaded at intake
+
     def limits(self) -> Limits:
         return Limits(
             global_per_second=self.rate_global,
@@ -132,6 +147,16 @@ class Settings(BaseSettings):
                 raise CatalogValueError("staff_ids_shape") from exc
         if isinstance(value, int):
             return (value,)
+        return value
+
+    @field_validator("wechat_aes_key", mode="before")
+    @classmethod
+    def _wechat_aes_key(cls, value: object) -> object:
+        # WeChat's console gives 43 letters and digits; anything else can never decrypt a push
+        if isinstance(value, str):
+            value = value.strip()
+            if value and (len(value) != 43 or not value.isascii() or not value.isalnum()):
+                raise CatalogValueError("wechat_aes_key_shape")
         return value
 
     @field_validator("log_level", mode="before")
