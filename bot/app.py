@@ -37,6 +37,7 @@ from handlers.telegram_io import PacedRateLimiter, TelegramTransport, retry_seco
 from storage.db import Database
 from storage.repositories import Repos
 from web.runtime import WebServer, build_web
+from wechat.runtime import WeChatRuntime, build_wechat
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,15 @@ class LiaisonApp:
     supervisor: Supervisor | None = None
     web: WebServer | None = None
     exempt: ExemptPeople | None = None
+    wechat: WeChatRuntime | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _menus: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.web is not None:  # residents on the web need not wait for Telegram
             await self.web.start()
+        if self.wechat is not None:  # pushes stored but never processed before the last stop
+            await self.wechat.webhook.replay()
         await self._connect()
         me = self.application.bot
         deps: Deps = self.application.bot_data["deps"]
@@ -145,7 +149,9 @@ class LiaisonApp:
         with contextlib.suppress(Exception):
             await self.application.shutdown()
         if self.web is not None:
-            await self.web.stop()
+            await self.web.stop()  # also drains the WeChat webhook's tasks (on_cleanup)
+        if self.wechat is not None:
+            await self.wechat.close()
         await self.db.close()
 
     async def _housekeeping(self) -> None:
@@ -270,6 +276,7 @@ async def build(
     web = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk)
     web_login.register(application, lambda: web.url)  # /web: a one-time web desk link
     transports: dict[str, Transport] = {transport.channel: transport, "web": web.channel}
+    wechat = attach_wechat(settings, db, clock, talk, web, transports)
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)
     liaison.wishes_per_day = settings.limit_wishes_per_day
     exempt = ExemptPeople(db, settings.staff_ids)
@@ -288,7 +295,25 @@ async def build(
         supervisor=supervisor, web=web,
     )  # fmt: skip
     app.exempt = exempt
+    app.wechat = wechat
     return app
+
+
+def attach_wechat(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    conversation: Conversation,
+    web: WebServer,
+    transports: dict[str, Transport],
+) -> WeChatRuntime | None:
+    """The WeChat channel when LIAISON_WECHAT_APP_ID is set: its webhook (/wechat) is served by
+    the web server, its channel is the dispatcher's transport "wechat"."""
+    runtime = build_wechat(settings, db, clock, conversation, settings.web_url)
+    if runtime is not None:
+        transports["wechat"] = runtime.channel
+        web.attachments.append(runtime.webhook.attach)
+    return runtime
 
 
 class LeadershipLost(RuntimeError):
@@ -382,10 +407,13 @@ class WebOnlyApp:
     dispatcher: Dispatcher
     web: WebServer
     supervisor: Supervisor | None = None
+    wechat: WeChatRuntime | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.web.start()
+        if self.wechat is not None:
+            await self.wechat.webhook.replay()
         self._tasks = [
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
@@ -420,6 +448,8 @@ class WebOnlyApp:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
         await self.web.stop()
+        if self.wechat is not None:
+            await self.wechat.close()
         await self.db.close()
 
 
@@ -465,10 +495,11 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
         settings, db, catalog, clock, liaison, faq, demo=demo, config=config, conversation=talk
     )
     transports: dict[str, Transport] = {"web": web.channel}
+    wechat = attach_wechat(settings, db, clock, talk, web, transports)
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=Pacer(Limits()))
     supervisor = Supervisor(
         db, catalog, liaison, digest_hour=settings.digest_hour,
         rating_reminder_days=settings.rating_reminder_days, followup_days=settings.followup_days,
         retention=Retention(db, clock, settings.retention()),
     )  # fmt: skip
-    return WebOnlyApp(settings, db, liaison, dispatcher, web, supervisor)
+    return WebOnlyApp(settings, db, liaison, dispatcher, web, supervisor, wechat=wechat)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +27,9 @@ class WebServer:
     ctx: WebContext
     host: str
     port: int
+    # Other adapters served by the same server (the WeChat webhook on /wechat): each is given
+    # the aiohttp app when it is created, before it starts listening.
+    attachments: list[Callable[[web.Application], None]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
 
     @property
@@ -38,7 +42,10 @@ class WebServer:
 
     async def start(self) -> None:
         # No access log: paths carry receipts and one-time login tokens.
-        self._runner = web.AppRunner(create_app(self.ctx), access_log=None, shutdown_timeout=2)
+        app = create_app(self.ctx)
+        for attach in self.attachments:
+            attach(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         if self.port == 0:  # tests ask for any free port: find out which one

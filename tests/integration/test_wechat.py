@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from bot.app import build
 from storage.wechat import WeChatRepo
+from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat
-from tests.integration.conftest import Harness
+from tests.integration.conftest import TEST_LIMITS, Harness, settings_for
 from wechat.runtime import WeChatRuntime, build_wechat
 
 pytest.importorskip("bot.conversation")
@@ -166,3 +168,29 @@ async def test_resolution_outside_the_window_goes_as_template(wx: WeChatRig) -> 
     await fake.wait_until(lambda: any(t["template_id"] == "TPL_RESULT" for t in fake.templates))
     template = next(t for t in fake.templates if t["template_id"] == "TPL_RESULT")
     assert template["touser"] == OPENID and template["data"]["keyword1"]["value"] == receipt
+
+
+async def test_the_app_serves_wechat_when_the_app_id_is_set(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """bot/app.py's own composition: /wechat on the web server, "wechat" among the transports."""
+    wechat = FakeWeChat(aes_key=AES_KEY)
+    await wechat.start()
+    settings = settings_for(
+        fake, tmp_path,
+        wechat_app_id=wechat.app_id, wechat_app_secret=wechat.app_secret,
+        wechat_token=wechat.token, wechat_aes_key=AES_KEY,
+        wechat_api_base_url=wechat.base_url, wechat_media_dir=tmp_path / "media",
+    )  # fmt: skip
+    app = await build(settings, limits=TEST_LIMITS)
+    try:
+        await app.start()
+        assert app.web is not None and app.wechat is not None
+        assert app.dispatcher.transports["wechat"] is app.wechat.channel
+        wechat.webhook_url = f"{app.web.url}/wechat"
+        rig = WeChatRig(Harness(fake, app), wechat, app.wechat)
+        welcome = await rig.send(wechat.event(OPENID, "subscribe", "qrscene_st_huimin"))
+        assert "惠民社区代表联络站" in welcome
+    finally:
+        await app.stop()
+        await wechat.stop()
