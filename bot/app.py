@@ -8,12 +8,14 @@ import logging
 import signal
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.broadcasts import BroadcastMonitor, BroadcastService
 from bot.clock import Clock, SystemClock
+from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher, Transport
 from bot.faq_service import FaqService
 from bot.i18n import Catalog
@@ -25,6 +27,7 @@ from bot.settings import Settings
 from bot.stations_file import load_stations_file
 from bot.supervision import Supervisor
 from bot.throttle import Throttle
+from handlers import web_login
 from handlers.common import Deps
 from handlers.limits import tell_limited
 from handlers.menu import publish_commands, publish_work_menus
@@ -33,6 +36,8 @@ from handlers.router import register
 from handlers.telegram_io import PacedRateLimiter, TelegramTransport, retry_seconds
 from storage.db import Database
 from storage.repositories import Repos
+from web.runtime import WebServer, build_web
+from wechat.runtime import WeChatRuntime, build_wechat
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +62,17 @@ class LiaisonApp:
     broadcasts: BroadcastService
     monitor: BroadcastMonitor
     supervisor: Supervisor | None = None
+    web: WebServer | None = None
     exempt: ExemptPeople | None = None
+    wechat: WeChatRuntime | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _menus: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.web is not None:  # residents on the web need not wait for Telegram
+            await self.web.start()
+        if self.wechat is not None:  # pushes stored but never processed before the last stop
+            await self.wechat.webhook.replay()
         await self._connect()
         me = self.application.bot
         deps: Deps = self.application.bot_data["deps"]
@@ -137,6 +148,10 @@ class LiaisonApp:
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
         with contextlib.suppress(Exception):
             await self.application.shutdown()
+        if self.web is not None:
+            await self.web.stop()  # also drains the WeChat webhook's tasks (on_cleanup)
+        if self.wechat is not None:
+            await self.wechat.close()
         await self.db.close()
 
     async def _housekeeping(self) -> None:
@@ -256,7 +271,12 @@ async def build(
             log.warning("wall chat of %d station(s) is now %s", moved, new_chat_id)
 
     transport = TelegramTransport(application.bot, on_migrated=follow_migration)
-    transports: dict[str, Transport] = {transport.channel: transport}
+    # The web pages talk to the same conversation as Telegram (one per process).
+    talk = Conversation(liaison, catalog, faq, broadcasts=broadcasts)
+    web = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk)
+    web_login.register(application, lambda: web.url)  # /web: a one-time web desk link
+    transports: dict[str, Transport] = {transport.channel: transport, "web": web.channel}
+    wechat = attach_wechat(settings, db, clock, talk, web, transports)
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)
     liaison.wishes_per_day = settings.limit_wishes_per_day
     exempt = ExemptPeople(db, settings.staff_ids)
@@ -272,10 +292,28 @@ async def build(
     monitor = BroadcastMonitor(broadcasts, transports, clock)
     app = LiaisonApp(
         settings, db, liaison, faq, application, dispatcher, poller, broadcasts, monitor,
-        supervisor=supervisor,
+        supervisor=supervisor, web=web,
     )  # fmt: skip
     app.exempt = exempt
+    app.wechat = wechat
     return app
+
+
+def attach_wechat(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    conversation: Conversation,
+    web: WebServer,
+    transports: dict[str, Transport],
+) -> WeChatRuntime | None:
+    """The WeChat channel when LIAISON_WECHAT_APP_ID is set: its webhook (/wechat) is served by
+    the web server, its channel is the dispatcher's transport "wechat"."""
+    runtime = build_wechat(settings, db, clock, conversation, settings.web_url)
+    if runtime is not None:
+        transports["wechat"] = runtime.channel
+        web.attachments.append(runtime.webhook.attach)
+    return runtime
 
 
 class LeadershipLost(RuntimeError):
@@ -319,7 +357,11 @@ async def run(settings: Settings) -> None:
 
 
 async def _run(settings: Settings, stop: asyncio.Event, lost: asyncio.Event | None) -> None:
-    app = await build(settings)
+    app: LiaisonApp | WebOnlyApp
+    if settings.telegram_token:
+        app = await build(settings)
+    else:  # the web channel alone (or the demo, when no stations are configured either)
+        app = await build_web_only(settings)
     stopper = asyncio.create_task(stop.wait())
     loser = asyncio.create_task(lost.wait()) if lost is not None else None
     starter = asyncio.create_task(app.start())
@@ -346,5 +388,118 @@ async def _run(settings: Settings, stop: asyncio.Event, lost: asyncio.Event | No
             loser.cancel()
         if waiter is not None:
             waiter.cancel()
-        log.info(app.application.bot_data["deps"].catalog.plain("operator.log_stopping"))
+        log.info(Catalog(settings.locale).plain("operator.log_stopping"))
         await app.stop()
+
+
+# -- without Telegram: the web channel alone, or the demo -------------------------------------------
+
+DEMO_STATIONS = Path(__file__).resolve().parents[1] / "deploy" / "stations.example.yaml"
+
+
+@dataclass
+class WebOnlyApp:
+    """`run` with no LIAISON_TELEGRAM_TOKEN: the same core, the web channel as its only way in."""
+
+    settings: Settings
+    db: Database
+    liaison: Liaison
+    dispatcher: Dispatcher
+    web: WebServer
+    supervisor: Supervisor | None = None
+    wechat: WeChatRuntime | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.web.start()
+        if self.wechat is not None:
+            await self.wechat.webhook.replay()
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(self._housekeeping(), name="housekeeping"),
+        ]
+        if self.supervisor is not None:
+            self._tasks.append(
+                asyncio.create_task(self.supervisor.run(SUPERVISION_SECONDS), name="supervision")
+            )
+        catalog = Catalog(self.settings.locale)
+        key = "operator.log_demo_running" if self.web.ctx.demo else "operator.log_web_only"
+        log.info(catalog.plain(key, url=self.web.url, database=self.db.path))
+
+    async def _housekeeping(self) -> None:
+        while True:
+            try:
+                await self.liaison.close_stale()
+            except Exception:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+    async def wait(self) -> None:
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def stop(self) -> None:
+        self.dispatcher.stop()
+        for task in self._tasks:
+            if task.get_name() != "dispatcher":
+                task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
+        await self.web.stop()
+        if self.wechat is not None:
+            await self.wechat.close()
+        await self.db.close()
+
+
+def demo_database(settings: Settings) -> Path:
+    """The demo keeps its own database beside the real one, so its example stations never
+    become a real deployment's stations (a later run with a token and no stations refuses)."""
+    return settings.database.with_name(settings.database.stem + "-demo" + settings.database.suffix)
+
+
+async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebOnlyApp:
+    """No token: the web channel alone on the configured stations; with none configured
+    anywhere, the demo on the example stations (deputies and staff are then web accounts)."""
+    clock = clock or SystemClock()
+    catalog = Catalog(settings.locale)
+    config = load_stations_file(settings.stations_file, catalog) if settings.stations_file else None
+    demo = False
+    if config is None:
+        if settings.database.exists():
+            db = await open_database(settings)
+            async with db.read() as conn:
+                has_stations = await Repos(conn).stations()
+            await db.close()
+        else:
+            has_stations = []
+        if not has_stations:
+            if not DEMO_STATIONS.is_file():  # installed without the repository's deploy/
+                raise ConfigError("no_stations", database=settings.database.absolute())
+            demo = True
+            config = load_stations_file(DEMO_STATIONS, catalog)
+            settings = settings.model_copy(update={"database": demo_database(settings)})
+    db = await open_database(settings)
+    liaison = Liaison(
+        db, catalog, clock, settings.tz, auto_close_days=settings.auto_close_days,
+        input_timeout=timedelta(minutes=settings.input_timeout_minutes),
+    )  # fmt: skip
+    liaison.wishes_per_day = settings.limit_wishes_per_day  # web residents have the limit too
+    if config is not None:
+        await liaison.sync_config(config, channel="web" if demo else "telegram")
+    faq = FaqService(db, clock, settings.faq_file)
+    await faq.reload()
+    talk = Conversation(liaison, catalog, faq)
+    web = await build_web(
+        settings, db, catalog, clock, liaison, faq, demo=demo, config=config, conversation=talk
+    )
+    transports: dict[str, Transport] = {"web": web.channel}
+    wechat = attach_wechat(settings, db, clock, talk, web, transports)
+    dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=Pacer(Limits()))
+    supervisor = Supervisor(
+        db, catalog, liaison, digest_hour=settings.digest_hour,
+        rating_reminder_days=settings.rating_reminder_days, followup_days=settings.followup_days,
+        retention=Retention(db, clock, settings.retention()),
+    )  # fmt: skip
+    return WebOnlyApp(settings, db, liaison, dispatcher, web, supervisor, wechat=wechat)

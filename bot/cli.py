@@ -104,7 +104,11 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     qr.add_argument("--station", required=True, help=h("cli_station"))
     qr.add_argument("--username", help=h("cli_username"))
     qr.add_argument("--force", action="store_true", help=h("cli_force"))
-    qr.add_argument("file", type=Path, help="FILE.png")
+    qr.add_argument("--web", type=Path, metavar="FILE.png", help=h("cli_qr_web"))
+    qr.add_argument("--wechat", type=Path, metavar="FILE.png", help=h("cli_qr_wechat"))
+    qr.add_argument("file", type=Path, nargs="?", help="FILE.png")
+    link = sub.add_parser("login-link", help=h("cli_login_link"))
+    link.add_argument("--person", required=True, type=int, metavar="TELEGRAM_ID", help=h("cli_person"))
     # purge (privacy): erasure on request; its messages are in locales/*/privacy.yaml
     pur = sub.add_parser("purge", help=h("cli_purge"))
     pur.add_argument("--resident", required=True, type=int, metavar="TELEGRAM_ID")
@@ -147,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         if args.command == "run":
-            settings.telegram_token = check_token(settings.telegram_token)
+            if settings.telegram_token:  # without one, the web channel runs alone (or the demo)
+                settings.telegram_token = check_token(settings.telegram_token)
             from telegram.error import InvalidToken
 
             from bot.app import run
@@ -175,17 +180,42 @@ def main(argv: list[str] | None = None) -> int:
 
             _require_database(settings)
             export_command(settings, args.station, args.first, args.last, args.file, args.force)
+        elif args.command == "login-link":
+            from web.cli import login_link_command
+
+            _require_database(settings)
+            login_link_command(settings, args.person)
+        elif args.command == "qr" and args.web is not None and args.file is None:
+            from web.cli import qr_web_command
+
+            _require_database(settings)
+            qr_web_command(settings, args.station, args.web, args.force)
         elif args.command == "faq":
             _require_database(settings)
             check_target(args.file, args.force)
             count = _faq_export(settings, args.file)
             _say(c, "faq_exported", count=count, file=args.file)
+        elif args.command == "qr" and args.wechat is not None and args.file is None:
+            from wechat.cli import qr_wechat_command
+
+            _require_database(settings)
+            qr_wechat_command(settings, args.station, args.wechat, args.force)
         elif args.command == "qr":
             from telegram.error import InvalidToken, TelegramError
 
             from bot.reporting_cli import qr_command
 
+            if args.file is None:
+                _parser(c).error(c.plain("operator.cli_required", names="FILE.png"))
             _require_database(settings)
+            if args.web is not None:
+                from web.cli import qr_web_command
+
+                qr_web_command(settings, args.station, args.web, args.force)
+            if args.wechat is not None:
+                from wechat.cli import qr_wechat_command
+
+                qr_wechat_command(settings, args.station, args.wechat, args.force)
             try:
                 qr_command(settings, args.station, args.username, args.file, args.force)
             except InvalidToken as exc:

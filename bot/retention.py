@@ -12,16 +12,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.clock import Clock
 from storage.db import Database
 from storage.privacy import PurgeCounts, PurgeRepo, PurgeTarget, RetentionRepo
+from storage.wechat import WeChatRepo
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # rows per transaction: the bot's other work waits at most one short batch
 MAX_BATCHES = 20  # per table and run; the rest waits for the next run
-EVERY = timedelta(minutes=10)  # how often the scheduler's tick actually prunes
+EVERY = timedelta(minutes=10)
+WECHAT_INBOX_KEPT = timedelta(days=7)  # as the Telegram inbox (handlers/polling.py)  # how often the scheduler's tick actually prunes
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,15 @@ class RetentionPolicy:
     links_days: int = 30
     session_hours: int = 24
     faq_miss_days: int = 90
+
+
+def _wechat(prune: Any) -> Any:
+    """A WeChatRepo pruning method called as the RetentionRepo ones are."""
+
+    async def call(repo: RetentionRepo, before: datetime, limit: int) -> int:
+        return int(await prune(WeChatRepo(repo.conn), before, limit))
+
+    return call
 
 
 class Retention:
@@ -54,6 +66,14 @@ class Retention:
             "links": (RetentionRepo.prune_links, now - timedelta(days=p.links_days)),
             "sessions": (RetentionRepo.prune_sessions, now - timedelta(hours=p.session_hours)),
             "faq_misses": (RetentionRepo.prune_faq_misses, now - timedelta(days=p.faq_miss_days)),
+            # WeChat: kept cards once shown (as delivered outbox rows), options (as sessions)
+            "wechat_shown": (_wechat(WeChatRepo.prune_shown), now - timedelta(days=p.outbox_days)),
+            "wechat_options": (
+                _wechat(WeChatRepo.prune_options),
+                now - timedelta(hours=p.session_hours),
+            ),
+            # the Telegram poller prunes its own inbox rows; the webhook has no poller
+            "wechat_inbox": (_wechat(WeChatRepo.prune_inbox), now - WECHAT_INBOX_KEPT),
         }
         done: dict[str, int] = {}
         for name, (prune, before) in jobs.items():

@@ -89,6 +89,35 @@ class Settings(BaseSettings):
     limit_notice_minutes: float = Field(default=10.0, ge=0)
     # How many updates (each of a different chat) are processed at once.
     max_concurrent_updates: int = Field(default=64, ge=1, le=1000)
+    # The web channel (web/): served by `run` beside Telegram, or alone without a token.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    # The address people reach it at (links, QR codes); http://WEB_HOST:WEB_PORT when unset.
+    public_url: str | None = None
+    # Signs the visitor cookie; generated once and kept in the database when unset.
+    web_secret: str | None = None
+
+    @property
+    def web_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.web_host in ("0.0.0.0", "::", "") else self.web_host
+        return f"http://{host}:{self.web_port}"
+
+    # WeChat service account (服务号), README "WeChat": the channel is on when the app id is set.
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    wechat_token: str | None = None  # the Token of 服务器配置, for the push signature
+    wechat_aes_key: str = ""  # EncodingAESKey (43 characters); empty: plaintext mode
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_template_result: str = ""  # template id for a resolution (办结通知)
+    wechat_template_reply: str = ""  # template id for a deputy's reply
+    wechat_template_notice: str = ""  # template id for any other notice (回访, broadcasts)
+    wechat_subscribe_result: str = ""  # one-time subscription template ids, same kinds
+    wechat_subscribe_reply: str = ""
+    wechat_subscribe_notice: str = ""
+    wechat_msgmenu: bool = False  # certified accounts: choices as weixin://bizmsgmenu links
+    wechat_media_dir: Path = Path("wechat_media")  # photos downloaded at intake
 
     def limits(self) -> Limits:
         return Limits(
@@ -120,6 +149,16 @@ class Settings(BaseSettings):
             return (value,)
         return value
 
+    @field_validator("wechat_aes_key", mode="before")
+    @classmethod
+    def _wechat_aes_key(cls, value: object) -> object:
+        # WeChat's console gives 43 letters and digits; anything else can never decrypt a push
+        if isinstance(value, str):
+            value = value.strip()
+            if value and (len(value) != 43 or not value.isascii() or not value.isalnum()):
+                raise CatalogValueError("wechat_aes_key_shape")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _log_level(cls, value: object) -> object:
@@ -134,7 +173,7 @@ class Settings(BaseSettings):
             return value.strip() or None
         return value
 
-    @field_validator("stations_file", "faq_file", mode="before")
+    @field_validator("stations_file", "faq_file", "public_url", "web_secret", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         # LIAISON_STATIONS_FILE= (empty) means unset, not the current directory.

@@ -16,15 +16,18 @@ from bot.i18n import Catalog
 from bot.messages import Button, Keyboard, keyboard
 from handlers.common import (
     Context,
+    conversation,
     deps,
     drop_keyboard,
     guarded,
     idempotency_key,
     paged,
     pressed,
+    render_messages,
     reply,
 )
-from handlers.telegram_io import edit, send
+from handlers.telegram_io import edit
+from handlers.translate import inbound
 from storage.repositories import UserRow
 
 SERVICE_KEY = "broadcasts"
@@ -36,41 +39,12 @@ def service(context: Context) -> BroadcastService:
 
 
 async def _prompt(update: Update, context: Context, user: UserRow, draft: BroadcastDraft) -> None:
-    c = deps(context).catalog
-    svc = service(context)
-    if draft.step == "text":
-        await reply(update, context, c.t("broadcast.write"))
-    elif draft.step == "audience":
-        await reply(
-            update,
-            context,
-            c.t("broadcast.audience"),
-            keyboard(
-                [Button(c.plain("btn.audience_station"), button(act.BROADCAST_AUDIENCE, arg="station"))],
-                [Button(c.plain("btn.audience_followers"), button(act.BROADCAST_AUDIENCE, arg="followers"))],
-                [Button(c.plain("btn.cancel"), button(act.BROADCAST_AUDIENCE, arg="x"))],
-            ),
-        )
-    elif draft.step == "receipt":
-        await reply(update, context, c.t("broadcast.receipt"))
-    elif draft.step == "confirm":
-        message, count = await svc.preview(user)
-        chat = update.effective_chat
-        assert chat is not None
-        await reply(update, context, c.t("broadcast.preview_header"))
-        await send(context.bot, chat.id, message)
-        buttons = keyboard(
-            [
-                Button(c.plain("btn.send_broadcast", count=count), button(act.BROADCAST_AUDIENCE, arg="ok")),
-                Button(c.plain("btn.cancel"), button(act.BROADCAST_AUDIENCE, arg="x")),
-            ]
-        )
-        await reply(
-            update,
-            context,
-            c.t("broadcast.preview", count=count),
-            buttons if count else keyboard([Button(c.plain("btn.cancel"), button(act.BROADCAST_AUDIENCE, arg="x"))]),
-        )
+    """What the draft needs next, as the conversation words it (bot/conversation/broadcast.py)."""
+    event = inbound(update)
+    if event is None:
+        return
+    answer = await conversation(context).broadcast_prompt(event, user, draft)
+    await render_messages(update, context, answer)
 
 
 @guarded

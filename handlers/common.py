@@ -14,12 +14,13 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot import actions as act
-from bot.actions import Action, InvalidAction, button
+from bot.actions import Action, InvalidAction
 from bot.conversation import Conversation, Kind, Reply, error_text
+from bot.conversation.resident import paged as conversation_paged
 from bot.domain.model import DomainError, InvalidInput
 from bot.faq_service import FaqService
 from bot.i18n import Catalog, Markup
-from bot.messages import Button, Keyboard, OutMessage, keyboard
+from bot.messages import Keyboard, OutMessage
 from bot.services import Identity, Liaison
 from handlers.telegram_io import markup, send
 from storage.repositories import UserRow
@@ -106,24 +107,8 @@ def topic_of(update: Update) -> int | None:
     return message.message_thread_id
 
 
-BUTTONS_PER_PAGE = 20  # Telegram refuses an inline keyboard of more than 100 buttons
-
-
-def paged(
-    catalog: Catalog, rows: list[list[Button]], page: int, verb: str, prefix: str = ""
-) -> Keyboard:
-    """One page of a long list of button rows, with « / » buttons whose action is `verb` with
-    the argument `<prefix><page>`:
-    a county may have more stations than one keyboard can carry."""
-    pages = max(1, -(-len(rows) // BUTTONS_PER_PAGE))
-    page = min(max(page, 0), pages - 1)
-    chunk = rows[page * BUTTONS_PER_PAGE : (page + 1) * BUTTONS_PER_PAGE]
-    arrows = []
-    if page > 0:
-        arrows.append(Button(catalog.plain("btn.prev"), button(verb, arg=f"{prefix}{page - 1}")))
-    if page + 1 < pages:
-        arrows.append(Button(catalog.plain("btn.next_page"), button(verb, arg=f"{prefix}{page + 1}")))
-    return keyboard(*chunk, arrows)
+# One page of a long list of buttons, with « / » to the others (the conversation's helper).
+paged = conversation_paged
 
 
 Handler = Callable[[Update, Context, UserRow], Awaitable[Any]]
@@ -265,16 +250,21 @@ async def converse(
     return answer
 
 
+async def render_messages(update: Update, context: Context, answer: Reply) -> None:
+    """Only the messages of a Reply (the caller answers the press itself)."""
+    chat = update.effective_chat
+    if chat is not None:
+        for message in answer.messages:
+            await send(context.bot, chat.id, message, thread_id=topic_of(update))
+
+
 async def render(update: Update, context: Context, answer: Reply) -> None:
     """A Reply as Telegram calls: new buttons on the pressed message, the messages in order
     (in the forum topic asked in), then the press answered exactly once."""
     query = update.callback_query
     if answer.rebutton is not None:
         await drop_keyboard(update, answer.rebutton)
-    chat = update.effective_chat
-    if chat is not None:
-        for message in answer.messages:
-            await send(context.bot, chat.id, message, thread_id=topic_of(update))
+    await render_messages(update, context, answer)
     if query is not None:
         await _answer(query, answer.toast, alert=answer.alert)
     elif answer.alert and answer.toast:

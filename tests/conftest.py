@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,6 +15,10 @@ from bot.services import Identity, Liaison
 from bot.stations_file import StationsConfig, parse_stations_yaml
 from storage.db import Database
 from tests.engines import database_target, drop_schemas
+
+# The web channel listens on any free port in tests (and in the bots they start as processes):
+# the machine runs several suites at once, and 8080 may be taken.
+os.environ.setdefault("LIAISON_WEB_PORT", "0")
 
 # Two stations, three deputies at the first, one at the second; the county admin is 990001.
 STATIONS_YAML = """

@@ -20,7 +20,7 @@ from bot.i18n import Catalog, Markup
 from bot.services import Identity
 
 if TYPE_CHECKING:
-    from bot.broadcasts import BroadcastService
+    from bot.broadcasts import BroadcastDraft, BroadcastService
     from bot.faq_service import FaqService
     from bot.services import Liaison
     from storage.repositories import UserRow
@@ -63,6 +63,26 @@ class Conversation:
             )
         )
 
+    def turn(self, event: Inbound, user: UserRow) -> Turn:
+        return Turn(
+            event=event,
+            user=user,
+            liaison=self.liaison,
+            catalog=self.catalog,
+            faq=self.faq,
+            broadcasts=self.broadcasts,
+        )
+
+    async def broadcast_prompt(
+        self, event: Inbound, user: UserRow, draft: BroadcastDraft
+    ) -> Reply:
+        """The next step of a broadcast being written (its buttons are still Telegram's)."""
+        from bot.conversation import broadcast
+
+        turn = self.turn(event, user)
+        await broadcast.prompt(turn, draft)
+        return turn.reply()
+
     async def handle(self, event: Inbound, user: UserRow | None = None) -> Reply:
         """Answer one input. A refusal by the use cases (no right, stale button, bad input) is
         a polite answer that changed nothing, after whatever was already said in this turn;
@@ -71,14 +91,7 @@ class Conversation:
 
         if user is None:
             user = await self.person(event)
-        turn = Turn(
-            event=event,
-            user=user,
-            liaison=self.liaison,
-            catalog=self.catalog,
-            faq=self.faq,
-            broadcasts=self.broadcasts,
-        )
+        turn = self.turn(event, user)
         try:
             await router.route(turn, self.bot_name)
         except DomainError as exc:

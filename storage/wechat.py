@@ -1,0 +1,189 @@
+"""WeChat channel state: the 客服 window per resident, subscription consents, notices kept
+waiting, and the numbered options last shown (SQL only here, as everywhere)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from storage.db import fetch_all, fetch_one
+from storage.repositories import _dt, _ts
+
+
+@dataclass(frozen=True)
+class WindowState:
+    opened_at: datetime
+    kind: str  # "message" (48 h, 5 messages) or "event" (1 minute, 3 messages)
+    sent: int
+
+
+@dataclass(frozen=True)
+class Waiting:
+    id: int
+    payload: dict[str, Any]
+    wish_id: int | None
+    waiting: bool  # no path reached them (else a template or subscription carried a summary)
+
+
+class WeChatRepo:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def open_window(self, openid: str, kind: str, now: datetime) -> None:
+        """A resident's message opens the long window; a follow, scan or click opens the short
+        one, but never shortens a long one that is still open (WeChat keeps the better one)."""
+        current = await self.window(openid)
+        if (
+            kind == "event"
+            and current is not None
+            and current.kind == "message"
+            and (now - current.opened_at).total_seconds() < 48 * 3600
+        ):
+            return
+        await self.conn.execute(
+            "INSERT INTO wechat_windows (openid, opened_at, kind, sent) VALUES (?, ?, ?, 0)"
+            " ON CONFLICT(openid) DO UPDATE SET opened_at=excluded.opened_at,"
+            " kind=excluded.kind, sent=0",
+            (openid, _ts(now), kind),
+        )
+
+    async def window(self, openid: str) -> WindowState | None:
+        row = await fetch_one(
+            self.conn, "SELECT opened_at, kind, sent FROM wechat_windows WHERE openid=?", (openid,)
+        )
+        if row is None:
+            return None
+        opened = _dt(row[0])
+        assert opened is not None
+        return WindowState(opened, row[1], row[2])
+
+    async def count_sent(self, openid: str) -> None:
+        await self.conn.execute("UPDATE wechat_windows SET sent=sent+1 WHERE openid=?", (openid,))
+
+    async def close_window(self, openid: str) -> None:
+        """WeChat said 45015/45047: believe it over our own count."""
+        await self.conn.execute("UPDATE wechat_windows SET sent=99 WHERE openid=?", (openid,))
+
+    async def add_consent(self, openid: str, template_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT OR REPLACE INTO wechat_consents (openid, template_id, granted_at) VALUES (?, ?, ?)",
+            (openid, template_id, _ts(now)),
+        )
+
+    async def has_consent(self, openid: str, template_id: str) -> bool:
+        row = await fetch_one(
+            self.conn,
+            "SELECT 1 FROM wechat_consents WHERE openid=? AND template_id=?",
+            (openid, template_id),
+        )
+        return row is not None
+
+    async def use_consent(self, openid: str, template_id: str) -> None:
+        await self.conn.execute(
+            "DELETE FROM wechat_consents WHERE openid=? AND template_id=?", (openid, template_id)
+        )
+
+    async def keep_waiting(
+        self,
+        openid: str,
+        payload: dict[str, Any],
+        wish_id: int | None,
+        now: datetime,
+        waiting: bool = True,
+    ) -> int:
+        cur = await self.conn.execute(
+            "INSERT INTO wechat_waiting (openid, payload, waiting, wish_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (openid, json.dumps(payload, ensure_ascii=False), int(waiting), wish_id, _ts(now)),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    async def waiting(self, openid: str) -> list[Waiting]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT id, payload, wish_id, waiting FROM wechat_waiting WHERE openid=? AND shown_at IS NULL"
+            " ORDER BY id",
+            (openid,),
+        )
+        return [Waiting(r[0], json.loads(r[1]), r[2], bool(r[3])) for r in rows]
+
+    async def mark_shown(self, ids: list[int], now: datetime) -> None:
+        await self.conn.executemany(
+            "UPDATE wechat_waiting SET shown_at=? WHERE id=?", [(_ts(now), i) for i in ids]
+        )
+
+    async def count_waiting(self) -> int:
+        """Notices that reached no one yet: the "waiting" figure of reports."""
+        row = await fetch_one(
+            self.conn, "SELECT COUNT(*) FROM wechat_waiting WHERE waiting=1 AND shown_at IS NULL"
+        )
+        return int(row[0]) if row else 0
+
+    async def set_options(self, openid: str, actions: list[str], now: datetime) -> None:
+        """Replace the options on offer: 1..n map to these encoded actions."""
+        await self.conn.execute("DELETE FROM wechat_options WHERE openid=?", (openid,))
+        await self.conn.executemany(
+            "INSERT INTO wechat_options (openid, number, action, created_at) VALUES (?, ?, ?, ?)",
+            [(openid, i, a, _ts(now)) for i, a in enumerate(actions, start=1)],
+        )
+
+    async def option(self, openid: str, number: int) -> str | None:
+        row = await fetch_one(
+            self.conn,
+            "SELECT action FROM wechat_options WHERE openid=? AND number=?",
+            (openid, number),
+        )
+        return row[0] if row else None
+
+    async def record_path(self, wish_id: int, openid: str, path: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO wechat_deliveries (wish_id, openid, path, at) VALUES (?, ?, ?, ?)",
+            (wish_id, openid, path, _ts(now)),
+        )
+
+    async def paths(self, wish_id: int) -> list[str]:
+        rows = await fetch_all(
+            self.conn, "SELECT path FROM wechat_deliveries WHERE wish_id=? ORDER BY id", (wish_id,)
+        )
+        return [r[0] for r in rows]
+
+    async def inbox_unfinished(self, update_id: int) -> bool:
+        """A push stored but never processed (the process stopped in between)."""
+        row = await fetch_one(
+            self.conn,
+            "SELECT 1 FROM inbox WHERE channel='wechat' AND update_id=? AND processed_at IS NULL",
+            (update_id,),
+        )
+        return row is not None
+
+    async def prune_shown(self, before: datetime, limit: int) -> int:
+        """Kept cards already shown before `before` (full card texts): like delivered outbox rows."""
+        cur = await self.conn.execute(
+            "DELETE FROM wechat_waiting WHERE id IN (SELECT id FROM wechat_waiting"
+            " WHERE shown_at IS NOT NULL AND shown_at < ? ORDER BY id LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
+
+    async def prune_options(self, before: datetime, limit: int) -> int:
+        """Numbered options offered before `before`: like an idle session."""
+        cur = await self.conn.execute(
+            "DELETE FROM wechat_options WHERE rowid IN (SELECT rowid FROM wechat_options"
+            " WHERE created_at < ? LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
+
+    async def prune_inbox(self, before: datetime, limit: int) -> int:
+        """Processed WeChat pushes older than `before` (raw messages)."""
+        cur = await self.conn.execute(
+            "DELETE FROM inbox WHERE rowid IN (SELECT rowid FROM inbox WHERE channel='wechat'"
+            " AND processed_at IS NOT NULL AND processed_at < ? LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount

@@ -1,0 +1,196 @@
+"""WeChat end to end: the real application (Telegram through the fake Bot API), the real
+Conversation, the WeChat webhook and channel against the fake WeChat.
+
+Runs once the channel seam (bot/conversation) is merged; skipped before. The composition here
+(the `wechat` transport added to the dispatcher, the webhook on its own aiohttp app) is what
+bot/app.py does when the web server is there to mount /wechat on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bot.app import build
+from storage.wechat import WeChatRepo
+from tests.fake_telegram import FakeTelegram
+from tests.fake_wechat import FakeWeChat
+from tests.integration.conftest import TEST_LIMITS, Harness, settings_for
+from wechat.runtime import WeChatRuntime, build_wechat
+
+pytest.importorskip("bot.conversation")
+
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+OPENID = "oWeChatResident0001"
+ZHANG = 800001
+
+
+@dataclass
+class WeChatRig:
+    h: Harness
+    fake: FakeWeChat
+    runtime: WeChatRuntime
+
+    async def send(self, xml: str) -> str:
+        """Push as WeChat does; the answer as the resident sees it (passive reply or 客服)."""
+        before = len(self.fake.custom)
+        result = await self.fake.push(xml)
+        assert result.status == 200
+        if result.plaintext not in ("", "success"):
+            return re.sub(
+                r".*<Content><!\[CDATA\[(.*)\]\]></Content>.*", r"\1", result.plaintext, flags=re.S
+            )
+        await self.fake.wait_until(lambda: len(self.fake.custom) > before)
+        return "\n".join(m["text"]["content"] for m in self.fake.custom[before:])
+
+    async def say(self, text: str) -> str:
+        return await self.send(self.fake.text(OPENID, text))
+
+    async def choose(self, shown: str, label: str) -> str:
+        """Answer numbered options by the number of `label`."""
+        match = re.search(rf"(\d+)\. {re.escape(label)}", shown)
+        assert match, f"no option {label!r} in {shown!r}"
+        return await self.say(match.group(1))
+
+
+@pytest.fixture
+async def wx(harness: Harness, tmp_path: Path) -> AsyncIterator[WeChatRig]:
+    from bot.conversation import Conversation
+
+    fake = FakeWeChat(aes_key=AES_KEY)
+    await fake.start()
+    app = harness.app
+    settings = app.settings.model_copy(
+        update={
+            "wechat_app_id": fake.app_id,
+            "wechat_app_secret": fake.app_secret,
+            "wechat_token": fake.token,
+            "wechat_aes_key": AES_KEY,
+            "wechat_api_base_url": fake.base_url,
+            "wechat_template_result": "TPL_RESULT",
+            "wechat_media_dir": tmp_path / "media",
+        }
+    )
+    conversation = Conversation(
+        app.liaison, app.liaison.c, app.faq, broadcasts=app.broadcasts
+    )
+    runtime = build_wechat(settings, app.db, app.liaison.clock, conversation)
+    assert runtime is not None
+    app.dispatcher.transports["wechat"] = runtime.channel
+    server = web.Application()
+    runtime.webhook.attach(server)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.webhook_url = f"http://127.0.0.1:{port}/wechat"
+    yield WeChatRig(harness, fake, runtime)
+    await runner.cleanup()
+    await runtime.close()
+    await fake.stop()
+
+
+async def leave_wish(wx: WeChatRig) -> str:
+    welcome = await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    assert "惠民" in welcome
+    prompt = await wx.choose(welcome, "我要留言")
+    assert "类别" in prompt
+    prompt = await wx.choose(prompt, "道路交通")
+    assert "描述" in prompt
+    more = await wx.say("小区门口路灯坏了三天，晚上很黑")
+    step = await wx.choose(more, "下一步")
+    assert "回音壁" in step
+    step = await wx.choose(step, "不公开")
+    confirm = await wx.choose(step, "跳过")
+    assert "请确认" in confirm
+    receipt = await wx.choose(confirm, "确认提交")
+    assert "已收到您的心愿" in receipt
+    return receipt.split("编号 ")[1].split("（")[0].strip()
+
+
+async def test_follow_by_station_qr_is_greeted_as_that_station(wx: WeChatRig) -> None:
+    welcome = await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    assert "惠民社区代表联络站" in welcome
+
+
+async def test_faq_question_gets_the_faq_answer(wx: WeChatRig) -> None:
+    await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    answer = await wx.say("请问代表啥时候接待？")
+    assert "每周三上午 9:00-11:30" in answer
+
+
+async def test_wish_reaches_the_deputy_and_the_resolution_comes_back(wx: WeChatRig) -> None:
+    h, fake = wx.h, wx.fake
+    h.fake.send_text(ZHANG, "/start")
+    await h.fake.next_message(ZHANG)
+    receipt = await leave_wish(wx)
+    card = await h.card_for(ZHANG, receipt)
+    assert "路灯坏了三天" in card.text
+
+    h.fake.press(ZHANG, card, "受理")
+    await h.fake.wait_for(chat_id=ZHANG, text_contains="已受理")
+    card = h.fake.message(ZHANG, card.message_id)
+    prompt = await h.press(ZHANG, card, "办结")
+    assert "办理结果" in prompt.text
+    await h.say(ZHANG, "已联系供电所，今天下午换好了灯泡")
+    # inside the 48-hour window: a 客服 message with the rating as numbered options
+    await fake.wait_until(lambda: any("换好了灯泡" in m["text"]["content"] for m in fake.custom))
+    assert not fake.templates
+
+
+async def test_resolution_outside_the_window_goes_as_template(wx: WeChatRig) -> None:
+    h, fake = wx.h, wx.fake
+    h.fake.send_text(ZHANG, "/start")
+    await h.fake.next_message(ZHANG)
+    receipt = await leave_wish(wx)
+    card = await h.card_for(ZHANG, receipt)
+    # two days pass without a word from the resident: WeChat and our record both close the window
+    for window in fake.windows.values():
+        window.opened_at -= 49 * 3600
+    async with h.app.db.transaction() as conn:
+        state = await WeChatRepo(conn).window(OPENID)
+        assert state is not None
+        await conn.execute(
+            "UPDATE wechat_windows SET opened_at=? WHERE openid=?",
+            ((state.opened_at - timedelta(hours=49)).isoformat(), OPENID),
+        )
+    h.fake.press(ZHANG, card, "受理")
+    await h.fake.wait_for(chat_id=ZHANG, text_contains="已受理")
+    card = h.fake.message(ZHANG, card.message_id)
+    await h.press(ZHANG, card, "办结")
+    await h.say(ZHANG, "已联系供电所，今天下午换好了灯泡")
+    await fake.wait_until(lambda: any(t["template_id"] == "TPL_RESULT" for t in fake.templates))
+    template = next(t for t in fake.templates if t["template_id"] == "TPL_RESULT")
+    assert template["touser"] == OPENID and template["data"]["keyword1"]["value"] == receipt
+
+
+async def test_the_app_serves_wechat_when_the_app_id_is_set(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """bot/app.py's own composition: /wechat on the web server, "wechat" among the transports."""
+    wechat = FakeWeChat(aes_key=AES_KEY)
+    await wechat.start()
+    settings = settings_for(
+        fake, tmp_path,
+        wechat_app_id=wechat.app_id, wechat_app_secret=wechat.app_secret,
+        wechat_token=wechat.token, wechat_aes_key=AES_KEY,
+        wechat_api_base_url=wechat.base_url, wechat_media_dir=tmp_path / "media",
+    )  # fmt: skip
+    app = await build(settings, limits=TEST_LIMITS)
+    try:
+        await app.start()
+        assert app.web is not None and app.wechat is not None
+        assert app.dispatcher.transports["wechat"] is app.wechat.channel
+        wechat.webhook_url = f"{app.web.url}/wechat"
+        rig = WeChatRig(Harness(fake, app), wechat, app.wechat)
+        welcome = await rig.send(wechat.event(OPENID, "subscribe", "qrscene_st_huimin"))
+        assert "惠民社区代表联络站" in welcome
+    finally:
+        await app.stop()
+        await wechat.stop()

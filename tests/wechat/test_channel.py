@@ -1,0 +1,228 @@
+"""The WeChat channel with the real use cases, the real Dispatcher, a real SQLite file and the fake
+WeChat: the resolution reaches a WeChat resident by 客服 inside the window, by template outside it,
+by a consented subscription without a template, else waits; the path is recorded per wish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.dispatcher import DeliveryError, Dispatcher
+from bot.domain.draft import Draft
+from bot.domain.model import Action
+from bot.i18n import Catalog
+from bot.messages import Button, OutMessage
+from bot.services import Identity, Liaison
+from storage.db import Database, fetch_one
+from storage.wechat import WeChatRepo, WindowState
+from tests.conftest import person
+from tests.fake_wechat import FakeWeChat
+from wechat.api import WeChatApi
+from wechat.channel import NoticeTemplates, Path, WeChatChannel, window_room
+from wechat.render import render, split_bytes
+
+OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWeChat]:
+    f = FakeWeChat()
+    await f.start()
+    yield f
+    await f.stop()
+
+
+async def channel_for(
+    db: Database, fake: FakeWeChat, clock: ManualClock, templates: NoticeTemplates
+) -> tuple[WeChatChannel, WeChatApi]:
+    api = WeChatApi(fake.app_id, fake.app_secret, fake.base_url)
+    return WeChatChannel(db, api, clock, Catalog("zh_CN"), templates), api
+
+
+async def resolved_wish(liaison: Liaison, db: Database, clock: ManualClock) -> int:
+    resident = await liaison.identify(
+        Identity(channel="wechat", external_id=OPENID, chat_id=OPENID, display_name=None)
+    )
+    await liaison.choose_station(resident, "huimin")
+    await liaison.start_draft(resident)
+
+    def fill(d: Draft) -> Draft:
+        return (
+            d.with_category("traffic")
+            .with_text("路灯坏了三天")
+            .described()
+            .with_public(False)
+            .with_phone("13812345678")
+        )
+
+    await liaison.update_draft(resident, fill)
+    wish, _ = await liaison.submit_draft(resident, None)
+    deputy = await liaison.identify(person(800001))
+    await liaison.act(deputy, wish.id, Action.ACCEPT)
+    async with db.transaction() as conn:  # only the resolution is under test
+        await conn.execute("UPDATE outbox SET status='sent'")
+    await liaison.act(deputy, wish.id, Action.RESOLVE, body="已联系供电所更换灯泡")
+    return wish.id
+
+
+async def deliver_outbox(db: Database, clock: ManualClock, channel: WeChatChannel) -> None:
+    """Run the real Dispatcher until the WeChat rows are sent."""
+
+    async def unreachable(user_id: int, reason: str) -> None:
+        raise AssertionError(f"unreachable {user_id} {reason}")
+
+    dispatcher = Dispatcher(db, {"wechat": channel}, clock, unreachable)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                async with db.read() as conn:
+                    row = await fetch_one(
+                        conn,
+                        "SELECT COUNT(*) FROM outbox WHERE channel='wechat' AND status='pending'",
+                    )
+                if row is not None and row[0] == 0:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        dispatcher.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def open_window(db: Database, clock: ManualClock, kind: str) -> None:
+    async with db.transaction() as conn:
+        await WeChatRepo(conn).open_window(OPENID, kind, clock.now())
+
+
+async def test_resolution_inside_the_window_goes_as_custom_message(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    wish_id = await resolved_wish(liaison, db, clock)
+    fake.open_window(OPENID, "message")
+    await open_window(db, clock, "message")
+    channel, api = await channel_for(db, fake, clock, NoticeTemplates({"result": "TPL_RESULT"}))
+    await deliver_outbox(db, clock, channel)
+    await api.close()
+    assert fake.custom and "已联系供电所更换灯泡" in fake.custom[0]["text"]["content"]
+    assert fake.custom[0]["touser"] == OPENID
+    assert "1. 满意" in fake.custom[-1]["text"]["content"]  # the rating buttons as numbers
+    assert not fake.templates
+    async with db.read() as conn:
+        repo = WeChatRepo(conn)
+        assert await repo.paths(wish_id) and set(await repo.paths(wish_id)) == {"custom"}
+        assert await repo.option(OPENID, 1) == f"a:rt:{wish_id}:s"
+
+
+async def test_resolution_outside_the_window_goes_as_template(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    wish_id = await resolved_wish(liaison, db, clock)
+    fake.open_window(OPENID, "message")
+    await open_window(db, clock, "message")
+    clock.advance(hours=49)
+    fake.now += 49 * 3600
+    channel, api = await channel_for(db, fake, clock, NoticeTemplates({"result": "TPL_RESULT"}))
+    await deliver_outbox(db, clock, channel)
+    await api.close()
+    assert not fake.custom
+    assert fake.templates and fake.templates[0]["template_id"] == "TPL_RESULT"
+    data = fake.templates[0]["data"]
+    assert data["keyword1"]["value"].startswith("HM-") and "惠民" in data["keyword2"]["value"]
+    assert "更换灯泡" in data["keyword3"]["value"]
+    async with db.read() as conn:
+        assert set(await WeChatRepo(conn).paths(wish_id)) == {"template"}
+        assert await WeChatRepo(conn).count_waiting() == 0  # reached them: not "waiting"
+
+
+async def test_wechat_refusing_custom_falls_through_to_template(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    """Our window says open but WeChat says 45015 (it knows better): the next path is taken."""
+    wish_id = await resolved_wish(liaison, db, clock)
+    await open_window(db, clock, "message")  # the fake has no window for this resident
+    channel, api = await channel_for(db, fake, clock, NoticeTemplates({"result": "TPL_RESULT"}))
+    await deliver_outbox(db, clock, channel)
+    await api.close()
+    assert ("custom/send", 45015) in fake.refused and fake.templates
+    async with db.read() as conn:
+        assert "template" in await WeChatRepo(conn).paths(wish_id)
+
+
+async def test_no_template_uses_consented_subscription_else_waits(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    wish_id = await resolved_wish(liaison, db, clock)
+    channel, api = await channel_for(db, fake, clock, NoticeTemplates({}, {"result": "SUB_RESULT"}))
+    async with db.transaction() as conn:
+        await WeChatRepo(conn).add_consent(OPENID, "SUB_RESULT", clock.now())
+    fake.consents.add((OPENID, "SUB_RESULT"))
+    first = await channel.send(OPENID, OutMessage(text="第一条", wish_id=wish_id))
+    second = await channel.send(OPENID, OutMessage(text="第二条", wish_id=wish_id))
+    await api.close()
+    assert (first, second) == (Path.SUBSCRIPTION, Path.WAITING)
+    assert len(fake.subscriptions) == 1
+    async with db.read() as conn:
+        repo = WeChatRepo(conn)
+        assert await repo.count_waiting() == 1  # only the second reached no one
+        waiting = await repo.waiting(OPENID)  # both full cards are shown at the next message
+        assert [(w.payload["text"], w.waiting) for w in waiting] == [
+            ("第一条", False),
+            ("第二条", True),
+        ]
+
+
+def test_window_rules(clock: ManualClock) -> None:
+    now = clock.now()
+    assert window_room(None, now) == 0
+    assert window_room(WindowState(now, "message", 0), now) == 5
+    assert window_room(WindowState(now, "message", 4), now) == 1
+    assert window_room(WindowState(now, "event", 0), now) == 3
+    clock.advance(seconds=61)
+    assert window_room(WindowState(now, "event", 0), clock.now()) == 0
+    assert window_room(WindowState(now, "message", 0), clock.now()) == 5
+    clock.advance(hours=48)
+    assert window_room(WindowState(now, "message", 0), clock.now()) == 0
+
+
+def test_render_options_links_and_byte_split() -> None:
+    cat = Catalog("zh_CN")
+    msg = OutMessage(
+        text='<b>选择</b> &amp; <a href="https://x/s/huimin">网页</a>',
+        buttons=((Button("道路交通", "st:huimin"), Button("环境", "st:x")),),
+    )
+    r = render(msg, cat)
+    assert r.texts[0].startswith('选择 & <a href="https://x/s/huimin">网页</a>')
+    assert "1. 道路交通" in r.texts[0] and "2. 环境" in r.texts[0]
+    assert r.actions == ("st:huimin", "st:x")
+    menu = render(msg, cat, msgmenu=True)
+    assert (
+        'href="weixin://bizmsgmenu?msgmenucontent=%E9%81%93%E8%B7%AF%E4%BA%A4%E9%80%9A&msgmenuid=1"'
+        in menu.texts[0]
+    )
+    long = "路" * 1000 + "\n" + "灯" * 700
+    parts = split_bytes(long)
+    assert all(len(p.encode()) <= 2048 for p in parts) and "".join(parts) == long.replace("\n", "")
+
+
+async def test_a_refused_template_id_does_not_lose_the_notice(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    wish_id = await resolved_wish(liaison, db, clock)
+    channel, api = await channel_for(db, fake, clock, NoticeTemplates({"result": "TPL_RESULT"}))
+    fake.fail_next["template/send"] = [40037]  # invalid template_id
+    path = await channel.send(OPENID, OutMessage(text="办结了", wish_id=wish_id))
+    assert path is Path.WAITING
+    fake.fail_next["template/send"] = [503]  # WeChat busy: the dispatcher retries later
+    with pytest.raises(DeliveryError):
+        await channel.send(OPENID, OutMessage(text="办结了", wish_id=wish_id))
+    await api.close()
+
+
+def test_photos_are_mentioned_not_lost() -> None:
+    r = render(OutMessage(photos=("AgAD1", "AgAD2")), Catalog("zh_CN"))
+    assert r.texts == ("（2 张图片，请到联络站网页或 Telegram 查看）",)

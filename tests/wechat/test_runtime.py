@@ -1,0 +1,51 @@
+"""Building the WeChat channel from the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.i18n import Catalog
+from bot.operator import ConfigError
+from bot.settings import Settings
+from storage.db import Database
+from wechat.runtime import build_wechat, templates_from
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, database=Path("x.db"), **values)  # type: ignore[call-arg, arg-type]
+
+
+class NoConversation:
+    async def handle(self, event: object) -> object:
+        raise AssertionError("not called")
+
+
+async def test_off_without_app_id_and_refused_when_incomplete(
+    db: Database, clock: ManualClock
+) -> None:
+    assert build_wechat(settings(), db, clock, NoConversation()) is None
+    with pytest.raises(ConfigError) as err:
+        build_wechat(settings(wechat_app_id="wx1"), db, clock, NoConversation())
+    assert "LIAISON_WECHAT_TOKEN" in err.value.render(Catalog("zh_CN"))
+    runtime = build_wechat(
+        settings(wechat_app_id="wx1", wechat_app_secret="s", wechat_token="t", wechat_msgmenu=True),
+        db,
+        clock,
+        NoConversation(),
+    )
+    assert runtime is not None and runtime.channel.msgmenu and runtime.webhook.crypto is None
+    await runtime.close()
+
+
+def test_templates_fall_back_to_notice() -> None:
+    t = templates_from(settings(wechat_template_result="R", wechat_template_notice="N"))
+    assert t.template == {"result": "R", "notice": "N"} and t.subscription == {}
+
+
+def test_bad_aes_key_is_a_settings_error() -> None:
+    with pytest.raises(ValueError, match="wechat_aes_key"):
+        settings(wechat_aes_key="too-short")
+    assert settings(wechat_aes_key=" " + "a" * 43 + " ").wechat_aes_key == "a" * 43

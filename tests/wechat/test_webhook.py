@@ -1,0 +1,313 @@
+"""The /wechat webhook over HTTP, driven by the fake WeChat (signed, encrypted, retried pushes).
+
+The conversation behind it is a recording double (the channel seam's Conversation is merged
+separately): these tests are about the adapter's contract with WeChat — signatures, modes,
+dedupe before answering, passive reply versus success + 客服, options and media."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.clock import ManualClock
+from bot.i18n import Catalog
+from bot.messages import Button, OutMessage
+from storage.db import Database, fetch_all
+from storage.wechat import WeChatRepo
+from tests.fake_wechat import FakeWeChat
+from wechat.api import WeChatApi
+from wechat.channel import WeChatChannel
+from wechat.messages import parse_push
+from wechat.webhook import Input, WebhookConfig, WeChatWebhook
+
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+OPENID = "oRes1dent_0001"
+
+
+@dataclass
+class Reply:
+    messages: tuple[OutMessage, ...] = ()
+
+
+@dataclass
+class RecordingConversation:
+    """Answers each input with one card naming it; `gate` holds answers back while cleared."""
+
+    seen: list[Input] = field(default_factory=list)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    answer: list[OutMessage] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+
+    async def handle(self, event: Input) -> Reply:
+        self.seen.append(event)
+        self.entered.set()
+        await self.gate.wait()
+        if self.answer:
+            return Reply(tuple(self.answer))
+        if event.start:
+            return Reply((OutMessage(text=f"欢迎 {event.start_payload}"),))
+        return Reply((OutMessage(text=f"收到 {event.text or event.action or event.photos}"),))
+
+
+@dataclass
+class Rig:
+    fake: FakeWeChat
+    conversation: RecordingConversation
+    webhook: WeChatWebhook
+    db: Database
+
+
+@pytest.fixture(params=["plain", "aes"])
+async def rig(request: Any, db: Database, clock: ManualClock, tmp_path: Path) -> AsyncIterator[Rig]:
+    fake = FakeWeChat(aes_key=AES_KEY if request.param == "aes" else "", retry_after=5.0)
+    await fake.start()
+    api = WeChatApi(fake.app_id, fake.app_secret, fake.base_url)
+    channel = WeChatChannel(db, api, clock, Catalog("zh_CN"))
+    conversation = RecordingConversation()
+    config = WebhookConfig(
+        token=fake.token,
+        app_id=fake.app_id,
+        aes_key=fake.aes_key,
+        answer_within=4.0,  # generous: a loaded machine must not turn passive replies into 客服
+        media_dir=tmp_path / "media",
+    )
+    hook = WeChatWebhook(config, db, clock, conversation, channel, api, make_event=lambda i: i)
+    app = web.Application()
+    hook.attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.webhook_url = f"http://127.0.0.1:{port}/wechat"
+    yield Rig(fake, conversation, hook, db)
+    conversation.gate.set()
+    await runner.cleanup()
+    await api.close()
+    await fake.stop()
+
+
+async def inbox_rows(db: Database) -> int:
+    async with db.read() as conn:
+        return len(await fetch_all(conn, "SELECT 1 FROM inbox WHERE channel='wechat'"))
+
+
+async def test_get_verification_echoes(rig: Rig) -> None:
+    assert await rig.fake.verify("echo-123") == (200, "echo-123")
+    status, _ = await rig.fake.verify("echo-123", bad_signature=True)
+    assert status == 403
+
+
+async def test_wrong_signature_is_refused_and_nothing_taken_in(rig: Rig) -> None:
+    result = await rig.fake.push(rig.fake.text(OPENID, "你好"), bad_signature=True)
+    assert result.status == 403
+    assert not rig.conversation.seen and await inbox_rows(rig.db) == 0
+
+
+async def test_text_gets_a_passive_reply_that_reads_back(rig: Rig) -> None:
+    result = await rig.fake.push(rig.fake.text(OPENID, "路灯坏了"))
+    assert result.status == 200 and result.tries == 1
+    reply = parse_push(result.plaintext.replace("<MsgType>", "<MsgId>1</MsgId><MsgType>").encode())
+    assert reply.to_user == OPENID and reply.content == "收到 路灯坏了"
+    if rig.fake.aes_key:
+        assert "<Encrypt>" in result.body and "路灯" not in result.body  # encrypted on the wire
+
+
+async def test_compatible_mode_is_read(rig: Rig) -> None:
+    if not rig.fake.aes_key:
+        pytest.skip("compatible mode needs an EncodingAESKey")
+    result = await rig.fake.push(rig.fake.text(OPENID, "兼容"), mode="compat")
+    assert result.status == 200 and rig.conversation.seen[-1].text == "兼容"
+
+
+async def test_follow_through_station_qr_starts_at_that_station(rig: Rig) -> None:
+    result = await rig.fake.push(rig.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    assert rig.conversation.seen[0].start and rig.conversation.seen[0].start_payload == "huimin"
+    assert "欢迎 huimin" in result.plaintext
+    await rig.fake.push(rig.fake.event("oOther", "SCAN", "st_xingyuan"))
+    assert rig.conversation.seen[1].start_payload == "xingyuan"
+
+
+async def test_same_msgid_three_times_is_taken_in_once(rig: Rig) -> None:
+    xml = rig.fake.text(OPENID, "同一条")
+    for _ in range(3):
+        result = await rig.fake.push(xml)
+        assert result.status == 200
+    assert [e.text for e in rig.conversation.seen] == ["同一条"]
+    assert await inbox_rows(rig.db) == 1
+
+
+async def test_slow_answer_is_success_then_custom(rig: Rig) -> None:
+    """The conversation holds its answer past WeChat's patience: the push is answered `success`
+    and the answer follows by 客服."""
+    rig.webhook.config.answer_within = 0.3
+    rig.conversation.gate.clear()
+    push = asyncio.create_task(rig.fake.push(rig.fake.text(OPENID, "慢")))
+    await rig.conversation.entered.wait()
+    result = await push
+    assert result.body == "success"
+    rig.conversation.gate.set()
+    await rig.fake.wait_until(lambda: rig.fake.custom)
+    assert rig.fake.custom[0]["text"]["content"] == "收到 慢"
+    assert len(rig.conversation.seen) == 1
+
+
+async def test_unanswered_push_is_retried_by_wechat_and_the_retry_makes_nothing_new(
+    rig: Rig,
+) -> None:
+    """The fake gives up on a try before the webhook answers (as WeChat does after 5 s) and
+    pushes again: the retry is recognised in the inbox and answered `success` at once."""
+    rig.webhook.config.answer_within = 3.0
+    rig.fake.retry_after = 0.5
+    rig.conversation.gate.clear()
+    result = await rig.fake.push(rig.fake.text(OPENID, "重试"))
+    assert result.tries == 2 and result.body == "success"
+    rig.conversation.gate.set()
+    await rig.fake.wait_until(lambda: rig.fake.custom)
+    assert [e.text for e in rig.conversation.seen] == ["重试"]
+    assert [m["text"]["content"] for m in rig.fake.custom] == ["收到 重试"]
+    assert await inbox_rows(rig.db) == 1
+
+
+async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
+    rig.conversation.answer = [
+        OutMessage(
+            text="请选择类别",
+            buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+        )
+    ]
+    first = await rig.fake.push(rig.fake.text(OPENID, "/new"))
+    assert "1. 道路交通" in first.plaintext and "2. 环境卫生" in first.plaintext
+    assert rig.conversation.seen[0].command == "new"
+    rig.conversation.answer = []
+    await rig.fake.push(rig.fake.text(OPENID, " 2 "))
+    assert rig.conversation.seen[1].action == "n:cat:env"
+    await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="1"))  # a msgmenu tap
+    assert rig.conversation.seen[2].action == "n:cat:traffic"
+    await rig.fake.push(rig.fake.text(OPENID, "7"))  # no such option: plain text
+    assert rig.conversation.seen[3].text == "7" and not rig.conversation.seen[3].action
+
+
+async def test_photo_is_downloaded_at_intake(rig: Rig, tmp_path: Path) -> None:
+    rig.fake.media["MEDIA1"] = b"\xff\xd8\xff photo bytes"
+    await rig.fake.push(
+        rig.fake.xml(OPENID, "image", PicUrl="http://mmbiz/x.jpg", MediaId="MEDIA1")
+    )
+    ref = rig.conversation.seen[0].photos[0]
+    assert ref.startswith("wechat-media:")
+    assert (
+        tmp_path / "media" / f"{ref.split(':')[1]}.jpg"
+    ).read_bytes() == b"\xff\xd8\xff photo bytes"
+
+
+async def test_kept_notices_are_shown_at_the_next_message(rig: Rig, clock: ManualClock) -> None:
+    async with rig.db.transaction() as conn:
+        await WeChatRepo(conn).keep_waiting(OPENID, {"text": "您的心愿已办结"}, None, clock.now())
+    await rig.fake.push(rig.fake.text(OPENID, "在吗"))
+    # three cards (header, notice, answer): more than a passive reply holds, so 客服 messages
+    await rig.fake.wait_until(lambda: len(rig.fake.custom) >= 3)
+    texts = [m["text"]["content"] for m in rig.fake.custom]
+    assert "1 条消息" in texts[0] and texts[1] == "您的心愿已办结" and texts[2] == "收到 在吗"
+    async with rig.db.read() as conn:
+        assert await WeChatRepo(conn).waiting(OPENID) == []
+
+
+@pytest.mark.parametrize(
+    "body", [b"<xml><a>", b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml>&e;</xml>']
+)
+async def test_malformed_signed_push_is_refused(rig: Rig, body: bytes) -> None:
+    if rig.fake.aes_key:
+        pytest.skip("plaintext only")
+    import aiohttp
+
+    from wechat.crypto import signature
+
+    params = {"timestamp": "1", "nonce": "2", "signature": signature(rig.fake.token, "1", "2")}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(rig.fake.webhook_url, params=params, data=body) as r,
+    ):
+        assert r.status == 400
+    assert not rig.conversation.seen
+
+
+async def test_subscription_consent_is_recorded(rig: Rig) -> None:
+    xml = (
+        f"<xml><ToUserName><![CDATA[{rig.fake.original_id}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>1610969440</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe_msg_popup_event]]></Event>"
+        "<SubscribeMsgPopupEvent><List><TemplateId><![CDATA[SUB_OK]]></TemplateId>"
+        "<SubscribeStatusString><![CDATA[accept]]></SubscribeStatusString><PopupScene>2</PopupScene>"
+        "</List><List><TemplateId><![CDATA[SUB_NO]]></TemplateId>"
+        "<SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString><PopupScene>2</PopupScene>"
+        "</List></SubscribeMsgPopupEvent></xml>"
+    )
+    result = await rig.fake.push(xml)
+    assert result.body == "success" and not rig.conversation.seen
+    async with rig.db.read() as conn:
+        repo = WeChatRepo(conn)
+        assert await repo.has_consent(OPENID, "SUB_OK")
+        assert not await repo.has_consent(OPENID, "SUB_NO")
+
+
+async def test_greeting_links_the_stations_web_page(rig: Rig) -> None:
+    rig.webhook.channel.public_url = "https://liaison.example.cn"
+    result = await rig.fake.push(rig.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    assert "欢迎 huimin" in result.plaintext
+    assert "https://liaison.example.cn/s/huimin" in result.plaintext  # WeChat links a bare URL
+
+
+async def test_oversized_push_is_refused(rig: Rig) -> None:
+    import aiohttp
+
+    from wechat.crypto import signature
+
+    params = {"timestamp": "1", "nonce": "2", "signature": signature(rig.fake.token, "1", "2")}
+    body = b"<xml>" + b" " * (70 * 1024) + b"</xml>"
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+        yield body
+
+    async with aiohttp.ClientSession() as s:
+        async with s.post(rig.fake.webhook_url, params=params, data=body) as r:
+            assert r.status == 413
+        async with s.post(rig.fake.webhook_url, params=params, data=chunks()) as r:
+            assert r.status == 413
+    assert not rig.conversation.seen
+
+
+async def test_a_push_stored_before_a_restart_is_processed_once(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """The process stopped after storing a push: WeChat's retry (or the start-up replay) gets it
+    processed, once."""
+    from storage.repositories import Repos
+    from wechat.messages import parse_push as parse
+    from wechat.webhook import update_id
+
+    xml = rig.fake.text(OPENID, "断电前")
+    async with rig.db.transaction() as conn:
+        await Repos(conn).inbox_add("wechat", update_id(parse(xml.encode())), xml, clock.now())
+    result = await rig.fake.push(xml)
+    assert result.plaintext == "success" or "收到 断电前" in result.plaintext
+    await rig.fake.push(xml)
+    assert [e.text for e in rig.conversation.seen] == ["断电前"]
+
+    other = rig.fake.text(OPENID, "也断电前")
+    async with rig.db.transaction() as conn:  # stored as _take does: inbox row and window
+        await Repos(conn).inbox_add("wechat", update_id(parse(other.encode())), other, clock.now())
+        await WeChatRepo(conn).open_window(OPENID, "message", clock.now())
+    rig.fake.open_window(OPENID, "message")
+    assert await rig.webhook.replay() == 1
+    assert [e.text for e in rig.conversation.seen] == ["断电前", "也断电前"]
+    assert rig.fake.custom[-1]["text"]["content"] == "收到 也断电前"
+    assert await rig.webhook.replay() == 0

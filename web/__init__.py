@@ -1,0 +1,1 @@
+"""The web channel: an aiohttp.web adapter that translates and renders, and decides nothing."""

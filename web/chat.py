@@ -1,0 +1,114 @@
+"""Where the web page meets the conversation: form posts → `Inbound`, `Reply` → stored cards.
+
+Nothing here decides what an input means; `bot.conversation.Conversation.handle` does, for every
+channel alike. This module only builds the neutral event, keeps the exchange (what the person
+sent and what came back) in web_messages so the page shows it when they return, and gives the
+resident the receipt's access code the first time a card about their new wish comes back.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.clock import Clock
+from bot.messages import OutMessage
+from storage.db import Database
+from storage.web import WebRepo
+from web.channel import WebChannel
+from web.security import digest
+
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed on phones
+CODE_LENGTH = 6
+
+
+def new_access_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+class ConversationLike(Protocol):
+    async def handle(self, event: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Input:
+    """One form post, already checked (CSRF, replay key, rate limit) by the server."""
+
+    key: str
+    text: str = ""
+    action: str = ""  # an encoded action from a button (decoded strictly below)
+    command: str = ""
+    photos: tuple[str, ...] = ()
+    location: tuple[float, float] | None = None
+    start: str = ""  # the station id of /s/<station>: the QR code's start payload
+    echo: str = ""  # what the page shows as the person's own bubble
+
+
+class WebChat:
+    def __init__(
+        self, conversation: ConversationLike, channel: WebChannel, db: Database, clock: Clock
+    ) -> None:
+        self.conversation = conversation
+        self.channel = channel
+        self.db = db
+        self.clock = clock
+
+    def _event(self, account: str, item: Input) -> Any:
+        from bot.actions import InvalidAction, decode
+        from bot.conversation.events import Inbound, Kind
+
+        common: dict[str, Any] = {
+            "channel": "web",
+            "account": account,
+            "chat": account,
+            "key": item.key,
+        }
+        if item.start:
+            return Inbound(kind=Kind.START, start_payload=item.start, **common)
+        if item.action:
+            try:
+                action = decode(item.action)
+            except InvalidAction:
+                return Inbound(kind=Kind.UNSUPPORTED, **common)
+            return Inbound(kind=Kind.ACTION, action=action, **common)
+        if item.command:
+            return Inbound(kind=Kind.COMMAND, command=item.command, **common)
+        if item.photos:
+            return Inbound(kind=Kind.PHOTO, photos=item.photos, text=item.text, **common)
+        if item.location is not None:
+            return Inbound(kind=Kind.LOCATION, location=item.location, **common)
+        return Inbound(kind=Kind.TEXT, text=item.text, **common)
+
+    async def send(self, account: str, item: Input) -> str | None:
+        """Handle one input; return the toast to show, if any."""
+        if item.echo:
+            # the person's own bubble shows what they sent: their photos (stored upload ids) and place
+            mine: dict[str, Any] = {"from": "me", "text": item.echo}
+            if item.photos:
+                mine["photos"] = list(item.photos)
+            if item.location is not None:
+                mine["location"] = list(item.location)
+            await self.channel.store(account, mine)
+        reply = await self.conversation.handle(self._event(account, item))
+        for message in reply.messages:
+            await self.channel.store(account, message.to_payload())
+            if message.wish_id is not None:
+                await self._access_code(account, message)
+        return reply.toast
+
+    async def _access_code(self, account: str, message: OutMessage) -> None:
+        """The first card about a resident's own new wish gets its access code, once."""
+        assert message.wish_id is not None
+        async with self.db.transaction() as conn:
+            repo = WebRepo(conn)
+            if not await repo.owns(account, message.wish_id):
+                return
+            if await repo.has_access_code(message.wish_id):
+                return
+            code = new_access_code()
+            await repo.set_access_code(message.wish_id, digest(code))
+            receipt = await repo.receipt(message.wish_id)
+            payload = {"kind": "access_code", "receipt": receipt, "code": code}
+            await repo.add_message(account, payload, self.clock.now())
+        self.channel.notify(account)

@@ -1,0 +1,121 @@
+"""Visitor identity, CSRF, rate limits and security headers of the web channel.
+
+A resident is their browser: a random visitor id in a signed, HttpOnly, SameSite=Lax cookie.
+The CSRF token is bound to that id (an HMAC of it), so a page from another site can neither
+read nor forge it; every state-changing form also carries a one-time key, so a replayed POST
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot import logins
+
+COOKIE = "lb_visitor"
+COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookies at 400 days
+
+
+def new_id(nbytes: int = 16) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+digest = logins.digest  # one way to store tokens and codes
+
+
+class Signer:
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(("liaison-web:" + secret).encode()).digest()
+
+    def _mac(self, purpose: str, value: str) -> str:
+        mac = hmac.new(self._key, f"{purpose}:{value}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:24]).decode().rstrip("=")
+
+    def sign(self, value: str) -> str:
+        return f"{value}.{self._mac('cookie', value)}"
+
+    def unsign(self, signed: str | None) -> str | None:
+        if not signed or "." not in signed:
+            return None
+        value, _, mac = signed.rpartition(".")
+        if not value or not hmac.compare_digest(mac, self._mac("cookie", value)):
+            return None
+        return value
+
+    def csrf(self, visitor: str) -> str:
+        return self._mac("csrf", visitor)
+
+    def csrf_ok(self, visitor: str, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(str(token), self.csrf(visitor))
+
+
+@dataclass
+class RateLimiter:
+    """Token buckets per key (an IP, a visitor): `rate` per second, bursts of `burst`."""
+
+    rate: float
+    burst: float
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def allow(self, key: str, cost: float = 1.0) -> bool:
+        now = time.monotonic()
+        tokens, at = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens < cost:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - cost, now)
+        if len(self._buckets) > 50_000:  # forget idle keys: memory stays bounded
+            full = [k for k, (t, _) in self._buckets.items() if t >= self.burst]
+            for k in full:
+                del self._buckets[k]
+        return True
+
+
+# No inline script anywhere (the JS is a static file), no outside origin at all.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none';"
+    " frame-ancestors 'none'"
+)
+
+
+def secure_headers(request: web.Request, headers: Any) -> None:
+    csp = CSP
+    framed = request.path.startswith("/wall/") and request.query.get("tv") == "1"
+    if framed:  # the lobby screen may be embedded by the station's own signage page
+        csp = csp.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    headers.setdefault("Content-Security-Policy", csp)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "SAMEORIGIN" if framed else "DENY")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(self)")
+
+
+@web.middleware
+async def headers_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        secure_headers(request, exc.headers)
+        raise
+    if not response.prepared:  # a stream (SSE) sets its headers itself before it starts
+        secure_headers(request, response.headers)
+    return response
+
+
+def client_ip(request: web.Request) -> str:
+    # Behind a reverse proxy the operator terminates TLS there; the proxy's address is what
+    # aiohttp sees, so the limit per IP is then a limit per proxy unless it sets the peer.
+    return request.remote or "?"

@@ -1,0 +1,584 @@
+"""The aiohttp.web application of the web channel: pages, forms, the event stream.
+
+It translates HTTP into the neutral conversation (web/chat.py) and renders what comes back; it
+decides nothing about wishes. Public pages (/wall) show only what the 回音壁 channel post shows,
+masked by the same code (bot/cards.py Cards.wall_post).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from bot.cards import Cards, WishContext
+from bot.clock import Clock
+from bot.i18n import Catalog
+from bot.logins import LOGIN_LINK_MINUTES, create_login_link
+from storage.db import Database
+from storage.web import WebRepo
+from web.channel import WebChannel
+from web.chat import CODE_LENGTH, Input, WebChat
+from web.render import to_html, view
+from web.security import (
+    COOKIE,
+    COOKIE_MAX_AGE,
+    RateLimiter,
+    Signer,
+    client_ip,
+    digest,
+    headers_middleware,
+    new_id,
+    secure_headers,
+)
+from web.uploads import UploadRejected, reencode, store
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+WALL_PAGE_SIZE = 10
+TV_ITEMS = 8
+TV_REFRESH_SECONDS = 60
+SSE_HEARTBEAT_SECONDS = 20
+MAX_PHOTOS = 3
+
+
+@dataclass
+class WebContext:
+    db: Database
+    catalog: Catalog
+    clock: Clock
+    cards: Cards
+    channel: WebChannel
+    signer: Signer
+    data_dir: Path
+    public_url: str
+    chat: WebChat | None = None  # set once a Conversation is wired (bot/app.py)
+    demo: bool = False
+    demo_logins: dict[str, int] = field(default_factory=dict)  # demo role → person id
+    per_ip: RateLimiter = field(default_factory=lambda: RateLimiter(rate=5.0, burst=60.0))
+    per_visitor: RateLimiter = field(default_factory=lambda: RateLimiter(rate=2.0, burst=30.0))
+    # wrong receipt/code guesses: a few a minute per IP and per visitor
+    lookups: RateLimiter = field(default_factory=lambda: RateLimiter(rate=0.1, burst=5.0))
+
+    @property
+    def uploads(self) -> Path:
+        return self.data_dir / "uploads"
+
+
+CTX: web.AppKey[WebContext] = web.AppKey("ctx", WebContext)
+ENV: web.AppKey[jinja2.Environment] = web.AppKey("env", jinja2.Environment)
+
+
+def _env(catalog: Catalog) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,  # every value is escaped unless it is Markup (rendered catalog HTML)
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["t"] = lambda key, **kw: catalog.plain(f"web.{key}", **kw)
+    env.globals["c"] = catalog.plain
+    env.globals["lang"] = "zh-CN" if catalog.locale == "zh_CN" else "en"
+    return env
+
+
+# -- identity -------------------------------------------------------------------------------------
+
+
+def visitor(request: web.Request) -> str | None:
+    return request.app[CTX].signer.unsign(request.cookies.get(COOKIE))
+
+
+def _ensure_visitor(request: web.Request) -> tuple[str, bool]:
+    existing = visitor(request)
+    return (existing, False) if existing else (new_id(), True)
+
+
+def _set_cookie(response: web.StreamResponse, request: web.Request, account: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        request.app[CTX].signer.sign(account),
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.secure,
+        path="/",
+    )
+
+
+def _page(
+    request: web.Request, template: str, account: str | None = None, new: bool = False,
+    status: int = 200, **values: Any,
+) -> web.Response:  # fmt: skip
+    ctx = request.app[CTX]
+    values.setdefault("csrf", ctx.signer.csrf(account) if account else "")
+    values.setdefault("form_key", new_id(12))
+    html = request.app[ENV].get_template(template).render(demo=ctx.demo, **values)
+    response = web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
+    response.headers["Cache-Control"] = "no-store"
+    if account and new:
+        _set_cookie(response, request, account)
+    return response
+
+
+# -- the checks every state-changing POST passes ------------------------------------------------
+
+
+async def _checked_form(request: web.Request) -> tuple[str, dict[str, Any]]:
+    """The visitor and the form, once CSRF, rate limits and the one-time key are checked.
+
+    A forged post (no cookie, or a token that is not this visitor's) is refused with 403, a
+    replayed one (its key used before) redirects back having changed nothing.
+    """
+    ctx = request.app[CTX]
+    account = visitor(request)
+    if not ctx.per_ip.allow(client_ip(request)) or (
+        account is not None and not ctx.per_visitor.allow(account)
+    ):
+        raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
+    form: dict[str, Any] = {}
+    photos: list[bytes] = []
+    if request.content_type == "multipart/form-data":
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, aiohttp.BodyPartReader) or part.name is None:
+                continue
+            if part.name == "photo":
+                data = await part.read(decode=False)
+                if data:
+                    photos.append(bytes(data))
+            else:
+                form[part.name] = (await part.text())[:4000]
+    else:
+        posted = await request.post()
+        form = {k: str(v)[:4000] for k, v in posted.items() if isinstance(v, str)}
+    form["_photos"] = photos
+    if account is None or not ctx.signer.csrf_ok(account, form.get("csrf")):
+        log.info("web: refused a POST to %s without a valid CSRF token", request.path)
+        raise web.HTTPForbidden(text=ctx.catalog.plain("web.forbidden"))
+    key = str(form.get("key", ""))
+    if not 8 <= len(key) <= 64:
+        raise web.HTTPForbidden(text=ctx.catalog.plain("web.forbidden"))
+    async with ctx.db.transaction() as conn:
+        fresh = await WebRepo(conn).use_key(f"{account}:{key}", ctx.clock.now())
+    if not fresh:
+        log.info("web: ignored a replayed POST to %s", request.path)
+        raise web.HTTPSeeOther(request.path)
+    return account, form
+
+
+# -- pages ----------------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    async with ctx.db.read() as conn:
+        await (await conn.execute("SELECT 1")).fetchone()
+    return web.json_response({"ok": True, "demo": ctx.demo, "chat": ctx.chat is not None})
+
+
+async def _stations(ctx: WebContext) -> list[tuple[str, str]]:
+    async with ctx.db.read() as conn:
+        rows = await (
+            await conn.execute("SELECT id, name FROM stations WHERE active=1 ORDER BY position, id")
+        ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+async def _station_name(ctx: WebContext, station_id: str) -> str:
+    names = dict(await _stations(ctx))
+    if station_id not in names:
+        raise web.HTTPNotFound(text=ctx.catalog.plain("web.no_station"))
+    return names[station_id]
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    if ctx.demo:
+        raise web.HTTPFound("/demo")
+    return _page(request, "index.html", stations=await _stations(ctx))
+
+
+async def wall(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    station_id = request.match_info["station"]
+    station_name = await _station_name(ctx, station_id)
+    tv = request.query.get("tv") == "1"
+    try:
+        page = max(0, int(request.query.get("page", "0")))
+    except ValueError:
+        page = 0
+    size = TV_ITEMS if tv else WALL_PAGE_SIZE
+    async with ctx.db.read() as conn:
+        repo = WebRepo(conn)
+        entries, total = await repo.wall(station_id, size, 0 if tv else page * size)
+        figures = await repo.figures(station_id)
+    now = ctx.clock.now()
+    posts = [
+        to_html(
+            ctx.cards.wall_post(
+                e.wish,
+                WishContext(e.station_name, e.category_name, e.deputy_name, e.resident_name),
+                now,
+            ).text
+        )
+        for e in entries
+    ]
+    rate = figures.satisfaction
+    pages = max(1, -(-total // size))
+    response = _page(
+        request,
+        "wall.html",
+        station_id=station_id,
+        station_name=station_name,
+        posts=posts,
+        figures=figures,
+        satisfaction="—" if rate is None else f"{rate * 100:.0f}%",
+        tv=tv,
+        page=page,
+        pages=pages,
+        refresh=TV_REFRESH_SECONDS,
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+# -- the chat page (residents: /s/<station>; deputies and staff logged in: /me) -----------------
+
+
+async def _messages(ctx: WebContext, account: str, after: int = 0) -> list[Any]:
+    async with ctx.db.read() as conn:
+        rows = await WebRepo(conn).messages(account, after)
+    return [(m.id, m.payload) for m in rows]
+
+
+def _views(items: list[Any]) -> list[Any]:
+    return [view(i, p) for i, p in items]
+
+
+async def chat_page(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    station_id = request.match_info.get("station", "")
+    station_name = await _station_name(ctx, station_id) if station_id else ""
+    account, new = _ensure_visitor(request)
+    if ctx.chat is None:
+        return _page(request, "unavailable.html", account, new, status=503)
+    items = await _messages(ctx, account)
+    if not items and station_id:  # the first visit: the station's welcome, as a QR scan
+        # each first visit makes a person in the database: a client that never keeps its
+        # cookie is held to the per-IP rate
+        if not ctx.per_ip.allow(client_ip(request)):
+            raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
+        await ctx.chat.send(account, Input(key=f"start:{station_id}", start=station_id))
+        items = await _messages(ctx, account)
+    return _page(
+        request, "chat.html", account, new, station_id=station_id, station_name=station_name,
+        items=_views(items), last=items[-1][0] if items else 0, max_photos=MAX_PHOTOS,
+        post_to=request.path,
+    )  # fmt: skip
+
+
+async def chat_post(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    account, form = await _checked_form(request)
+    if ctx.chat is None:
+        raise web.HTTPServiceUnavailable()
+    photos: list[str] = []
+    for data in form["_photos"][:MAX_PHOTOS]:
+        try:
+            jpeg = await asyncio.get_running_loop().run_in_executor(None, reencode, data)
+        except UploadRejected as exc:
+            await ctx.channel.store(
+                account, {"text": ctx.catalog.plain(f"web.upload_{exc.reason}")}
+            )
+            continue
+        upload_id = new_id(18)
+        store(ctx.uploads, upload_id, jpeg)
+        async with ctx.db.transaction() as conn:
+            await WebRepo(conn).add_upload(upload_id, account, ctx.clock.now())
+        photos.append(f"web:{upload_id}")
+    location = None
+    if form.get("lat") and form.get("lon"):
+        try:
+            lat, lon = float(form["lat"]), float(form["lon"])
+            if -90 <= lat <= 90 and -180 <= lon <= 180:
+                location = (lat, lon)
+        except ValueError:
+            location = None
+    text = str(form.get("text", "")).strip()
+    action = str(form.get("action", ""))
+    label = str(form.get("label", ""))[:60]
+    key = str(form["key"])
+    if photos:
+        await ctx.chat.send(account, Input(key=key, photos=tuple(photos), text=text,
+                                           echo=ctx.catalog.plain("web.you_sent_photos", n=len(photos))))  # fmt: skip
+    elif location is not None:
+        await ctx.chat.send(account, Input(key=key, location=location,
+                                           echo=ctx.catalog.plain("web.you_sent_location")))  # fmt: skip
+    elif action:
+        await ctx.chat.send(account, Input(key=key, action=action, echo=label))
+    elif text.startswith("/") and len(text) > 1:
+        command = text[1:].split()[0].lower()
+        await ctx.chat.send(account, Input(key=key, command=command, text=text, echo=text))
+    elif text:
+        await ctx.chat.send(account, Input(key=key, text=text, echo=text))
+    raise web.HTTPSeeOther(f"{request.path}#end")
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: each new card, rendered, for the open page to append."""
+    ctx = request.app[CTX]
+    account = visitor(request)
+    if account is None:
+        raise web.HTTPForbidden()
+    try:
+        after = int(request.query.get("after", "0"))
+    except ValueError:
+        after = 0
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+    )
+    secure_headers(request, response.headers)
+    await response.prepare(request)
+    template = request.app[ENV].get_template("message.html")
+    csrf = ctx.signer.csrf(account)
+    while True:
+        items = await _messages(ctx, account, after)
+        for item in _views(items):
+            html = template.render(
+                item=item,
+                csrf=csrf,
+                form_key=new_id(12),
+                post_to=request.path.rsplit("/", 1)[0] or "/me",
+            )
+            data = "\n".join(f"data: {line}" for line in html.splitlines())
+            msg_id = item.id
+            await response.write(f"id: {msg_id}\nevent: card\n{data}\n\n".encode())
+            after = msg_id
+        if not items:
+            await response.write(b": keep-alive\n\n")
+        await ctx.channel.wait(account, SSE_HEARTBEAT_SECONDS)
+
+
+# -- a wish on another device: receipt + access code ---------------------------------------------
+
+
+async def open_form(request: web.Request) -> web.Response:
+    account, new = _ensure_visitor(request)
+    return _page(request, "open.html", account, new, code_length=CODE_LENGTH)
+
+
+async def open_post(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    account, form = await _checked_form(request)
+    if not ctx.lookups.allow("ip:" + client_ip(request)) or not ctx.lookups.allow("v:" + account):
+        raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
+    receipt = str(form.get("receipt", "")).strip().upper()
+    code = str(form.get("code", "")).strip().upper()
+    async with ctx.db.transaction() as conn:
+        repo = WebRepo(conn)
+        found = await repo.access_code(receipt) if receipt else None
+        # the same answer for a wrong receipt and a wrong code: receipts can't be probed
+        expected = found[1] if found else digest("-")
+        ok = found is not None and _same(expected, digest(code))
+        if ok:
+            assert found is not None
+            await repo.grant(account, found[0], ctx.clock.now())
+    if not ok:
+        return _page(request, "open.html", account, status=404, code_length=CODE_LENGTH,
+                     error=ctx.catalog.plain("web.open_wrong"))  # fmt: skip
+    raise web.HTTPSeeOther(f"/wish/{receipt}")
+
+
+def _same(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a, b)
+
+
+async def wish_page(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    account, new = _ensure_visitor(request)
+    receipt = request.match_info["receipt"].upper()
+    detail = None if new else await _visible_wish(ctx, account, receipt)
+    if detail is None:  # not found and not allowed look the same
+        return _page(request, "open.html", account, new, status=404, code_length=CODE_LENGTH,
+                     error=ctx.catalog.plain("web.open_wrong"))  # fmt: skip
+    return _page(request, "wish.html", account, **detail)
+
+
+async def _visible_wish(ctx: WebContext, account: str, receipt: str) -> dict[str, Any] | None:
+    async with ctx.db.read() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT w.id, w.receipt, w.text, w.status, w.result, w.decline_reason, w.rating,"
+                " w.created_at, COALESCE(c.name, w.category_id) FROM wishes w"
+                " LEFT JOIN categories c ON c.id=w.category_id WHERE w.receipt=?",
+                (receipt,),
+            )
+        ).fetchone()
+        if row is None:
+            return None
+        repo = WebRepo(conn)
+        if row[0] not in await repo.granted(account) and not await repo.owns(account, row[0]):
+            return None
+        photos = await (
+            await conn.execute(
+                "SELECT file_ref FROM wish_attachments WHERE wish_id=? AND kind='photo'", (row[0],)
+            )
+        ).fetchall()
+    from bot.domain.model import Status
+
+    return {
+        "receipt": row[1], "text": row[2], "state": ctx.cards.status(Status(row[3])),
+        "result": row[4], "decline_reason": row[5],
+        "rating": ctx.catalog.plain(f"rating.{row[6]}") if row[6] else None,
+        "category": row[8], "photos": [p[0] for p in photos if str(p[0]).startswith("web:")],
+    }  # fmt: skip
+
+
+# -- uploads, served only to those allowed -------------------------------------------------------
+
+
+async def upload(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    upload_id = request.match_info["upload"]
+    account = visitor(request)
+    if account is None or not upload_id.replace("-", "").replace("_", "").isalnum():
+        raise web.HTTPNotFound()
+    async with ctx.db.read() as conn:
+        repo = WebRepo(conn)
+        allowed = await repo.upload_owner(upload_id) == account
+        if not allowed:
+            wishes = await repo.wishes_with_file(f"web:{upload_id}")
+            granted = set(await repo.granted(account))
+            user_id = await repo.logged_in(account)
+            allowed = bool(granted.intersection(wishes)) or (
+                user_id is not None and await repo.may_handle(user_id, wishes)
+            )
+    path = ctx.uploads / f"{upload_id}.jpg"
+    if not allowed or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(
+        path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
+    )
+
+
+# -- deputies and staff: one-time login links ----------------------------------------------------
+
+
+async def login_page(request: web.Request) -> web.Response:
+    """The link only shows a button: link previews (Telegram's, WeChat's) fetch it with GET, and
+    must not use up the one-time token before the person taps it."""
+    account, new = _ensure_visitor(request)
+    return _page(request, "login.html", account, new)
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    await _checked_form(request)
+    if not ctx.lookups.allow("login:" + client_ip(request)):
+        raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
+    return await _log_in(request, request.match_info["token"])
+
+
+async def _log_in(request: web.Request, token: str) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    async with ctx.db.transaction() as conn:
+        repo = WebRepo(conn)
+        user_id = await repo.use_login_token(digest(token), ctx.clock.now())
+        account = await repo.web_account_of(user_id) if user_id is not None else None
+        if user_id is not None and account is None:
+            # a person on Telegram: a fresh web account for this browser, tied to them
+            account = new_id()
+            await repo.login(account, user_id, ctx.clock.now())
+    if user_id is None or account is None:
+        text = ctx.catalog.plain("web.login_invalid", minutes=LOGIN_LINK_MINUTES)
+        return _page(request, "notice.html", None, status=404, text=text)
+    response = web.HTTPSeeOther("/me")
+    _set_cookie(response, request, account)
+    raise response
+
+
+async def me_page(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    account = visitor(request)
+    async with ctx.db.read() as conn:
+        user_id = await WebRepo(conn).logged_in(account) if account else None
+    if user_id is None or account is None:
+        return _page(
+            request,
+            "notice.html",
+            None,
+            status=403,
+            text=ctx.catalog.plain("web.login_needed"),
+        )
+    return await chat_page(request)
+
+
+async def demo(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    if not ctx.demo:
+        raise web.HTTPNotFound()
+    account, new = _ensure_visitor(request)
+    return _page(request, "demo.html", account, new, stations=await _stations(ctx),
+                 roles=sorted(ctx.demo_logins))  # fmt: skip
+
+
+async def demo_login(request: web.Request) -> web.StreamResponse:
+    """Demo only: open the deputy's or staff member's view without Telegram."""
+    ctx = request.app[CTX]
+    role = request.match_info["role"]
+    if not ctx.demo or role not in ctx.demo_logins:
+        raise web.HTTPNotFound()
+    link = await create_login_link(ctx.db, ctx.clock, "", ctx.demo_logins[role])
+    return await _log_in(request, link.rsplit("/", 1)[1])  # the demo's links log in at once
+
+
+# -- the application ------------------------------------------------------------------------------
+
+
+def create_app(ctx: WebContext) -> web.Application:
+    app = web.Application(
+        middlewares=[headers_middleware], client_max_size=MAX_PHOTOS * 11 * 1024 * 1024
+    )
+    app[CTX] = ctx
+    app[ENV] = _env(ctx.catalog)
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/wall/{station}", wall)
+    app.router.add_get("/s/{station}", chat_page)
+    app.router.add_post("/s/{station}", chat_post)
+    app.router.add_get("/s/{station}/events", events)
+    app.router.add_get("/me", me_page)
+    app.router.add_post("/me", chat_post)
+    app.router.add_get("/me/events", events)
+    app.router.add_get("/open", open_form)
+    app.router.add_post("/open", open_post)
+    app.router.add_get("/wish/{receipt}", wish_page)
+    app.router.add_get("/u/{upload}.jpg", upload)
+    app.router.add_get("/login/{token}", login_page)
+    app.router.add_post("/login/{token}", login)
+    app.router.add_get("/demo", demo)
+    app.router.add_get("/demo/{role}", demo_login)
+    app.router.add_static("/static", HERE / "static", append_version=False)
+    return app
+
+
+async def web_secret(db: Database, configured: str | None) -> str:
+    if configured:
+        return configured
+    async with db.transaction() as conn:
+        return await WebRepo(conn).set_setting_once("secret", new_id(32))
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

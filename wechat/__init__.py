@@ -1,0 +1,1 @@
+"""WeChat Official Account (服务号) channel adapter: translates and renders, decides nothing."""

@@ -1,0 +1,229 @@
+"""The few WeChat API calls the channel needs, hand-written on httpx (async).
+
+The access token comes from /cgi-bin/stable_token: one token for the whole account (every process
+asking gets the same one while it is valid, unlike /cgi-bin/token which invalidates the previous),
+cached here until shortly before it expires and fetched again on 40001/42001.
+Errors are mapped to the dispatcher's Failure kinds so the outbox treats WeChat like any channel;
+45015 (the 48 h window is closed) and 45047 (the 客服 count is used up) are PathClosed: the caller
+tries the next path (template, subscription, waiting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.dispatcher import DeliveryError, Failure
+
+DEFAULT_BASE_URL = "https://api.weixin.qq.com"
+TOKEN_MARGIN = 300  # seconds: refresh a little before WeChat's expiry
+
+TOKEN_INVALID = {40001, 40014, 42001}  # invalid / expired access_token
+WINDOW_CLOSED = 45015  # "response out of time limit": no message from the resident for 48 h
+COUNT_USED_UP = 45047  # "out of response count limit"
+UNREACHABLE = {43004, 40003, 43019}  # not a follower (unsubscribed), bad openid, blocked
+RATE_LIMITED = {45009, 45011}  # daily quota reached, API called too often
+
+
+class WeChatError(Exception):
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        super().__init__(f"{errcode}: {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+class PathClosed(DeliveryError):
+    """This way of reaching the resident is closed now; another may be open."""
+
+    def __init__(self, errcode: int, description: str) -> None:
+        super().__init__(Failure.UNREACHABLE, description)
+        self.errcode = errcode
+
+
+def to_delivery_error(exc: WeChatError) -> DeliveryError:
+    if exc.errcode in (WINDOW_CLOSED, COUNT_USED_UP):
+        return PathClosed(exc.errcode, f"wechat {exc.errcode}")
+    if exc.errcode in UNREACHABLE:
+        return DeliveryError(Failure.UNREACHABLE, f"wechat {exc.errcode}")
+    if exc.errcode in RATE_LIMITED:
+        return DeliveryError(Failure.RETRY_AFTER, f"wechat {exc.errcode}", retry_after=60.0)
+    if exc.errcode == -1:  # 系统繁忙
+        return DeliveryError(Failure.TRANSIENT, "wechat busy")
+    return DeliveryError(Failure.BAD_REQUEST, f"wechat {exc.errcode}")
+
+
+@dataclass(frozen=True)
+class QrCode:
+    ticket: str
+    url: str  # the content encoded in the QR image (weixin.qq.com/q/…)
+
+
+class WeChatApi:
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        base_url: str = DEFAULT_BASE_URL,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.app_id = app_id
+        self._secret = app_secret
+        self.base_url = base_url.rstrip("/")
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._own_client = client is None
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        if self._own_client:
+            await self._client.aclose()
+
+    async def access_token(self, force: bool = False) -> str:
+        async with self._lock:  # one fetch at a time; the others wait for its result
+            if not force and self._token and time.monotonic() < self._expires_at:
+                return self._token
+            data = await self._post_json(
+                "/cgi-bin/stable_token",
+                {
+                    "grant_type": "client_credential",
+                    "appid": self.app_id,
+                    "secret": self._secret,
+                    "force_refresh": force,
+                },
+            )
+            token, expires = data.get("access_token"), data.get("expires_in")
+            if not isinstance(token, str) or not isinstance(expires, int):
+                raise DeliveryError(Failure.TRANSIENT, "stable_token: malformed answer")
+            self._token = token
+            self._expires_at = time.monotonic() + max(expires - TOKEN_MARGIN, 1)
+            return token
+
+    async def _post_json(
+        self, path: str, body: dict[str, Any], token: str | None = None
+    ) -> dict[str, Any]:
+        params = {"access_token": token} if token else None
+        try:
+            resp = await self._client.post(self.base_url + path, params=params, json=body)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(Failure.TRANSIENT, f"{path}: {type(exc).__name__}") from exc
+        return self._json(path, resp)
+
+    @staticmethod
+    def _json(path: str, resp: httpx.Response) -> dict[str, Any]:
+        if resp.status_code >= 500:
+            raise DeliveryError(Failure.TRANSIENT, f"{path}: HTTP {resp.status_code}")
+        try:
+            data = resp.json()
+        except ValueError as exc:
+            raise DeliveryError(Failure.TRANSIENT, f"{path}: not JSON") from exc
+        if not isinstance(data, dict):
+            raise DeliveryError(Failure.TRANSIENT, f"{path}: not an object")
+        errcode = data.get("errcode", 0)
+        if errcode:
+            raise WeChatError(int(errcode), str(data.get("errmsg", "")))
+        return data
+
+    async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST with the token; an invalid/expired token is refreshed once and the call repeated."""
+        token = await self.access_token()
+        try:
+            return await self._post_json(path, body, token)
+        except WeChatError as exc:
+            if exc.errcode not in TOKEN_INVALID:
+                raise
+        token = await self.access_token(force=True)
+        return await self._post_json(path, body, token)
+
+    async def _send(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await self.call(path, body)
+        except WeChatError as exc:
+            raise to_delivery_error(exc) from exc
+
+    async def send_text(self, openid: str, text: str) -> None:
+        """客服消息 (customer-service message): only inside the resident's 48 h window."""
+        await self._send(
+            "/cgi-bin/message/custom/send",
+            {"touser": openid, "msgtype": "text", "text": {"content": text}},
+        )
+
+    async def send_template(
+        self, openid: str, template_id: str, data: dict[str, str], url: str = ""
+    ) -> str:
+        """模板消息 (certified service accounts); returns the msgid."""
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {k: {"value": v} for k, v in data.items()},
+        }
+        if url:
+            body["url"] = url
+        answer = await self._send("/cgi-bin/message/template/send", body)
+        return str(answer.get("msgid", ""))
+
+    async def send_subscription(
+        self, openid: str, template_id: str, data: dict[str, str], page: str = ""
+    ) -> None:
+        """订阅通知 (one-time subscription the resident consented to)."""
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {k: {"value": v} for k, v in data.items()},
+        }
+        if page:
+            body["page"] = page
+        await self._send("/cgi-bin/message/subscribe/bizsend", body)
+
+    async def create_permanent_qr(self, scene_str: str) -> QrCode:
+        if not 1 <= len(scene_str) <= 64:
+            raise ValueError("scene_str must have 1 to 64 characters")
+        try:
+            data = await self.call(
+                "/cgi-bin/qrcode/create",
+                {
+                    "action_name": "QR_LIMIT_STR_SCENE",
+                    "action_info": {"scene": {"scene_str": scene_str}},
+                },
+            )
+        except WeChatError as exc:
+            raise to_delivery_error(exc) from exc
+        ticket, url = data.get("ticket"), data.get("url")
+        if not isinstance(ticket, str) or not isinstance(url, str):
+            raise DeliveryError(Failure.TRANSIENT, "qrcode/create: malformed answer")
+        return QrCode(ticket=ticket, url=url)
+
+    async def download_media(
+        self, media_id: str, max_bytes: int = 10 * 1024 * 1024
+    ) -> tuple[bytes, str]:
+        """临时素材 media/get: the bytes and content type. Temporary media expire after 3 days, so
+        photos are fetched when the wish is taken in."""
+        for attempt in (0, 1):
+            token = await self.access_token(force=attempt == 1)
+            try:
+                resp = await self._client.get(
+                    self.base_url + "/cgi-bin/media/get",
+                    params={"access_token": token, "media_id": media_id},
+                )
+            except httpx.HTTPError as exc:
+                raise DeliveryError(Failure.TRANSIENT, f"media/get: {type(exc).__name__}") from exc
+            ctype = resp.headers.get("content-type", "")
+            if resp.status_code < 500 and ("json" in ctype or "text/plain" in ctype):
+                try:
+                    self._json("/cgi-bin/media/get", resp)
+                except WeChatError as exc:
+                    if exc.errcode in TOKEN_INVALID and attempt == 0:
+                        continue
+                    raise to_delivery_error(exc) from exc
+                raise DeliveryError(Failure.BAD_REQUEST, "media/get: no media")
+            if resp.status_code >= 400:
+                raise DeliveryError(Failure.TRANSIENT, f"media/get: HTTP {resp.status_code}")
+            if len(resp.content) > max_bytes:
+                raise DeliveryError(Failure.BAD_REQUEST, "media/get: too large")
+            return resp.content, ctype
+        raise DeliveryError(Failure.TRANSIENT, "media/get: token")

@@ -1,0 +1,245 @@
+"""The WeChat channel: capabilities, and the way a notice reaches a resident.
+
+WeChat only lets an account push inside a window the resident opened: 48 hours and 5 客服
+messages after the resident's own message, 1 minute and 3 messages after a follow, scan or menu
+click. Outside it, a certified service account may send a template message (one template per
+kind of notice, configured), or a one-time subscription message the resident consented to;
+failing all that the notice waits and is shown at the resident's next message (counted as
+"waiting"). The path used is recorded per wish (storage.wechat.WeChatRepo.paths).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.clock import Clock
+from bot.dispatcher import DeliveryError, Failure
+from bot.domain.model import Status
+from bot.i18n import Catalog
+from bot.messages import OutMessage
+from storage.db import Database
+from storage.repositories import Repos
+from storage.wechat import WeChatRepo, WindowState
+from wechat.api import PathClosed, WeChatApi
+from wechat.render import TEXT_LIMIT_BYTES, render, to_wechat_text
+
+log = logging.getLogger(__name__)
+
+# Conservative counts: the mini-program documentation states 5 messages / 48 h; developers report
+# up to 20 for official accounts. WeChat's own answer (45015/45047) always wins over ours, and a
+# lower count only means an earlier template, never a lost notice.
+MESSAGE_WINDOW_SECONDS = 48 * 3600
+MESSAGE_WINDOW_COUNT = 5
+EVENT_WINDOW_SECONDS = 60
+EVENT_WINDOW_COUNT = 3
+
+try:  # the neutral Capabilities of the channel seam (bot/channel.py), once it is merged
+    from bot.channel import Capabilities  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - before the seam lands
+
+    @dataclass(frozen=True)
+    class Capabilities:  # type: ignore[no-redef]
+        buttons: bool
+        edits: bool
+        reply_to: bool
+        html: bool
+        text_limit: int
+        push: bool
+
+
+CAPABILITIES = Capabilities(
+    buttons=False,  # numbered options (or bizmsgmenu links) instead
+    edits=False,
+    reply_to=False,
+    html=True,  # only <a href> survives rendering
+    text_limit=TEXT_LIMIT_BYTES,  # bytes, not characters
+    push=False,  # only inside the window, or by template / subscription
+)
+
+
+class Path(StrEnum):
+    CUSTOM = "custom"  # 客服消息
+    TEMPLATE = "template"  # 模板消息
+    SUBSCRIPTION = "subscription"  # 一次性订阅通知
+    WAITING = "waiting"  # shown at the resident's next message
+
+
+def window_room(state: WindowState | None, now: datetime) -> int:
+    """How many 客服 messages may still be sent now (0: the window is closed)."""
+    if state is None:
+        return 0
+    age = (now - state.opened_at).total_seconds()
+    if state.kind == "message":
+        seconds, count = MESSAGE_WINDOW_SECONDS, MESSAGE_WINDOW_COUNT
+    else:
+        seconds, count = EVENT_WINDOW_SECONDS, EVENT_WINDOW_COUNT
+    return max(count - state.sent, 0) if 0 <= age < seconds else 0
+
+
+@dataclass(frozen=True)
+class NoticeTemplates:
+    """Template ids per kind of notice ("result", "reply", …) and the one-time subscription
+    template ids per kind. Field mapping of a template message (README, WeChat section):
+    first = the heading for that kind, keyword1 = the wish's receipt number, keyword2 = the
+    station, keyword3 = the notice's text (cut to 200 characters), remark = how to read more."""
+
+    template: dict[str, str] = field(default_factory=dict)
+    subscription: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NoticeFacts:
+    kind: (
+        str  # "result" (resolved, declined, closed), "reply" (anything else about a wish), "notice"
+    )
+    receipt: str = ""
+    station: str = ""
+
+
+def notice_kind(status: Status | None) -> str:
+    """Which template fits a notice about a wish in this state (the outbox carries no kind)."""
+    if status is None:
+        return "notice"
+    if status in (Status.RESOLVED, Status.CLOSED, Status.DECLINED):
+        return "result"
+    return "reply"
+
+
+class WeChatChannel:
+    name = "wechat"
+    channel = "wechat"
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        db: Database,
+        api: WeChatApi,
+        clock: Clock,
+        catalog: Catalog,
+        templates: NoticeTemplates | None = None,
+        msgmenu: bool = False,
+        public_url: str = "",
+    ) -> None:
+        self.db = db
+        self.api = api
+        self.clock = clock
+        self.catalog = catalog
+        self.templates = templates or NoticeTemplates()
+        self.msgmenu = msgmenu
+        self.public_url = public_url.rstrip("/")
+
+    def is_group(self, chat_id: str) -> bool:
+        return False  # a service account talks to one person at a time
+
+    async def edit(self, chat_id: str, message_id: str, message: OutMessage) -> None:
+        await self.deliver(chat_id, message)  # no edits on WeChat: a new message instead
+
+    async def deliver(self, chat_id: str, message: OutMessage) -> str | None:
+        path = await self.send(chat_id, message)
+        if message.wish_id is not None:
+            async with self.db.transaction() as conn:
+                await WeChatRepo(conn).record_path(message.wish_id, chat_id, path, self.clock.now())
+        log.info("wechat notice path=%s wish=%s", path.value, message.wish_id)
+        return None  # WeChat gives no message id a reply could quote
+
+    async def send(self, openid: str, message: OutMessage) -> Path:
+        rendered = render(message, self.catalog, self.msgmenu)
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            state = await WeChatRepo(conn).window(openid)
+        if rendered.texts and window_room(state, now) >= len(rendered.texts):
+            try:
+                await self.send_custom(openid, list(rendered.texts), list(rendered.actions))
+                return Path.CUSTOM
+            except PathClosed as closed:
+                log.info("wechat custom/send closed (%s): next path", closed.errcode)
+                async with self.db.transaction() as conn:
+                    await WeChatRepo(conn).close_window(openid)
+        facts = await self.facts(message)
+        kind = facts.kind
+        template_id = self.templates.template.get(kind) or self.templates.template.get("notice")
+        data = self.template_data(facts, message)
+        if template_id:
+            try:
+                await self.api.send_template(openid, template_id, data, url=self.link(message))
+                await self._keep(openid, message, shown_later=True)
+                return Path.TEMPLATE
+            except PathClosed:
+                pass
+            except DeliveryError as exc:
+                if exc.failure is not Failure.BAD_REQUEST:
+                    raise  # transient or unreachable: the dispatcher's rules apply
+                # a wrong template id or field is the operator's to fix: the notice still waits
+                log.warning("wechat template refused (%s): next path", exc.description)
+        sub_id = self.templates.subscription.get(kind) or self.templates.subscription.get("notice")
+        if sub_id:
+            async with self.db.read() as conn:
+                consented = await WeChatRepo(conn).has_consent(openid, sub_id)
+            if consented:
+                try:
+                    await self.api.send_subscription(openid, sub_id, self.subscription_data(data))
+                except DeliveryError:
+                    log.info("wechat subscription refused: next path")
+                else:
+                    async with self.db.transaction() as conn:
+                        await WeChatRepo(conn).use_consent(openid, sub_id)
+                    await self._keep(openid, message, shown_later=True)
+                    return Path.SUBSCRIPTION
+        await self._keep(openid, message, shown_later=False)
+        return Path.WAITING
+
+    async def send_custom(self, openid: str, texts: list[str], actions: list[str]) -> None:
+        for text in texts:
+            await self.api.send_text(openid, text)
+            async with self.db.transaction() as conn:
+                await WeChatRepo(conn).count_sent(openid)
+        if actions:
+            async with self.db.transaction() as conn:
+                await WeChatRepo(conn).set_options(openid, actions, self.clock.now())
+
+    async def _keep(self, openid: str, message: OutMessage, shown_later: bool) -> None:
+        """A template or subscription carries a summary only: the full card is also kept and
+        shown at the resident's next message. Only what reached them by no path counts as
+        waiting."""
+        payload: dict[str, Any] = message.to_payload()
+        async with self.db.transaction() as conn:
+            await WeChatRepo(conn).keep_waiting(
+                openid, payload, message.wish_id, self.clock.now(), waiting=not shown_later
+            )
+
+    def link(self, message: OutMessage) -> str:
+        return f"{self.public_url}/" if self.public_url else ""
+
+    async def facts(self, message: OutMessage) -> NoticeFacts:
+        if message.wish_id is None:
+            return NoticeFacts("notice")
+        async with self.db.read() as conn:
+            repos = Repos(conn)
+            wish = await repos.wish(message.wish_id)
+            station = await repos.station(wish.station_id) if wish else None
+        if wish is None:
+            return NoticeFacts("notice")
+        return NoticeFacts(notice_kind(wish.status), wish.receipt, station.name if station else "")
+
+    def template_data(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
+        heading = f"wechat.template.first_{facts.kind}"
+        first = self.catalog.plain(
+            heading if self.catalog.has(heading) else "wechat.template.first_notice"
+        )
+        body = to_wechat_text(message.text)
+        return {
+            "first": first,
+            "keyword1": facts.receipt,
+            "keyword2": facts.station,
+            "keyword3": body[:200],
+            "remark": self.catalog.plain("wechat.template.remark"),
+        }
+
+    @staticmethod
+    def subscription_data(data: dict[str, str]) -> dict[str, str]:
+        # subscription templates take typed keys; "thing" values are at most 20 characters
+        return {"thing1": data["first"][:20], "thing2": data["keyword3"][:20]}

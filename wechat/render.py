@@ -1,0 +1,104 @@
+"""OutMessage → WeChat text: the HTML subset reduced to what WeChat shows (plain text and
+<a href> links), buttons as numbered options, split to WeChat's ~2048-byte limit."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from bot.i18n import Catalog
+from bot.messages import OutMessage
+
+TEXT_LIMIT_BYTES = 2048  # 客服 and passive text messages: about 2048 bytes of UTF-8
+_TAG = re.compile(r"<(/?)([a-zA-Z]+)([^>]*)>")
+_HREF = re.compile(r'href="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class Rendered:
+    texts: tuple[str, ...]  # each at most TEXT_LIMIT_BYTES bytes
+    actions: tuple[str, ...]  # option n (1-based) -> encoded action
+
+
+def to_wechat_text(html_text: str) -> str:
+    """Keep <a href> (WeChat renders it as a link), drop the other tags, unescape entities."""
+    out: list[str] = []
+    pos = 0
+    for m in _TAG.finditer(html_text):
+        out.append(html.unescape(html_text[pos : m.start()]))
+        closing, name = m.group(1), m.group(2).lower()
+        if name == "a":
+            if closing:
+                out.append("</a>")
+            else:
+                href = _HREF.search(m.group(3))
+                out.append(f'<a href="{href.group(1) if href else ""}">')
+        elif name == "br":
+            out.append("\n")
+        pos = m.end()
+    out.append(html.unescape(html_text[pos:]))
+    return "".join(out)
+
+
+def split_bytes(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
+    """Pieces of at most `limit` UTF-8 bytes, cut at line ends where possible, never inside a
+    character (a CJK character is 3 bytes)."""
+    if len(text.encode()) <= limit:
+        return [text] if text else []
+    pieces: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        if len((current + line).encode()) <= limit:
+            current += line
+            continue
+        if current:
+            pieces.append(current.rstrip("\n"))
+            current = ""
+        while len(line.encode()) > limit:
+            cut, size = 0, 0
+            for i, ch in enumerate(line):
+                size += len(ch.encode())
+                if size > limit:
+                    cut = i
+                    break
+            pieces.append(line[:cut])
+            line = line[cut:]
+        current = line
+    if current.strip():
+        pieces.append(current.rstrip("\n"))
+    return pieces
+
+
+def menu_link(number: int, label: str) -> str:
+    """A bizmsgmenu choice (certified accounts): a tap sends `label` back as a text message
+    carrying bizmsgmenuid=number."""
+    return (
+        f'<a href="weixin://bizmsgmenu?msgmenucontent={quote(label)}&msgmenuid={number}">'
+        f"{number}. {html.escape(label, quote=False)}</a>"
+    )
+
+
+def render(message: OutMessage, catalog: Catalog, msgmenu: bool = False) -> Rendered:
+    text = to_wechat_text(message.text)
+    if message.photos:
+        # Telegram file ids and web uploads cannot be sent as WeChat images: say they exist
+        note = catalog.plain("wechat.photos", count=len(message.photos))
+        text = f"{text}\n{note}" if text else note
+    if message.location is not None:
+        lat, lon = message.location
+        text = (text + "\n" if text else "") + f"📍 {lat:.5f}, {lon:.5f}"
+    actions: list[str] = []
+    lines: list[str] = []
+    for row in message.buttons:
+        for button in row:
+            actions.append(button.action)
+            number = len(actions)
+            if msgmenu:
+                lines.append(menu_link(number, button.text))
+            else:
+                lines.append(catalog.plain("wechat.option_line", number=number, label=button.text))
+    if lines:
+        text = text + "\n\n" + catalog.plain("wechat.options_hint") + "\n" + "\n".join(lines)
+    return Rendered(tuple(split_bytes(text)), tuple(actions))

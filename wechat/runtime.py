@@ -1,0 +1,82 @@
+"""Building the WeChat channel from the settings: what the composition root (bot/app.py) calls
+when LIAISON_WECHAT_APP_ID is set. The webhook is then attached to the web channel's server
+(`WeChatRuntime.webhook.attach(app)`), and `WeChatRuntime.channel` is the dispatcher's transport
+for channel "wechat"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.clock import Clock
+from bot.i18n import Catalog
+from bot.operator import ConfigError
+from bot.settings import Settings
+from storage.db import Database
+from wechat.api import WeChatApi
+from wechat.channel import NoticeTemplates, WeChatChannel
+from wechat.webhook import ConversationLike, WebhookConfig, WeChatWebhook
+
+
+@dataclass
+class WeChatRuntime:
+    api: WeChatApi
+    channel: WeChatChannel
+    webhook: WeChatWebhook
+
+    async def close(self) -> None:
+        await self.api.close()
+
+
+def templates_from(settings: Settings) -> NoticeTemplates:
+    def pick(**ids: str) -> dict[str, str]:
+        return {kind: value for kind, value in ids.items() if value}
+
+    return NoticeTemplates(
+        template=pick(
+            result=settings.wechat_template_result,
+            reply=settings.wechat_template_reply,
+            notice=settings.wechat_template_notice,
+        ),
+        subscription=pick(
+            result=settings.wechat_subscribe_result,
+            reply=settings.wechat_subscribe_reply,
+            notice=settings.wechat_subscribe_notice,
+        ),
+    )
+
+
+def build_wechat(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    conversation: ConversationLike,
+    public_url: str = "",
+    **webhook_options: Any,
+) -> WeChatRuntime | None:
+    """None when the channel is off (no app id)."""
+    if not settings.wechat_app_id:
+        return None
+    if not settings.wechat_token or not settings.wechat_app_secret:
+        # without the Token no push can be verified, without the secret nothing can be sent
+        raise ConfigError("wechat_incomplete")
+    api = WeChatApi(
+        settings.wechat_app_id, settings.wechat_app_secret or "", settings.wechat_api_base_url
+    )
+    channel = WeChatChannel(
+        db,
+        api,
+        clock,
+        Catalog(settings.locale),
+        templates_from(settings),
+        msgmenu=settings.wechat_msgmenu,
+        public_url=public_url,
+    )
+    config = WebhookConfig(
+        token=settings.wechat_token or "",
+        app_id=settings.wechat_app_id,
+        aes_key=settings.wechat_aes_key,
+        media_dir=settings.wechat_media_dir,
+    )
+    webhook = WeChatWebhook(config, db, clock, conversation, channel, api, **webhook_options)
+    return WeChatRuntime(api, channel, webhook)

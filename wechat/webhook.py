@@ -1,0 +1,435 @@
+"""The /wechat webhook: WeChat's pushes in, the conversation's answers out.
+
+- GET: the server-URL check (signature over token, timestamp, nonce): echo `echostr`.
+- POST: plaintext, compatible or safe mode (encrypt_type=aes: msg_signature + AES; the reply is
+  encrypted too). The push is stored in the durable inbox (channel "wechat", deduplicated by MsgId,
+  events by FromUserName + CreateTime) BEFORE anything is answered, so WeChat's retries of a slow
+  push never make a second wish. WeChat waits 5 s: when the conversation's answer is ready within
+  `answer_within` seconds (4 by default) and fits one message it is the passive reply; otherwise
+  the answer is `success` and the conversation's messages follow as 客服 messages.
+- Numbered options: a reply "2" (or a bizmsgmenu tap carrying bizmsgmenuid=2) becomes the encoded
+  action the channel stored for option 2 when it rendered the buttons.
+
+Nothing here decides what an input means: `Conversation.handle` does, for every channel alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path as FsPath
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.dispatcher import DeliveryError
+from bot.messages import OutMessage
+from storage.db import Database
+from storage.repositories import Repos
+from storage.wechat import WeChatRepo
+from wechat.api import WeChatApi
+from wechat.channel import WeChatChannel
+from wechat.crypto import CryptoError, MessageCrypto, check_signature
+from wechat.messages import MAX_BODY, SUCCESS, BadPush, Push, encrypted_part, parse_push, text_reply
+from wechat.render import render
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "wechat"
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
+_NONCE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+_SIG = re.compile(r"^[0-9a-fA-F]{40}$")
+_NUMBER = re.compile(r"^\s*([0-9]{1,2})\s*$")
+_COMMAND = re.compile(r"^/([a-z_]{1,32})(?:\s+(.*))?$", re.S)
+
+
+class ConversationLike(Protocol):
+    async def handle(self, event: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Input:
+    """One push, translated: exactly one of the fields below the key says what it is."""
+
+    account: str  # the openid
+    key: str  # idempotency key: the inbox id of the push
+    text: str = ""
+    action: str = ""  # an encoded action (from a numbered option)
+    command: str = ""
+    args: str = ""
+    photos: tuple[str, ...] = ()
+    location: tuple[float, float] | None = None
+    start: bool = False  # a follow or a scan
+    start_payload: str = ""  # the station id of a qrscene st_<id>
+    unsupported: bool = False
+
+
+def inbound(item: Input) -> Any:
+    """The neutral event of the channel seam (bot/conversation/events.py)."""
+    from bot.actions import InvalidAction, decode
+    from bot.conversation.events import Inbound, Kind
+
+    common: dict[str, Any] = {
+        "channel": CHANNEL,
+        "account": item.account,
+        "chat": item.account,
+        "key": item.key,
+    }
+    if item.start:
+        return Inbound(kind=Kind.START, start_payload=item.start_payload, **common)
+    if item.action:
+        try:
+            return Inbound(kind=Kind.ACTION, action=decode(item.action), **common)
+        except InvalidAction:
+            return Inbound(kind=Kind.UNSUPPORTED, **common)
+    if item.command:
+        return Inbound(kind=Kind.COMMAND, command=item.command, args=item.args, **common)
+    if item.photos:
+        return Inbound(kind=Kind.PHOTO, photos=item.photos, text=item.text, **common)
+    if item.location is not None:
+        return Inbound(kind=Kind.LOCATION, location=item.location, **common)
+    if item.unsupported:
+        return Inbound(kind=Kind.UNSUPPORTED, **common)
+    return Inbound(kind=Kind.TEXT, text=item.text, **common)
+
+
+def update_id(push: Push) -> int:
+    """The inbox's integer id: the MsgId itself, or for an event (no MsgId) a negative number
+    derived from FromUserName + CreateTime + Event, so the two never collide."""
+    if push.msg_id:
+        return int(push.msg_id)
+    digest = hashlib.sha256(push.dedupe_key.encode()).digest()
+    return -(int.from_bytes(digest[:8], "big") >> 1) - 1
+
+
+def station_of_scene(scene: str) -> str:
+    """Permanent station QR codes carry scene st_<station id>."""
+    return scene[3:] if scene.startswith("st_") else ""
+
+
+MENU_COMMANDS = {"NEW": "new", "MY": "my", "FAQ": "faq", "WALL": "wall", "HELP": "help"}
+
+
+@dataclass
+class WebhookConfig:
+    token: str
+    app_id: str
+    aes_key: str = ""  # empty: plaintext mode
+    answer_within: float = 4.0  # WeChat gives up after 5 s
+    media_dir: FsPath | None = None
+
+
+@dataclass
+class _Pending:
+    """A push being answered: whether the answer went as the passive reply, and whether WeChat
+    already retried it (then the first connection is dead and the answer must go by 客服)."""
+
+    passive: bool = False
+    retried: bool = False
+    decided: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def _read_capped(request: web.Request) -> bytes | None:
+    """The body, or None past MAX_BODY (also when no Content-Length announced it)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _closed(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+class WeChatWebhook:
+    def __init__(
+        self,
+        config: WebhookConfig,
+        db: Database,
+        clock: Clock,
+        conversation: ConversationLike,
+        channel: WeChatChannel,
+        api: WeChatApi,
+        make_event: Callable[[Input], Any] = inbound,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.clock = clock
+        self.conversation = conversation
+        self.channel = channel
+        self.api = api
+        self.make_event = make_event
+        self.crypto = (
+            MessageCrypto(config.token, config.aes_key, config.app_id) if config.aes_key else None
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending: dict[int, _Pending] = {}
+
+    def attach(self, app: web.Application, path: str = "/wechat") -> None:
+        app.router.add_get(path, self.verify)
+        app.router.add_post(path, self.receive)
+        app.on_cleanup.append(self._drain)
+
+    async def _drain(self, app: web.Application) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _signed(self, request: web.Request) -> tuple[str, str] | None:
+        q = request.query
+        timestamp, nonce, sig = q.get("timestamp", ""), q.get("nonce", ""), q.get("signature", "")
+        if not (_TIMESTAMP.match(timestamp) and _NONCE.match(nonce) and _SIG.match(sig)):
+            return None
+        if not check_signature(self.config.token, sig, timestamp, nonce):
+            return None
+        return timestamp, nonce
+
+    async def verify(self, request: web.Request) -> web.Response:
+        echostr = request.query.get("echostr", "")
+        if self._signed(request) is None or not echostr or len(echostr) > 512:
+            log.warning("wechat verification refused")
+            return web.Response(status=403, text="forbidden")
+        return web.Response(text=echostr)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        signed = self._signed(request)
+        if signed is None:
+            log.warning("wechat push refused: signature")
+            return web.Response(status=403, text="forbidden")
+        timestamp, nonce = signed
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return web.Response(status=413, text="too large")
+        body = await _read_capped(request)
+        if body is None:
+            return web.Response(status=413, text="too large")
+        safe = request.query.get("encrypt_type") == "aes"
+        try:
+            if safe:
+                if self.crypto is None:
+                    raise BadPush("encrypted push without an EncodingAESKey configured")
+                xml = self.crypto.open(
+                    request.query.get("msg_signature", ""), timestamp, nonce, encrypted_part(body)
+                )
+                push = parse_push(xml.encode())
+            else:
+                xml = body.decode()
+                push = parse_push(body)
+        except (CryptoError, BadPush, UnicodeDecodeError) as exc:
+            log.warning("wechat push refused: %s", type(exc).__name__)
+            return web.Response(status=400, text="bad request")
+        texts = await self._take(push, xml, lambda: not _closed(request))
+        if not texts:
+            return web.Response(text=SUCCESS)
+        reply = text_reply(push, texts[0], now=int(time.time()))
+        if safe and self.crypto is not None:
+            reply = self.crypto.seal(reply, timestamp, nonce)
+        return web.Response(text=reply, content_type="application/xml")
+
+    async def _take(self, push: Push, xml: str, alive: Callable[[], bool]) -> list[str]:
+        """Store, then answer: the texts of a passive reply, or [] for `success`."""
+        uid = update_id(push)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            new = await Repos(conn).inbox_add(CHANNEL, uid, xml, now)
+            if new and (push.msg_type != "event" or push.event in ("subscribe", "SCAN", "CLICK")):
+                kind = "message" if push.msg_type != "event" else "event"
+                await WeChatRepo(conn).open_window(push.from_user, kind, now)
+            unfinished = not new and await WeChatRepo(conn).inbox_unfinished(uid)
+        if unfinished and uid not in self._pending:
+            # stored before a restart and never processed: this retry is the chance to do it
+            log.info("wechat push %s: stored earlier, processed now", uid)
+            new = True
+        if not new:
+            log.info("wechat push %s: a retry, already taken in", uid)
+            pending = self._pending.get(uid)
+            if pending is not None:  # WeChat gave up on the first try: its connection is dead
+                pending.retried = True
+            return []
+        pending = self._pending[uid] = _Pending()  # before any await: one processing per push
+        task = asyncio.create_task(self._process(push, uid))
+        self._keep(task)
+        # Whoever is late sends the answer by 客服: the follow-up waits for this handler's decision
+        # (made, or abandoned when WeChat hangs up and the handler is cancelled).
+        self._spawn(self._finish_later(task, push.from_user, pending))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.config.answer_within)
+            if not done or task.exception() is not None:
+                return []
+            messages = task.result()
+            rendered = [render(m, self.channel.catalog, self.channel.msgmenu) for m in messages]
+            texts = [t for r in rendered for t in r.texts]
+            actions = [a for r in rendered for a in r.actions]
+            if len(texts) != 1 or pending.retried or not alive():
+                return []
+            if actions:
+                async with self.db.transaction() as conn:
+                    await WeChatRepo(conn).set_options(push.from_user, actions, self.clock.now())
+            pending.passive = True
+            return texts
+        finally:
+            pending.decided.set()
+            self._pending.pop(uid, None)
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _spawn(self, coro: Any) -> None:
+        self._keep(asyncio.create_task(coro))
+
+    async def replay(self, limit: int = 1000) -> int:
+        """At start-up: pushes stored but never processed (the process stopped in between) are
+        processed now, their answers sent by 客服 (WeChat stopped waiting long ago)."""
+        async with self.db.read() as conn:
+            rows = await Repos(conn).inbox_pending(CHANNEL, limit)
+        for uid, payload, _attempts in rows:
+            try:
+                push = parse_push(payload.encode())
+            except BadPush:
+                async with self.db.transaction() as conn:
+                    await Repos(conn).inbox_done(CHANNEL, uid, self.clock.now())
+                continue
+            messages = await self._process(push, uid)
+            await self._send_custom(push.from_user, messages)
+        return len(rows)
+
+    async def _finish_later(
+        self,
+        task: asyncio.Task[list[OutMessage]],
+        openid: str,
+        pending: _Pending,
+    ) -> None:
+        try:
+            messages = await task
+        except Exception:
+            log.exception("wechat: conversation failed")
+            return
+        await pending.decided.wait()
+        if not pending.passive:
+            await self._send_custom(openid, messages)
+
+    async def _send_custom(self, openid: str, messages: list[OutMessage]) -> None:
+        """The answer that missed the passive reply: 客服 messages, straight away (the
+        interactive priority: the resident is waiting), through the channel's paths."""
+        for message in messages:
+            try:
+                await self.channel.send(openid, message)
+            except DeliveryError as exc:
+                log.warning("wechat answer not delivered: %s", exc.failure.value)
+
+    async def _process(self, push: Push, uid: int) -> list[OutMessage]:
+        messages: list[OutMessage] = []
+        item = await self._translate(push, uid)
+        if item is not None:
+            if not item.start:
+                messages.extend(await self._shown_waiting(push.from_user))
+            reply = await self.conversation.handle(self.make_event(item))
+            answer = list(reply.messages)
+            if item.start and item.start_payload and answer:
+                answer[-1] = self._with_form_link(answer[-1], item.start_payload)
+            messages.extend(answer)
+        async with self.db.transaction() as conn:
+            await Repos(conn).inbox_done(CHANNEL, uid, self.clock.now())
+        return messages
+
+    def _with_form_link(self, message: OutMessage, station: str) -> OutMessage:
+        """The greeting also gives the station's web chat page (WeChat makes a bare URL a link),
+        easier for long input."""
+        if not self.channel.public_url:
+            return message
+        url = f"{self.channel.public_url}/s/{quote(station)}"
+        link = self.channel.catalog.t("wechat.form_link", url=url)
+        return replace(message, text=f"{message.text}\n\n{link}" if message.text else str(link))
+
+    async def _shown_waiting(self, openid: str) -> list[OutMessage]:
+        """Notices kept for the resident are shown now, before the answer."""
+        async with self.db.transaction() as conn:
+            repo = WeChatRepo(conn)
+            kept = await repo.waiting(openid)
+            if not kept:
+                return []
+            await repo.mark_shown([k.id for k in kept], self.clock.now())
+            for k in kept:
+                if k.wish_id is not None:
+                    await repo.record_path(k.wish_id, openid, "shown", self.clock.now())
+        header = OutMessage(text=self.channel.catalog.t("wechat.waiting_header", count=len(kept)))
+        return [header, *(OutMessage.from_payload(k.payload) for k in kept)]
+
+    async def _translate(self, push: Push, uid: int) -> Input | None:
+        base = {"account": push.from_user, "key": f"wechat:{uid}"}
+        if push.msg_type == "event":
+            if push.event in ("subscribe", "SCAN"):
+                return Input(start=True, start_payload=station_of_scene(push.scene), **base)
+            if push.consents:
+                await self._record_consents(push)
+                return None
+            if push.event == "CLICK" and push.event_key in MENU_COMMANDS:
+                return Input(command=MENU_COMMANDS[push.event_key], **base)
+            return None  # unsubscribe, VIEW, other events: nothing to answer
+        if push.msg_type == "text":
+            number = push.menu_id if push.menu_id.isdigit() else ""
+            match = _NUMBER.match(push.content)
+            if number or match:
+                async with self.db.read() as conn:
+                    action = await WeChatRepo(conn).option(
+                        push.from_user, int(number or match.group(1))
+                    )  # type: ignore[union-attr]
+                if action:
+                    return Input(action=action, **base)
+            command = _COMMAND.match(push.content.strip())
+            if command:
+                return Input(
+                    command=command.group(1), args=(command.group(2) or "").strip(), **base
+                )
+            return Input(text=push.content, **base)
+        if push.msg_type == "image":
+            ref = await self._download(push.media_id)
+            return Input(photos=(ref,), **base) if ref else Input(unsupported=True, **base)
+        if push.msg_type == "voice" and push.recognition:
+            return Input(text=push.recognition, **base)
+        if push.msg_type == "location" and push.location is not None:
+            return Input(location=push.location, **base)
+        if push.msg_type == "link":
+            return Input(text=f"{push.title}\n{push.url}".strip(), **base)
+        return Input(unsupported=True, **base)
+
+    async def _record_consents(self, push: Push) -> None:
+        """One-time subscription consents: each accepted template may carry one message."""
+        async with self.db.transaction() as conn:
+            repo = WeChatRepo(conn)
+            for template_id, status in push.consents:
+                if status == "accept":
+                    await repo.add_consent(push.from_user, template_id, self.clock.now())
+                else:
+                    await repo.use_consent(push.from_user, template_id)
+
+    async def _download(self, media_id: str) -> str:
+        """Temporary media expire after 3 days: keep the photo now. The reference is
+        wechat-media:<sha256> for a file in media_dir."""
+        try:
+            data, _ = await self.api.download_media(media_id)
+        except DeliveryError as exc:
+            log.warning("wechat media not downloaded: %s", exc.failure.value)
+            return ""
+        digest = hashlib.sha256(data).hexdigest()
+        if self.config.media_dir is not None:
+            self.config.media_dir.mkdir(parents=True, exist_ok=True)
+            target = self.config.media_dir / f"{digest}.jpg"
+            if not target.exists():
+                await asyncio.to_thread(target.write_bytes, data)
+        return f"wechat-media:{digest}"
