@@ -63,7 +63,7 @@ class WebRepo:
         rows = await fetch_all(
             self.conn,
             "SELECT * FROM (SELECT id, account, payload, created_at FROM web_messages"
-            " WHERE account=? AND id>? ORDER BY id DESC LIMIT ?) ORDER BY id",
+            " WHERE account=? AND id>? ORDER BY id DESC LIMIT ?) AS newest ORDER BY id",
             (account, after, limit),
         )
         return [WebMessage(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
@@ -253,33 +253,19 @@ class WebRepo:
         return str(row[0]) if row else None
 
     async def owns(self, account: str, wish_id: int) -> bool:
-        """Whether the wish was left by the person of this web account."""
+        """Whether the wish was left by the person of this web account (a person is found
+        through any of their accounts, migration 0008)."""
         row = await fetch_one(
             self.conn,
-            "SELECT 1 FROM wishes w JOIN users u ON u.id=w.resident_id"
-            " WHERE w.id=? AND u.channel='web' AND u.external_id=?",
+            "SELECT 1 FROM wishes w JOIN user_accounts a ON a.user_id=w.resident_id"
+            " WHERE w.id=? AND a.channel='web' AND a.external_id=?",
             (wish_id, account),
         )
-        if row is not None:
-            return True
-        if await self._has_table("user_accounts"):
-            row = await fetch_one(
-                self.conn,
-                "SELECT 1 FROM wishes w JOIN user_accounts a ON a.user_id=w.resident_id"
-                " WHERE w.id=? AND a.channel='web' AND a.external_id=?",
-                (wish_id, account),
-            )
         return row is not None
 
     async def receipt(self, wish_id: int) -> str:
         row = await fetch_one(self.conn, "SELECT receipt FROM wishes WHERE id=?", (wish_id,))
         return row[0] if row else ""
-
-    async def _has_table(self, name: str) -> bool:
-        row = await fetch_one(
-            self.conn, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
-        )
-        return row is not None
 
     async def may_handle(self, user_id: int, wish_ids: list[int]) -> bool:
         """Whether a logged-in person is a deputy or staff member of one of these wishes'
