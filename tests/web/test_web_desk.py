@@ -25,7 +25,8 @@ from bot.settings import Settings
 from bot.stations_file import StationsConfig
 from bot.supervision import Supervisor
 from storage.db import Database, fetch_all
-from tests.conftest import TZ
+from storage.repositories import Repos
+from tests.conftest import TZ, person
 from tests.unit.test_services import submit
 from tests.web.conftest import csrf_of
 from tests.web.test_web_pages import log_in
@@ -180,3 +181,46 @@ async def test_typed_commands_work_on_the_desk(desk: Desk) -> None:
     assert len(file_links(html)) == 1
     for client in (deputy, staff):
         await client.close()
+
+
+async def test_a_telegram_deputys_login_link_opens_their_own_desk(
+    tmp_path: Path, db: Database, clock: ManualClock, config: StationsConfig
+) -> None:
+    """A deputy configured by Telegram id logs in with a link: the browser acts as them (their
+    queue), not as a new, rightless person; their cards still go to Telegram."""
+    catalog = Catalog("zh_CN")
+    liaison = Liaison(db, catalog, clock, TZ)
+    await liaison.sync_config(config)  # the people on Telegram, as in a real deployment
+    faq = FaqService(db, clock)
+    await faq.reload()
+    talk = Conversation(liaison, catalog, faq, supervisor=Supervisor(db, catalog, liaison))
+    settings = Settings(_env_file=None, database=tmp_path / "liaison.db", web_port=0)  # type: ignore[call-arg]
+    web = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk)
+    server = TestServer(create_app(web.ctx))
+    await server.start_server()
+    await liaison.identify(person(int(DEPUTY)))  # the deputy opened the bot (and sent /web)
+    _, wish = await submit(liaison, 700001, "小区门口路灯坏了三天")
+    async with db.read() as conn:
+        rows = await fetch_all(
+            conn, "SELECT id FROM users WHERE channel='telegram' AND external_id=?", (DEPUTY,)
+        )
+    deputy = TestClient(server)
+    await deputy.start_server()
+    try:
+        link = await create_login_link(db, clock, "", rows[0][0])
+        assert (await log_in(deputy, link)).status == 303
+        html = await press(deputy, "/me", command="queue")
+        assert wish.receipt in html and "没有权限" not in html
+        async with db.read() as conn:
+            channels = await fetch_all(
+                conn, "SELECT channel FROM user_accounts WHERE user_id=? ORDER BY id", (rows[0][0],)
+            )
+        assert [c[0] for c in channels] == ["telegram", "web"]
+        async with db.read() as conn:
+            found = await Repos(conn).user(rows[0][0])
+            assert found is not None
+            # what is pushed still goes to Telegram (web is pull-only, shown when they look)
+            assert (await liaison.notify.address(Repos(conn), found))[0] == "telegram"
+    finally:
+        await deputy.close()
+        await server.close()
