@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +273,9 @@ async def _messages(ctx: WebContext, account: str, after: int = 0) -> list[Any]:
     return [(m.id, m.payload) for m in rows]
 
 
-def _views(items: list[Any], now: Any = None) -> list[Any]:
+def _views(items: list[Any], now: datetime | None = None) -> list[Any]:
+    """The stored messages as the templates show them (`now`: a desk file past its hour shows
+    as expired)."""
     return [view(i, p, now) for i, p in items]
 
 
