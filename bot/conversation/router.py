@@ -25,8 +25,8 @@ DRAFT_VERBS = frozenset(
         act.DRAFT_CANCEL,
     }
 )
-# The commands the conversation answers itself; a channel routes others (reports, broadcasts,
-# supervision, FAQ maintenance) to its own handlers until they move here too.
+# The commands the conversation answers itself; a channel routes others (broadcasts, FAQ
+# maintenance, Telegram's /qr) to its own handlers until they move here too.
 COMMANDS = frozenset({"start", "help", "new", "my", "wall", "withdraw", "cancel", "faq"})
 # The desk of deputies and staff (/queue, /overdue, /stats, /export, ...): bot/conversation/desk.py
 COMMANDS = COMMANDS | desk.COMMANDS
