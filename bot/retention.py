@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.clock import Clock
 from storage.db import Database
+from storage.desk import DeskRepo
 from storage.privacy import PurgeCounts, PurgeRepo, PurgeTarget, RetentionRepo
 from storage.wechat import WeChatRepo
 
@@ -42,6 +43,11 @@ def _wechat(prune: Any) -> Any:
         return int(await prune(WeChatRepo(repo.conn), before, limit))
 
     return call
+
+
+async def _expired_files(repo: RetentionRepo, before: datetime, limit: int) -> int:
+    """The desk's files on the web (a chart, an export with personal data) once expired."""
+    return await DeskRepo(repo.conn).prune(before, limit)
 
 
 class Retention:
@@ -74,6 +80,8 @@ class Retention:
             ),
             # the Telegram poller prunes its own inbox rows; the webhook has no poller
             "wechat_inbox": (_wechat(WeChatRepo.prune_inbox), now - WECHAT_INBOX_KEPT),
+            # each carries its own expiry (web/chat.py FILE_HOURS): gone once it has passed
+            "web_files": (_expired_files, now),
         }
         done: dict[str, int] = {}
         for name, (prune, before) in jobs.items():
