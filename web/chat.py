@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from bot.clock import Clock
 from bot.messages import OutMessage
 from storage.db import Database
+from storage.repositories import Repos, UserRow
 from storage.web import WebRepo
 from web.channel import WebChannel
 from web.security import digest
@@ -28,7 +29,7 @@ def new_access_code() -> str:
 
 
 class ConversationLike(Protocol):
-    async def handle(self, event: Any) -> Any: ...
+    async def handle(self, event: Any, user: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,10 @@ class WebChat:
                 return Inbound(kind=Kind.UNSUPPORTED, **common)
             return Inbound(kind=Kind.ACTION, action=action, **common)
         if item.command:
-            return Inbound(kind=Kind.COMMAND, command=item.command, **common)
+            # the rest of the line as typed is the command's arguments (/faq_add 问题 | 答案)
+            _head, *rest = item.text.split(None, 1) if item.text.startswith("/") else ("",)
+            args = rest[0] if rest else ""
+            return Inbound(kind=Kind.COMMAND, command=item.command, args=args, **common)
         if item.photos:
             return Inbound(kind=Kind.PHOTO, photos=item.photos, text=item.text, **common)
         if item.location is not None:
@@ -90,12 +94,20 @@ class WebChat:
             if item.location is not None:
                 mine["location"] = list(item.location)
             await self.channel.store(account, mine)
-        reply = await self.conversation.handle(self._event(account, item))
+        reply = await self.conversation.handle(self._event(account, item), await self._person(account))
         for message in reply.messages:
             await self.channel.store(account, message.to_payload())
             if message.wish_id is not None:
                 await self._access_code(account, message)
         return reply.toast
+
+    async def _person(self, account: str) -> UserRow | None:
+        """The deputy or staff member a browser logged in as by a one-time link (/web in their
+        Telegram chat): they act as themselves, with their rights, not as a new web visitor.
+        None for everybody else (the conversation identifies them by their web account)."""
+        async with self.db.read() as conn:
+            user_id = await WebRepo(conn).logged_in(account)
+            return await Repos(conn).user(user_id) if user_id is not None else None
 
     async def _access_code(self, account: str, message: OutMessage) -> None:
         """The first card about a resident's own new wish gets its access code, once."""

@@ -371,3 +371,9 @@ async def resident_action(t: Turn, verb: str, wish_id: int, arg: str) -> None:
         t.toast = c.plain("rate.toast")
         return
     raise InvalidInput("stale")
+
+
+async def stop(t: Turn) -> None:
+    """/stop: no more broadcasts or follow-up questions (answers about one's wishes still come)."""
+    await t.liaison.set_stopped(t.user, True)
+    t.say(t.c.t("stop.done"))
