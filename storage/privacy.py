@@ -78,18 +78,49 @@ class PurgeCounts:
     followers: int = 0
     sessions: int = 0
     inbox: int = 0
+    kept: int = 0  # what a channel kept for the person (web messages, WeChat cards and options)
 
 
 @dataclass(frozen=True)
 class PurgeTarget:
     user_id: int
     is_worker: bool  # also a deputy or staff member: their account is not anonymised
+    accounts: tuple[tuple[str, str], ...] = ()  # every (channel, external id) of the person
 
 
-# Where a person's own id is in a stored raw update (the inbox keeps them for a week).
-_INBOX_SENDER = " OR ".join(
-    f"json_extract(payload, '$.{kind}.from.id') = ?"
-    for kind in ("message", "edited_message", "callback_query", "my_chat_member")
+# The inbox keeps each channel's raw input for a week, in that channel's own format: Telegram's
+# updates as JSON (the sender's id at <kind>.from.id), WeChat's pushes as XML (FromUserName).
+# A row of another channel never reaches json_extract, which fails on anything but JSON.
+_TELEGRAM_UPDATE = "CASE WHEN channel = 'telegram' THEN payload ELSE '{}' END"
+_TELEGRAM_KINDS = ("message", "edited_message", "callback_query", "my_chat_member")
+
+
+def _inbox_of(accounts: tuple[tuple[str, str], ...]) -> tuple[str, list[object]]:
+    """The condition on inbox rows that came from these accounts, and its parameters."""
+    parts: list[str] = []
+    params: list[object] = []
+    telegram = [int(i) for c, i in accounts if c == "telegram" and i.isdigit()]
+    if telegram:
+        for kind in _TELEGRAM_KINDS:
+            parts.append(f"json_extract({_TELEGRAM_UPDATE}, '$.{kind}.from.id') IN ({marks(telegram)})")
+            params.extend(telegram)
+    for channel, openid in accounts:
+        if channel == "wechat":
+            parts.append("(channel = 'wechat' AND instr(payload, ?) > 0)")
+            params.append(f"<FromUserName><![CDATA[{openid}]]></FromUserName>")
+    return (" OR ".join(parts) or "0 = 1"), params
+
+
+# What a channel keeps for an account to deliver or show (table, its account column, channel).
+_KEPT = (
+    ("web_messages", "account", "web"),
+    ("web_grants", "account", "web"),
+    ("web_uploads", "account", "web"),
+    ("wechat_waiting", "openid", "wechat"),
+    ("wechat_options", "openid", "wechat"),
+    ("wechat_windows", "openid", "wechat"),
+    ("wechat_consents", "openid", "wechat"),
+    ("wechat_deliveries", "openid", "wechat"),
 )
 
 
@@ -98,43 +129,38 @@ class PurgeRepo:
         self.conn = conn
 
     async def target(self, channel: str, external_id: str) -> PurgeTarget | None:
+        """The person behind any one of their accounts, with all their accounts."""
         row = await fetch_one(
             self.conn,
             "SELECT u.id, EXISTS (SELECT 1 FROM deputies d WHERE d.user_id = u.id)"
             " OR EXISTS (SELECT 1 FROM station_staff s WHERE s.user_id = u.id)"
-            " FROM users u WHERE u.channel = ? AND u.external_id = ?",
-            (channel, external_id),
+            " FROM users u WHERE u.id IN (SELECT user_id FROM user_accounts"
+            " WHERE channel = ? AND external_id = ?) OR (u.channel = ? AND u.external_id = ?)",
+            (channel, external_id, channel, external_id),
         )
-        return PurgeTarget(int(row[0]), bool(row[1])) if row else None
-
-    async def _wish_ids(self, user_id: int) -> list[int]:
-        rows = await fetch_all(self.conn, "SELECT id FROM wishes WHERE resident_id = ?", (user_id,))
-        return [int(r[0]) for r in rows]
-
-    async def _receipts(self, wish_ids: list[int]) -> list[str]:
+        if row is None:
+            return None
+        user_id = int(row[0])
         rows = await fetch_all(
-            self.conn, f"SELECT receipt FROM wishes WHERE id IN ({marks(wish_ids)})", wish_ids
+            self.conn,
+            "SELECT channel, external_id FROM user_accounts WHERE user_id = ?"
+            " UNION SELECT channel, external_id FROM users WHERE id = ?",
+            (user_id, user_id),
         )
-        return [str(r[0]) for r in rows]
+        accounts = tuple(sorted({(str(r[0]), str(r[1])) for r in rows}))
+        return PurgeTarget(user_id, bool(row[1]), accounts)
 
-    async def _copies(self, wish_ids: list[int]) -> tuple[str, list[object]]:
-        """Outbox rows about the wishes that carry no wish id: 回音壁 posts and follower
-        notices (masked, but still their text), found by receipt."""
-        receipts = await self._receipts(wish_ids)
-        if not receipts:
-            return "0", []
-        like = " OR ".join("instr(payload, ?) > 0" for _ in receipts)
-        return f"(kind IN ('wall', 'follower') AND ({like}))", list(receipts)
-
-    async def _count(self, sql: str, params: list[object]) -> int:
-        row = await fetch_one(self.conn, sql, params)
-        return int(row[0]) if row else 0
-
-    async def count(self, target: PurgeTarget, external_id: str) -> PurgeCounts:
+    async def count(self, target: PurgeTarget) -> PurgeCounts:
         """What `erase` would touch, for the confirmation."""
         ids = await self._wish_ids(target.user_id)
         w, uid = marks(ids), target.user_id
         copies, copy_params = await self._copies(ids)
+        inbox, inbox_params = _inbox_of(target.accounts)
+        kept = 0
+        for table, column, values in self._kept(target):
+            kept += await self._count(
+                f"SELECT COUNT(*) FROM {table} WHERE {column} IN ({marks(values)})", values
+            )
         return PurgeCounts(
             wishes=len(ids),
             timeline=await self._count(
@@ -159,18 +185,30 @@ class PurgeRepo:
                 [uid, *ids],
             ),
             sessions=await self._count("SELECT COUNT(*) FROM sessions WHERE user_id = ?", [uid]),
-            inbox=await self._count(
-                f"SELECT COUNT(*) FROM inbox WHERE {_INBOX_SENDER}", [int(external_id)] * 4
-            ),
+            inbox=await self._count(f"SELECT COUNT(*) FROM inbox WHERE {inbox}", inbox_params),
+            kept=kept,
         )
 
-    async def erase(self, target: PurgeTarget, external_id: str) -> PurgeCounts:
+    def _kept(self, target: PurgeTarget) -> list[tuple[str, str, list[object]]]:
+        """The channel's rows of the person's accounts; a deputy's or staff member's accounts
+        are theirs as workers too (their desk), and stay, like the accounts themselves."""
+        if target.is_worker:
+            return []
+        found = []
+        for table, column, channel in _KEPT:
+            values: list[object] = [i for c, i in target.accounts if c == channel]
+            if values:
+                found.append((table, column, values))
+        return found
+
+    async def erase(self, target: PurgeTarget) -> PurgeCounts:
         """Erase one resident's personal data; their wishes stay, anonymised, for the figures
         (status, category, station, deputy, dates, deadlines, rating, reopen count)."""
-        counts = await self.count(target, external_id)
+        counts = await self.count(target)
         ids = await self._wish_ids(target.user_id)
         w, uid = marks(ids), target.user_id
         copies, copy_params = await self._copies(ids)  # before the texts go
+        inbox, inbox_params = _inbox_of(target.accounts)
         ex = self.conn.execute
         # Text the resident wrote or that was written to them about their wishes (replies and
         # results quote names, addresses and numbers); no longer public anywhere.
@@ -196,10 +234,12 @@ class PurgeRepo:
         )
         await ex(f"DELETE FROM followers WHERE user_id = ? OR wish_id IN ({w})", [uid, *ids])
         await ex("DELETE FROM sessions WHERE user_id = ?", (uid,))
-        await ex(f"DELETE FROM inbox WHERE {_INBOX_SENDER}", [int(external_id)] * 4)
+        await ex(f"DELETE FROM inbox WHERE {inbox}", inbox_params)
+        for table, column, values in self._kept(target):
+            await ex(f"DELETE FROM {table} WHERE {column} IN ({marks(values)})", values)
         if not target.is_worker:
-            # The account row stays (the wishes point at it) but no longer says who it was,
-            # and nothing can be sent to it again.
+            # The account rows stay (the wishes point at the person) but no longer say who it
+            # was, and nothing can be sent to them again; coming back is a new person.
             await ex(
                 "UPDATE users SET external_id = 'purged:' || id, chat_id = 'purged:' || id,"
                 " display_name = '', station_id = NULL, stopped = 1,"
@@ -207,4 +247,34 @@ class PurgeRepo:
                 " unreachable_reason = 'purged' WHERE id = ?",
                 (uid,),
             )
+            await ex(
+                "UPDATE user_accounts SET external_id = 'purged:' || id,"
+                " chat_id = 'purged:' || id,"
+                " unreachable_at = COALESCE(unreachable_at, created_at),"
+                " unreachable_reason = 'purged' WHERE user_id = ?",
+                (uid,),
+            )
         return counts
+
+    async def _wish_ids(self, user_id: int) -> list[int]:
+        rows = await fetch_all(self.conn, "SELECT id FROM wishes WHERE resident_id = ?", (user_id,))
+        return [int(r[0]) for r in rows]
+
+    async def _receipts(self, wish_ids: list[int]) -> list[str]:
+        rows = await fetch_all(
+            self.conn, f"SELECT receipt FROM wishes WHERE id IN ({marks(wish_ids)})", wish_ids
+        )
+        return [str(r[0]) for r in rows]
+
+    async def _copies(self, wish_ids: list[int]) -> tuple[str, list[object]]:
+        """Outbox rows about the wishes that carry no wish id: 回音壁 posts and follower
+        notices (masked, but still their text), found by receipt."""
+        receipts = await self._receipts(wish_ids)
+        if not receipts:
+            return "0", []
+        like = " OR ".join("instr(payload, ?) > 0" for _ in receipts)
+        return f"(kind IN ('wall', 'follower') AND ({like}))", list(receipts)
+
+    async def _count(self, sql: str, params: list[object]) -> int:
+        row = await fetch_one(self.conn, sql, params)
+        return int(row[0]) if row else 0

@@ -5,6 +5,7 @@ them this module does not even import (bot.retention did not exist)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import sys
@@ -167,3 +168,67 @@ async def test_purge_erases_one_resident_and_keeps_the_statistics(
     # English operators read English (LIAISON_LOCALE)
     code, out = await run_cli(db_path, "purge", "--resident", str(RESIDENT), locale="en")
     assert code == 1 and "There is no record of Telegram user 700001" in out
+
+
+@sqlite_only("reads the SQLite file for the erased ids")
+async def test_purge_erases_a_wechat_resident_and_every_account_of_a_person(
+    liaison: Liaison, db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    """`purge --channel wechat --resident <openid>` (issue 9): the resident named by their
+    WeChat account; what the WeChat channel kept for them goes too. A Telegram purge works while
+    WeChat pushes wait in the inbox (json_extract used to fail on their XML), and a purged
+    person's accounts no longer say who they were (they used to keep the Telegram id)."""
+    from bot.services import Identity
+    from storage.wechat import WeChatRepo
+
+    openid = "oWeChatPurge0001"
+    wx = await liaison.identify(Identity("wechat", openid, openid, "王芳"))
+    await liaison.choose_station(wx, "huimin")
+    await liaison.start_draft(wx)
+    await liaison.update_draft(
+        wx, lambda d: d.with_category("traffic").with_text("我是王芳，楼下井盖丢了").described()
+        .with_public(False).with_phone("13912345678")
+    )  # fmt: skip
+    wish, _ = await liaison.submit_draft(wx, None)
+    telegram, _ = await submit(liaison, RESIDENT, "我是刘小明，小区门口路灯坏了三天")
+    push = f"<xml><FromUserName><![CDATA[{openid}]]></FromUserName><Content>井盖</Content></xml>"
+    async with db.transaction() as conn:
+        repo = WeChatRepo(conn)
+        await repo.keep_waiting(openid, {"text": "已受理：楼下井盖丢了"}, wish.id, clock.now())
+        await repo.set_options(openid, [f"a:w:{wish.id}"], clock.now())
+        await repo.open_window(openid, "message", clock.now())
+        await Repos(conn).inbox_add("wechat", 1, push, clock.now())
+        tg_update = json.dumps({"update_id": 2, "message": {"from": {"id": RESIDENT}, "text": "路灯"}})
+        await Repos(conn).inbox_add("telegram", 2, tg_update, clock.now())
+    db_path = tmp_path / "liaison.db"
+    await db.close()
+
+    code, out = await run_cli(db_path, "purge", "--resident", str(RESIDENT), "--yes")
+    assert code == 0, out
+    assert "已清除 Telegram 用户 700001 的个人数据" in out and "收件箱原始消息：1 条" in out
+    code, out = await run_cli(
+        db_path, "purge", "--channel", "wechat", "--resident", openid, stdin="n\n"
+    )
+    assert code == 1 and "将清除 微信 用户" in out and "匿名化的心愿：1 条" in out
+    assert "渠道为送达保留的记录" in out and "收件箱原始消息：1 条" in out
+    code, out = await run_cli(db_path, "purge", "--channel", "wechat", "--resident", openid, "--yes")
+    assert code == 0 and f"已清除 微信 用户 {openid} 的个人数据" in out, out
+    after = dump(db_path)
+    for secret in (openid, "王芳", "井盖", str(RESIDENT)):
+        assert secret not in after, secret
+    with sqlite3.connect(db_path) as conn:
+        for table in ("wechat_waiting", "wechat_options", "wechat_windows", "inbox"):
+            assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
+        accounts = conn.execute(
+            "SELECT user_id, external_id, unreachable_reason FROM user_accounts WHERE user_id IN"
+            " (?, ?) ORDER BY user_id", (telegram.id, wx.id),
+        ).fetchall()  # fmt: skip
+        assert accounts == sorted(
+            [(telegram.id, f"purged:{a}", "purged") for (a,) in conn.execute(
+                "SELECT id FROM user_accounts WHERE user_id=?", (telegram.id,))]
+            + [(wx.id, f"purged:{a}", "purged") for (a,) in conn.execute(
+                "SELECT id FROM user_accounts WHERE user_id=?", (wx.id,))]
+        )  # fmt: skip
+    # nothing of them is left to find: named again, they are not there
+    code, out = await run_cli(db_path, "purge", "--channel", "wechat", "--resident", openid)
+    assert code == 1 and f"没有 微信 用户 {openid} 的记录" in out
