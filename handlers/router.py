@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import broadcast, membership, reports, resident, supervision, work
+from handlers import membership, reports, resident, supervision, work
 from handlers.common import Context, converse, deps, is_private, reply
 from handlers.translate import command_inbound, group_inbound
 from storage.db import database_errors
@@ -87,7 +87,6 @@ def register(application: Application) -> None:
     for name, callback in commands:
         application.add_handler(CommandHandler(name, callback, filters=private))
     # before the catch-alls below (on_command, on_input), or they would never be reached
-    broadcast.register(application)  # 我也关注 (follow) on the wall
     reports.register(application)  # /stats, /mywork, /export, /qr
     supervision.register(application)  # /overdue, 催办, follow-up answers
     membership.register(application)  # my_chat_member: blocked/unblocked, added/removed

@@ -210,6 +210,8 @@ async def action(t: Turn, a: act.Action, bot_name: str) -> None:
             await faq.show_answer(t, arg)
         case act.FAQ_TO_WISH:
             await faq.to_wish(t, bot_name)
+        case act.FOLLOW if a.wish_id is not None:
+            await resident.follow(t, a.wish_id, arg)
         case _:
             raise InvalidInput("stale")
 

@@ -227,3 +227,35 @@ async def test_in_a_group_only_the_faq_is_answered(talk: MemoryConversation) -> 
 
 def _event(account: str) -> Inbound:
     return Inbound(channel="memory", account=account, chat=account, kind=Kind.TEXT, key="-")
+
+
+# -- following a wish on the wall (我也关注), on any channel --------------------------------------
+
+
+async def test_following_a_wish_on_the_wall_relabels_its_button(talk: MemoryConversation) -> None:
+    from tests.unit.test_conversation import leave_wish
+
+    receipt = await leave_wish(talk, "小区门口的红绿灯太短")
+    wish_id = receipt.messages[-1].wish_id
+    assert wish_id is not None
+    resident = await talk.conversation.person(_event(RESIDENT))
+    number = (await talk.conversation.liaison.wish_detail(resident, wish_id)).wish.receipt
+    await talk.say(NEIGHBOUR, "/start huimin")
+    wall = await talk.say(NEIGHBOUR, "/wall")
+    follow = button(wall, plain(talk, "btn.follow", receipt=number))
+    assert actions.decode(follow) == actions.Action(actions.FOLLOW, wish_id, "0")
+    on = await talk.press(NEIGHBOUR, follow)
+    assert on.toast == plain(talk, "follow.on") and not on.alert
+    assert on.rebutton is not None
+    labels = [b.text for row in on.rebutton for b in row]
+    assert plain(talk, "btn.unfollow", receipt=number) in labels
+    off = await talk.press(NEIGHBOUR, follow)
+    assert off.toast == plain(talk, "follow.off")
+    # a button from before buttons carried their page toggles, and leaves its keyboard alone
+    old = await talk.press(NEIGHBOUR, f"fl:{wish_id}")
+    assert old.toast == plain(talk, "follow.on") and old.rebutton is None
+    # the resident is not offered their own wish, and a forged press is refused
+    own = await talk.say(RESIDENT, "/wall")
+    assert not any(b.action.startswith("fl:") for m in own.messages for row in m.buttons for b in row)
+    refused = await talk.press(RESIDENT, follow)
+    assert refused.alert and refused.toast
