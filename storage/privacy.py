@@ -6,6 +6,7 @@ Every prune deletes at most `limit` rows per call, so the scheduler can work in 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -90,25 +91,35 @@ class PurgeTarget:
 
 # The inbox keeps each channel's raw input for a week, in that channel's own format: Telegram's
 # updates as JSON (the sender's id at <kind>.from.id), WeChat's pushes as XML (FromUserName).
-# A row of another channel never reaches json_extract, which fails on anything but JSON.
-_TELEGRAM_UPDATE = "CASE WHEN channel = 'telegram' THEN payload ELSE '{}' END"
+# Which rows are the person's is read here, in Python: SQLite's json_extract fails on a WeChat
+# row's XML, and PostgreSQL has neither json_extract nor instr.
 _TELEGRAM_KINDS = ("message", "edited_message", "callback_query", "my_chat_member")
 
 
-def _inbox_of(accounts: tuple[tuple[str, str], ...]) -> tuple[str, list[object]]:
-    """The condition on inbox rows that came from these accounts, and its parameters."""
-    parts: list[str] = []
-    params: list[object] = []
-    telegram = [int(i) for c, i in accounts if c == "telegram" and i.isdigit()]
-    if telegram:
-        for kind in _TELEGRAM_KINDS:
-            parts.append(f"json_extract({_TELEGRAM_UPDATE}, '$.{kind}.from.id') IN ({marks(telegram)})")
-            params.extend(telegram)
-    for channel, openid in accounts:
-        if channel == "wechat":
-            parts.append("(channel = 'wechat' AND instr(payload, ?) > 0)")
-            params.append(f"<FromUserName><![CDATA[{openid}]]></FromUserName>")
-    return (" OR ".join(parts) or "0 = 1"), params
+def _telegram_sender(payload: str) -> int | None:
+    try:
+        update = json.loads(payload)
+    except ValueError:
+        return None
+    for kind in _TELEGRAM_KINDS:
+        part = update.get(kind) if isinstance(update, dict) else None
+        sender = part.get("from") if isinstance(part, dict) else None
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            return int(sender["id"])
+    return None
+
+
+def _is_from(channel: str, payload: str, accounts: tuple[tuple[str, str], ...]) -> bool:
+    if channel == "telegram":
+        sender = _telegram_sender(payload)
+        return sender is not None and ("telegram", str(sender)) in accounts
+    if channel == "wechat":
+        return any(
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName>" in payload
+            for c, openid in accounts
+            if c == "wechat"
+        )
+    return False
 
 
 # What a channel keeps for an account to deliver or show (table, its account column, channel).
@@ -155,7 +166,6 @@ class PurgeRepo:
         ids = await self._wish_ids(target.user_id)
         w, uid = marks(ids), target.user_id
         copies, copy_params = await self._copies(ids)
-        inbox, inbox_params = _inbox_of(target.accounts)
         kept = 0
         for table, column, values in self._kept(target):
             kept += await self._count(
@@ -185,9 +195,23 @@ class PurgeRepo:
                 [uid, *ids],
             ),
             sessions=await self._count("SELECT COUNT(*) FROM sessions WHERE user_id = ?", [uid]),
-            inbox=await self._count(f"SELECT COUNT(*) FROM inbox WHERE {inbox}", inbox_params),
+            inbox=len(await self._inbox_rows(target)),
             kept=kept,
         )
+
+    async def _inbox_rows(self, target: PurgeTarget) -> list[tuple[str, int]]:
+        """The inbox rows (channel, update id) that came from any of the person's accounts."""
+        channels = sorted({c for c, _ in target.accounts if c in ("telegram", "wechat")})
+        if not channels:
+            return []
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT channel, update_id, payload FROM inbox WHERE channel IN ({marks(channels)})",
+            channels,
+        )
+        return [
+            (str(r[0]), int(r[1])) for r in rows if _is_from(str(r[0]), str(r[2]), target.accounts)
+        ]
 
     def _kept(self, target: PurgeTarget) -> list[tuple[str, str, list[object]]]:
         """The channel's rows of the person's accounts; a deputy's or staff member's accounts
@@ -208,7 +232,7 @@ class PurgeRepo:
         ids = await self._wish_ids(target.user_id)
         w, uid = marks(ids), target.user_id
         copies, copy_params = await self._copies(ids)  # before the texts go
-        inbox, inbox_params = _inbox_of(target.accounts)
+        inbox = await self._inbox_rows(target)
         ex = self.conn.execute
         # Text the resident wrote or that was written to them about their wishes (replies and
         # results quote names, addresses and numbers); no longer public anywhere.
@@ -234,7 +258,8 @@ class PurgeRepo:
         )
         await ex(f"DELETE FROM followers WHERE user_id = ? OR wish_id IN ({w})", [uid, *ids])
         await ex("DELETE FROM sessions WHERE user_id = ?", (uid,))
-        await ex(f"DELETE FROM inbox WHERE {inbox}", inbox_params)
+        for channel, update_id in inbox:
+            await ex("DELETE FROM inbox WHERE channel = ? AND update_id = ?", (channel, update_id))
         for table, column, values in self._kept(target):
             await ex(f"DELETE FROM {table} WHERE {column} IN ({marks(values)})", values)
         if not target.is_worker:
@@ -271,9 +296,10 @@ class PurgeRepo:
         notices (masked, but still their text), found by receipt."""
         receipts = await self._receipts(wish_ids)
         if not receipts:
-            return "0", []
-        like = " OR ".join("instr(payload, ?) > 0" for _ in receipts)
-        return f"(kind IN ('wall', 'follower') AND ({like}))", list(receipts)
+            return "1 = 0", []  # (PostgreSQL takes no integer for a condition)
+        # LIKE, which both engines have (PostgreSQL has no instr); a receipt has no wildcard
+        like = " OR ".join("payload LIKE ?" for _ in receipts)
+        return f"(kind IN ('wall', 'follower') AND ({like}))", [f"%{r}%" for r in receipts]
 
     async def _count(self, sql: str, params: list[object]) -> int:
         row = await fetch_one(self.conn, sql, params)

@@ -232,3 +232,45 @@ async def test_purge_erases_a_wechat_resident_and_every_account_of_a_person(
     # nothing of them is left to find: named again, they are not there
     code, out = await run_cli(db_path, "purge", "--channel", "wechat", "--resident", openid)
     assert code == 1 and f"没有 微信 用户 {openid} 的记录" in out
+
+
+async def test_purge_by_any_account_on_either_engine(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """The same erasure through the use case, on SQLite and on PostgreSQL (CI runs both): the
+    inbox rows are told apart in Python, so neither engine's JSON functions are needed
+    (PostgreSQL has no json_extract: purge used to fail there whatever the data)."""
+    from bot.retention import NoSuchResident, purge_preview, purge_resident
+    from bot.services import Identity
+    from storage.wechat import WeChatRepo
+
+    openid = "oWeChatPurge0002"
+    wx = await liaison.identify(Identity("wechat", openid, openid, "王芳"))
+    telegram, _ = await submit(liaison, RESIDENT, "小区门口路灯坏了三天")
+    neighbour = 700002
+    async with db.transaction() as conn:
+        repos = Repos(conn)
+        await WeChatRepo(conn).set_options(openid, ["m:new"], clock.now())
+        xml = f"<xml><FromUserName><![CDATA[{openid}]]></FromUserName></xml>"
+        await repos.inbox_add("wechat", 1, xml, clock.now())
+        await repos.inbox_add("wechat", 2, xml.replace(openid, "oSomebodyElse01"), clock.now())
+        for update_id, sender in ((3, RESIDENT), (4, neighbour)):
+            body = {"update_id": update_id, "callback_query": {"from": {"id": sender}}}
+            await repos.inbox_add("telegram", update_id, json.dumps(body), clock.now())
+    target, preview = await purge_preview(db, "wechat", openid)
+    assert target.user_id == wx.id and (preview.inbox, preview.kept) == (1, 1)
+    await purge_resident(db, "wechat", openid)
+    done = await purge_resident(db, "telegram", str(RESIDENT))
+    assert done.inbox == 1 and done.wishes == 1
+    async with db.read() as conn:
+        left = await fetch_all(conn, "SELECT channel, update_id FROM inbox ORDER BY update_id")
+        options = await fetch_all(conn, "SELECT COUNT(*) FROM wechat_options")
+        ids = await fetch_all(
+            conn, "SELECT external_id FROM user_accounts WHERE user_id IN (?, ?)",
+            (wx.id, telegram.id),
+        )  # fmt: skip
+    assert [tuple(r) for r in left] == [("wechat", 2), ("telegram", 4)]  # others' rows stay
+    assert options[0][0] == 0
+    assert ids and all(str(r[0]).startswith("purged:") for r in ids)
+    with pytest.raises(NoSuchResident):  # nobody is behind those accounts any more
+        await purge_preview(db, "wechat", openid)
