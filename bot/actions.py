@@ -75,7 +75,7 @@ DRAFT_SUBMIT = "do"
 DRAFT_CANCEL = "dx"
 MY_PAGE = "my"
 WALL_PAGE = "wl"
-FOLLOW = "fl"  # wish id
+FOLLOW = "fl"  # wish id, arg: the wall page the button is on ("" on buttons made before)
 # FAQ.
 FAQ_PAGE = "fp"
 FAQ_ANSWER = "fq"  # arg: entry id
@@ -120,7 +120,7 @@ REGISTRY: dict[str, Verb] = {
     DRAFT_CANCEL: _verb("dx"),
     MY_PAGE: _verb("my", arg=_PAGE),
     WALL_PAGE: _verb("wl", arg=_PAGE),
-    FOLLOW: _verb("fl", wish=True),
+    FOLLOW: _verb("fl", wish=True, arg=r"(?:\d{1,4})?"),  # arg: the wall page it is on
     FAQ_PAGE: _verb("fp", arg=r"\d{1,3}"),
     FAQ_ANSWER: _verb("fq", arg=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}"),  # faq/model.py entry ids
     FAQ_TO_WISH: _verb("fw", arg=r"0"),

@@ -111,7 +111,8 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     link.add_argument("--person", required=True, type=int, metavar="TELEGRAM_ID", help=h("cli_person"))
     # purge (privacy): erasure on request; its messages are in locales/*/privacy.yaml
     pur = sub.add_parser("purge", help=h("cli_purge"))
-    pur.add_argument("--resident", required=True, type=int, metavar="TELEGRAM_ID")
+    pur.add_argument("--resident", required=True, metavar="ID", help=h("cli_purge_resident"))
+    pur.add_argument("--channel", default="telegram", help=h("cli_purge_channel"))
     pur.add_argument("--yes", action="store_true", help=h("cli_purge_yes"))
     sub.add_parser("migrate-to-postgres", help=h("cli_migrate_to_postgres"))
     return p
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             from bot.purge_cli import purge_command
 
             _require_database(settings)
-            return purge_command(settings, args.resident, args.yes)
+            return purge_command(settings, args.channel, args.resident, args.yes)
         elif args.command == "migrate-to-postgres":
             if settings.database_url is None:
                 raise ConfigError("migrate_needs_url")

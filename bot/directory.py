@@ -18,7 +18,7 @@ from bot.domain.model import (
 )
 from bot.messages import OutMessage
 from bot.notify import Notifier
-from bot.stations_file import StationsConfig, staff_accounts
+from bot.stations_file import TELEGRAM, StationsConfig, staff_accounts
 from storage.directory_sync import DirectorySync
 from storage.repositories import (
     CategoryRow,
@@ -74,8 +74,10 @@ class Directory(Part):
             deputy = await Repos(conn).deputy(deputy_id)
         return deputy.name if deputy else ""
 
-    async def sync_config(self, config: StationsConfig, channel: str = "telegram") -> None:
-        """Add and update stations, categories, deputies and staff; never delete any wish."""
+    async def sync_config(self, config: StationsConfig, channel: str = TELEGRAM) -> None:
+        """Add and update stations, categories, deputies and staff; never delete any wish.
+        `channel` is the channel the file's Telegram ids are accounts of (tests and the demo
+        name another one)."""
         now = self.clock.now()
         # Row by row this was tens of thousands of awaited statements for a province: the
         # same rows go in batches, one statement per table (storage/directory_sync.py).
@@ -89,7 +91,7 @@ class Directory(Part):
 
         def named(accounts: list[tuple[str, str]]) -> list[tuple[str, str]]:
             # `sync_config(channel=...)` names the Telegram channel (tests run a second one).
-            return [(channel if c == "telegram" else c, i) for c, i in accounts]
+            return [(channel if c == TELEGRAM else c, i) for c, i in accounts]
 
         people = [  # in file order: each station's deputies, then its staff
             named(accounts)
@@ -139,7 +141,7 @@ class Directory(Part):
         An account already belonging to someone else is left there (merging two people's
         histories is not a sync's call) and logged, by ids only."""
         # `sync_config(channel=...)` names the Telegram channel (tests run a second one).
-        accounts = [(telegram_channel if c == "telegram" else c, i) for c, i in accounts]
+        accounts = [(telegram_channel if c == TELEGRAM else c, i) for c, i in accounts]
         user: UserRow | None = None
         for channel, external_id in accounts:
             user = await repos.user_by_external(channel, external_id)

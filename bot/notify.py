@@ -19,12 +19,16 @@ from bot.domain.accounts import choose_account
 from bot.domain.masking import mask_pii, wish_names
 from bot.domain.model import Wish
 from bot.messages import OutMessage
+from bot.stations_file import TELEGRAM
 from bot.textfit import truncate_plain
 from storage.broadcasts import Broadcasts
 from storage.repositories import NewOutgoing, Repos, StationRow, UserRow
 from storage.supervision import SupervisionRepo
 
 log = logging.getLogger(__name__)
+
+# The 回音壁 is the chat `wall_chat_id` names in the stations file: a Telegram channel or group.
+WALL_CHANNEL = TELEGRAM
 
 
 class Notifier(Part):
@@ -55,11 +59,12 @@ class Notifier(Part):
     async def to_wall(
         self, repos: Repos, station: StationRow, message: OutMessage, now: datetime
     ) -> None:
-        """The station's public 回音壁 channel (a Telegram channel today)."""
+        """The station's public 回音壁 channel: the chat the stations file names, in the
+        channel it names it in (a Telegram channel or group)."""
         if not station.wall_chat_id:
             return
         await repos.enqueue(
-            [outgoing("telegram", station.wall_chat_id, None, "wall", PRIORITY_WALL, message)],
+            [outgoing(WALL_CHANNEL, station.wall_chat_id, None, "wall", PRIORITY_WALL, message)],
             now,
         )
 

@@ -1,4 +1,8 @@
-"""`liaison-bot purge --resident <telegram id>`: erase one resident's personal data on request.
+"""`liaison-bot purge [--channel C] --resident <id>`: erase one resident's personal data on request.
+
+The resident is named by any one of their accounts (a Telegram user id, a WeChat openid, a web
+visitor id); everything of the person is erased, whichever channel they used. The channel comes
+from the command line (bot/cli.py keeps `telegram` as the default).
 
 Run by the operator with the bot's settings (it may run while the bot does: one short
 transaction). Messages follow LIAISON_LOCALE through the catalog (locales/*/privacy.yaml).
@@ -15,18 +19,19 @@ from bot.retention import NoSuchResident, purge_preview, purge_resident
 from bot.settings import Settings
 from storage.privacy import PurgeCounts, PurgeTarget
 
-CHANNEL = "telegram"
 
-
-def purge_command(settings: Settings, telegram_id: int, yes: bool) -> int:
+def purge_command(settings: Settings, channel: str, external_id: str, yes: bool) -> int:
     c = Catalog(settings.locale)
-    external_id = str(telegram_id)
+    external_id = external_id.strip()
+    # the channel as people know it (Telegram, 微信, 网页); an unknown name as typed
+    key = f"purge.channel_{channel}"
+    who = {"channel": c.plain(key) if c.has(key) else channel, "id": external_id}
     try:
-        target, preview = asyncio.run(_preview(settings, external_id))
+        target, preview = asyncio.run(_preview(settings, channel, external_id))
     except NoSuchResident:
-        print(c.plain("purge.not_found", id=external_id), file=sys.stderr)
+        print(c.plain("purge.not_found", **who), file=sys.stderr)
         return 1
-    print(c.plain("purge.preview", id=external_id))
+    print(c.plain("purge.preview", **who))
     print(_counts(c, preview))
     if target.is_worker:
         print(c.plain("purge.worker_kept"))
@@ -39,31 +44,36 @@ def purge_command(settings: Settings, telegram_id: int, yes: bool) -> int:
         if answer.strip().lower() not in ("yes", "y", "是"):
             print(c.plain("purge.cancelled"))
             return 1
-    done = asyncio.run(_erase(settings, external_id))
-    print(c.plain("purge.done", id=external_id))
+    done = asyncio.run(_erase(settings, channel, external_id))
+    print(c.plain("purge.done", **who))
     print(_counts(c, done))
     return 0
 
 
 def _counts(c: Catalog, counts: PurgeCounts) -> str:
-    return c.plain("purge.counts", **asdict(counts))
+    text = c.plain("purge.counts", **asdict(counts))
+    if counts.kept:
+        text += "\n" + c.plain("purge.kept", kept=counts.kept)
+    return text
 
 
-async def _preview(settings: Settings, external_id: str) -> tuple[PurgeTarget, PurgeCounts]:
+async def _preview(
+    settings: Settings, channel: str, external_id: str
+) -> tuple[PurgeTarget, PurgeCounts]:
     from bot.app import open_database
 
     db = await open_database(settings)
     try:
-        return await purge_preview(db, CHANNEL, external_id)
+        return await purge_preview(db, channel, external_id)
     finally:
         await db.close()
 
 
-async def _erase(settings: Settings, external_id: str) -> PurgeCounts:
+async def _erase(settings: Settings, channel: str, external_id: str) -> PurgeCounts:
     from bot.app import open_database
 
     db = await open_database(settings)
     try:
-        return await purge_resident(db, CHANNEL, external_id)
+        return await purge_resident(db, channel, external_id)
     finally:
         await db.close()

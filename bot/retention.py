@@ -108,7 +108,7 @@ async def purge_preview(db: Database, channel: str, external_id: str) -> tuple[P
         target = await repo.target(channel, external_id)
         if target is None:
             raise NoSuchResident(external_id)
-        return target, await repo.count(target, external_id)
+        return target, await repo.count(target)
 
 
 async def purge_resident(db: Database, channel: str, external_id: str) -> PurgeCounts:
@@ -118,6 +118,6 @@ async def purge_resident(db: Database, channel: str, external_id: str) -> PurgeC
         target = await repo.target(channel, external_id)
         if target is None:
             raise NoSuchResident(external_id)
-        counts = await repo.erase(target, external_id)
+        counts = await repo.erase(target)
     log.info("purged the personal data of user %s (%d wishes anonymised)", target.user_id, counts.wishes)
     return counts

@@ -38,7 +38,7 @@ from bot.i18n import Catalog
 from bot.notify import Notifier
 from bot.people import Identity, People
 from bot.queries import Page, Queries, StationStats, WishDetail
-from bot.stations_file import StationsConfig
+from bot.stations_file import TELEGRAM, StationsConfig
 from bot.wishes import Wishes
 from storage.db import Database
 from storage.repositories import CategoryRow, DeputyRow, Repos, StationRow, UserRow
@@ -291,5 +291,5 @@ class Liaison:
     async def report_not_started(self) -> int:
         return await self.people.report_not_started()
 
-    async def sync_config(self, config: StationsConfig, channel: str = "telegram") -> None:
+    async def sync_config(self, config: StationsConfig, channel: str = TELEGRAM) -> None:
         return await self.directory.sync_config(config, channel)

@@ -70,9 +70,13 @@ class CategoryConfig(_Strict):
         return v
 
 
+# The name the stations file gives Telegram: of the ids under `telegram_id:` and the bare numbers
+# under `staff:` (the older forms), and of the chat `wall_chat_id` names (a Telegram channel or
+# group, the station's 回音壁). The core takes it from here rather than deciding by a channel name.
+TELEGRAM = "telegram"
 # The channels a person's account can be on, and the shape of an id in each.
 ACCOUNT_CHANNELS: dict[str, re.Pattern[str]] = {
-    "telegram": re.compile(r"^[1-9][0-9]{0,19}$"),  # a Telegram user id
+    TELEGRAM: re.compile(r"^[1-9][0-9]{0,19}$"),  # a Telegram user id
     "wechat": re.compile(r"^[A-Za-z0-9_-]{6,64}$"),  # an official-account openid (o6_…)
     "web": re.compile(r"^[A-Za-z0-9_-]{6,64}$"),  # a web login id given by the operator
 }
@@ -110,7 +114,7 @@ class AccountConfig(_Strict):
 
 def _all_accounts(telegram_id: int | None, accounts: list[AccountConfig]) -> list[tuple[str, str]]:
     """`telegram_id` first (the older form), then `accounts`, each once."""
-    keys = [("telegram", str(telegram_id))] if telegram_id is not None else []
+    keys = [(TELEGRAM, str(telegram_id))] if telegram_id is not None else []
     return list(dict.fromkeys([*keys, *(a.key for a in accounts)]))
 
 
@@ -163,7 +167,7 @@ class StationConfig(_Strict):
         if not isinstance(v, list):
             return v
         return [
-            {"accounts": [{"channel": "telegram", "id": m}]}
+            {"accounts": [{"channel": TELEGRAM, "id": m}]}
             if isinstance(m, int | str) and not isinstance(m, bool)
             else m
             for m in v
@@ -344,7 +348,7 @@ def _account_clashes(
         named: list[tuple[Loc, tuple[str, str], bool]] = []
         if _hashable(deputy.get("telegram_id")):
             loc: Loc = ("stations", si, "deputies", di, "telegram_id")
-            named.append((loc, ("telegram", str(deputy["telegram_id"]).strip()), True))
+            named.append((loc, (TELEGRAM, str(deputy["telegram_id"]).strip()), True))
         accounts = deputy.get("accounts")
         for ai, acc in enumerate(accounts if isinstance(accounts, list) else []):
             if isinstance(acc, dict) and _hashable(acc.get("channel")) and _hashable(acc.get("id")):

@@ -10,19 +10,20 @@ from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import actions as act
 from bot.actions import Action, InvalidAction
-from bot.conversation import Conversation, Kind, Reply, error_text
+from bot.conversation import Conversation, Inbound, Kind, Reply, error_text
+from bot.conversation.faq import group_safe
 from bot.conversation.resident import paged as conversation_paged
 from bot.domain.model import DomainError, InvalidInput
 from bot.faq_service import FaqService
 from bot.i18n import Catalog, Markup
 from bot.messages import Keyboard, OutMessage
 from bot.services import Identity, Liaison
-from handlers.telegram_io import markup, send
+from handlers.telegram_io import edit, markup, send
 from storage.repositories import UserRow
 
 log = logging.getLogger(__name__)
@@ -148,15 +149,9 @@ def guarded(fn: Handler) -> Callable[[Update, Context], Awaitable[None]]:
     return wrapper
 
 
-# The FAQ is public knowledge: the only buttons that work in a group.
-GROUP_SAFE_VERBS = frozenset({act.FAQ_ANSWER, act.FAQ_PAGE, act.FAQ_TO_WISH})
-
-
 def _group_safe(data: str | None) -> bool:
-    action = act.try_decode(data)
-    if action is None:
-        return False
-    return action.verb in GROUP_SAFE_VERBS or action == Action(act.MENU, arg="faq")
+    """The FAQ's buttons are the only ones that work in a group (the conversation decides)."""
+    return group_safe(act.try_decode(data))
 
 
 def pressed(update: Update) -> Action:
@@ -231,24 +226,18 @@ async def converse(
     command: str = "",
     args: list[str] | None = None,
     action: Action | None = None,
+    event: Inbound | None = None,
 ) -> Reply | None:
-    """Translate, let the conversation decide, render. Returns what was rendered (None when the
-    update has no person to answer)."""
+    """Translate (or take the `event` already translated), let the conversation decide,
+    render. Returns what was rendered (None when the update has no person to answer)."""
     from handlers.translate import inbound  # translate imports this module's helpers
 
     user = await current_user(update, context)
-    event = inbound(update, command=command, args=args)
+    if event is None:
+        event = inbound(update, command=command, args=args)
     if event is not None and action is not None:  # a command that means a button (/assign R)
         event = replace(event, kind=Kind.ACTION, action=action, command="", args="")
     if user is None or event is None:
-        return None
-    query = update.callback_query
-    if query is not None and not is_private(update) and not _group_safe(query.data):
-        # A wish's buttons answer where they are pressed: in a group (pressed there by
-        # forging) a timeline, a draft or a wish list would be posted for all to read.
-        log.info("update %s refused: private_only", update.update_id)
-        text = error_text(deps(context).catalog, InvalidInput("private_only"))
-        await _answer(query, text, alert=True)
         return None
     answer = await conversation(context).handle(event, user)
     await render(update, context, answer)
@@ -256,11 +245,25 @@ async def converse(
 
 
 async def render_messages(update: Update, context: Context, answer: Reply) -> None:
-    """Only the messages of a Reply (the caller answers the press itself)."""
+    """Only the messages of a Reply (the caller answers the press itself): the first one in
+    place of the pressed message when the Reply says so (sent anew if that cannot be edited)."""
     chat = update.effective_chat
-    if chat is not None:
-        for message in answer.messages:
-            await send(context.bot, chat.id, message, thread_id=topic_of(update))
+    if chat is None:
+        return
+    messages = list(answer.messages)
+    query = update.callback_query
+    if answer.replace and messages and query is not None and query.message is not None:
+        try:
+            await edit(context.bot, query.message.chat.id, query.message.message_id, messages[0])
+            messages.pop(0)
+        except TelegramError as exc:
+            log.info("could not replace the pressed message: %s", exc)
+    sent: Message | None = None
+    for message in messages:
+        sent = await send(context.bot, chat.id, message, thread_id=topic_of(update))
+    if answer.broadcast_progress is not None and sent is not None:
+        # the live progress report: the broadcast monitor edits it from now on
+        await conversation(context).progress_shown(answer, str(sent.chat_id), str(sent.message_id))
 
 
 async def render(update: Update, context: Context, answer: Reply) -> None:

@@ -1,11 +1,12 @@
-"""Residents on Telegram: the commands, translated and handed to the conversation
-(bot/conversation/resident.py decides). Only the "/" menus are Telegram's own affordance."""
+"""/start on Telegram: handed to the conversation (bot/conversation/resident.py decides), then
+the "/" menu of a deputy's or staff member's chat, Telegram's own affordance. Every other
+command reaches the conversation through the router's catch-all (handlers/router.py)."""
 
 from __future__ import annotations
 
 from telegram import Update
 
-from handlers.common import Context, command, converse, current_user, deps
+from handlers.common import Context, converse, current_user, deps
 from handlers.menu import publish_work_menu
 
 
@@ -19,10 +20,3 @@ async def start(update: Update, context: Context) -> None:
     actor = await d.liaison.actor(user)
     await publish_work_menu(context.bot, d.catalog, int(user.chat_id), actor)
 
-
-help_command = command("help")
-new_wish = command("new")
-my_wishes = command("my")
-wall = command("wall")
-withdraw_command = command("withdraw")
-cancel = command("cancel")

@@ -9,11 +9,9 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import actions as act
-from bot.conversation.router import COMMANDS
-from handlers import broadcast, membership, reports, resident
-from handlers import faq as faq_handlers
-from handlers.common import Context, command, converse, deps, is_private, reply
+from handlers import membership, reports, resident
+from handlers.common import Context, converse, deps, is_private, reply
+from handlers.translate import command_inbound, group_inbound
 from storage.db import database_errors
 
 log = logging.getLogger(__name__)
@@ -27,6 +25,20 @@ async def on_input(update: Update, context: Context) -> None:
     """Free text, media, locations, contacts and every button press the modules registered
     before this one did not claim: translated, decided by the conversation, rendered."""
     await converse(update, context)
+
+
+async def on_command(update: Update, context: Context) -> None:
+    """Every command in a private chat that no handler before this one claimed, known to the
+    conversation or not (it answers the unknown ones too)."""
+    await converse(update, context, event=command_inbound(update, deps(context).bot_username))
+
+
+async def on_group(update: Update, context: Context) -> None:
+    """A group message that may address the bot (a command or a mention): translated here,
+    the conversation decides whether and what to answer there."""
+    event = group_inbound(update, deps(context).bot_username)
+    if event is not None:
+        await converse(update, context, event=event)
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -65,34 +77,20 @@ def _stack_only(error: BaseException | None) -> str:
 
 def register(application: Application) -> None:
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-    commands = [
-        ("start", resident.start),
-        *((name, command(name)) for name in sorted(COMMANDS - {"start"})),
-        ("faq_gaps", faq_handlers.gaps),
-        ("faq_add", faq_handlers.add),
-        ("faq_reload", faq_handlers.reload),
-    ]
-    for name, callback in commands:
-        application.add_handler(CommandHandler(name, callback, filters=private))
-    # before the catch-alls below (unknown commands, on_menu), or they would never be reached
-    broadcast.register(application)
+    # /start also publishes the "/" menu of a deputy's or staff member's chat (Telegram's own).
+    application.add_handler(CommandHandler("start", resident.start, filters=private))
+    # before the catch-alls below (on_command, on_input), or they would never be reached
     reports.register(application)  # /qr (the desk's commands and buttons are the conversation's)
     membership.register(application)  # my_chat_member: blocked/unblocked, added/removed
     # In groups the bot speaks only when addressed (a command, or a mention).
     application.add_handler(
         MessageHandler(
-            filters.ChatType.GROUPS & (filters.COMMAND | filters.Entity("mention")),
-            faq_handlers.in_group,
-        )
-    )
-    application.add_handler(
-        CallbackQueryHandler(
-            faq_handlers.learn_button,
-            pattern=act.matches(act.FAQ_TEACH, act.FAQ_TEACH_TO, act.FAQ_NEW_ENTRY),
+            filters.ChatType.GROUPS & (filters.COMMAND | filters.Entity("mention")), on_group
         )
     )
     application.add_handler(CallbackQueryHandler(on_input))  # every other button
-    application.add_handler(MessageHandler(private & filters.COMMAND, faq_handlers.unknown_command))
+    # every other command (the conversation's list: bot/conversation/router.py COMMANDS)
+    application.add_handler(MessageHandler(private & filters.COMMAND, on_command))
     # text, photos, locations, contacts, and anything else (answered as unsupported)
     application.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, on_input))
     application.add_error_handler(on_error)

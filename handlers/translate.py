@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from telegram import Update
 
 from bot import actions as act
@@ -59,3 +62,46 @@ def inbound(update: Update, *, command: str = "", args: list[str] | None = None)
     if message.contact is not None:
         return Inbound(kind=Kind.CONTACT, text=message.contact.phone_number, **base)
     return Inbound(kind=Kind.UNSUPPORTED, **base)
+
+
+def split_command(text: str) -> tuple[str, str, str]:
+    """``/name@target rest`` -> (name lowercased as Telegram matches it, target, the rest of
+    the text as typed: an FAQ answer may span lines)."""
+    head, *more = text.split(None, 1)
+    name, _, target = head[1:].partition("@")
+    return name.lower(), target, more[0] if more else ""
+
+
+def command_inbound(update: Update, bot_name: str) -> Inbound | None:
+    """A command typed in a private chat. One for another bot (``/new@other_bot``) keeps its
+    target in the name, so the conversation answers it as a command it does not know."""
+    message = update.effective_message
+    if message is None or message.text is None:
+        return None
+    name, target, rest = split_command(message.text)
+    if target and target.lower() != bot_name.lower():
+        name = f"{name}@{target}"
+    args = rest.split() if name == "start" else [rest]  # /start's payload is its first word
+    return inbound(update, command=name, args=args)
+
+
+def group_inbound(update: Update, bot_name: str) -> Inbound | None:
+    """In a group the bot is addressed only by a command (for it, or for no bot in particular)
+    or a mention of its name; anything else is not for it (None). A mention becomes TEXT with
+    the mention taken out; the conversation decides what to say."""
+    message = update.effective_message
+    event = inbound(update)
+    if message is None or message.text is None or event is None or event.private:
+        return None
+    text = message.text
+    if text.startswith("/"):
+        name, target, rest = split_command(text)
+        if target and target.lower() != bot_name.lower():
+            return None  # a command for another bot
+        return replace(event, kind=Kind.COMMAND, command=name, args=rest, text="", reply_to=None)
+    mention = f"@{bot_name}"
+    if not bot_name or mention.lower() not in text.lower():
+        return None  # somebody else was mentioned
+    question = re.sub(re.escape(mention), " ", text, flags=re.IGNORECASE).strip()
+    return replace(event, kind=Kind.TEXT, text=question, reply_to=None)
+

@@ -6,6 +6,7 @@ Every prune deletes at most `limit` rows per call, so the scheduler can work in 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -78,18 +79,59 @@ class PurgeCounts:
     followers: int = 0
     sessions: int = 0
     inbox: int = 0
+    kept: int = 0  # what a channel kept for the person (web messages, WeChat cards and options)
 
 
 @dataclass(frozen=True)
 class PurgeTarget:
     user_id: int
     is_worker: bool  # also a deputy or staff member: their account is not anonymised
+    accounts: tuple[tuple[str, str], ...] = ()  # every (channel, external id) of the person
 
 
-# Where a person's own id is in a stored raw update (the inbox keeps them for a week).
-_INBOX_SENDER = " OR ".join(
-    f"json_extract(payload, '$.{kind}.from.id') = ?"
-    for kind in ("message", "edited_message", "callback_query", "my_chat_member")
+# The inbox keeps each channel's raw input for a week, in that channel's own format: Telegram's
+# updates as JSON (the sender's id at <kind>.from.id), WeChat's pushes as XML (FromUserName).
+# Which rows are the person's is read here, in Python: SQLite's json_extract fails on a WeChat
+# row's XML, and PostgreSQL has neither json_extract nor instr.
+_TELEGRAM_KINDS = ("message", "edited_message", "callback_query", "my_chat_member")
+
+
+def _telegram_sender(payload: str) -> int | None:
+    try:
+        update = json.loads(payload)
+    except ValueError:
+        return None
+    for kind in _TELEGRAM_KINDS:
+        part = update.get(kind) if isinstance(update, dict) else None
+        sender = part.get("from") if isinstance(part, dict) else None
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            return int(sender["id"])
+    return None
+
+
+def _is_from(channel: str, payload: str, accounts: tuple[tuple[str, str], ...]) -> bool:
+    if channel == "telegram":
+        sender = _telegram_sender(payload)
+        return sender is not None and ("telegram", str(sender)) in accounts
+    if channel == "wechat":
+        return any(
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName>" in payload
+            for c, openid in accounts
+            if c == "wechat"
+        )
+    return False
+
+
+# What a channel keeps for an account to deliver or show (table, its account column, channel).
+_KEPT = (
+    ("web_messages", "account", "web"),
+    ("web_grants", "account", "web"),
+    ("web_uploads", "account", "web"),
+    ("wechat_waiting", "openid", "wechat"),
+    ("wechat_options", "openid", "wechat"),
+    ("wechat_windows", "openid", "wechat"),
+    ("wechat_consents", "openid", "wechat"),
+    ("wechat_deliveries", "openid", "wechat"),
 )
 
 
@@ -98,43 +140,37 @@ class PurgeRepo:
         self.conn = conn
 
     async def target(self, channel: str, external_id: str) -> PurgeTarget | None:
+        """The person behind any one of their accounts, with all their accounts."""
         row = await fetch_one(
             self.conn,
             "SELECT u.id, EXISTS (SELECT 1 FROM deputies d WHERE d.user_id = u.id)"
             " OR EXISTS (SELECT 1 FROM station_staff s WHERE s.user_id = u.id)"
-            " FROM users u WHERE u.channel = ? AND u.external_id = ?",
-            (channel, external_id),
+            " FROM users u WHERE u.id IN (SELECT user_id FROM user_accounts"
+            " WHERE channel = ? AND external_id = ?) OR (u.channel = ? AND u.external_id = ?)",
+            (channel, external_id, channel, external_id),
         )
-        return PurgeTarget(int(row[0]), bool(row[1])) if row else None
-
-    async def _wish_ids(self, user_id: int) -> list[int]:
-        rows = await fetch_all(self.conn, "SELECT id FROM wishes WHERE resident_id = ?", (user_id,))
-        return [int(r[0]) for r in rows]
-
-    async def _receipts(self, wish_ids: list[int]) -> list[str]:
+        if row is None:
+            return None
+        user_id = int(row[0])
         rows = await fetch_all(
-            self.conn, f"SELECT receipt FROM wishes WHERE id IN ({marks(wish_ids)})", wish_ids
+            self.conn,
+            "SELECT channel, external_id FROM user_accounts WHERE user_id = ?"
+            " UNION SELECT channel, external_id FROM users WHERE id = ?",
+            (user_id, user_id),
         )
-        return [str(r[0]) for r in rows]
+        accounts = tuple(sorted({(str(r[0]), str(r[1])) for r in rows}))
+        return PurgeTarget(user_id, bool(row[1]), accounts)
 
-    async def _copies(self, wish_ids: list[int]) -> tuple[str, list[object]]:
-        """Outbox rows about the wishes that carry no wish id: 回音壁 posts and follower
-        notices (masked, but still their text), found by receipt."""
-        receipts = await self._receipts(wish_ids)
-        if not receipts:
-            return "0", []
-        like = " OR ".join("instr(payload, ?) > 0" for _ in receipts)
-        return f"(kind IN ('wall', 'follower') AND ({like}))", list(receipts)
-
-    async def _count(self, sql: str, params: list[object]) -> int:
-        row = await fetch_one(self.conn, sql, params)
-        return int(row[0]) if row else 0
-
-    async def count(self, target: PurgeTarget, external_id: str) -> PurgeCounts:
+    async def count(self, target: PurgeTarget) -> PurgeCounts:
         """What `erase` would touch, for the confirmation."""
         ids = await self._wish_ids(target.user_id)
         w, uid = marks(ids), target.user_id
         copies, copy_params = await self._copies(ids)
+        kept = 0
+        for table, column, values in self._kept(target):
+            kept += await self._count(
+                f"SELECT COUNT(*) FROM {table} WHERE {column} IN ({marks(values)})", values
+            )
         return PurgeCounts(
             wishes=len(ids),
             timeline=await self._count(
@@ -159,18 +195,44 @@ class PurgeRepo:
                 [uid, *ids],
             ),
             sessions=await self._count("SELECT COUNT(*) FROM sessions WHERE user_id = ?", [uid]),
-            inbox=await self._count(
-                f"SELECT COUNT(*) FROM inbox WHERE {_INBOX_SENDER}", [int(external_id)] * 4
-            ),
+            inbox=len(await self._inbox_rows(target)),
+            kept=kept,
         )
 
-    async def erase(self, target: PurgeTarget, external_id: str) -> PurgeCounts:
+    async def _inbox_rows(self, target: PurgeTarget) -> list[tuple[str, int]]:
+        """The inbox rows (channel, update id) that came from any of the person's accounts."""
+        channels = sorted({c for c, _ in target.accounts if c in ("telegram", "wechat")})
+        if not channels:
+            return []
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT channel, update_id, payload FROM inbox WHERE channel IN ({marks(channels)})",
+            channels,
+        )
+        return [
+            (str(r[0]), int(r[1])) for r in rows if _is_from(str(r[0]), str(r[2]), target.accounts)
+        ]
+
+    def _kept(self, target: PurgeTarget) -> list[tuple[str, str, list[object]]]:
+        """The channel's rows of the person's accounts; a deputy's or staff member's accounts
+        are theirs as workers too (their desk), and stay, like the accounts themselves."""
+        if target.is_worker:
+            return []
+        found = []
+        for table, column, channel in _KEPT:
+            values: list[object] = [i for c, i in target.accounts if c == channel]
+            if values:
+                found.append((table, column, values))
+        return found
+
+    async def erase(self, target: PurgeTarget) -> PurgeCounts:
         """Erase one resident's personal data; their wishes stay, anonymised, for the figures
         (status, category, station, deputy, dates, deadlines, rating, reopen count)."""
-        counts = await self.count(target, external_id)
+        counts = await self.count(target)
         ids = await self._wish_ids(target.user_id)
         w, uid = marks(ids), target.user_id
         copies, copy_params = await self._copies(ids)  # before the texts go
+        inbox = await self._inbox_rows(target)
         ex = self.conn.execute
         # Text the resident wrote or that was written to them about their wishes (replies and
         # results quote names, addresses and numbers); no longer public anywhere.
@@ -196,10 +258,13 @@ class PurgeRepo:
         )
         await ex(f"DELETE FROM followers WHERE user_id = ? OR wish_id IN ({w})", [uid, *ids])
         await ex("DELETE FROM sessions WHERE user_id = ?", (uid,))
-        await ex(f"DELETE FROM inbox WHERE {_INBOX_SENDER}", [int(external_id)] * 4)
+        for channel, update_id in inbox:
+            await ex("DELETE FROM inbox WHERE channel = ? AND update_id = ?", (channel, update_id))
+        for table, column, values in self._kept(target):
+            await ex(f"DELETE FROM {table} WHERE {column} IN ({marks(values)})", values)
         if not target.is_worker:
-            # The account row stays (the wishes point at it) but no longer says who it was,
-            # and nothing can be sent to it again.
+            # The account rows stay (the wishes point at the person) but no longer say who it
+            # was, and nothing can be sent to them again; coming back is a new person.
             await ex(
                 "UPDATE users SET external_id = 'purged:' || id, chat_id = 'purged:' || id,"
                 " display_name = '', station_id = NULL, stopped = 1,"
@@ -207,4 +272,35 @@ class PurgeRepo:
                 " unreachable_reason = 'purged' WHERE id = ?",
                 (uid,),
             )
+            await ex(
+                "UPDATE user_accounts SET external_id = 'purged:' || id,"
+                " chat_id = 'purged:' || id,"
+                " unreachable_at = COALESCE(unreachable_at, created_at),"
+                " unreachable_reason = 'purged' WHERE user_id = ?",
+                (uid,),
+            )
         return counts
+
+    async def _wish_ids(self, user_id: int) -> list[int]:
+        rows = await fetch_all(self.conn, "SELECT id FROM wishes WHERE resident_id = ?", (user_id,))
+        return [int(r[0]) for r in rows]
+
+    async def _receipts(self, wish_ids: list[int]) -> list[str]:
+        rows = await fetch_all(
+            self.conn, f"SELECT receipt FROM wishes WHERE id IN ({marks(wish_ids)})", wish_ids
+        )
+        return [str(r[0]) for r in rows]
+
+    async def _copies(self, wish_ids: list[int]) -> tuple[str, list[object]]:
+        """Outbox rows about the wishes that carry no wish id: 回音壁 posts and follower
+        notices (masked, but still their text), found by receipt."""
+        receipts = await self._receipts(wish_ids)
+        if not receipts:
+            return "1 = 0", []  # (PostgreSQL takes no integer for a condition)
+        # LIKE, which both engines have (PostgreSQL has no instr); a receipt has no wildcard
+        like = " OR ".join("payload LIKE ?" for _ in receipts)
+        return f"(kind IN ('wall', 'follower') AND ({like}))", [f"%{r}%" for r in receipts]
+
+    async def _count(self, sql: str, params: list[object]) -> int:
+        row = await fetch_one(self.conn, sql, params)
+        return int(row[0]) if row else 0

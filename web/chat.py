@@ -33,7 +33,7 @@ def new_access_code() -> str:
 
 
 class ConversationLike(Protocol):
-    async def handle(self, event: Any) -> Any: ...
+    async def handle(self, event: Any, user: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)

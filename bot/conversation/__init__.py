@@ -20,7 +20,7 @@ from bot.i18n import Catalog, Markup
 from bot.services import Identity
 
 if TYPE_CHECKING:
-    from bot.broadcasts import BroadcastDraft, BroadcastService
+    from bot.broadcasts import BroadcastService
     from bot.faq_service import FaqService
     from bot.reporting import Reporting
     from bot.services import Liaison
@@ -89,15 +89,11 @@ class Conversation:
             reporting=self.reporting,
         )
 
-    async def broadcast_prompt(
-        self, event: Inbound, user: UserRow, draft: BroadcastDraft
-    ) -> Reply:
-        """The next step of a broadcast being written (its buttons are still Telegram's)."""
-        from bot.conversation import broadcast
-
-        turn = self.turn(event, user)
-        await broadcast.prompt(turn, draft)
-        return turn.reply()
+    async def progress_shown(self, reply: Reply, chat: str, message_id: str) -> None:
+        """Where a channel that can edit put the live progress report of `reply` (its last
+        message), so the broadcast monitor keeps that message current."""
+        if reply.broadcast_progress is not None and self.broadcasts is not None:
+            await self.broadcasts.attach_progress(reply.broadcast_progress, chat, message_id)
 
     async def handle(self, event: Inbound, user: UserRow | None = None) -> Reply:
         """Answer one input. A refusal by the use cases (no right, stale button, bad input) is

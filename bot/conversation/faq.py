@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot import actions as act
 from bot.actions import LEAVE_WISH, MENU_FAQ, MENU_NEW, button
+from bot.conversation.events import Kind
 from bot.conversation.resident import prompt
 from bot.conversation.turn import Turn
 from bot.domain.masking import name_variants
@@ -75,3 +76,42 @@ async def to_wish(t: Turn, bot_name: str) -> None:
     if question:
         t.say(c.t("faq.wish_from_question", question=question))
     await prompt(t, draft)
+
+
+# -- groups: the bot speaks only when addressed (a command or a mention; the channel tells) ------
+
+# The FAQ is public knowledge: the only buttons that work in a group.
+GROUP_VERBS = frozenset({act.FAQ_ANSWER, act.FAQ_PAGE, act.FAQ_TO_WISH})
+
+
+def group_safe(a: act.Action | None) -> bool:
+    return a is not None and (a.verb in GROUP_VERBS or a == act.Action(act.MENU, arg="faq"))
+
+
+async def in_group(t: Turn, bot_name: str) -> None:
+    """A command or text addressed to the bot in a group: ``/faq`` (optionally with a
+    question) or a mention (its text with the mention taken out). Anything else belongs in a
+    private chat."""
+    event = t.event
+    if event.kind is Kind.COMMAND and event.command != "faq":
+        t.say(t.c.t("group.private_only", bot=bot_name))
+        return
+    question = event.args if event.kind is Kind.COMMAND else event.text
+    if question.strip():
+        await answer_in_group(t, question, bot_name)
+    else:
+        await topics(t)
+
+
+async def answer_in_group(t: Turn, text: str, bot_name: str) -> None:
+    """Answers and suggestions are public knowledge; anything else goes to a private chat."""
+    c = t.c
+    station = await t.liaison.home_station(t.user)
+    result = await t.faq.ask(text, station, name_variants(t.user.display_name or ""))
+    if result.kind == "answer":
+        t.say(c.t("faq.answer", answer=result.answer))
+    elif result.kind == "suggest":
+        rows = [[Button(q, button(act.FAQ_ANSWER, arg=eid))] for eid, q in result.suggestions]
+        t.say(c.t("faq.did_you_mean"), keyboard(*rows))
+    else:
+        t.say(c.t("group.ask_private", bot=bot_name))

@@ -17,6 +17,10 @@ class Reply:
     # button cannot be pressed twice); None leaves that message alone. Channels without edits
     # ignore it: the server re-checks every action anyway.
     rebutton: Keyboard | None = None
+    # The last message is the live progress report of this broadcast: a channel that can edit
+    # reports where it landed (Conversation.progress_shown), and the broadcast monitor then
+    # keeps it current. Other channels show it as it is.
+    broadcast_progress: int | None = None
 
     def __add__(self, other: Reply) -> Reply:
         """Two answers in order (the first one's toast and rebutton win when both set one)."""
@@ -26,6 +30,11 @@ class Reply:
             toast=self.toast if self.toast is not None else other.toast,
             alert=self.alert or other.alert,
             rebutton=self.rebutton if self.rebutton is not None else other.rebutton,
+            broadcast_progress=(
+                other.broadcast_progress
+                if other.broadcast_progress is not None
+                else self.broadcast_progress
+            ),
         )
 
 

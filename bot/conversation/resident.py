@@ -11,6 +11,7 @@ from bot.domain.model import Action, InvalidInput, Status
 from bot.domain.receipts import normalize_receipt
 from bot.i18n import Catalog, Markup
 from bot.messages import Button, Keyboard, keyboard
+from bot.queries import Page
 from bot.services import NotFound
 from storage.repositories import StationRow
 
@@ -290,14 +291,22 @@ async def wall(t: Turn, page_no: int = 0) -> None:
     if not page.items:
         t.say(c.t("wall.empty", station=station.name))
         return
+    header = c.t(
+        "wall.header", station=station.name, total=page.total, page=page_no + 1, pages=page.pages
+    )
+    text = Markup(header + "\n\n" + "\n\n".join(line for _, _, line in page.items))
+    t.say(text, await wall_buttons(t, page, page_no))
+
+
+async def wall_buttons(t: Turn, page: Page, page_no: int) -> Keyboard:
+    """☆ 我也关注 / ★ 已关注 for each wish of a wall page (not one's own), then « / ». Each
+    follow button carries its page, so a press can relabel the keyboard it was on."""
+    c, liaison = t.c, t.liaison
     nav = []
     if page_no > 0:
         nav.append(Button(c.plain("btn.prev"), button(act.WALL_PAGE, arg=page_no - 1)))
     if page.total > (page_no + 1) * PAGE_SIZE:
         nav.append(Button(c.plain("btn.next_page"), button(act.WALL_PAGE, arg=page_no + 1)))
-    header = c.t(
-        "wall.header", station=station.name, total=page.total, page=page_no + 1, pages=page.pages
-    )
     ids = [wid for wid, _, _ in page.items]
     following = await liaison.following(t.user, ids)
     own = await liaison.own_among(t.user, ids)  # nobody follows their own wish
@@ -305,14 +314,29 @@ async def wall(t: Turn, page_no: int = 0) -> None:
         [
             Button(
                 c.plain("btn.unfollow" if wid in following else "btn.follow", receipt=receipt),
-                button(act.FOLLOW, wid),
+                button(act.FOLLOW, wid, page_no),
             )
         ]
         for wid, receipt, _ in page.items
         if wid not in own
     ]
-    text = Markup(header + "\n\n" + "\n\n".join(line for _, _, line in page.items))
-    t.say(text, keyboard(*follow, nav))
+    return keyboard(*follow, nav)
+
+
+async def follow(t: Turn, wish_id: int, page_arg: str) -> None:
+    """我也关注 on the wall: follow a public wish (or stop following it), said in the toast; the
+    wall page's buttons then show what is true now. (A button from before buttons carried their
+    page, "fl:<id>", toggles all the same and leaves its keyboard as it was.)"""
+    if t.broadcasts is None:  # followers are the broadcasts' audience; none in this process
+        raise InvalidInput("stale")
+    following = await t.broadcasts.toggle_follow(t.user, wish_id)
+    t.toast = t.c.plain("follow.on" if following else "follow.off")
+    station = await t.liaison.home_station(t.user)
+    if page_arg and station is not None:
+        page_no = int(page_arg)
+        page = await t.liaison.wall(station.id, page_no)
+        if any(wid == wish_id for wid, _, _ in page.items):
+            t.drop_buttons(await wall_buttons(t, page, page_no))
 
 
 async def withdraw_command(t: Turn, args: str) -> None:
@@ -371,3 +395,9 @@ async def resident_action(t: Turn, verb: str, wish_id: int, arg: str) -> None:
         t.toast = c.plain("rate.toast")
         return
     raise InvalidInput("stale")
+
+
+async def stop(t: Turn) -> None:
+    """/stop: no more broadcasts or follow-up questions (answers about one's wishes still come)."""
+    await t.liaison.set_stopped(t.user, True)
+    t.say(t.c.t("stop.done"))

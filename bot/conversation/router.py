@@ -5,7 +5,7 @@ This is the deciding that used to live in the Telegram handlers; it sees only `I
 from __future__ import annotations
 
 from bot import actions as act
-from bot.conversation import broadcast, desk, faq, resident, work
+from bot.conversation import broadcast, desk, faq, faq_admin, resident, work
 from bot.conversation.events import Inbound, Kind
 from bot.conversation.turn import Turn
 from bot.domain.draft import Step
@@ -25,15 +25,32 @@ DRAFT_VERBS = frozenset(
         act.DRAFT_CANCEL,
     }
 )
-# The commands the conversation answers itself; a channel routes others (broadcasts, FAQ
-# maintenance, Telegram's /qr) to its own handlers until they move here too.
-COMMANDS = frozenset({"start", "help", "new", "my", "wall", "withdraw", "cancel", "faq"})
+# The commands the conversation answers itself, on every channel; any other is answered as
+# unknown. Only Telegram's /qr (the bot's own t.me link) stays with its channel.
+RESIDENT_COMMANDS = frozenset(
+    {"start", "help", "new", "my", "wall", "withdraw", "cancel", "faq", "stop"}
+)
+STAFF_COMMANDS = frozenset({"faq_gaps", "faq_add", "faq_reload", "broadcast"})
 # The desk of deputies and staff (/queue, /overdue, /stats, /export, ...): bot/conversation/desk.py
-COMMANDS = COMMANDS | desk.COMMANDS
+COMMANDS = RESIDENT_COMMANDS | STAFF_COMMANDS | desk.COMMANDS
+BROADCAST_VERBS = frozenset(
+    {act.BROADCAST_SCOPE, act.BROADCAST_PAGE, act.BROADCAST_CANCEL, act.BROADCAST_AUDIENCE}
+)
 
 
 async def route(t: Turn, bot_name: str) -> None:
     event = t.event
+    if not event.private:
+        # A group: the channel passes on only what addresses the bot (a command, a mention).
+        if event.kind in (Kind.COMMAND, Kind.TEXT):
+            await faq.in_group(t, bot_name)
+            return
+        if event.kind is not Kind.ACTION:
+            return
+        if not faq.group_safe(event.action):
+            # A wish's buttons answer where they are pressed: in a group (pressed there by
+            # forging) a timeline, a draft or a wish list would be posted for all to read.
+            raise InvalidInput("private_only")
     match event.kind:
         case Kind.START:
             await resident.start(t, event.start_payload)
@@ -73,6 +90,16 @@ async def command(t: Turn, name: str, args: str) -> None:
             await resident.cancel(t)
         case "faq":
             await faq.topics(t)
+        case "stop":
+            await resident.stop(t)
+        case "faq_gaps":
+            await faq_admin.gaps(t)
+        case "faq_add":
+            await faq_admin.add(t, args)
+        case "faq_reload":
+            await faq_admin.reload(t)
+        case "broadcast":
+            await broadcast.begin(t)
         case _ if name in desk.COMMANDS:
             await desk.command(t, name, args)
         case _:
@@ -165,6 +192,12 @@ async def action(t: Turn, a: act.Action, bot_name: str) -> None:
     if verb in desk.VERBS:
         await desk.action(t, a)
         return
+    if verb in faq_admin.TEACH_VERBS:
+        await faq_admin.learn(t, a)
+        return
+    if verb in BROADCAST_VERBS:
+        await broadcast.on_button(t, a)
+        return
     match verb:
         case act.MENU:
             await menu(t, arg)
@@ -182,6 +215,8 @@ async def action(t: Turn, a: act.Action, bot_name: str) -> None:
             await faq.show_answer(t, arg)
         case act.FAQ_TO_WISH:
             await faq.to_wish(t, bot_name)
+        case act.FOLLOW if a.wish_id is not None:
+            await resident.follow(t, a.wish_id, arg)
         case _:
             raise InvalidInput("stale")
 

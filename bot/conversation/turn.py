@@ -36,6 +36,8 @@ class Turn:
     messages: list[OutMessage] = field(default_factory=list)
     rebutton: Keyboard | None = None
     toast: str | None = None
+    replace: bool = False  # the first message replaces the one the pressed button was on
+    broadcast_progress: int | None = None  # see Reply.broadcast_progress
 
     @property
     def c(self) -> Catalog:
@@ -58,5 +60,10 @@ class Turn:
 
     def reply(self, *, alert: bool = False) -> Reply:
         return Reply(
-            messages=tuple(self.messages), toast=self.toast, alert=alert, rebutton=self.rebutton
+            messages=tuple(self.messages),
+            replace=self.replace and bool(self.messages),
+            toast=self.toast,
+            alert=alert,
+            rebutton=self.rebutton,
+            broadcast_progress=self.broadcast_progress,
         )

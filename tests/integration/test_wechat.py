@@ -194,3 +194,24 @@ async def test_the_app_serves_wechat_when_the_app_id_is_set(
     finally:
         await app.stop()
         await wechat.stop()
+
+
+async def test_staff_commands_in_wechat_reach_the_same_conversation(wx: WeChatRig) -> None:
+    """A staff member with a WeChat account (accounts: in the stations file) keeps the FAQ from
+    WeChat as from Telegram; a resident typing the same command is refused, nothing changed."""
+    from bot.stations_file import parse_stations_yaml
+    from tests.conftest import STATIONS_YAML
+
+    staff_openid = "oWeChatStaff0001"
+    both = '[{accounts: [{channel: telegram, id: "900001"}, {channel: wechat, id: "%s"}]}]'
+    config = parse_stations_yaml(STATIONS_YAML.replace("staff: [900001]", f"staff: {both % staff_openid}"))
+    await wx.h.app.liaison.sync_config(config)
+    faq = wx.h.app.faq
+    before = len(faq.entries)
+    await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    refused = await wx.say("/faq_add 便民理发什么时候 | 每月第一个周六上午")
+    assert "没有权限" in refused and len(faq.entries) == before
+    added = await wx.send(wx.fake.text(staff_openid, "/faq_add 便民理发什么时候 | 每月第一个周六上午"))
+    assert "已添加常见问题" in added and len(faq.entries) == before + 1
+    answer = await wx.say("便民理发什么时候")
+    assert "每月第一个周六上午" in answer

@@ -114,9 +114,32 @@ def test_sql_lives_only_in_storage(package: str) -> None:
     assert not bad
 
 
+# Where bot/ may name the Telegram channel, with the reason: elsewhere the core decides nothing
+# by a channel's name (issue 9); the adapter, the composition root or the configuration says it.
+CHANNEL_NAME = "telegram"
+CHANNEL_NAME_ALLOWED: dict[str, str] = {
+    "bot/app.py": "the composition root wires the Telegram channel",
+    "bot/cli.py": "the command line's default channel for `purge --resident`",
+    "bot/stations_file.py": "the stations file's name for Telegram ids and wall_chat_id",
+    "bot/logsetup.py": "the name of python-telegram-bot's logger, not a channel",
+    "bot/domain/accounts.py": "the documented delivery preference among a person's accounts",
+}
+
+
+def test_the_core_decides_nothing_by_the_telegram_name() -> None:
+    bad = [
+        rel(p)
+        for p in modules("bot")
+        if rel(p) not in CHANNEL_NAME_ALLOWED and CHANNEL_NAME in _string_constants(p)
+    ]
+    assert not bad
+
+
 def test_the_scan_sees_a_violation(tmp_path: Path) -> None:
     """The checks above can fail: a module with the forbidden things is caught."""
     bad = tmp_path / "bad.py"
     bad.write_text('import telegram\nfrom storage.db import x\nQ = "SELECT id FROM users"\n')
     assert "telegram" in imported(bad) and "storage.db" in imported(bad)
     assert any(SQL.search(s) for s in _string_constants(bad))
+    bad.write_text('"""A note on "telegram"."""\nCHANNEL = "telegram"\n')
+    assert _string_constants(bad) == [CHANNEL_NAME]  # the docstring is no decision

@@ -5,6 +5,7 @@ them this module does not even import (bot.retention did not exist)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import sys
@@ -167,3 +168,109 @@ async def test_purge_erases_one_resident_and_keeps_the_statistics(
     # English operators read English (LIAISON_LOCALE)
     code, out = await run_cli(db_path, "purge", "--resident", str(RESIDENT), locale="en")
     assert code == 1 and "There is no record of Telegram user 700001" in out
+
+
+@sqlite_only("reads the SQLite file for the erased ids")
+async def test_purge_erases_a_wechat_resident_and_every_account_of_a_person(
+    liaison: Liaison, db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    """`purge --channel wechat --resident <openid>` (issue 9): the resident named by their
+    WeChat account; what the WeChat channel kept for them goes too. A Telegram purge works while
+    WeChat pushes wait in the inbox (json_extract used to fail on their XML), and a purged
+    person's accounts no longer say who they were (they used to keep the Telegram id)."""
+    from bot.services import Identity
+    from storage.wechat import WeChatRepo
+
+    openid = "oWeChatPurge0001"
+    wx = await liaison.identify(Identity("wechat", openid, openid, "王芳"))
+    await liaison.choose_station(wx, "huimin")
+    await liaison.start_draft(wx)
+    await liaison.update_draft(
+        wx, lambda d: d.with_category("traffic").with_text("我是王芳，楼下井盖丢了").described()
+        .with_public(False).with_phone("13912345678")
+    )  # fmt: skip
+    wish, _ = await liaison.submit_draft(wx, None)
+    telegram, _ = await submit(liaison, RESIDENT, "我是刘小明，小区门口路灯坏了三天")
+    push = f"<xml><FromUserName><![CDATA[{openid}]]></FromUserName><Content>井盖</Content></xml>"
+    async with db.transaction() as conn:
+        repo = WeChatRepo(conn)
+        await repo.keep_waiting(openid, {"text": "已受理：楼下井盖丢了"}, wish.id, clock.now())
+        await repo.set_options(openid, [f"a:w:{wish.id}"], clock.now())
+        await repo.open_window(openid, "message", clock.now())
+        await Repos(conn).inbox_add("wechat", 1, push, clock.now())
+        tg_update = json.dumps({"update_id": 2, "message": {"from": {"id": RESIDENT}, "text": "路灯"}})
+        await Repos(conn).inbox_add("telegram", 2, tg_update, clock.now())
+    db_path = tmp_path / "liaison.db"
+    await db.close()
+
+    code, out = await run_cli(db_path, "purge", "--resident", str(RESIDENT), "--yes")
+    assert code == 0, out
+    assert "已清除 Telegram 用户 700001 的个人数据" in out and "收件箱原始消息：1 条" in out
+    code, out = await run_cli(
+        db_path, "purge", "--channel", "wechat", "--resident", openid, stdin="n\n"
+    )
+    assert code == 1 and "将清除 微信 用户" in out and "匿名化的心愿：1 条" in out
+    assert "渠道为送达保留的记录" in out and "收件箱原始消息：1 条" in out
+    code, out = await run_cli(db_path, "purge", "--channel", "wechat", "--resident", openid, "--yes")
+    assert code == 0 and f"已清除 微信 用户 {openid} 的个人数据" in out, out
+    after = dump(db_path)
+    for secret in (openid, "王芳", "井盖", str(RESIDENT)):
+        assert secret not in after, secret
+    with sqlite3.connect(db_path) as conn:
+        for table in ("wechat_waiting", "wechat_options", "wechat_windows", "inbox"):
+            assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
+        accounts = conn.execute(
+            "SELECT user_id, external_id, unreachable_reason FROM user_accounts WHERE user_id IN"
+            " (?, ?) ORDER BY user_id", (telegram.id, wx.id),
+        ).fetchall()  # fmt: skip
+        assert accounts == sorted(
+            [(telegram.id, f"purged:{a}", "purged") for (a,) in conn.execute(
+                "SELECT id FROM user_accounts WHERE user_id=?", (telegram.id,))]
+            + [(wx.id, f"purged:{a}", "purged") for (a,) in conn.execute(
+                "SELECT id FROM user_accounts WHERE user_id=?", (wx.id,))]
+        )  # fmt: skip
+    # nothing of them is left to find: named again, they are not there
+    code, out = await run_cli(db_path, "purge", "--channel", "wechat", "--resident", openid)
+    assert code == 1 and f"没有 微信 用户 {openid} 的记录" in out
+
+
+async def test_purge_by_any_account_on_either_engine(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """The same erasure through the use case, on SQLite and on PostgreSQL (CI runs both): the
+    inbox rows are told apart in Python, so neither engine's JSON functions are needed
+    (PostgreSQL has no json_extract: purge used to fail there whatever the data)."""
+    from bot.retention import NoSuchResident, purge_preview, purge_resident
+    from bot.services import Identity
+    from storage.wechat import WeChatRepo
+
+    openid = "oWeChatPurge0002"
+    wx = await liaison.identify(Identity("wechat", openid, openid, "王芳"))
+    telegram, _ = await submit(liaison, RESIDENT, "小区门口路灯坏了三天")
+    neighbour = 700002
+    async with db.transaction() as conn:
+        repos = Repos(conn)
+        await WeChatRepo(conn).set_options(openid, ["m:new"], clock.now())
+        xml = f"<xml><FromUserName><![CDATA[{openid}]]></FromUserName></xml>"
+        await repos.inbox_add("wechat", 1, xml, clock.now())
+        await repos.inbox_add("wechat", 2, xml.replace(openid, "oSomebodyElse01"), clock.now())
+        for update_id, sender in ((3, RESIDENT), (4, neighbour)):
+            body = {"update_id": update_id, "callback_query": {"from": {"id": sender}}}
+            await repos.inbox_add("telegram", update_id, json.dumps(body), clock.now())
+    target, preview = await purge_preview(db, "wechat", openid)
+    assert target.user_id == wx.id and (preview.inbox, preview.kept) == (1, 1)
+    await purge_resident(db, "wechat", openid)
+    done = await purge_resident(db, "telegram", str(RESIDENT))
+    assert done.inbox == 1 and done.wishes == 1
+    async with db.read() as conn:
+        left = await fetch_all(conn, "SELECT channel, update_id FROM inbox ORDER BY update_id")
+        options = await fetch_all(conn, "SELECT COUNT(*) FROM wechat_options")
+        ids = await fetch_all(
+            conn, "SELECT external_id FROM user_accounts WHERE user_id IN (?, ?)",
+            (wx.id, telegram.id),
+        )  # fmt: skip
+    assert [tuple(r) for r in left] == [("wechat", 2), ("telegram", 4)]  # others' rows stay
+    assert options[0][0] == 0
+    assert ids and all(str(r[0]).startswith("purged:") for r in ids)
+    with pytest.raises(NoSuchResident):  # nobody is behind those accounts any more
+        await purge_preview(db, "wechat", openid)
