@@ -309,7 +309,14 @@ def attach_wechat(
 ) -> WeChatRuntime | None:
     """The WeChat channel when LIAISON_WECHAT_APP_ID is set: its webhook (/wechat) is served by
     the web server, its channel is the dispatcher's transport "wechat"."""
-    runtime = build_wechat(settings, db, clock, conversation, settings.web_url)
+    liaison = conversation.liaison
+
+    async def on_delivery(wish_id: int, openid: str, path: str) -> None:
+        await liaison.delivered(wish_id, "wechat", openid, path)
+
+    runtime = build_wechat(
+        settings, db, clock, conversation, settings.web_url, on_delivery=on_delivery
+    )
     if runtime is not None:
         transports["wechat"] = runtime.channel
         web.attachments.append(runtime.webhook.attach)

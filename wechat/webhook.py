@@ -367,6 +367,9 @@ class WeChatWebhook:
             for k in kept:
                 if k.wish_id is not None:
                     await repo.record_path(k.wish_id, openid, "shown", self.clock.now())
+        for wish_id in dict.fromkeys(k.wish_id for k in kept if k.waiting and k.wish_id):
+            # only what had reached them by no path is news on the timeline when shown
+            await self.channel.reported(wish_id, openid, "shown")
         header = OutMessage(text=self.channel.catalog.t("wechat.waiting_header", count=len(kept)))
         return [header, *(OutMessage.from_payload(k.payload) for k in kept)]
 

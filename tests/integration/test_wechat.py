@@ -17,10 +17,13 @@ import pytest
 from aiohttp import web
 
 from bot.app import build
+from storage.reports import ReportsRepo
+from storage.repositories import Repos
 from storage.wechat import WeChatRepo
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat
-from tests.integration.conftest import TEST_LIMITS, Harness, settings_for
+from tests.integration.conftest import STAFF_HM, TEST_LIMITS, Harness, settings_for
+from tests.integration.test_broadcast import final_report, preview_for_station
 from wechat.runtime import WeChatRuntime, build_wechat
 
 pytest.importorskip("bot.conversation")
@@ -76,10 +79,15 @@ async def wx(harness: Harness, tmp_path: Path) -> AsyncIterator[WeChatRig]:
             "wechat_media_dir": tmp_path / "media",
         }
     )
-    conversation = Conversation(
-        app.liaison, app.liaison.c, app.faq, broadcasts=app.broadcasts
+    conversation = Conversation(app.liaison, app.liaison.c, app.faq, broadcasts=app.broadcasts)
+    liaison = app.liaison
+
+    async def on_delivery(wish_id: int, openid: str, path: str) -> None:  # as bot/app.py wires it
+        await liaison.delivered(wish_id, "wechat", openid, path)
+
+    runtime = build_wechat(
+        settings, app.db, app.liaison.clock, conversation, on_delivery=on_delivery
     )
-    runtime = build_wechat(settings, app.db, app.liaison.clock, conversation)
     assert runtime is not None
     app.dispatcher.transports["wechat"] = runtime.channel
     server = web.Application()
@@ -194,3 +202,75 @@ async def test_the_app_serves_wechat_when_the_app_id_is_set(
     finally:
         await app.stop()
         await wechat.stop()
+
+
+async def close_windows(wx: WeChatRig) -> None:
+    """Two days pass without a word from the resident: WeChat and our record close the window."""
+    for window in wx.fake.windows.values():
+        window.opened_at -= 49 * 3600
+    async with wx.h.app.db.transaction() as conn:
+        state = await WeChatRepo(conn).window(OPENID)
+        assert state is not None
+        await conn.execute(
+            "UPDATE wechat_windows SET opened_at=? WHERE openid=?",
+            ((state.opened_at - timedelta(hours=49)).isoformat(), OPENID),
+        )
+
+
+async def test_the_delivery_path_is_on_the_wish_timeline(wx: WeChatRig) -> None:
+    """The resolution went by template (outside the window): the deputy reading the wish's
+    timeline sees it, and the export's timeline sheet reads the same notes."""
+    h = wx.h
+    h.fake.send_text(ZHANG, "/start")
+    await h.fake.next_message(ZHANG)
+    receipt = await leave_wish(wx)
+    card = await h.card_for(ZHANG, receipt)
+    h.fake.press(ZHANG, card, "受理")
+    await h.fake.wait_for(chat_id=ZHANG, text_contains="已受理")
+    await h.settle()
+    await close_windows(wx)
+    card = h.fake.message(ZHANG, card.message_id)
+    await h.press(ZHANG, card, "办结")
+    await h.say(ZHANG, "已联系供电所，今天下午换好了灯泡")
+    await wx.fake.wait_until(
+        lambda: any(t["template_id"] == "TPL_RESULT" for t in wx.fake.templates)
+    )
+    await h.settle()
+    h.fake.consume_all(ZHANG)
+    timeline = await h.say(ZHANG, receipt)
+    assert receipt in timeline.text and "系统经模板消息通知居民（微信）" in timeline.text
+    async with h.app.db.read() as conn:
+        wish_id = (await Repos(conn).wish_by_receipt(receipt)).id  # type: ignore[union-attr]
+        events = await ReportsRepo(conn).events_of([wish_id])
+    assert "note:wechat_template" in [e.action for e in events]
+
+
+async def test_a_notice_no_path_can_push_waits_and_is_counted(wx: WeChatRig) -> None:
+    """Outside the window, with no template for a broadcast and no subscription, the notice
+    waits: the broadcast report and /stats count it as waiting, the resident sees it at their
+    next message, and then it is no longer counted."""
+    h = wx.h
+    await h.say(STAFF_HM, "/start")
+    welcome = await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    assert "惠民" in welcome
+    await close_windows(wx)
+    h.fake.consume_all()
+    preview, count = await preview_for_station(h, STAFF_HM, "本周六上午在社区广场开展义诊活动")
+    assert count == 1  # the WeChat resident, who chose the station by its QR code
+    progress = await h.press(STAFF_HM, preview, f"确认发送（{count} 人）")
+    report = await final_report(h, STAFF_HM, progress)
+    assert "待查看 1 人" in report and "送达 0 人" in report
+    assert not any("义诊" in m["text"]["content"] for m in wx.fake.custom)
+    stats = await h.say(STAFF_HM, "/stats")
+    assert "微信待收通知 1 条" in stats.text
+    await h.fake.next_message(STAFF_HM)  # the chart
+
+    before = len(wx.fake.custom)
+    shown = await wx.say("你好")
+    assert "您不在时，联络站有 1 条消息" in shown
+    await wx.fake.wait_until(
+        lambda: any("义诊活动" in m["text"]["content"] for m in wx.fake.custom[before:])
+    )
+    await h.settle()
+    stats = await h.say(STAFF_HM, "/stats")
+    assert "微信待收通知" not in stats.text
