@@ -111,7 +111,9 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     link.add_argument("--person", required=True, type=int, metavar="TELEGRAM_ID", help=h("cli_person"))
     # purge (privacy): erasure on request; its messages are in locales/*/privacy.yaml
     pur = sub.add_parser("purge", help=h("cli_purge"))
-    pur.add_argument("--resident", required=True, type=int, metavar="TELEGRAM_ID")
+    pur.add_argument(
+        "--resident", required=True, type=resident_account, metavar="TELEGRAM_ID|wechat:OPENID"
+    )
     pur.add_argument("--yes", action="store_true", help=h("cli_purge_yes"))
     sub.add_parser("migrate-to-postgres", help=h("cli_migrate_to_postgres"))
     return p
@@ -123,6 +125,17 @@ def _date(text: str) -> date:
     except ValueError as exc:
         message = operator_catalog().plain("operator.not_a_date", text=text)
         raise argparse.ArgumentTypeError(message) from exc
+
+
+def resident_account(text: str) -> tuple[str, str]:
+    """`purge --resident`: a Telegram id (digits), or `wechat:<openid>` for a WeChat resident."""
+    from bot.purge_cli import parse_resident
+
+    found = parse_resident(text)
+    if found is None:
+        message = operator_catalog().plain("purge.bad_resident", text=text)
+        raise argparse.ArgumentTypeError(message)
+    return found
 
 
 def _say(c: Catalog, key: str, **params: object) -> None:
@@ -227,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             from bot.purge_cli import purge_command
 
             _require_database(settings)
-            return purge_command(settings, args.resident, args.yes)
+            channel, external_id = args.resident
+            return purge_command(settings, external_id, args.yes, channel=channel)
         elif args.command == "migrate-to-postgres":
             if settings.database_url is None:
                 raise ConfigError("migrate_needs_url")

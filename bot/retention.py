@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 BATCH = 500  # rows per transaction: the bot's other work waits at most one short batch
 MAX_BATCHES = 20  # per table and run; the rest waits for the next run
 EVERY = timedelta(minutes=10)
+WECHAT_WINDOW_KEPT = timedelta(hours=49)  # past WeChat's 48-hour 客服 window, with a margin
 WECHAT_INBOX_KEPT = timedelta(days=7)  # as the Telegram inbox (handlers/polling.py)  # how often the scheduler's tick actually prunes
 
 
@@ -71,6 +72,12 @@ class Retention:
             "wechat_options": (
                 _wechat(WeChatRepo.prune_options),
                 now - timedelta(hours=p.session_hours),
+            ),
+            # a 客服 window lasts 48 hours at most; delivery paths live on in the timeline
+            "wechat_windows": (_wechat(WeChatRepo.prune_windows), now - WECHAT_WINDOW_KEPT),
+            "wechat_deliveries": (
+                _wechat(WeChatRepo.prune_deliveries),
+                now - timedelta(days=p.links_days),
             ),
             # the Telegram poller prunes its own inbox rows; the webhook has no poller
             "wechat_inbox": (_wechat(WeChatRepo.prune_inbox), now - WECHAT_INBOX_KEPT),

@@ -78,6 +78,8 @@ class PurgeCounts:
     followers: int = 0
     sessions: int = 0
     inbox: int = 0
+    wechat: int = 0  # WeChat rows: window, consents, kept cards, options, delivery paths
+    media: tuple[str, ...] = ()  # kept WeChat photos (file names in the media dir) to delete
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ _INBOX_SENDER = " OR ".join(
     f"json_extract(payload, '$.{kind}.from.id') = ?"
     for kind in ("message", "edited_message", "callback_query", "my_chat_member")
 )
+# WeChat pushes are XML, not JSON (json_extract would fail on them): the sender's openid is
+# looked for in the text. CASE keeps each test to its own channel's rows.
+_WECHAT_MEDIA = "wechat-media:"  # wechat/webhook.py: the file_ref of a kept photo
+_WECHAT_BY_OPENID = ("wechat_windows", "wechat_consents", "wechat_options")
 
 
 class PurgeRepo:
@@ -98,14 +104,66 @@ class PurgeRepo:
         self.conn = conn
 
     async def target(self, channel: str, external_id: str) -> PurgeTarget | None:
+        """The person behind an account: any of theirs (user_accounts), or the one they were
+        first known by."""
         row = await fetch_one(
             self.conn,
             "SELECT u.id, EXISTS (SELECT 1 FROM deputies d WHERE d.user_id = u.id)"
             " OR EXISTS (SELECT 1 FROM station_staff s WHERE s.user_id = u.id)"
-            " FROM users u WHERE u.channel = ? AND u.external_id = ?",
-            (channel, external_id),
+            " FROM users u WHERE u.id IN (SELECT a.user_id FROM user_accounts a"
+            " WHERE a.channel = ? AND a.external_id = ? UNION SELECT x.id FROM users x"
+            " WHERE x.channel = ? AND x.external_id = ?) ORDER BY u.id LIMIT 1",
+            (channel, external_id, channel, external_id),
         )
         return PurgeTarget(int(row[0]), bool(row[1])) if row else None
+
+    async def _openids(self, user_id: int) -> list[str]:
+        """The person's WeChat accounts (openids)."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT external_id FROM user_accounts WHERE user_id = ? AND channel = 'wechat'"
+            " UNION SELECT external_id FROM users WHERE id = ? AND channel = 'wechat'",
+            (user_id, user_id),
+        )
+        return sorted(str(r[0]) for r in rows)
+
+    async def _inbox(self, user_id: int, external_id: str) -> tuple[str, list[object]]:
+        """The stored raw updates and pushes this person sent: Telegram's by sender id (the
+        id purged by, when it is a Telegram id), WeChat's by openid."""
+        openids = await self._openids(user_id)
+        wechat = " OR ".join("instr(payload, ?) > 0" for _ in openids) or "0 = 1"
+        telegram = _INBOX_SENDER if external_id.isdigit() else "0 = 1"
+        params: list[object] = [*(f"<![CDATA[{o}]]>" for o in openids)]
+        params += [int(external_id)] * 4 if external_id.isdigit() else []
+        return f"CASE WHEN channel = 'wechat' THEN ({wechat}) ELSE ({telegram}) END", params
+
+    async def _wechat(
+        self, user_id: int, wish_ids: list[int], whole: bool
+    ) -> list[tuple[str, list[object]]]:
+        """("table WHERE ...", params) of the person's WeChat rows: those about their wishes, and
+        (`whole`: not a worker) everything kept for their openids."""
+        openids = await self._openids(user_id) if whole else []
+        o, w = marks(openids), marks(wish_ids)
+        parts: list[tuple[str, list[object]]] = [
+            (f"wechat_waiting WHERE wish_id IN ({w}) OR openid IN ({o})", [*wish_ids, *openids]),
+            (
+                f"wechat_deliveries WHERE wish_id IN ({w}) OR openid IN ({o})",
+                [*wish_ids, *openids],
+            ),
+        ]
+        parts += [(f"{table} WHERE openid IN ({o})", list(openids)) for table in _WECHAT_BY_OPENID]
+        return parts
+
+    async def _media(self, wish_ids: list[int]) -> tuple[str, ...]:
+        """The file names of kept WeChat photos of these wishes (deleted from disk by the
+        caller, who knows the media directory)."""
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT file_ref FROM wish_attachments WHERE wish_id IN ({marks(wish_ids)})"
+            " AND file_ref LIKE ?",
+            [*wish_ids, _WECHAT_MEDIA + "%"],
+        )
+        return tuple(sorted({f"{str(r[0])[len(_WECHAT_MEDIA) :]}.jpg" for r in rows}))
 
     async def _wish_ids(self, user_id: int) -> list[int]:
         rows = await fetch_all(self.conn, "SELECT id FROM wishes WHERE resident_id = ?", (user_id,))
@@ -135,6 +193,7 @@ class PurgeRepo:
         ids = await self._wish_ids(target.user_id)
         w, uid = marks(ids), target.user_id
         copies, copy_params = await self._copies(ids)
+        inbox, inbox_params = await self._inbox(uid, external_id)
         return PurgeCounts(
             wishes=len(ids),
             timeline=await self._count(
@@ -159,9 +218,14 @@ class PurgeRepo:
                 [uid, *ids],
             ),
             sessions=await self._count("SELECT COUNT(*) FROM sessions WHERE user_id = ?", [uid]),
-            inbox=await self._count(
-                f"SELECT COUNT(*) FROM inbox WHERE {_INBOX_SENDER}", [int(external_id)] * 4
+            inbox=await self._count(f"SELECT COUNT(*) FROM inbox WHERE {inbox}", inbox_params),
+            wechat=sum(
+                [
+                    await self._count(f"SELECT COUNT(*) FROM {where}", params)
+                    for where, params in await self._wechat(uid, ids, not target.is_worker)
+                ]
             ),
+            media=await self._media(ids),
         )
 
     async def erase(self, target: PurgeTarget, external_id: str) -> PurgeCounts:
@@ -171,6 +235,8 @@ class PurgeRepo:
         ids = await self._wish_ids(target.user_id)
         w, uid = marks(ids), target.user_id
         copies, copy_params = await self._copies(ids)  # before the texts go
+        inbox, inbox_params = await self._inbox(uid, external_id)  # before the accounts go
+        wechat = await self._wechat(uid, ids, not target.is_worker)
         ex = self.conn.execute
         # Text the resident wrote or that was written to them about their wishes (replies and
         # results quote names, addresses and numbers); no longer public anywhere.
@@ -196,8 +262,18 @@ class PurgeRepo:
         )
         await ex(f"DELETE FROM followers WHERE user_id = ? OR wish_id IN ({w})", [uid, *ids])
         await ex("DELETE FROM sessions WHERE user_id = ?", (uid,))
-        await ex(f"DELETE FROM inbox WHERE {_INBOX_SENDER}", [int(external_id)] * 4)
+        await ex(f"DELETE FROM inbox WHERE {inbox}", inbox_params)
+        for where, params in wechat:
+            await ex(f"DELETE FROM {where}", params)
         if not target.is_worker:
+            # Every account of theirs too (ids, chats): a WeChat openid or Telegram id must not
+            # outlive the erasure; writing again starts as a new person.
+            await ex(
+                "UPDATE user_accounts SET external_id = 'purged:' || id, chat_id = 'purged:' || id,"
+                " unreachable_at = COALESCE(unreachable_at, created_at),"
+                " unreachable_reason = 'purged' WHERE user_id = ?",
+                (uid,),
+            )
             # The account row stays (the wishes point at it) but no longer says who it was,
             # and nothing can be sent to it again.
             await ex(

@@ -196,6 +196,24 @@ class WeChatRepo:
         )
         return cur.rowcount
 
+    async def prune_windows(self, before: datetime, limit: int) -> int:
+        """客服 windows opened before `before` (closed for good: 48 hours at most)."""
+        cur = await self.conn.execute(
+            "DELETE FROM wechat_windows WHERE openid IN (SELECT openid FROM wechat_windows"
+            " WHERE opened_at < ? LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
+
+    async def prune_deliveries(self, before: datetime, limit: int) -> int:
+        """Delivery paths recorded before `before`: the wish's timeline keeps the story."""
+        cur = await self.conn.execute(
+            "DELETE FROM wechat_deliveries WHERE id IN (SELECT id FROM wechat_deliveries"
+            " WHERE at < ? ORDER BY id LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
+
     async def prune_inbox(self, before: datetime, limit: int) -> int:
         """Processed WeChat pushes older than `before` (raw messages)."""
         cur = await self.conn.execute(
