@@ -274,7 +274,8 @@ async def build(
     # The web pages talk to the same conversation as Telegram (one per process).
     talk = Conversation(liaison, catalog, faq, broadcasts=broadcasts)
     web = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk)
-    web_login.register(application, lambda: web.url)  # /web: a one-time web desk link
+    # /web: a one-time web desk link (and, with WeChat on, a code to link the person's WeChat)
+    web_login.register(application, lambda: web.url, link_codes=bool(settings.wechat_app_id))
     transports: dict[str, Transport] = {transport.channel: transport, "web": web.channel}
     wechat = attach_wechat(settings, db, clock, talk, web, transports)
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.clock import Clock
 from storage.db import Database
+from storage.links import LinkRepo
 from storage.privacy import PurgeCounts, PurgeRepo, PurgeTarget, RetentionRepo
 from storage.wechat import WeChatRepo
 
@@ -43,6 +44,10 @@ def _wechat(prune: Any) -> Any:
         return int(await prune(WeChatRepo(repo.conn), before, limit))
 
     return call
+
+
+async def _links(repo: RetentionRepo, before: datetime, limit: int) -> int:
+    return await LinkRepo(repo.conn).prune(before, limit)
 
 
 class Retention:
@@ -79,6 +84,8 @@ class Retention:
                 _wechat(WeChatRepo.prune_deliveries),
                 now - timedelta(days=p.links_days),
             ),
+            # one-time link codes past their expiry, failed tries past the guessing limit's hour
+            "link_codes": (_links, now - timedelta(days=1)),
             # the Telegram poller prunes its own inbox rows; the webhook has no poller
             "wechat_inbox": (_wechat(WeChatRepo.prune_inbox), now - WECHAT_INBOX_KEPT),
         }

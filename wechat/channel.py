@@ -188,7 +188,7 @@ class WeChatChannel:
                 log.info("wechat custom/send closed (%s): next path", closed.errcode)
                 async with self.db.transaction() as conn:
                     await WeChatRepo(conn).close_window(openid)
-        facts = await self.facts(message)
+        facts = await self.facts(message, openid)
         kind = facts.kind
         template_id = self.templates.template.get(kind) or self.templates.template.get("notice")
         data = self.template_data(facts, message)
@@ -240,16 +240,22 @@ class WeChatChannel:
     def link(self, message: OutMessage) -> str:
         return f"{self.public_url}/" if self.public_url else ""
 
-    async def facts(self, message: OutMessage) -> NoticeFacts:
+    async def facts(self, message: OutMessage, openid: str = "") -> NoticeFacts:
         if message.wish_id is None:
             return NoticeFacts("notice")
         async with self.db.read() as conn:
             repos = Repos(conn)
             wish = await repos.wish(message.wish_id)
             station = await repos.station(wish.station_id) if wish else None
+            person = await repos.user_by_external(self.channel, openid) if openid else None
         if wish is None:
             return NoticeFacts("notice")
-        return NoticeFacts(notice_kind(wish.status), wish.receipt, station.name if station else "")
+        # A deputy or staff member linked on WeChat gets a card about someone else's wish: the
+        # resident's headings ("your wish was resolved") would be wrong for them.
+        kind = notice_kind(wish.status)
+        if person is not None and person.id != wish.resident_id:
+            kind = "notice"
+        return NoticeFacts(kind, wish.receipt, station.name if station else "")
 
     def template_data(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
         heading = f"wechat.template.first_{facts.kind}"

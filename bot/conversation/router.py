@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot import actions as act
 from bot.conversation import broadcast, faq, resident, work
 from bot.conversation.events import Inbound, Kind
+from bot.conversation.link import link
 from bot.conversation.turn import Turn
 from bot.domain.draft import Step
 from bot.domain.model import InvalidInput
@@ -71,6 +72,8 @@ async def command(t: Turn, name: str, args: str) -> None:
             await resident.cancel(t)
         case "faq":
             await faq.topics(t)
+        case "link":  # not in COMMANDS: a channel that offers linking (WeChat) passes it
+            await link(t, args)
         case _:
             t.say(t.c.t("error.unknown_command"))
 

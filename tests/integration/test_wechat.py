@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from bot.app import build
+from bot.logins import create_link_code
 from storage.reports import ReportsRepo
 from storage.repositories import Repos
 from storage.wechat import WeChatRepo
@@ -90,6 +91,7 @@ async def wx(harness: Harness, tmp_path: Path) -> AsyncIterator[WeChatRig]:
     )
     assert runtime is not None
     app.dispatcher.transports["wechat"] = runtime.channel
+    app.application.bot_data["link_codes"] = True  # /web gives a WeChat link code, as app.py
     server = web.Application()
     runtime.webhook.attach(server)
     runner = web.AppRunner(server)
@@ -274,3 +276,81 @@ async def test_a_notice_no_path_can_push_waits_and_is_counted(wx: WeChatRig) -> 
     await h.settle()
     stats = await h.say(STAFF_HM, "/stats")
     assert "微信待收通知" not in stats.text
+
+
+DEPUTY_OPENID = "oWeChatDeputyZhang01"
+
+
+async def deputy_says(wx: WeChatRig, text: str) -> str:
+    return await wx.send(wx.fake.text(DEPUTY_OPENID, text))
+
+
+def to(fake: FakeWeChat, openid: str) -> list[str]:
+    return [m["text"]["content"] for m in fake.custom if m["touser"] == openid]
+
+
+async def test_a_deputy_links_wechat_with_a_code_and_works_there(wx: WeChatRig) -> None:
+    """張 never opened Telegram; the operator's `login-link` gave a code (create_link_code is
+    what it calls). A wrong code is refused politely; the right one links; the next wish's card
+    comes on WeChat with numbered options, and the number accepts the wish."""
+    h, fake = wx.h, wx.fake
+    async with h.app.db.read() as conn:
+        zhang = await Repos(conn).user_by_external("telegram", str(ZHANG))
+    assert zhang is not None
+    code = await create_link_code(h.app.db, h.app.liaison.clock, zhang.id)
+    await wx.send(fake.event(DEPUTY_OPENID, "subscribe"))
+    wrong = await deputy_says(wx, "绑定 " + ("00000000" if code != "00000000" else "11111111"))
+    assert "绑定码不正确或已失效" in wrong
+    assert "已绑定" in await deputy_says(wx, f"绑定 {code}")
+    assert "已失效" in await deputy_says(wx, f"绑定 {code}")  # single use
+    receipt = await leave_wish(wx)
+    await fake.wait_until(lambda: any(receipt in t for t in to(fake, DEPUTY_OPENID)))
+    card = next(t for t in to(fake, DEPUTY_OPENID) if receipt in t)
+    assert "路灯坏了三天" in card and not h.fake.messages_to(ZHANG)
+    number = re.search(r"(\d+)\. 受理", card)
+    assert number, card
+    accepted = await deputy_says(wx, number.group(1))
+    assert "已受理" in accepted
+    await fake.wait_until(lambda: any("已由" in t for t in to(fake, OPENID)))
+
+
+async def test_web_gives_the_code_and_telegram_is_preferred_while_it_can_push(
+    wx: WeChatRig,
+) -> None:
+    """/web on Telegram shows the code with the login link. A deputy reachable on both hears
+    on Telegram (it can always push; WeChat only inside its window); once Telegram cannot
+    reach them, the next card goes to their WeChat."""
+    h, fake = wx.h, wx.fake
+    await h.say(ZHANG, "/start")
+    h.fake.consume_all(ZHANG)
+    link = await h.say(ZHANG, "/web")
+    code = re.search(r"绑定 (\d{8})", link.text)
+    assert "/login/" in link.text and code, link.text
+    await wx.send(fake.event(DEPUTY_OPENID, "subscribe"))
+    assert "已绑定" in await deputy_says(wx, f"绑定 {code.group(1)}")
+
+    receipt = await leave_wish(wx)
+    card = await h.card_for(ZHANG, receipt)
+    assert "路灯坏了三天" in card.text
+    assert not any(receipt in t for t in to(fake, DEPUTY_OPENID))
+
+    h.fake.block(ZHANG)  # Telegram can no longer reach 张
+    await h.settle()
+    # traffic wishes go round the station's traffic deputies (王, then 张): two more wishes
+    receipts = [await another_wish(wx, text) for text in ("路口的红绿灯不亮了", "人行道的井盖松了")]
+    await fake.wait_until(lambda: any(r in t for r in receipts for t in to(fake, DEPUTY_OPENID)))
+    async with h.app.db.read() as conn:
+        zhang = await Repos(conn).user_by_external("telegram", str(ZHANG))
+    assert zhang is not None and zhang.unreachable_at is None  # WeChat still reaches 张
+
+
+async def another_wish(wx: WeChatRig, text: str) -> str:
+    """A wish left by the WeChat resident who already chose the station."""
+    prompt = await wx.say("/new")
+    prompt = await wx.choose(prompt, "道路交通")
+    assert "描述" in prompt
+    step = await wx.choose(await wx.say(text + "，晚上很危险"), "下一步")
+    step = await wx.choose(step, "不公开")
+    confirm = await wx.choose(step, "跳过")
+    receipt = await wx.choose(confirm, "确认提交")
+    return receipt.split("编号 ")[1].split("（")[0].strip()
