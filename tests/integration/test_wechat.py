@@ -199,7 +199,21 @@ async def test_the_app_serves_wechat_when_the_app_id_is_set(
         assert app.dispatcher.transports["wechat"] is app.wechat.channel
         wechat.webhook_url = f"{app.web.url}/wechat"
         rig = WeChatRig(Harness(fake, app), wechat, app.wechat)
-        welcome = await rig.send(wechat.event(OPENID, "subscribe", "qrscene_st_huimin"))
+        # black-box, as WeChat sees the server: the URL check echoes, a forged push is refused
+        assert await wechat.verify("echo-2026") == (200, "echo-2026")
+        assert (await wechat.verify("echo-2026", bad_signature=True))[0] == 403
+        forged = await wechat.push(wechat.text(OPENID, "你好"), bad_signature=True)
+        assert forged.status == 403
+        async with app.db.read() as conn:
+            assert await WeChatRepo(conn).window(OPENID) is None  # nothing taken in
+        # a safe-mode follow through the station's code: greeted as 惠民 in the reply itself
+        # (encrypted on the wire, decrypting to the greeting), at the first try: within the
+        # 5 s WeChat waits (the fake gives up on a try after 5 s)
+        result = await wechat.push(wechat.event(OPENID, "subscribe", "qrscene_st_huimin"))
+        assert result.status == 200 and result.tries == 1
+        assert "<Encrypt>" in result.body and "惠民" not in result.body
+        assert "惠民社区代表联络站" in result.plaintext
+        welcome = await rig.send(wechat.event(OPENID, "SCAN", "st_huimin"))
         assert "惠民社区代表联络站" in welcome
     finally:
         await app.stop()
@@ -354,3 +368,25 @@ async def another_wish(wx: WeChatRig, text: str) -> str:
     confirm = await wx.choose(step, "跳过")
     receipt = await wx.choose(confirm, "确认提交")
     return receipt.split("编号 ")[1].split("（")[0].strip()
+
+
+async def test_the_same_msgid_pushed_three_times_makes_one_wish(wx: WeChatRig) -> None:
+    """WeChat retries a push it got no answer to: the confirmation arrives three times with one
+    MsgId, and one wish is made."""
+    welcome = await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    prompt = await wx.choose(welcome, "我要留言")
+    prompt = await wx.choose(prompt, "道路交通")
+    step = await wx.choose(await wx.say("小区门口路灯坏了三天，晚上很黑"), "下一步")
+    step = await wx.choose(step, "不公开")
+    confirm = await wx.choose(step, "跳过")
+    number = re.search(r"(\d+)\. 确认提交", confirm)
+    assert number, confirm
+    push = wx.fake.text(OPENID, number.group(1))
+    assert "已收到您的心愿" in await wx.send(push)
+    for _ in range(2):  # the retries: recognised, answered `success`, nothing new
+        again = await wx.fake.push(push)
+        assert again.status == 200 and again.plaintext == "success"
+    await wx.h.settle()
+    async with wx.h.app.db.read() as conn:
+        row = await conn.execute_fetchall("SELECT COUNT(*) FROM wishes")
+    assert next(iter(row))[0] == 1
