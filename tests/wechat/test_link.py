@@ -12,6 +12,7 @@ import pytest
 
 from bot.cli import main
 from bot.clock import ManualClock, SystemClock
+from bot.i18n import Catalog
 from bot.logins import (
     LINK_TRIES_OVERALL,
     LINK_TRIES_PER_ACCOUNT,
@@ -19,13 +20,18 @@ from bot.logins import (
     create_link_code,
     redeem_link_code,
 )
+from bot.messages import OutMessage
 from bot.retention import Retention
 from bot.services import Identity, Liaison
 from storage.db import Database, fetch_one
 from storage.repositories import Repos
 from tests.conftest import person
+from tests.fake_wechat import FakeWeChat
 from tests.unit.test_services import submit
 from tests.web.test_web_run import operator_env  # noqa: F401  (the fixture)
+from wechat.api import WeChatApi
+from wechat.channel import NoticeTemplates, WeChatChannel
+from wechat.channel import Path as DeliveryPath
 
 DEPUTY_WX = "o6_deputyZhang000001"
 
@@ -169,3 +175,28 @@ def test_login_link_prints_a_wechat_code_when_wechat_is_on(
             await db.close()
 
     assert asyncio.run(link()) is LinkOutcome.LINKED
+
+
+async def test_a_linked_deputys_card_outside_the_window_uses_the_notice_template(
+    liaison: Liaison, db: Database
+) -> None:
+    """The resident's headings (您的心愿已办结) would be wrong on a card about someone else's
+    wish: a deputy on WeChat gets the notice template."""
+    fake = FakeWeChat()
+    await fake.start()
+    api = WeChatApi(fake.app_id, fake.app_secret, fake.base_url)
+    try:
+        zhang = await liaison.identify(person(800001))
+        await liaison.identify(wechat(DEPUTY_WX))
+        await redeem(liaison, DEPUTY_WX, await create_link_code(db, liaison.clock, zhang.id))
+        _, wish = await submit(liaison, 700001, "小区门口路灯坏了三天")
+        templates = NoticeTemplates(
+            {"result": "TPL_RESULT", "reply": "TPL_REPLY", "notice": "TPL_N"}
+        )
+        channel = WeChatChannel(db, api, liaison.clock, Catalog("zh_CN"), templates)
+        path = await channel.send(DEPUTY_WX, OutMessage(text="新心愿", wish_id=wish.id))
+        assert path is DeliveryPath.TEMPLATE and fake.templates[0]["template_id"] == "TPL_N"
+        assert fake.templates[0]["data"]["first"]["value"] == "联络站给您的通知"
+    finally:
+        await api.close()
+        await fake.stop()
