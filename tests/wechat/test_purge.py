@@ -104,7 +104,7 @@ async def test_purge_erases_a_wechat_resident(
     await db.close()
 
     code, out = await run_cli(db_path, media, "purge", "--resident", "o6_bad")
-    assert code == 2 and "wechat:<openid>" in out  # neither a Telegram id nor wechat:…
+    assert code == 2 and "wechat:OPENID" in out  # neither a Telegram id nor wechat:…
     code, out = await run_cli(db_path, media, "purge", "--resident", "wechat:o6_nobody01")
     assert code == 1 and "没有微信用户 o6_nobody01 的记录" in out
 
