@@ -272,7 +272,7 @@ async def build(
 
     transport = TelegramTransport(application.bot, on_migrated=follow_migration)
     # The web pages talk to the same conversation as Telegram (one per process).
-    talk = Conversation(liaison, catalog, faq, broadcasts=broadcasts)
+    talk = Conversation(liaison, catalog, faq, broadcasts=broadcasts, supervisor=supervisor)
     web = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk)
     # /web: a one-time web desk link (and, with WeChat on, a code to link the person's WeChat)
     web_login.register(application, lambda: web.url, link_codes=bool(settings.wechat_app_id))
@@ -498,16 +498,16 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
         await liaison.sync_config(config, channel="web" if demo else "telegram")
     faq = FaqService(db, clock, settings.faq_file)
     await faq.reload()
-    talk = Conversation(liaison, catalog, faq)
+    supervisor = Supervisor(
+        db, catalog, liaison, digest_hour=settings.digest_hour,
+        rating_reminder_days=settings.rating_reminder_days, followup_days=settings.followup_days,
+        retention=Retention(db, clock, settings.retention()),
+    )  # fmt: skip
+    talk = Conversation(liaison, catalog, faq, supervisor=supervisor)
     web = await build_web(
         settings, db, catalog, clock, liaison, faq, demo=demo, config=config, conversation=talk
     )
     transports: dict[str, Transport] = {"web": web.channel}
     wechat = attach_wechat(settings, db, clock, talk, web, transports)
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=Pacer(Limits()))
-    supervisor = Supervisor(
-        db, catalog, liaison, digest_hour=settings.digest_hour,
-        rating_reminder_days=settings.rating_reminder_days, followup_days=settings.followup_days,
-        retention=Retention(db, clock, settings.retention()),
-    )  # fmt: skip
     return WebOnlyApp(settings, db, liaison, dispatcher, web, supervisor, wechat=wechat)

@@ -21,6 +21,28 @@ class Button:
 
 Keyboard = tuple[tuple[Button, ...], ...]
 
+IMAGE = "image"
+DOCUMENT = "document"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file made for the person being answered (a /stats chart, an /export workbook).
+
+    It travels only in a `Reply`, never through the outbox (whose payloads are JSON): the bytes
+    are the answer to the person who asked, and each channel hands them over its own way
+    (Telegram: sendPhoto / sendDocument; web: a short-lived download only that session may
+    fetch, see web/files.py)."""
+
+    data: bytes = field(repr=False)
+    filename: str
+    mime: str
+    kind: str = DOCUMENT  # IMAGE is shown inline where the channel can; DOCUMENT is a download
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == IMAGE
+
 
 @dataclass(frozen=True)
 class OutMessage:
@@ -31,10 +53,14 @@ class OutMessage:
     photos: tuple[str, ...] = ()  # platform file references, sent as an album before the text
     location: tuple[float, float] | None = None
     wish_id: int | None = None  # a reply to this message is about this wish
+    # a generated file; `text` is then its caption (Reply only: to_payload leaves it out)
+    attachment: Attachment | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
+        if self.attachment is not None:
+            return "attachment"
         if self.photos:
             return "photos"
         if self.location is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.clock import Clock
 from storage.db import Database
+from storage.desk import DeskRepo
 from storage.links import LinkRepo
 from storage.privacy import PurgeCounts, PurgeRepo, PurgeTarget, RetentionRepo
 from storage.wechat import WeChatRepo
@@ -48,6 +49,9 @@ def _wechat(prune: Any) -> Any:
 
 async def _links(repo: RetentionRepo, before: datetime, limit: int) -> int:
     return await LinkRepo(repo.conn).prune(before, limit)
+async def _expired_files(repo: RetentionRepo, before: datetime, limit: int) -> int:
+    """The desk's files on the web (a chart, an export with personal data) once expired."""
+    return await DeskRepo(repo.conn).prune(before, limit)
 
 
 class Retention:
@@ -88,6 +92,8 @@ class Retention:
             "link_codes": (_links, now - timedelta(days=1)),
             # the Telegram poller prunes its own inbox rows; the webhook has no poller
             "wechat_inbox": (_wechat(WeChatRepo.prune_inbox), now - WECHAT_INBOX_KEPT),
+            # each carries its own expiry (web/chat.py FILE_HOURS): gone once it has passed
+            "web_files": (_expired_files, now),
         }
         done: dict[str, int] = {}
         for name, (prune, before) in jobs.items():

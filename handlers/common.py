@@ -213,7 +213,12 @@ def conversation(context: Context) -> Conversation:
     d: Deps = data["deps"]
     if found is None or found.bot_name != d.bot_username:
         found = Conversation(
-            d.liaison, d.catalog, d.faq, broadcasts=data.get("broadcasts"), bot_name=d.bot_username
+            d.liaison,
+            d.catalog,
+            d.faq,
+            broadcasts=data.get("broadcasts"),
+            bot_name=d.bot_username,
+            supervisor=data.get("supervision"),
         )
         data["conversation"] = found
     return found

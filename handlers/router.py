@@ -11,7 +11,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from bot import actions as act
 from bot.conversation.router import COMMANDS
-from handlers import broadcast, membership, reports, resident, supervision, work
+from handlers import broadcast, membership, reports, resident
 from handlers import faq as faq_handlers
 from handlers.common import Context, command, converse, deps, is_private, reply
 from storage.db import database_errors
@@ -68,9 +68,6 @@ def register(application: Application) -> None:
     commands = [
         ("start", resident.start),
         *((name, command(name)) for name in sorted(COMMANDS - {"start"})),
-        ("queue", work.queue),
-        ("assign", work.assign),
-        ("unassigned", work.unassigned),
         ("faq_gaps", faq_handlers.gaps),
         ("faq_add", faq_handlers.add),
         ("faq_reload", faq_handlers.reload),
@@ -79,8 +76,7 @@ def register(application: Application) -> None:
         application.add_handler(CommandHandler(name, callback, filters=private))
     # before the catch-alls below (unknown commands, on_menu), or they would never be reached
     broadcast.register(application)
-    reports.register(application)  # /stats, /mywork, /export, /qr
-    supervision.register(application)  # /overdue, 催办, follow-up answers
+    reports.register(application)  # /qr (the desk's commands and buttons are the conversation's)
     membership.register(application)  # my_chat_member: blocked/unblocked, added/removed
     # In groups the bot speaks only when addressed (a command, or a mention).
     application.add_handler(

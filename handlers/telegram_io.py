@@ -11,7 +11,14 @@ import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Message
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    Message,
+)
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -83,6 +90,8 @@ async def send(
     `thread_id` is the forum topic to answer in (a supergroup's topics, where a message without
     it would land in the General topic)."""
     rl = PACED if paced else None
+    if message.attachment is not None:
+        return await _send_file(bot, chat_id, message, thread_id=thread_id, rl=rl)
     if message.photos:
         if len(message.photos) == 1 and message.text and visible_length(message.text) <= CAPTION_LIMIT:
             return await bot.send_photo(
@@ -131,6 +140,38 @@ async def send(
         )
     assert last is not None
     return last
+
+
+async def _send_file(
+    bot: Bot,
+    chat_id: int | str,
+    message: OutMessage,
+    *,
+    thread_id: int | None,
+    rl: dict[str, Any] | None,
+) -> Message:
+    """A generated file (chart: sendPhoto, export: sendDocument) with its text as the caption;
+    a text too long for a caption follows on its own."""
+    file = message.attachment
+    assert file is not None
+    fits = visible_length(message.text) <= CAPTION_LIMIT
+    caption = message.text if message.text and fits else None
+    common: dict[str, Any] = {
+        "caption": caption,
+        "parse_mode": ParseMode.HTML if caption else None,
+        "reply_markup": markup(message.buttons) if caption or not message.text else None,
+        "message_thread_id": thread_id,
+        "rate_limit_args": rl,
+    }
+    upload = InputFile(file.data, filename=file.filename)
+    if file.is_image:
+        sent = await bot.send_photo(chat_id, upload, **common)
+    else:
+        sent = await bot.send_document(chat_id, upload, **common)
+    if message.text and not fits:
+        rest = OutMessage(text=message.text, buttons=message.buttons, wish_id=message.wish_id)
+        return await send(bot, chat_id, rest, paced=rl is not None, thread_id=thread_id)
+    return sent
 
 
 async def edit(bot: Bot, chat_id: int | str, message_id: int, message: OutMessage) -> None:

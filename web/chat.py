@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from bot.clock import Clock
 from bot.messages import OutMessage
 from storage.db import Database
+from storage.desk import DeskRepo
 from storage.web import WebRepo
 from web.channel import WebChannel
 from web.security import digest
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed on phones
 CODE_LENGTH = 6
+# How long a file made for one person (a chart, an export: personal data) can be fetched; the
+# retention job deletes it afterwards.
+FILE_LIFETIME = timedelta(hours=1)
 
 
 def new_access_code() -> str:
@@ -73,7 +78,10 @@ class WebChat:
                 return Inbound(kind=Kind.UNSUPPORTED, **common)
             return Inbound(kind=Kind.ACTION, action=action, **common)
         if item.command:
-            return Inbound(kind=Kind.COMMAND, command=item.command, **common)
+            # "/stats quarter": the command's words after its name are its arguments
+            words = item.text.split(maxsplit=1)
+            args = words[1] if item.text.startswith("/") and len(words) > 1 else ""
+            return Inbound(kind=Kind.COMMAND, command=item.command, args=args, **common)
         if item.photos:
             return Inbound(kind=Kind.PHOTO, photos=item.photos, text=item.text, **common)
         if item.location is not None:
@@ -92,10 +100,34 @@ class WebChat:
             await self.channel.store(account, mine)
         reply = await self.conversation.handle(self._event(account, item))
         for message in reply.messages:
-            await self.channel.store(account, message.to_payload())
+            payload = message.to_payload()
+            if message.attachment is not None:
+                payload["file"] = await self._keep_file(account, message)
+            await self.channel.store(account, payload)
             if message.wish_id is not None:
                 await self._access_code(account, message)
         return reply.toast
+
+    async def _keep_file(self, account: str, message: OutMessage) -> dict[str, Any]:
+        """A chart or export for this account only: stored for FILE_LIFETIME, fetched at
+        /f/<id> by this session (web/server.py), never put into web_messages as bytes."""
+        file = message.attachment
+        assert file is not None
+        file_id = secrets.token_hex(20)  # hex: the URL's id is checked as alphanumeric
+        now = self.clock.now()
+        expires = now + FILE_LIFETIME
+        async with self.db.transaction() as conn:
+            await DeskRepo(conn).add(
+                file_id, account, file.filename, file.mime, file.data, now, expires
+            )
+        return {
+            "id": file_id,
+            "name": file.filename,
+            "mime": file.mime,
+            "image": file.is_image,
+            "size": len(file.data),
+            "expires": expires.isoformat(),
+        }
 
     async def _access_code(self, account: str, message: OutMessage) -> None:
         """The first card about a resident's own new wish gets its access code, once."""

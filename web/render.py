@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup
@@ -19,6 +20,17 @@ class ButtonView:
 
 
 @dataclass(frozen=True)
+class FileView:
+    """A file made for this person (a chart: shown inline; an export: a download link)."""
+
+    id: str
+    name: str
+    image: bool
+    size_kb: int
+    expired: bool
+
+
+@dataclass(frozen=True)
 class MessageView:
     id: int
     mine: bool
@@ -26,6 +38,7 @@ class MessageView:
     buttons: tuple[tuple[ButtonView, ...], ...]
     photos: tuple[str, ...]
     location: tuple[float, float] | None
+    file: FileView | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,25 @@ def to_html(text: str) -> Markup:
     return Markup("".join(out).replace("\n", "<br>\n"))
 
 
-def view(message_id: int, payload: dict[str, Any]) -> MessageView | AccessView:
+def file_view(data: Any, now: datetime | None) -> FileView | None:
+    if not isinstance(data, dict) or not str(data.get("id", "")).isalnum():
+        return None
+    try:
+        expired = now is not None and datetime.fromisoformat(str(data["expires"])) <= now
+    except (KeyError, ValueError):
+        expired = True
+    return FileView(
+        id=str(data["id"]),
+        name=str(data.get("name", "")),
+        image=bool(data.get("image")),
+        size_kb=max(1, int(data.get("size", 0)) // 1024),
+        expired=expired,
+    )
+
+
+def view(
+    message_id: int, payload: dict[str, Any], now: datetime | None = None
+) -> MessageView | AccessView:
     if payload.get("kind") == "access_code":
         return AccessView(message_id, str(payload["receipt"]), str(payload["code"]))
     mine = payload.get("from") == "me"
@@ -68,4 +99,5 @@ def view(message_id: int, payload: dict[str, Any]) -> MessageView | AccessView:
         ),
         photos=tuple(str(p) for p in payload.get("photos", []) if str(p).startswith("web:")),
         location=(float(loc[0]), float(loc[1])) if loc else None,
+        file=file_view(payload.get("file"), now),
     )

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from bot.clock import Clock
 from bot.i18n import Catalog
 from bot.logins import LOGIN_LINK_MINUTES, create_login_link
 from storage.db import Database
+from storage.desk import DeskRepo
+from storage.repositories import Repos
 from storage.web import WebRepo
 from web.channel import WebChannel
-from web.chat import CODE_LENGTH, Input, WebChat
+from web.chat import CODE_LENGTH, FILE_LIFETIME, Input, WebChat
 from web.render import to_html, view
 from web.security import (
     COOKIE,
@@ -48,6 +51,16 @@ TV_ITEMS = 8
 TV_REFRESH_SECONDS = 60
 SSE_HEARTBEAT_SECONDS = 20
 MAX_PHOTOS = 3
+# The desk menu on /me: the command each button sends, and who is offered it (deputy, staff).
+# Offering is a convenience; the conversation authorises every command again.
+DESK_MENU = (
+    ("queue", True, True),
+    ("overdue", False, True),
+    ("stats", False, True),
+    ("mywork", True, False),
+    ("export", True, True),
+)
+DESK_COMMANDS = frozenset(name for name, _, _ in DESK_MENU)
 
 
 @dataclass
@@ -260,11 +273,13 @@ async def _messages(ctx: WebContext, account: str, after: int = 0) -> list[Any]:
     return [(m.id, m.payload) for m in rows]
 
 
-def _views(items: list[Any]) -> list[Any]:
-    return [view(i, p) for i, p in items]
+def _views(items: list[Any], now: datetime | None = None) -> list[Any]:
+    """The stored messages as the templates show them (`now`: a desk file past its hour shows
+    as expired)."""
+    return [view(i, p, now) for i, p in items]
 
 
-async def chat_page(request: web.Request) -> web.Response:
+async def chat_page(request: web.Request, desk: tuple[str, ...] = ()) -> web.Response:
     ctx = request.app[CTX]
     station_id = request.match_info.get("station", "")
     station_name = await _station_name(ctx, station_id) if station_id else ""
@@ -281,8 +296,9 @@ async def chat_page(request: web.Request) -> web.Response:
         items = await _messages(ctx, account)
     return _page(
         request, "chat.html", account, new, station_id=station_id, station_name=station_name,
-        items=_views(items), last=items[-1][0] if items else 0, max_photos=MAX_PHOTOS,
-        post_to=request.path,
+        items=_views(items, ctx.clock.now()), last=items[-1][0] if items else 0,
+        max_photos=MAX_PHOTOS, post_to=request.path, desk=desk,
+        file_minutes=int(FILE_LIFETIME.total_seconds() // 60),
     )  # fmt: skip
 
 
@@ -325,6 +341,10 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
                                            echo=ctx.catalog.plain("web.you_sent_location")))  # fmt: skip
     elif action:
         await ctx.chat.send(account, Input(key=key, action=action, echo=label))
+    elif str(form.get("command", "")) in DESK_COMMANDS:  # the desk menu on /me
+        command = str(form["command"])
+        echo = ctx.catalog.plain(f"web.desk_{command}")
+        await ctx.chat.send(account, Input(key=key, command=command, echo=echo))
     elif text.startswith("/") and len(text) > 1:
         command = text[1:].split()[0].lower()
         await ctx.chat.send(account, Input(key=key, command=command, text=text, echo=text))
@@ -352,12 +372,13 @@ async def events(request: web.Request) -> web.StreamResponse:
     csrf = ctx.signer.csrf(account)
     while True:
         items = await _messages(ctx, account, after)
-        for item in _views(items):
+        for item in _views(items, ctx.clock.now()):
             html = template.render(
                 item=item,
                 csrf=csrf,
                 form_key=new_id(12),
                 post_to=request.path.rsplit("/", 1)[0] or "/me",
+                file_minutes=int(FILE_LIFETIME.total_seconds() // 60),
             )
             data = "\n".join(f"data: {line}" for line in html.splitlines())
             msg_id = item.id
@@ -500,6 +521,9 @@ async def _log_in(request: web.Request, token: str) -> web.StreamResponse:
             # a person on Telegram: a fresh web account for this browser, tied to them
             account = new_id()
             await repo.login(account, user_id, ctx.clock.now())
+            # ... and one of their accounts, so the conversation knows this browser as them
+            # (their rights, their cards); Telegram still comes first for what is pushed
+            await Repos(conn).add_account(user_id, "web", account, account, ctx.clock.now())
     if user_id is None or account is None:
         text = ctx.catalog.plain("web.login_invalid", minutes=LOGIN_LINK_MINUTES)
         return _page(request, "notice.html", None, status=404, text=text)
@@ -521,7 +545,43 @@ async def me_page(request: web.Request) -> web.Response:
             status=403,
             text=ctx.catalog.plain("web.login_needed"),
         )
-    return await chat_page(request)
+    async with ctx.db.read() as conn:
+        deputy, staff = await DeskRepo(conn).roles(user_id)
+    if not (deputy or staff):
+        staff = True  # a county admin (LIAISON_STAFF_IDS) is neither, and sees the whole desk
+    desk = tuple(name for name, to_deputy, to_staff in DESK_MENU if (deputy and to_deputy) or (staff and to_staff))
+    return await chat_page(request, desk)
+
+
+# -- the desk's files: a chart or an export, for the session it was made for only ---------------
+
+
+async def desk_file(request: web.Request) -> web.StreamResponse:
+    """A file made for one web account (web/chat.py): served to that session only, until it
+    expires; anyone else (another session, no session) gets the same 404 as for no file."""
+    ctx = request.app[CTX]
+    file_id = request.match_info["file"]
+    account = visitor(request)
+    found = None
+    if account is not None and file_id.isalnum() and len(file_id) <= 64:
+        async with ctx.db.read() as conn:
+            found = await DeskRepo(conn).get(file_id, account, ctx.clock.now())
+    if found is None:
+        minutes = int(FILE_LIFETIME.total_seconds() // 60)
+        text = ctx.catalog.plain("web.desk_file_gone", minutes=minutes)
+        return _page(request, "notice.html", None, status=404, text=text)
+    disposition = "inline" if found.mime.startswith("image/") else "attachment"
+    ascii_name = found.filename.encode("ascii", "replace").decode().replace('"', "_")
+    return web.Response(
+        body=found.data,
+        headers={
+            "Content-Type": found.mime,
+            # exports hold personal data: neither the browser nor a proxy keeps a copy
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'{disposition}; filename="{ascii_name}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 async def demo(request: web.Request) -> web.Response:
@@ -565,6 +625,7 @@ def create_app(ctx: WebContext) -> web.Application:
     app.router.add_post("/open", open_post)
     app.router.add_get("/wish/{receipt}", wish_page)
     app.router.add_get("/u/{upload}.jpg", upload)
+    app.router.add_get("/f/{file}", desk_file)
     app.router.add_get("/login/{token}", login_page)
     app.router.add_post("/login/{token}", login)
     app.router.add_get("/demo", demo)

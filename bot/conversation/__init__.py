@@ -22,7 +22,9 @@ from bot.services import Identity
 if TYPE_CHECKING:
     from bot.broadcasts import BroadcastDraft, BroadcastService
     from bot.faq_service import FaqService
+    from bot.reporting import Reporting
     from bot.services import Liaison
+    from bot.supervision import Supervisor
     from storage.repositories import UserRow
 
 __all__ = ["Conversation", "Inbound", "Kind", "Reply", "error_text"]
@@ -46,12 +48,24 @@ class Conversation:
         faq: FaqService,
         broadcasts: BroadcastService | None = None,
         bot_name: str = "",
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.liaison = liaison
         self.catalog = catalog
         self.faq = faq
         self.broadcasts = broadcasts
         self.bot_name = bot_name  # how people address the bot in a group (Telegram @username)
+        self.supervisor = supervisor
+        self._reporting: Reporting | None = None
+
+    @property
+    def reporting(self) -> Reporting:
+        """The reports of /stats, /mywork and /export, made on first use."""
+        if self._reporting is None:
+            from bot.reporting import Reporting
+
+            self._reporting = Reporting(self.liaison)
+        return self._reporting
 
     async def person(self, event: Inbound) -> UserRow:
         return await self.liaison.identify(
@@ -71,6 +85,8 @@ class Conversation:
             catalog=self.catalog,
             faq=self.faq,
             broadcasts=self.broadcasts,
+            supervisor=self.supervisor,
+            reporting=self.reporting,
         )
 
     async def broadcast_prompt(

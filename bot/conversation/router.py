@@ -5,7 +5,7 @@ This is the deciding that used to live in the Telegram handlers; it sees only `I
 from __future__ import annotations
 
 from bot import actions as act
-from bot.conversation import broadcast, faq, resident, work
+from bot.conversation import broadcast, desk, faq, resident, work
 from bot.conversation.events import Inbound, Kind
 from bot.conversation.link import link
 from bot.conversation.turn import Turn
@@ -26,9 +26,11 @@ DRAFT_VERBS = frozenset(
         act.DRAFT_CANCEL,
     }
 )
-# The commands the conversation answers itself; a channel routes others (reports, broadcasts,
-# supervision, FAQ maintenance) to its own handlers until they move here too.
+# The commands the conversation answers itself; a channel routes others (broadcasts, FAQ
+# maintenance, Telegram's /qr) to its own handlers until they move here too.
 COMMANDS = frozenset({"start", "help", "new", "my", "wall", "withdraw", "cancel", "faq"})
+# The desk of deputies and staff (/queue, /overdue, /stats, /export, ...): bot/conversation/desk.py
+COMMANDS = COMMANDS | desk.COMMANDS
 
 
 async def route(t: Turn, bot_name: str) -> None:
@@ -74,6 +76,8 @@ async def command(t: Turn, name: str, args: str) -> None:
             await faq.topics(t)
         case "link":  # not in COMMANDS: a channel that offers linking (WeChat) passes it
             await link(t, args)
+        case _ if name in desk.COMMANDS:
+            await desk.command(t, name, args)
         case _:
             t.say(t.c.t("error.unknown_command"))
 
@@ -160,6 +164,9 @@ async def action(t: Turn, a: act.Action, bot_name: str) -> None:
         return
     if verb in DRAFT_VERBS:
         await resident.draft_button(t, verb, arg)
+        return
+    if verb in desk.VERBS:
+        await desk.action(t, a)
         return
     match verb:
         case act.MENU:

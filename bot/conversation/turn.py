@@ -13,7 +13,9 @@ from bot.messages import Keyboard, OutMessage
 if TYPE_CHECKING:
     from bot.broadcasts import BroadcastService
     from bot.faq_service import FaqService
+    from bot.reporting import Reporting
     from bot.services import Liaison
+    from bot.supervision import Supervisor
     from storage.repositories import UserRow
 
 
@@ -29,6 +31,8 @@ class Turn:
     catalog: Catalog
     faq: FaqService
     broadcasts: BroadcastService | None = None
+    supervisor: Supervisor | None = None  # 督办 (/overdue, 催办, 回访); None: not wired
+    reporting: Reporting | None = None  # /stats, /mywork, /export
     messages: list[OutMessage] = field(default_factory=list)
     rebutton: Keyboard | None = None
     toast: str | None = None
