@@ -20,7 +20,7 @@ from bot.logins import (
     create_link_code,
     redeem_link_code,
 )
-from bot.messages import OutMessage
+from bot.messages import IMAGE, Attachment, OutMessage
 from bot.retention import Retention
 from bot.services import Identity, Liaison
 from storage.db import Database, fetch_one
@@ -32,6 +32,7 @@ from tests.web.test_web_run import operator_env  # noqa: F401  (the fixture)
 from wechat.api import WeChatApi
 from wechat.channel import NoticeTemplates, WeChatChannel
 from wechat.channel import Path as DeliveryPath
+from wechat.render import render
 
 DEPUTY_WX = "o6_deputyZhang000001"
 
@@ -200,3 +201,10 @@ async def test_a_linked_deputys_card_outside_the_window_uses_the_notice_template
     finally:
         await api.close()
         await fake.stop()
+
+
+def test_a_desk_file_is_mentioned_on_wechat_not_lost() -> None:
+    """/stats and /export answer with a file (a chart, a workbook): WeChat text says so."""
+    chart = Attachment(b"\x89PNG", "liaison-stats.png", "image/png", kind=IMAGE)
+    r = render(OutMessage(text="统计图", attachment=chart), Catalog("zh_CN"))
+    assert r.texts == ("统计图\n（文件 liaison-stats.png 无法在微信中发送，请在网页工作台或 Telegram 查看）",)
