@@ -326,6 +326,7 @@ async def test_a_deputy_links_wechat_with_a_code_and_works_there(wx: WeChatRig) 
     accepted = await deputy_says(wx, number.group(1))
     assert "已受理" in accepted
     await fake.wait_until(lambda: any("已由" in t for t in to(fake, OPENID)))
+    assert receipt in await deputy_says(wx, "/queue")  # the desk's commands, typed
 
 
 async def test_web_gives_the_code_and_telegram_is_preferred_while_it_can_push(
