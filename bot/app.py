@@ -274,7 +274,8 @@ async def build(
     # The web pages talk to the same conversation as Telegram (one per process).
     talk = Conversation(liaison, catalog, faq, broadcasts=broadcasts, supervisor=supervisor)
     web = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk)
-    web_login.register(application, lambda: web.url)  # /web: a one-time web desk link
+    # /web: a one-time web desk link (and, with WeChat on, a code to link the person's WeChat)
+    web_login.register(application, lambda: web.url, link_codes=bool(settings.wechat_app_id))
     transports: dict[str, Transport] = {transport.channel: transport, "web": web.channel}
     wechat = attach_wechat(settings, db, clock, talk, web, transports)
     dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)
@@ -309,7 +310,14 @@ def attach_wechat(
 ) -> WeChatRuntime | None:
     """The WeChat channel when LIAISON_WECHAT_APP_ID is set: its webhook (/wechat) is served by
     the web server, its channel is the dispatcher's transport "wechat"."""
-    runtime = build_wechat(settings, db, clock, conversation, settings.web_url)
+    liaison = conversation.liaison
+
+    async def on_delivery(wish_id: int, openid: str, path: str) -> None:
+        await liaison.delivered(wish_id, "wechat", openid, path)
+
+    runtime = build_wechat(
+        settings, db, clock, conversation, settings.web_url, on_delivery=on_delivery
+    )
     if runtime is not None:
         transports["wechat"] = runtime.channel
         web.attachments.append(runtime.webhook.attach)

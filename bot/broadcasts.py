@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import actions
+from bot.channel import WAITING_PREFIX
 from bot.clock import Clock
 from bot.dispatcher import Transport
 from bot.domain.masking import mask_pii
@@ -58,6 +59,9 @@ class Progress:
     failed: int
     cancelled: int
     pending: int
+    # kept for WeChat residents no path could reach now: shown at their next message (not in
+    # `sent`)
+    waiting: int = 0
 
     @property
     def done(self) -> bool:
@@ -212,9 +216,11 @@ class BroadcastService:
             if row is None:
                 raise NotFound("broadcast_missing")
             counts = await store.counts(broadcast_id)
+            waiting = await store.waiting_count(broadcast_id, WAITING_PREFIX)
         return Progress(
             broadcast=row,
-            sent=counts.get("sent", 0),
+            sent=counts.get("sent", 0) - waiting,
+            waiting=waiting,
             unreachable=counts.get("unreachable", 0),
             failed=counts.get("dead", 0),
             cancelled=counts.get("cancelled", 0),
@@ -227,6 +233,8 @@ class BroadcastService:
             text = self.c.t(
                 "broadcast.cancelled", id=b.id, sent=p.sent, cancelled=p.cancelled, total=b.total
             )
+            if p.waiting:
+                text = Markup(text + "\n" + self.c.t("broadcast.waiting", waiting=p.waiting))
             return OutMessage(text=text)
         if p.done:
             text = self.c.t(
@@ -237,9 +245,11 @@ class BroadcastService:
                 failed=p.failed,
                 total=b.total,
             )
+            if p.waiting:
+                text = Markup(text + "\n" + self.c.t("broadcast.waiting", waiting=p.waiting))
             return OutMessage(text=text)
         elapsed = max(1.0, (now - b.created_at).total_seconds())
-        done = p.sent + p.unreachable + p.failed
+        done = p.sent + p.waiting + p.unreachable + p.failed
         eta = int(p.pending * elapsed / done) if done else None
         text = self.c.t(
             "broadcast.progress",
@@ -345,9 +355,10 @@ class BroadcastMonitor:
                     await Broadcasts(conn).finish(row.id, "done", now)
                 progress = await self.service.progress(row.id)
                 log.info(
-                    "broadcast %s finished: %d sent, %d unreachable, %d failed",
+                    "broadcast %s finished: %d sent, %d waiting, %d unreachable, %d failed",
                     row.id,
                     progress.sent,
+                    progress.waiting,
                     progress.unreachable,
                     progress.failed,
                 )

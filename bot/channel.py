@@ -24,6 +24,13 @@ class Capabilities:
     push: bool = True  # can reach a person at any time (web: only shown when they look)
 
 
+# A channel that could not push a message and keeps it until the person next writes (WeChat
+# outside its window, with no template or subscription open) returns, as the delivered message's
+# id, this prefix and the id of the kept card: the outbox row then records that it is waiting
+# (the broadcast report counts those as "waiting", not as delivered).
+WAITING_PREFIX = "waiting:"
+
+
 # Telegram's, stated here (not in handlers/) so the core can reason about it without importing it.
 TELEGRAM_CAPABILITIES = Capabilities(
     buttons=True, edits=True, reply_to=True, html=True, text_limit=4096, push=True

@@ -111,8 +111,11 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     link.add_argument("--person", required=True, type=int, metavar="TELEGRAM_ID", help=h("cli_person"))
     # purge (privacy): erasure on request; its messages are in locales/*/privacy.yaml
     pur = sub.add_parser("purge", help=h("cli_purge"))
-    pur.add_argument("--resident", required=True, metavar="ID", help=h("cli_purge_resident"))
-    pur.add_argument("--channel", default="telegram", help=h("cli_purge_channel"))
+    pur.add_argument(
+        "--resident", required=True, type=resident_account, metavar="ID|wechat:OPENID",
+        help=h("cli_purge_resident"),
+    )  # fmt: skip
+    pur.add_argument("--channel", default=None, help=h("cli_purge_channel"))
     pur.add_argument("--yes", action="store_true", help=h("cli_purge_yes"))
     sub.add_parser("migrate-to-postgres", help=h("cli_migrate_to_postgres"))
     return p
@@ -124,6 +127,18 @@ def _date(text: str) -> date:
     except ValueError as exc:
         message = operator_catalog().plain("operator.not_a_date", text=text)
         raise argparse.ArgumentTypeError(message) from exc
+
+
+def resident_account(text: str) -> tuple[str | None, str]:
+    """`purge --resident`: an id of the `--channel` account (a Telegram id by default), or
+    `<channel>:<id>` (`wechat:<openid>`): (the channel named in it or None, the id)."""
+    from bot.purge_cli import parse_resident
+
+    found = parse_resident(text)
+    if found is None:
+        message = operator_catalog().plain("purge.bad_resident", text=text)
+        raise argparse.ArgumentTypeError(message)
+    return found
 
 
 def _say(c: Catalog, key: str, **params: object) -> None:
@@ -228,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
             from bot.purge_cli import purge_command
 
             _require_database(settings)
-            return purge_command(settings, args.channel, args.resident, args.yes)
+            prefixed, external_id = args.resident
+            channel = prefixed or args.channel or "telegram"
+            if channel == "telegram" and not external_id.isdigit():
+                _complain(operator_catalog().plain("purge.bad_resident", text=external_id))
+                return 2
+            return purge_command(settings, channel, external_id, args.yes)
         elif args.command == "migrate-to-postgres":
             if settings.database_url is None:
                 raise ConfigError("migrate_needs_url")

@@ -9,6 +9,7 @@ from bot.core import (
     Core,
     Part,
 )
+from bot.domain.accounts import delivery_rank
 from bot.domain.model import (
     Actor,
 )
@@ -148,7 +149,17 @@ class People(Part):
                 return
             if channel is None:
                 channel, chat_id = await self.notify.address(repos, user)
-            if not await repos.set_unreachable(user_id, reason, now, channel, chat_id):
+            # Another account that can still push (a linked WeChat when Telegram is blocked)
+            # keeps the person reachable: wishes still route to them, nobody is alarmed.
+            others = [
+                a
+                for a in await repos.accounts_of(user_id)
+                if a.channel != channel or (chat_id is not None and a.chat_id != chat_id)
+            ]
+            elsewhere = any(delivery_rank(a)[0] == 0 for a in others)
+            if not await repos.set_unreachable(
+                user_id, reason, now, channel, chat_id, person=not elsewhere
+            ):
                 return
             for deputy in await repos.deputies_of_user(user_id):
                 note = OutMessage(text=self.c.t("note.deputy_unreachable", name=deputy.name))

@@ -1,8 +1,10 @@
-"""`liaison-bot purge [--channel C] --resident <id>`: erase one resident's personal data on request.
+"""`liaison-bot purge [--channel C] --resident <id | channel:id>`: erase one resident's personal
+data on request.
 
-The resident is named by any one of their accounts (a Telegram user id, a WeChat openid, a web
-visitor id); everything of the person is erased, whichever channel they used. The channel comes
-from the command line (bot/cli.py keeps `telegram` as the default).
+The resident is named by any one of their accounts (a Telegram user id, a WeChat openid as
+`wechat:<openid>` or with `--channel wechat`, a web visitor id); everything of the person is
+erased, whichever channel they used, their WeChat photos kept in LIAISON_WECHAT_MEDIA_DIR too.
+The channel comes from the command line (bot/cli.py keeps `telegram` as the default).
 
 Run by the operator with the bot's settings (it may run while the bot does: one short
 transaction). Messages follow LIAISON_LOCALE through the catalog (locales/*/privacy.yaml).
@@ -11,13 +13,31 @@ transaction). Messages follow LIAISON_LOCALE through the catalog (locales/*/priv
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 from bot.i18n import Catalog
 from bot.retention import NoSuchResident, purge_preview, purge_resident
 from bot.settings import Settings
 from storage.privacy import PurgeCounts, PurgeTarget
+
+log = logging.getLogger(__name__)
+
+_PREFIXED = re.compile(r"^(telegram|wechat|web):([A-Za-z0-9_-]{1,64})$", re.IGNORECASE)
+_PLAIN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def parse_resident(text: str) -> tuple[str | None, str] | None:
+    """`--resident`: `<channel>:<id>` names its channel; a bare id is the `--channel` one's.
+    None for anything else (spaces, quotes, paths: never an account id)."""
+    text = text.strip()
+    prefixed = _PREFIXED.match(text)
+    if prefixed:
+        return prefixed.group(1).lower(), prefixed.group(2)
+    return (None, text) if _PLAIN.match(text) else None
 
 
 def purge_command(settings: Settings, channel: str, external_id: str, yes: bool) -> int:
@@ -45,6 +65,7 @@ def purge_command(settings: Settings, channel: str, external_id: str, yes: bool)
             print(c.plain("purge.cancelled"))
             return 1
     done = asyncio.run(_erase(settings, channel, external_id))
+    _delete_media(settings.wechat_media_dir, done.media)
     print(c.plain("purge.done", **who))
     print(_counts(c, done))
     return 0
@@ -54,7 +75,21 @@ def _counts(c: Catalog, counts: PurgeCounts) -> str:
     text = c.plain("purge.counts", **asdict(counts))
     if counts.kept:
         text += "\n" + c.plain("purge.kept", kept=counts.kept)
+    if counts.media:
+        text += "\n" + c.plain("purge.media", media=len(counts.media))
     return text
+
+
+def _delete_media(media_dir: Path, names: tuple[str, ...]) -> None:
+    """The kept WeChat photos of the erased wishes (names come from the database, checked to
+    be plain file names so nothing outside the media directory can be touched)."""
+    for name in names:
+        if "/" in name or "\\" in name or name.startswith("."):
+            continue
+        try:
+            (media_dir / name).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("purge: a kept photo could not be deleted: %s", type(exc).__name__)
 
 
 async def _preview(

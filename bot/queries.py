@@ -37,6 +37,7 @@ from storage.repositories import (
     UserRow,
 )
 from storage.supervision import SupervisionRepo
+from storage.wechat import WeChatRepo
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class StationStats:
     station: StationRow
     by_status: dict[str, int]
     not_started: list[str]
+    waiting: int = 0  # WeChat notices no path could push, kept for the resident's next message
 
     @property
     def total(self) -> int:
@@ -202,6 +204,7 @@ class Queries(Part):
             ids = [s.id for s in stations]
             counts = await repos.status_counts(ids)
             never = await repos.people_never_started()
+            waiting = await WeChatRepo(conn).waiting_by_station(ids)
             deputy_names = {}
             for s in stations:
                 for d in await repos.deputies(s.id):
@@ -215,7 +218,7 @@ class Queries(Part):
                 for u, role, st in never
                 if st == s.id
             ]
-            result.append(StationStats(s, counts.get(s.id, {}), missing))
+            result.append(StationStats(s, counts.get(s.id, {}), missing, waiting.get(s.id, 0)))
         return result
 
     async def linked_wish(self, channel: str, chat_id: str, message_id: str) -> int | None:

@@ -17,6 +17,7 @@ from typing import Any
 from bot.clock import Clock
 from storage.db import Database
 from storage.desk import DeskRepo
+from storage.links import LinkRepo
 from storage.privacy import PurgeCounts, PurgeRepo, PurgeTarget, RetentionRepo
 from storage.wechat import WeChatRepo
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 BATCH = 500  # rows per transaction: the bot's other work waits at most one short batch
 MAX_BATCHES = 20  # per table and run; the rest waits for the next run
 EVERY = timedelta(minutes=10)
+WECHAT_WINDOW_KEPT = timedelta(hours=49)  # past WeChat's 48-hour 客服 window, with a margin
 WECHAT_INBOX_KEPT = timedelta(days=7)  # as the Telegram inbox (handlers/polling.py)  # how often the scheduler's tick actually prunes
 
 
@@ -45,6 +47,8 @@ def _wechat(prune: Any) -> Any:
     return call
 
 
+async def _links(repo: RetentionRepo, before: datetime, limit: int) -> int:
+    return await LinkRepo(repo.conn).prune(before, limit)
 async def _expired_files(repo: RetentionRepo, before: datetime, limit: int) -> int:
     """The desk's files on the web (a chart, an export with personal data) once expired."""
     return await DeskRepo(repo.conn).prune(before, limit)
@@ -78,6 +82,14 @@ class Retention:
                 _wechat(WeChatRepo.prune_options),
                 now - timedelta(hours=p.session_hours),
             ),
+            # a 客服 window lasts 48 hours at most; delivery paths live on in the timeline
+            "wechat_windows": (_wechat(WeChatRepo.prune_windows), now - WECHAT_WINDOW_KEPT),
+            "wechat_deliveries": (
+                _wechat(WeChatRepo.prune_deliveries),
+                now - timedelta(days=p.links_days),
+            ),
+            # one-time link codes past their expiry, failed tries past the guessing limit's hour
+            "link_codes": (_links, now - timedelta(days=1)),
             # the Telegram poller prunes its own inbox rows; the webhook has no poller
             "wechat_inbox": (_wechat(WeChatRepo.prune_inbox), now - WECHAT_INBOX_KEPT),
             # each carries its own expiry (web/chat.py FILE_HOURS): gone once it has passed

@@ -30,6 +30,7 @@ from bot.core import (
     EventHook,
     NotFound,
 )
+from bot.deliveries import Deliveries
 from bot.directory import Directory
 from bot.domain.draft import Draft
 from bot.domain.model import Action, Actor, Rating, Wish
@@ -77,6 +78,7 @@ class Liaison:
         self.flows = Flows(self.core, self.people, self.directory)
         self.wishes = Wishes(self.core, self.people, self.flows, self.notify)
         self.queries = Queries(self.core, self.people)
+        self.deliveries = Deliveries(self.core)
 
     # -- the shared core, read through (and the settings the composition root sets) -----------
 
@@ -270,6 +272,10 @@ class Liaison:
 
     async def is_staff(self, user: UserRow) -> bool:
         return await self.people.is_staff(user)
+
+    async def delivered(self, wish_id: int, channel: str, account: str, path: str) -> bool:
+        """A channel reports how a notice about a wish reached its resident (the timeline)."""
+        return await self.deliveries.delivered(wish_id, channel, account, path)
 
     async def stats(self, user: UserRow) -> list[StationStats]:
         return await self.queries.stats(user)

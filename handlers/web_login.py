@@ -7,11 +7,13 @@ from collections.abc import Callable
 from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, CommandHandler, filters
 
-from bot.logins import LOGIN_LINK_MINUTES, create_login_link, is_worker
+from bot.i18n import Markup
+from bot.logins import LOGIN_LINK_MINUTES, create_link_code, create_login_link, is_worker
 from handlers.common import Context, deps, guarded, reply
 from storage.repositories import UserRow
 
 WEB_URL = "web_url"  # bot_data key: () -> the public URL (known once the server listens)
+LINK_CODES = "link_codes"  # bot_data key: True when WeChat is on (a link code comes too)
 
 
 @guarded
@@ -24,9 +26,14 @@ async def web_command(update: Update, context: Context, user: UserRow) -> None:
         link = await create_login_link(
             liaison.db, liaison.clock, context.bot_data[WEB_URL](), user.id
         )
-        await reply(
-            update, context, d.catalog.t("web.login_link", minutes=LOGIN_LINK_MINUTES, link=link)
-        )
+        text = d.catalog.t("web.login_link", minutes=LOGIN_LINK_MINUTES, link=link)
+        if context.bot_data.get(LINK_CODES):
+            # the same person's WeChat: a code they send to the service account (bot/logins.py)
+            code = await create_link_code(liaison.db, liaison.clock, user.id)
+            text = Markup(
+                text + "\n\n" + d.catalog.t("web.link_code", code=code, minutes=LOGIN_LINK_MINUTES)
+            )
+        await reply(update, context, text)
 
 
 async def web_then_stop(update: Update, context: Context) -> None:
@@ -34,8 +41,11 @@ async def web_then_stop(update: Update, context: Context) -> None:
     raise ApplicationHandlerStop  # the catch-all for unknown commands must not answer too
 
 
-def register(application: Application, web_url: Callable[[], str]) -> None:
+def register(
+    application: Application, web_url: Callable[[], str], link_codes: bool = False
+) -> None:
     application.bot_data[WEB_URL] = web_url
+    application.bot_data[LINK_CODES] = link_codes
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     # a group of its own, before the router's: no edit to its list of commands needed
     application.add_handler(CommandHandler("web", web_then_stop, filters=private), group=-1)

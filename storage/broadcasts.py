@@ -157,6 +157,17 @@ class Broadcasts:
         )
         return {r[0]: r[1] for r in rows}
 
+    async def waiting_count(self, broadcast_id: int, prefix: str) -> int:
+        """Messages of a broadcast a channel kept for the person's next visit instead of pushing
+        them (their sent id starts with `prefix`, bot/channel.py WAITING_PREFIX)."""
+        row = await fetch_one(
+            self.conn,
+            "SELECT COUNT(*) FROM outbox WHERE broadcast_id = ? AND status = 'sent'"
+            " AND sent_message_id LIKE ?",
+            (broadcast_id, prefix + "%"),
+        )
+        return int(row[0]) if row else 0
+
     async def set_progress_message(self, broadcast_id: int, chat_id: str, message_id: str) -> None:
         await self.conn.execute(
             "UPDATE broadcasts SET progress_chat_id = ?, progress_message_id = ? WHERE id = ?",

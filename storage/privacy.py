@@ -80,6 +80,7 @@ class PurgeCounts:
     sessions: int = 0
     inbox: int = 0
     kept: int = 0  # what a channel kept for the person (web messages, WeChat cards and options)
+    media: tuple[str, ...] = ()  # kept WeChat photos (file names in the media dir) to delete
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ _KEPT = (
     ("wechat_consents", "openid", "wechat"),
     ("wechat_deliveries", "openid", "wechat"),
 )
+# What a channel keeps about a wish whoever it was for (a notice waiting for the resident, the
+# delivery paths): goes with the resident's wishes even when the person is also a worker.
+_ABOUT_WISH = ("wechat_waiting", "wechat_deliveries")
+_WECHAT_MEDIA = "wechat-media:"  # wechat/webhook.py: the file_ref of a kept photo
 
 
 class PurgeRepo:
@@ -167,10 +172,8 @@ class PurgeRepo:
         w, uid = marks(ids), target.user_id
         copies, copy_params = await self._copies(ids)
         kept = 0
-        for table, column, values in self._kept(target):
-            kept += await self._count(
-                f"SELECT COUNT(*) FROM {table} WHERE {column} IN ({marks(values)})", values
-            )
+        for table, where, params in self._kept(target, ids):
+            kept += await self._count(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)
         return PurgeCounts(
             wishes=len(ids),
             timeline=await self._count(
@@ -197,7 +200,19 @@ class PurgeRepo:
             sessions=await self._count("SELECT COUNT(*) FROM sessions WHERE user_id = ?", [uid]),
             inbox=len(await self._inbox_rows(target)),
             kept=kept,
+            media=await self._media(ids),
         )
+
+    async def _media(self, wish_ids: list[int]) -> tuple[str, ...]:
+        """The file names of kept WeChat photos of these wishes (deleted from disk by the
+        caller, who knows the media directory)."""
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT file_ref FROM wish_attachments WHERE wish_id IN ({marks(wish_ids)})"
+            " AND file_ref LIKE ?",
+            [*wish_ids, _WECHAT_MEDIA + "%"],
+        )
+        return tuple(sorted({f"{str(r[0])[len(_WECHAT_MEDIA) :]}.jpg" for r in rows}))
 
     async def _inbox_rows(self, target: PurgeTarget) -> list[tuple[str, int]]:
         """The inbox rows (channel, update id) that came from any of the person's accounts."""
@@ -213,16 +228,22 @@ class PurgeRepo:
             (str(r[0]), int(r[1])) for r in rows if _is_from(str(r[0]), str(r[2]), target.accounts)
         ]
 
-    def _kept(self, target: PurgeTarget) -> list[tuple[str, str, list[object]]]:
-        """The channel's rows of the person's accounts; a deputy's or staff member's accounts
-        are theirs as workers too (their desk), and stay, like the accounts themselves."""
-        if target.is_worker:
-            return []
-        found = []
+    def _kept(
+        self, target: PurgeTarget, wish_ids: list[int]
+    ) -> list[tuple[str, str, list[object]]]:
+        """(table, condition, params) of what a channel kept for the person's accounts (a
+        deputy's or staff member's accounts are theirs as workers too, their desk, and stay,
+        like the accounts themselves) and about the person's wishes."""
+        found: list[tuple[str, str, list[object]]] = []
         for table, column, channel in _KEPT:
-            values: list[object] = [i for c, i in target.accounts if c == channel]
-            if values:
-                found.append((table, column, values))
+            values: list[object] = (
+                [] if target.is_worker else [i for c, i in target.accounts if c == channel]
+            )
+            about = wish_ids if table in _ABOUT_WISH else []
+            parts = [f"{column} IN ({marks(values)})"] if values else []
+            parts += [f"wish_id IN ({marks(about)})"] if about else []
+            if parts:
+                found.append((table, " OR ".join(parts), [*values, *about]))
         return found
 
     async def erase(self, target: PurgeTarget) -> PurgeCounts:
@@ -260,8 +281,8 @@ class PurgeRepo:
         await ex("DELETE FROM sessions WHERE user_id = ?", (uid,))
         for channel, update_id in inbox:
             await ex("DELETE FROM inbox WHERE channel = ? AND update_id = ?", (channel, update_id))
-        for table, column, values in self._kept(target):
-            await ex(f"DELETE FROM {table} WHERE {column} IN ({marks(values)})", values)
+        for table, where, params in self._kept(target, ids):
+            await ex(f"DELETE FROM {table} WHERE {where}", params)
         if not target.is_worker:
             # The account rows stay (the wishes point at the person) but no longer say who it
             # was, and nothing can be sent to them again; coming back is a new person.

@@ -282,11 +282,13 @@ class Repos:
         now: datetime,
         channel: str | None = None,
         chat_id: str | None = None,
+        person: bool = True,
     ) -> bool:
         """Mark a user unreachable; True if this is news (they were reachable before).
 
         The account that refused (`channel`/`chat_id`; without them, the person's first
-        account's channel) is marked too, so delivery prefers another way in next time."""
+        account's channel) is marked too, so delivery prefers another way in next time.
+        `person=False`: only the account (another of theirs still reaches them)."""
         if channel is None:
             first = await fetch_one(self.conn, "SELECT channel FROM users WHERE id=?", (user_id,))
             channel = first["channel"] if first else None
@@ -301,6 +303,8 @@ class Repos:
             sql += " AND chat_id=?"
             params.append(chat_id)
         await self.conn.execute(sql, params)
+        if not person:
+            return False
         cursor = await self.conn.execute(
             "UPDATE users SET unreachable_at=?, unreachable_reason=? WHERE id=? AND unreachable_at IS NULL",
             (_ts(now), reason, user_id),

@@ -4,6 +4,7 @@ waiting, and the numbered options last shown (SQL only here, as everywhere)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -124,6 +125,22 @@ class WeChatRepo:
         )
         return int(row[0]) if row else 0
 
+    async def waiting_by_station(self, station_ids: Sequence[str]) -> dict[str, int]:
+        """Notices still waiting, per station: the wish's station, or for a notice about no
+        wish (a broadcast) the station the resident chose."""
+        if not station_ids:
+            return {}
+        rows = await fetch_all(
+            self.conn,
+            "SELECT COALESCE(w.station_id, u.station_id) AS st, COUNT(*) FROM wechat_waiting k"
+            " LEFT JOIN wishes w ON w.id=k.wish_id"
+            " LEFT JOIN user_accounts a ON a.channel='wechat' AND a.external_id=k.openid"
+            " LEFT JOIN users u ON u.id=a.user_id"
+            " WHERE k.waiting=1 AND k.shown_at IS NULL GROUP BY COALESCE(w.station_id, u.station_id)",
+        )
+        wanted = set(station_ids)
+        return {r[0]: int(r[1]) for r in rows if r[0] in wanted}
+
     async def set_options(self, openid: str, actions: list[str], now: datetime) -> None:
         """Replace the options on offer: 1..n map to these encoded actions."""
         await self.conn.execute("DELETE FROM wechat_options WHERE openid=?", (openid,))
@@ -175,6 +192,24 @@ class WeChatRepo:
         cur = await self.conn.execute(
             "DELETE FROM wechat_options WHERE rowid IN (SELECT rowid FROM wechat_options"
             " WHERE created_at < ? LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
+
+    async def prune_windows(self, before: datetime, limit: int) -> int:
+        """客服 windows opened before `before` (closed for good: 48 hours at most)."""
+        cur = await self.conn.execute(
+            "DELETE FROM wechat_windows WHERE openid IN (SELECT openid FROM wechat_windows"
+            " WHERE opened_at < ? LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
+
+    async def prune_deliveries(self, before: datetime, limit: int) -> int:
+        """Delivery paths recorded before `before`: the wish's timeline keeps the story."""
+        cur = await self.conn.execute(
+            "DELETE FROM wechat_deliveries WHERE id IN (SELECT id FROM wechat_deliveries"
+            " WHERE at < ? ORDER BY id LIMIT ?)",
             (_ts(before), limit),
         )
         return cur.rowcount

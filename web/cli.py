@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.i18n import Catalog
-from bot.logins import LOGIN_LINK_MINUTES, create_login_link
+from bot.logins import LOGIN_LINK_MINUTES, create_link_code, create_login_link
 from bot.operator import OperatorError, check_target
 from bot.settings import Settings
 from storage.db import Database
@@ -16,7 +16,7 @@ from storage.web import WebRepo
 
 
 def login_link_command(settings: Settings, person: int) -> None:
-    async def make() -> tuple[str, str]:
+    async def make() -> tuple[str, str, str]:
         db = Database(settings.database)
         await db.connect()
         try:
@@ -26,16 +26,19 @@ def login_link_command(settings: Settings, person: int) -> None:
             if user is None or not worker:
                 raise OperatorError("person_not_worker", person=person)
             link = await create_login_link(db, SystemClock(), settings.web_url, user.id)
-            return user.display_name or str(person), link
+            # with WeChat on, also a code that links the person's WeChat (bot/logins.py)
+            code = (
+                await create_link_code(db, SystemClock(), user.id) if settings.wechat_app_id else ""
+            )
+            return user.display_name or str(person), link, code
         finally:
             await db.close()
 
-    name, link = asyncio.run(make())
-    print(
-        Catalog(settings.locale).plain(
-            "operator.login_link", name=name, minutes=LOGIN_LINK_MINUTES, link=link
-        )
-    )
+    name, link, code = asyncio.run(make())
+    c = Catalog(settings.locale)
+    print(c.plain("operator.login_link", name=name, minutes=LOGIN_LINK_MINUTES, link=link))
+    if code:
+        print(c.plain("web.link_code", code=code, minutes=LOGIN_LINK_MINUTES))
 
 
 def qr_web_command(settings: Settings, station: str, path: Path, force: bool = False) -> None:

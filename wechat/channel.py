@@ -11,11 +11,13 @@ failing all that the notice waits and is shown at the resident's next message (c
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.channel import WAITING_PREFIX
 from bot.clock import Clock
 from bot.dispatcher import DeliveryError, Failure
 from bot.domain.model import Status
@@ -59,6 +61,11 @@ CAPABILITIES = Capabilities(
     text_limit=TEXT_LIMIT_BYTES,  # bytes, not characters
     push=False,  # only inside the window, or by template / subscription
 )
+
+
+# The channel reports how a notice about a wish went: (wish id, openid, path) -> the use case
+# that puts it on the wish's timeline (bot/deliveries.py, wired by the composition root).
+DeliveryHook = Callable[[int, str, str], Awaitable[object]]
 
 
 class Path(StrEnum):
@@ -123,8 +130,10 @@ class WeChatChannel:
         templates: NoticeTemplates | None = None,
         msgmenu: bool = False,
         public_url: str = "",
+        on_delivery: DeliveryHook | None = None,
     ) -> None:
         self.db = db
+        self.on_delivery = on_delivery
         self.api = api
         self.clock = clock
         self.catalog = catalog
@@ -139,14 +148,34 @@ class WeChatChannel:
         await self.deliver(chat_id, message)  # no edits on WeChat: a new message instead
 
     async def deliver(self, chat_id: str, message: OutMessage) -> str | None:
-        path = await self.send(chat_id, message)
+        path, kept = await self._send(chat_id, message)
         if message.wish_id is not None:
             async with self.db.transaction() as conn:
                 await WeChatRepo(conn).record_path(message.wish_id, chat_id, path, self.clock.now())
+            await self.reported(message.wish_id, chat_id, path)
         log.info("wechat notice path=%s wish=%s", path.value, message.wish_id)
+        if path is Path.WAITING and kept is not None:
+            # Not pushed but kept for the resident's next message: the outbox row says so
+            # (bot/channel.py WAITING_PREFIX), which the broadcast report counts as "waiting".
+            return f"{WAITING_PREFIX}{kept}"
         return None  # WeChat gives no message id a reply could quote
 
+    async def reported(self, wish_id: int, openid: str, path: str) -> None:
+        """Tell the use cases how a notice about a wish went (its timeline); a failure there
+        must not turn a delivered notice into a failed one (it would be sent again)."""
+        if self.on_delivery is None:
+            return
+        try:
+            await self.on_delivery(wish_id, openid, path)
+        except Exception:
+            log.exception("wechat: delivery of wish %s not noted on its timeline", wish_id)
+
     async def send(self, openid: str, message: OutMessage) -> Path:
+        path, _ = await self._send(openid, message)
+        return path
+
+    async def _send(self, openid: str, message: OutMessage) -> tuple[Path, int | None]:
+        """The path taken, and the id of the card kept for the resident's next message."""
         rendered = render(message, self.catalog, self.msgmenu)
         now = self.clock.now()
         async with self.db.read() as conn:
@@ -154,20 +183,19 @@ class WeChatChannel:
         if rendered.texts and window_room(state, now) >= len(rendered.texts):
             try:
                 await self.send_custom(openid, list(rendered.texts), list(rendered.actions))
-                return Path.CUSTOM
+                return Path.CUSTOM, None
             except PathClosed as closed:
                 log.info("wechat custom/send closed (%s): next path", closed.errcode)
                 async with self.db.transaction() as conn:
                     await WeChatRepo(conn).close_window(openid)
-        facts = await self.facts(message)
+        facts = await self.facts(message, openid)
         kind = facts.kind
         template_id = self.templates.template.get(kind) or self.templates.template.get("notice")
         data = self.template_data(facts, message)
         if template_id:
             try:
                 await self.api.send_template(openid, template_id, data, url=self.link(message))
-                await self._keep(openid, message, shown_later=True)
-                return Path.TEMPLATE
+                return Path.TEMPLATE, await self._keep(openid, message, shown_later=True)
             except PathClosed:
                 pass
             except DeliveryError as exc:
@@ -187,10 +215,8 @@ class WeChatChannel:
                 else:
                     async with self.db.transaction() as conn:
                         await WeChatRepo(conn).use_consent(openid, sub_id)
-                    await self._keep(openid, message, shown_later=True)
-                    return Path.SUBSCRIPTION
-        await self._keep(openid, message, shown_later=False)
-        return Path.WAITING
+                    return Path.SUBSCRIPTION, await self._keep(openid, message, shown_later=True)
+        return Path.WAITING, await self._keep(openid, message, shown_later=False)
 
     async def send_custom(self, openid: str, texts: list[str], actions: list[str]) -> None:
         for text in texts:
@@ -201,29 +227,35 @@ class WeChatChannel:
             async with self.db.transaction() as conn:
                 await WeChatRepo(conn).set_options(openid, actions, self.clock.now())
 
-    async def _keep(self, openid: str, message: OutMessage, shown_later: bool) -> None:
+    async def _keep(self, openid: str, message: OutMessage, shown_later: bool) -> int:
         """A template or subscription carries a summary only: the full card is also kept and
         shown at the resident's next message. Only what reached them by no path counts as
         waiting."""
         payload: dict[str, Any] = message.to_payload()
         async with self.db.transaction() as conn:
-            await WeChatRepo(conn).keep_waiting(
+            return await WeChatRepo(conn).keep_waiting(
                 openid, payload, message.wish_id, self.clock.now(), waiting=not shown_later
             )
 
     def link(self, message: OutMessage) -> str:
         return f"{self.public_url}/" if self.public_url else ""
 
-    async def facts(self, message: OutMessage) -> NoticeFacts:
+    async def facts(self, message: OutMessage, openid: str = "") -> NoticeFacts:
         if message.wish_id is None:
             return NoticeFacts("notice")
         async with self.db.read() as conn:
             repos = Repos(conn)
             wish = await repos.wish(message.wish_id)
             station = await repos.station(wish.station_id) if wish else None
+            person = await repos.user_by_external(self.channel, openid) if openid else None
         if wish is None:
             return NoticeFacts("notice")
-        return NoticeFacts(notice_kind(wish.status), wish.receipt, station.name if station else "")
+        # A deputy or staff member linked on WeChat gets a card about someone else's wish: the
+        # resident's headings ("your wish was resolved") would be wrong for them.
+        kind = notice_kind(wish.status)
+        if person is not None and person.id != wish.resident_id:
+            kind = "notice"
+        return NoticeFacts(kind, wish.receipt, station.name if station else "")
 
     def template_data(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
         heading = f"wechat.template.first_{facts.kind}"

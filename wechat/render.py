@@ -86,6 +86,11 @@ def render(message: OutMessage, catalog: Catalog, msgmenu: bool = False) -> Rend
         # Telegram file ids and web uploads cannot be sent as WeChat images: say they exist
         note = catalog.plain("wechat.photos", count=len(message.photos))
         text = f"{text}\n{note}" if text else note
+    if message.attachment is not None:
+        # a desk command's chart or export (a Reply's file): no file goes out by 客服 text;
+        # the web desk and Telegram have it
+        note = catalog.plain("wechat.attachment", name=message.attachment.filename)
+        text = f"{text}\n{note}" if text else note
     if message.location is not None:
         lat, lon = message.location
         text = (text + "\n" if text else "") + f"📍 {lat:.5f}, {lon:.5f}"

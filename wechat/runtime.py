@@ -14,7 +14,7 @@ from bot.operator import ConfigError
 from bot.settings import Settings
 from storage.db import Database
 from wechat.api import WeChatApi
-from wechat.channel import NoticeTemplates, WeChatChannel
+from wechat.channel import DeliveryHook, NoticeTemplates, WeChatChannel
 from wechat.webhook import ConversationLike, WebhookConfig, WeChatWebhook
 
 
@@ -52,9 +52,12 @@ def build_wechat(
     clock: Clock,
     conversation: ConversationLike,
     public_url: str = "",
+    on_delivery: DeliveryHook | None = None,
     **webhook_options: Any,
 ) -> WeChatRuntime | None:
-    """None when the channel is off (no app id)."""
+    """None when the channel is off (no app id). `on_delivery(wish id, openid, path)` is told
+    how each notice about a wish went (the composition root passes the use case that puts it
+    on the wish's timeline)."""
     if not settings.wechat_app_id:
         return None
     if not settings.wechat_token or not settings.wechat_app_secret:
@@ -71,6 +74,7 @@ def build_wechat(
         templates_from(settings),
         msgmenu=settings.wechat_msgmenu,
         public_url=public_url,
+        on_delivery=on_delivery,
     )
     config = WebhookConfig(
         token=settings.wechat_token or "",

@@ -49,6 +49,9 @@ _NONCE = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _SIG = re.compile(r"^[0-9a-fA-F]{40}$")
 _NUMBER = re.compile(r"^\s*([0-9]{1,2})\s*$")
 _COMMAND = re.compile(r"^/([a-z_]{1,32})(?:\s+(.*))?$", re.S)
+# A deputy or staff member linking this WeChat to their person: "绑定 12345678" (the code from
+# /web or `liaison-bot login-link`), also "link 12345678".
+_LINK = re.compile(r"^\s*(?:绑定|link)\s*[:：]?\s*([0-9]{8})\s*$", re.I)
 
 
 class ConversationLike(Protocol):
@@ -367,6 +370,9 @@ class WeChatWebhook:
             for k in kept:
                 if k.wish_id is not None:
                     await repo.record_path(k.wish_id, openid, "shown", self.clock.now())
+        for wish_id in dict.fromkeys(k.wish_id for k in kept if k.waiting and k.wish_id):
+            # only what had reached them by no path is news on the timeline when shown
+            await self.channel.reported(wish_id, openid, "shown")
         header = OutMessage(text=self.channel.catalog.t("wechat.waiting_header", count=len(kept)))
         return [header, *(OutMessage.from_payload(k.payload) for k in kept)]
 
@@ -391,6 +397,9 @@ class WeChatWebhook:
                     )  # type: ignore[union-attr]
                 if action:
                     return Input(action=action, **base)
+            linking = _LINK.match(push.content)
+            if linking:
+                return Input(command="link", args=linking.group(1), **base)
             command = _COMMAND.match(push.content.strip())
             if command:
                 return Input(

@@ -319,6 +319,8 @@ def stats_text(c: Catalog, result: StatsResult, tz: object) -> Markup:
         lines = [header, summary_text(c, item.report.total), counts]
         if s.not_started:
             lines.append(c.t("stats.not_started", names="、".join(s.not_started)))
+        if s.waiting:  # WeChat notices no path could push, until the resident writes
+            lines.append(c.t("stats.waiting", count=s.waiting))
         lines.extend(breakdown_text(c, item.report, tz))
         blocks.append("\n".join(lines))
     if result.county is not None:

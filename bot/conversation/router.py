@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot import actions as act
 from bot.conversation import broadcast, desk, faq, faq_admin, resident, work
 from bot.conversation.events import Inbound, Kind
+from bot.conversation.link import link
 from bot.conversation.turn import Turn
 from bot.domain.draft import Step
 from bot.domain.model import InvalidInput
@@ -100,6 +101,8 @@ async def command(t: Turn, name: str, args: str) -> None:
             await faq_admin.reload(t)
         case "broadcast":
             await broadcast.begin(t)
+        case "link":  # not in COMMANDS: a channel that offers linking (WeChat) passes it
+            await link(t, args)
         case _ if name in desk.COMMANDS:
             await desk.command(t, name, args)
         case _:

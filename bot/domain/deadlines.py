@@ -228,6 +228,13 @@ class NoteKind(StrEnum):
     FOLLOW_UP_ASKED = "follow_up_asked"
     FOLLOW_UP_ANSWERED = "follow_up_answered"
     DEPUTY_LEFT = "deputy_left"  # the deputy left the stations file: back to staff to reassign
+    # How a notice about the wish reached a resident on a channel that cannot always push
+    # (WeChat): reported back by the channel after delivery (bot/deliveries.py).
+    WECHAT_CUSTOM = "wechat_custom"  # a 客服 message inside the window
+    WECHAT_TEMPLATE = "wechat_template"  # a template message (a summary)
+    WECHAT_SUBSCRIPTION = "wechat_subscription"  # a one-time subscription message
+    WECHAT_WAITING = "wechat_waiting"  # no path open: kept for the resident's next message
+    WECHAT_SHOWN = "wechat_shown"  # a kept notice shown at the resident's next message
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,14 @@ import pytest
 from aiohttp import web
 
 from bot.app import build
+from bot.logins import create_link_code
+from storage.reports import ReportsRepo
+from storage.repositories import Repos
 from storage.wechat import WeChatRepo
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat
-from tests.integration.conftest import TEST_LIMITS, Harness, settings_for
+from tests.integration.conftest import STAFF_HM, TEST_LIMITS, Harness, settings_for
+from tests.integration.test_broadcast import final_report, preview_for_station
 from wechat.runtime import WeChatRuntime, build_wechat
 
 pytest.importorskip("bot.conversation")
@@ -76,12 +80,18 @@ async def wx(harness: Harness, tmp_path: Path) -> AsyncIterator[WeChatRig]:
             "wechat_media_dir": tmp_path / "media",
         }
     )
-    conversation = Conversation(
-        app.liaison, app.liaison.c, app.faq, broadcasts=app.broadcasts
+    conversation = Conversation(app.liaison, app.liaison.c, app.faq, broadcasts=app.broadcasts)
+    liaison = app.liaison
+
+    async def on_delivery(wish_id: int, openid: str, path: str) -> None:  # as bot/app.py wires it
+        await liaison.delivered(wish_id, "wechat", openid, path)
+
+    runtime = build_wechat(
+        settings, app.db, app.liaison.clock, conversation, on_delivery=on_delivery
     )
-    runtime = build_wechat(settings, app.db, app.liaison.clock, conversation)
     assert runtime is not None
     app.dispatcher.transports["wechat"] = runtime.channel
+    app.application.bot_data["link_codes"] = True  # /web gives a WeChat link code, as app.py
     server = web.Application()
     runtime.webhook.attach(server)
     runner = web.AppRunner(server)
@@ -189,7 +199,21 @@ async def test_the_app_serves_wechat_when_the_app_id_is_set(
         assert app.dispatcher.transports["wechat"] is app.wechat.channel
         wechat.webhook_url = f"{app.web.url}/wechat"
         rig = WeChatRig(Harness(fake, app), wechat, app.wechat)
-        welcome = await rig.send(wechat.event(OPENID, "subscribe", "qrscene_st_huimin"))
+        # black-box, as WeChat sees the server: the URL check echoes, a forged push is refused
+        assert await wechat.verify("echo-2026") == (200, "echo-2026")
+        assert (await wechat.verify("echo-2026", bad_signature=True))[0] == 403
+        forged = await wechat.push(wechat.text(OPENID, "你好"), bad_signature=True)
+        assert forged.status == 403
+        async with app.db.read() as conn:
+            assert await WeChatRepo(conn).window(OPENID) is None  # nothing taken in
+        # a safe-mode follow through the station's code: greeted as 惠民 in the reply itself
+        # (encrypted on the wire, decrypting to the greeting), at the first try: within the
+        # 5 s WeChat waits (the fake gives up on a try after 5 s)
+        result = await wechat.push(wechat.event(OPENID, "subscribe", "qrscene_st_huimin"))
+        assert result.status == 200 and result.tries == 1
+        assert "<Encrypt>" in result.body and "惠民" not in result.body
+        assert "惠民社区代表联络站" in result.plaintext
+        welcome = await rig.send(wechat.event(OPENID, "SCAN", "st_huimin"))
         assert "惠民社区代表联络站" in welcome
     finally:
         await app.stop()
@@ -215,3 +239,176 @@ async def test_staff_commands_in_wechat_reach_the_same_conversation(wx: WeChatRi
     assert "已添加常见问题" in added and len(faq.entries) == before + 1
     answer = await wx.say("便民理发什么时候")
     assert "每月第一个周六上午" in answer
+
+
+async def close_windows(wx: WeChatRig) -> None:
+    """Two days pass without a word from the resident: WeChat and our record close the window."""
+    for window in wx.fake.windows.values():
+        window.opened_at -= 49 * 3600
+    async with wx.h.app.db.transaction() as conn:
+        state = await WeChatRepo(conn).window(OPENID)
+        assert state is not None
+        await conn.execute(
+            "UPDATE wechat_windows SET opened_at=? WHERE openid=?",
+            ((state.opened_at - timedelta(hours=49)).isoformat(), OPENID),
+        )
+
+
+async def test_the_delivery_path_is_on_the_wish_timeline(wx: WeChatRig) -> None:
+    """The resolution went by template (outside the window): the deputy reading the wish's
+    timeline sees it, and the export's timeline sheet reads the same notes."""
+    h = wx.h
+    h.fake.send_text(ZHANG, "/start")
+    await h.fake.next_message(ZHANG)
+    receipt = await leave_wish(wx)
+    card = await h.card_for(ZHANG, receipt)
+    h.fake.press(ZHANG, card, "受理")
+    await h.fake.wait_for(chat_id=ZHANG, text_contains="已受理")
+    await h.settle()
+    await close_windows(wx)
+    card = h.fake.message(ZHANG, card.message_id)
+    await h.press(ZHANG, card, "办结")
+    await h.say(ZHANG, "已联系供电所，今天下午换好了灯泡")
+    await wx.fake.wait_until(
+        lambda: any(t["template_id"] == "TPL_RESULT" for t in wx.fake.templates)
+    )
+    await h.settle()
+    h.fake.consume_all(ZHANG)
+    timeline = await h.say(ZHANG, receipt)
+    assert receipt in timeline.text and "系统经模板消息通知居民（微信）" in timeline.text
+    async with h.app.db.read() as conn:
+        wish_id = (await Repos(conn).wish_by_receipt(receipt)).id  # type: ignore[union-attr]
+        events = await ReportsRepo(conn).events_of([wish_id])
+    assert "note:wechat_template" in [e.action for e in events]
+
+
+async def test_a_notice_no_path_can_push_waits_and_is_counted(wx: WeChatRig) -> None:
+    """Outside the window, with no template for a broadcast and no subscription, the notice
+    waits: the broadcast report and /stats count it as waiting, the resident sees it at their
+    next message, and then it is no longer counted."""
+    h = wx.h
+    await h.say(STAFF_HM, "/start")
+    welcome = await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    assert "惠民" in welcome
+    await close_windows(wx)
+    h.fake.consume_all()
+    preview, count = await preview_for_station(h, STAFF_HM, "本周六上午在社区广场开展义诊活动")
+    assert count == 1  # the WeChat resident, who chose the station by its QR code
+    progress = await h.press(STAFF_HM, preview, f"确认发送（{count} 人）")
+    report = await final_report(h, STAFF_HM, progress)
+    assert "待查看 1 人" in report and "送达 0 人" in report
+    assert not any("义诊" in m["text"]["content"] for m in wx.fake.custom)
+    stats = await h.say(STAFF_HM, "/stats")
+    assert "微信待收通知 1 条" in stats.text
+    await h.fake.next_message(STAFF_HM)  # the chart
+
+    before = len(wx.fake.custom)
+    shown = await wx.say("你好")
+    assert "您不在时，联络站有 1 条消息" in shown
+    await wx.fake.wait_until(
+        lambda: any("义诊活动" in m["text"]["content"] for m in wx.fake.custom[before:])
+    )
+    await h.settle()
+    stats = await h.say(STAFF_HM, "/stats")
+    assert "微信待收通知" not in stats.text
+
+
+DEPUTY_OPENID = "oWeChatDeputyZhang01"
+
+
+async def deputy_says(wx: WeChatRig, text: str) -> str:
+    return await wx.send(wx.fake.text(DEPUTY_OPENID, text))
+
+
+def to(fake: FakeWeChat, openid: str) -> list[str]:
+    return [m["text"]["content"] for m in fake.custom if m["touser"] == openid]
+
+
+async def test_a_deputy_links_wechat_with_a_code_and_works_there(wx: WeChatRig) -> None:
+    """張 never opened Telegram; the operator's `login-link` gave a code (create_link_code is
+    what it calls). A wrong code is refused politely; the right one links; the next wish's card
+    comes on WeChat with numbered options, and the number accepts the wish."""
+    h, fake = wx.h, wx.fake
+    async with h.app.db.read() as conn:
+        zhang = await Repos(conn).user_by_external("telegram", str(ZHANG))
+    assert zhang is not None
+    code = await create_link_code(h.app.db, h.app.liaison.clock, zhang.id)
+    await wx.send(fake.event(DEPUTY_OPENID, "subscribe"))
+    wrong = await deputy_says(wx, "绑定 " + ("00000000" if code != "00000000" else "11111111"))
+    assert "绑定码不正确或已失效" in wrong
+    assert "已绑定" in await deputy_says(wx, f"绑定 {code}")
+    assert "已失效" in await deputy_says(wx, f"绑定 {code}")  # single use
+    receipt = await leave_wish(wx)
+    await fake.wait_until(lambda: any(receipt in t for t in to(fake, DEPUTY_OPENID)))
+    card = next(t for t in to(fake, DEPUTY_OPENID) if receipt in t)
+    assert "路灯坏了三天" in card and not h.fake.messages_to(ZHANG)
+    number = re.search(r"(\d+)\. 受理", card)
+    assert number, card
+    accepted = await deputy_says(wx, number.group(1))
+    assert "已受理" in accepted
+    await fake.wait_until(lambda: any("已由" in t for t in to(fake, OPENID)))
+    assert receipt in await deputy_says(wx, "/queue")  # the desk's commands, typed
+
+
+async def test_web_gives_the_code_and_telegram_is_preferred_while_it_can_push(
+    wx: WeChatRig,
+) -> None:
+    """/web on Telegram shows the code with the login link. A deputy reachable on both hears
+    on Telegram (it can always push; WeChat only inside its window); once Telegram cannot
+    reach them, the next card goes to their WeChat."""
+    h, fake = wx.h, wx.fake
+    await h.say(ZHANG, "/start")
+    h.fake.consume_all(ZHANG)
+    link = await h.say(ZHANG, "/web")
+    code = re.search(r"绑定 (\d{8})", link.text)
+    assert "/login/" in link.text and code, link.text
+    await wx.send(fake.event(DEPUTY_OPENID, "subscribe"))
+    assert "已绑定" in await deputy_says(wx, f"绑定 {code.group(1)}")
+
+    receipt = await leave_wish(wx)
+    card = await h.card_for(ZHANG, receipt)
+    assert "路灯坏了三天" in card.text
+    assert not any(receipt in t for t in to(fake, DEPUTY_OPENID))
+
+    h.fake.block(ZHANG)  # Telegram can no longer reach 张
+    await h.settle()
+    # traffic wishes go round the station's traffic deputies (王, then 张): two more wishes
+    receipts = [await another_wish(wx, text) for text in ("路口的红绿灯不亮了", "人行道的井盖松了")]
+    await fake.wait_until(lambda: any(r in t for r in receipts for t in to(fake, DEPUTY_OPENID)))
+    async with h.app.db.read() as conn:
+        zhang = await Repos(conn).user_by_external("telegram", str(ZHANG))
+    assert zhang is not None and zhang.unreachable_at is None  # WeChat still reaches 张
+
+
+async def another_wish(wx: WeChatRig, text: str) -> str:
+    """A wish left by the WeChat resident who already chose the station."""
+    prompt = await wx.say("/new")
+    prompt = await wx.choose(prompt, "道路交通")
+    assert "描述" in prompt
+    step = await wx.choose(await wx.say(text + "，晚上很危险"), "下一步")
+    step = await wx.choose(step, "不公开")
+    confirm = await wx.choose(step, "跳过")
+    receipt = await wx.choose(confirm, "确认提交")
+    return receipt.split("编号 ")[1].split("（")[0].strip()
+
+
+async def test_the_same_msgid_pushed_three_times_makes_one_wish(wx: WeChatRig) -> None:
+    """WeChat retries a push it got no answer to: the confirmation arrives three times with one
+    MsgId, and one wish is made."""
+    welcome = await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    prompt = await wx.choose(welcome, "我要留言")
+    prompt = await wx.choose(prompt, "道路交通")
+    step = await wx.choose(await wx.say("小区门口路灯坏了三天，晚上很黑"), "下一步")
+    step = await wx.choose(step, "不公开")
+    confirm = await wx.choose(step, "跳过")
+    number = re.search(r"(\d+)\. 确认提交", confirm)
+    assert number, confirm
+    push = wx.fake.text(OPENID, number.group(1))
+    assert "已收到您的心愿" in await wx.send(push)
+    for _ in range(2):  # the retries: recognised, answered `success`, nothing new
+        again = await wx.fake.push(push)
+        assert again.status == 200 and again.plaintext == "success"
+    await wx.h.settle()
+    async with wx.h.app.db.read() as conn:
+        row = await conn.execute_fetchall("SELECT COUNT(*) FROM wishes")
+    assert next(iter(row))[0] == 1

@@ -209,10 +209,10 @@ async def test_purge_erases_a_wechat_resident_and_every_account_of_a_person(
     code, out = await run_cli(
         db_path, "purge", "--channel", "wechat", "--resident", openid, stdin="n\n"
     )
-    assert code == 1 and "将清除 微信 用户" in out and "匿名化的心愿：1 条" in out
+    assert code == 1 and "将清除微信用户" in out and "匿名化的心愿：1 条" in out
     assert "渠道为送达保留的记录" in out and "收件箱原始消息：1 条" in out
     code, out = await run_cli(db_path, "purge", "--channel", "wechat", "--resident", openid, "--yes")
-    assert code == 0 and f"已清除 微信 用户 {openid} 的个人数据" in out, out
+    assert code == 0 and f"已清除微信用户 {openid} 的个人数据" in out, out
     after = dump(db_path)
     for secret in (openid, "王芳", "井盖", str(RESIDENT)):
         assert secret not in after, secret
@@ -231,7 +231,7 @@ async def test_purge_erases_a_wechat_resident_and_every_account_of_a_person(
         )  # fmt: skip
     # nothing of them is left to find: named again, they are not there
     code, out = await run_cli(db_path, "purge", "--channel", "wechat", "--resident", openid)
-    assert code == 1 and f"没有 微信 用户 {openid} 的记录" in out
+    assert code == 1 and f"没有微信用户 {openid} 的记录" in out
 
 
 async def test_purge_by_any_account_on_either_engine(
