@@ -1,0 +1,219 @@
+"""A county's `/stats` from counts summed in SQL, pure: no wish is loaded as a whole.
+
+`bot.reports.build_report` counts every wish of the period in Python, once per grouping; for a
+county's year (85 000 wishes at 200 stations) that took seconds. Here the storage layer sums the
+counts per (station, category, deputy) and per (station, month) (storage/report_counts.py), and
+the reports are rolled up from those cells: counts add up, so a station's total, the county's
+categories, deputies and months are sums of cells. Medians and p90 do not add up: they are
+worked out from each wish's durations, read as narrow rows, for the totals of each station and
+of the county, the figures `/stats` shows. The rows of a breakdown (by category, deputy, month)
+carry their counts and no durations here: `/stats` shows counts there, and the export, which
+shows a station's durations per category and month, still builds its report with
+`build_report`. Everything else is equal to `build_report`'s, figure for figure
+(tests/unit/test_county_stats.py compares the two on a generated county).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
+
+from bot.reports import (
+    UNASSIGNED,
+    Deadlines,
+    Figures,
+    Period,
+    Report,
+    Row,
+    WishFacts,
+    figures,
+    hours,
+    median,
+    month_key,
+    months_between,
+    percentile,
+)
+
+# The figures that are counts, in the order storage/report_counts.py sums them.
+COUNT_FIELDS = (
+    "received",
+    "accepted",
+    "resolved",
+    "declined",
+    "withdrawn",
+    "open",
+    "overdue",
+    "finished",
+    "on_time",
+    "rated",
+    "satisfied",
+    "reopened",
+)
+
+# (station id, created_at, accepted_at, resolved_at if it counts as resolved, first response),
+# the timestamps as stored (ISO-8601 text)
+DurationTexts = tuple[str, str, str | None, str | None, str | None]
+
+
+def add(a: Figures, b: Figures) -> Figures:
+    """The counts of both (durations are not summable: none are kept)."""
+    return Figures(**{f: getattr(a, f) + getattr(b, f) for f in COUNT_FIELDS})
+
+
+def counts_of(wishes: Sequence[WishFacts], now: datetime, deadlines: Deadlines) -> Figures:
+    """The counts `figures` gives these wishes, without durations."""
+    full = figures(wishes, now, deadlines)
+    return Figures(**{f: getattr(full, f) for f in COUNT_FIELDS})
+
+
+@dataclass
+class Durations:
+    """The hours a report's medians are taken from."""
+
+    accept: list[float] = field(default_factory=list)
+    resolve: list[float] = field(default_factory=list)
+    response: list[float] = field(default_factory=list)
+
+    def extend(self, other: Durations) -> None:
+        self.accept.extend(other.accept)
+        self.resolve.extend(other.resolve)
+        self.response.extend(other.response)
+
+    def apply(self, f: Figures) -> Figures:
+        accept, resolve = sorted(self.accept), sorted(self.resolve)
+        return replace(
+            f,
+            accept_median_h=median(accept),
+            accept_p90_h=percentile(accept, 90),
+            resolve_median_h=median(resolve),
+            resolve_p90_h=percentile(resolve, 90),
+            response_median_h=median(self.response),
+        )
+
+
+def _parse(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # as storage reads them
+
+
+def durations_by_station(rows: Iterable[DurationTexts]) -> dict[str, Durations]:
+    """Each station's durations, in hours, exactly as `figures` works them out."""
+    result: dict[str, Durations] = {}
+    for station_id, created_text, accepted, resolved, responded in rows:
+        d = result.get(station_id)
+        if d is None:
+            d = result[station_id] = Durations()
+        created = _parse(created_text)
+        if accepted:
+            d.accept.append(hours(_parse(accepted) - created))
+        if resolved:
+            d.resolve.append(hours(_parse(resolved) - created))
+        if responded:
+            d.response.append(hours(_parse(responded) - created))
+    return result
+
+
+@dataclass
+class _Sums:
+    total: Figures = field(default_factory=Figures)
+    by_category: dict[str, Figures] = field(default_factory=dict)
+    by_deputy: dict[int, Figures] = field(default_factory=dict)
+    by_month: dict[str, Figures] = field(default_factory=dict)
+
+    def cell(self, category: str, deputy: int, counts: Figures) -> None:
+        self.total = add(self.total, counts)
+        self.by_category[category] = add(self.by_category.get(category, Figures()), counts)
+        self.by_deputy[deputy] = add(self.by_deputy.get(deputy, Figures()), counts)
+
+    def month(self, key: str, counts: Figures) -> None:
+        self.by_month[key] = add(self.by_month.get(key, Figures()), counts)
+
+
+def county_reports(
+    stations: Sequence[tuple[str, str]],
+    county_title: str,
+    period: Period,
+    now: datetime,
+    tz: tzinfo,
+    *,
+    cells: Iterable[tuple[str, str, int, Figures]],
+    month_cells: Iterable[tuple[str, str, Figures]],
+    undated: Sequence[WishFacts],
+    durations: Iterable[DurationTexts],
+    category_names: dict[str, str],
+    deputy_names: dict[int, str],
+    unassigned_name: str,
+    deadlines: Deadlines,
+) -> tuple[dict[str, Report], Report]:
+    """Each station's report (by id) and the county's, for the wishes received in `period`.
+
+    `stations`: (id, name). `cells` and `month_cells`: counts of the wishes that carry their
+    due dates; `undated`: those that do not, counted here as `figures` counts them.
+    """
+    sums = {sid: _Sums() for sid, _ in stations}
+    county = _Sums()
+    for sid, category, deputy, counts in cells:
+        if sid in sums:
+            sums[sid].cell(category, deputy, counts)
+            county.cell(category, deputy, counts)
+    for sid, key, counts in month_cells:
+        if sid in sums:
+            sums[sid].month(key, counts)
+            county.month(key, counts)
+    # wishes without stored due dates: grouped and counted the Python way
+    groups: dict[tuple[str, str, int], list[WishFacts]] = {}
+    months: dict[tuple[str, str], list[WishFacts]] = {}
+    for w in undated:
+        if w.station_id in sums and period.contains(w.created_at):
+            groups.setdefault((w.station_id, w.category_id, w.deputy_id or UNASSIGNED), []).append(
+                w
+            )
+            months.setdefault((w.station_id, month_key(w.created_at, tz)), []).append(w)
+    for (sid, category, deputy), ws in groups.items():
+        counts = counts_of(ws, now, deadlines)
+        sums[sid].cell(category, deputy, counts)
+        county.cell(category, deputy, counts)
+    for (sid, key), ws in months.items():
+        counts = counts_of(ws, now, deadlines)
+        sums[sid].month(key, counts)
+        county.month(key, counts)
+
+    per_station = durations_by_station(durations)
+    everyone = Durations()
+    for sid, _ in stations:
+        if sid in per_station:
+            everyone.extend(per_station[sid])
+    month_keys = months_between(period, tz)
+
+    def report(title: str, ids: tuple[str, ...], s: _Sums, d: Durations) -> Report:
+        order = {c: i for i, c in enumerate(category_names)}
+        dep_order = {dep: i for i, dep in enumerate(deputy_names)}
+        return Report(
+            title=title,
+            station_ids=ids,
+            period=period,
+            made_at=now,
+            total=d.apply(s.total),
+            by_category=[
+                Row(c, category_names.get(c, c), f)
+                for c, f in sorted(
+                    s.by_category.items(), key=lambda kv: (order.get(kv[0], 1e9), kv[0])
+                )
+            ],
+            by_deputy=[
+                Row(dep, deputy_names.get(dep, unassigned_name) if dep else unassigned_name, f)
+                for dep, f in sorted(
+                    s.by_deputy.items(),
+                    key=lambda kv: (kv[0] == UNASSIGNED, dep_order.get(kv[0], 1e9), kv[0]),
+                )
+            ],
+            by_month=[Row(m, m, s.by_month.get(m, Figures())) for m in month_keys],
+        )
+
+    reports = {
+        sid: report(name, (sid,), sums[sid], per_station.get(sid, Durations()))
+        for sid, name in stations
+    }
+    ids = tuple(sid for sid, _ in stations)
+    return reports, report(county_title, ids, county, everyone)
