@@ -15,9 +15,12 @@ shows a station's durations per category and month, still builds its report with
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 
 from bot.reports import (
     UNASSIGNED,
@@ -32,7 +35,6 @@ from bot.reports import (
     median,
     month_key,
     months_between,
-    percentile,
 )
 
 # The figures that are counts, in the order storage/report_counts.py sums them.
@@ -51,29 +53,42 @@ COUNT_FIELDS = (
     "reopened",
 )
 
+# A cell's counts, in the order of COUNT_FIELDS.
+Counts = tuple[int, ...]
+
 # (station id, created_at, accepted_at, resolved_at if it counts as resolved, first response),
 # the timestamps as stored (ISO-8601 text)
 DurationTexts = tuple[str, str, str | None, str | None, str | None]
 
 
-def add(a: Figures, b: Figures) -> Figures:
-    """The counts of both (durations are not summable: none are kept)."""
-    return Figures(**{f: getattr(a, f) + getattr(b, f) for f in COUNT_FIELDS})
+def _figures(counts: Sequence[int]) -> Figures:
+    return Figures(**dict(zip(COUNT_FIELDS, counts, strict=True)))
 
 
-def counts_of(wishes: Sequence[WishFacts], now: datetime, deadlines: Deadlines) -> Figures:
-    """The counts `figures` gives these wishes, without durations."""
+def counts_of(wishes: Sequence[WishFacts], now: datetime, deadlines: Deadlines) -> Counts:
+    """The counts `figures` gives these wishes."""
     full = figures(wishes, now, deadlines)
-    return Figures(**{f: getattr(full, f) for f in COUNT_FIELDS})
+    return tuple(getattr(full, f) for f in COUNT_FIELDS)
+
+
+def _add(into: dict[Any, list[int]], key: Any, counts: Counts) -> None:
+    """Counts add up (durations do not: they are worked out apart)."""
+    acc = into.get(key)
+    if acc is None:
+        into[key] = list(counts)
+    else:
+        acc[:] = map(operator.add, acc, counts)
 
 
 @dataclass
 class Durations:
-    """The hours a report's medians are taken from."""
+    """The durations a report's medians are taken from. Kept as timedeltas and sorted as such:
+    `hours` is monotonic, so the k-th smallest duration in hours is `hours` of the k-th
+    smallest timedelta, and only the few the medians pick are converted."""
 
-    accept: list[float] = field(default_factory=list)
-    resolve: list[float] = field(default_factory=list)
-    response: list[float] = field(default_factory=list)
+    accept: list[timedelta] = field(default_factory=list)
+    resolve: list[timedelta] = field(default_factory=list)
+    response: list[timedelta] = field(default_factory=list)
 
     def extend(self, other: Durations) -> None:
         self.accept.extend(other.accept)
@@ -81,53 +96,73 @@ class Durations:
         self.response.extend(other.response)
 
     def apply(self, f: Figures) -> Figures:
-        accept, resolve = sorted(self.accept), sorted(self.resolve)
+        accept, resolve, response = sorted(self.accept), sorted(self.resolve), sorted(self.response)
         return replace(
             f,
-            accept_median_h=median(accept),
-            accept_p90_h=percentile(accept, 90),
-            resolve_median_h=median(resolve),
-            resolve_p90_h=percentile(resolve, 90),
-            response_median_h=median(self.response),
+            accept_median_h=_median(accept),
+            accept_p90_h=_p90(accept),
+            resolve_median_h=_median(resolve),
+            resolve_p90_h=_p90(resolve),
+            response_median_h=_median(response),
         )
 
 
-def _parse(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # as storage reads them
+def _median(ordered: list[timedelta]) -> float | None:
+    """`median` of the hours of these (sorted) durations."""
+    n = len(ordered)
+    if not n:
+        return None
+    mid = n // 2
+    return median(
+        [hours(ordered[mid])] if n % 2 else [hours(ordered[mid - 1]), hours(ordered[mid])]
+    )
+
+
+def _p90(ordered: list[timedelta]) -> float | None:
+    """`percentile(…, 90)` of the hours of these (sorted) durations: the same nearest rank."""
+    if not ordered:
+        return None
+    rank = math.ceil(90 / 100 * len(ordered))
+    return float(hours(ordered[max(rank, 1) - 1]))
 
 
 def durations_by_station(rows: Iterable[DurationTexts]) -> dict[str, Durations]:
-    """Each station's durations, in hours, exactly as `figures` works them out."""
+    """Each station's durations, exactly as `figures` works them out (the same parsing)."""
     result: dict[str, Durations] = {}
+    parse = datetime.fromisoformat
     for station_id, created_text, accepted, resolved, responded in rows:
         d = result.get(station_id)
         if d is None:
             d = result[station_id] = Durations()
-        created = _parse(created_text)
+        created = parse(created_text)
+        if created.tzinfo is None:  # as storage reads them: SQLite's own timestamps are UTC
+            created = created.replace(tzinfo=UTC)
         if accepted:
-            d.accept.append(hours(_parse(accepted) - created))
+            at = parse(accepted)
+            d.accept.append((at if at.tzinfo else at.replace(tzinfo=UTC)) - created)
         if resolved:
-            d.resolve.append(hours(_parse(resolved) - created))
+            at = parse(resolved)
+            d.resolve.append((at if at.tzinfo else at.replace(tzinfo=UTC)) - created)
         if responded:
-            d.response.append(hours(_parse(responded) - created))
+            at = parse(responded)
+            d.response.append((at if at.tzinfo else at.replace(tzinfo=UTC)) - created)
     return result
 
 
 @dataclass
 class _Sums:
-    total: Figures = field(default_factory=Figures)
-    by_category: dict[str, Figures] = field(default_factory=dict)
-    by_deputy: dict[int, Figures] = field(default_factory=dict)
-    by_month: dict[str, Figures] = field(default_factory=dict)
+    total: dict[None, list[int]] = field(default_factory=dict)
+    by_category: dict[str, list[int]] = field(default_factory=dict)
+    by_deputy: dict[int, list[int]] = field(default_factory=dict)
+    by_month: dict[str, list[int]] = field(default_factory=dict)
 
-    def cell(self, category: str, deputy: int, counts: Figures) -> None:
-        self.total = add(self.total, counts)
-        self.by_category[category] = add(self.by_category.get(category, Figures()), counts)
-        self.by_deputy[deputy] = add(self.by_deputy.get(deputy, Figures()), counts)
+    def cell(self, category: str, deputy: int, counts: Counts) -> None:
+        _add(self.total, None, counts)
+        _add(self.by_category, category, counts)
+        _add(self.by_deputy, deputy, counts)
 
-    def month(self, key: str, counts: Figures) -> None:
-        self.by_month[key] = add(self.by_month.get(key, Figures()), counts)
+    def month(self, key: str, counts: Counts) -> None:
+        _add(self.by_month, key, counts)
 
 
 def county_reports(
@@ -137,8 +172,8 @@ def county_reports(
     now: datetime,
     tz: tzinfo,
     *,
-    cells: Iterable[tuple[str, str, int, Figures]],
-    month_cells: Iterable[tuple[str, str, Figures]],
+    cells: Iterable[tuple[str, str, int, Counts]],
+    month_cells: Iterable[tuple[str, str, Counts]],
     undated: Sequence[WishFacts],
     durations: Iterable[DurationTexts],
     category_names: dict[str, str],
@@ -194,21 +229,28 @@ def county_reports(
             station_ids=ids,
             period=period,
             made_at=now,
-            total=d.apply(s.total),
+            total=d.apply(_figures(s.total[None]) if s.total else Figures()),
             by_category=[
-                Row(c, category_names.get(c, c), f)
+                Row(c, category_names.get(c, c), _figures(f))
                 for c, f in sorted(
                     s.by_category.items(), key=lambda kv: (order.get(kv[0], 1e9), kv[0])
                 )
             ],
             by_deputy=[
-                Row(dep, deputy_names.get(dep, unassigned_name) if dep else unassigned_name, f)
+                Row(
+                    dep,
+                    deputy_names.get(dep, unassigned_name) if dep else unassigned_name,
+                    _figures(f),
+                )
                 for dep, f in sorted(
                     s.by_deputy.items(),
                     key=lambda kv: (kv[0] == UNASSIGNED, dep_order.get(kv[0], 1e9), kv[0]),
                 )
             ],
-            by_month=[Row(m, m, s.by_month.get(m, Figures())) for m in month_keys],
+            by_month=[
+                Row(m, m, _figures(s.by_month[m]) if m in s.by_month else Figures())
+                for m in month_keys
+            ],
         )
 
     reports = {

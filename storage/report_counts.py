@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import aiosqlite
 
-from bot.county_stats import COUNT_FIELDS, DurationTexts
-from bot.reports import Figures, WishFacts
+from bot.county_stats import COUNT_FIELDS, Counts, DurationTexts
+from bot.reports import WishFacts
 from storage.db import fetch_all
 from storage.reports import RESPONSE_ACTIONS, _facts
 from storage.repositories import _ts, marks
@@ -58,9 +59,8 @@ _SUMS = ", ".join(
 _DUE = "w.accept_due_at IS NOT NULL AND w.resolve_due_at IS NOT NULL"
 
 
-def _counts(row: Sequence[object], first: int) -> Figures:
-    values = row[first : first + len(COUNT_FIELDS)]
-    return Figures(**{f: int(v or 0) for f, v in zip(COUNT_FIELDS, values, strict=True)})  # type: ignore[arg-type]
+def _counts(row: Sequence[Any], first: int) -> Counts:
+    return tuple(int(v or 0) for v in row[first : first + len(COUNT_FIELDS)])
 
 
 class ReportCountsRepo:
@@ -75,7 +75,7 @@ class ReportCountsRepo:
 
     async def cells(
         self, station_ids: Sequence[str], start: datetime, end: datetime, now: datetime
-    ) -> list[tuple[str, str, int, Figures]]:
+    ) -> list[tuple[str, str, int, Counts]]:
         """(station, category, deputy id or 0, counts) of the wishes created in [start, end)
         that carry their due dates."""
         ids = list(station_ids)
@@ -93,7 +93,7 @@ class ReportCountsRepo:
         station_ids: Sequence[str],
         months: Sequence[tuple[str, datetime, datetime]],
         now: datetime,
-    ) -> list[tuple[str, str, Figures]]:
+    ) -> list[tuple[str, str, Counts]]:
         """(station, YYYY-MM, counts) over `months` ((key, start, end), in order), wishes with
         their due dates only."""
         if not months:
