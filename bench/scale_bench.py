@@ -7,6 +7,7 @@ Run from the repository root::
     python bench/scale_bench.py --json out.json  # the same figures as JSON as well
     python bench/scale_bench.py --keep /tmp/dbs  # keep the databases it built
     python bench/scale_bench.py --database-url postgresql://user@host:5432/db  # on PostgreSQL
+    python bench/scale_bench.py --sizes L --database-url … --remeasure  # time again, no build
 
 Sizes (issue 12): S = one county (20 stations, 20 000 wishes over two years), M = ten counties
 (200 stations, 200 000 wishes), L = a province (2 000 stations, 2 000 000 wishes).
@@ -645,6 +646,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures to this file too")
     parser.add_argument("--keep", type=Path, help="build the databases in this folder, keep them")
     parser.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="time again the databases an earlier run built (the --keep folder, or the"
+        " PostgreSQL schemas of --database-url) without building them",
+    )
+    parser.add_argument(
         "--database-url",
         help="a PostgreSQL database (postgresql://…): each size is copied into a schema of its"
         " own there (scale_s, scale_m, scale_l; dropped first) and timed on PostgreSQL",
@@ -655,12 +662,19 @@ def main() -> None:
     for s in sizes:
         if s not in SIZES:
             parser.error(f"unknown size {s!r} (S, M or L)")
+    if args.remeasure and not (args.keep or args.database_url):
+        parser.error("--remeasure needs --keep (SQLite) or --database-url (PostgreSQL)")
     folder = args.keep or Path(tempfile.mkdtemp(prefix="scale-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, float]] = {}
     try:
         for s in sizes:
-            results[s] = asyncio.run(run_size(s, folder, args.runs, args.database_url))
+            if args.remeasure:
+                url = schema_url(args.database_url, s) if args.database_url else None
+                path = folder / f"scale_{s}.db"
+                results[s] = asyncio.run(measure(path, SIZES[s][0], args.runs, url))
+            else:
+                results[s] = asyncio.run(run_size(s, folder, args.runs, args.database_url))
             print(table(results), file=sys.stderr)
     finally:
         if args.keep is None:
