@@ -5,7 +5,7 @@ Loading each as a `WishFacts` and counting it in Python in every grouping took s
 counts are summed here per (station, category, deputy) and per (station, month), and only the
 three durations the totals' medians need are read, one narrow row per wish. The rules are those
 of `bot.reports.figures` and `bot.reports.lateness`, written as SQL that both engines run
-(`tests/unit/test_report_counts.py` compares the two on a generated county).
+(`tests/unit/test_county_stats.py` compares the two on a generated county).
 
 Timestamps are ISO-8601 UTC text written by `_ts`, so comparing them as text compares the times
 (`+` sorts before `.`: a whole second before the same second with a fraction). A wish without
