@@ -6,6 +6,8 @@ Run from the repository root::
     python bench/scale_bench.py --sizes S,M,L    # L too (2 000 stations, 2 000 000 wishes; long)
     python bench/scale_bench.py --json out.json  # the same figures as JSON as well
     python bench/scale_bench.py --keep /tmp/dbs  # keep the databases it built
+    python bench/scale_bench.py --database-url postgresql://user@host:5432/db  # on PostgreSQL
+    python bench/scale_bench.py --sizes L --database-url … --remeasure  # time again, no build
 
 Sizes (issue 12): S = one county (20 stations, 20 000 wishes over two years), M = ten counties
 (200 stations, 200 000 wishes), L = a province (2 000 stations, 2 000 000 wishes).
@@ -34,6 +36,14 @@ wall page, a wish's detail, an export of a station's year with its xlsx file), t
 ordinary minute tick and the 09:00 tick with the digests, a broadcast's audience for one
 station (as the preview and the confirmation compute it), start-up (stations file parse,
 migrations, sync of the whole stations file), a backup, and the database file size.
+
+On PostgreSQL (``--database-url``): each size is built as above into an SQLite file, then copied
+into a schema of its own (``scale_s``, ``scale_m``, ``scale_l``, dropped first) by
+``migrate-to-postgres``'s copy (``storage.migrate.copy_sqlite_to_postgres``: the project's
+migrations make the schema, COPY fills it, counts are verified), then ``VACUUM ANALYZE`` (what
+autovacuum would have done in a long-running deployment), and the same operations are timed
+through ``LIAISON_DATABASE_URL``'s engine. There is no backup figure (``pg_dump`` is PostgreSQL's
+backup) and the size is the schema's tables and indexes.
 """
 
 from __future__ import annotations
@@ -54,6 +64,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +227,15 @@ async def build(path: Path, n_stations: int, n_wishes: int, seed: int = 12) -> d
         " VALUES (?, 'telegram', ?, ?, ?, ?, ?, ?, ?, ?)",
         residents,
     )
+    # each person's account (0008_accounts): how the bot finds them; deputies and staff got
+    # theirs from the sync, opened the bot long ago like their user rows
+    conn.execute(
+        "INSERT INTO user_accounts (user_id, channel, external_id, chat_id, started_at,"
+        " unreachable_at, created_at) SELECT id, channel, external_id, chat_id, started_at,"
+        " unreachable_at, created_at FROM users u WHERE NOT EXISTS"
+        " (SELECT 1 FROM user_accounts a WHERE a.user_id=u.id) ORDER BY id"
+    )
+    conn.execute("UPDATE user_accounts SET started_at=? WHERE started_at IS NULL", (start,))
     rnd.shuffle(resident_station)
     conn.execute("COMMIT")
     took["users"] = time.perf_counter() - t0
@@ -414,7 +434,57 @@ async def user_by_tg(db: Database, tg: int) -> UserRow:
     return user
 
 
-async def measure(path: Path, n_stations: int, runs: int) -> dict[str, float]:
+def schema_url(url: str, size: str) -> str:
+    """The URL whose connections use this size's schema."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options={quote(f'-csearch_path=scale_{size.lower()}')}"
+
+
+def reset_schema(url: str, size: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS scale_{size.lower()} CASCADE")
+        conn.execute(f"CREATE SCHEMA scale_{size.lower()}")
+
+
+async def to_postgres(path: Path, url: str) -> None:
+    """The SQLite database copied into PostgreSQL as `migrate-to-postgres` copies it."""
+    import psycopg
+
+    from storage.migrate import copy_sqlite_to_postgres
+    from storage.postgres import PostgresDatabase
+
+    source = Database(path)
+    await source.connect()
+    target = Database(url)
+    assert isinstance(target, PostgresDatabase)
+    await target.connect()
+    try:
+        await copy_sqlite_to_postgres(source, target)
+    finally:
+        await source.close()
+        await target.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def postgres_size(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def measure(
+    path: Path, n_stations: int, runs: int, url: str | None = None
+) -> dict[str, float]:
+    """`url`: the PostgreSQL schema the database was copied into (else the SQLite file)."""
     result: dict[str, float] = {}
     catalog = Catalog("zh_CN")
     clock = ManualClock(NOW)
@@ -428,7 +498,7 @@ async def measure(path: Path, n_stations: int, runs: int) -> dict[str, float]:
 
     t0 = time.perf_counter()
     config = load_stations_file(yaml_file, catalog)
-    db = Database(path)
+    db = Database(url or path)
     await db.connect()
     liaison = make_liaison(db, clock, catalog)
     supervisor = make_supervisor(db, catalog, liaison, clock)
@@ -471,7 +541,8 @@ async def measure(path: Path, n_stations: int, runs: int) -> dict[str, float]:
         "export station year (xlsx)": export,
     }
     for name, fn in screens.items():
-        slow = name.startswith("/stats county") and n_stations >= 200
+        # a county's /stats took 41 s at M before issue 12: one run at L only now
+        slow = name.startswith("/stats county") and n_stations >= 2000
         result[name] = await best_of(fn, 1 if slow else runs)
         print(f"  {name}: {result[name]:.3f} s", file=sys.stderr, flush=True)
 
@@ -490,10 +561,11 @@ async def measure(path: Path, n_stations: int, runs: int) -> dict[str, float]:
     result["broadcast preview+confirm"] = time.perf_counter() - t0
     assert isinstance(await broadcasts.draft(staff), BroadcastDraft | None)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        await db.backup(Path(tmp) / "backup.db")
-        result["backup"] = time.perf_counter() - t0
+    if url is None:  # PostgreSQL is backed up with pg_dump
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            await db.backup(Path(tmp) / "backup.db")
+            result["backup"] = time.perf_counter() - t0
 
     # the scheduler: a first tick catches up with what came due since the build, the next
     # minute is the ordinary one; then the 09:00 tick with everyone's digest
@@ -511,7 +583,7 @@ async def measure(path: Path, n_stations: int, runs: int) -> dict[str, float]:
     result["scheduler tick (09:00 digests)"] = time.perf_counter() - t0
     result["digests sent"] = float(done.get("digests", 0))
     await db.close()
-    result["database file (MB)"] = file_size(path) / 1e6
+    result["database file (MB)"] = (postgres_size(url) if url else file_size(path)) / 1e6
     return result
 
 
@@ -525,7 +597,9 @@ def remove(path: Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
-async def run_size(size: str, folder: Path, runs: int) -> dict[str, float]:
+async def run_size(
+    size: str, folder: Path, runs: int, database_url: str | None = None
+) -> dict[str, float]:
     n_stations, n_wishes = SIZES[size]
     path = folder / f"scale_{size}.db"
     remove(path)
@@ -533,8 +607,18 @@ async def run_size(size: str, folder: Path, runs: int) -> dict[str, float]:
     t0 = time.perf_counter()
     took = await build(path, n_stations, n_wishes)
     print(f"{size}: built in {time.perf_counter() - t0:.1f} s {took}", file=sys.stderr)
-    figures = await measure(path, n_stations, runs)
+    url = None
+    if database_url:
+        url = schema_url(database_url, size)
+        reset_schema(database_url, size)
+        t1 = time.perf_counter()
+        await to_postgres(path, url)
+        copied = time.perf_counter() - t1
+        print(f"{size}: copied to PostgreSQL in {copied:.1f} s", file=sys.stderr, flush=True)
+    figures = await measure(path, n_stations, runs, url)
     figures["build (s)"] = time.perf_counter() - t0
+    if url:
+        figures["copy to PostgreSQL (s)"] = copied
     return figures
 
 
@@ -561,18 +645,36 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per screen (the best counts)")
     parser.add_argument("--json", type=Path, help="write the figures to this file too")
     parser.add_argument("--keep", type=Path, help="build the databases in this folder, keep them")
+    parser.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="time again the databases an earlier run built (the --keep folder, or the"
+        " PostgreSQL schemas of --database-url) without building them",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL database (postgresql://…): each size is copied into a schema of its"
+        " own there (scale_s, scale_m, scale_l; dropped first) and timed on PostgreSQL",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     sizes = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
     for s in sizes:
         if s not in SIZES:
             parser.error(f"unknown size {s!r} (S, M or L)")
+    if args.remeasure and not (args.keep or args.database_url):
+        parser.error("--remeasure needs --keep (SQLite) or --database-url (PostgreSQL)")
     folder = args.keep or Path(tempfile.mkdtemp(prefix="scale-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, float]] = {}
     try:
         for s in sizes:
-            results[s] = asyncio.run(run_size(s, folder, args.runs))
+            if args.remeasure:
+                url = schema_url(args.database_url, s) if args.database_url else None
+                path = folder / f"scale_{s}.db"
+                results[s] = asyncio.run(measure(path, SIZES[s][0], args.runs, url))
+            else:
+                results[s] = asyncio.run(run_size(s, folder, args.runs, args.database_url))
             print(table(results), file=sys.stderr)
     finally:
         if args.keep is None:

@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 from bot import export
 from bot.chart import ChartLabels, MonthPoint, render_chart
+from bot.county_stats import county_reports
 from bot.domain.masking import mask_name, mask_phone, mask_pii, wish_names
 from bot.domain.model import Actor, NotAllowed, Status
 from bot.export import Progress, Table
@@ -37,6 +38,7 @@ from bot.reports import (
     parse_period,
 )
 from bot.services import Liaison, NotFound, StationStats
+from storage.report_counts import ReportCountsRepo
 from storage.reports import NOTE_PREFIX, ExportEvent, ExportWish, ReportsRepo
 from storage.repositories import Repos, StationRow, UserRow
 
@@ -126,21 +128,15 @@ class Reporting:
         ids = [s.id for s in stations]
         window = chart_window(period, self.tz)
         now = self.clock.now()
-        county_chart = len(stations) > 1 and window != period
+        if len(stations) > 1:
+            return await self._county_stats(stations, counts, period, window)
+        # One station: its wishes of the period and of the chart's window, as facts.
         async with self.db.read() as conn:
             repo = ReportsRepo(conn)
-            # A county's chart counts its months in SQL: only the period's wishes are loaded.
-            start = period.start if county_chart else min(window.start, period.start)
-            facts = await repo.wish_facts(ids, start, period.end)
+            facts = await repo.wish_facts(ids, min(window.start, period.start), period.end)
             categories = await repo.category_names()
             deputies = await repo.deputy_names(ids)
-            counts_by_month = (
-                await repo.monthly_counts(ids, month_bounds(window, self.tz))
-                if county_chart
-                else {}
-            )
         unassigned = self.c.plain("reports.unassigned")
-        county_title = self.c.plain("reports.county")
 
         def report(
             title: str,
@@ -163,34 +159,76 @@ class Reporting:
             )
 
         def build_all() -> StatsResult:
-            # One pass groups the facts by station, so each station's report reads only its
-            # own wishes (filtering the county's list once per station was quadratic).
-            by_station: dict[str, list[WishFacts]] = {}
-            for f in facts:
-                by_station.setdefault(f.station_id, []).append(f)
             per_station = [
-                StationReport(s, counts[s.id], report(s.name, [s.id], by_station.get(s.id, [])))
+                StationReport(s, counts[s.id], report(s.name, [s.id], facts))
                 for s in stations
                 if s.id in counts
             ]
-            if len(stations) > 1:
-                county = report(county_title, ids, facts)
-                # the chart is the county's report with the months of its window: only those
-                # rows are worked out again
-                rows = county.by_month
-                if county_chart:  # what the chart draws: received, resolved, satisfaction
-                    rows = [
-                        Row(key, key, Figures(received=n, resolved=r, rated=rt, satisfied=ok))
-                        for key, _, _ in month_bounds(window, self.tz)
-                        for n, r, rt, ok in [counts_by_month.get(key, (0, 0, 0, 0))]
-                    ]
-                chart = replace(county, by_month=rows)
-                return StatsResult(period, per_station, county, chart)
-            chart = report(stations[0].name, ids, by_station.get(ids[0], []), window)
+            chart = report(stations[0].name, ids, facts, window)
             return StatsResult(period, per_station, None, chart)
 
         # Pure computation over the period's wishes (bounded: see MAX_PERIOD_YEARS), done in a
         # thread so the event loop goes on answering other people meanwhile.
+        return await asyncio.to_thread(build_all)
+
+    async def _county_stats(
+        self,
+        stations: list[StationRow],
+        counts: dict[str, StationStats],
+        period: Period,
+        window: Period,
+    ) -> StatsResult:
+        """Several stations: the counts are summed in SQL and only the durations the totals'
+        medians need are read (bot/county_stats.py), so a county's year costs what its cells
+        cost, not what its wishes do."""
+        ids = [s.id for s in stations]
+        now = self.clock.now()
+        months = month_bounds(period, self.tz)
+        # a chart of the months before a short period counts its months in SQL
+        county_chart = window != period
+        async with self.db.read() as conn:
+            repo = ReportsRepo(conn)
+            sums = ReportCountsRepo(conn)
+            categories = await repo.category_names()
+            deputies = await repo.deputy_names(ids)
+            counts_by_month = (
+                await repo.monthly_counts(ids, month_bounds(window, self.tz))
+                if county_chart
+                else {}
+            )
+            cells = await sums.cells(ids, period.start, period.end, now)
+            month_cells = await sums.month_cells(ids, months, now)
+            undated = await sums.undated(ids, period.start, period.end)
+            durations = await sums.durations(ids, period.start, period.end)
+
+        def build_all() -> StatsResult:
+            reports, county = county_reports(
+                [(s.id, s.name) for s in stations],
+                self.c.plain("reports.county"),
+                period,
+                now,
+                self.tz,
+                cells=cells,
+                month_cells=month_cells,
+                undated=undated,
+                durations=durations,
+                category_names=categories,
+                deputy_names=deputies,
+                unassigned_name=self.c.plain("reports.unassigned"),
+                deadlines=self.deadlines,
+            )
+            per_station = [
+                StationReport(s, counts[s.id], reports[s.id]) for s in stations if s.id in counts
+            ]
+            rows = county.by_month
+            if county_chart:  # what the chart draws: received, resolved, satisfaction
+                rows = [
+                    Row(key, key, Figures(received=n, resolved=r, rated=rt, satisfied=ok))
+                    for key, _, _ in month_bounds(window, self.tz)
+                    for n, r, rt, ok in [counts_by_month.get(key, (0, 0, 0, 0))]
+                ]
+            return StatsResult(period, per_station, county, replace(county, by_month=rows))
+
         return await asyncio.to_thread(build_all)
 
     async def chart_png(self, report: Report) -> bytes:

@@ -256,6 +256,10 @@ async def open_raw(url: str) -> psycopg.AsyncConnection[Any]:
     )
     raw.adapters.register_dumper(bool, _BoolAsInt)
     raw.adapters.register_loader("numeric", _NumericLoader)
+    # No JIT: the bot's statements are short, and at a province's size (2 000 000 wishes) the
+    # planner's estimates pass jit_above_cost, so PostgreSQL spent ~2 s compiling a reminder
+    # query that runs in 0.4 s (scheduler tick measured in bench/scale_bench.py).
+    await raw.execute("SET jit = off")
     return raw
 
 

@@ -179,14 +179,19 @@ class SupervisionRepo:
     # -- follow-up ---------------------------------------------------------------------------
 
     async def unrated_resolved_before(self, cutoff: datetime, limit: int) -> list[Wish]:
-        """Resolved, unrated wishes of residents who can be asked, not yet reminded."""
+        """Resolved, unrated wishes of residents who can be asked, not yet reminded.
+
+        `ORDER BY w.id + 0` (here and in `follow_up_candidates`): ordered by id, PostgreSQL
+        walks the primary key hoping to meet `limit` rows early and filters 2 000 000 wishes
+        at a province's size (1 s every minute); by an expression it reads the status and
+        resolution index range and sorts the few it finds (0.1 s), as SQLite does anyway."""
         rows = await fetch_all(
             self.conn,
             "SELECT w.* FROM wishes w JOIN users u ON u.id=w.resident_id"
             " WHERE w.status='resolved' AND w.rating IS NULL AND w.resolved_at <= ?"
             " AND u.stopped=0 AND u.unreachable_at IS NULL AND NOT EXISTS (SELECT 1 FROM"
             " reminders_sent r WHERE r.wish_id=w.id AND r.kind='rating_reminder'"
-            " AND r.due_at=w.resolved_at) ORDER BY w.id LIMIT ?",
+            " AND r.due_at=w.resolved_at) ORDER BY w.id + 0 LIMIT ?",
             (_ts(cutoff), limit),
         )
         return [_wish(r) for r in rows]
@@ -209,7 +214,7 @@ class SupervisionRepo:
             " AND w.resolved_at <= ? AND w.resolved_at > ?"
             " AND u.stopped=0 AND u.unreachable_at IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.wish_id=w.id"
-            " AND f.resolved_at=w.resolved_at) ORDER BY w.id LIMIT ?",
+            " AND f.resolved_at=w.resolved_at) ORDER BY w.id + 0 LIMIT ?",
             (_ts(cutoff), _ts(cutoff - window), limit),
         )
         return [_wish(r) for r in rows]

@@ -1,0 +1,271 @@
+"""A county's `/stats` from counts summed in SQL, pure: no wish is loaded as a whole.
+
+`bot.reports.build_report` counts every wish of the period in Python, once per grouping; for a
+county's year (85 000 wishes at 200 stations) that took seconds. Here the storage layer sums the
+counts per (station, category, deputy) and per (station, month) (storage/report_counts.py), and
+the reports are rolled up from those cells: counts add up, so a station's total, the county's
+categories, deputies and months are sums of cells. Medians and p90 do not add up: they are
+worked out from each wish's durations, read as narrow rows, for the totals of each station and
+of the county, the figures `/stats` shows. The rows of a breakdown (by category, deputy, month)
+carry their counts and no durations here: `/stats` shows counts there, and the export, which
+shows a station's durations per category and month, still builds its report with
+`build_report`. Everything else is equal to `build_report`'s, figure for figure
+(tests/unit/test_county_stats.py compares the two on a generated county).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from bot.reports import (
+    UNASSIGNED,
+    Deadlines,
+    Figures,
+    Period,
+    Report,
+    Row,
+    WishFacts,
+    figures,
+    median,
+    month_key,
+    months_between,
+)
+
+# The figures that are counts, in the order storage/report_counts.py sums them.
+COUNT_FIELDS = (
+    "received",
+    "accepted",
+    "resolved",
+    "declined",
+    "withdrawn",
+    "open",
+    "overdue",
+    "finished",
+    "on_time",
+    "rated",
+    "satisfied",
+    "reopened",
+)
+
+# A cell's counts, in the order of COUNT_FIELDS.
+Counts = tuple[int, ...]
+
+# (station id, created_at, accepted_at, resolved_at if it counts as resolved, first response),
+# the timestamps as stored (ISO-8601 text)
+DurationTexts = tuple[str, str, str | None, str | None, str | None]
+
+
+def _figures(counts: Sequence[int]) -> Figures:
+    return Figures(**dict(zip(COUNT_FIELDS, counts, strict=True)))
+
+
+def counts_of(wishes: Sequence[WishFacts], now: datetime, deadlines: Deadlines) -> Counts:
+    """The counts `figures` gives these wishes."""
+    full = figures(wishes, now, deadlines)
+    return tuple(getattr(full, f) for f in COUNT_FIELDS)
+
+
+def _add(into: dict[Any, list[int]], key: Any, counts: Counts) -> None:
+    """Counts add up (durations do not: they are worked out apart)."""
+    acc = into.get(key)
+    if acc is None:
+        into[key] = list(counts)
+    else:
+        acc[:] = map(operator.add, acc, counts)
+
+
+@dataclass
+class Durations:
+    """The durations a report's medians are taken from, in seconds (`timedelta.total_seconds()`,
+    the float `hours` divides by 3600: a list of floats sorts far faster than timedeltas). The
+    division is monotonic, so the k-th smallest in hours is the k-th smallest in seconds over
+    3600, and only the few values the medians pick are converted."""
+
+    accept: list[float] = field(default_factory=list)
+    resolve: list[float] = field(default_factory=list)
+    response: list[float] = field(default_factory=list)
+
+    def extend(self, other: Durations) -> None:
+        self.accept.extend(other.accept)
+        self.resolve.extend(other.resolve)
+        self.response.extend(other.response)
+
+    def apply(self, f: Figures) -> Figures:
+        accept, resolve, response = sorted(self.accept), sorted(self.resolve), sorted(self.response)
+        return replace(
+            f,
+            accept_median_h=_median(accept),
+            accept_p90_h=_p90(accept),
+            resolve_median_h=_median(resolve),
+            resolve_p90_h=_p90(resolve),
+            response_median_h=_median(response),
+        )
+
+
+def _hours(seconds: float) -> float:
+    return seconds / 3600  # as `hours`: timedelta.total_seconds() / 3600
+
+
+def _median(ordered: list[float]) -> float | None:
+    """`median` of the hours of these (sorted) durations."""
+    n = len(ordered)
+    if not n:
+        return None
+    mid = n // 2
+    return median(
+        [_hours(ordered[mid])] if n % 2 else [_hours(ordered[mid - 1]), _hours(ordered[mid])]
+    )
+
+
+def _p90(ordered: list[float]) -> float | None:
+    """`percentile(…, 90)` of the hours of these (sorted) durations: the same nearest rank."""
+    if not ordered:
+        return None
+    rank = math.ceil(90 / 100 * len(ordered))
+    return float(_hours(ordered[max(rank, 1) - 1]))
+
+
+def durations_by_station(rows: Iterable[DurationTexts]) -> dict[str, Durations]:
+    """Each station's durations, exactly as `figures` works them out (the same parsing)."""
+    result: dict[str, Durations] = {}
+    parse = datetime.fromisoformat
+    for station_id, created_text, accepted, resolved, responded in rows:
+        d = result.get(station_id)
+        if d is None:
+            d = result[station_id] = Durations()
+        created = parse(created_text)
+        if created.tzinfo is None:  # as storage reads them: SQLite's own timestamps are UTC
+            created = created.replace(tzinfo=UTC)
+        if accepted:
+            at = parse(accepted)
+            d.accept.append(
+                ((at if at.tzinfo else at.replace(tzinfo=UTC)) - created).total_seconds()
+            )
+        if resolved:
+            at = parse(resolved)
+            d.resolve.append(
+                ((at if at.tzinfo else at.replace(tzinfo=UTC)) - created).total_seconds()
+            )
+        if responded:
+            at = parse(responded)
+            d.response.append(
+                ((at if at.tzinfo else at.replace(tzinfo=UTC)) - created).total_seconds()
+            )
+    return result
+
+
+@dataclass
+class _Sums:
+    total: dict[None, list[int]] = field(default_factory=dict)
+    by_category: dict[str, list[int]] = field(default_factory=dict)
+    by_deputy: dict[int, list[int]] = field(default_factory=dict)
+    by_month: dict[str, list[int]] = field(default_factory=dict)
+
+    def cell(self, category: str, deputy: int, counts: Counts) -> None:
+        _add(self.total, None, counts)
+        _add(self.by_category, category, counts)
+        _add(self.by_deputy, deputy, counts)
+
+    def month(self, key: str, counts: Counts) -> None:
+        _add(self.by_month, key, counts)
+
+
+def county_reports(
+    stations: Sequence[tuple[str, str]],
+    county_title: str,
+    period: Period,
+    now: datetime,
+    tz: tzinfo,
+    *,
+    cells: Iterable[tuple[str, str, int, Counts]],
+    month_cells: Iterable[tuple[str, str, Counts]],
+    undated: Sequence[WishFacts],
+    durations: Iterable[DurationTexts],
+    category_names: dict[str, str],
+    deputy_names: dict[int, str],
+    unassigned_name: str,
+    deadlines: Deadlines,
+) -> tuple[dict[str, Report], Report]:
+    """Each station's report (by id) and the county's, for the wishes received in `period`.
+
+    `stations`: (id, name). `cells` and `month_cells`: counts of the wishes that carry their
+    due dates; `undated`: those that do not, counted here as `figures` counts them.
+    """
+    sums = {sid: _Sums() for sid, _ in stations}
+    county = _Sums()
+    for sid, category, deputy, counts in cells:
+        if sid in sums:
+            sums[sid].cell(category, deputy, counts)
+            county.cell(category, deputy, counts)
+    for sid, key, counts in month_cells:
+        if sid in sums:
+            sums[sid].month(key, counts)
+            county.month(key, counts)
+    # wishes without stored due dates: grouped and counted the Python way
+    groups: dict[tuple[str, str, int], list[WishFacts]] = {}
+    months: dict[tuple[str, str], list[WishFacts]] = {}
+    for w in undated:
+        if w.station_id in sums and period.contains(w.created_at):
+            groups.setdefault((w.station_id, w.category_id, w.deputy_id or UNASSIGNED), []).append(
+                w
+            )
+            months.setdefault((w.station_id, month_key(w.created_at, tz)), []).append(w)
+    for (sid, category, deputy), ws in groups.items():
+        counts = counts_of(ws, now, deadlines)
+        sums[sid].cell(category, deputy, counts)
+        county.cell(category, deputy, counts)
+    for (sid, key), ws in months.items():
+        counts = counts_of(ws, now, deadlines)
+        sums[sid].month(key, counts)
+        county.month(key, counts)
+
+    per_station = durations_by_station(durations)
+    everyone = Durations()
+    for sid, _ in stations:
+        if sid in per_station:
+            everyone.extend(per_station[sid])
+    month_keys = months_between(period, tz)
+
+    def report(title: str, ids: tuple[str, ...], s: _Sums, d: Durations) -> Report:
+        order = {c: i for i, c in enumerate(category_names)}
+        dep_order = {dep: i for i, dep in enumerate(deputy_names)}
+        return Report(
+            title=title,
+            station_ids=ids,
+            period=period,
+            made_at=now,
+            total=d.apply(_figures(s.total[None]) if s.total else Figures()),
+            by_category=[
+                Row(c, category_names.get(c, c), _figures(f))
+                for c, f in sorted(
+                    s.by_category.items(), key=lambda kv: (order.get(kv[0], 1e9), kv[0])
+                )
+            ],
+            by_deputy=[
+                Row(
+                    dep,
+                    deputy_names.get(dep, unassigned_name) if dep else unassigned_name,
+                    _figures(f),
+                )
+                for dep, f in sorted(
+                    s.by_deputy.items(),
+                    key=lambda kv: (kv[0] == UNASSIGNED, dep_order.get(kv[0], 1e9), kv[0]),
+                )
+            ],
+            by_month=[
+                Row(m, m, _figures(s.by_month[m]) if m in s.by_month else Figures())
+                for m in month_keys
+            ],
+        )
+
+    reports = {
+        sid: report(name, (sid,), sums[sid], per_station.get(sid, Durations()))
+        for sid, name in stations
+    }
+    ids = tuple(sid for sid, _ in stations)
+    return reports, report(county_title, ids, county, everyone)

@@ -1,0 +1,143 @@
+"""A county's figures counted in SQL: what `/stats` of many stations needs, without loading wishes.
+
+A county admin's `/stats` for a year covers every wish of the year (85 000 at 200 stations).
+Loading each as a `WishFacts` and counting it in Python in every grouping took seconds, so the
+counts are summed here per (station, category, deputy) and per (station, month), and only the
+three durations the totals' medians need are read, one narrow row per wish. The rules are those
+of `bot.reports.figures` and `bot.reports.lateness`, written as SQL that both engines run
+(`tests/unit/test_county_stats.py` compares the two on a generated county).
+
+Timestamps are ISO-8601 UTC text written by `_ts`, so comparing them as text compares the times
+(`+` sorts before `.`: a whole second before the same second with a fraction). A wish without
+its stored due dates (older than the supervision feature) is counted in Python by the caller,
+since its deadlines are counted from its creation in days, which the two engines' SQL cannot
+add the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.county_stats import COUNT_FIELDS, Counts, DurationTexts
+from bot.reports import WishFacts
+from storage.db import fetch_all
+from storage.reports import RESPONSE_ACTIONS, _facts
+from storage.repositories import _ts, marks
+
+_RESOLVED = "w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
+_FINISHED = "w.status IN ('resolved','closed','declined')"
+_RATED = "w.rating IS NOT NULL AND w.rating <> ''"
+# lateness(): accepting ends with accepting, declining or withdrawing; resolving with resolving,
+# declining or withdrawing; a wish still waiting is measured against now (p.now).
+_LATE = (
+    "(COALESCE(w.accepted_at, CASE WHEN w.status IN ('declined','withdrawn') THEN w.closed_at"
+    " END, p.now) > w.accept_due_at OR (CASE WHEN w.status IN ('declined','withdrawn')"
+    " THEN COALESCE(w.closed_at, p.now) WHEN w.status IN ('resolved','closed')"
+    " THEN COALESCE(w.resolved_at, p.now) ELSE p.now END) > w.resolve_due_at)"
+)
+# In the order of COUNT_FIELDS.
+_SUMS = ", ".join(
+    [
+        "COUNT(*)",
+        "SUM(CASE WHEN w.accepted_at IS NOT NULL THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN {_RESOLVED} THEN 1 ELSE 0 END)",
+        "SUM(CASE WHEN w.status='declined' THEN 1 ELSE 0 END)",
+        "SUM(CASE WHEN w.status='withdrawn' THEN 1 ELSE 0 END)",
+        "SUM(CASE WHEN w.status IN ('resolved','closed','declined','withdrawn') THEN 0 ELSE 1 END)",
+        f"SUM(CASE WHEN {_LATE} THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN {_FINISHED} THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN {_FINISHED} AND NOT {_LATE} THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN {_RATED} THEN 1 ELSE 0 END)",
+        "SUM(CASE WHEN w.rating IN ('satisfied','basically_satisfied') THEN 1 ELSE 0 END)",
+        "SUM(w.reopen_count)",
+    ]
+)
+_DUE = "w.accept_due_at IS NOT NULL AND w.resolve_due_at IS NOT NULL"
+
+
+def _counts(row: Sequence[Any], first: int) -> Counts:
+    return tuple(int(v or 0) for v in row[first : first + len(COUNT_FIELDS)])
+
+
+class ReportCountsRepo:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    def _where(self, ids: Sequence[str]) -> str:
+        return (
+            f" FROM wishes w CROSS JOIN (SELECT CAST(? AS TEXT) AS now) p"
+            f" WHERE w.station_id IN ({marks(ids)}) AND w.created_at >= ? AND w.created_at < ?"
+        )
+
+    async def cells(
+        self, station_ids: Sequence[str], start: datetime, end: datetime, now: datetime
+    ) -> list[tuple[str, str, int, Counts]]:
+        """(station, category, deputy id or 0, counts) of the wishes created in [start, end)
+        that carry their due dates."""
+        ids = list(station_ids)
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT w.station_id, w.category_id, COALESCE(w.deputy_id, 0), {_SUMS}"
+            f"{self._where(ids)} AND {_DUE}"
+            " GROUP BY w.station_id, w.category_id, COALESCE(w.deputy_id, 0)",
+            [_ts(now), *ids, _ts(start), _ts(end)],
+        )
+        return [(r[0], r[1], int(r[2]), _counts(r, 3)) for r in rows]
+
+    async def month_cells(
+        self,
+        station_ids: Sequence[str],
+        months: Sequence[tuple[str, datetime, datetime]],
+        now: datetime,
+    ) -> list[tuple[str, str, Counts]]:
+        """(station, YYYY-MM, counts) over `months` ((key, start, end), in order), wishes with
+        their due dates only."""
+        if not months:
+            return []
+        ids = list(station_ids)
+        buckets = " ".join("WHEN w.created_at >= ? AND w.created_at < ? THEN ?" for _ in months)
+        bounds = [x for key, start, end in months for x in (_ts(start), _ts(end), key)]
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT w.station_id, CASE {buckets} END AS month, {_SUMS}"
+            f"{self._where(ids)} AND {_DUE} GROUP BY w.station_id, 2",
+            [*bounds, _ts(now), *ids, _ts(months[0][1]), _ts(months[-1][2])],
+        )
+        return [(r[0], r[1], _counts(r, 2)) for r in rows if r[1] is not None]
+
+    async def undated(
+        self, station_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[WishFacts]:
+        """The wishes created in [start, end) without stored due dates (counted in Python)."""
+        ids = list(station_ids)
+        rows = await fetch_all(
+            self.conn,
+            "SELECT w.*, NULL AS first_response FROM wishes w"
+            f" WHERE w.station_id IN ({marks(ids)}) AND w.created_at >= ? AND w.created_at < ?"
+            " AND (w.accept_due_at IS NULL OR w.resolve_due_at IS NULL)",
+            [*ids, _ts(start), _ts(end)],
+        )
+        return [_facts(r) for r in rows]
+
+    async def durations(
+        self, station_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[DurationTexts]:
+        """Each wish's creation, acceptance, resolution (if it counts as resolved) and first
+        response by a handler: the medians of a report's totals."""
+        ids = list(station_ids)
+        actions = ",".join(f"'{a}'" for a in RESPONSE_ACTIONS)
+        rows = await fetch_all(
+            self.conn,
+            "SELECT w.station_id, w.created_at, w.accepted_at,"
+            f" CASE WHEN {_RESOLVED} THEN w.resolved_at END,"
+            " (SELECT MIN(e.at) FROM wish_events e WHERE e.wish_id=w.id"
+            f" AND e.action IN ({actions}) AND e.role IN ('deputy','staff'))"
+            f" FROM wishes w WHERE w.station_id IN ({marks(ids)})"
+            " AND w.created_at >= ? AND w.created_at < ?",
+            [*ids, _ts(start), _ts(end)],
+        )
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
