@@ -133,6 +133,15 @@ class WebRepo:
         )
         return [r[0] for r in rows]
 
+    async def photo_refs(self, wish_id: int) -> list[str]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT file_ref FROM wish_attachments WHERE wish_id=? AND kind='photo'"
+            " AND file_ref IS NOT NULL ORDER BY id",
+            (wish_id,),
+        )
+        return [str(r[0]) for r in rows]
+
     # -- the secret ------------------------------------------------------------------------------
 
     async def setting(self, key: str) -> str | None:
