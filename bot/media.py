@@ -92,6 +92,17 @@ class FolderMedia:
         name = ref[len(self.prefix) :]
         return self.folder / f"{name}.jpg" if self._id.fullmatch(name) else None
 
+    def remove(self, ref: str) -> bool:
+        """Delete the file (a purge); False when there was none."""
+        path = self.path_of(ref)
+        if path is None:
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     async def fetch(self, ref: str) -> bytes | None:
         path = self.path_of(ref)
         if path is None:
@@ -110,3 +121,13 @@ def web_uploads(folder: Path) -> FolderMedia:
 
 def wechat_images(folder: Path) -> FolderMedia:
     return FolderMedia(WECHAT_PREFIX, folder, r"[0-9a-f]{64}")
+
+
+def web_data_dir(database: Path) -> Path:
+    """Where the web channel keeps its files: `web-data/` beside the SQLite database."""
+    return database.absolute().parent / "web-data"
+
+
+def kept_photo_folders(database: Path, wechat_media: Path) -> tuple[FolderMedia, FolderMedia]:
+    """The folders of photo files this process keeps (for a purge run outside the server)."""
+    return web_uploads(web_data_dir(database) / "uploads"), wechat_images(wechat_media)

@@ -15,6 +15,7 @@ import sys
 from dataclasses import asdict
 
 from bot.i18n import Catalog
+from bot.media import kept_photo_folders
 from bot.retention import NoSuchResident, purge_preview, purge_resident
 from bot.settings import Settings
 from storage.privacy import PurgeCounts, PurgeTarget
@@ -74,6 +75,8 @@ async def _erase(settings: Settings, channel: str, external_id: str) -> PurgeCou
 
     db = await open_database(settings)
     try:
-        return await purge_resident(db, channel, external_id)
+        # the photo files kept for them go too (web uploads, WeChat images)
+        files = kept_photo_folders(settings.database, settings.wechat_media_dir)
+        return await purge_resident(db, channel, external_id, files)
     finally:
         await db.close()

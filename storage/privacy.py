@@ -281,6 +281,39 @@ class PurgeRepo:
             )
         return counts
 
+    async def photo_refs(self, target: PurgeTarget) -> list[str]:
+        """The photos of the person's wishes and their web uploads (files the process keeps:
+        the caller deletes them once the rows are gone, see `still_used`)."""
+        ids = await self._wish_ids(target.user_id)
+        refs: list[str] = []
+        if ids:
+            rows = await fetch_all(
+                self.conn,
+                f"SELECT file_ref FROM wish_attachments WHERE wish_id IN ({marks(ids)})"
+                " AND kind = 'photo' AND file_ref IS NOT NULL",
+                ids,
+            )
+            refs += [str(r[0]) for r in rows]
+        web = [a for c, a in target.accounts if c == "web"]
+        if web:
+            rows = await fetch_all(
+                self.conn, f"SELECT id FROM web_uploads WHERE account IN ({marks(web)})", web
+            )
+            refs += [f"web:{r[0]}" for r in rows]
+        return list(dict.fromkeys(refs))
+
+    async def still_used(self, refs: list[str]) -> set[str]:
+        """Which of these photos another wish still has (a WeChat image is named by its
+        content, so two residents sending the same picture share one file)."""
+        if not refs:
+            return set()
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT DISTINCT file_ref FROM wish_attachments WHERE file_ref IN ({marks(refs)})",
+            refs,
+        )
+        return {str(r[0]) for r in rows}
+
     async def _wish_ids(self, user_id: int) -> list[int]:
         rows = await fetch_all(self.conn, "SELECT id FROM wishes WHERE resident_id = ?", (user_id,))
         return [int(r[0]) for r in rows]

@@ -12,7 +12,7 @@ from aiohttp import web
 from bot.cards import Cards
 from bot.clock import Clock
 from bot.i18n import Catalog
-from bot.media import MediaRegistry, web_uploads
+from bot.media import MediaRegistry, web_data_dir, web_uploads
 from bot.settings import Settings
 from storage.db import Database
 from web.channel import WebChannel
@@ -79,7 +79,7 @@ async def build_web(
         cards=Cards(catalog, settings.tz),
         channel=channel,
         signer=Signer(await web_secret(db, settings.web_secret)),
-        data_dir=settings.database.absolute().parent / "web-data",
+        data_dir=web_data_dir(settings.database),
         public_url=settings.web_url,
         demo=demo,
     )
