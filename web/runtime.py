@@ -85,6 +85,7 @@ async def build_web(
     )
     # The registry the composition root shares between channels (a fresh one otherwise): the
     # web serves its own uploads through it, and other channels' photos on the desk.
+    ctx.liaison = liaison
     ctx.media = media if media is not None else MediaRegistry()
     ctx.media.add(web_uploads(ctx.uploads))
     if conversation is not None:
