@@ -276,21 +276,6 @@ class WebRepo:
         row = await fetch_one(self.conn, "SELECT receipt FROM wishes WHERE id=?", (wish_id,))
         return row[0] if row else ""
 
-    async def may_handle(self, user_id: int, wish_ids: list[int]) -> bool:
-        """Whether a logged-in person is a deputy or staff member of one of these wishes'
-        stations (who may see its photos, as on Telegram)."""
-        if not wish_ids:
-            return False
-        marks = ",".join("?" * len(wish_ids))
-        row = await fetch_one(
-            self.conn,
-            f"SELECT 1 FROM wishes w WHERE w.id IN ({marks}) AND ("
-            " EXISTS (SELECT 1 FROM deputies d WHERE d.station_id=w.station_id AND d.user_id=?)"
-            " OR EXISTS (SELECT 1 FROM station_staff s WHERE s.station_id=w.station_id AND s.user_id=?))",
-            (*wish_ids, user_id, user_id),
-        )
-        return row is not None
-
     async def is_worker(self, user_id: int) -> bool:
         row = await fetch_one(
             self.conn,
