@@ -278,3 +278,33 @@ async def test_a_photo_that_cannot_be_had_costs_the_card_nothing(
     uploads = [c for c in fake.calls("sendPhoto") if c.files]
     assert len(uploads) == 1
     assert fake.last_to(ZHANG).photo  # type: ignore[union-attr]
+
+
+async def test_a_purged_web_photo_leaves_the_telegram_view_its_text(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Through the whole application: a web resident's photo reached the deputy; its file is
+    then gone (purged, lost) and the bot restarted (nothing remembered). 查看 on Telegram still
+    shows the wish's details and buttons, with the note instead of the photo."""
+    h, fake = harness, harness.fake
+    assert h.app.web is not None
+    await open_bot(h, ZHANG)
+    async with aiohttp.ClientSession(cookie_jar=JAR(unsafe=True)) as session:
+        receipt = await web_wish(Browser(session, f"{h.app.web.url}/s/huimin"), _jpeg_with_gps())
+    await h.card_for(ZHANG, receipt)
+    uploads = h.app.web.ctx.uploads
+    for kept in uploads.glob("*.jpg"):
+        kept.unlink()
+    await h.app.stop()
+    h.app = await build(settings_for(fake, tmp_path), limits=TEST_LIMITS)
+    await h.app.start()
+    queue = await h.say(ZHANG, "/queue")
+    label = next(t for t, _ in queue.buttons if t.startswith(receipt))
+    fake.press(ZHANG, queue, label)
+    detail = await fake.wait_for(
+        chat_id=ZHANG, text_contains="办理记录", predicate=lambda m: bool(m.buttons)
+    )
+    shown = [m.text or "" for m in fake.messages_to(ZHANG) if m.message_id > queue.message_id]
+    assert any("1 张照片无法显示" in t for t in shown), shown
+    assert receipt in (detail.text or "") and "受理" in [t for t, _ in detail.buttons]
+    await h.settle()
