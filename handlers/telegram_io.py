@@ -96,9 +96,10 @@ class Photos:
         self.note = note
         self._file_ids: OrderedDict[str, str] = OrderedDict()
 
-    async def resolve(self, refs: Sequence[str]) -> tuple[list[tuple[str, str | InputFile]], int]:
-        """(ref, what to send) for each photo that can be sent, and how many cannot."""
-        out: list[tuple[str, str | InputFile]] = []
+    async def resolve(self, refs: Sequence[str]) -> tuple[list[tuple[str, str | bytes]], int]:
+        """(ref, a file id or the bytes to upload) for each photo that can be sent, and how
+        many cannot."""
+        out: list[tuple[str, str | bytes]] = []
         missing = 0
         for ref in refs:
             if not is_local_ref(ref):
@@ -114,7 +115,7 @@ class Photos:
                 log.info("photo %s could not be fetched", ref.split(":", 1)[0])
                 missing += 1
                 continue
-            out.append((ref, InputFile(data, filename="photo.jpg")))
+            out.append((ref, data))
         return out, missing
 
     def remember(self, ref: str, sent: Message) -> None:
@@ -128,6 +129,10 @@ class Photos:
     def forget(self, refs: Sequence[str]) -> None:
         for ref in refs:
             self._file_ids.pop(ref, None)
+
+
+def _photo_input(photo: str | bytes, *, attach: bool = False) -> str | InputFile:
+    return photo if isinstance(photo, str) else InputFile(photo, filename="photo.jpg", attach=attach)
 
 
 def _refused_photo(exc: BadRequest) -> bool:
@@ -160,10 +165,12 @@ async def send(
             items, missing = [(p, p) for p in message.photos], 0
         sent: Message | None = None
         try:
+            # bytes go as an upload; in an album each is its own attach:// part
+            single = _photo_input(items[0][1]) if len(items) == 1 else None
             if len(items) == 1 and not missing and message.text and visible_length(message.text) <= CAPTION_LIMIT:
                 sent = await bot.send_photo(
                     chat_id,
-                    items[0][1],
+                    single,
                     caption=message.text,
                     parse_mode=ParseMode.HTML,
                     reply_markup=markup(message.buttons),
@@ -175,12 +182,12 @@ async def send(
                 return sent
             if len(items) == 1:
                 sent = await bot.send_photo(
-                    chat_id, items[0][1], message_thread_id=thread_id, rate_limit_args=rl
+                    chat_id, single, message_thread_id=thread_id, rate_limit_args=rl
                 )
                 if photos is not None:
                     photos.remember(items[0][0], sent)
             elif items:
-                album = [InputMediaPhoto(p) for _, p in items[:10]]
+                album = [InputMediaPhoto(_photo_input(p, attach=True)) for _, p in items[:10]]
                 group = await bot.send_media_group(
                     chat_id, album, message_thread_id=thread_id, rate_limit_args=rl
                 )

@@ -32,6 +32,7 @@ from tests.integration.conftest import (
 from tests.integration.test_wechat import AES_KEY, OPENID, WeChatRig
 from tests.integration.test_wish_loop import leave_wish, open_bot
 from tests.web.test_web_pages import _jpeg_with_gps
+from web.uploads import reencode
 
 WISH = "小区门口路灯坏了三天，晚上很黑"
 JAR = aiohttp.CookieJar  # browsers keep cookies of 127.0.0.1; aiohttp's jar only when unsafe=True
@@ -272,12 +273,22 @@ async def test_a_photo_that_cannot_be_had_costs_the_card_nothing(
         await transport.deliver(str(ZHANG), OutMessage(photos=("web:purged02",), wish_id=1))
         assert fake.last_to(ZHANG).text == "📷 1 张照片无法显示"  # type: ignore[union-attr]
         # and one that is there is uploaded once, then sent again by its Telegram file id
-        (tmp_path / "uploads" / "kept01.jpg").write_bytes(_jpeg_with_gps())
+        (tmp_path / "uploads" / "kept01.jpg").write_bytes(reencode(_jpeg_with_gps()))
         for _ in range(2):
             await transport.deliver(str(ZHANG), OutMessage(photos=("web:kept01",), wish_id=1))
+        # an album of two (one remembered, one uploaded) and one that is gone: the note follows
+        (tmp_path / "uploads" / "kept02.jpg").write_bytes(reencode(_jpeg_with_gps()))
+        album = OutMessage(photos=("web:kept01", "web:kept02", "web:purged03"), wish_id=1)
+        await transport.deliver(str(ZHANG), album)
     uploads = [c for c in fake.calls("sendPhoto") if c.files]
     assert len(uploads) == 1
-    assert fake.last_to(ZHANG).photo  # type: ignore[union-attr]
+    group = fake.calls("sendMediaGroup")[-1]
+    assert len(group.files) == 1  # kept01 went by its remembered file id
+    sent = fake.messages_to(ZHANG)
+    assert [m.media_group_id is not None for m in sent[-3:-1]] == [True, True]
+    for m in sent[-3:-1]:
+        no_exif_image(fake.file_bytes(m.photo or ""))
+    assert sent[-1].text == "📷 1 张照片无法显示"
 
 
 async def test_a_purged_web_photo_leaves_the_telegram_view_its_text(
