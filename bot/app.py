@@ -19,6 +19,7 @@ from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher, Transport
 from bot.faq_service import FaqService
 from bot.i18n import Catalog
+from bot.media import MediaRegistry, wechat_images
 from bot.operator import ConfigError, base_url_host
 from bot.pacing import Limits, Pacer
 from bot.retention import Retention
@@ -30,10 +31,11 @@ from bot.throttle import Throttle
 from handlers import web_login
 from handlers.common import Deps
 from handlers.limits import tell_limited
+from handlers.media import TelegramMedia
 from handlers.menu import publish_commands, publish_work_menus
 from handlers.polling import DurablePoller
 from handlers.router import register
-from handlers.telegram_io import PacedRateLimiter, TelegramTransport, retry_seconds
+from handlers.telegram_io import PacedRateLimiter, Photos, TelegramTransport, retry_seconds
 from storage.db import Database
 from storage.repositories import Repos
 from web.runtime import WebServer, build_web
@@ -270,10 +272,16 @@ async def build(
         if moved:
             log.warning("wall chat of %d station(s) is now %s", moved, new_chat_id)
 
-    transport = TelegramTransport(application.bot, on_migrated=follow_migration)
+    # A wish's photos, whichever channel they came by: each channel registers its own kind
+    # (web uploads in build_web, WeChat images in attach_wechat, Telegram file ids here), and
+    # a channel meeting another's reference fetches the bytes through it.
+    media = MediaRegistry(TelegramMedia(application.bot))
+    photos = Photos(media, lambda count: catalog.t("media.photos_missing", count=count))
+    application.bot_data["deps"].photos = photos
+    transport = TelegramTransport(application.bot, on_migrated=follow_migration, photos=photos)
     # The web pages talk to the same conversation as Telegram (one per process).
     talk = Conversation(liaison, catalog, faq, broadcasts=broadcasts, supervisor=supervisor)
-    web = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk)
+    web = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk, media=media)
     # /web: a one-time web desk link (and, with WeChat on, a code to link the person's WeChat)
     web_login.register(application, lambda: web.url, link_codes=bool(settings.wechat_app_id))
     transports: dict[str, Transport] = {transport.channel: transport, "web": web.channel}
@@ -321,6 +329,8 @@ def attach_wechat(
     if runtime is not None:
         transports["wechat"] = runtime.channel
         web.attachments.append(runtime.webhook.attach)
+        if runtime.webhook.config.media_dir is not None:  # its images, for the other channels
+            web.ctx.media.add(wechat_images(runtime.webhook.config.media_dir))
     return runtime
 
 

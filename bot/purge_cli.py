@@ -13,18 +13,15 @@ transaction). Messages follow LIAISON_LOCALE through the catalog (locales/*/priv
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
 from bot.i18n import Catalog
+from bot.media import kept_photo_folders
 from bot.retention import NoSuchResident, purge_preview, purge_resident
 from bot.settings import Settings
 from storage.privacy import PurgeCounts, PurgeTarget
-
-log = logging.getLogger(__name__)
 
 _PREFIXED = re.compile(r"^(telegram|wechat|web):([A-Za-z0-9_-]{1,64})$", re.IGNORECASE)
 _PLAIN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -65,7 +62,6 @@ def purge_command(settings: Settings, channel: str, external_id: str, yes: bool)
             print(c.plain("purge.cancelled"))
             return 1
     done = asyncio.run(_erase(settings, channel, external_id))
-    _delete_media(settings.wechat_media_dir, done.media)
     print(c.plain("purge.done", **who))
     print(_counts(c, done))
     return 0
@@ -76,20 +72,8 @@ def _counts(c: Catalog, counts: PurgeCounts) -> str:
     if counts.kept:
         text += "\n" + c.plain("purge.kept", kept=counts.kept)
     if counts.media:
-        text += "\n" + c.plain("purge.media", media=len(counts.media))
+        text += "\n" + c.plain("purge.media", media=counts.media)
     return text
-
-
-def _delete_media(media_dir: Path, names: tuple[str, ...]) -> None:
-    """The kept WeChat photos of the erased wishes (names come from the database, checked to
-    be plain file names so nothing outside the media directory can be touched)."""
-    for name in names:
-        if "/" in name or "\\" in name or name.startswith("."):
-            continue
-        try:
-            (media_dir / name).unlink(missing_ok=True)
-        except OSError as exc:
-            log.warning("purge: a kept photo could not be deleted: %s", type(exc).__name__)
 
 
 async def _preview(
@@ -109,6 +93,8 @@ async def _erase(settings: Settings, channel: str, external_id: str) -> PurgeCou
 
     db = await open_database(settings)
     try:
-        return await purge_resident(db, channel, external_id)
+        # the photo files kept for them go too (web uploads, WeChat images)
+        files = kept_photo_folders(settings.database, settings.wechat_media_dir)
+        return await purge_resident(db, channel, external_id, files)
     finally:
         await db.close()

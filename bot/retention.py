@@ -10,11 +10,13 @@ idle sessions (drafts, the last unanswered question), FAQ misses. The inbox prun
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
+from bot.media import FolderMedia
 from storage.db import Database
 from storage.desk import DeskRepo
 from storage.links import LinkRepo
@@ -123,13 +125,28 @@ async def purge_preview(db: Database, channel: str, external_id: str) -> tuple[P
         return target, await repo.count(target)
 
 
-async def purge_resident(db: Database, channel: str, external_id: str) -> PurgeCounts:
-    """Erase one person's data as a resident, in one transaction (all or nothing)."""
+async def purge_resident(
+    db: Database, channel: str, external_id: str, files: Sequence[FolderMedia] = ()
+) -> PurgeCounts:
+    """Erase one person's data as a resident, in one transaction (all or nothing); then the
+    photo files this process kept for them (`files`: the web uploads and WeChat images folders),
+    unless another wish still has the same file. Telegram keeps its own copies of Telegram
+    photos: the Bot API cannot delete them, only the reference is erased."""
     async with db.transaction() as conn:
         repo = PurgeRepo(conn)
         target = await repo.target(channel, external_id)
         if target is None:
             raise NoSuchResident(external_id)
+        refs = await repo.photo_refs(target)
         counts = await repo.erase(target)
-    log.info("purged the personal data of user %s (%d wishes anonymised)", target.user_id, counts.wishes)
+        shared = await repo.still_used(refs)
+    removed = 0
+    for ref in refs:
+        source = next((f for f in files if f.handles(ref)), None)
+        if source is not None and ref not in shared and source.remove(ref):
+            removed += 1
+    log.info(
+        "purged the personal data of user %s (%d wishes anonymised, %d photo files deleted)",
+        target.user_id, counts.wishes, removed,
+    )  # fmt: skip
     return counts

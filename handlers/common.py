@@ -23,7 +23,7 @@ from bot.faq_service import FaqService
 from bot.i18n import Catalog, Markup
 from bot.messages import Keyboard, OutMessage
 from bot.services import Identity, Liaison
-from handlers.telegram_io import edit, markup, send
+from handlers.telegram_io import Photos, edit, markup, send
 from storage.repositories import UserRow
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class Deps:
     catalog: Catalog
     faq: FaqService
     bot_username: str = ""
+    photos: Photos | None = None  # other channels' photos, uploaded (see telegram_io.Photos)
 
 
 def deps(context: Context) -> Deps:
@@ -260,7 +261,9 @@ async def render_messages(update: Update, context: Context, answer: Reply) -> No
             log.info("could not replace the pressed message: %s", exc)
     sent: Message | None = None
     for message in messages:
-        sent = await send(context.bot, chat.id, message, thread_id=topic_of(update))
+        sent = await send(
+            context.bot, chat.id, message, thread_id=topic_of(update), photos=deps(context).photos
+        )
     if answer.broadcast_progress is not None and sent is not None:
         # the live progress report: the broadcast monitor edits it from now on
         await conversation(context).progress_shown(answer, str(sent.chat_id), str(sent.message_id))

@@ -8,7 +8,8 @@ import logging
 import math
 import sys
 import warnings
-from collections.abc import Callable, Coroutine
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from telegram import (
@@ -32,6 +33,7 @@ from telegram.error import (
 from telegram.ext import BaseRateLimiter
 
 from bot.dispatcher import DeliveryError, Failure
+from bot.media import MediaRegistry, is_local_ref
 from bot.messages import Keyboard, OutMessage
 from bot.pacing import INTERACTIVE, Pacer
 from bot.textfit import split_html, truncate_plain, visible_length
@@ -77,6 +79,68 @@ SEND_ENDPOINTS = frozenset(
 )
 
 
+class Photos:
+    """How a message's photos reach Telegram, whatever channel they came from.
+
+    A Telegram file id is passed as it is; a `web:` or `wechat-media:` reference is not
+    something Telegram knows (a 400 "wrong file identifier"), so its bytes are fetched through
+    the media registry and uploaded, and the file id Telegram gives back is remembered for the
+    next time. A photo that cannot be had, or that Telegram refuses, is left out and `note`
+    (the catalog's "N photos could not be shown") goes with the text instead: a photo never
+    costs the card its text."""
+
+    REMEMBER = 2048  # foreign references whose Telegram file id is kept (in memory)
+
+    def __init__(self, media: MediaRegistry, note: Callable[[int], str]) -> None:
+        self.media = media
+        self.note = note
+        self._file_ids: OrderedDict[str, str] = OrderedDict()
+
+    async def resolve(self, refs: Sequence[str]) -> tuple[list[tuple[str, str | bytes]], int]:
+        """(ref, a file id or the bytes to upload) for each photo that can be sent, and how
+        many cannot."""
+        out: list[tuple[str, str | bytes]] = []
+        missing = 0
+        for ref in refs:
+            if not is_local_ref(ref):
+                out.append((ref, ref))
+                continue
+            known = self._file_ids.get(ref)
+            if known is not None:
+                self._file_ids.move_to_end(ref)
+                out.append((ref, known))
+                continue
+            data = await self.media.fetch(ref)
+            if data is None:
+                log.info("photo %s could not be fetched", ref.split(":", 1)[0])
+                missing += 1
+                continue
+            out.append((ref, data))
+        return out, missing
+
+    def remember(self, ref: str, sent: Message) -> None:
+        if not is_local_ref(ref) or not sent.photo:
+            return
+        self._file_ids[ref] = sent.photo[-1].file_id
+        self._file_ids.move_to_end(ref)
+        while len(self._file_ids) > self.REMEMBER:
+            self._file_ids.popitem(last=False)
+
+    def forget(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            self._file_ids.pop(ref, None)
+
+
+def _photo_input(photo: str | bytes, *, attach: bool = False) -> str | InputFile:
+    return photo if isinstance(photo, str) else InputFile(photo, filename="photo.jpg", attach=attach)
+
+
+def _refused_photo(exc: BadRequest) -> bool:
+    """A 400 about the photo (a wrong or foreign file id, an image Telegram cannot process),
+    not about the chat: the text can still go."""
+    return classify(exc).failure is Failure.BAD_REQUEST
+
+
 async def send(
     bot: Bot,
     chat_id: int | str,
@@ -84,40 +148,69 @@ async def send(
     *,
     paced: bool = False,
     thread_id: int | None = None,
+    photos: Photos | None = None,
 ) -> Message:
     """Send one neutral message; long text goes in several parts, the buttons on the last.
 
     `thread_id` is the forum topic to answer in (a supergroup's topics, where a message without
-    it would land in the General topic)."""
+    it would land in the General topic). `photos` resolves other channels' photo references
+    (without it, references are passed to Telegram as they are)."""
     rl = PACED if paced else None
     if message.attachment is not None:
         return await _send_file(bot, chat_id, message, thread_id=thread_id, rl=rl)
     if message.photos:
-        if len(message.photos) == 1 and message.text and visible_length(message.text) <= CAPTION_LIMIT:
-            return await bot.send_photo(
-                chat_id,
-                message.photos[0],
-                caption=message.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup(message.buttons),
-                message_thread_id=thread_id,
-                rate_limit_args=rl,
-            )
-        if len(message.photos) == 1:
-            sent = await bot.send_photo(
-                chat_id, message.photos[0], message_thread_id=thread_id, rate_limit_args=rl
-            )
+        if photos is not None:
+            items, missing = await photos.resolve(message.photos)
         else:
-            album = [InputMediaPhoto(p) for p in message.photos[:10]]
-            sent = (
-                await bot.send_media_group(
+            items, missing = [(p, p) for p in message.photos], 0
+        sent: Message | None = None
+        try:
+            # bytes go as an upload; in an album each is its own attach:// part
+            single = _photo_input(items[0][1]) if len(items) == 1 else None
+            if len(items) == 1 and not missing and message.text and visible_length(message.text) <= CAPTION_LIMIT:
+                sent = await bot.send_photo(
+                    chat_id,
+                    single,
+                    caption=message.text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup(message.buttons),
+                    message_thread_id=thread_id,
+                    rate_limit_args=rl,
+                )
+                if photos is not None:
+                    photos.remember(items[0][0], sent)
+                return sent
+            if len(items) == 1:
+                sent = await bot.send_photo(
+                    chat_id, single, message_thread_id=thread_id, rate_limit_args=rl
+                )
+                if photos is not None:
+                    photos.remember(items[0][0], sent)
+            elif items:
+                album = [InputMediaPhoto(_photo_input(p, attach=True)) for _, p in items[:10]]
+                group = await bot.send_media_group(
                     chat_id, album, message_thread_id=thread_id, rate_limit_args=rl
                 )
-            )[-1]
-        if not message.text:
+                if photos is not None:
+                    for (ref, _), one in zip(items, group, strict=False):
+                        photos.remember(ref, one)
+                sent = group[-1]
+        except BadRequest as exc:
+            if photos is None or not _refused_photo(exc):
+                raise
+            log.info("photos refused by Telegram, the text goes without them: %s", exc)
+            photos.forget([ref for ref, _ in items])  # a remembered file id may have gone stale
+            missing += len(items)
+            sent = None
+        text = message.text
+        if missing and photos is not None:
+            note = photos.note(missing)
+            text = f"{text}\n\n{note}" if text else note
+        if not text:
+            assert sent is not None
             return sent
         # An album cannot carry a long caption or buttons: the text follows on its own.
-        message = OutMessage(text=message.text, buttons=message.buttons, wish_id=message.wish_id)
+        message = OutMessage(text=text, buttons=message.buttons, wish_id=message.wish_id)
     if message.location is not None:
         return await bot.send_location(
             chat_id,
@@ -238,9 +331,12 @@ MigrationHook = Callable[[str, str], Coroutine[Any, Any, None]]
 class TelegramTransport:
     channel = "telegram"
 
-    def __init__(self, bot: Bot, on_migrated: MigrationHook | None = None) -> None:
+    def __init__(
+        self, bot: Bot, on_migrated: MigrationHook | None = None, photos: Photos | None = None
+    ) -> None:
         self.bot = bot
         self.on_migrated = on_migrated
+        self.photos = photos
 
     @staticmethod
     def is_group(chat_id: str) -> bool:
@@ -275,7 +371,7 @@ class TelegramTransport:
             parts = split_html(message.text, TEXT_LIMIT)
             if len(parts) == 1:
                 return await self._text(_target(chat_id), parts[0], message.buttons)
-        sent = await send(self.bot, _target(chat_id), message, paced=True)
+        sent = await send(self.bot, _target(chat_id), message, paced=True, photos=self.photos)
         return str(sent.message_id)
 
     async def _text(self, chat_id: int | str, text: str, buttons: Keyboard) -> str:

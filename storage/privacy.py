@@ -80,7 +80,7 @@ class PurgeCounts:
     sessions: int = 0
     inbox: int = 0
     kept: int = 0  # what a channel kept for the person (web messages, WeChat cards and options)
-    media: tuple[str, ...] = ()  # kept WeChat photos (file names in the media dir) to delete
+    media: int = 0  # photo files kept for the person (web uploads, WeChat images), deleted too
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,9 @@ _KEPT = (
 # What a channel keeps about a wish whoever it was for (a notice waiting for the resident, the
 # delivery paths): goes with the resident's wishes even when the person is also a worker.
 _ABOUT_WISH = ("wechat_waiting", "wechat_deliveries")
-_WECHAT_MEDIA = "wechat-media:"  # wechat/webhook.py: the file_ref of a kept photo
+# Photos whose files this process keeps (web/server.py uploads, wechat/webhook.py images);
+# Telegram's file ids are Telegram's copies.
+_KEPT_FILES = ("web:", "wechat-media:")
 
 
 class PurgeRepo:
@@ -200,19 +202,10 @@ class PurgeRepo:
             sessions=await self._count("SELECT COUNT(*) FROM sessions WHERE user_id = ?", [uid]),
             inbox=len(await self._inbox_rows(target)),
             kept=kept,
-            media=await self._media(ids),
+            media=sum(
+                1 for ref in await self.photo_refs(target) if ref.startswith(_KEPT_FILES)
+            ),
         )
-
-    async def _media(self, wish_ids: list[int]) -> tuple[str, ...]:
-        """The file names of kept WeChat photos of these wishes (deleted from disk by the
-        caller, who knows the media directory)."""
-        rows = await fetch_all(
-            self.conn,
-            f"SELECT file_ref FROM wish_attachments WHERE wish_id IN ({marks(wish_ids)})"
-            " AND file_ref LIKE ?",
-            [*wish_ids, _WECHAT_MEDIA + "%"],
-        )
-        return tuple(sorted({f"{str(r[0])[len(_WECHAT_MEDIA) :]}.jpg" for r in rows}))
 
     async def _inbox_rows(self, target: PurgeTarget) -> list[tuple[str, int]]:
         """The inbox rows (channel, update id) that came from any of the person's accounts."""
@@ -301,6 +294,39 @@ class PurgeRepo:
                 (uid,),
             )
         return counts
+
+    async def photo_refs(self, target: PurgeTarget) -> list[str]:
+        """The photos of the person's wishes and their web uploads (files the process keeps:
+        the caller deletes them once the rows are gone, see `still_used`)."""
+        ids = await self._wish_ids(target.user_id)
+        refs: list[str] = []
+        if ids:
+            rows = await fetch_all(
+                self.conn,
+                f"SELECT file_ref FROM wish_attachments WHERE wish_id IN ({marks(ids)})"
+                " AND kind = 'photo' AND file_ref IS NOT NULL",
+                ids,
+            )
+            refs += [str(r[0]) for r in rows]
+        web = [a for c, a in target.accounts if c == "web"]
+        if web:
+            rows = await fetch_all(
+                self.conn, f"SELECT id FROM web_uploads WHERE account IN ({marks(web)})", web
+            )
+            refs += [f"web:{r[0]}" for r in rows]
+        return list(dict.fromkeys(refs))
+
+    async def still_used(self, refs: list[str]) -> set[str]:
+        """Which of these photos another wish still has (a WeChat image is named by its
+        content, so two residents sending the same picture share one file)."""
+        if not refs:
+            return set()
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT DISTINCT file_ref FROM wish_attachments WHERE file_ref IN ({marks(refs)})",
+            refs,
+        )
+        return {str(r[0]) for r in rows}
 
     async def _wish_ids(self, user_id: int) -> list[int]:
         rows = await fetch_all(self.conn, "SELECT id FROM wishes WHERE resident_id = ?", (user_id,))

@@ -133,6 +133,15 @@ class WebRepo:
         )
         return [r[0] for r in rows]
 
+    async def photo_refs(self, wish_id: int) -> list[str]:
+        rows = await fetch_all(
+            self.conn,
+            "SELECT file_ref FROM wish_attachments WHERE wish_id=? AND kind='photo'"
+            " AND file_ref IS NOT NULL ORDER BY id",
+            (wish_id,),
+        )
+        return [str(r[0]) for r in rows]
+
     # -- the secret ------------------------------------------------------------------------------
 
     async def setting(self, key: str) -> str | None:
@@ -266,21 +275,6 @@ class WebRepo:
     async def receipt(self, wish_id: int) -> str:
         row = await fetch_one(self.conn, "SELECT receipt FROM wishes WHERE id=?", (wish_id,))
         return row[0] if row else ""
-
-    async def may_handle(self, user_id: int, wish_ids: list[int]) -> bool:
-        """Whether a logged-in person is a deputy or staff member of one of these wishes'
-        stations (who may see its photos, as on Telegram)."""
-        if not wish_ids:
-            return False
-        marks = ",".join("?" * len(wish_ids))
-        row = await fetch_one(
-            self.conn,
-            f"SELECT 1 FROM wishes w WHERE w.id IN ({marks}) AND ("
-            " EXISTS (SELECT 1 FROM deputies d WHERE d.station_id=w.station_id AND d.user_id=?)"
-            " OR EXISTS (SELECT 1 FROM station_staff s WHERE s.station_id=w.station_id AND s.user_id=?))",
-            (*wish_ids, user_id, user_id),
-        )
-        return row is not None
 
     async def is_worker(self, user_id: int) -> bool:
         row = await fetch_one(

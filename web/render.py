@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,6 +67,27 @@ def to_html(text: str) -> Markup:
     return Markup("".join(out).replace("\n", "<br>\n"))
 
 
+def photo_digest(ref: str) -> str:
+    """Names a wish's photo in a URL without showing its reference (a Telegram file id is
+    a credential of sorts: whoever has it and the token can download the file)."""
+    return hashlib.sha256(ref.encode()).hexdigest()[:32]
+
+
+def photo_url(ref: str, wish_id: object) -> str | None:
+    """Where the page finds a photo: a web upload at /u/, any other channel's photo of a wish
+    at /wp/<wish>/<digest>.jpg (both re-check who asks on every request)."""
+    if ref.startswith("web:"):
+        return f"/u/{ref[4:]}.jpg"
+    if isinstance(wish_id, int) and not isinstance(wish_id, bool):
+        return f"/wp/{wish_id}/{photo_digest(ref)}.jpg"
+    return None  # a photo about no wish: nothing may authorise it
+
+
+def photo_urls(refs: Any, wish_id: object) -> tuple[str, ...]:
+    urls = (photo_url(str(r), wish_id) for r in refs or ())
+    return tuple(u for u in urls if u is not None)
+
+
 def file_view(data: Any, now: datetime | None) -> FileView | None:
     if not isinstance(data, dict) or not str(data.get("id", "")).isalnum():
         return None
@@ -97,7 +119,7 @@ def view(
         buttons=tuple(
             tuple(ButtonView(str(t), str(a)) for t, a in row) for row in payload.get("buttons", [])
         ),
-        photos=tuple(str(p) for p in payload.get("photos", []) if str(p).startswith("web:")),
+        photos=photo_urls(payload.get("photos", []), payload.get("wish_id")),
         location=(float(loc[0]), float(loc[1])) if loc else None,
         file=file_view(payload.get("file"), now),
     )

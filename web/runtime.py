@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.cards import Cards
 from bot.clock import Clock
 from bot.i18n import Catalog
+from bot.media import MediaRegistry, web_data_dir, web_uploads
 from bot.settings import Settings
 from storage.db import Database
 from web.channel import WebChannel
@@ -66,6 +67,7 @@ class WebServer:
 async def build_web(
     settings: Settings, db: Database, catalog: Catalog, clock: Clock, liaison: Any, faq: Any,
     demo: bool = False, config: Any = None, conversation: Any = None,
+    media: MediaRegistry | None = None,
 ) -> WebServer:  # fmt: skip
     """The web channel's server; `conversation` (bot.conversation.Conversation) is what the
     chat pages talk to: without one they say the web chat is unavailable."""
@@ -77,10 +79,15 @@ async def build_web(
         cards=Cards(catalog, settings.tz),
         channel=channel,
         signer=Signer(await web_secret(db, settings.web_secret)),
-        data_dir=settings.database.absolute().parent / "web-data",
+        data_dir=web_data_dir(settings.database),
         public_url=settings.web_url,
         demo=demo,
     )
+    # The registry the composition root shares between channels (a fresh one otherwise): the
+    # web serves its own uploads through it, and other channels' photos on the desk.
+    ctx.liaison = liaison
+    ctx.media = media if media is not None else MediaRegistry()
+    ctx.media.add(web_uploads(ctx.uploads))
     if conversation is not None:
         ctx.chat = WebChat(conversation, channel, db, clock)
     if demo and config is not None:

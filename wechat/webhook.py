@@ -35,6 +35,7 @@ from bot.messages import OutMessage
 from storage.db import Database
 from storage.repositories import Repos
 from storage.wechat import WeChatRepo
+from web.uploads import UploadRejected, reencode
 from wechat.api import WeChatApi
 from wechat.channel import WeChatChannel
 from wechat.crypto import CryptoError, MessageCrypto, check_signature
@@ -429,11 +430,19 @@ class WeChatWebhook:
 
     async def _download(self, media_id: str) -> str:
         """Temporary media expire after 3 days: keep the photo now. The reference is
-        wechat-media:<sha256> for a file in media_dir."""
+        wechat-media:<sha256> for a file in media_dir.
+
+        Kept as web uploads are: only if it is an image, re-encoded from its pixels (no EXIF,
+        so no GPS position, camera or time; no trailing data), at most 2048 px."""
         try:
-            data, _ = await self.api.download_media(media_id)
+            raw, _ = await self.api.download_media(media_id)
         except DeliveryError as exc:
             log.warning("wechat media not downloaded: %s", exc.failure.value)
+            return ""
+        try:
+            data = await asyncio.to_thread(reencode, raw)
+        except UploadRejected as exc:
+            log.warning("wechat media refused: %s", exc.reason)
             return ""
         digest = hashlib.sha256(data).hexdigest()
         if self.config.media_dir is not None:

@@ -7,7 +7,7 @@ from bot.actions import button
 from bot.conversation.turn import Turn
 from bot.domain.model import Action, InvalidInput, Role
 from bot.i18n import Markup
-from bot.messages import Button, keyboard
+from bot.messages import Button, OutMessage, keyboard
 
 INPUT_ACTIONS = {act.REPLY: Action.REPLY, act.RESOLVE: Action.RESOLVE, act.DECLINE: Action.DECLINE}
 INPUT_PROMPTS = {
@@ -100,4 +100,9 @@ async def view_wish(t: Turn, wish_id: int) -> None:
         text = Markup(text + "\n" + t.c.t("follow.count", count=detail.followers))
     cards = liaison.cards
     buttons = cards.handler_buttons(detail.wish) if handler else cards.resident_buttons(detail.wish)
+    photos = tuple(a.file_ref for a in detail.attachments if a.kind == "photo" and a.file_ref)
+    if handler and photos:
+        # the wish's photos before its details, as on the card (whatever channel they came by:
+        # each channel fetches another's through bot/media.py)
+        t.send(OutMessage(photos=photos, wish_id=detail.wish.id))
     t.say(text, buttons, wish_id=detail.wish.id)

@@ -96,6 +96,11 @@ async def test_resident_on_the_web_deputy_on_telegram(
     # the deputy on Telegram: accept and resolve
     card = await h.card_for(ZHANG, receipt)
     assert "路灯坏了三天" in card.text
+    # with the resident's photo, uploaded to Telegram (a `web:` reference is no file id there)
+    photos = [m for m in fake.messages_to(ZHANG) if m.photo and m.message_id < card.message_id]
+    assert photos, fake.dump(ZHANG)
+    with Image.open(io.BytesIO(fake.file_bytes(photos[-1].photo or ""))) as img:
+        assert img.format == "JPEG" and not img.getexif()
     fake.press(ZHANG, card, "受理")
     await fake.wait_for(chat_id=ZHANG, text_contains="已受理")
     card = fake.message(ZHANG, card.message_id)

@@ -38,6 +38,7 @@ async def leave_wish(
     phone: str | None = None,
     photo: bool = False,
     location: bool = False,
+    photo_data: bytes | None = None,
 ) -> str:
     """Walk the /new flow from the station's QR code to the receipt; returns the receipt."""
     fake = h.fake
@@ -48,7 +49,7 @@ async def leave_wish(
     assert "描述" in prompt.text
     more = await h.say(user, text)
     if photo:
-        fake.send_photo(user, caption=None)
+        fake.send_photo(user, caption=None, data=photo_data)
         more = await fake.next_message(user)
         assert "已收到 1 张" in more.text
     if location:

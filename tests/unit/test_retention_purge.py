@@ -274,3 +274,41 @@ async def test_purge_by_any_account_on_either_engine(
     assert ids and all(str(r[0]).startswith("purged:") for r in ids)
     with pytest.raises(NoSuchResident):  # nobody is behind those accounts any more
         await purge_preview(db, "wechat", openid)
+
+
+async def test_purge_deletes_the_photo_files_kept_for_the_resident(
+    liaison: Liaison, db: Database, tmp_path: Path
+) -> None:
+    """The files behind `wechat-media:` and `web:` photos go with the rows (they used to stay
+    on disk, unreferenced); an image another resident's wish also has (same content, one file)
+    stays, and so does everyone else's."""
+    from bot.media import kept_photo_folders
+    from bot.retention import purge_resident
+    from bot.services import Identity
+
+    web_files, wechat_files = kept_photo_folders(tmp_path / "liaison.db", tmp_path / "media")
+    web_files.folder.mkdir(parents=True)
+    wechat_files.folder.mkdir(parents=True)
+    mine, shared, theirs = ("a" * 64, "b" * 64, "c" * 64)
+    for digest in (mine, shared, theirs):
+        (wechat_files.folder / f"{digest}.jpg").write_bytes(b"jpeg")
+
+    async def wish_with(openid: str, *digests: str) -> None:
+        wx = await liaison.identify(Identity("wechat", openid, openid, ""))
+        await liaison.choose_station(wx, "huimin")
+        await liaison.start_draft(wx)
+
+        def fill(d):  # type: ignore[no-untyped-def]
+            d = d.with_category("traffic").with_text("路灯坏了")
+            for digest in digests:
+                d = d.with_photo(f"wechat-media:{digest}", None)
+            return d.described().with_public(False).with_phone(None)
+
+        await liaison.update_draft(wx, fill)
+        await liaison.submit_draft(wx, None)
+
+    await wish_with("oWeChatPhotos001", mine, shared)
+    await wish_with("oWeChatPhotos002", shared, theirs)
+    await purge_resident(db, "wechat", "oWeChatPhotos001", (web_files, wechat_files))
+    left = sorted(p.stem for p in wechat_files.folder.iterdir())
+    assert left == [shared, theirs]

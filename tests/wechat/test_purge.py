@@ -112,7 +112,7 @@ async def test_purge_erases_a_wechat_resident(
     assert code == 0, out
     assert f"已清除微信用户 {OPENID} 的个人数据" in out
     assert "渠道为送达保留的记录（网页消息、微信待送卡片和选项等）：5 条" in out
-    assert "保存的微信图片：1 张" in out
+    assert "保存的照片文件（网页上传、微信图片）：1 个" in out
     assert "收件箱原始消息：1 条" in out
     with sqlite3.connect(db_path) as conn:
         everything = "\n".join(conn.iterdump())

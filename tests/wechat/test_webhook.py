@@ -7,6 +7,7 @@ dedupe before answering, passive reply versus success + 客服, options and medi
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from PIL import Image
 
 from bot.clock import ManualClock
 from bot.i18n import Catalog
@@ -21,6 +23,7 @@ from bot.messages import Button, OutMessage
 from storage.db import Database, fetch_all
 from storage.wechat import WeChatRepo
 from tests.fake_wechat import FakeWeChat
+from tests.web.test_web_pages import _jpeg_with_gps
 from wechat.api import WeChatApi
 from wechat.channel import WeChatChannel
 from wechat.messages import parse_push
@@ -197,16 +200,33 @@ async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
     assert rig.conversation.seen[3].text == "7" and not rig.conversation.seen[3].action
 
 
-async def test_photo_is_downloaded_at_intake(rig: Rig, tmp_path: Path) -> None:
-    rig.fake.media["MEDIA1"] = b"\xff\xd8\xff photo bytes"
+async def test_photo_is_downloaded_at_intake_and_kept_without_exif(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Kept as web uploads are: re-encoded from the pixels, so the GPS position a phone wrote
+    into the picture is not kept (the old code stored the bytes as received)."""
+    original = _jpeg_with_gps()
+    rig.fake.media["MEDIA1"] = original
     await rig.fake.push(
         rig.fake.xml(OPENID, "image", PicUrl="http://mmbiz/x.jpg", MediaId="MEDIA1")
     )
     ref = rig.conversation.seen[0].photos[0]
     assert ref.startswith("wechat-media:")
-    assert (
-        tmp_path / "media" / f"{ref.split(':')[1]}.jpg"
-    ).read_bytes() == b"\xff\xd8\xff photo bytes"
+    kept = (tmp_path / "media" / f"{ref.split(':')[1]}.jpg").read_bytes()
+    assert kept != original
+    with Image.open(io.BytesIO(kept)) as img:
+        assert img.format == "JPEG" and img.size == (64, 48)
+        assert not img.getexif()  # no Make, no GPS
+
+
+async def test_a_media_that_is_no_image_is_not_kept(rig: Rig, tmp_path: Path) -> None:
+    rig.fake.media["MEDIA2"] = b"\xff\xd8\xff not really a photo <script>"
+    await rig.fake.push(
+        rig.fake.xml(OPENID, "image", PicUrl="http://mmbiz/x.jpg", MediaId="MEDIA2")
+    )
+    seen = rig.conversation.seen[0]
+    assert seen.unsupported and not seen.photos
+    assert not (tmp_path / "media").exists() or not list((tmp_path / "media").iterdir())
 
 
 async def test_kept_notices_are_shown_at_the_next_message(rig: Rig, clock: ManualClock) -> None:
