@@ -169,7 +169,7 @@ async def build(path: Path, n_stations: int, n_wishes: int, seed: int = 12) -> d
     liaison = make_liaison(db, clock, catalog)
     Supervisor(db, catalog, liaison)
     config = parse_stations_yaml(stations_yaml(n_stations))
-    await liaison.sync_config(config)
+    await liaison.directory.sync_config(config)
     await db.close()
     took["schema+stations"] = time.perf_counter() - t0
 
@@ -502,7 +502,7 @@ async def measure(
     await db.connect()
     liaison = make_liaison(db, clock, catalog)
     supervisor = make_supervisor(db, catalog, liaison, clock)
-    await liaison.sync_config(config)
+    await liaison.directory.sync_config(config)
     result["start-up"] = time.perf_counter() - t0
 
     reporting = Reporting(liaison)
@@ -528,16 +528,16 @@ async def measure(
         "/stats county admin": lambda: reporting.stats(admin, period),
         "/stats station staff": lambda: reporting.stats(staff, period),
         "/stats county admin, year": lambda: reporting.stats(admin, year),
-        "/queue station staff": lambda: liaison.queue(staff),
-        "/queue county admin": lambda: liaison.queue(admin),
-        "/queue deputy": lambda: liaison.queue(deputy),
+        "/queue station staff": lambda: liaison.queries.queue(staff),
+        "/queue county admin": lambda: liaison.queries.queue(admin),
+        "/queue deputy": lambda: liaison.queries.queue(deputy),
         "/overdue station staff": lambda: supervisor.overdue(staff),
         "/overdue county admin": lambda: supervisor.overdue(admin),
-        "/unassigned station staff": lambda: liaison.unassigned(staff),
-        "/unassigned county admin": lambda: liaison.unassigned(admin),
+        "/unassigned station staff": lambda: liaison.queries.unassigned(staff),
+        "/unassigned county admin": lambda: liaison.queries.unassigned(admin),
         "/mywork deputy": lambda: reporting.my_work(deputy, period),
-        "wall page": lambda: liaison.wall("st0000", 0),
-        "wish detail": lambda: liaison.wish_detail(staff, wish_id),
+        "wall page": lambda: liaison.queries.wall("st0000", 0),
+        "wish detail": lambda: liaison.queries.wish_detail(staff, wish_id),
         "export station year (xlsx)": export,
     }
     for name, fn in screens.items():

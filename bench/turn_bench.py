@@ -47,7 +47,7 @@ async def run(turns: int, residents: int, profile: str) -> None:
         clock = ManualClock()
         catalog = Catalog("zh_CN")
         liaison = Liaison(db, catalog, clock, ZoneInfo("Asia/Shanghai"))
-        await liaison.sync_config(
+        await liaison.directory.sync_config(
             load_stations_file(ROOT / "deploy/stations.example.yaml"), "memory"
         )
         faq = FaqService(db, clock)
@@ -60,7 +60,7 @@ async def run(turns: int, residents: int, profile: str) -> None:
         # warm-up: caches, the FAQ's lazy parts, SQLite's page cache
         for i in range(200):
             await talk.say(people[i % residents], asked[i % len(asked)])
-        station = await liaison.home_station(await talk.conversation.person(_probe(people[0])))
+        station = await liaison.directory.home_station(await talk.conversation.person(_probe(people[0])))
         faq_cpu = 0.0
         for i in range(min(turns, 2000)):
             start = time.process_time()

@@ -82,7 +82,7 @@ class LiaisonApp:
         await publish_commands(self.application.bot, deps.catalog)
         # in the background: one call per deputy and staff member must not delay the start
         self._menus = asyncio.create_task(self.publish_menus(), name="menus")
-        await self.liaison.report_not_started()
+        await self.liaison.people.report_not_started()
         if self.exempt is not None:
             await self.exempt.refresh()  # before the first update is read
         self._tasks = [
@@ -159,7 +159,7 @@ class LiaisonApp:
     async def _housekeeping(self) -> None:
         while True:
             try:
-                closed = await self.liaison.close_stale()
+                closed = await self.liaison.wishes.close_stale()
                 if closed:
                     log.info("closed %d resolved wishes nobody rated", closed)
             except Exception:
@@ -240,8 +240,8 @@ async def build(
         retention=Retention(db, clock, settings.retention()),
     )
     if config is not None:
-        await liaison.sync_config(config)
-    if not await liaison.stations():
+        await liaison.directory.sync_config(config)
+    if not await liaison.directory.stations():
         # Residents would be asked to choose from an empty list (a picker without buttons):
         # refuse to start instead, saying what to set.
         await db.close()
@@ -286,8 +286,8 @@ async def build(
     web_login.register(application, lambda: web.url, link_codes=bool(settings.wechat_app_id))
     transports: dict[str, Transport] = {transport.channel: transport, "web": web.channel}
     wechat = attach_wechat(settings, db, clock, talk, web, transports)
-    dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=pacer)
-    liaison.wishes_per_day = settings.limit_wishes_per_day
+    dispatcher = Dispatcher(db, transports, clock, liaison.people.on_unreachable, pacer=pacer)
+    liaison.core.wishes_per_day = settings.limit_wishes_per_day
     exempt = ExemptPeople(db, settings.staff_ids)
     poller = DurablePoller(
         application,
@@ -321,7 +321,7 @@ def attach_wechat(
     liaison = conversation.liaison
 
     async def on_delivery(wish_id: int, openid: str, path: str) -> None:
-        await liaison.delivered(wish_id, "wechat", openid, path)
+        await liaison.deliveries.delivered(wish_id, "wechat", openid, path)
 
     runtime = build_wechat(
         settings, db, clock, conversation, settings.web_url, on_delivery=on_delivery
@@ -447,7 +447,7 @@ class WebOnlyApp:
     async def _housekeeping(self) -> None:
         while True:
             try:
-                await self.liaison.close_stale()
+                await self.liaison.wishes.close_stale()
             except Exception:
                 log.exception("housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
@@ -503,9 +503,9 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
         db, catalog, clock, settings.tz, auto_close_days=settings.auto_close_days,
         input_timeout=timedelta(minutes=settings.input_timeout_minutes),
     )  # fmt: skip
-    liaison.wishes_per_day = settings.limit_wishes_per_day  # web residents have the limit too
+    liaison.core.wishes_per_day = settings.limit_wishes_per_day  # web residents have the limit too
     if config is not None:
-        await liaison.sync_config(config, channel="web" if demo else "telegram")
+        await liaison.directory.sync_config(config, channel="web" if demo else "telegram")
     faq = FaqService(db, clock, settings.faq_file)
     await faq.reload()
     supervisor = Supervisor(
@@ -519,5 +519,5 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
     )
     transports: dict[str, Transport] = {"web": web.channel}
     wechat = attach_wechat(settings, db, clock, talk, web, transports)
-    dispatcher = Dispatcher(db, transports, clock, liaison.on_unreachable, pacer=Pacer(Limits()))
+    dispatcher = Dispatcher(db, transports, clock, liaison.people.on_unreachable, pacer=Pacer(Limits()))
     return WebOnlyApp(settings, db, liaison, dispatcher, web, supervisor, wechat=wechat)

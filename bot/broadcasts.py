@@ -79,27 +79,27 @@ class BroadcastService:
 
     async def scopes(self, user: UserRow) -> tuple[list[tuple[str, str]], bool]:
         """The stations this person may broadcast to, as (id, name), and whether county-wide."""
-        actor = await self.liaison.actor(user)
-        stations = [s for s in await self.liaison.stations() if actor.is_staff_of(s.id)]
+        actor = await self.liaison.people.actor(user)
+        stations = [s for s in await self.liaison.directory.stations() if actor.is_staff_of(s.id)]
         if not stations:
             raise NotAllowed("broadcast")
         return [(s.id, s.name) for s in stations], actor.is_admin
 
     async def begin(self, user: UserRow, scope: str) -> BroadcastDraft:
-        actor = await self.liaison.actor(user)
+        actor = await self.liaison.people.actor(user)
         self._check_scope(actor, scope)
-        if scope != COUNTY and await self.liaison.station(scope) is None:
+        if scope != COUNTY and await self.liaison.directory.station(scope) is None:
             raise NotFound("station")
         draft = BroadcastDraft(step="text", station_id=scope)
-        await self.liaison.set_session_value(user, SESSION_KEY, draft.to_dict())
+        await self.liaison.flows.set_session_value(user, SESSION_KEY, draft.to_dict())
         return draft
 
     async def draft(self, user: UserRow) -> BroadcastDraft | None:
-        data = await self.liaison.session_value(user, SESSION_KEY)
+        data = await self.liaison.flows.session_value(user, SESSION_KEY)
         return BroadcastDraft.from_dict(data) if data else None
 
     async def _save(self, user: UserRow, draft: BroadcastDraft | None) -> None:
-        await self.liaison.set_session_value(user, SESSION_KEY, draft.to_dict() if draft else None)
+        await self.liaison.flows.set_session_value(user, SESSION_KEY, draft.to_dict() if draft else None)
 
     async def set_text(self, user: UserRow, text: str, photo: str | None = None) -> BroadcastDraft:
         draft = await self._require(user)
@@ -137,7 +137,7 @@ class BroadcastService:
         receipt = normalize_receipt(receipt_text)
         if receipt is None:
             raise InvalidInput("bad_receipt")
-        wish = await self.liaison.find_receipt(user, receipt)
+        wish = await self.liaison.queries.find_receipt(user, receipt)
         if wish.station_id != draft.station_id:
             raise NotFound("receipt")
         draft = replace(draft, wish_id=wish.id, step="confirm")
@@ -158,7 +158,7 @@ class BroadcastService:
         """Queue the broadcast for everyone at once, in one transaction with its record."""
         draft = await self._require(user)
         draft.expect("confirm")
-        actor = await self.liaison.actor(user)
+        actor = await self.liaison.people.actor(user)
         self._check_scope(actor, draft.station_id)  # rights may have changed since the draft
         message = await self._message(draft)
         now = self.clock.now()
@@ -194,7 +194,7 @@ class BroadcastService:
             await Broadcasts(conn).set_progress_message(broadcast_id, chat_id, message_id)
 
     async def cancel(self, user: UserRow, broadcast_id: int) -> int:
-        actor = await self.liaison.actor(user)
+        actor = await self.liaison.people.actor(user)
         async with self.db.transaction() as conn:
             store = Broadcasts(conn)
             row = await store.get(broadcast_id)
@@ -309,7 +309,7 @@ class BroadcastService:
         if draft.station_id == COUNTY:
             sender = self.c.plain("broadcast.county")
         else:
-            station = await self.liaison.station(draft.station_id)
+            station = await self.liaison.directory.station(draft.station_id)
             sender = station.name if station else draft.station_id
         # A broadcast is public: a resident's mobile, ID number, e-mail or self-introduced name
         # pasted into it is masked (landlines are the offices'), and the preview shows it so.

@@ -312,7 +312,7 @@ async def _import(settings: Settings, file: Path) -> None:
     config = load_stations_file(file, catalog)  # validated whole before the database is opened
     db = await open_database(settings)
     try:
-        await Liaison(db, catalog, SystemClock(), settings.tz).sync_config(config)
+        await Liaison(db, catalog, SystemClock(), settings.tz).directory.sync_config(config)
     finally:
         await db.close()
 

@@ -93,10 +93,10 @@ class QrCode:
 class Reporting:
     def __init__(self, liaison: Liaison, deadlines: Deadlines | None = None) -> None:
         self.liaison = liaison
-        self.db = liaison.db
-        self.c = liaison.c
-        self.clock = liaison.clock
-        self.tz = liaison.tz
+        self.db = liaison.core.db
+        self.c = liaison.core.c
+        self.clock = liaison.core.clock
+        self.tz = liaison.core.tz
         self.deadlines = deadlines or Deadlines()
 
     # -- who may see what ---------------------------------------------------------------------
@@ -104,11 +104,11 @@ class Reporting:
     async def _actor(self, user: UserRow | None) -> Actor:
         if user is None:
             return Actor(user_id=None, is_admin=True)  # the operator at the command line
-        return await self.liaison.actor(user)
+        return await self.liaison.people.actor(user)
 
     async def _managed(self, actor: Actor) -> list[StationRow]:
         async with self.db.read() as conn:
-            return await self.liaison.managed_stations(Repos(conn), actor)
+            return await self.liaison.people.managed_stations(Repos(conn), actor)
 
     def period(self, text: str | None) -> Period:
         """Raises ValueError for a period nobody can read."""
@@ -124,7 +124,7 @@ class Reporting:
         stations = await self._managed(actor)
         if not stations:
             raise NotAllowed("stats")
-        counts = {s.station.id: s for s in await self.liaison.stats(user)}
+        counts = {s.station.id: s for s in await self.liaison.queries.stats(user)}
         ids = [s.id for s in stations]
         window = chart_window(period, self.tz)
         now = self.clock.now()
@@ -429,7 +429,7 @@ class Reporting:
         now: datetime,
     ) -> Table:
         p = self._p
-        cards = self.liaison.cards
+        cards = self.liaison.core.cards
         headers = [
             p(k)
             for k in (
@@ -500,7 +500,7 @@ class Reporting:
         masked: bool,
     ) -> Table:
         p = self._p
-        cards = self.liaison.cards
+        cards = self.liaison.core.cards
         headers = [
             p(k)
             for k in (

@@ -90,14 +90,14 @@ class Supervisor:
         self.retention = retention  # pruning rides on this restart-safe tick (bot/retention.py)
         self.c = catalog
         self.liaison = liaison
-        self.clock = liaison.clock
-        self.tz: tzinfo = liaison.tz
-        self.cards = liaison.cards
+        self.clock = liaison.core.clock
+        self.tz: tzinfo = liaison.core.tz
+        self.cards = liaison.core.cards
         self.digest_hour = digest_hour
         self.rating_reminder_days = rating_reminder_days
         self.followup_days = followup_days
         self._tick_lock = asyncio.Lock()
-        liaison.event_hooks.append(self._on_event)
+        liaison.core.event_hooks.append(self._on_event)
 
     # -- due dates, kept by every recorded event ------------------------------------------------
 
@@ -333,7 +333,7 @@ class Supervisor:
         async with self.db.read() as conn:
             repos = Repos(conn)
             actor = await self.liaison.people.actor_in(repos, user)
-            stations = await self.liaison.managed_stations(repos, actor)
+            stations = await self.liaison.people.managed_stations(repos, actor)
             if not stations:
                 raise NotAllowed("overdue")
             ids = None if actor.is_admin else [s.id for s in stations]
@@ -582,7 +582,7 @@ class Supervisor:
         for station in stations:
             for u in members.get(station.id, []):
                 audience.setdefault(u.id, (u, []))[1].append(station)
-        for channel, external_id in sorted(self.liaison.admins):
+        for channel, external_id in sorted(self.liaison.core.admins):
             admin = await repos.user_by_external(channel, external_id)
             if admin is not None:
                 audience[admin.id] = (admin, list(stations))

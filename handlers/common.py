@@ -61,7 +61,7 @@ async def current_user(update: Update, context: Context) -> UserRow | None:
     ident = identity(update)
     if ident is None:
         return None
-    return await deps(context).liaison.identify(ident)
+    return await deps(context).liaison.people.identify(ident)
 
 
 def idempotency_key(update: Update) -> str:

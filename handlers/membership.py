@@ -28,9 +28,9 @@ async def on_my_chat_member(update: Update, context: Context) -> None:
             return
         liaison = deps(context).liaison
         if status in GONE:
-            await liaison.on_blocked(ident.channel, ident.external_id)
+            await liaison.people.on_blocked(ident.channel, ident.external_id)
         else:  # unblocked: reachable again (identify records that)
-            await liaison.identify(ident)
+            await liaison.people.identify(ident)
         return
     # A group or channel (a station's 回音壁): ids only in the log, never titles.
     if status in GONE:

@@ -53,7 +53,7 @@ async def publish_commands(bot: Bot, catalog: Catalog) -> None:
 async def publish_work_menus(bot: Bot, catalog: Catalog, liaison: Liaison) -> None:
     """Each deputy's and staff member's own menu (also refreshes it after a role change)."""
     try:
-        workers = await liaison.workers(CHANNEL)
+        workers = await liaison.people.workers(CHANNEL)
     except Exception as exc:  # a convenience: never let it take the bot down
         log.warning("could not list deputies and staff for their menus: %s", type(exc).__name__)
         return

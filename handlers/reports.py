@@ -34,7 +34,7 @@ def _caption(text: str) -> str:
 async def qr(update: Update, context: Context, user: UserRow) -> None:
     d = deps(context)
     c = d.catalog
-    if not await d.liaison.is_staff(user):
+    if not await d.liaison.people.is_staff(user):
         raise NotAllowed("qr")
     if not d.bot_username:
         await reply(update, context, c.t("reports.qr_no_username"))

@@ -17,6 +17,6 @@ async def start(update: Update, context: Context) -> None:
         return
     # Deputies and staff get their commands in the "/" menu of their own chat.
     d = deps(context)
-    actor = await d.liaison.actor(user)
+    actor = await d.liaison.people.actor(user)
     await publish_work_menu(context.bot, d.catalog, int(user.chat_id), actor)
 

@@ -20,16 +20,16 @@ LINK_CODES = "link_codes"  # bot_data key: True when WeChat is on (a link code c
 async def web_command(update: Update, context: Context, user: UserRow) -> None:
     d = deps(context)
     liaison = d.liaison
-    if not await is_worker(liaison.db, user.id):
+    if not await is_worker(liaison.core.db, user.id):
         await reply(update, context, d.catalog.t("web.login_not_worker"))
     else:
         link = await create_login_link(
-            liaison.db, liaison.clock, context.bot_data[WEB_URL](), user.id
+            liaison.core.db, liaison.core.clock, context.bot_data[WEB_URL](), user.id
         )
         text = d.catalog.t("web.login_link", minutes=LOGIN_LINK_MINUTES, link=link)
         if context.bot_data.get(LINK_CODES):
             # the same person's WeChat: a code they send to the service account (bot/logins.py)
-            code = await create_link_code(liaison.db, liaison.clock, user.id)
+            code = await create_link_code(liaison.core.db, liaison.core.clock, user.id)
             text = Markup(
                 text + "\n\n" + d.catalog.t("web.link_code", code=code, minutes=LOGIN_LINK_MINUTES)
             )

@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bot.clock import ManualClock
 from bot.i18n import Catalog
@@ -15,6 +16,11 @@ from bot.services import Identity, Liaison
 from bot.stations_file import StationsConfig, parse_stations_yaml
 from storage.db import Database
 from tests.engines import database_target, drop_schemas
+
+# Property tests check what holds, not how fast: on a loaded 2-core CI machine the default
+# 200 ms deadline and the "generation is slow" health check fail for reasons of load alone.
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 # The web channel listens on any free port in tests (and in the bots they start as processes):
 # the machine runs several suites at once, and 8080 may be taken.
@@ -82,7 +88,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture
 async def liaison(db: Database, clock: ManualClock, config: StationsConfig) -> Liaison:
     service = Liaison(db, Catalog("zh_CN"), clock, TZ, admins=[("telegram", str(ADMIN_ID))])
-    await service.sync_config(config)
+    await service.directory.sync_config(config)
     return service
 
 

@@ -514,7 +514,7 @@ async def _may_see(ctx: WebContext, user_id: int, wish_id: int) -> bool:
     if user is None:
         return False
     try:
-        await ctx.liaison.wish_detail(user, wish_id)
+        await ctx.liaison.queries.wish_detail(user, wish_id)
     except DomainError:
         return False
     return True

@@ -68,7 +68,7 @@ class Conversation:
         return self._reporting
 
     async def person(self, event: Inbound) -> UserRow:
-        return await self.liaison.identify(
+        return await self.liaison.people.identify(
             Identity(
                 channel=event.channel,
                 external_id=event.account,

@@ -110,15 +110,15 @@ async def due_suffixes(t: Turn, wishes: list[Wish]) -> dict[int, str]:
 
 async def queue(t: Turn) -> None:
     c, liaison = t.c, t.liaison
-    actor = await liaison.actor(t.user)
+    actor = await liaison.people.actor(t.user)
     if not (actor.deputy_ids or actor.staff_of or actor.is_admin):
         raise NotAllowed("queue")
-    items = await liaison.queue(t.user)
+    items = await liaison.queries.queue(t.user)
     if not items:
         t.say(c.t("queue.empty"))
         return
-    now = liaison.clock.now()
-    cards = liaison.cards
+    now = liaison.core.clock.now()
+    cards = liaison.core.cards
     shown = items[:MAX_LISTED]
     dues = await due_suffixes(t, [w for w, _ in shown])  # 受理/办结时限
     lines = [
@@ -143,21 +143,21 @@ async def queue(t: Turn) -> None:
 
 
 async def unassigned(t: Turn) -> None:
-    if not await t.liaison.is_staff(t.user):
+    if not await t.liaison.people.is_staff(t.user):
         raise NotAllowed("unassigned")
     await _list_unassigned(t)
 
 
 async def assign(t: Turn, words: list[str]) -> None:
     """/assign [receipt]: the list of wishes nobody handles, or one wish's 分派 (as its button)."""
-    if not await t.liaison.is_staff(t.user):
+    if not await t.liaison.people.is_staff(t.user):
         raise NotAllowed("assign")
     receipt = normalize_receipt(words[0]) if words else None
     if receipt is None:
         await _list_unassigned(t)
         return
     try:
-        wish = await t.liaison.find_receipt(t.user, receipt)
+        wish = await t.liaison.queries.find_receipt(t.user, receipt)
     except NotFound:
         t.say(t.c.t("error.receipt_not_found", receipt=receipt))
         return
@@ -165,7 +165,7 @@ async def assign(t: Turn, words: list[str]) -> None:
 
 
 async def _list_unassigned(t: Turn) -> None:
-    items = await t.liaison.unassigned(t.user)
+    items = await t.liaison.queries.unassigned(t.user)
     if not items:
         t.say(t.c.t("assign.none"))
         return

@@ -17,10 +17,10 @@ TOPICS_PER_PAGE = 10
 async def answer_question(t: Turn, text: str) -> None:
     """A resident's free text outside any flow: answer, suggest or hand over."""
     c = t.c
-    station = await t.liaison.home_station(t.user)
+    station = await t.liaison.directory.home_station(t.user)
     result = await t.faq.ask(text, station, name_variants(t.user.display_name or ""))
     # Kept for "留言给代表" on this reply, whatever the outcome: an answer may not be enough.
-    await t.liaison.remember_question(t.user, text)
+    await t.liaison.flows.remember_question(t.user, text)
     leave = Button(c.plain("btn.leave_wish"), LEAVE_WISH)
     if result.kind == "answer":
         more = Button(c.plain("btn.more_faq"), MENU_FAQ)
@@ -41,7 +41,7 @@ async def answer_question(t: Turn, text: str) -> None:
 
 async def topics(t: Turn, page: int = 0) -> None:
     c = t.c
-    station = await t.liaison.home_station(t.user)
+    station = await t.liaison.directory.home_station(t.user)
     entries = t.faq.topics(station.id if station else None)
     pages = max(1, -(-len(entries) // TOPICS_PER_PAGE))
     page = min(page, pages - 1)
@@ -57,7 +57,7 @@ async def topics(t: Turn, page: int = 0) -> None:
 
 async def show_answer(t: Turn, entry_id: str) -> None:
     c = t.c
-    station = await t.liaison.home_station(t.user)
+    station = await t.liaison.directory.home_station(t.user)
     answer = t.faq.answer_for(entry_id, station)
     if answer is None:
         raise InvalidInput("stale")
@@ -71,8 +71,8 @@ async def to_wish(t: Turn, bot_name: str) -> None:
     if not t.event.private:
         t.say(c.t("group.private_only", bot=bot_name))
         return
-    question = await t.liaison.recalled_question(t.user)
-    draft = await t.liaison.start_draft(t.user, prefill=question)
+    question = await t.liaison.flows.recalled_question(t.user)
+    draft = await t.liaison.flows.start_draft(t.user, prefill=question)
     if question:
         t.say(c.t("faq.wish_from_question", question=question))
     await prompt(t, draft)
@@ -106,7 +106,7 @@ async def in_group(t: Turn, bot_name: str) -> None:
 async def answer_in_group(t: Turn, text: str, bot_name: str) -> None:
     """Answers and suggestions are public knowledge; anything else goes to a private chat."""
     c = t.c
-    station = await t.liaison.home_station(t.user)
+    station = await t.liaison.directory.home_station(t.user)
     result = await t.faq.ask(text, station, name_variants(t.user.display_name or ""))
     if result.kind == "answer":
         t.say(c.t("faq.answer", answer=result.answer))

@@ -20,7 +20,7 @@ TEACH_VERBS = frozenset({act.FAQ_TEACH, act.FAQ_TEACH_TO, act.FAQ_NEW_ENTRY})
 
 async def require_staff(t: Turn) -> list[str] | None:
     """The stations a staff member manages; None for county admins (all of them)."""
-    actor = await t.liaison.actor(t.user)
+    actor = await t.liaison.people.actor(t.user)
     if actor.is_admin:
         return None
     if not actor.staff_of:

@@ -10,6 +10,6 @@ from bot.logins import LOGIN_LINK_MINUTES, redeem_link_code
 async def link(t: Turn, args: str) -> None:
     liaison, event = t.liaison, t.event
     outcome, _ = await redeem_link_code(
-        liaison.db, liaison.clock, event.channel, event.account, event.chat, args
+        liaison.core.db, liaison.core.clock, event.channel, event.account, event.chat, args
     )
     t.say(t.c.t(f"link.{outcome.value}", minutes=LOGIN_LINK_MINUTES))

@@ -50,7 +50,7 @@ def station_buttons(c: Catalog, stations: list[StationRow], prefix: str, page: i
 async def station_page(t: Turn, arg: str) -> None:
     """« / » under a station list: the same message, the other page of buttons."""
     prefix, _, page = arg.partition(":")
-    t.drop_buttons(station_buttons(t.c, await t.liaison.stations(), prefix, int(page)))
+    t.drop_buttons(station_buttons(t.c, await t.liaison.directory.stations(), prefix, int(page)))
 
 
 def greet(t: Turn, station: StationRow) -> None:
@@ -65,7 +65,7 @@ def greet(t: Turn, station: StationRow) -> None:
 
 async def resume(t: Turn) -> None:
     """/start says so when it ends a /stop."""
-    if await t.liaison.set_stopped(t.user, False):
+    if await t.liaison.people.set_stopped(t.user, False):
         t.say(t.c.t("start.resumed"))
 
 
@@ -73,21 +73,21 @@ async def start(t: Turn, payload: str) -> None:
     liaison, c = t.liaison, t.c
     await resume(t)
     if payload:
-        station = await liaison.station(payload)
+        station = await liaison.directory.station(payload)
         if station is None:
             t.say(c.t("start.unknown_station"))
         else:
-            await liaison.choose_station(t.user, station.id)
+            await liaison.directory.choose_station(t.user, station.id)
             greet(t, station)
             return
-    station = await liaison.home_station(t.user)
+    station = await liaison.directory.home_station(t.user)
     if station is not None:
         greet(t, station)
         return
-    stations = await liaison.stations()
-    actor = await liaison.actor(t.user)
+    stations = await liaison.directory.stations()
+    actor = await liaison.people.actor(t.user)
     text = c.t("start.choose_station")
-    is_deputy, is_staff = bool(actor.deputy_ids), await liaison.is_staff(t.user)
+    is_deputy, is_staff = bool(actor.deputy_ids), await liaison.people.is_staff(t.user)
     if is_deputy or is_staff:  # a deputy or staff member told to open the bot: what now?
         roles = [c.plain(f"role.{r}") for r, on in (("deputy", is_deputy), ("staff", is_staff)) if on]
         parts = [c.t("start.work", roles=c.plain("start.roles_sep").join(roles))]
@@ -101,15 +101,15 @@ async def start(t: Turn, payload: str) -> None:
 
 
 async def choose_station(t: Turn, station_id: str) -> None:
-    station = await t.liaison.choose_station(t.user, station_id)
+    station = await t.liaison.directory.choose_station(t.user, station_id)
     t.drop_buttons()
     greet(t, station)
 
 
 async def help_text(t: Turn) -> None:
     c = t.c
-    is_staff = await t.liaison.is_staff(t.user)
-    is_deputy = bool((await t.liaison.actor(t.user)).deputy_ids)
+    is_staff = await t.liaison.people.is_staff(t.user)
+    is_deputy = bool((await t.liaison.people.actor(t.user)).deputy_ids)
     text = c.t("help.resident")
     if is_deputy:
         text = Markup(text + "\n\n" + c.t("help.deputy"))
@@ -119,7 +119,7 @@ async def help_text(t: Turn) -> None:
 
 
 async def cancel(t: Turn) -> None:
-    had = await t.liaison.cancel_flows(t.user)
+    had = await t.liaison.flows.cancel_flows(t.user)
     t.say(t.c.t("cancel.done" if had else "cancel.nothing"), main_menu(t.c))
 
 
@@ -131,10 +131,10 @@ async def prompt(t: Turn, draft: Draft) -> None:
     c, liaison = t.c, t.liaison
     match draft.step:
         case Step.STATION:
-            stations = await liaison.stations()
+            stations = await liaison.directory.stations()
             t.say(c.t("new.choose_station"), station_buttons(c, stations, act.DRAFT_STATION))
         case Step.CATEGORY:
-            cats = await liaison.categories()
+            cats = await liaison.directory.categories()
             rows = [
                 [Button(cat.name, button(act.DRAFT_CATEGORY, arg=cat.id)) for cat in cats[i : i + 2]]
                 for i in range(0, len(cats), 2)
@@ -159,8 +159,8 @@ async def prompt(t: Turn, draft: Draft) -> None:
             skip = Button(c.plain("btn.skip"), button(act.DRAFT_SKIP_PHONE))
             t.say(c.t("new.phone"), keyboard([skip]))
         case Step.CONFIRM:
-            station = await liaison.station(draft.station_id or "")
-            cats = {cat.id: cat.name for cat in await liaison.categories()}
+            station = await liaison.directory.station(draft.station_id or "")
+            cats = {cat.id: cat.name for cat in await liaison.directory.categories()}
             text = c.t(
                 "new.confirm",
                 station=station.name if station else "",
@@ -178,22 +178,22 @@ async def prompt(t: Turn, draft: Draft) -> None:
 
 async def new_wish(t: Turn) -> None:
     t.drop_buttons()
-    await prompt(t, await t.liaison.start_draft(t.user))
+    await prompt(t, await t.liaison.flows.start_draft(t.user))
 
 
 async def draft_button(t: Turn, verb: str, arg: str) -> None:
     """Buttons of the /new flow: each one is checked against the step the draft is at."""
     liaison, c = t.liaison, t.c
     if verb == act.DRAFT_CANCEL:
-        await liaison.cancel_flows(t.user)
+        await liaison.flows.cancel_flows(t.user)
         t.drop_buttons()
         t.say(c.t("cancel.done"), main_menu(c))
         return
     if verb == act.DRAFT_SUBMIT:
-        wish, ctx = await liaison.submit_draft(t.user, t.key)
+        wish, ctx = await liaison.wishes.submit_draft(t.user, t.key)
         t.drop_buttons()
         t.say(
-            liaison.cards.receipt_text(wish, ctx),
+            liaison.core.cards.receipt_text(wish, ctx),
             keyboard([Button(c.plain("btn.my"), MENU_MY)]),
             wish_id=wish.id,
         )
@@ -210,7 +210,7 @@ async def draft_button(t: Turn, verb: str, arg: str) -> None:
     change = changes.get(verb)
     if change is None:
         raise InvalidInput("stale_step")
-    draft = await liaison.update_draft(t.user, change)
+    draft = await liaison.flows.update_draft(t.user, change)
     t.drop_buttons()
     await prompt(t, draft)
 
@@ -224,13 +224,13 @@ def _flag(arg: str) -> bool:
 async def draft_text(t: Turn, draft: Draft, text: str) -> None:
     liaison = t.liaison
     if draft.step in (Step.TEXT, Step.MORE):
-        at = liaison.clock.now().timestamp()
+        at = liaison.core.clock.now().timestamp()
         pasted = draft.continues_paste(at)
-        new = await liaison.update_draft(t.user, lambda dr: dr.with_text(text, at=at))
+        new = await liaison.flows.update_draft(t.user, lambda dr: dr.with_text(text, at=at))
         if pasted:
             return  # the rest of one long paste: the prompt after its first part stands
     elif draft.step is Step.PHONE:
-        new = await liaison.update_draft(t.user, lambda dr: dr.with_phone(text))
+        new = await liaison.flows.update_draft(t.user, lambda dr: dr.with_phone(text))
     else:
         t.say(t.c.t("new.use_buttons"))
         new = draft
@@ -252,12 +252,12 @@ def page_number(arg: str) -> int:
 
 async def my_wishes(t: Turn, page_no: int = 0) -> None:
     c, liaison = t.c, t.liaison
-    page = await liaison.my_wishes(t.user, page_no)
+    page = await liaison.queries.my_wishes(t.user, page_no)
     if not page.items:
         t.say(c.t("my.empty"), keyboard([Button(c.plain("btn.new"), MENU_NEW)]))
         return
-    now = liaison.clock.now()
-    cards = liaison.cards
+    now = liaison.core.clock.now()
+    cards = liaison.core.cards
     lines = [
         c.t(
             "my.line",
@@ -282,12 +282,12 @@ async def my_wishes(t: Turn, page_no: int = 0) -> None:
 
 async def wall(t: Turn, page_no: int = 0) -> None:
     c, liaison = t.c, t.liaison
-    station = await liaison.home_station(t.user)
+    station = await liaison.directory.home_station(t.user)
     if station is None:
-        stations = await liaison.stations()
+        stations = await liaison.directory.stations()
         t.say(c.t("start.choose_station"), station_buttons(c, stations, act.STATION))
         return
-    page = await liaison.wall(station.id, page_no)
+    page = await liaison.queries.wall(station.id, page_no)
     if not page.items:
         t.say(c.t("wall.empty", station=station.name))
         return
@@ -308,8 +308,8 @@ async def wall_buttons(t: Turn, page: Page, page_no: int) -> Keyboard:
     if page.total > (page_no + 1) * PAGE_SIZE:
         nav.append(Button(c.plain("btn.next_page"), button(act.WALL_PAGE, arg=page_no + 1)))
     ids = [wid for wid, _, _ in page.items]
-    following = await liaison.following(t.user, ids)
-    own = await liaison.own_among(t.user, ids)  # nobody follows their own wish
+    following = await liaison.queries.following(t.user, ids)
+    own = await liaison.queries.own_among(t.user, ids)  # nobody follows their own wish
     follow = [
         [
             Button(
@@ -331,10 +331,10 @@ async def follow(t: Turn, wish_id: int, page_arg: str) -> None:
         raise InvalidInput("stale")
     following = await t.broadcasts.toggle_follow(t.user, wish_id)
     t.toast = t.c.plain("follow.on" if following else "follow.off")
-    station = await t.liaison.home_station(t.user)
+    station = await t.liaison.directory.home_station(t.user)
     if page_arg and station is not None:
         page_no = int(page_arg)
-        page = await t.liaison.wall(station.id, page_no)
+        page = await t.liaison.queries.wall(station.id, page_no)
         if any(wid == wish_id for wid, _, _ in page.items):
             t.drop_buttons(await wall_buttons(t, page, page_no))
 
@@ -344,7 +344,7 @@ async def withdraw_command(t: Turn, args: str) -> None:
     words = args.split()
     receipt = normalize_receipt(words[0]) if words else None
     if receipt is None:
-        page = await liaison.my_wishes(t.user, 0)
+        page = await liaison.queries.my_wishes(t.user, 0)
         open_ones = [(w, cat) for w, cat in page.items if w.is_open]
         if not open_ones:
             t.say(c.t("withdraw.none"))
@@ -355,11 +355,11 @@ async def withdraw_command(t: Turn, args: str) -> None:
         t.say(c.t("withdraw.choose"), keyboard(*buttons))
         return
     try:
-        wish = await liaison.find_receipt(t.user, receipt)
+        wish = await liaison.queries.find_receipt(t.user, receipt)
     except NotFound:
         t.say(c.t("error.receipt_not_found", receipt=receipt))
         return
-    wish = await liaison.act(t.user, wish.id, Action.WITHDRAW, idempotency_key=t.key)
+    wish = await liaison.wishes.act(t.user, wish.id, Action.WITHDRAW, idempotency_key=t.key)
     t.say(c.t("withdraw.done", receipt=wish.receipt))
 
 
@@ -367,18 +367,18 @@ async def resident_action(t: Turn, verb: str, wish_id: int, arg: str) -> None:
     """Buttons residents press on messages about their own wish."""
     c, liaison = t.c, t.liaison
     if verb == act.SUPPLEMENT:
-        wish = await liaison.begin_input(t.user, Action.SUPPLEMENT, wish_id)
+        wish = await liaison.flows.begin_input(t.user, Action.SUPPLEMENT, wish_id)
         t.say(c.t("input.supplement", receipt=wish.receipt))
         return
     if verb == act.WITHDRAW:
         if arg != "y":
-            detail = await liaison.wish_detail(t.user, wish_id)
-            if not detail.wish.allowed(Action.WITHDRAW, await liaison.actor(t.user)):
+            detail = await liaison.queries.wish_detail(t.user, wish_id)
+            if not detail.wish.allowed(Action.WITHDRAW, await liaison.people.actor(t.user)):
                 raise InvalidInput("stale")
             yes = Button(c.plain("btn.withdraw_yes"), button(act.WITHDRAW, wish_id, "y"))
             t.say(c.t("withdraw.confirm", receipt=detail.wish.receipt), keyboard([yes]))
             return
-        wish = await liaison.act(t.user, wish_id, Action.WITHDRAW, idempotency_key=t.key)
+        wish = await liaison.wishes.act(t.user, wish_id, Action.WITHDRAW, idempotency_key=t.key)
         t.drop_buttons()
         t.say(c.t("withdraw.done", receipt=wish.receipt))
         return
@@ -386,7 +386,7 @@ async def resident_action(t: Turn, verb: str, wish_id: int, arg: str) -> None:
         rating = RATING_CODES.get(arg)
         if rating is None:
             raise InvalidInput("stale")
-        wish = await liaison.act(
+        wish = await liaison.wishes.act(
             t.user, wish_id, Action.RATE, rating=rating, idempotency_key=t.key
         )
         t.drop_buttons()
@@ -399,5 +399,5 @@ async def resident_action(t: Turn, verb: str, wish_id: int, arg: str) -> None:
 
 async def stop(t: Turn) -> None:
     """/stop: no more broadcasts or follow-up questions (answers about one's wishes still come)."""
-    await t.liaison.set_stopped(t.user, True)
+    await t.liaison.people.set_stopped(t.user, True)
     t.say(t.c.t("stop.done"))

@@ -112,8 +112,8 @@ async def command(t: Turn, name: str, args: str) -> None:
 async def tell_expired(t: Turn) -> None:
     """Pending input left too long is dropped, with a note; the message is then handled as if
     nothing were pending (a receipt opens its wish, a question gets the FAQ)."""
-    minutes = int(t.liaison.input_timeout.total_seconds() // 60)
-    for kind, receipt in await t.liaison.expire_input(t.user):
+    minutes = int(t.liaison.core.input_timeout.total_seconds() // 60)
+    for kind, receipt in await t.liaison.flows.expire_input(t.user):
         key = "privacy.input_expired" if kind == "input" else "privacy.broadcast_expired"
         t.say(t.c.t(key, receipt=receipt, minutes=minutes))
 
@@ -123,22 +123,22 @@ async def text(t: Turn, event: Inbound) -> None:
     liaison, body = t.liaison, event.text
     await tell_expired(t)
     if event.reply_to is not None:
-        wish_id = await liaison.linked_wish(event.channel, event.chat, event.reply_to)
+        wish_id = await liaison.queries.linked_wish(event.channel, event.chat, event.reply_to)
         if wish_id is not None:
             await work.relay_reply(t, wish_id, body)
             return
-    if await liaison.pending_input(t.user) is not None:
+    if await liaison.flows.pending_input(t.user) is not None:
         await work.finish_input(t, body)
         return
     if await broadcast.handle_text(t, body):
         return
-    draft = await liaison.draft(t.user)
+    draft = await liaison.flows.draft(t.user)
     if draft is not None:
         await resident.draft_text(t, draft, body)
         return
     receipt = normalize_receipt(body)
     if receipt is not None:  # a receipt number on its own opens that wish (if one may see it)
-        wish = await liaison.find_receipt(t.user, receipt)
+        wish = await liaison.queries.find_receipt(t.user, receipt)
         await work.view_wish(t, wish.id)
         return
     await faq.answer_question(t, body)
@@ -149,31 +149,31 @@ async def photo(t: Turn, event: Inbound) -> None:
     file_id = event.photos[-1]  # the channel puts the best size last
     if await broadcast.handle_text(t, event.text, photo=file_id):
         return
-    draft = await t.liaison.draft(t.user)
+    draft = await t.liaison.flows.draft(t.user)
     if draft is None or draft.step not in (Step.TEXT, Step.MORE):
         t.say(t.c.t("media.photo_outside_flow"))
         return
     caption = event.text or None
-    new = await t.liaison.update_draft(t.user, lambda dr: dr.with_photo(file_id, caption))
+    new = await t.liaison.flows.update_draft(t.user, lambda dr: dr.with_photo(file_id, caption))
     await resident.prompt(t, new)
 
 
 async def location(t: Turn, event: Inbound) -> None:
-    draft = await t.liaison.draft(t.user)
+    draft = await t.liaison.flows.draft(t.user)
     if event.location is None or draft is None or draft.step not in (Step.TEXT, Step.MORE):
         t.say(t.c.t("media.location_outside_flow"))
         return
     lat, lon = event.location
-    new = await t.liaison.update_draft(t.user, lambda dr: dr.with_location(lat, lon))
+    new = await t.liaison.flows.update_draft(t.user, lambda dr: dr.with_location(lat, lon))
     await resident.prompt(t, new)
 
 
 async def contact(t: Turn, phone: str) -> None:
-    draft = await t.liaison.draft(t.user)
+    draft = await t.liaison.flows.draft(t.user)
     if draft is None or draft.step is not Step.PHONE:
         t.say(t.c.t("media.unsupported"))
         return
-    new = await t.liaison.update_draft(t.user, lambda dr: dr.with_phone(phone))
+    new = await t.liaison.flows.update_draft(t.user, lambda dr: dr.with_phone(phone))
     await resident.prompt(t, new)
 
 

@@ -17,8 +17,8 @@ from tests.integration.test_wish_loop import leave_wish, open_bot
 
 
 async def wish_status(h: Harness, receipt: str) -> Status:
-    admin = await h.app.liaison.identify(person(990001))
-    wish = await h.app.liaison.find_receipt(admin, receipt)
+    admin = await h.app.liaison.people.identify(person(990001))
+    wish = await h.app.liaison.queries.find_receipt(admin, receipt)
     return wish.status
 
 
@@ -80,7 +80,7 @@ async def test_oversized_text_is_refused_politely(harness: Harness) -> None:
     answer = await fake.wait_for(chat_id=RESIDENT, text_contains="太长")
     assert "12000" in answer.text
     # the flow is still where it was, with the parts that fitted
-    draft = await h.app.liaison.draft(await user_row(h, RESIDENT))
+    draft = await h.app.liaison.flows.draft(await user_row(h, RESIDENT))
     assert draft is not None and draft.text == "垃" * 4096 + "\n" + "圾" * 4096
     assert_no_invalid_calls(fake)
 

@@ -116,7 +116,7 @@ async def seed_crowd(fake: FakeTelegram, tmp_path: Path) -> None:
     await db.connect()
     try:
         clock = SystemClock()
-        await Liaison(db, Catalog("zh_CN"), clock, TZ).sync_config(
+        await Liaison(db, Catalog("zh_CN"), clock, TZ).directory.sync_config(
             parse_stations_yaml(STATIONS_YAML)
         )
         now = clock.now().isoformat()

@@ -86,7 +86,7 @@ async def test_one_chats_updates_are_handled_in_order(harness: Harness) -> None:
     for part in ("第一句：路灯坏了", "第二句：已经三天", "第三句：晚上很黑"):
         fake.send_text(RESIDENT, part)
     await h.settle()
-    draft = await h.app.liaison.draft(await user_row(h, RESIDENT))
+    draft = await h.app.liaison.flows.draft(await user_row(h, RESIDENT))
     assert draft is not None
     assert draft.text == "第一句：路灯坏了\n第二句：已经三天\n第三句：晚上很黑"
 

@@ -47,14 +47,14 @@ async def make_sqlite_county(path: Path, clock: ManualClock) -> None:
     await db.connect()
     try:
         liaison = Liaison(db, Catalog("zh_CN"), clock, TZ, admins=[("telegram", str(ADMIN_ID))])
-        await liaison.sync_config(parse_stations_yaml(STATIONS_YAML))
+        await liaison.directory.sync_config(parse_stations_yaml(STATIONS_YAML))
         _, first = await submit(liaison, 700001, "小区门口路灯坏了三天")
         await submit(liaison, 700002, "垃圾站夜里有异味", category="environment")
         await submit(liaison, 700003, "楼道里的灯不亮", station="xingyuan", category="housing")
-        deputy = await liaison.identify(person(800001))
-        await liaison.act(deputy, first.id, Action.ACCEPT)
+        deputy = await liaison.people.identify(person(800001))
+        await liaison.wishes.act(deputy, first.id, Action.ACCEPT)
         clock.advance(days=1)
-        await liaison.act(deputy, first.id, Action.RESOLVE, body="已联系供电所更换灯泡")
+        await liaison.wishes.act(deputy, first.id, Action.RESOLVE, body="已联系供电所更换灯泡")
     finally:
         await db.close()
 

@@ -38,11 +38,11 @@ async def seed(h: Harness) -> None:
     _, w1 = await submit(liaison, RESIDENT, "绿化带里垃圾很多，电话13812345678", "environment")
     await submit(liaison, 700009, "小区的电梯经常坏", "housing")
     await submit(liaison, 700010, "物业费的问题", "housing", station="xingyuan")
-    wang = await liaison.identify(person(WANG))
-    resident = await liaison.identify(person(RESIDENT))
-    await liaison.act(wang, w1.id, Action.ACCEPT)
-    await liaison.act(wang, w1.id, Action.RESOLVE, body="已安排清理")
-    await liaison.act(resident, w1.id, Action.RATE, rating=Rating.SATISFIED)
+    wang = await liaison.people.identify(person(WANG))
+    resident = await liaison.people.identify(person(RESIDENT))
+    await liaison.wishes.act(wang, w1.id, Action.ACCEPT)
+    await liaison.wishes.act(wang, w1.id, Action.RESOLVE, body="已安排清理")
+    await liaison.wishes.act(resident, w1.id, Action.RATE, rating=Rating.SATISFIED)
     await h.settle()
     h.fake.consume_all()
 
@@ -189,7 +189,7 @@ async def test_the_fake_enforces_the_document_limits(fake: FakeTelegram) -> None
 async def test_export_and_stats_periods_from_the_command(harness: Harness) -> None:
     h = harness
     await seed(h)
-    now = h.app.liaison.clock.now()
+    now = h.app.liaison.core.clock.now()
     first, last = f"{now.year}-01-01", f"{now.year}-12-31"
     document = await h.say(STAFF_HM, f"/export {first} {last} huimin")
     assert document.method == "sendDocument" and f"{first}~{last}" in (document.caption or "")

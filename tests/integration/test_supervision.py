@@ -203,7 +203,7 @@ async def test_rating_reminder_once_then_follow_up_reopens(h: Harness, clock: Ma
     await expect_nothing(h, RESIDENT)  # one reminder, no more
 
     clock.advance(days=3)
-    assert await h.app.liaison.close_stale() == 1  # unrated: closed after 7 days
+    assert await h.app.liaison.wishes.close_stale() == 1  # unrated: closed after 7 days
     clock.advance(days=22)
     await tick(h)
     question = await fake.wait_for(chat_id=RESIDENT, text_contains="问题是否真正解决了？")
@@ -219,14 +219,14 @@ async def test_rating_reminder_once_then_follow_up_reopens(h: Harness, clock: Ma
     await fake.wait_for(chat_id=STAFF_HM, text_contains="重新打开")
     # the keyboard is gone; a replayed press is refused and changes nothing
     assert question.buttons == []  # kept up to date with the edit
-    user = await h.app.liaison.identify(person(RESIDENT))
-    wish = (await h.app.liaison.my_wishes(user)).items[0][0]
+    user = await h.app.liaison.people.identify(person(RESIDENT))
+    wish = (await h.app.liaison.queries.my_wishes(user)).items[0][0]
     fake.press_raw(RESIDENT, question.message_id, f"sv:f:{wish.id}:r")
     assert "已经回答过" in await refusal(h)
     await tick(h)
     await expect_nothing(h, RESIDENT)
 
-    wish = (await h.app.liaison.my_wishes(user)).items[0][0]
+    wish = (await h.app.liaison.queries.my_wishes(user)).items[0][0]
     assert wish.status is Status.REOPENED and wish.reopen_count == 1
     my = await h.say(RESIDENT, "/my")
     timeline = await h.press(RESIDENT, my, f"{receipt} · 重新办理")
@@ -292,8 +292,8 @@ async def test_forged_supervision_presses_are_refused(h: Harness, clock: ManualC
     await open_bot(h, ZHANG, STAFF_HM, STAFF_XY, RESIDENT_2)
     receipt = await leave_wish(h, RESIDENT, "huimin", "道路交通", "路灯杆歪了快倒了")
     await h.card_for(ZHANG, receipt)
-    user = await h.app.liaison.identify(person(RESIDENT))
-    wish = (await h.app.liaison.my_wishes(user)).items[0][0]
+    user = await h.app.liaison.people.identify(person(RESIDENT))
+    wish = (await h.app.liaison.queries.my_wishes(user)).items[0][0]
     anchor = fake.last_to(RESIDENT)
     assert anchor is not None
 
@@ -313,9 +313,9 @@ async def test_forged_supervision_presses_are_refused(h: Harness, clock: ManualC
         text = await refusal(h)
         assert expected in text, (data, text)
     await h.settle()
-    after = (await h.app.liaison.my_wishes(user)).items[0][0]
+    after = (await h.app.liaison.queries.my_wishes(user)).items[0][0]
     assert after.status is Status.ASSIGNED and after.reopen_count == 0
     await expect_nothing(h, ZHANG)
-    staff = await h.app.liaison.identify(person(STAFF_HM))
-    assert (await h.app.liaison.wish_detail(staff, wish.id)).notes == []
+    staff = await h.app.liaison.people.identify(person(STAFF_HM))
+    assert (await h.app.liaison.queries.wish_detail(staff, wish.id)).notes == []
     assert_no_invalid_calls(fake)

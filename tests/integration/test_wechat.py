@@ -80,14 +80,14 @@ async def wx(harness: Harness, tmp_path: Path) -> AsyncIterator[WeChatRig]:
             "wechat_media_dir": tmp_path / "media",
         }
     )
-    conversation = Conversation(app.liaison, app.liaison.c, app.faq, broadcasts=app.broadcasts)
+    conversation = Conversation(app.liaison, app.liaison.core.c, app.faq, broadcasts=app.broadcasts)
     liaison = app.liaison
 
     async def on_delivery(wish_id: int, openid: str, path: str) -> None:  # as bot/app.py wires it
-        await liaison.delivered(wish_id, "wechat", openid, path)
+        await liaison.deliveries.delivered(wish_id, "wechat", openid, path)
 
     runtime = build_wechat(
-        settings, app.db, app.liaison.clock, conversation, on_delivery=on_delivery
+        settings, app.db, app.liaison.core.clock, conversation, on_delivery=on_delivery
     )
     assert runtime is not None
     app.dispatcher.transports["wechat"] = runtime.channel
@@ -229,7 +229,7 @@ async def test_staff_commands_in_wechat_reach_the_same_conversation(wx: WeChatRi
     staff_openid = "oWeChatStaff0001"
     both = '[{accounts: [{channel: telegram, id: "900001"}, {channel: wechat, id: "%s"}]}]'
     config = parse_stations_yaml(STATIONS_YAML.replace("staff: [900001]", f"staff: {both % staff_openid}"))
-    await wx.h.app.liaison.sync_config(config)
+    await wx.h.app.liaison.directory.sync_config(config)
     faq = wx.h.app.faq
     before = len(faq.entries)
     await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
@@ -332,7 +332,7 @@ async def test_a_deputy_links_wechat_with_a_code_and_works_there(wx: WeChatRig) 
     async with h.app.db.read() as conn:
         zhang = await Repos(conn).user_by_external("telegram", str(ZHANG))
     assert zhang is not None
-    code = await create_link_code(h.app.db, h.app.liaison.clock, zhang.id)
+    code = await create_link_code(h.app.db, h.app.liaison.core.clock, zhang.id)
     await wx.send(fake.event(DEPUTY_OPENID, "subscribe"))
     wrong = await deputy_says(wx, "绑定 " + ("00000000" if code != "00000000" else "11111111"))
     assert "绑定码不正确或已失效" in wrong

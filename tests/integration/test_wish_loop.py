@@ -231,8 +231,8 @@ async def test_withdraw_by_command(harness: Harness) -> None:
     answer = await h.say(RESIDENT, f"/withdraw {receipt.lower()}")
     assert "已撤回" in answer.text
     await fake.wait_for(chat_id=ZHANG, text_contains="撤回")
-    user = await h.app.liaison.identify(person(RESIDENT))
-    page = await h.app.liaison.my_wishes(user)
+    user = await h.app.liaison.people.identify(person(RESIDENT))
+    page = await h.app.liaison.queries.my_wishes(user)
     assert page.items[0][0].status is Status.WITHDRAWN
 
 

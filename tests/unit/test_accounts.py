@@ -113,29 +113,29 @@ async def test_migration_copies_every_users_account_with_its_reachability(
 
 
 async def test_a_second_account_of_a_person_is_the_same_person(liaison: Liaison) -> None:
-    deputy = await liaison.identify(person(800001))
-    async with liaison.db.transaction() as conn:
+    deputy = await liaison.people.identify(person(800001))
+    async with liaison.core.db.transaction() as conn:
         assert await Repos(conn).add_account(deputy.id, "web", "dep-zhang-1", "dep-zhang-1", T0)
-    via_web = await liaison.identify(web("dep-zhang-1"))
+    via_web = await liaison.people.identify(web("dep-zhang-1"))
     assert via_web.id == deputy.id
-    assert (await liaison.actor(via_web)).deputy_ids == (await liaison.actor(deputy)).deputy_ids
+    assert (await liaison.people.actor(via_web)).deputy_ids == (await liaison.people.actor(deputy)).deputy_ids
 
 
 async def test_a_new_account_makes_a_new_person_with_that_account(liaison: Liaison) -> None:
-    visitor = await liaison.identify(web("visitor-abc123"))
-    again = await liaison.identify(web("visitor-abc123"))
+    visitor = await liaison.people.identify(web("visitor-abc123"))
+    again = await liaison.people.identify(web("visitor-abc123"))
     assert again.id == visitor.id
-    async with liaison.db.read() as conn:
+    async with liaison.core.db.read() as conn:
         accounts = await Repos(conn).accounts_of(visitor.id)
     assert [(a.channel, a.external_id) for a in accounts] == [("web", "visitor-abc123")]
     assert accounts[0].started_at is not None
 
 
 async def test_an_admin_is_recognised_through_any_of_their_accounts(liaison: Liaison) -> None:
-    admin = await liaison.identify(person(990001))
-    async with liaison.db.transaction() as conn:
+    admin = await liaison.people.identify(person(990001))
+    async with liaison.core.db.transaction() as conn:
         await Repos(conn).add_account(admin.id, "wechat", "o6_admin_x1", "o6_admin_x1", T0)
-    assert (await liaison.actor(await liaison.identify(Identity("wechat", "o6_admin_x1", "o6_admin_x1")))).is_admin  # fmt: skip
+    assert (await liaison.people.actor(await liaison.people.identify(Identity("wechat", "o6_admin_x1", "o6_admin_x1")))).is_admin  # fmt: skip
 
 
 # -- which account a message goes to ----------------------------------------------------------
@@ -161,31 +161,31 @@ def test_delivery_prefers_a_reachable_pushing_account() -> None:
 async def test_a_deputy_with_telegram_and_web_hears_on_telegram_until_it_fails(
     liaison: Liaison, db: Database, clock: ManualClock
 ) -> None:
-    deputy = await liaison.identify(person(800001))
+    deputy = await liaison.people.identify(person(800001))
     async with db.transaction() as conn:
         await Repos(conn).add_account(deputy.id, "web", "dep-zhang-1", "dep-zhang-1", T0)
-    await liaison.identify(web("dep-zhang-1"))
+    await liaison.people.identify(web("dep-zhang-1"))
     await submit(liaison, 700001, "小区门口路灯坏了三天")
     cards = [r for r in await outbox_rows(db) if r[3] == "deputy"]
     assert cards == [("telegram", "800001", deputy.id, "deputy")]
 
-    await liaison.on_unreachable(deputy.id, "Forbidden: bot was blocked by the user")
+    await liaison.people.on_unreachable(deputy.id, "Forbidden: bot was blocked by the user")
     async with db.read() as conn:
         accounts = {a.channel: a for a in await Repos(conn).accounts_of(deputy.id)}
     assert accounts["telegram"].unreachable_at is not None
     assert accounts["web"].unreachable_at is None
     await clear_outbox(db)
     await submit(liaison, 700002, "路口红绿灯不亮", category="pension")  # only 李 or staff
-    await liaison.act(await liaison.identify(person(900001)), 2, Action.ASSIGN, deputy_id=1)
+    await liaison.wishes.act(await liaison.people.identify(person(900001)), 2, Action.ASSIGN, deputy_id=1)
     cards = [r for r in await outbox_rows(db) if r[2] == deputy.id]
     assert cards == [("web", "dep-zhang-1", deputy.id, "deputy")]
 
 
 async def test_a_web_resident_hears_back_on_the_web(liaison: Liaison, db: Database) -> None:
-    resident = await liaison.identify(web("visitor-abc123"))
-    await liaison.choose_station(resident, "huimin")
-    await liaison.start_draft(resident)
-    await liaison.update_draft(
+    resident = await liaison.people.identify(web("visitor-abc123"))
+    await liaison.directory.choose_station(resident, "huimin")
+    await liaison.flows.start_draft(resident)
+    await liaison.flows.update_draft(
         resident,
         lambda d: (
             d.with_category("traffic")
@@ -195,10 +195,10 @@ async def test_a_web_resident_hears_back_on_the_web(liaison: Liaison, db: Databa
             .with_phone("13812345678")
         ),
     )
-    wish, _ = await liaison.submit_draft(resident)
+    wish, _ = await liaison.wishes.submit_draft(resident)
     await clear_outbox(db)
-    deputy = await liaison.identify(person(800001))
-    await liaison.act(deputy, wish.id, Action.ACCEPT)
+    deputy = await liaison.people.identify(person(800001))
+    await liaison.wishes.act(deputy, wish.id, Action.ACCEPT)
     assert [r for r in await outbox_rows(db) if r[3] == "resident"] == [
         ("web", "visitor-abc123", resident.id, "resident")
     ]
@@ -220,18 +220,18 @@ async def test_the_stations_file_takes_accounts_and_sync_creates_them(
 ) -> None:
     config = parse_stations_yaml(ACCOUNTS_YAML)
     liaison = Liaison(db, Catalog("zh_CN"), clock, TZ)
-    await liaison.sync_config(config)
-    await liaison.sync_config(config)  # a second start changes nothing
-    li_tg = await liaison.identify(person(800002))
-    li_wx = await liaison.identify(Identity("wechat", "o6_li_abcdef", "o6_li_abcdef"))
+    await liaison.directory.sync_config(config)
+    await liaison.directory.sync_config(config)  # a second start changes nothing
+    li_tg = await liaison.people.identify(person(800002))
+    li_wx = await liaison.people.identify(Identity("wechat", "o6_li_abcdef", "o6_li_abcdef"))
     assert li_tg.id == li_wx.id
-    actor = await liaison.actor(li_wx)
+    actor = await liaison.people.actor(li_wx)
     assert len(actor.deputy_ids) == 1
-    wang = await liaison.identify(web("staff-wang"))
-    assert (await liaison.actor(wang)).staff_of == frozenset({"huimin"})
-    assert (await liaison.identify(Identity("wechat", "o6_staff_wang", "x"))).id == wang.id
-    old_style = await liaison.identify(person(900001))  # the plain id list still works
-    assert (await liaison.actor(old_style)).staff_of == frozenset({"huimin"})
+    wang = await liaison.people.identify(web("staff-wang"))
+    assert (await liaison.people.actor(wang)).staff_of == frozenset({"huimin"})
+    assert (await liaison.people.identify(Identity("wechat", "o6_staff_wang", "x"))).id == wang.id
+    old_style = await liaison.people.identify(person(900001))  # the plain id list still works
+    assert (await liaison.people.actor(old_style)).staff_of == frozenset({"huimin"})
     async with db.read() as conn:
         count = await fetch_all(conn, "SELECT COUNT(*) FROM user_accounts")
     # 4 deputies' telegram + 李's wechat + 2 telegram staff + 王's wechat and web
@@ -241,15 +241,15 @@ async def test_the_stations_file_takes_accounts_and_sync_creates_them(
 async def test_a_deputy_configured_by_telegram_id_later_gets_a_wechat_account(
     liaison: Liaison, db: Database
 ) -> None:
-    before = await liaison.identify(person(800001))
+    before = await liaison.people.identify(person(800001))
     config = parse_stations_yaml(
         STATIONS_YAML.replace(
             "{telegram_id: 800001, name: 张代表,",
             "{telegram_id: 800001, accounts: [{channel: wechat, id: o6_zhang_1}], name: 张代表,",
         )
     )
-    await liaison.sync_config(config)
-    after = await liaison.identify(Identity("wechat", "o6_zhang_1", "o6_zhang_1"))
+    await liaison.directory.sync_config(config)
+    after = await liaison.people.identify(Identity("wechat", "o6_zhang_1", "o6_zhang_1"))
     assert after.id == before.id
 
 
@@ -294,10 +294,10 @@ def test_bad_accounts_are_reported_with_their_line(old: str, new: str, expected:
 async def test_a_refusal_marks_only_the_account_that_refused(
     liaison: Liaison, db: Database
 ) -> None:
-    deputy = await liaison.identify(person(800001))
+    deputy = await liaison.people.identify(person(800001))
     async with db.transaction() as conn:
         await Repos(conn).add_account(deputy.id, "web", "dep-zhang-1", "dep-zhang-1", T0)
-    await liaison.on_unreachable(deputy.id, "gone", channel="web", chat_id="dep-zhang-1")
+    await liaison.people.on_unreachable(deputy.id, "gone", channel="web", chat_id="dep-zhang-1")
     async with db.read() as conn:
         accounts = {a.channel: a for a in await Repos(conn).accounts_of(deputy.id)}
     assert accounts["web"].unreachable_at is not None

@@ -26,7 +26,7 @@ DEPUTY = "800001"  # 张代表 at 惠民, traffic
 async def talk(db: Database, clock: ManualClock, config: StationsConfig) -> MemoryConversation:
     catalog = Catalog("zh_CN")
     liaison = Liaison(db, catalog, clock, TZ, admins=[("memory", str(ADMIN_ID))])
-    await liaison.sync_config(config, channel="memory")  # the station's people use this channel
+    await liaison.directory.sync_config(config, channel="memory")  # the station's people use this channel
     faq = FaqService(db, clock)
     await faq.reload()
     return MemoryConversation(Conversation(liaison, catalog, faq), MemoryChannel())
@@ -72,7 +72,7 @@ async def test_a_resident_leaves_a_wish_and_gets_a_receipt(talk: MemoryConversat
     assert wish_id is not None
     liaison = talk.conversation.liaison
     resident = await talk.conversation.person(_event(RESIDENT))
-    page = await liaison.my_wishes(resident, 0)
+    page = await liaison.queries.my_wishes(resident, 0)
     assert [w.id for w, _ in page.items] == [wish_id]
     assert page.items[0][0].receipt in receipt.messages[-1].text
 
@@ -103,7 +103,7 @@ async def test_a_deputy_accepts_and_resolves_and_the_resident_rates(
     assert "已" in done.messages[-1].text
     liaison = talk.conversation.liaison
     resident = await talk.conversation.person(_event(RESIDENT))
-    detail = await liaison.wish_detail(resident, wish_id)
+    detail = await liaison.queries.wish_detail(resident, wish_id)
     assert detail.wish.status is Status.RESOLVED
     rated = await talk.press(RESIDENT, actions.button(actions.RATE, wish_id, "s"))
     assert rated.toast == plain(talk, "rate.toast")
@@ -117,9 +117,9 @@ async def test_refusals_change_nothing_and_say_why(talk: MemoryConversation) -> 
     refused = await talk.press(RESIDENT, actions.button(actions.ACCEPT, wish_id))
     assert refused.alert and refused.toast and refused.rebutton is None
     resident = await talk.conversation.person(_event(RESIDENT))
-    before = (await talk.conversation.liaison.wish_detail(resident, wish_id)).wish.status
+    before = (await talk.conversation.liaison.queries.wish_detail(resident, wish_id)).wish.status
     refused = await talk.press(RESIDENT, actions.button(actions.ACCEPT, wish_id))
-    after = (await talk.conversation.liaison.wish_detail(resident, wish_id)).wish.status
+    after = (await talk.conversation.liaison.queries.wish_detail(resident, wish_id)).wish.status
     assert refused.alert and after is before
     # forged or stale data never reaches a use case
     forged = await talk.press(RESIDENT, "a:acc:99999999999")

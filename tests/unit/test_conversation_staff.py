@@ -35,7 +35,7 @@ BOT = "liaison_test_bot"
 async def talk(db: Database, clock: ManualClock, config: StationsConfig) -> MemoryConversation:
     catalog = Catalog("zh_CN")
     liaison = Liaison(db, catalog, clock, TZ, admins=[("memory", str(ADMIN_ID))])
-    await liaison.sync_config(config, channel="memory")
+    await liaison.directory.sync_config(config, channel="memory")
     faq = FaqService(db, clock)
     await faq.reload()
     broadcasts = BroadcastService(db, liaison, catalog, clock)
@@ -239,7 +239,7 @@ async def test_following_a_wish_on_the_wall_relabels_its_button(talk: MemoryConv
     wish_id = receipt.messages[-1].wish_id
     assert wish_id is not None
     resident = await talk.conversation.person(_event(RESIDENT))
-    number = (await talk.conversation.liaison.wish_detail(resident, wish_id)).wish.receipt
+    number = (await talk.conversation.liaison.queries.wish_detail(resident, wish_id)).wish.receipt
     await talk.say(NEIGHBOUR, "/start huimin")
     wall = await talk.say(NEIGHBOUR, "/wall")
     follow = button(wall, plain(talk, "btn.follow", receipt=number))

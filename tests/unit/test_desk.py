@@ -35,7 +35,7 @@ OTHER_STAFF = "900002"  # 星苑's staff: not 惠民's
 async def talk(db: Database, clock: ManualClock, config: StationsConfig) -> MemoryConversation:
     catalog = Catalog("zh_CN")
     liaison = Liaison(db, catalog, clock, TZ, admins=[("memory", str(ADMIN_ID))])
-    await liaison.sync_config(config, channel="memory")
+    await liaison.directory.sync_config(config, channel="memory")
     faq = FaqService(db, clock)
     await faq.reload()
     supervisor = Supervisor(db, catalog, liaison)
@@ -58,7 +58,7 @@ async def status(talk: MemoryConversation, wish_id: int) -> Status:
     staff = await talk.conversation.person(
         Inbound(channel="memory", account=STAFF, chat=STAFF, kind=Kind.TEXT, key="-")
     )
-    return (await talk.conversation.liaison.wish_detail(staff, wish_id)).wish.status
+    return (await talk.conversation.liaison.queries.wish_detail(staff, wish_id)).wish.status
 
 
 async def new_wish(talk: MemoryConversation, text: str = "人行道上的地砖松动了") -> tuple[int, str]:

@@ -51,7 +51,7 @@ def sheet_rows(data: bytes, name: str) -> list[tuple]:
 async def test_xlsx_has_the_four_sheets_with_chinese_headers_and_the_figures(
     liaison: Liaison, reporting: Reporting, scenario: Scenario
 ) -> None:
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     result = await reporting.export(staff, None, reporting.period("2026-03"))
     assert (result.station.id, result.wishes, result.masked) == ("huimin", 7, False)
     data = await reporting.export_file(result, "xlsx")
@@ -95,7 +95,7 @@ async def test_rates_are_fractions_shown_as_percentages(
 ) -> None:
     """Excel computes with 0.667 shown as 66.7 %; a cell holding 66.7 shows 6670 % once
     someone applies the percent format, and sums and averages of it are off by 100."""
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     result = await reporting.export(staff, None, reporting.period("2026-03"))
     book = load_workbook(io.BytesIO(await reporting.export_file(result, "xlsx")))
     cells = {row[0].value: row[1] for row in book["汇总"].iter_rows() if row[0].value}
@@ -118,7 +118,7 @@ async def test_rates_are_fractions_shown_as_percentages(
 async def test_a_deputy_gets_the_wishes_masked(
     liaison: Liaison, reporting: Reporting, scenario: Scenario
 ) -> None:
-    wang = await liaison.identify(person(WANG))
+    wang = await liaison.people.identify(person(WANG))
     result = await reporting.export(wang, None, reporting.period("2026-03"))
     assert result.masked
     data = await reporting.export_file(result, "xlsx")
@@ -135,7 +135,7 @@ async def test_a_deputy_gets_the_wishes_masked(
 async def test_csv_opens_in_excel_and_reads_back(
     liaison: Liaison, reporting: Reporting, scenario: Scenario
 ) -> None:
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     result = await reporting.export(staff, "huimin", reporting.period("2026-03"))
     data = await reporting.export_file(result, "csv")
     assert data.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs for UTF-8
@@ -153,13 +153,13 @@ async def test_csv_opens_in_excel_and_reads_back(
 async def test_who_may_export_what(
     liaison: Liaison, reporting: Reporting, scenario: Scenario
 ) -> None:
-    resident = await liaison.identify(person(700001))
+    resident = await liaison.people.identify(person(700001))
     with pytest.raises(NotAllowed):
         await reporting.export(resident, None, reporting.period("2026-03"))
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     with pytest.raises(NotFound):  # another station's wishes
         await reporting.export(staff, "xingyuan", reporting.period("2026-03"))
-    admin = await liaison.identify(person(ADMIN_ID))
+    admin = await liaison.people.identify(person(ADMIN_ID))
     with pytest.raises(ChooseStation) as chosen:
         await reporting.export(admin, None, reporting.period("2026-03"))
     assert chosen.value.station_ids == ["huimin", "xingyuan"]
@@ -215,12 +215,12 @@ def test_qr_code_decodes_to_the_exact_deep_link() -> None:
 
 
 async def test_staff_qr_codes(liaison: Liaison, reporting: Reporting) -> None:
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     [code] = await reporting.qr_codes(staff, USERNAME)
     assert code.station.id == "huimin" and code.link.endswith("?start=huimin")
-    admin = await liaison.identify(person(ADMIN_ID))
+    admin = await liaison.people.identify(person(ADMIN_ID))
     assert len(await reporting.qr_codes(admin, USERNAME)) == 2
-    deputy = await liaison.identify(person(WANG))
+    deputy = await liaison.people.identify(person(WANG))
     with pytest.raises(NotAllowed):
         await reporting.qr_codes(deputy, USERNAME)
 
@@ -233,9 +233,9 @@ async def test_cli_export_and_qr(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LIAISON_DATABASE", liaison.db.path)
-    if liaison.db.engine == "postgresql":  # the same test on PostgreSQL: the CLI reads it there
-        monkeypatch.setenv("LIAISON_DATABASE_URL", liaison.db.path)
+    monkeypatch.setenv("LIAISON_DATABASE", liaison.core.db.path)
+    if liaison.core.db.engine == "postgresql":  # the same test on PostgreSQL: the CLI reads it there
+        monkeypatch.setenv("LIAISON_DATABASE_URL", liaison.core.db.path)
     monkeypatch.delenv("LIAISON_TELEGRAM_TOKEN", raising=False)
     monkeypatch.delenv("LIAISON_BOT_USERNAME", raising=False)
     monkeypatch.delenv("LIAISON_LOCALE", raising=False)  # Chinese, the default
@@ -300,11 +300,11 @@ async def test_supervision_notes_are_on_the_exported_timeline(
     from storage.supervision import SupervisionRepo
 
     wish_id = scenario.ids["W2"]
-    async with liaison.db.transaction() as conn:
+    async with liaison.core.db.transaction() as conn:
         await SupervisionRepo(conn).add_note(
             wish_id, SupervisionNote(at=START + timedelta(days=18), kind=NoteKind.PUSHED, role="staff")
         )
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     result = await reporting.export(staff, None, reporting.period("2026-03"))
     timeline = sheet_rows(await reporting.export_file(result, "xlsx"), "民情日记")
     rows = [r for r in timeline[1:] if r[0] == scenario.receipts["W2"]]

@@ -26,9 +26,9 @@ RESULT = "王建国家门口的路灯已换，回访电话幺三九八七六五�
 
 async def test_a_deputys_export_masks_the_new_formats(liaison: Liaison) -> None:
     _, wish = await submit(liaison, 700001, TEXT)
-    zhang = await liaison.identify(person(ZHANG))
-    await liaison.act(zhang, wish.id, Action.ACCEPT)
-    await liaison.act(zhang, wish.id, Action.RESOLVE, body=RESULT)
+    zhang = await liaison.people.identify(person(ZHANG))
+    await liaison.wishes.act(zhang, wish.id, Action.ACCEPT)
+    await liaison.wishes.act(zhang, wish.id, Action.RESOLVE, body=RESULT)
 
     reporting = Reporting(liaison)
     result = await reporting.export(zhang, None, reporting.period(None))

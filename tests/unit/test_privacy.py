@@ -172,10 +172,10 @@ async def test_a_stranger_learns_nothing_from_a_forged_assignment(liaison: Liais
     """A deputy of another station names a deputy of the wish's station: the answer is the
     same as for a wish that does not exist, not "that deputy is wrong"."""
     _, wish = await submit(liaison, 700001, "路灯坏了")
-    stranger = await liaison.identify(person(800011))  # 赵代表, of xingyuan
+    stranger = await liaison.people.identify(person(800011))  # 赵代表, of xingyuan
     for deputy_id in (1, 2, 3, 999):
         with pytest.raises(NotFound):
-            await liaison.act(stranger, wish.id, Action.ASSIGN, deputy_id=deputy_id)
+            await liaison.wishes.act(stranger, wish.id, Action.ASSIGN, deputy_id=deputy_id)
 
 
 HUIMIN = StationRow(

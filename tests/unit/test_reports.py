@@ -162,8 +162,8 @@ async def build_scenario(liaison: Liaison, clock: ManualClock) -> Scenario:
     """
     ids: dict[str, int] = {}
     receipts: dict[str, str] = {}
-    wang = await liaison.identify(person(WANG))
-    li = await liaison.identify(person(LI))
+    wang = await liaison.people.identify(person(WANG))
+    li = await liaison.people.identify(person(LI))
 
     async def new(key: str, resident: int, category: str, station: str = "huimin") -> None:
         _, wish = await submit(
@@ -177,7 +177,7 @@ async def build_scenario(liaison: Liaison, clock: ManualClock) -> Scenario:
         clock.advance(seconds=(target - clock.now()).total_seconds())
 
     async def resident(key: str):  # type: ignore[no-untyped-def]
-        return await liaison.identify(person(700000 + int(key[1:]) if key[1:].isdigit() else 0))
+        return await liaison.people.identify(person(700000 + int(key[1:]) if key[1:].isdigit() else 0))
 
     await new("W0", 700000, "environment")
     at(-9)
@@ -187,37 +187,37 @@ async def build_scenario(liaison: Liaison, clock: ManualClock) -> Scenario:
     at(1)
     await new("X1", 700011, "housing", station="xingyuan")
     at(10)
-    await liaison.act(wang, ids["W1"], Action.ACCEPT)
+    await liaison.wishes.act(wang, ids["W1"], Action.ACCEPT)
     at(24)
     await new("W2", 700002, "housing")
     at(48)
     await new("W3", 700003, "housing")
     at(53)
-    await liaison.act(li, ids["W3"], Action.REPLY, body="收到，我们了解一下")
+    await liaison.wishes.act(li, ids["W3"], Action.REPLY, body="收到，我们了解一下")
     at(54)
-    await liaison.act(li, ids["W2"], Action.ACCEPT)
+    await liaison.wishes.act(li, ids["W2"], Action.ACCEPT)
     at(72)
-    await liaison.act(wang, ids["W1"], Action.RESOLVE, body="已处理")
+    await liaison.wishes.act(wang, ids["W1"], Action.RESOLVE, body="已处理")
     await new("W4", 700004, "environment")
     at(73)
-    await liaison.act(await resident("W4"), ids["W4"], Action.WITHDRAW)
+    await liaison.wishes.act(await resident("W4"), ids["W4"], Action.WITHDRAW)
     at(74)
-    await liaison.act(await resident("W1"), ids["W1"], Action.RATE, rating=Rating.SATISFIED)
+    await liaison.wishes.act(await resident("W1"), ids["W1"], Action.RATE, rating=Rating.SATISFIED)
     at(96)
     await new("W5", 700005, "environment")
     at(97)
-    await liaison.act(wang, ids["W5"], Action.ACCEPT)
+    await liaison.wishes.act(wang, ids["W5"], Action.ACCEPT)
     at(120)
     await new("W6", 700006, "pension")
     at(144)
-    await liaison.act(li, ids["W3"], Action.DECLINE, body="请拨打12345热线")
-    await liaison.act(wang, ids["W5"], Action.RESOLVE, body="已清理")
+    await liaison.wishes.act(li, ids["W3"], Action.DECLINE, body="请拨打12345热线")
+    await liaison.wishes.act(wang, ids["W5"], Action.RESOLVE, body="已清理")
     at(145)
-    await liaison.act(await resident("W5"), ids["W5"], Action.RATE, rating=Rating.UNSATISFIED)
+    await liaison.wishes.act(await resident("W5"), ids["W5"], Action.RATE, rating=Rating.UNSATISFIED)
     at(504)
-    await liaison.act(li, ids["W2"], Action.RESOLVE, body="物业已整改")
+    await liaison.wishes.act(li, ids["W2"], Action.RESOLVE, body="物业已整改")
     at(505)
-    await liaison.act(
+    await liaison.wishes.act(
         await resident("W2"), ids["W2"], Action.RATE, rating=Rating.BASICALLY_SATISFIED
     )
     at(600)
@@ -241,7 +241,7 @@ def march(reporting: Reporting) -> Period:
 async def test_station_figures_match_the_hand_computed_ones(
     liaison: Liaison, reporting: Reporting, scenario: Scenario
 ) -> None:
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     result = await reporting.stats(staff, march(reporting))
     assert [s.station.id for s in result.stations] == ["huimin"] and result.county is None
     f = result.stations[0].report.total
@@ -299,7 +299,7 @@ async def test_station_figures_match_the_hand_computed_ones(
 async def test_february_and_the_year(
     liaison: Liaison, reporting: Reporting, scenario: Scenario
 ) -> None:
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     feb = (await reporting.stats(staff, reporting.period("2026-02"))).stations[0].report.total
     assert (feb.received, feb.overdue, feb.open) == (1, 1, 1)
     year = (await reporting.stats(staff, reporting.period("2026"))).stations[0].report
@@ -315,13 +315,13 @@ async def test_february_and_the_year(
 async def test_admin_sees_every_station_and_the_county(
     liaison: Liaison, reporting: Reporting, scenario: Scenario
 ) -> None:
-    admin = await liaison.identify(person(ADMIN_ID))
+    admin = await liaison.people.identify(person(ADMIN_ID))
     result = await reporting.stats(admin, march(reporting))
     assert [s.station.id for s in result.stations] == ["huimin", "xingyuan"]
     assert result.stations[1].report.total.received == 1
     assert result.county is not None and result.county.total.received == 8
     assert result.chart.title == "全县（区）合计"
-    other = await liaison.identify(person(STAFF_XY))
+    other = await liaison.people.identify(person(STAFF_XY))
     only = await reporting.stats(other, march(reporting))
     assert [s.station.id for s in only.stations] == ["xingyuan"]
 
@@ -330,7 +330,7 @@ async def test_residents_and_deputies_get_no_station_statistics(
     liaison: Liaison, reporting: Reporting, scenario: Scenario
 ) -> None:
     for tg in (700001, WANG):
-        user = await liaison.identify(person(tg))
+        user = await liaison.people.identify(person(tg))
         with pytest.raises(NotAllowed):
             await reporting.stats(user, march(reporting))
 
@@ -338,17 +338,17 @@ async def test_residents_and_deputies_get_no_station_statistics(
 async def test_mywork_is_the_deputys_own_summary(
     liaison: Liaison, reporting: Reporting, scenario: Scenario
 ) -> None:
-    wang = await liaison.identify(person(WANG))
+    wang = await liaison.people.identify(person(WANG))
     [work] = await reporting.my_work(wang, march(reporting))
     s = work.summary
     assert (s.name, s.handled, work.station.id) == ("王代表", 3, "huimin")
     assert s.figures.on_time_rate == 100 and s.figures.response_median_h == 5.5
     assert s.figures.satisfaction == 50 and s.figures.reopened == 1
-    li = await liaison.identify(person(LI))
+    li = await liaison.people.identify(person(LI))
     [work] = await reporting.my_work(li, march(reporting))
     assert (work.summary.handled, work.summary.figures.on_time_rate) == (4, 0)
     for tg in (700001, STAFF_HM):
-        user = await liaison.identify(person(tg))
+        user = await liaison.people.identify(person(tg))
         with pytest.raises(NotAllowed):
             await reporting.my_work(user, march(reporting))
 
@@ -357,7 +357,7 @@ async def test_stored_due_dates_take_precedence(
     liaison: Liaison, reporting: Reporting, scenario: Scenario
 ) -> None:
     """When the supervision feature stores due dates on a wish, the figures use them."""
-    async with liaison.db.transaction() as conn:
+    async with liaison.core.db.transaction() as conn:
         # W2 was resolved on day 20; give it a 25-day deadline
         await conn.execute(
             "UPDATE wishes SET resolve_due_at=?, accept_due_at=? WHERE id=?",
@@ -367,7 +367,7 @@ async def test_stored_due_dates_take_precedence(
                 scenario.ids["W2"],
             ),
         )
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     f = (await reporting.stats(staff, march(reporting))).stations[0].report.total
     assert f.overdue == 4  # W2 is on time now
     deps = {

@@ -41,12 +41,12 @@ async def test_retention_prunes_outbox_links_sessions_and_misses_in_batches(
     """Only the inbox was ever pruned: card texts with phone numbers, links, the last
     unanswered question and FAQ misses stayed for ever."""
     policy = RetentionPolicy(outbox_days=7, links_days=30, session_hours=24, faq_miss_days=90)
-    sup = Supervisor(db, liaison.c, liaison, retention=Retention(db, clock, policy))
+    sup = Supervisor(db, liaison.core.c, liaison, retention=Retention(db, clock, policy))
     resident, wish = await submit(liaison, RESIDENT, "小区门口路灯坏了三天")
-    zhang = await liaison.identify(person(ZHANG))
-    await liaison.act(zhang, wish.id, Action.RESOLVE, body="已修好")
-    await liaison.act(resident, wish.id, Action.RATE, rating=Rating.SATISFIED)  # closed
-    await liaison.remember_question(resident, "我家电话13812345678，能帮忙吗")
+    zhang = await liaison.people.identify(person(ZHANG))
+    await liaison.wishes.act(zhang, wish.id, Action.RESOLVE, body="已修好")
+    await liaison.wishes.act(resident, wish.id, Action.RATE, rating=Rating.SATISFIED)  # closed
+    await liaison.flows.remember_question(resident, "我家电话13812345678，能帮忙吗")
     async with db.transaction() as conn:
         await DeliveryQueue(conn).link([("telegram", str(ZHANG), "41", wish.id)])
         for i in range(5):
@@ -68,7 +68,7 @@ async def test_retention_prunes_outbox_links_sessions_and_misses_in_batches(
     clock.advance(minutes=5)
     await sup.tick()
     assert await count_rows(db, "sessions") == 0
-    assert await liaison.recalled_question(resident) is None
+    assert await liaison.flows.recalled_question(resident) is None
     clock.advance(days=7)
     monkeypatch.setattr("bot.retention.BATCH", 2)  # bounded batches, several of them
     done = await Retention(db, clock, policy).prune()
@@ -109,17 +109,17 @@ async def test_purge_erases_one_resident_and_keeps_the_statistics(
     # (the phone is checked row by row below: submit() gives the neighbour the same one)
     secrets = ("刘小明", "路灯坏了", "晚上九点", "明天上午去现场", "灯泡已更换", "photo-file-1")
     resident, wish = await submit(liaison, RESIDENT, "我是刘小明，小区门口路灯坏了三天")
-    zhang = await liaison.identify(person(ZHANG))
-    await liaison.act(zhang, wish.id, Action.REPLY, body="明天上午去现场")
-    await liaison.act(resident, wish.id, Action.SUPPLEMENT, body="晚上九点后完全不亮")
-    await liaison.act(zhang, wish.id, Action.RESOLVE, body="灯泡已更换")
-    await liaison.act(resident, wish.id, Action.RATE, rating=Rating.SATISFIED)
-    await liaison.remember_question(resident, "我是刘小明，还有个问题")
+    zhang = await liaison.people.identify(person(ZHANG))
+    await liaison.wishes.act(zhang, wish.id, Action.REPLY, body="明天上午去现场")
+    await liaison.wishes.act(resident, wish.id, Action.SUPPLEMENT, body="晚上九点后完全不亮")
+    await liaison.wishes.act(zhang, wish.id, Action.RESOLVE, body="灯泡已更换")
+    await liaison.wishes.act(resident, wish.id, Action.RATE, rating=Rating.SATISFIED)
+    await liaison.flows.remember_question(resident, "我是刘小明，还有个问题")
     async with db.transaction() as conn:
         await Repos(conn).add_attachments(wish.id, [Attachment("photo", file_ref="photo-file-1")])
         await DeliveryQueue(conn).link([("telegram", str(RESIDENT), "7", wish.id)])
     _, other = await submit(liaison, 700002, "楼道灯也坏了", public=True)
-    await liaison.identify(person(700002, "陈美"))  # submit() names everyone 刘小明
+    await liaison.people.identify(person(700002, "陈美"))  # submit() names everyone 刘小明
     async with db.transaction() as conn:
         await conn.execute(
             "INSERT INTO followers (wish_id, user_id, created_at) VALUES (?, ?, '2026-03-01')",
@@ -182,14 +182,14 @@ async def test_purge_erases_a_wechat_resident_and_every_account_of_a_person(
     from storage.wechat import WeChatRepo
 
     openid = "oWeChatPurge0001"
-    wx = await liaison.identify(Identity("wechat", openid, openid, "王芳"))
-    await liaison.choose_station(wx, "huimin")
-    await liaison.start_draft(wx)
-    await liaison.update_draft(
+    wx = await liaison.people.identify(Identity("wechat", openid, openid, "王芳"))
+    await liaison.directory.choose_station(wx, "huimin")
+    await liaison.flows.start_draft(wx)
+    await liaison.flows.update_draft(
         wx, lambda d: d.with_category("traffic").with_text("我是王芳，楼下井盖丢了").described()
         .with_public(False).with_phone("13912345678")
     )  # fmt: skip
-    wish, _ = await liaison.submit_draft(wx, None)
+    wish, _ = await liaison.wishes.submit_draft(wx, None)
     telegram, _ = await submit(liaison, RESIDENT, "我是刘小明，小区门口路灯坏了三天")
     push = f"<xml><FromUserName><![CDATA[{openid}]]></FromUserName><Content>井盖</Content></xml>"
     async with db.transaction() as conn:
@@ -245,7 +245,7 @@ async def test_purge_by_any_account_on_either_engine(
     from storage.wechat import WeChatRepo
 
     openid = "oWeChatPurge0002"
-    wx = await liaison.identify(Identity("wechat", openid, openid, "王芳"))
+    wx = await liaison.people.identify(Identity("wechat", openid, openid, "王芳"))
     telegram, _ = await submit(liaison, RESIDENT, "小区门口路灯坏了三天")
     neighbour = 700002
     async with db.transaction() as conn:
@@ -294,9 +294,9 @@ async def test_purge_deletes_the_photo_files_kept_for_the_resident(
         (wechat_files.folder / f"{digest}.jpg").write_bytes(b"jpeg")
 
     async def wish_with(openid: str, *digests: str) -> None:
-        wx = await liaison.identify(Identity("wechat", openid, openid, ""))
-        await liaison.choose_station(wx, "huimin")
-        await liaison.start_draft(wx)
+        wx = await liaison.people.identify(Identity("wechat", openid, openid, ""))
+        await liaison.directory.choose_station(wx, "huimin")
+        await liaison.flows.start_draft(wx)
 
         def fill(d):  # type: ignore[no-untyped-def]
             d = d.with_category("traffic").with_text("路灯坏了")
@@ -304,8 +304,8 @@ async def test_purge_deletes_the_photo_files_kept_for_the_resident(
                 d = d.with_photo(f"wechat-media:{digest}", None)
             return d.described().with_public(False).with_phone(None)
 
-        await liaison.update_draft(wx, fill)
-        await liaison.submit_draft(wx, None)
+        await liaison.flows.update_draft(wx, fill)
+        await liaison.wishes.submit_draft(wx, None)
 
     await wish_with("oWeChatPhotos001", mine, shared)
     await wish_with("oWeChatPhotos002", shared, theirs)

@@ -44,11 +44,11 @@ async def test_county_stats_equal_one_report_per_station_over_the_whole_list(
     whole list per station gave (the hand-computed fixture of test_reports); the breakdown rows
     carry their counts only (bot/county_stats.py)."""
     reporting = Reporting(liaison)
-    admin = await liaison.identify(person(ADMIN_ID))
+    admin = await liaison.people.identify(person(ADMIN_ID))
     period = march(reporting)
     result = await reporting.stats(admin, period)
     ids = [s.station.id for s in result.stations]
-    async with liaison.db.read() as conn:
+    async with liaison.core.db.read() as conn:
         repo = ReportsRepo(conn)
         facts = await repo.wish_facts(ids, period.start - timedelta(days=200), period.end)
         categories = await repo.category_names()
@@ -63,7 +63,7 @@ async def test_county_stats_equal_one_report_per_station_over_the_whole_list(
             TZ,
             category_names=categories,
             deputy_names=deputies,
-            unassigned_name=liaison.c.plain("reports.unassigned"),
+            unassigned_name=liaison.core.c.plain("reports.unassigned"),
         )
         assert station.report.total == old.total
         assert station.report == breakdown(old)
@@ -184,7 +184,7 @@ async def test_batched_sync_leaves_what_the_row_by_row_sync_left(tmp_path: Path)
     try:
         liaison = Liaison(batched, Catalog("zh_CN"), manual, TZ)
         for config in (first, second):
-            await liaison.sync_config(config)
+            await liaison.directory.sync_config(config)
             await _row_by_row_sync(by_row, config, manual)
             assert await _dump(batched) == await _dump(by_row)
         dump = await _dump(batched)
@@ -208,13 +208,13 @@ async def test_follow_up_is_asked_within_its_window_and_not_later(
 ) -> None:
     """The 回访 candidates are the wishes that came due in the last FOLLOW_UP_WINDOW: one whose
     question is more than that late (the bot was down) is not asked any more."""
-    sup = Supervisor(db, liaison.c, liaison, rating_reminder_days=0, followup_days=30)
+    sup = Supervisor(db, liaison.core.c, liaison, rating_reminder_days=0, followup_days=30)
     _, late = await submit(liaison, 700001, "路灯坏了")
-    deputy = await liaison.identify(person(900001))  # the station's staff may resolve any
-    await liaison.act(deputy, late.id, Action.RESOLVE, body="已修好")
+    deputy = await liaison.people.identify(person(900001))  # the station's staff may resolve any
+    await liaison.wishes.act(deputy, late.id, Action.RESOLVE, body="已修好")
     clock.advance(days=20)
     _, timely = await submit(liaison, 700002, "垃圾没人清")
-    await liaison.act(deputy, timely.id, Action.RESOLVE, body="已清运")
+    await liaison.wishes.act(deputy, timely.id, Action.RESOLVE, body="已清运")
     clock.advance(days=30 + FOLLOW_UP_WINDOW.days - 20 + 1)  # late's question is 31 days late
     await clear_outbox(db)
     await sup.send_follow_ups()
@@ -227,10 +227,10 @@ async def test_digests_of_staff_with_different_stations_and_since(
 ) -> None:
     """The digests, read set-based for everyone at once, still tell each person about their
     own stations since their own last digest."""
-    sup = Supervisor(db, liaison.c, liaison, digest_hour=9)
+    sup = Supervisor(db, liaison.core.c, liaison, digest_hour=9)
     clock.advance(hours=-clock.now().hour + 1)  # 09:00 in Shanghai
     for tg in (900001, 900002, ADMIN_ID):
-        await liaison.identify(person(tg))
+        await liaison.people.identify(person(tg))
     await sup.tick()  # baselines: from now
     clock.advance(hours=2)
     _, hm = await submit(liaison, 700001, "路面有坑")
@@ -262,8 +262,8 @@ async def test_xlsx_wraps_every_row_of_a_wide_column(liaison: Liaison) -> None:
     reporting = Reporting(liaison)
     result = await reporting.export(None, "huimin", reporting.period("year"))
     data = await reporting.export_file(result, "xlsx")
-    sheet = load_workbook(io.BytesIO(data))[liaison.c.plain("reports.sheet_wishes")]
-    text_column = next(c for c in sheet[1] if c.value == liaison.c.plain("reports.col_text"))
+    sheet = load_workbook(io.BytesIO(data))[liaison.core.c.plain("reports.sheet_wishes")]
+    text_column = next(c for c in sheet[1] if c.value == liaison.core.c.plain("reports.col_text"))
     cells = [row[text_column.column - 1] for row in sheet.iter_rows(min_row=2)]
     assert len(cells) == 3
     assert all(c.alignment.wrap_text for c in cells)
@@ -274,7 +274,7 @@ async def test_reminder_candidates_leave_out_wishes_that_owe_nothing_yet(
 ) -> None:
     """A wish whose deadline is a few hours ahead is read once for its "soon" reminder, not
     every minute until the deadline; at the deadline it is a candidate again (escalation)."""
-    sup = Supervisor(db, liaison.c, liaison)
+    sup = Supervisor(db, liaison.core.c, liaison)
     _, wish = await submit(liaison, 700001, "井盖丢了")
     async with db.read() as conn:
         due = (await SupervisionRepo(conn).due_dates(wish.id)).accept
@@ -307,11 +307,11 @@ async def test_county_chart_counted_in_sql_equals_the_monthly_figures(
     """The county chart's months, counted in SQL, hold what the figures of the same months
     computed from every wish hold (received, resolved, rated, satisfied)."""
     reporting = Reporting(liaison)
-    admin = await liaison.identify(person(ADMIN_ID))
+    admin = await liaison.people.identify(person(ADMIN_ID))
     period = march(reporting)
     result = await reporting.stats(admin, period)
     window = chart_window(period, TZ)
-    async with liaison.db.read() as conn:
+    async with liaison.core.db.read() as conn:
         facts = await ReportsRepo(conn).wish_facts(["huimin", "xingyuan"], window.start, window.end)
     expected = monthly_rows(["huimin", "xingyuan"], facts, window, result.chart.made_at, TZ)
     assert [r.key for r in result.chart.by_month] == [r.key for r in expected]

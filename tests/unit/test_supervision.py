@@ -21,7 +21,7 @@ RESIDENT, ZHANG, LI, STAFF_HM, STAFF_XY, ADMIN = 700001, 800001, 800002, 900001,
 
 @pytest.fixture
 def sup(liaison: Liaison) -> Supervisor:
-    return Supervisor(liaison.db, liaison.c, liaison, digest_hour=9)
+    return Supervisor(liaison.core.db, liaison.core.c, liaison, digest_hour=9)
 
 
 async def pending(db: Database, chat: int | None = None, digests: bool = False) -> list[dict]:
@@ -47,27 +47,27 @@ async def test_due_dates_are_set_by_submit_transfer_and_reopen(
     resident, wish = await submit(liaison, RESIDENT, "小区门口路灯坏了三天")
     assert await due_of(db, wish.id) == (t0 + timedelta(days=2), t0 + timedelta(days=15))
     clock.advance(days=1)
-    deputy = await liaison.identify(person(ZHANG))
+    deputy = await liaison.people.identify(person(ZHANG))
     li = next(d for d in await _deputies(liaison, "huimin") if d.name == "李代表")
-    await liaison.act(deputy, wish.id, Action.TRANSFER, deputy_id=li.id)
+    await liaison.wishes.act(deputy, wish.id, Action.TRANSFER, deputy_id=li.id)
     assert await due_of(db, wish.id) == (t0 + timedelta(days=3), t0 + timedelta(days=15))
-    li_user = await liaison.identify(person(LI))
-    await liaison.act(li_user, wish.id, Action.RESOLVE, body="已修好")
+    li_user = await liaison.people.identify(person(LI))
+    await liaison.wishes.act(li_user, wish.id, Action.RESOLVE, body="已修好")
     clock.advance(days=2)
-    await liaison.act(resident, wish.id, Action.RATE, rating=Rating.UNSATISFIED)
+    await liaison.wishes.act(resident, wish.id, Action.RATE, rating=Rating.UNSATISFIED)
     t1 = clock.now()
     assert await due_of(db, wish.id) == (t1 + timedelta(days=2), t1 + timedelta(days=15))
 
 
 async def _deputies(liaison: Liaison, station: str) -> list[DeputyRow]:
-    async with liaison.db.read() as conn:
+    async with liaison.core.db.read() as conn:
         return await Repos(conn).deputies(station)
 
 
 async def test_reminders_before_and_after_the_acceptance_deadline(
     sup: Supervisor, liaison: Liaison, db: Database, clock: ManualClock
 ) -> None:
-    await liaison.identify(person(STAFF_HM))
+    await liaison.people.identify(person(STAFF_HM))
     _, wish = await submit(liaison, RESIDENT, "路面有个大坑很危险")
     await clear_outbox(db)
     clock.advance(hours=23)
@@ -92,8 +92,8 @@ async def test_reminders_before_and_after_the_acceptance_deadline(
     assert actions == [f"a:trf:{wish.id}", f"sv:p:{wish.id}", f"a:w:{wish.id}"]
     await sup.tick()
     assert len(await pending(db)) == 2
-    staff = await liaison.identify(person(STAFF_HM))
-    notes = (await liaison.wish_detail(staff, wish.id)).notes
+    staff = await liaison.people.identify(person(STAFF_HM))
+    notes = (await liaison.queries.wish_detail(staff, wish.id)).notes
     assert [n.kind for n in notes] == [NoteKind.ESCALATED]
 
 
@@ -101,8 +101,8 @@ async def test_resolve_deadline_reminders_after_acceptance(
     sup: Supervisor, liaison: Liaison, db: Database, clock: ManualClock
 ) -> None:
     _, wish = await submit(liaison, RESIDENT, "绿化带里的垃圾很多", category="environment")
-    deputy = await liaison.identify(person(800003))  # 王代表 takes environment
-    await liaison.act(deputy, wish.id, Action.ACCEPT)
+    deputy = await liaison.people.identify(person(800003))  # 王代表 takes environment
+    await liaison.wishes.act(deputy, wish.id, Action.ACCEPT)
     await clear_outbox(db)
     clock.advance(days=5)
     await sup.tick()
@@ -116,7 +116,7 @@ async def test_resolve_deadline_reminders_after_acceptance(
     await sup.tick()
     kinds = sorted(r["chat"] for r in await pending(db))
     assert kinds == ["800003", "800003", str(STAFF_HM)]
-    await liaison.act(deputy, wish.id, Action.RESOLVE, body="已清理")
+    await liaison.wishes.act(deputy, wish.id, Action.RESOLVE, body="已清理")
     await clear_outbox(db)
     clock.advance(days=1)
     await sup.tick()
@@ -141,7 +141,7 @@ async def test_push_is_for_staff_only_and_goes_on_the_timeline(
 ) -> None:
     resident, wish = await submit(liaison, RESIDENT, "楼道灯不亮了好几天")
     await clear_outbox(db)
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     _, deputy_name = await sup.push(staff, wish.id)
     assert deputy_name == "张代表"
     (push,) = await pending(db)
@@ -149,22 +149,22 @@ async def test_push_is_for_staff_only_and_goes_on_the_timeline(
     with pytest.raises(InvalidInput):  # once an hour is enough
         await sup.push(staff, wish.id)
     clock.advance(hours=1)
-    await sup.push(await liaison.identify(person(ADMIN)), wish.id)  # county admins too
+    await sup.push(await liaison.people.identify(person(ADMIN)), wish.id)  # county admins too
     assert len(await pending(db)) == 2
     for outsider in (STAFF_XY, 800011, 700009):
         with pytest.raises(NotFound):
-            await sup.push(await liaison.identify(person(outsider)), wish.id)
+            await sup.push(await liaison.people.identify(person(outsider)), wish.id)
     for not_staff in (ZHANG, RESIDENT):
         with pytest.raises(NotAllowed):
-            await sup.push(await liaison.identify(person(not_staff)), wish.id)
+            await sup.push(await liaison.people.identify(person(not_staff)), wish.id)
     with pytest.raises(NotFound):
         await sup.push(staff, 99999)
     assert len(await pending(db)) == 2
-    detail = await liaison.wish_detail(staff, wish.id)
+    detail = await liaison.queries.wish_detail(staff, wish.id)
     assert [n.kind for n in detail.notes] == [NoteKind.PUSHED, NoteKind.PUSHED]
-    text = liaison.cards.timeline(detail.wish, detail.events, {}, True, notes=detail.notes)
+    text = liaison.core.cards.timeline(detail.wish, detail.events, {}, True, notes=detail.notes)
     assert text.count("催办代表") == 2
-    await liaison.act(resident, wish.id, Action.WITHDRAW)
+    await liaison.wishes.act(resident, wish.id, Action.WITHDRAW)
     clock.advance(hours=2)
     with pytest.raises(Exception, match="stale"):
         await sup.push(staff, wish.id)
@@ -175,17 +175,17 @@ async def test_overdue_lists_per_station(
 ) -> None:
     _, hm = await submit(liaison, RESIDENT, "路面有个大坑很危险")
     _, xy = await submit(liaison, 700002, "电梯经常坏", category="housing", station="xingyuan")
-    staff = await liaison.identify(person(STAFF_HM))
+    staff = await liaison.people.identify(person(STAFF_HM))
     assert await sup.overdue(staff) == []
     clock.advance(days=3)
     assert [i.wish.id for i in await sup.overdue(staff)] == [hm.id]
-    items = await sup.overdue(await liaison.identify(person(ADMIN)))
+    items = await sup.overdue(await liaison.people.identify(person(ADMIN)))
     assert {i.wish.id for i in items} == {hm.id, xy.id}
     assert items[0].which == "accept"
     line = sup.overdue_line(items[0], clock.now())
     assert "已超 1 天" in line
     with pytest.raises(NotAllowed):
-        await sup.overdue(await liaison.identify(person(ZHANG)))
+        await sup.overdue(await liaison.people.identify(person(ZHANG)))
 
 
 async def test_queue_labels_show_the_next_deadline(
@@ -203,12 +203,12 @@ async def test_rating_reminder_once_and_never_after_stop(
 ) -> None:
     _, wish = await submit(liaison, RESIDENT, "健身器材坏了")
     _, other = await submit(liaison, 700002, "长椅坏了")
-    deputy = await liaison.identify(person(STAFF_HM))
+    deputy = await liaison.people.identify(person(STAFF_HM))
     for w in (wish, other):
-        await liaison.act(deputy, w.id, Action.ACCEPT)
-        await liaison.act(deputy, w.id, Action.RESOLVE, body="已报修")
-    stopped = await liaison.identify(person(700002))
-    await liaison.set_stopped(stopped, True)
+        await liaison.wishes.act(deputy, w.id, Action.ACCEPT)
+        await liaison.wishes.act(deputy, w.id, Action.RESOLVE, body="已报修")
+    stopped = await liaison.people.identify(person(700002))
+    await liaison.people.set_stopped(stopped, True)
     await clear_outbox(db)
     clock.advance(days=2, hours=23)
     await sup.tick()
@@ -226,12 +226,12 @@ async def test_rating_reminder_once_and_never_after_stop(
 async def test_follow_up_on_a_closed_wish_reopens_when_not_solved(
     sup: Supervisor, liaison: Liaison, db: Database, clock: ManualClock
 ) -> None:
-    await liaison.identify(person(STAFF_HM))
+    await liaison.people.identify(person(STAFF_HM))
     resident, wish = await submit(liaison, RESIDENT, "下水道堵了")
-    deputy = await liaison.identify(person(ZHANG))
-    await liaison.act(deputy, wish.id, Action.RESOLVE, body="已疏通")
+    deputy = await liaison.people.identify(person(ZHANG))
+    await liaison.wishes.act(deputy, wish.id, Action.RESOLVE, body="已疏通")
     clock.advance(days=8)
-    assert await liaison.close_stale() == 1  # unrated: closed by itself
+    assert await liaison.wishes.close_stale() == 1  # unrated: closed by itself
     await clear_outbox(db)
     clock.advance(days=21, hours=23)
     await sup.tick()
@@ -260,7 +260,7 @@ async def test_follow_up_on_a_closed_wish_reopens_when_not_solved(
         await sup.answer_follow_up(resident, wish.id, FollowUpAnswer.RESOLVED)
     # redelivered update: nothing happens twice
     await sup.answer_follow_up(resident, wish.id, FollowUpAnswer.UNRESOLVED, "tg:9")
-    detail = await liaison.wish_detail(resident, wish.id)
+    detail = await liaison.queries.wish_detail(resident, wish.id)
     assert detail.events[-1].action is Action.REOPEN and "回访" in detail.events[-1].body
     assert [n.kind for n in detail.notes] == [
         NoteKind.FOLLOW_UP_ASKED,
@@ -276,9 +276,9 @@ async def test_follow_up_answers_that_do_not_reopen(
     sup: Supervisor, liaison: Liaison, db: Database, clock: ManualClock
 ) -> None:
     resident, wish = await submit(liaison, RESIDENT, "路灯不亮")
-    deputy = await liaison.identify(person(ZHANG))
-    await liaison.act(deputy, wish.id, Action.RESOLVE, body="已修")
-    await liaison.act(resident, wish.id, Action.RATE, rating=Rating.SATISFIED)
+    deputy = await liaison.people.identify(person(ZHANG))
+    await liaison.wishes.act(deputy, wish.id, Action.RESOLVE, body="已修")
+    await liaison.wishes.act(resident, wish.id, Action.RATE, rating=Rating.SATISFIED)
     clock.advance(days=30)
     await sup.tick()
     done = await sup.answer_follow_up(resident, wish.id, FollowUpAnswer.UNSURE)
@@ -288,10 +288,10 @@ async def test_follow_up_answers_that_do_not_reopen(
 async def test_follow_up_disabled_and_stopped(
     liaison: Liaison, db: Database, clock: ManualClock
 ) -> None:
-    sup = Supervisor(liaison.db, liaison.c, liaison, rating_reminder_days=0, followup_days=0)
+    sup = Supervisor(liaison.core.db, liaison.core.c, liaison, rating_reminder_days=0, followup_days=0)
     _, wish = await submit(liaison, RESIDENT, "路灯不亮")
-    deputy = await liaison.identify(person(ZHANG))
-    await liaison.act(deputy, wish.id, Action.RESOLVE, body="已修")
+    deputy = await liaison.people.identify(person(ZHANG))
+    await liaison.wishes.act(deputy, wish.id, Action.RESOLVE, body="已修")
     await clear_outbox(db)
     clock.advance(days=40)
     await sup.tick()
@@ -300,10 +300,10 @@ async def test_follow_up_disabled_and_stopped(
 
 async def test_daily_digest_at_the_hour_once_a_day(liaison: Liaison, db: Database) -> None:
     clock = ManualClock(datetime(2026, 3, 2, 0, 30, tzinfo=UTC))  # 08:30 in Shanghai
-    liaison.clock = clock
-    sup = Supervisor(liaison.db, liaison.c, liaison, digest_hour=9)
-    await liaison.identify(person(STAFF_HM))
-    await liaison.identify(person(ADMIN))
+    liaison.core.clock = clock
+    sup = Supervisor(liaison.core.db, liaison.core.c, liaison, digest_hour=9)
+    await liaison.people.identify(person(STAFF_HM))
+    await liaison.people.identify(person(ADMIN))
     await sup.tick()  # first seen: their digests count from now
     clock.advance(minutes=1)
     _, wish = await submit(liaison, RESIDENT, "路面有个大坑很危险")
@@ -324,8 +324,8 @@ async def test_daily_digest_at_the_hour_once_a_day(liaison: Liaison, db: Databas
     await sup.tick()
     assert len(await pending(db, digests=True)) == 2  # once a day
     # the next day: overdue and resolved since the last digest; nothing new
-    deputy = await liaison.identify(person(800011))
-    await liaison.act(deputy, xy.id, Action.RESOLVE, body="已修好")
+    deputy = await liaison.people.identify(person(800011))
+    await liaison.wishes.act(deputy, xy.id, Action.RESOLVE, body="已修好")
     await clear_outbox(db)
     clock.advance(days=2)
     await sup.tick()
@@ -343,7 +343,7 @@ async def test_no_digest_of_the_past_and_none_on_a_quiet_day(
         return [r for r in rows if "每日督办简报" in r["text"]]
 
     await submit(liaison, RESIDENT, "路面有个大坑很危险")
-    await liaison.identify(person(STAFF_HM))
+    await liaison.people.identify(person(STAFF_HM))
     await sup.tick()  # 10:00 in Shanghai: first seen, so today's digest is skipped
     assert await digests() == []
     clock.advance(days=1)

@@ -32,7 +32,7 @@ from web.server import create_app
 async def web_deputies(db: Database, clock: ManualClock, config: StationsConfig) -> Liaison:
     """The county's deputies and staff as web accounts (as in the demo)."""
     service = Liaison(db, Catalog("zh_CN"), clock, TZ)
-    await service.sync_config(config, channel="web")
+    await service.directory.sync_config(config, channel="web")
     return service
 
 
@@ -42,7 +42,7 @@ async def served(
 ) -> AsyncIterator[tuple[TestServer, Dispatcher]]:
     settings = Settings(_env_file=None, database=tmp_path / "liaison.db", web_port=0)  # type: ignore[call-arg]
     server = await build_web(settings, db, Catalog("zh_CN"), clock, web_deputies, None)
-    dispatcher = Dispatcher(db, {"web": server.channel}, clock, web_deputies.on_unreachable)
+    dispatcher = Dispatcher(db, {"web": server.channel}, clock, web_deputies.people.on_unreachable)
     running = asyncio.create_task(dispatcher.run())
     app_server = TestServer(create_app(server.ctx))
     await app_server.start_server()

@@ -66,7 +66,7 @@ async def desk(
 ) -> AsyncIterator[Desk]:
     catalog = Catalog("zh_CN")
     liaison = Liaison(db, catalog, clock, TZ)
-    await liaison.sync_config(config, channel="web")  # the station's people on the web
+    await liaison.directory.sync_config(config, channel="web")  # the station's people on the web
     faq = FaqService(db, clock)
     await faq.reload()
     talk = Conversation(liaison, catalog, faq, supervisor=Supervisor(db, catalog, liaison))
@@ -190,7 +190,7 @@ async def test_a_telegram_deputys_login_link_opens_their_own_desk(
     queue), not as a new, rightless person; their cards still go to Telegram."""
     catalog = Catalog("zh_CN")
     liaison = Liaison(db, catalog, clock, TZ)
-    await liaison.sync_config(config)  # the people on Telegram, as in a real deployment
+    await liaison.directory.sync_config(config)  # the people on Telegram, as in a real deployment
     faq = FaqService(db, clock)
     await faq.reload()
     talk = Conversation(liaison, catalog, faq, supervisor=Supervisor(db, catalog, liaison))
@@ -198,7 +198,7 @@ async def test_a_telegram_deputys_login_link_opens_their_own_desk(
     web = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk)
     server = TestServer(create_app(web.ctx))
     await server.start_server()
-    await liaison.identify(person(int(DEPUTY)))  # the deputy opened the bot (and sent /web)
+    await liaison.people.identify(person(int(DEPUTY)))  # the deputy opened the bot (and sent /web)
     _, wish = await submit(liaison, 700001, "小区门口路灯坏了三天")
     async with db.read() as conn:
         rows = await fetch_all(

@@ -29,16 +29,16 @@ async def resolved(
     liaison: Liaison, clock: ManualClock, tg_id: int, text: str, public: bool = True
 ):
     resident, wish = await submit(liaison, tg_id, text, public=public)
-    async with liaison.db.read() as conn:
+    async with liaison.core.db.read() as conn:
         rows = await fetch_all(
             conn,
             "SELECT u.external_id FROM deputies d JOIN users u ON u.id=d.user_id WHERE d.id=?",
             (wish.deputy_id,),
         )
-    deputy = await liaison.identify(person(int(rows[0][0])))
-    await liaison.act(deputy, wish.id, Action.ACCEPT)
+    deputy = await liaison.people.identify(person(int(rows[0][0])))
+    await liaison.wishes.act(deputy, wish.id, Action.ACCEPT)
     clock.advance(days=1)
-    await liaison.act(deputy, wish.id, Action.RESOLVE, body="已联系供电所更换灯泡，联系人刘小明")
+    await liaison.wishes.act(deputy, wish.id, Action.RESOLVE, body="已联系供电所更换灯泡，联系人刘小明")
     return resident, wish
 
 
@@ -57,7 +57,7 @@ async def test_the_wall_shows_resolved_public_wishes_masked_as_the_channel_post(
     resident, wish = await resolved(liaison, clock, 700001, PII_TEXT)
     await resolved(liaison, clock, 700002, "私下反映：楼道灯坏了", public=False)
     await submit(liaison, 700003, "还在办理的公开心愿：垃圾桶满了")  # open: not on the wall
-    await liaison.act(resident, wish.id, Action.RATE, rating=Rating.SATISFIED)
+    await liaison.wishes.act(resident, wish.id, Action.RATE, rating=Rating.SATISFIED)
     client = await web.client()
     resp = await client.get("/wall/huimin")
     html = await resp.text()
@@ -319,7 +319,7 @@ async def log_in(client: TestClient, link: str) -> ClientResponse:
 async def test_a_login_link_works_once_and_expires(
     web: Web, liaison: Liaison, clock: ManualClock
 ) -> None:
-    deputy = await liaison.identify(person(800001))
+    deputy = await liaison.people.identify(person(800001))
     link = await create_login_link(web.db, clock, "", deputy.id)
     client = await web.client()
     preview = await web.client()  # a link preview fetches the link first: it must not use it up

@@ -44,11 +44,11 @@ async def channel_for(
 
 
 async def resolved_wish(liaison: Liaison, db: Database, clock: ManualClock) -> int:
-    resident = await liaison.identify(
+    resident = await liaison.people.identify(
         Identity(channel="wechat", external_id=OPENID, chat_id=OPENID, display_name=None)
     )
-    await liaison.choose_station(resident, "huimin")
-    await liaison.start_draft(resident)
+    await liaison.directory.choose_station(resident, "huimin")
+    await liaison.flows.start_draft(resident)
 
     def fill(d: Draft) -> Draft:
         return (
@@ -59,13 +59,13 @@ async def resolved_wish(liaison: Liaison, db: Database, clock: ManualClock) -> i
             .with_phone("13812345678")
         )
 
-    await liaison.update_draft(resident, fill)
-    wish, _ = await liaison.submit_draft(resident, None)
-    deputy = await liaison.identify(person(800001))
-    await liaison.act(deputy, wish.id, Action.ACCEPT)
+    await liaison.flows.update_draft(resident, fill)
+    wish, _ = await liaison.wishes.submit_draft(resident, None)
+    deputy = await liaison.people.identify(person(800001))
+    await liaison.wishes.act(deputy, wish.id, Action.ACCEPT)
     async with db.transaction() as conn:  # only the resolution is under test
         await conn.execute("UPDATE outbox SET status='sent'")
-    await liaison.act(deputy, wish.id, Action.RESOLVE, body="已联系供电所更换灯泡")
+    await liaison.wishes.act(deputy, wish.id, Action.RESOLVE, body="已联系供电所更换灯泡")
     return wish.id
 
 

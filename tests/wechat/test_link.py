@@ -42,7 +42,7 @@ def wechat(openid: str) -> Identity:
 
 
 async def redeem(liaison: Liaison, openid: str, code: str) -> LinkOutcome:
-    outcome, _ = await redeem_link_code(liaison.db, liaison.clock, "wechat", openid, openid, code)
+    outcome, _ = await redeem_link_code(liaison.core.db, liaison.core.clock, "wechat", openid, openid, code)
     return outcome
 
 
@@ -51,45 +51,45 @@ def wrong(code: str) -> str:
 
 
 async def test_a_code_links_once_and_the_account_then_is_the_deputy(liaison: Liaison) -> None:
-    zhang = await liaison.identify(person(800001))
-    code = await create_link_code(liaison.db, liaison.clock, zhang.id)
+    zhang = await liaison.people.identify(person(800001))
+    code = await create_link_code(liaison.core.db, liaison.core.clock, zhang.id)
     assert len(code) == 8 and code.isdigit()
-    before = await liaison.identify(wechat(DEPUTY_WX))  # WeChat made a resident of them
+    before = await liaison.people.identify(wechat(DEPUTY_WX))  # WeChat made a resident of them
     assert before.id != zhang.id
     assert await redeem(liaison, DEPUTY_WX, code) is LinkOutcome.LINKED
-    assert (await liaison.identify(wechat(DEPUTY_WX))).id == zhang.id
+    assert (await liaison.people.identify(wechat(DEPUTY_WX))).id == zhang.id
     assert await redeem(liaison, DEPUTY_WX, code) is LinkOutcome.WRONG  # used
-    second = await create_link_code(liaison.db, liaison.clock, zhang.id)
+    second = await create_link_code(liaison.core.db, liaison.core.clock, zhang.id)
     assert await redeem(liaison, DEPUTY_WX, second) is LinkOutcome.ALREADY
 
 
 async def test_a_code_expires(liaison: Liaison, clock: ManualClock) -> None:
-    zhang = await liaison.identify(person(800001))
-    code = await create_link_code(liaison.db, liaison.clock, zhang.id)
+    zhang = await liaison.people.identify(person(800001))
+    code = await create_link_code(liaison.core.db, liaison.core.clock, zhang.id)
     clock.advance(minutes=16)
     assert await redeem(liaison, DEPUTY_WX, code) is LinkOutcome.WRONG
-    async with liaison.db.read() as conn:
+    async with liaison.core.db.read() as conn:
         assert await Repos(conn).account("wechat", DEPUTY_WX) is None  # nothing changed
 
 
 async def test_guessing_is_limited_per_account_and_overall(
     liaison: Liaison, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    zhang = await liaison.identify(person(800001))
-    code = await create_link_code(liaison.db, liaison.clock, zhang.id)
+    zhang = await liaison.people.identify(person(800001))
+    code = await create_link_code(liaison.core.db, liaison.core.clock, zhang.id)
     for _ in range(LINK_TRIES_PER_ACCOUNT):
         assert await redeem(liaison, "o6_guesser0000001", wrong(code)) is LinkOutcome.WRONG
     # even the right code is not checked now: a guess cannot be confirmed
     assert await redeem(liaison, "o6_guesser0000001", code) is LinkOutcome.LIMITED
     assert await redeem(liaison, "o6_not_a_number01", "abc") is LinkOutcome.WRONG
     clock.advance(minutes=61)
-    code = await create_link_code(liaison.db, liaison.clock, zhang.id)
+    code = await create_link_code(liaison.core.db, liaison.core.clock, zhang.id)
     assert await redeem(liaison, "o6_guesser0000001", code) is LinkOutcome.LINKED
 
     # many accounts guessing together hit the overall limit
     monkeypatch.setattr("bot.logins.LINK_TRIES_OVERALL", 3)
-    li = await liaison.identify(person(800002))
-    code = await create_link_code(liaison.db, liaison.clock, li.id)
+    li = await liaison.people.identify(person(800002))
+    code = await create_link_code(liaison.core.db, liaison.core.clock, li.id)
     for i in range(3):
         assert await redeem(liaison, f"o6_swarm00000{i}", wrong(code)) is LinkOutcome.WRONG
     assert await redeem(liaison, "o6_swarm_last01", code) is LinkOutcome.LIMITED
@@ -97,15 +97,15 @@ async def test_guessing_is_limited_per_account_and_overall(
 
 
 async def test_another_workers_account_is_never_taken(liaison: Liaison) -> None:
-    zhang = await liaison.identify(person(800001))
-    li = await liaison.identify(person(800002))
-    await redeem(liaison, DEPUTY_WX, await create_link_code(liaison.db, liaison.clock, zhang.id))
-    code = await create_link_code(liaison.db, liaison.clock, li.id)
+    zhang = await liaison.people.identify(person(800001))
+    li = await liaison.people.identify(person(800002))
+    await redeem(liaison, DEPUTY_WX, await create_link_code(liaison.core.db, liaison.core.clock, zhang.id))
+    code = await create_link_code(liaison.core.db, liaison.core.clock, li.id)
     assert await redeem(liaison, DEPUTY_WX, code) is LinkOutcome.TAKEN
-    assert (await liaison.identify(wechat(DEPUTY_WX))).id == zhang.id
+    assert (await liaison.people.identify(wechat(DEPUTY_WX))).id == zhang.id
     # a resident (not a worker) cannot be linked to anything: codes are made for workers
     resident, _ = await submit(liaison, 700001, "小区门口路灯坏了三天")
-    code = await create_link_code(liaison.db, liaison.clock, resident.id)
+    code = await create_link_code(liaison.core.db, liaison.core.clock, resident.id)
     assert await redeem(liaison, "o6_someone0000001", code) is LinkOutcome.WRONG
 
 
@@ -115,35 +115,35 @@ async def test_a_blocked_telegram_keeps_a_person_reachable_through_wechat(
     """Telegram is chosen while it can push; when it cannot, the linked WeChat is, and the
     person stays reachable (wishes still route to them, staff are not told otherwise). With
     only a pull-only web account left the person is unreachable, as before."""
-    zhang = await liaison.identify(person(800001))
-    await liaison.identify(wechat(DEPUTY_WX))
-    await redeem(liaison, DEPUTY_WX, await create_link_code(db, liaison.clock, zhang.id))
+    zhang = await liaison.people.identify(person(800001))
+    await liaison.people.identify(wechat(DEPUTY_WX))
+    await redeem(liaison, DEPUTY_WX, await create_link_code(db, liaison.core.clock, zhang.id))
     async with db.read() as conn:
         repos = Repos(conn)
         assert await liaison.notify.address(repos, zhang) == ("telegram", "800001")
-    await liaison.on_blocked("telegram", "800001")
+    await liaison.people.on_blocked("telegram", "800001")
     async with db.read() as conn:
         repos = Repos(conn)
         assert await liaison.notify.address(repos, zhang) == ("wechat", DEPUTY_WX)
         fresh = await repos.user(zhang.id)
         assert fresh is not None and fresh.unreachable_at is None
-    li = await liaison.identify(person(800002))
+    li = await liaison.people.identify(person(800002))
     async with db.transaction() as conn:
-        await Repos(conn).add_account(li.id, "web", "dep-li-1", "dep-li-1", liaison.clock.now())
-    await liaison.on_blocked("telegram", "800002")
+        await Repos(conn).add_account(li.id, "web", "dep-li-1", "dep-li-1", liaison.core.clock.now())
+    await liaison.people.on_blocked("telegram", "800002")
     async with db.read() as conn:
         fresh = await Repos(conn).user(li.id)
     assert fresh is not None and fresh.unreachable_at is not None
 
 
 async def test_retention_forgets_old_codes_and_tries(liaison: Liaison, clock: ManualClock) -> None:
-    zhang = await liaison.identify(person(800001))
-    code = await create_link_code(liaison.db, liaison.clock, zhang.id)
+    zhang = await liaison.people.identify(person(800001))
+    code = await create_link_code(liaison.core.db, liaison.core.clock, zhang.id)
     await redeem(liaison, "o6_guesser0000001", wrong(code))
     clock.advance(days=2)
-    done = await Retention(liaison.db, clock).prune()
+    done = await Retention(liaison.core.db, clock).prune()
     assert done["link_codes"] == 2
-    async with liaison.db.read() as conn:
+    async with liaison.core.db.read() as conn:
         row = await fetch_one(conn, "SELECT COUNT(*) FROM link_codes")
         assert row is not None and row[0] == 0
 
@@ -187,14 +187,14 @@ async def test_a_linked_deputys_card_outside_the_window_uses_the_notice_template
     await fake.start()
     api = WeChatApi(fake.app_id, fake.app_secret, fake.base_url)
     try:
-        zhang = await liaison.identify(person(800001))
-        await liaison.identify(wechat(DEPUTY_WX))
-        await redeem(liaison, DEPUTY_WX, await create_link_code(db, liaison.clock, zhang.id))
+        zhang = await liaison.people.identify(person(800001))
+        await liaison.people.identify(wechat(DEPUTY_WX))
+        await redeem(liaison, DEPUTY_WX, await create_link_code(db, liaison.core.clock, zhang.id))
         _, wish = await submit(liaison, 700001, "小区门口路灯坏了三天")
         templates = NoticeTemplates(
             {"result": "TPL_RESULT", "reply": "TPL_REPLY", "notice": "TPL_N"}
         )
-        channel = WeChatChannel(db, api, liaison.clock, Catalog("zh_CN"), templates)
+        channel = WeChatChannel(db, api, liaison.core.clock, Catalog("zh_CN"), templates)
         path = await channel.send(DEPUTY_WX, OutMessage(text="新心愿", wish_id=wish.id))
         assert path is DeliveryPath.TEMPLATE and fake.templates[0]["template_id"] == "TPL_N"
         assert fake.templates[0]["data"]["first"]["value"] == "联络站给您的通知"

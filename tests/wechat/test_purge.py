@@ -30,9 +30,9 @@ MEDIA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 async def wechat_wish(liaison: Liaison, openid: str, text: str) -> tuple[int, int]:
     """(person id, wish id) of a wish left on WeChat."""
-    user = await liaison.identify(Identity("wechat", openid, openid, None))
-    await liaison.choose_station(user, "huimin")
-    await liaison.start_draft(user)
+    user = await liaison.people.identify(Identity("wechat", openid, openid, None))
+    await liaison.directory.choose_station(user, "huimin")
+    await liaison.flows.start_draft(user)
 
     def fill(d: Draft) -> Draft:
         return (
@@ -40,8 +40,8 @@ async def wechat_wish(liaison: Liaison, openid: str, text: str) -> tuple[int, in
             .with_phone("13912345678")
         )
 
-    await liaison.update_draft(user, fill)
-    wish, _ = await liaison.submit_draft(user, None)
+    await liaison.flows.update_draft(user, fill)
+    wish, _ = await liaison.wishes.submit_draft(user, None)
     return user.id, wish.id
 
 
