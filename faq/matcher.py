@@ -190,6 +190,7 @@ class MatcherTuning:
     doc_k1: float = 1.2
     doc_b: float = 0.75
     doc_recall: int = 4  # entries recalled by this evidence on top of the others
+    doc_postings_max: int = 40  # see _build_docs
     # Pinyin typed in Latin letters (dibao, shebao, jiazhuang dianti) and pinyin initials
     # (sfz, gjj) are read as the FAQ's own word with that sound, when exactly one word of
     # the FAQ has it (see FaqMatcher._romanized); for FAQs up to this many entries.
@@ -603,7 +604,10 @@ class FaqMatcher:
         lengths = [sum(doc.values()) for doc in docs]
         avg = sum(lengths) / n or 1.0
         k1, b = t.doc_k1, t.doc_b
-        common = max(2, int(n * t.common_share))
+        # Grams in more entries than this propose no candidate (they still score the
+        # candidates): at most common_share of the entries, and never more than
+        # doc_postings_max, so that a query stays cheap on a synthetic FAQ of thousands.
+        common = max(2, min(int(n * t.common_share), t.doc_postings_max))
         self._doc_weights: list[dict[str, float]] = []
         postings: dict[str, list[tuple[int, float]]] = {}
         for index, doc in enumerate(docs):
@@ -642,7 +646,7 @@ class FaqMatcher:
         scores: dict[int, float] = {}
         for index in candidates:
             weights = self._doc_weights[index]
-            scores[index] = sum(weights.get(g, 0.0) for g in grams)
+            scores[index] = sum(map(weights.__getitem__, weights.keys() & grams))
         idf = self._doc_idf
         unknown = self._doc_idf_unknown
         perfect = sum(idf.get(g, unknown) for g in grams) * (self._doc_k1 + 1)
@@ -909,7 +913,7 @@ class FaqMatcher:
                 for i in candidates:
                     if i not in doc and self._doc_weights:
                         weights = self._doc_weights[i]
-                        doc[i] = sum(weights.get(g, 0.0) for g in grams)
+                        doc[i] = sum(map(weights.__getitem__, weights.keys() & grams))
             for i, f in self._features(query, candidates).items():
                 if not n or has_topic:
                     plain = self._score(f) * factor
