@@ -17,12 +17,14 @@ beside the naive baseline (``extractOne`` with WRatio, cutoff 60, as the issue m
 Directories named ``untouched_*`` are skipped unless ``--untouched`` is given; they are then
 reported on their own lines, never used for any choice.
 
-Leave-one-FAQ-out: nothing in the matcher was fitted on these FAQs (the rerank weights come
-from the bundled FAQ; the calibration runs on the loaded FAQ's own phrasings and a shipped
-generic off-topic list). The one knob chosen by looking at them is the weight of the
-content-word evidence (``MatcherTuning.answer_weight``); ``loo`` rows choose it for each FAQ
-on the *other* eval FAQs only (best mean of answered-right + correct among the values that
-keep confident-wrong <= 2 % and off-topic answered <= 5 % there) and score the FAQ with it.
+Leave-one-FAQ-out (``loo`` rows): the rerank weights come from the bundled FAQ and the
+calibration runs on the loaded FAQ's own phrasings and a shipped generic off-topic list; what
+is fitted on these FAQs is chosen for each FAQ on the *other* eval FAQs (and the bundled FAQ
+cut to two alternates) only: the weight of the whole-entry character evidence
+(``MatcherTuning.doc_weight``, from DOC_WEIGHTS by top-1 + top-3 ranking accuracy), then the
+decision model (``MatcherTuning.decision_*``) and its threshold (the lowest keeping pooled
+confident-wrong <= DECISION_WRONG and off-topic answered <= DECISION_OFFTOPIC). The
+content-word weight (``answer_weight``) stays as round 1 chose it.
 
 Quality, on the bundled zh-CN FAQ (faq/data/faq_zh_CN.yaml):
 
