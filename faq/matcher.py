@@ -23,6 +23,11 @@ answer and tags; the share found is added to the rerank log-odds, and entries us
 recalled too. A station's FAQ has one or two phrasings an entry, so its answers carry most of
 the residents' vocabulary.
 
+Whole-entry characters (round 3 of issue 11): each entry is also one BM25 document of the
+characters and character bigrams of its phrasings, answer and tags. That evidence orders the
+candidates (see MatcherTuning.doc_weight) without changing their scores, and proposes candidates
+of its own. Pinyin typed in Latin letters (dibao, sfz) is read as the FAQ's word with that sound.
+
 The decision uses the best score and its margin over the best *other* entry, so two
 phrasings of the same entry never make each other look ambiguous. Two guards keep a
 confident answer for when the message's topic is really the entry's: a message with
@@ -181,10 +186,12 @@ class MatcherTuning:
     # over the characters and character bigrams of an entry's phrasings, answer and tags
     # (each entry one document, IDF over the loaded FAQ's entries). It reaches what the
     # word-level evidence misses -- a single-character topic (灯 for 路灯, 账 for 账目), a word
-    # the lexicon splits differently, a Traditional or dialect form sharing a character --
-    # and is added to the rerank log-odds as ``doc_weight * (s / best s - 1)``: the best
-    # entry by this evidence keeps its score, the others lose in proportion to how much
-    # less of the message they explain. Chosen leave-one-FAQ-out (bench/faq_bench.py).
+    # the lexicon splits differently, a Traditional or dialect form sharing a character.
+    # It orders the candidates: an entry ranks by its score's log-odds plus
+    # ``doc_weight * (s / best s - 1)``, so the best entry by this evidence loses nothing and
+    # the others lose in proportion to how much less of the message they explain; the
+    # scores (what every threshold means) are left as they are. Ranking on the eval FAQs
+    # is flat between 12 and 24; bench/faq_bench.py chooses it leave-one-FAQ-out.
     doc_weight: float = 16.0
     doc_answer_weight: float = 1.0  # an answer's occurrence of a gram, against a phrasing's
     doc_k1: float = 1.2
@@ -249,6 +256,11 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 _SENTENCE = re.compile(r"[。！？；!?;\n]+")
+_PUA = "\U000f0000"  # first pinyin code character (see normalize.pinyin_key)
+_ASCII_ALNUM = re.compile(r"[0-9a-z]")
+_LATIN_RUN = re.compile(r"[A-Za-z]{2,}")
+_VOWEL = re.compile(r"[aeiouv]")
+_NO_KEYWORDS: frozenset[str] = frozenset()
 
 
 def _doc_gram_list(text: str) -> list[str]:
@@ -262,11 +274,6 @@ def _doc_gram_list(text: str) -> list[str]:
 
 def _doc_grams(text: str) -> set[str]:
     return set(_doc_gram_list(text))
-_PUA = "\U000f0000"  # first pinyin code character (see normalize.pinyin_key)
-_ASCII_ALNUM = re.compile(r"[0-9a-z]")
-_LATIN_RUN = re.compile(r"[A-Za-z]{2,}")
-_VOWEL = re.compile(r"[aeiouv]")
-_NO_KEYWORDS: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -553,7 +560,7 @@ class FaqMatcher:
         self._build_romanized()
 
     def _build_romanized(self) -> None:
-        """Map the toneless pinyin (``dibao``) and the initials (``db``) of the FAQ's words of
+        """Map the toneless pinyin (``dibao``) and the initials (``sfz``) of the FAQ's words of
         two to four characters to the word, where only one word sounds so."""
         self._roman: dict[str, str] = {}
         if len(self.entries) > self.tuning.romanized_max_entries:
@@ -591,8 +598,8 @@ class FaqMatcher:
 
     def _build_docs(self, docs: list[Counter[str]]) -> None:
         """Character BM25 over whole entries (see MatcherTuning.doc_weight): per entry, each
-        gram's BM25 term weight precomputed, and postings of the grams found in at most
-        ``common_share`` of the entries (for recall). Empty beyond content_max_entries."""
+        gram's BM25 term weight precomputed, and postings (for recall) of the grams found in
+        few entries (see below). Empty beyond content_max_entries."""
         t = self.tuning
         n = max(len(docs), 1)
         df: Counter[str] = Counter()
