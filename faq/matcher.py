@@ -1093,10 +1093,16 @@ class FaqMatcher:
             # The calibrated (lower) level only when some content word of the message occurs
             # in the FAQ at all: chatter ("今天天气怎么样") is not offered the nearest topics.
             low = 1.0 / (1.0 + math.exp(-calibration.suggest_z))
+            # Once the message is worth suggestions at all, the entries the character
+            # evidence ranks beside the first are offered too, even scoring lower: their
+            # order says they are the next most likely (樓上半夜吵得睡不著: 楼上漏水, then 噪音).
+            first = full[0][1] >= t.suggest_score or (full[0][1] >= low and known_words)
             suggestions = tuple(
                 self.entries[i]
-                for i, s, _ in full[:3]
-                if s >= t.suggest_score or (s >= low and known_words)
+                for i, s, f in full[:3]
+                if s >= t.suggest_score
+                or (s >= low and known_words)
+                or (first and f[len(FEATURES) + 1] > 0)
             )
             if suggestions:
                 return FaqMatch("suggest", None, suggestions, top, margin)

@@ -94,3 +94,13 @@ def test_the_eval_faqs_rank_better_with_the_character_evidence() -> None:
                     first[with_doc] += bool(ranked) and ranked[0][0].id == entry_id
                     total += with_doc
     assert first[True] >= first[False] + total // 20  # at least 5 points better
+
+
+def test_suggestions_include_the_entries_ranked_next_by_the_character_evidence() -> None:
+    # 楼上漏水 scores first and alone above the suggestion level; 噪音 is ranked next by the
+    # characters (楼上, 半夜, 吵) and is what the resident meant
+    matcher = FaqMatcher(load_faq_file(EVAL / "urban" / "faq.yaml"))
+    result = matcher.match("樓上半夜吵得睡不著")
+    assert result.kind == "suggest"
+    assert "noise" in [e.id for e in result.suggestions]
+    assert len(result.suggestions) <= 3
