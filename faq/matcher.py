@@ -23,6 +23,11 @@ answer and tags; the share found is added to the rerank log-odds, and entries us
 recalled too. A station's FAQ has one or two phrasings an entry, so its answers carry most of
 the residents' vocabulary.
 
+Whole-entry characters (round 3 of issue 11): each entry is also one BM25 document of the
+characters and character bigrams of its phrasings, answer and tags. That evidence orders the
+candidates (see MatcherTuning.doc_weight) without changing their scores, and proposes candidates
+of its own. Pinyin typed in Latin letters (dibao, sfz) is read as the FAQ's word with that sound.
+
 The decision uses the best score and its margin over the best *other* entry, so two
 phrasings of the same entry never make each other look ambiguous. Two guards keep a
 confident answer for when the message's topic is really the entry's: a message with
@@ -57,6 +62,7 @@ from faq.normalize import (
     Normalizer,
     default_normalizer,
     pinyin_key,
+    pinyin_units,
     significant_length,
     text_units,
 )
@@ -169,13 +175,33 @@ class MatcherTuning:
     # on a calibrated matcher: the runner-up's lead is measured above the FAQ's own
     # suggestion level (Calibration.suggest_z), the part of the scale that follows the FAQ.
     decision_coef: tuple[float, ...] = (
-        0.13, 0.308, 1.337, 0.162, 0.232, 0.579, 0.793, 0.354, -3.612, -0.475
+        0.238, 0.179, 0.3, 0.19, 0.165, 2.079, 0.754, -1.422, -3.057, -0.224, 5.661, 1.955
     )
-    decision_bias: float = -2.107
-    decision_threshold: float = 0.82
+    decision_bias: float = -5.816
+    decision_threshold: float = 0.81
     # ...and never with a lead under this (log-odds): two entries scoring alike is the very
     # case for suggestions, as in the calibrated rule (_fit_thresholds).
     decision_min_lead: float = 1.0
+    # Whole-entry character evidence (round 3 of issue 11, see FaqMatcher._build_docs): BM25
+    # over the characters and character bigrams of an entry's phrasings, answer and tags
+    # (each entry one document, IDF over the loaded FAQ's entries). It reaches what the
+    # word-level evidence misses -- a single-character topic (灯 for 路灯, 账 for 账目), a word
+    # the lexicon splits differently, a Traditional or dialect form sharing a character.
+    # It orders the candidates: an entry ranks by its score's log-odds plus
+    # ``doc_weight * (s / best s - 1)``, so the best entry by this evidence loses nothing and
+    # the others lose in proportion to how much less of the message they explain; the
+    # scores (what every threshold means) are left as they are. Ranking on the eval FAQs
+    # is flat between 12 and 24; bench/faq_bench.py chooses it leave-one-FAQ-out.
+    doc_weight: float = 16.0
+    doc_answer_weight: float = 1.0  # an answer's occurrence of a gram, against a phrasing's
+    doc_k1: float = 1.2
+    doc_b: float = 0.75
+    doc_recall: int = 4  # entries recalled by this evidence on top of the others
+    doc_postings_max: int = 40  # see _build_docs
+    # Pinyin typed in Latin letters (dibao, shebao, jiazhuang dianti) and pinyin initials
+    # (sfz, gjj) are read as the FAQ's own word with that sound, when exactly one word of
+    # the FAQ has it (see FaqMatcher._romanized); for FAQs up to this many entries.
+    romanized_max_entries: int = 500
 
 
 #: Names of the decision features, in the order of ``MatcherTuning.decision_coef``.
@@ -190,6 +216,8 @@ DECISION_FEATURES = (
     "char_ratio",
     "cover_message",
     "bm25",
+    "doc_share",  # the best entry's character BM25 relative to a perfect match (_doc_scores)
+    "doc_lead",  # its relative lead over the runner-up's (0 when the runner-up explains more)
 )
 
 
@@ -230,7 +258,22 @@ def _logit(p: float) -> float:
 _SENTENCE = re.compile(r"[。！？；!?;\n]+")
 _PUA = "\U000f0000"  # first pinyin code character (see normalize.pinyin_key)
 _ASCII_ALNUM = re.compile(r"[0-9a-z]")
+_LATIN_RUN = re.compile(r"[A-Za-z]{2,}")
+_VOWEL = re.compile(r"[aeiouv]")
 _NO_KEYWORDS: frozenset[str] = frozenset()
+
+
+def _doc_gram_list(text: str) -> list[str]:
+    """Characters and character bigrams of normalised text (a space breaks bigrams)."""
+    grams: list[str] = []
+    for piece in text.split():
+        grams.extend(piece)
+        grams.extend(map(operator.add, piece, piece[1:]))
+    return grams
+
+
+def _doc_grams(text: str) -> set[str]:
+    return set(_doc_gram_list(text))
 
 
 @dataclass
@@ -480,6 +523,8 @@ class FaqMatcher:
         # matcher alone decides), to keep the build within its budget.
         indexed = self.entries if len(self.entries) <= self.tuning.content_max_entries else ()
         answer_df: Counter[str] = Counter()
+        answer_share = self.tuning.doc_answer_weight
+        docs: list[Counter[str]] = [Counter() for _ in self.entries]
         self._entry_phrase_words = [_NO_KEYWORDS] * len(self.entries)
         self._entry_answer_words = [_NO_KEYWORDS] * len(self.entries)
         for index, entry in enumerate(indexed):
@@ -487,11 +532,17 @@ class FaqMatcher:
             for ref in self._entry_phrasings[index]:
                 phrase_words.update(self._content_words(self._p_text[ref]))
             answer_words: set[str] = set()
+            doc: Counter[str] = Counter()
+            for ref in self._entry_phrasings[index]:
+                doc.update(_doc_grams(self._p_text[ref]))
             # Sentence by sentence: normalize() keeps only the head and tail of long text.
             for chunk in _SENTENCE.split(entry.answer[:limit] + "。" + "。".join(entry.tags)):
                 text = normalize(chunk)
                 if text:
                     answer_words.update(self._content_words(text))
+                    for gram in _doc_gram_list(text):
+                        doc[gram] += answer_share
+            docs[index] = doc
             answer_words |= phrase_words
             self._entry_phrase_words[index] = frozenset(phrase_words)
             self._entry_answer_words[index] = frozenset(answer_words)
@@ -505,6 +556,108 @@ class FaqMatcher:
                     postings.setdefault(word, []).append(index)
         self._answer_postings = postings
         self._all_content = frozenset(answer_df)
+        self._build_docs(docs if indexed else [])
+        self._build_romanized()
+
+    def _build_romanized(self) -> None:
+        """Map the toneless pinyin (``dibao``) and the initials (``sfz``) of the FAQ's words of
+        two to four characters to the word, where only one word sounds so."""
+        self._roman: dict[str, str] = {}
+        if len(self.entries) > self.tuning.romanized_max_entries:
+            return
+        normalize = self._norm.normalize
+        spans = self._lex.spans
+        texts = list(self._p_text)
+        for entry in self.entries:
+            texts += (normalize(c) for c in _SENTENCE.split(entry.answer[: self.tuning.answer_chars]))
+        found: dict[str, set[str]] = {}
+        for text in texts:
+            for i, j in spans(text):
+                word = text[i:j]
+                if 2 <= len(word) <= 4 and not _ASCII_ALNUM.search(word):
+                    syllables = pinyin_units(word)
+                    found.setdefault("".join(syllables), set()).add(word)
+                    found.setdefault("".join(x[0] for x in syllables), set()).add(word)
+        self._roman = {key: next(iter(words)) for key, words in found.items() if len(words) == 1}
+
+    def _romanized(self, text: str) -> str:
+        """``text`` with each run of Latin letters that is the full pinyin of one FAQ word, or
+        (without vowels: never an English word) its initials, replaced by that word."""
+        if not self._roman or _LATIN_RUN.search(text) is None:
+            return text
+
+        def replace(match: re.Match[str]) -> str:
+            run = match.group().lower()
+            if len(run) < 4 and _VOWEL.search(run):
+                return match.group()  # "app", "wu": too short to be sure it is pinyin
+            if _VOWEL.search(run) is None and not 3 <= len(run) <= 4:
+                return match.group()  # initials of a two-character word are too ambiguous
+            return self._roman.get(run, match.group())
+
+        return _LATIN_RUN.sub(replace, text)
+
+    def _build_docs(self, docs: list[Counter[str]]) -> None:
+        """Character BM25 over whole entries (see MatcherTuning.doc_weight): per entry, each
+        gram's BM25 term weight precomputed, and postings (for recall) of the grams found in
+        few entries (see below). Empty beyond content_max_entries."""
+        t = self.tuning
+        n = max(len(docs), 1)
+        df: Counter[str] = Counter()
+        for doc in docs:
+            df.update(doc.keys())
+        idf = {g: math.log(1 + (n - c + 0.5) / (c + 0.5)) for g, c in df.items()}
+        self._doc_idf = idf
+        self._doc_idf_unknown = math.log(1 + (n + 0.5) / 0.5)
+        lengths = [sum(doc.values()) for doc in docs]
+        avg = sum(lengths) / n or 1.0
+        k1, b = t.doc_k1, t.doc_b
+        # Grams in more entries than this propose no candidate (they still score the
+        # candidates): at most common_share of the entries, and never more than
+        # doc_postings_max, so that a query stays cheap on a synthetic FAQ of thousands.
+        common = max(2, min(int(n * t.common_share), t.doc_postings_max))
+        self._doc_weights: list[dict[str, float]] = []
+        postings: dict[str, list[tuple[int, float]]] = {}
+        for index, doc in enumerate(docs):
+            norm = k1 * (1 - b + b * lengths[index] / avg)
+            weights = {
+                g: idf[g] * tf * (k1 + 1) / (tf + norm) for g, tf in doc.items()
+            }
+            self._doc_weights.append(weights)
+            for g, w in weights.items():
+                if df[g] <= common:
+                    postings.setdefault(g, []).append((index, w))
+        self._doc_postings = postings
+        self._doc_k1 = k1
+
+    def _doc_scores(
+        self, grams: set[str], candidates: list[int], allowed: list[bool]
+    ) -> tuple[dict[int, float], float]:
+        """Character BM25 of each candidate entry, plus up to ``doc_recall`` entries this
+        evidence alone proposes (added to ``candidates``); and the score a perfect match
+        would reach (every gram of the message, unknown ones at the rarest IDF)."""
+        if not self._doc_weights:
+            return {}, 0.0
+        found: dict[int, float] = {}
+        get = found.get
+        postings = self._doc_postings
+        for gram in grams:
+            for index, w in postings.get(gram, ()):
+                found[index] = get(index, 0.0) + w
+        have = set(candidates)
+        extra = heapq.nlargest(
+            self.tuning.doc_recall,
+            (i for i in found if allowed[i] and i not in have),
+            key=found.__getitem__,
+        )
+        candidates += extra
+        scores: dict[int, float] = {}
+        for index in candidates:
+            weights = self._doc_weights[index]
+            scores[index] = sum(map(weights.__getitem__, weights.keys() & grams))
+        idf = self._doc_idf
+        unknown = self._doc_idf_unknown
+        perfect = sum(idf.get(g, unknown) for g in grams) * (self._doc_k1 + 1)
+        return scores, perfect
 
     def _is_topic_word(self, normalized: str) -> bool:
         """A message that is one whole content word some entry uses ("低保", "群租"): a
@@ -719,6 +872,7 @@ class FaqMatcher:
     ) -> tuple[list[tuple[int, float, list[float]]], bool]:
         """(entry index, score, features) best first, and whether the message has topic
         keywords at all."""
+        text = self._romanized(text)
         normalized = self._norm.normalize(text)
         if (
             len(text_units(normalized)) < self.tuning.min_units
@@ -741,6 +895,10 @@ class FaqMatcher:
         # reading's content-word share (_content_share).
         base: dict[int, tuple[float, float]] = {}
         parts = self._norm.focus(text, self.tuning.focus_min_chars)
+        doc_weight = self.tuning.doc_weight
+        doc: dict[int, float] = {}
+        grams: set[str] = set()
+        perfect = doc_best = 0.0
         for n, part in enumerate((normalized, *parts)):
             query = self._query(part)
             has_topic = bool(query.keywords)
@@ -752,6 +910,17 @@ class FaqMatcher:
             factor = self.tuning.focus_discount if n else 1.0
             candidates = self._recall(query, allowed)
             candidates += self._recall_content(words, allowed, candidates)
+            if not n:
+                # The character evidence is read on the whole message only: a clause's
+                # own best would lose the rest of the story, which is what it measures.
+                grams = _doc_grams(normalized)
+                doc, perfect = self._doc_scores(grams, candidates, allowed)
+                doc_best = max(doc.values(), default=0.0)
+            else:
+                for i in candidates:
+                    if i not in doc and self._doc_weights:
+                        weights = self._doc_weights[i]
+                        doc[i] = sum(map(weights.__getitem__, weights.keys() & grams))
             for i, f in self._features(query, candidates).items():
                 if not n or has_topic:
                     plain = self._score(f) * factor
@@ -760,10 +929,25 @@ class FaqMatcher:
                 value = self._score(f, self._content_bonus(words, i)) * factor
                 current = best.get(i)
                 if current is None or value > current[0]:
-                    best[i] = (value, [*f, self._content_share(words, i)], has_topic)
-        ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)
-        if not ranked:
+                    s_doc = doc.get(i, 0.0)
+                    share = min(1.0, s_doc / perfect) if perfect else 0.0
+                    best[i] = (value, [*f, self._content_share(words, i), share], has_topic)
+        if not best:
             return [], False
+        # The order: the score's log-odds, less doc_weight for each share of the character
+        # evidence an entry falls short of the best entry's. The scores themselves stay what
+        # the thresholds (fixed, calibrated, decision model) were set on; an entry ranked
+        # first on this evidence but scoring below the runner-up has a negative margin and
+        # is offered, not answered.
+        penalty: dict[int, float] = {}
+        if doc_best > 0:
+            for i in best:
+                penalty[i] = doc_weight * min(0.0, doc.get(i, 0.0) / doc_best - 1.0)
+        ranked = sorted(
+            best.items(),
+            key=lambda kv: _logit(kv[1][0]) + penalty.get(kv[0], 0.0),
+            reverse=True,
+        )
         return [
             (i, v, [*f, *base.get(i, (0.0, 0.0))]) for i, (v, f, _) in ranked
         ], ranked[0][1][2]
@@ -775,7 +959,7 @@ class FaqMatcher:
         ones; with ``None`` only the general entries are considered.
         """
         full, has_topic = self._ranked(text, station_id)
-        normalized = self._norm.normalize(text)
+        normalized = self._norm.normalize(self._romanized(text))
         words = self._content_words(normalized)
         known = any(k in self._all_content for k in words)
         return self._decide(full, has_topic, self.calibration, known, (len(words), len(normalized)))
@@ -795,7 +979,7 @@ class FaqMatcher:
         full, has_topic = self._ranked(text, station_id)
         if not full:
             return None
-        normalized = self._norm.normalize(text)
+        normalized = self._norm.normalize(self._romanized(text))
         words = self._content_words(normalized)
         known = any(k in self._all_content for k in words)
         shape = (len(words), len(normalized))
@@ -848,6 +1032,9 @@ class FaqMatcher:
         z_second = _capped_logit(full[1][1]) if len(full) > 1 else -_Z_CAP
         floor = calibration.suggest_z if calibration is not None else _logit(self.tuning.suggest_score)
         z_fitted = _capped_logit(f[-2]) if f[-2] > 0 else -_Z_CAP
+        doc_top = f[len(FEATURES) + 1]
+        doc_second = full[1][2][len(FEATURES) + 1] if len(full) > 1 else 0.0
+        doc_lead = max(0.0, doc_top - doc_second) / doc_top if doc_top > 0 else 0.0
         return [
             z_top,
             min(z_top - max(z_second, floor), 8.0),
@@ -859,6 +1046,8 @@ class FaqMatcher:
             f[1],
             f[4],
             f[5],
+            doc_top,
+            doc_lead,
         ]
 
     def _decide(
@@ -904,16 +1093,22 @@ class FaqMatcher:
             # The calibrated (lower) level only when some content word of the message occurs
             # in the FAQ at all: chatter ("今天天气怎么样") is not offered the nearest topics.
             low = 1.0 / (1.0 + math.exp(-calibration.suggest_z))
+            # Once the message is worth suggestions at all, the entries the character
+            # evidence ranks beside the first are offered too, even scoring lower: their
+            # order says they are the next most likely (樓上半夜吵得睡不著: 楼上漏水, then 噪音).
+            first = full[0][1] >= t.suggest_score or (full[0][1] >= low and known_words)
             suggestions = tuple(
                 self.entries[i]
-                for i, s, _ in full[:3]
-                if s >= t.suggest_score or (s >= low and known_words)
+                for i, s, f in full[:3]
+                if s >= t.suggest_score
+                or (s >= low and known_words)
+                or (first and f[len(FEATURES) + 1] > 0)
             )
             if suggestions:
                 return FaqMatch("suggest", None, suggestions, top, margin)
             return FaqMatch("none", None, (), top, margin)
-        if top >= suggest:
-            suggestions = tuple(e for e, s in ranked[:3] if s >= suggest)
+        suggestions = tuple(e for e, s in ranked[:3] if s >= suggest)
+        if suggestions:
             return FaqMatch("suggest", None, suggestions, top, margin)
         return FaqMatch("none", None, (), top, margin)
 
