@@ -253,50 +253,39 @@ def summary_text(c: Catalog, f: Figures) -> Markup:
     )
 
 
+def _row_line(
+    c: Catalog, key: str, name: str, f: Figures, label: str = "name", **more: object
+) -> str:
+    """One row of a breakdown: its name (the catalog's `label`), received, resolved and 满意率,
+    and what `more` adds."""
+    return c.t(
+        key,
+        **{label: name},
+        received=f.received,
+        resolved=f.resolved,
+        satisfaction=fmt_rate(f.satisfaction),
+        **more,
+    )
+
+
 def breakdown_text(c: Catalog, report: Report, tz: object) -> list[str]:
     if not report.total.received:
         return [c.t("reports.none")]
     parts = [c.t("reports.by_category")]
-    for row in report.by_category:
-        f = row.figures
-        parts.append(
-            c.t(
-                "reports.category_line",
-                name=row.name,
-                received=f.received,
-                resolved=f.resolved,
-                satisfaction=fmt_rate(f.satisfaction),
-            )
-        )
+    parts += [_row_line(c, "reports.category_line", r.name, r.figures) for r in report.by_category]
     parts.append(c.t("reports.by_deputy"))
-    for row in report.by_deputy:
-        f = row.figures
-        parts.append(
-            c.t(
-                "reports.deputy_line",
-                name=row.name,
-                received=f.received,
-                resolved=f.resolved,
-                overdue=f.overdue,
-                satisfaction=fmt_rate(f.satisfaction),
-            )
-        )
+    parts += [
+        _row_line(c, "reports.deputy_line", r.name, r.figures, overdue=r.figures.overdue)
+        for r in report.by_deputy
+    ]
     months = months_between(report.period, tz)  # type: ignore[arg-type]
     if len(months) > 1:
         parts.append(c.t("reports.by_month"))
-        for row in report.by_month:
-            if row.key not in months:
-                continue
-            f = row.figures
-            parts.append(
-                c.t(
-                    "reports.month_line",
-                    month=row.name,
-                    received=f.received,
-                    resolved=f.resolved,
-                    satisfaction=fmt_rate(f.satisfaction),
-                )
-            )
+        parts += [
+            _row_line(c, "reports.month_line", r.name, r.figures, label="month")
+            for r in report.by_month
+            if r.key in months
+        ]
     return parts
 
 
