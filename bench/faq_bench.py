@@ -487,10 +487,16 @@ def eval_faqs(include_untouched: bool) -> list[EvalFaq]:
 DOC_WEIGHTS = (8.0, 12.0, 16.0, 24.0)
 
 
-def rank_accuracy(faq: EvalFaq, doc_weight: float) -> tuple[float, float]:
+def rank_accuracy(
+    faq: EvalFaq, doc_weight: float, vec_weight: float = 0.0
+) -> tuple[float, float]:
     """Share of the FAQ's resident messages whose entry the matcher ranks first, and among
-    the first three (no decision involved, so no calibration either)."""
-    tuning = dataclasses.replace(DEFAULT_TUNING, doc_weight=doc_weight, calibrate=False)
+    the first three (no decision involved, so no calibration either). With the default
+    ``vec_weight`` 0 this is the order answers are decided on, which doc_weight sets; the
+    word vectors (MatcherTuning.vec_weight) reorder the suggestions only."""
+    tuning = dataclasses.replace(
+        DEFAULT_TUNING, doc_weight=doc_weight, calibrate=False, vec_weight=vec_weight
+    )
     matcher = FaqMatcher(faq.entries, tuning=tuning)
     first = top3 = 0
     for text, expected in faq.data.questions:

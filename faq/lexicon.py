@@ -19,8 +19,12 @@ from __future__ import annotations
 import math
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["Synonyms", "WordStats", "synonyms", "word_stats"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Synonyms", "WordStats", "WordVectors", "synonyms", "word_stats", "word_vectors"]
 
 _PATH = Path(__file__).with_name("data") / "word_freq_zh.txt"
 _SYNONYMS_PATH = Path(__file__).with_name("data") / "synonyms_zh.txt"
@@ -161,3 +165,35 @@ def synonyms() -> Synonyms:
     """The bundled synonym groups (loaded once, about 0.1 s; read-only afterwards)."""
     with open(_SYNONYMS_PATH, encoding="utf-8") as fh:
         return Synonyms([line.split() for line in fh if not line.startswith("#")])
+
+
+_VECTORS_PATH = Path(__file__).with_name("data") / "word_vectors_zh.npz"
+
+
+class WordVectors:
+    """General Chinese word vectors (data/word_vectors_zh.npz: word2vec, 100 dimensions,
+    from the ``synonyms`` package 3.10.2, MIT, see bench/make_word_vectors.py), unit
+    length. They say that 噪音 and 吵 or 医保 and 报销 are about the same thing, which no
+    FAQ of 30 entries can learn from itself."""
+
+    def __init__(self, words: list[str], matrix: np.ndarray) -> None:
+        self._index = {w: i for i, w in enumerate(words)}
+        self.matrix = matrix
+        self.dims = int(matrix.shape[1])
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def row(self, word: str) -> int | None:
+        return self._index.get(word)
+
+
+@cache
+def word_vectors() -> WordVectors:
+    """The bundled word vectors (loaded once, on first use, about 0.2 s)."""
+    import numpy as np  # only here: a matcher without vectors does not import numpy
+    with np.load(_VECTORS_PATH) as data:
+        words = data["words"].tobytes().decode("utf-8").split("\n")
+        scales = data["scales"].astype(np.float32)
+        matrix = data["vectors"].astype(np.float32) * scales[:, None]
+    return WordVectors(words, matrix)

@@ -52,11 +52,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rapidfuzz import fuzz, process
 
-from faq.lexicon import Synonyms, synonyms, word_stats
+from faq.lexicon import Synonyms, synonyms, word_stats, word_vectors
 from faq.model import FaqEntry, load_faq_file
 from faq.normalize import (
     Normalizer,
@@ -66,6 +66,9 @@ from faq.normalize import (
     significant_length,
     text_units,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Calibration", "FaqMatch", "FaqMatcher", "MatcherTuning", "group_similar"]
 
@@ -198,6 +201,10 @@ class MatcherTuning:
     doc_b: float = 0.75
     doc_recall: int = 4  # entries recalled by this evidence on top of the others
     doc_postings_max: int = 40  # see _build_docs
+    # General word vectors (round 4 of issue 11, see FaqMatcher._build_vectors): cosine of
+    # the message's and each entry's phrasings' weighted mean word vector; an entry ranks
+    # ``vec_weight * (cos - best cos)`` lower. 0 leaves the vectors unloaded.
+    vec_weight: float = 16.0
     # Pinyin typed in Latin letters (dibao, shebao, jiazhuang dianti) and pinyin initials
     # (sfz, gjj) are read as the FAQ's own word with that sound, when exactly one word of
     # the FAQ has it (see FaqMatcher._romanized); for FAQs up to this many entries.
@@ -261,6 +268,14 @@ _ASCII_ALNUM = re.compile(r"[0-9a-z]")
 _LATIN_RUN = re.compile(r"[A-Za-z]{2,}")
 _VOWEL = re.compile(r"[aeiouv]")
 _NO_KEYWORDS: frozenset[str] = frozenset()
+
+
+def _suggestion_order(
+    full: list[tuple[int, float, list[float]]],
+) -> list[tuple[int, float, list[float]]]:
+    """The ranked entries in the order suggestions are offered: with the word-vector
+    evidence (see FaqMatcher._ranked), the feature after the character share."""
+    return sorted(full, key=lambda row: row[2][len(FEATURES) + 2], reverse=True)
 
 
 def _doc_gram_list(text: str) -> list[str]:
@@ -557,6 +572,7 @@ class FaqMatcher:
         self._answer_postings = postings
         self._all_content = frozenset(answer_df)
         self._build_docs(docs if indexed else [])
+        self._build_vectors(len(indexed))
         self._build_romanized()
 
     def _build_romanized(self) -> None:
@@ -595,6 +611,57 @@ class FaqMatcher:
             return self._roman.get(run, match.group())
 
         return _LATIN_RUN.sub(replace, text)
+
+    def _build_vectors(self, indexed: int) -> None:
+        """Each entry's phrasings as one unit vector (see _sentence_vector); loaded lazily,
+        only with vec_weight set and only for the entries the content evidence indexes."""
+        self._vec_entries: np.ndarray | None = None
+        if not self.tuning.vec_weight or not indexed:
+            return
+        import numpy as np  # only here: start-up without vectors does not pay for it
+        self._vectors = word_vectors()
+        matrix = np.zeros((len(self.entries), self._vectors.dims), dtype=np.float32)
+        for index in range(indexed):
+            total = np.zeros(self._vectors.dims, dtype=np.float32)
+            for ref in self._entry_phrasings[index]:
+                v = self._sentence_vector(self._p_text[ref])
+                if v is not None:
+                    total += v
+            norm = float(np.linalg.norm(total))
+            if norm > 0:
+                matrix[index] = total / norm
+        self._vec_entries = matrix
+
+    def _sentence_vector(self, normalized: str) -> np.ndarray | None:
+        """Unit mean of the text's content words' vectors, each weighed by its general
+        weight; a word without a vector counts as its characters."""
+        import numpy as np
+
+        lex = self._lex
+        vectors = self._vectors
+        floor = self.tuning.content_min_weight
+        rows: list[int] = []
+        weights: list[float] = []
+        for i, j in lex.spans(normalized):
+            word = normalized[i:j]
+            w = lex.weight(word)
+            if w < floor:
+                continue
+            row = vectors.row(word)
+            if row is not None:
+                rows.append(row)
+                weights.append(w)
+                continue
+            chars = [r for r in map(vectors.row, word) if r is not None]
+            if not chars:
+                continue
+            rows += chars
+            weights += [w / len(chars)] * len(chars)
+        if not rows:
+            return None
+        v = np.asarray(weights, dtype=np.float32) @ vectors.matrix[rows]
+        norm = float(np.linalg.norm(v))
+        return v / norm if norm > 0 else None
 
     def _build_docs(self, docs: list[Counter[str]]) -> None:
         """Character BM25 over whole entries (see MatcherTuning.doc_weight): per entry, each
@@ -854,7 +921,7 @@ class FaqMatcher:
         choosing which entry a missed question belongs to: ``any_station`` ranks every
         entry, whatever station it is for)."""
         ranked = self._ranked(text, station_id, any_station=any_station)[0]
-        return [(self.entries[i], s) for i, s, _ in ranked]
+        return [(self.entries[i], s) for i, s, _ in _suggestion_order(ranked)]
 
     def phrasings(self) -> frozenset[str]:
         """Every phrasing of every entry, normalised (a message equal to one is known)."""
@@ -948,8 +1015,23 @@ class FaqMatcher:
             key=lambda kv: _logit(kv[1][0]) + penalty.get(kv[0], 0.0),
             reverse=True,
         )
+        # The word-vector evidence (MatcherTuning.vec_weight) orders the suggestions only:
+        # each entry carries its rank key with that evidence added, which _decide and
+        # scores() sort by, while the answer is decided on the order above (ordering the
+        # answer by it too made the decision model, refitted leave-one-FAQ-out, answer less).
+        vec_key = {i: _logit(v) + penalty.get(i, 0.0) for i, (v, _, _) in ranked}
+        if self._vec_entries is not None:
+            message = self._sentence_vector(normalized)
+            if message is not None:
+                keys = list(best)
+                cosines = (self._vec_entries[keys] @ message).tolist()
+                top = max(cosines)
+                vec_weight = self.tuning.vec_weight
+                for i, c in zip(keys, cosines, strict=True):
+                    vec_key[i] += vec_weight * (c - top)
         return [
-            (i, v, [*f, *base.get(i, (0.0, 0.0))]) for i, (v, f, _) in ranked
+            (i, v, [*f, vec_key[i], *base.get(i, (0.0, 0.0))])
+            for i, (v, f, _) in ranked
         ], ranked[0][1][2]
 
     def match(self, text: str, station_id: str | None = None) -> FaqMatch:
@@ -1099,7 +1181,7 @@ class FaqMatcher:
             first = full[0][1] >= t.suggest_score or (full[0][1] >= low and known_words)
             suggestions = tuple(
                 self.entries[i]
-                for i, s, f in full[:3]
+                for i, s, f in _suggestion_order(full)[:3]
                 if s >= t.suggest_score
                 or (s >= low and known_words)
                 or (first and f[len(FEATURES) + 1] > 0)

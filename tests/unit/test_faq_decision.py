@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from faq import FaqEntry, FaqMatcher, load_faq_file
-from faq.lexicon import synonyms
+from faq.lexicon import synonyms, word_vectors
 from faq.matcher import DECISION_FEATURES, DEFAULT_TUNING
 
 EVAL = Path(__file__).resolve().parent.parent / "data" / "faq_eval"
@@ -83,9 +83,9 @@ def test_a_word_the_faq_never_uses_reaches_the_entry_through_its_synonym() -> No
         FaqEntry("parking", "停车怎么收费", "月租150元。", ()),
         FaqEntry("garbage", "垃圾怎么分类", "厨余投绿桶。", ()),
     ]
-    # (the whole-entry character evidence also finds it, through 保; left out here so that
-    # the synonyms are tested alone)
-    no_doc = dataclasses.replace(DEFAULT_TUNING, doc_weight=0.0)
+    # (the whole-entry character evidence also finds it, through 保, and so do the word
+    # vectors; both left out here so that the synonyms are tested alone)
+    no_doc = dataclasses.replace(DEFAULT_TUNING, doc_weight=0.0, vec_weight=0.0)
     plain = FaqMatcher(faq, tuning=dataclasses.replace(no_doc, synonym_weight=0.0))
     expanded = FaqMatcher(faq, tuning=no_doc)
     for text in ("医保怎么弄", "今年的医保"):
@@ -93,3 +93,34 @@ def test_a_word_the_faq_never_uses_reaches_the_entry_through_its_synonym() -> No
         # by 养老金's or not even recalled
         assert plain.scores(text)[0][0].id != "insurance"
         assert expanded.scores(text)[0][0].id == "insurance"
+
+
+def test_word_vectors_are_general_and_unit_length() -> None:
+    vectors = word_vectors()
+    assert len(vectors) > 50_000
+    rows = [vectors.row(w) for w in ("医保", "报销", "垃圾", "天气")]
+    assert None not in rows[:3]
+    m = vectors.matrix
+    assert abs(float(m[rows[0]] @ m[rows[0]]) - 1.0) < 0.02
+    # 医保 is nearer 报销 than 垃圾 in general Chinese
+    assert float(m[rows[0]] @ m[rows[1]]) > float(m[rows[0]] @ m[rows[2]]) + 0.1
+
+
+def test_word_vectors_put_the_entry_a_message_means_first_among_the_suggestions() -> None:
+    faq = [
+        FaqEntry("insurance", "医疗保险怎么交", "每年9-12月在税务APP缴纳医疗保险费。", ()),
+        FaqEntry("pension", "养老金什么时候发", "每月15日发到社保卡。", ()),
+        FaqEntry("canteen", "社区食堂在哪里", "服务中心一楼。", ()),
+        FaqEntry("parking", "停车怎么收费", "月租150元。", ()),
+        FaqEntry("garbage", "垃圾怎么分类", "厨余投绿桶。", ()),
+    ]
+    # Without the character evidence and the synonyms, 医保 reaches 医疗保险 only through
+    # the word vectors.
+    alone = dataclasses.replace(DEFAULT_TUNING, doc_weight=0.0, synonym_weight=0.0)
+    without = FaqMatcher(faq, tuning=dataclasses.replace(alone, vec_weight=0.0))
+    with_vectors = FaqMatcher(faq, tuning=alone)
+    for text in ("医保怎么弄", "医保交多少钱"):
+        assert without.scores(text)[0][0].id != "insurance"
+        assert with_vectors.scores(text)[0][0].id == "insurance"
+        # the answer order (and so the scores the thresholds read) is left as it was
+        assert with_vectors.match(text).kind != "answer"
