@@ -377,6 +377,12 @@ async def build(path: Path, n_stations: int, n_wishes: int, seed: int = 12) -> d
         " to_status, deputy_id, body) VALUES (?,?,?,?,?,?,?,?,?)",
         events,
     )
+    # what WishesRepo.add_event keeps on the wish, as migration 0014 backfills it
+    conn.execute(
+        "UPDATE wishes SET first_response_at = (SELECT MIN(e.at) FROM wish_events e"
+        " WHERE e.wish_id = wishes.id AND e.action IN ('accept','reply','resolve','decline',"
+        "'transfer') AND e.role IN ('deputy','staff'))"
+    )
     conn.executemany(
         "INSERT INTO outbox (created_at, channel, chat_id, user_id, priority, kind, payload,"
         " wish_id, status, attempts, next_attempt_at, sent_at)"

@@ -25,7 +25,7 @@ import aiosqlite
 from bot.county_stats import COUNT_FIELDS, Counts, DurationTexts
 from bot.reports import WishFacts
 from storage.db import fetch_all
-from storage.reports import RESPONSE_ACTIONS, _facts
+from storage.reports import _facts
 from storage.repositories import _ts, marks
 
 _RESOLVED = "w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
@@ -129,13 +129,12 @@ class ReportCountsRepo:
         """Each wish's creation, acceptance, resolution (if it counts as resolved) and first
         response by a handler: the medians of a report's totals."""
         ids = list(station_ids)
-        actions = ",".join(f"'{a}'" for a in RESPONSE_ACTIONS)
+        # first_response_at is kept by WishesRepo.add_event (migration 0014): the index holds
+        # every column read here, no timeline is looked up
         rows = await fetch_all(
             self.conn,
             "SELECT w.station_id, w.created_at, w.accepted_at,"
-            f" CASE WHEN {_RESOLVED} THEN w.resolved_at END,"
-            " (SELECT MIN(e.at) FROM wish_events e WHERE e.wish_id=w.id"
-            f" AND e.action IN ({actions}) AND e.role IN ('deputy','staff'))"
+            f" CASE WHEN {_RESOLVED} THEN w.resolved_at END, w.first_response_at"
             f" FROM wishes w WHERE w.station_id IN ({marks(ids)})"
             " AND w.created_at >= ? AND w.created_at < ?",
             [*ids, _ts(start), _ts(end)],

@@ -12,10 +12,8 @@ import aiosqlite
 from bot.domain.model import Rating, Status
 from bot.reports import WishFacts
 from storage.db import fetch_all
-from storage.repositories import _dt, _ts, marks
+from storage.repositories import RESPONSE_ACTIONS, _dt, _ts, marks
 
-# What counts as a handler's response on the timeline (for "response time").
-RESPONSE_ACTIONS = ("accept", "reply", "resolve", "decline", "transfer")
 # Stored due dates, if the schema has them (the supervision feature adds them to wishes).
 # Timestamps are ISO strings; a day of margin on the SQL side, the exact cut in Python.
 

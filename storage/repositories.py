@@ -32,6 +32,12 @@ def _dt(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # SQLite's own: UTC
 
 
+# What counts as a handler's response on the timeline (for "response time"): one of these
+# actions by one of these roles. A wish keeps its first in wishes.first_response_at (add_event).
+RESPONSE_ACTIONS = ("accept", "reply", "resolve", "decline", "transfer")
+RESPONSE_ROLES = ("deputy", "staff")
+
+
 def marks(values: Sequence[object]) -> str:
     """Placeholders for an IN (…) list; one that matches nothing when `values` is empty."""
     return ",".join("?" * len(values)) or "NULL"
@@ -715,6 +721,15 @@ class Repos:
             ),
         )
         assert cursor.lastrowid is not None
+        if event.action.value in RESPONSE_ACTIONS and event.role.value in RESPONSE_ROLES:
+            # the earliest response, as MIN(at) over the timeline would give it (the same text
+            # comparison), so a county's /stats reads it from an index (migration 0014)
+            at = _ts(event.at)
+            await self.conn.execute(
+                "UPDATE wishes SET first_response_at=? WHERE id=?"
+                " AND (first_response_at IS NULL OR first_response_at > ?)",
+                (at, wish_id, at),
+            )
         return cursor.lastrowid
 
     async def event_key_used(self, key: str) -> bool:

@@ -7,14 +7,14 @@ here, or still in the code as the row-by-row method), or a defect the rewrite fi
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
 from bot.clock import ManualClock
-from bot.domain.model import Action
+from bot.domain.model import Action, Event, Role
 from bot.i18n import Catalog
 from bot.reporting import Reporting
 from bot.reports import build_report, chart_window, monthly_rows
@@ -321,3 +321,35 @@ async def test_county_chart_counted_in_sql_equals_the_monthly_figures(
             w.received, w.resolved, w.rated, w.satisfied, w.satisfaction
         )  # fmt: skip
     assert sum(r.figures.received for r in result.chart.by_month) == 9  # with February's
+
+
+async def test_first_response_kept_on_the_wish_is_the_earliest_handler_response(
+    liaison: Liaison, clock: ManualClock
+) -> None:
+    """wishes.first_response_at (migration 0014, kept by add_event) is what the timeline's
+    MIN(at) over a handler's responses gives, whatever order the events are written in: the
+    county's medians read the column, a station's report reads the timeline."""
+    _, wish = await submit(liaison, 9001, "路灯坏了")
+    wish_id = wish.id
+    base = clock.now()
+    events = [
+        (Action.SUPPLEMENT, Role.RESIDENT, base + timedelta(minutes=1)),  # not a response
+        (Action.REPLY, Role.DEPUTY, base + timedelta(hours=5)),
+        (Action.REPLY, Role.RESIDENT, base + timedelta(hours=1)),  # a resident's: not one
+        (Action.ACCEPT, Role.STAFF, base + timedelta(hours=3, microseconds=7)),  # earlier
+        (Action.RESOLVE, Role.DEPUTY, base + timedelta(hours=4)),  # later than the accept
+    ]
+    expected = [None, base + timedelta(hours=5), base + timedelta(hours=5)]
+    expected += [base + timedelta(hours=3, microseconds=7)] * 2
+    for (action, role, at), want in zip(events, expected, strict=True):
+        async with liaison.db.transaction() as conn:
+            await Repos(conn).add_event(wish_id, Event(action, role, None, None, None, at))
+        async with liaison.db.read() as conn:
+            stored = await fetch_all(
+                conn, "SELECT first_response_at FROM wishes WHERE id=?", [wish_id]
+            )
+            facts = await ReportsRepo(conn).wish_facts(
+                ["huimin"], base - timedelta(days=1), base + timedelta(days=1)
+            )
+        assert stored[0][0] == (want.astimezone(UTC).isoformat() if want else None)
+        assert [f.first_response_at for f in facts if f.id == wish_id] == [want]
