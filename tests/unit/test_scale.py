@@ -342,9 +342,9 @@ async def test_first_response_kept_on_the_wish_is_the_earliest_handler_response(
     expected = [None, base + timedelta(hours=5), base + timedelta(hours=5)]
     expected += [base + timedelta(hours=3, microseconds=7)] * 2
     for (action, role, at), want in zip(events, expected, strict=True):
-        async with liaison.db.transaction() as conn:
+        async with liaison.core.db.transaction() as conn:
             await Repos(conn).add_event(wish_id, Event(action, role, None, None, None, at))
-        async with liaison.db.read() as conn:
+        async with liaison.core.db.read() as conn:
             stored = await fetch_all(
                 conn, "SELECT first_response_at FROM wishes WHERE id=?", [wish_id]
             )
