@@ -86,17 +86,12 @@ class LiaisonApp:
         if self.exempt is not None:
             await self.exempt.refresh()  # before the first update is read
         self._tasks = [
-            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            *core_tasks(self.dispatcher, self.liaison, self.supervisor),
             asyncio.create_task(self.poller.run(), name="poller"),
-            asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(self.monitor.run(), name="broadcast-monitor"),
         ]
         if self.exempt is not None:
             self._tasks.append(asyncio.create_task(self.exempt.run(), name="exempt-people"))
-        if self.supervisor is not None:
-            self._tasks.append(
-                asyncio.create_task(self.supervisor.run(SUPERVISION_SECONDS), name="supervision")
-            )
         log.info(deps.catalog.plain("operator.log_running", username=deps.bot_username))
 
     async def publish_menus(self) -> None:
@@ -133,21 +128,13 @@ class LiaisonApp:
             await asyncio.sleep(delay)
 
     async def wait(self) -> None:
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        await wait_first_failure(self._tasks)
 
     async def stop(self) -> None:
         self.poller.stop()
-        self.dispatcher.stop()
         if self._menus is not None:
             self._menus.cancel()
-        for task in self._tasks:
-            if task.get_name() != "dispatcher":
-                task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
+        await stop_tasks(self.dispatcher, self._tasks)
         with contextlib.suppress(Exception):
             await self.application.shutdown()
         if self.web is not None:
@@ -156,15 +143,51 @@ class LiaisonApp:
             await self.wechat.close()
         await self.db.close()
 
-    async def _housekeeping(self) -> None:
-        while True:
-            try:
-                closed = await self.liaison.wishes.close_stale()
-                if closed:
-                    log.info("closed %d resolved wishes nobody rated", closed)
-            except Exception:
-                log.exception("housekeeping failed")
-            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+# -- what every way of running starts and stops alike ---------------------------------------------
+
+
+def core_tasks(
+    dispatcher: Dispatcher, liaison: Liaison, supervisor: Supervisor | None
+) -> list[asyncio.Task[None]]:
+    """The outbox's dispatcher, housekeeping and (if on) supervision, with or without Telegram."""
+    tasks = [
+        asyncio.create_task(dispatcher.run(), name="dispatcher"),
+        asyncio.create_task(housekeeping(liaison), name="housekeeping"),
+    ]
+    if supervisor is not None:
+        tasks.append(asyncio.create_task(supervisor.run(SUPERVISION_SECONDS), name="supervision"))
+    return tasks
+
+
+async def housekeeping(liaison: Liaison) -> None:
+    while True:
+        try:
+            closed = await liaison.wishes.close_stale()
+            if closed:
+                log.info("closed %d resolved wishes nobody rated", closed)
+        except Exception:
+            log.exception("housekeeping failed")
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+
+async def wait_first_failure(tasks: list[asyncio.Task[None]]) -> None:
+    """Until one task ends; its exception, if any, is the process's."""
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+async def stop_tasks(dispatcher: Dispatcher, tasks: list[asyncio.Task[None]]) -> None:
+    """The dispatcher finishes the message it is sending (stop() asks it to); the rest are
+    cancelled; 10 s at most."""
+    dispatcher.stop()
+    for task in tasks:
+        if task.get_name() != "dispatcher":
+            task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
 
 
 def _file_url(base_url: str) -> str:
@@ -432,39 +455,16 @@ class WebOnlyApp:
         await self.web.start()
         if self.wechat is not None:
             await self.wechat.webhook.replay()
-        self._tasks = [
-            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
-            asyncio.create_task(self._housekeeping(), name="housekeeping"),
-        ]
-        if self.supervisor is not None:
-            self._tasks.append(
-                asyncio.create_task(self.supervisor.run(SUPERVISION_SECONDS), name="supervision")
-            )
+        self._tasks = core_tasks(self.dispatcher, self.liaison, self.supervisor)
         catalog = Catalog(self.settings.locale)
         key = "operator.log_demo_running" if self.web.ctx.demo else "operator.log_web_only"
         log.info(catalog.plain(key, url=self.web.url, database=self.db.path))
 
-    async def _housekeeping(self) -> None:
-        while True:
-            try:
-                await self.liaison.wishes.close_stale()
-            except Exception:
-                log.exception("housekeeping failed")
-            await asyncio.sleep(HOUSEKEEPING_SECONDS)
-
     async def wait(self) -> None:
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        await wait_first_failure(self._tasks)
 
     async def stop(self) -> None:
-        self.dispatcher.stop()
-        for task in self._tasks:
-            if task.get_name() != "dispatcher":
-                task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
+        await stop_tasks(self.dispatcher, self._tasks)
         await self.web.stop()
         if self.wechat is not None:
             await self.wechat.close()

@@ -4,6 +4,8 @@ This is the deciding that used to live in the Telegram handlers; it sees only `I
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from bot import actions as act
 from bot.conversation import broadcast, desk, faq, faq_admin, resident, work
 from bot.conversation.events import Inbound, Kind
@@ -26,14 +28,33 @@ DRAFT_VERBS = frozenset(
         act.DRAFT_CANCEL,
     }
 )
-# The commands the conversation answers itself, on every channel; any other is answered as
-# unknown. Only Telegram's /qr (the bot's own t.me link) stays with its channel.
-RESIDENT_COMMANDS = frozenset(
-    {"start", "help", "new", "my", "wall", "withdraw", "cancel", "faq", "stop"}
-)
-STAFF_COMMANDS = frozenset({"faq_gaps", "faq_add", "faq_reload", "broadcast"})
-# The desk of deputies and staff (/queue, /overdue, /stats, /export, ...): bot/conversation/desk.py
-COMMANDS = RESIDENT_COMMANDS | STAFF_COMMANDS | desk.COMMANDS
+
+def _start(t: Turn, args: str) -> Awaitable[None]:
+    words = args.split()
+    return resident.start(t, words[0] if words else "")
+
+
+# The commands the conversation answers itself, on every channel (name -> what it does with the
+# rest of the line); any other is answered as unknown. The desk's (/queue, /overdue, /stats,
+# /export, ...) are bot/conversation/desk.py's. Only Telegram's /qr (the bot's own t.me link)
+# stays with its channel.
+HANDLERS: dict[str, Callable[[Turn, str], Awaitable[None]]] = {
+    "start": _start,
+    "help": lambda t, _: resident.help_text(t),
+    "new": lambda t, _: resident.new_wish(t),
+    "my": lambda t, _: resident.my_wishes(t),
+    "wall": lambda t, _: resident.wall(t),
+    "withdraw": resident.withdraw_command,
+    "cancel": lambda t, _: resident.cancel(t),
+    "faq": lambda t, _: faq.topics(t),
+    "stop": lambda t, _: resident.stop(t),
+    "faq_gaps": lambda t, _: faq_admin.gaps(t),
+    "faq_add": faq_admin.add,
+    "faq_reload": lambda t, _: faq_admin.reload(t),
+    "broadcast": lambda t, _: broadcast.begin(t),
+}
+COMMANDS = frozenset(HANDLERS) | desk.COMMANDS
+MENU = ("new", "my", "wall", "faq")  # the main menu's buttons: the same as their commands
 BROADCAST_VERBS = frozenset(
     {act.BROADCAST_SCOPE, act.BROADCAST_PAGE, act.BROADCAST_CANCEL, act.BROADCAST_AUDIENCE}
 )
@@ -74,39 +95,14 @@ async def route(t: Turn, bot_name: str) -> None:
 
 
 async def command(t: Turn, name: str, args: str) -> None:
-    match name:
-        case "start":
-            await resident.start(t, args.split()[0] if args.split() else "")
-        case "help":
-            await resident.help_text(t)
-        case "new":
-            await resident.new_wish(t)
-        case "my":
-            await resident.my_wishes(t)
-        case "wall":
-            await resident.wall(t)
-        case "withdraw":
-            await resident.withdraw_command(t, args)
-        case "cancel":
-            await resident.cancel(t)
-        case "faq":
-            await faq.topics(t)
-        case "stop":
-            await resident.stop(t)
-        case "faq_gaps":
-            await faq_admin.gaps(t)
-        case "faq_add":
-            await faq_admin.add(t, args)
-        case "faq_reload":
-            await faq_admin.reload(t)
-        case "broadcast":
-            await broadcast.begin(t)
-        case "link":  # not in COMMANDS: a channel that offers linking (WeChat) passes it
-            await link(t, args)
-        case _ if name in desk.COMMANDS:
-            await desk.command(t, name, args)
-        case _:
-            t.say(t.c.t("error.unknown_command"))
+    if name in HANDLERS:
+        await HANDLERS[name](t, args)
+    elif name in desk.COMMANDS:
+        await desk.command(t, name, args)
+    elif name == "link":  # not in COMMANDS: a channel that offers linking (WeChat) passes it
+        await link(t, args)
+    else:
+        t.say(t.c.t("error.unknown_command"))
 
 
 async def tell_expired(t: Turn) -> None:
@@ -225,14 +221,6 @@ async def action(t: Turn, a: act.Action, bot_name: str) -> None:
 
 
 async def menu(t: Turn, which: str) -> None:
-    match which:
-        case "new":
-            await resident.new_wish(t)
-        case "my":
-            await resident.my_wishes(t)
-        case "wall":
-            await resident.wall(t)
-        case "faq":
-            await faq.topics(t)
-        case _:
-            raise InvalidInput("stale")
+    if which not in MENU:
+        raise InvalidInput("stale")
+    await HANDLERS[which](t, "")
