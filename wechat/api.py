@@ -157,11 +157,7 @@ class WeChatApi:
         self, openid: str, template_id: str, data: dict[str, str], url: str = ""
     ) -> str:
         """模板消息 (certified service accounts); returns the msgid."""
-        body: dict[str, Any] = {
-            "touser": openid,
-            "template_id": template_id,
-            "data": {k: {"value": v} for k, v in data.items()},
-        }
+        body = _templated(openid, template_id, data)
         if url:
             body["url"] = url
         answer = await self._send("/cgi-bin/message/template/send", body)
@@ -171,11 +167,7 @@ class WeChatApi:
         self, openid: str, template_id: str, data: dict[str, str], page: str = ""
     ) -> None:
         """订阅通知 (one-time subscription the resident consented to)."""
-        body: dict[str, Any] = {
-            "touser": openid,
-            "template_id": template_id,
-            "data": {k: {"value": v} for k, v in data.items()},
-        }
+        body = _templated(openid, template_id, data)
         if page:
             body["page"] = page
         await self._send("/cgi-bin/message/subscribe/bizsend", body)
@@ -183,16 +175,10 @@ class WeChatApi:
     async def create_permanent_qr(self, scene_str: str) -> QrCode:
         if not 1 <= len(scene_str) <= 64:
             raise ValueError("scene_str must have 1 to 64 characters")
-        try:
-            data = await self.call(
-                "/cgi-bin/qrcode/create",
-                {
-                    "action_name": "QR_LIMIT_STR_SCENE",
-                    "action_info": {"scene": {"scene_str": scene_str}},
-                },
-            )
-        except WeChatError as exc:
-            raise to_delivery_error(exc) from exc
+        data = await self._send(
+            "/cgi-bin/qrcode/create",
+            {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene_str}}},
+        )
         ticket, url = data.get("ticket"), data.get("url")
         if not isinstance(ticket, str) or not isinstance(url, str):
             raise DeliveryError(Failure.TRANSIENT, "qrcode/create: malformed answer")
@@ -227,3 +213,12 @@ class WeChatApi:
                 raise DeliveryError(Failure.BAD_REQUEST, "media/get: too large")
             return resp.content, ctype
         raise DeliveryError(Failure.TRANSIENT, "media/get: token")
+
+
+def _templated(openid: str, template_id: str, data: dict[str, str]) -> dict[str, Any]:
+    """The body template and subscription messages share: each field as {"value": ...}."""
+    return {
+        "touser": openid,
+        "template_id": template_id,
+        "data": {k: {"value": v} for k, v in data.items()},
+    }
