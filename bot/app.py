@@ -227,6 +227,17 @@ class ExemptPeople:
             await self.refresh()
 
 
+def new_liaison(settings: Settings, db: Database, catalog: Catalog, clock: Clock) -> Liaison:
+    """The use cases as settings configure them, the same with or without Telegram (county
+    admins are named by their Telegram ids: LIAISON_STAFF_IDS)."""
+    return Liaison(
+        db, catalog, clock, settings.tz,
+        admins=[("telegram", str(i)) for i in settings.staff_ids],
+        auto_close_days=settings.auto_close_days,
+        input_timeout=timedelta(minutes=settings.input_timeout_minutes),
+    )  # fmt: skip
+
+
 async def open_database(settings: Settings) -> Database:
     db = Database(settings.database_target())
     await db.connect()
@@ -248,11 +259,7 @@ async def build(
         # No stations file and no database to have imported one into: refuse before creating it.
         raise ConfigError("no_stations", database=settings.database_label(absolute=True))
     db = await open_database(settings)
-    admins = [("telegram", str(i)) for i in settings.staff_ids]
-    liaison = Liaison(
-        db, catalog, clock, settings.tz, admins=admins, auto_close_days=settings.auto_close_days,
-        input_timeout=timedelta(minutes=settings.input_timeout_minutes),
-    )  # fmt: skip
+    liaison = new_liaison(settings, db, catalog, clock)
     supervisor = Supervisor(
         db,
         catalog,
@@ -499,10 +506,7 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
             config = load_stations_file(DEMO_STATIONS, catalog)
             settings = settings.model_copy(update={"database": demo_database(settings)})
     db = await open_database(settings)
-    liaison = Liaison(
-        db, catalog, clock, settings.tz, auto_close_days=settings.auto_close_days,
-        input_timeout=timedelta(minutes=settings.input_timeout_minutes),
-    )  # fmt: skip
+    liaison = new_liaison(settings, db, catalog, clock)
     liaison.core.wishes_per_day = settings.limit_wishes_per_day  # web residents have the limit too
     if config is not None:
         await liaison.directory.sync_config(config, channel="web" if demo else "telegram")

@@ -73,7 +73,9 @@ class Conversation:
                 channel=event.channel,
                 external_id=event.account,
                 chat_id=event.chat,
-                display_name=event.display_name,
+                # a channel that knows no name (web, WeChat) keeps the one stored: "" would
+                # overwrite a Telegram name that masking relies on
+                display_name=event.display_name or None,
             )
         )
 

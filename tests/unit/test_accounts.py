@@ -302,3 +302,22 @@ async def test_a_refusal_marks_only_the_account_that_refused(
         accounts = {a.channel: a for a in await Repos(conn).accounts_of(deputy.id)}
     assert accounts["web"].unreachable_at is not None
     assert accounts["telegram"].unreachable_at is None
+
+
+async def test_a_channel_that_knows_no_name_keeps_the_stored_one(liaison: Liaison) -> None:
+    """A web or WeChat input carries no display name (""): it must not overwrite the Telegram
+    name the cards mask by, nor turn every message into a write."""
+    from bot.channels.memory import MemoryChannel, MemoryConversation
+    from bot.conversation import Conversation
+    from bot.faq_service import FaqService
+
+    user = await liaison.people.identify(Identity("telegram", "700777", "700777", "刘小明"))
+    async with liaison.core.db.transaction() as conn:
+        await Repos(conn).add_account(user.id, "memory", "m-700777", "m-700777", liaison.core.clock.now())
+    faq = FaqService(liaison.core.db, liaison.core.clock)
+    await faq.reload()
+    talk = MemoryConversation(Conversation(liaison, liaison.core.c, faq), MemoryChannel())
+    await talk.say("m-700777", "你好")
+    async with liaison.core.db.read() as conn:
+        stored = await Repos(conn).user(user.id)
+    assert stored is not None and stored.display_name == "刘小明"

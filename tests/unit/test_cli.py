@@ -103,3 +103,19 @@ def test_an_unreachable_postgresql_is_explained_without_the_password(
     err = capsys.readouterr().err
     assert "cannot connect to the database" in err and f"127.0.0.1:{port}" in err
     assert "s3cret" not in err and "Traceback" not in err
+
+
+async def test_the_web_only_run_knows_the_county_admins(tmp_path: Path) -> None:
+    """Without Telegram the admins of LIAISON_STAFF_IDS are admins still (they log in on the web
+    with `liaison-bot login-link`)."""
+    from bot.app import build_web_only
+    from bot.settings import Settings
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database=tmp_path / "liaison.db", web_port=0, staff_ids=(424242,)
+    )
+    app = await build_web_only(settings)
+    try:
+        assert ("telegram", "424242") in app.liaison.core.admins
+    finally:
+        await app.db.close()
