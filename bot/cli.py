@@ -201,27 +201,18 @@ def main(argv: list[str] | None = None) -> int:
 
             _require_database(settings)
             login_link_command(settings, args.person)
-        elif args.command == "qr" and args.web is not None and args.file is None:
-            from web.cli import qr_web_command
-
-            _require_database(settings)
-            qr_web_command(settings, args.station, args.web, args.force)
         elif args.command == "faq":
             _require_database(settings)
             check_target(args.file, args.force)
             count = _faq_export(settings, args.file)
             _say(c, "faq_exported", count=count, file=args.file)
-        elif args.command == "qr" and args.wechat is not None and args.file is None:
-            from wechat.cli import qr_wechat_command
-
-            _require_database(settings)
-            qr_wechat_command(settings, args.station, args.wechat, args.force)
         elif args.command == "qr":
             from telegram.error import InvalidToken, TelegramError
 
             from bot.reporting_cli import qr_command
 
-            if args.file is None:
+            # each code asked for: --web, --wechat, and the Telegram one when FILE.png is given
+            if args.file is None and args.web is None and args.wechat is None:
                 _parser(c).error(c.plain("operator.cli_required", names="FILE.png"))
             _require_database(settings)
             if args.web is not None:
@@ -233,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 qr_wechat_command(settings, args.station, args.wechat, args.force)
             try:
-                qr_command(settings, args.station, args.username, args.file, args.force)
+                if args.file is not None:
+                    qr_command(settings, args.station, args.username, args.file, args.force)
             except InvalidToken as exc:
                 host = base_url_host(settings.telegram_base_url)
                 raise ConfigError("token_rejected", host=host) from exc

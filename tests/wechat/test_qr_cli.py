@@ -62,3 +62,24 @@ async def test_cli_without_wechat_settings_says_what_to_set(
     code = await asyncio.to_thread(main, ["qr", "--station", "huimin", "--wechat", "x.png"])
     assert code == EXIT_FAILURE
     assert "LIAISON_WECHAT_APP_ID" in capsys.readouterr().err
+
+
+async def test_cli_makes_the_web_and_the_wechat_code_in_one_call(
+    fake: FakeWeChat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`qr --web A.png --wechat B.png`: both codes, not the first one asked for only."""
+    stations = tmp_path / "stations.yaml"
+    stations.write_text(STATIONS_YAML, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIAISON_DATABASE", str(tmp_path / "liaison.db"))
+    monkeypatch.setenv("LIAISON_PUBLIC_URL", "https://lianluo.example.cn")
+    monkeypatch.setenv("LIAISON_WECHAT_APP_ID", fake.app_id)
+    monkeypatch.setenv("LIAISON_WECHAT_APP_SECRET", fake.app_secret)
+    monkeypatch.setenv("LIAISON_WECHAT_API_BASE_URL", fake.base_url)
+    assert await asyncio.to_thread(main, ["import", str(stations)]) == 0
+    web_png, wechat_png = tmp_path / "web.png", tmp_path / "wechat.png"
+    args = ["qr", "--station", "huimin", "--web", str(web_png), "--wechat", str(wechat_png)]
+    assert await asyncio.to_thread(main, args) == 0
+    [found] = zxingcpp.read_barcodes(Image.open(web_png))
+    assert found.text == "https://lianluo.example.cn/s/huimin"
+    assert wechat_png.exists() and list(fake.qrcodes.values()) == ["st_huimin"]
