@@ -133,6 +133,10 @@ class WebRepo:
         )
         return [r[0] for r in rows]
 
+    async def ping(self) -> None:
+        """The database answers (for /healthz)."""
+        await fetch_one(self.conn, "SELECT 1")
+
     async def photo_refs(self, wish_id: int) -> list[str]:
         rows = await fetch_all(
             self.conn,

@@ -197,23 +197,21 @@ async def _checked_form(request: web.Request) -> tuple[str, dict[str, Any]]:
 async def healthz(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     async with ctx.db.read() as conn:
-        await (await conn.execute("SELECT 1")).fetchone()
+        await WebRepo(conn).ping()
     return web.json_response({"ok": True, "demo": ctx.demo, "chat": ctx.chat is not None})
 
 
 async def _stations(ctx: WebContext) -> list[tuple[str, str]]:
     async with ctx.db.read() as conn:
-        rows = await (
-            await conn.execute("SELECT id, name FROM stations WHERE active=1 ORDER BY position, id")
-        ).fetchall()
-    return [(r[0], r[1]) for r in rows]
+        return [(st.id, st.name) for st in await Repos(conn).stations()]
 
 
 async def _station_name(ctx: WebContext, station_id: str) -> str:
-    names = dict(await _stations(ctx))
-    if station_id not in names:
+    async with ctx.db.read() as conn:
+        station = await Repos(conn).station(station_id)
+    if station is None:
         raise web.HTTPNotFound(text=ctx.catalog.plain("web.no_station"))
-    return names[station_id]
+    return station.name
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -441,31 +439,19 @@ async def wish_page(request: web.Request) -> web.Response:
 
 async def _visible_wish(ctx: WebContext, account: str, receipt: str) -> dict[str, Any] | None:
     async with ctx.db.read() as conn:
-        row = await (
-            await conn.execute(
-                "SELECT w.id, w.receipt, w.text, w.status, w.result, w.decline_reason, w.rating,"
-                " w.created_at, COALESCE(c.name, w.category_id) FROM wishes w"
-                " LEFT JOIN categories c ON c.id=w.category_id WHERE w.receipt=?",
-                (receipt,),
-            )
-        ).fetchone()
-        if row is None:
+        wish = await Repos(conn).wish_by_receipt(receipt)
+        if wish is None:
             return None
         repo = WebRepo(conn)
-        if row[0] not in await repo.granted(account) and not await repo.owns(account, row[0]):
+        if wish.id not in await repo.granted(account) and not await repo.owns(account, wish.id):
             return None
-        photos = await (
-            await conn.execute(
-                "SELECT file_ref FROM wish_attachments WHERE wish_id=? AND kind='photo'", (row[0],)
-            )
-        ).fetchall()
-    from bot.domain.model import Status
-
+        photos = await repo.photo_refs(wish.id)
+        category = (await Repos(conn).category_names()).get(wish.category_id, wish.category_id)
     return {
-        "receipt": row[1], "text": row[2], "state": ctx.cards.status(Status(row[3])),
-        "result": row[4], "decline_reason": row[5],
-        "rating": ctx.catalog.plain(f"rating.{row[6]}") if row[6] else None,
-        "category": row[8], "photos": photo_urls([p[0] for p in photos], row[0]),
+        "receipt": wish.receipt, "text": wish.text, "state": ctx.cards.status(wish.status),
+        "result": wish.result, "decline_reason": wish.decline_reason,
+        "rating": ctx.catalog.plain(f"rating.{wish.rating.value}") if wish.rating else None,
+        "category": category, "photos": photo_urls(photos, wish.id),
     }  # fmt: skip
 
 
