@@ -104,7 +104,7 @@ def _string_constants(path: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("package", ["bot", "handlers", "faq"])
+@pytest.mark.parametrize("package", ["bot", "handlers", "faq", "web", "wechat"])
 def test_sql_lives_only_in_storage(package: str) -> None:
     bad = [
         rel(p)
