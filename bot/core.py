@@ -27,6 +27,9 @@ from storage.db import Database
 from storage.repositories import Repos
 
 # Outbox priorities: lower goes first. A resident's answer never waits behind a wall post.
+# Any channel's stored input is given up (marked done, logged) after this many failed tries:
+# one poison update or push must not block the others or every start.
+INBOX_MAX_ATTEMPTS = 3
 PRIORITY_INTERACTIVE = 0
 PRIORITY_NOTIFY = 1
 PRIORITY_WALL = 5

@@ -38,6 +38,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 from telegram.ext import Application
 
 from bot.clock import Clock
+from bot.core import INBOX_MAX_ATTEMPTS
 from bot.throttle import Kind, Throttle, Verdict
 from storage.db import Database
 from storage.repositories import Repos
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-MAX_ATTEMPTS = 3  # a poison update is skipped after this many crashes or failures
+MAX_ATTEMPTS = INBOX_MAX_ATTEMPTS  # a poison update is skipped after this many crashes or failures
 MAX_IN_FLIGHT = 64  # updates processed at once (each in its own chat)
 BACKLOG = 2000  # updates held in memory before fetching pauses
 FLUSH_SECONDS = 0.02  # processed updates are marked done in one transaction this often

@@ -30,6 +30,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.core import INBOX_MAX_ATTEMPTS
 from bot.dispatcher import DeliveryError
 from bot.messages import OutMessage
 from storage.db import Database
@@ -301,15 +302,22 @@ class WeChatWebhook:
         processed now, their answers sent by 客服 (WeChat stopped waiting long ago)."""
         async with self.db.read() as conn:
             rows = await Repos(conn).inbox_pending(CHANNEL, limit)
-        for uid, payload, _attempts in rows:
+        for uid, payload, attempts in rows:
             try:
-                push = parse_push(payload.encode())
+                push = None if attempts >= INBOX_MAX_ATTEMPTS else parse_push(payload.encode())
             except BadPush:
-                async with self.db.transaction() as conn:
+                push = None
+            async with self.db.transaction() as conn:
+                if push is None:  # unreadable, or failed every time: given up, not retried forever
+                    log.error("wechat push %s given up after %d attempts", uid, attempts)
                     await Repos(conn).inbox_done(CHANNEL, uid, self.clock.now())
-                continue
-            messages = await self._process(push, uid)
-            await self._send_custom(push.from_user, messages)
+                    continue
+                await Repos(conn).inbox_attempts([uid], CHANNEL)
+            try:
+                messages = await self._process(push, uid)
+                await self._send_custom(push.from_user, messages)
+            except Exception as exc:  # one push must not stop the start: the next start retries it
+                log.error("wechat push %s failed at replay: %s", uid, type(exc).__name__)
         return len(rows)
 
     async def _finish_later(

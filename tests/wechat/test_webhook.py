@@ -331,3 +331,32 @@ async def test_a_push_stored_before_a_restart_is_processed_once(
     assert [e.text for e in rig.conversation.seen] == ["断电前", "也断电前"]
     assert rig.fake.custom[-1]["text"]["content"] == "收到 也断电前"
     assert await rig.webhook.replay() == 0
+
+
+async def test_a_push_failing_at_replay_stops_neither_the_start_nor_the_others(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """A stored push whose handling always fails is counted and given up after the inbox's
+    attempts, like a Telegram update; the pushes after it are processed, and replay returns."""
+    from storage.repositories import Repos
+    from wechat.messages import parse_push as parse
+    from wechat.webhook import update_id
+
+    poison, fine = rig.fake.text(OPENID, "坏的"), rig.fake.text(OPENID, "好的")
+    async with rig.db.transaction() as conn:
+        for xml in (poison, fine):
+            await Repos(conn).inbox_add("wechat", update_id(parse(xml.encode())), xml, clock.now())
+    handle = rig.conversation.handle
+
+    async def failing(event: Input) -> Reply:
+        if event.text == "坏的":
+            raise RuntimeError("a defect")
+        return await handle(event)
+
+    rig.conversation.handle = failing  # type: ignore[method-assign]
+    assert await rig.webhook.replay() == 2  # returned: the start goes on
+    assert [e.text for e in rig.conversation.seen] == ["好的"]
+    for _ in range(2):
+        assert await rig.webhook.replay() == 1  # tried again at the next starts (2nd, 3rd try)
+    assert await rig.webhook.replay() == 1  # three tries failed: given up, marked done
+    assert await rig.webhook.replay() == 0
