@@ -183,7 +183,6 @@ class People(Part):
 
     async def report_not_started(self) -> int:
         """At start-up: tell each station which of its people cannot be messaged yet."""
-        now = self.clock.now()
         async with self.db.transaction() as conn:
             repos = Repos(conn)
             never = await repos.people_never_started()
@@ -209,5 +208,4 @@ class People(Part):
                     station_id,
                     len(labels),
                 )
-        del now
         return sum(len(v) for v in by_station.values())

@@ -1046,11 +1046,6 @@ class FaqMatcher:
         known = any(k in self._all_content for k in words)
         return self._decide(full, has_topic, self.calibration, known, (len(words), len(normalized)))
 
-    def _known_words(self, text: str) -> bool:
-        """Whether a content word of the message occurs anywhere in the FAQ."""
-        words = self._content_words(self._norm.normalize(text))
-        return any(k in self._all_content for k in words)
-
     def decision_features(
         self, text: str, station_id: str | None = None
     ) -> tuple[str, list[float], str] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -14,10 +14,8 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import actions as act
-from bot.actions import Action, InvalidAction
-from bot.conversation import Conversation, Inbound, Kind, Reply, error_text
+from bot.conversation import Conversation, Inbound, Reply, error_text
 from bot.conversation.faq import group_safe
-from bot.conversation.resident import paged as conversation_paged
 from bot.domain.model import DomainError, InvalidInput
 from bot.faq_service import FaqService
 from bot.i18n import Catalog, Markup
@@ -109,10 +107,6 @@ def topic_of(update: Update) -> int | None:
     return message.message_thread_id
 
 
-# One page of a long list of buttons, with « / » to the others (the conversation's helper).
-paged = conversation_paged
-
-
 Handler = Callable[[Update, Context, UserRow], Awaitable[Any]]
 
 
@@ -153,23 +147,6 @@ def guarded(fn: Handler) -> Callable[[Update, Context], Awaitable[None]]:
 def _group_safe(data: str | None) -> bool:
     """The FAQ's buttons are the only ones that work in a group (the conversation decides)."""
     return group_safe(act.try_decode(data))
-
-
-def pressed(update: Update) -> Action:
-    """The action of the pressed button, decoded by the one codec; anything else is a stale
-    or forged button and gets the polite "stale" answer."""
-    query = update.callback_query
-    try:
-        return act.decode(query.data if query is not None else None)
-    except InvalidAction as exc:
-        raise InvalidInput("stale") from exc
-
-
-def pressed_or_none(update: Update, *verbs: str) -> Action | None:
-    """The pressed action when it is one of `verbs` (a command may also arrive as a press)."""
-    query = update.callback_query
-    action = act.try_decode(query.data) if query is not None else None
-    return action if action is not None and action.verb in verbs else None
 
 
 async def _answer(query: Any, text: str | None, alert: bool = False) -> None:
@@ -226,7 +203,6 @@ async def converse(
     *,
     command: str = "",
     args: list[str] | None = None,
-    action: Action | None = None,
     event: Inbound | None = None,
 ) -> Reply | None:
     """Translate (or take the `event` already translated), let the conversation decide,
@@ -236,8 +212,6 @@ async def converse(
     user = await current_user(update, context)
     if event is None:
         event = inbound(update, command=command, args=args)
-    if event is not None and action is not None:  # a command that means a button (/assign R)
-        event = replace(event, kind=Kind.ACTION, action=action, command="", args="")
     if user is None or event is None:
         return None
     answer = await conversation(context).handle(event, user)
@@ -281,13 +255,3 @@ async def render(update: Update, context: Context, answer: Reply) -> None:
     elif answer.alert and answer.toast:
         # A refusal of an action that came as a command (/assign R): said in the chat.
         await reply(update, context, Markup(deps(context).catalog.t("error.wrap", text=answer.toast)))
-
-
-def command(name: str) -> Callable[[Update, Context], Awaitable[None]]:
-    """A CommandHandler callback that hands the command to the conversation."""
-
-    async def handle(update: Update, context: Context) -> None:
-        await converse(update, context, command=name, args=list(context.args or ()))
-
-    handle.__name__ = f"command_{name}"
-    return handle

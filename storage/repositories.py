@@ -361,15 +361,6 @@ class Repos:
         )
         return _user(row), account
 
-    async def user_by_chat(self, channel: str, chat_id: str) -> UserRow | None:
-        row = await fetch_one(
-            self.conn,
-            "SELECT u.* FROM user_accounts a JOIN users u ON u.id=a.user_id"
-            " WHERE a.channel=? AND a.chat_id=? ORDER BY a.id",
-            (channel, chat_id),
-        )
-        return _user(row) if row else None
-
     async def upsert_deputy(
         self, station_id: str, user_id: int, name: str, categories: Sequence[str]
     ) -> None:
@@ -894,12 +885,6 @@ class Repos:
             (channel, limit),
         )
         return [(r[0], r[1], r[2]) for r in rows]
-
-    async def inbox_attempt(self, channel: str, update_id: int) -> None:
-        await self.conn.execute(
-            "UPDATE inbox SET attempts=attempts+1 WHERE channel=? AND update_id=?",
-            (channel, update_id),
-        )
 
     async def inbox_done(self, channel: str, update_id: int, now: datetime) -> None:
         await self.conn.execute(

@@ -286,18 +286,6 @@ class SupervisionRepo:
 
     # -- digests -----------------------------------------------------------------------------
 
-    async def last_digest(self, user_id: int) -> DigestRow | None:
-        row = await fetch_one(
-            self.conn,
-            "SELECT * FROM digests_sent WHERE user_id=? ORDER BY until DESC LIMIT 1",
-            (user_id,),
-        )
-        if row is None:
-            return None
-        since, until = _dt(row["since"]), _dt(row["until"])
-        assert since is not None and until is not None
-        return DigestRow(row["user_id"], row["day"], since, until)
-
     async def staff_memberships(self) -> list[tuple[str, UserRow]]:
         """(station id, person) of every active staff membership, people in id order."""
         rows = await fetch_all(

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.channel import WAITING_PREFIX
+from bot.channel import WAITING_PREFIX, Capabilities
 from bot.clock import Clock
 from bot.dispatcher import DeliveryError, Failure
 from bot.domain.model import Status
@@ -38,20 +38,6 @@ MESSAGE_WINDOW_SECONDS = 48 * 3600
 MESSAGE_WINDOW_COUNT = 5
 EVENT_WINDOW_SECONDS = 60
 EVENT_WINDOW_COUNT = 3
-
-try:  # the neutral Capabilities of the channel seam (bot/channel.py), once it is merged
-    from bot.channel import Capabilities  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - before the seam lands
-
-    @dataclass(frozen=True)
-    class Capabilities:  # type: ignore[no-redef]
-        buttons: bool
-        edits: bool
-        reply_to: bool
-        html: bool
-        text_limit: int
-        push: bool
-
 
 CAPABILITIES = Capabilities(
     buttons=False,  # numbered options (or bizmsgmenu links) instead

@@ -21,22 +21,3 @@ class Reply:
     # reports where it landed (Conversation.progress_shown), and the broadcast monitor then
     # keeps it current. Other channels show it as it is.
     broadcast_progress: int | None = None
-
-    def __add__(self, other: Reply) -> Reply:
-        """Two answers in order (the first one's toast and rebutton win when both set one)."""
-        return Reply(
-            messages=self.messages + other.messages,
-            replace=self.replace or other.replace,
-            toast=self.toast if self.toast is not None else other.toast,
-            alert=self.alert or other.alert,
-            rebutton=self.rebutton if self.rebutton is not None else other.rebutton,
-            broadcast_progress=(
-                other.broadcast_progress
-                if other.broadcast_progress is not None
-                else self.broadcast_progress
-            ),
-        )
-
-
-def say(text: str, buttons: Keyboard = (), wish_id: int | None = None) -> Reply:
-    return Reply(messages=(OutMessage(text=text, buttons=buttons, wish_id=wish_id),))

@@ -4,7 +4,6 @@ second browser that can open the wish only with its receipt and access code."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import re
@@ -22,12 +21,6 @@ from tests.web.test_web_pages import _jpeg_with_gps
 
 pytestmark = [
     pytest.mark.browser,
-    # The chat page talks to bot.conversation.Conversation (the seam branch, issue 9 part 1):
-    # once it is merged and passed to build_web in bot/app.py, this test runs (and must pass).
-    pytest.mark.skipif(
-        importlib.util.find_spec("bot.conversation") is None,
-        reason="the web chat needs bot.conversation (seam branch), not merged yet",
-    ),
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium fonts-noto-cjk"),
 ]  # fmt: skip
 

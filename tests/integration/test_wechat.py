@@ -27,8 +27,6 @@ from tests.integration.conftest import STAFF_HM, TEST_LIMITS, Harness, settings_
 from tests.integration.test_broadcast import final_report, preview_for_station
 from wechat.runtime import WeChatRuntime, build_wechat
 
-pytest.importorskip("bot.conversation")
-
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 OPENID = "oWeChatResident0001"
 ZHANG = 800001

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-
 from wechat.messages import Push
 from wechat.webhook import Input, inbound, station_of_scene, update_id
 
 
 def test_each_input_becomes_its_kind() -> None:
-    events = pytest.importorskip("bot.conversation.events")
-    pytest.importorskip("bot.actions")
-    kind = events.Kind
+    from bot.conversation.events import Kind
+
+    kind = Kind
     base = {"account": "o_a", "key": "wechat:1"}
     start = inbound(Input(start=True, start_payload="huimin", **base))
     assert (start.kind, start.start_payload, start.channel, start.chat) == (
