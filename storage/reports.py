@@ -12,7 +12,7 @@ import aiosqlite
 from bot.domain.model import Rating, Status
 from bot.reports import WishFacts
 from storage.db import fetch_all
-from storage.repositories import RESPONSE_ACTIONS, _dt, _ts, marks
+from storage.repositories import _dt, _ts, marks
 
 # Stored due dates, if the schema has them (the supervision feature adds them to wishes).
 # Timestamps are ISO strings; a day of margin on the SQL side, the exact cut in Python.
@@ -54,12 +54,10 @@ class ReportsRepo:
         self, station_ids: Sequence[str], start: datetime, end: datetime, extra: str = ""
     ) -> list[sqlite3.Row]:
         ids = list(station_ids)
-        actions = ",".join(f"'{a}'" for a in RESPONSE_ACTIONS)
+        # the first response is kept on the wish by add_event (migration 0014), not looked up
         return await fetch_all(
             self.conn,
-            "SELECT w.*, (SELECT MIN(e.at) FROM wish_events e WHERE e.wish_id=w.id"
-            f" AND e.action IN ({actions}) AND e.role IN ('deputy','staff')) AS first_response"
-            f"{extra} FROM wishes w WHERE w.station_id IN ({marks(ids)})"
+            f"SELECT w.*, w.first_response_at AS first_response{extra} FROM wishes w WHERE w.station_id IN ({marks(ids)})"
             " AND w.created_at >= ? AND w.created_at < ? ORDER BY w.created_at, w.id",
             [*ids, _ts(start), _ts(end)],
         )
