@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,15 @@ from storage.repositories import (
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class FlowState:
+    """A person's flow state (every feature's key) and when it last changed, read once for a
+    turn: free text asks about expiry, pending input, a broadcast and a draft in a row."""
+
+    data: dict[str, Any]
+    updated_at: datetime | None = None
+
+
 class Flows(Part):
     def __init__(self, core: Core, people: People, directory: Directory) -> None:
         super().__init__(core)
@@ -49,10 +58,27 @@ class Flows(Part):
         else:
             await repos.clear_session(user_id)
 
-    async def draft(self, user: UserRow) -> Draft | None:
+    async def read(self, user: UserRow) -> FlowState:
         async with self.db.read() as conn:
-            data = (await self.state(Repos(conn), user.id)).get("draft")
+            found = await Repos(conn).session_with_time(user.id)
+        return FlowState(*found) if found else FlowState({})
+
+    def needs_expiry(self, state: FlowState) -> bool:
+        """Whether `expire_input` has something to drop (without asking the database again)."""
+        return state.updated_at is not None and self._has_expired(state.data, state.updated_at)
+
+    def draft_in(self, state: FlowState) -> Draft | None:
+        data = state.data.get("draft")
         return Draft.from_dict(data) if data else None
+
+    def pending_in(self, state: FlowState) -> tuple[Action, int] | None:
+        data = state.data.get("input")
+        if not data or self._input_expired(data.get("at")):
+            return None
+        return Action(data["action"]), int(data["wish_id"])
+
+    async def draft(self, user: UserRow) -> Draft | None:
+        return self.draft_in(await self.read(user))
 
     async def check_wish_budget(self, repos: Repos, user: UserRow) -> None:
         """Refuse a new wish past the daily limit: a resident sending forty wishes in a row
@@ -151,11 +177,7 @@ class Flows(Part):
         return wish
 
     async def pending_input(self, user: UserRow) -> tuple[Action, int] | None:
-        async with self.db.read() as conn:
-            data = (await self.state(Repos(conn), user.id)).get("input")
-        if not data or self._input_expired(data.get("at")):
-            return None
-        return Action(data["action"]), int(data["wish_id"])
+        return self.pending_in(await self.read(user))
 
     def _input_expired(self, at: str | None) -> bool:
         if not at:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from bot import actions as act
+from bot.broadcasts import SESSION_KEY as BROADCAST_KEY
 from bot.conversation import broadcast, desk, faq, faq_admin, resident, work
 from bot.conversation.events import Inbound, Kind
 from bot.conversation.link import link
@@ -14,6 +15,7 @@ from bot.conversation.turn import Turn
 from bot.domain.draft import Step
 from bot.domain.model import InvalidInput
 from bot.domain.receipts import normalize_receipt
+from bot.flows import FlowState
 
 RESIDENT_VERBS = {act.SUPPLEMENT, act.WITHDRAW, act.RATE}
 DRAFT_VERBS = frozenset(
@@ -114,21 +116,31 @@ async def tell_expired(t: Turn) -> None:
         t.say(t.c.t(key, receipt=receipt, minutes=minutes))
 
 
+async def fresh_state(t: Turn) -> FlowState:
+    """The person's flow state for this turn, read once (the hot path of every message), with
+    pending input left too long dropped first (and said)."""
+    state = await t.liaison.flows.read(t.user)
+    if t.liaison.flows.needs_expiry(state):
+        await tell_expired(t)
+        state = await t.liaison.flows.read(t.user)
+    return state
+
+
 async def text(t: Turn, event: Inbound) -> None:
     """Free text: a reply about a wish, the body of a pending action, a draft step, or the FAQ."""
     liaison, body = t.liaison, event.text
-    await tell_expired(t)
+    state = await fresh_state(t)
     if event.reply_to is not None:
         wish_id = await liaison.queries.linked_wish(event.channel, event.chat, event.reply_to)
         if wish_id is not None:
             await work.relay_reply(t, wish_id, body)
             return
-    if await liaison.flows.pending_input(t.user) is not None:
+    if liaison.flows.pending_in(state) is not None:
         await work.finish_input(t, body)
         return
-    if await broadcast.handle_text(t, body):
+    if state.data.get(BROADCAST_KEY) and await broadcast.handle_text(t, body):
         return
-    draft = await liaison.flows.draft(t.user)
+    draft = liaison.flows.draft_in(state)
     if draft is not None:
         await resident.draft_text(t, draft, body)
         return
@@ -141,11 +153,13 @@ async def text(t: Turn, event: Inbound) -> None:
 
 
 async def photo(t: Turn, event: Inbound) -> None:
-    await tell_expired(t)
+    state = await fresh_state(t)
     file_id = event.photos[-1]  # the channel puts the best size last
-    if await broadcast.handle_text(t, event.text, photo=file_id):
+    if state.data.get(BROADCAST_KEY) and await broadcast.handle_text(
+        t, event.text, photo=file_id
+    ):
         return
-    draft = await t.liaison.flows.draft(t.user)
+    draft = t.liaison.flows.draft_in(state)
     if draft is None or draft.step not in (Step.TEXT, Step.MORE):
         t.say(t.c.t("media.photo_outside_flow"))
         return
