@@ -35,7 +35,9 @@ every staff and deputy screen as its use case runs it (county admin and station 
 wall page, a wish's detail, an export of a station's year with its xlsx file), the scheduler's
 ordinary minute tick and the 09:00 tick with the digests, a broadcast's audience for one
 station (as the preview and the confirmation compute it), start-up (stations file parse,
-migrations, sync of the whole stations file), a backup, and the database file size.
+migrations, sync of the whole stations file), a backup, the database file size, and the county
+reports' rollup (bot/report_rollups.py): built once after the bulk load, as the first minutes
+after the upgrade build it, and one run after the scheduler's ticks.
 
 On PostgreSQL (``--database-url``): each size is built as above into an SQLite file, then copied
 into a schema of its own (``scale_s``, ``scale_m``, ``scale_l``, dropped first) by
@@ -73,9 +75,11 @@ if str(ROOT) not in sys.path:
 
 from bot.broadcasts import BroadcastDraft, BroadcastService  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
+from bot.conversation.desk import MAX_LISTED  # noqa: E402
 from bot.domain.model import Rating, Status  # noqa: E402
 from bot.domain.receipts import format_receipt  # noqa: E402
 from bot.i18n import Catalog  # noqa: E402
+from bot.report_rollups import ReportRollups  # noqa: E402
 from bot.reporting import Reporting  # noqa: E402
 from bot.services import Liaison  # noqa: E402
 from bot.stations_file import DEFAULT_CATEGORIES, parse_stations_yaml  # noqa: E402
@@ -512,6 +516,13 @@ async def measure(
     result["start-up"] = time.perf_counter() - t0
 
     reporting = Reporting(liaison)
+    # the county reports' rollup (bot/report_rollups.py): built once after the bulk load (what
+    # the first minutes after the upgrade do, a batch of stations at a time); after that, a
+    # run rolls up what changed since the last one
+    rollups = ReportRollups(db, clock, reporting.tz)
+    t0 = time.perf_counter()
+    await rollups.build_all()
+    result["report rollup built (once, after the bulk load)"] = time.perf_counter() - t0
     broadcasts = BroadcastService(db, liaison, catalog, clock)
     admin = await user_by_tg(db, ADMIN_TG)
     staff = await user_by_tg(db, staff_tg(0, 0))
@@ -534,9 +545,9 @@ async def measure(
         "/stats county admin": lambda: reporting.stats(admin, period),
         "/stats station staff": lambda: reporting.stats(staff, period),
         "/stats county admin, year": lambda: reporting.stats(admin, year),
-        "/queue station staff": lambda: liaison.queries.queue(staff),
-        "/queue county admin": lambda: liaison.queries.queue(admin),
-        "/queue deputy": lambda: liaison.queries.queue(deputy),
+        "/queue station staff": lambda: liaison.queries.queue(staff, MAX_LISTED),
+        "/queue county admin": lambda: liaison.queries.queue(admin, MAX_LISTED),
+        "/queue deputy": lambda: liaison.queries.queue(deputy, MAX_LISTED),
         "/overdue station staff": lambda: supervisor.overdue(staff),
         "/overdue county admin": lambda: supervisor.overdue(admin),
         "/unassigned station staff": lambda: liaison.queries.unassigned(staff),
@@ -588,6 +599,10 @@ async def measure(
     done = await supervisor.tick()
     result["scheduler tick (09:00 digests)"] = time.perf_counter() - t0
     result["digests sent"] = float(done.get("digests", 0))
+    # what the scheduler changed since (reminders, 回访, escalations) rolled up, and a minute on
+    t0 = time.perf_counter()
+    await rollups.refresh()
+    result["report rollup run (after the ticks)"] = time.perf_counter() - t0
     await db.close()
     result["database file (MB)"] = (postgres_size(url) if url else file_size(path)) / 1e6
     return result

@@ -22,6 +22,7 @@ from bot.i18n import Catalog
 from bot.media import MediaRegistry, wechat_images
 from bot.operator import ConfigError, base_url_host
 from bot.pacing import Limits, Pacer
+from bot.report_rollups import ReportRollups
 from bot.retention import Retention
 from bot.services import Liaison
 from bot.settings import Settings
@@ -150,10 +151,15 @@ class LiaisonApp:
 def core_tasks(
     dispatcher: Dispatcher, liaison: Liaison, supervisor: Supervisor | None
 ) -> list[asyncio.Task[None]]:
-    """The outbox's dispatcher, housekeeping and (if on) supervision, with or without Telegram."""
+    """The outbox's dispatcher, housekeeping, the county reports' rollup and (if on)
+    supervision, with or without Telegram: the leader's work."""
     tasks = [
         asyncio.create_task(dispatcher.run(), name="dispatcher"),
         asyncio.create_task(housekeeping(liaison), name="housekeeping"),
+        asyncio.create_task(
+            ReportRollups(liaison.core.db, liaison.core.clock, liaison.core.tz).run(),
+            name="report rollups",
+        ),
     ]
     if supervisor is not None:
         tasks.append(asyncio.create_task(supervisor.run(SUPERVISION_SECONDS), name="supervision"))

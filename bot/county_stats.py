@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+import numpy as np
+
 from bot.reports import (
     UNASSIGNED,
     Deadlines,
@@ -61,7 +63,9 @@ DurationTexts = tuple[str, str, str | None, str | None, str | None]
 
 
 def _figures(counts: Sequence[int]) -> Figures:
-    return Figures(**dict(zip(COUNT_FIELDS, counts, strict=True)))
+    # Figures' first fields are COUNT_FIELDS in order (tests/unit/test_report_rollups.py):
+    # positional is faster, and a province's county makes 60 000 of these
+    return Figures(*counts)
 
 
 def counts_of(wishes: Sequence[WishFacts], now: datetime, deadlines: Deadlines) -> Counts:
@@ -76,27 +80,38 @@ def _add(into: dict[Any, list[int]], key: Any, counts: Counts) -> None:
     if acc is None:
         into[key] = list(counts)
     else:
-        acc[:] = map(operator.add, acc, counts)
+        into[key] = list(map(operator.add, acc, counts))
 
 
 @dataclass
 class Durations:
     """The durations a report's medians are taken from, in seconds (`timedelta.total_seconds()`,
-    the float `hours` divides by 3600: a list of floats sorts far faster than timedeltas). The
-    division is monotonic, so the k-th smallest in hours is the k-th smallest in seconds over
-    3600, and only the few values the medians pick are converted."""
+    the float `hours` divides by 3600). Kept as pieces (lists read from wishes, arrays from the
+    rollup's stored values) and sorted once as one float64 array: a county's year is a million
+    values. The division is monotonic, so the k-th smallest in hours is the k-th smallest in
+    seconds over 3600, and only the few values the medians pick are converted."""
 
-    accept: list[float] = field(default_factory=list)
-    resolve: list[float] = field(default_factory=list)
-    response: list[float] = field(default_factory=list)
+    accept: list[Any] = field(default_factory=list)
+    resolve: list[Any] = field(default_factory=list)
+    response: list[Any] = field(default_factory=list)
 
     def extend(self, other: Durations) -> None:
         self.accept.extend(other.accept)
         self.resolve.extend(other.resolve)
         self.response.extend(other.response)
 
+    def add(self, accept: Any, resolve: Any, response: Any) -> None:
+        """One piece of each: sequences of seconds (lists or float64 arrays)."""
+        self.accept.append(accept)
+        self.resolve.append(resolve)
+        self.response.append(response)
+
     def apply(self, f: Figures) -> Figures:
-        accept, resolve, response = sorted(self.accept), sorted(self.resolve), sorted(self.response)
+        accept, resolve, response = (
+            _sorted(self.accept),
+            _sorted(self.resolve),
+            _sorted(self.response),
+        )
         return replace(
             f,
             accept_median_h=_median(accept),
@@ -107,55 +122,85 @@ class Durations:
         )
 
 
+def _sorted(pieces: list[Any]) -> Any:
+    if not pieces:
+        return np.empty(0)
+    return np.sort(np.concatenate([np.asarray(p, dtype=np.float64) for p in pieces]))
+
+
+def seconds_blob(values: Sequence[float]) -> bytes:
+    """Durations as the rollup stores them: float64, little-endian, one after another."""
+    return np.asarray(values, dtype="<f8").tobytes()
+
+
+def seconds_of(blob: bytes) -> Any:
+    return np.frombuffer(blob, dtype="<f8")
+
+
 def _hours(seconds: float) -> float:
     return seconds / 3600  # as `hours`: timedelta.total_seconds() / 3600
 
 
-def _median(ordered: list[float]) -> float | None:
+def _median(ordered: Any) -> float | None:
     """`median` of the hours of these (sorted) durations."""
     n = len(ordered)
     if not n:
         return None
     mid = n // 2
     return median(
-        [_hours(ordered[mid])] if n % 2 else [_hours(ordered[mid - 1]), _hours(ordered[mid])]
+        [_hours(float(ordered[mid]))]
+        if n % 2
+        else [_hours(float(ordered[mid - 1])), _hours(float(ordered[mid]))]
     )
 
 
-def _p90(ordered: list[float]) -> float | None:
+def _p90(ordered: Any) -> float | None:
     """`percentile(…, 90)` of the hours of these (sorted) durations: the same nearest rank."""
-    if not ordered:
+    if not len(ordered):
         return None
     rank = math.ceil(90 / 100 * len(ordered))
-    return float(_hours(ordered[max(rank, 1) - 1]))
+    return float(_hours(float(ordered[max(rank, 1) - 1])))
 
 
-def durations_by_station(rows: Iterable[DurationTexts]) -> dict[str, Durations]:
-    """Each station's durations, exactly as `figures` works them out (the same parsing)."""
-    result: dict[str, Durations] = {}
+def seconds(
+    rows: Iterable[tuple[str, str | None, str | None, str | None]],
+) -> tuple[list[float], list[float], list[float]]:
+    """Each wish's durations in seconds from its (created, accepted, resolved, first response)
+    as stored, exactly as `figures` works them out (the same parsing)."""
+    accept: list[float] = []
+    resolve: list[float] = []
+    response: list[float] = []
     parse = datetime.fromisoformat
-    for station_id, created_text, accepted, resolved, responded in rows:
-        d = result.get(station_id)
-        if d is None:
-            d = result[station_id] = Durations()
+    for created_text, accepted, resolved, responded in rows:
+        assert created_text is not None
         created = parse(created_text)
         if created.tzinfo is None:  # as storage reads them: SQLite's own timestamps are UTC
             created = created.replace(tzinfo=UTC)
         if accepted:
             at = parse(accepted)
-            d.accept.append(
-                ((at if at.tzinfo else at.replace(tzinfo=UTC)) - created).total_seconds()
-            )
+            accept.append(((at if at.tzinfo else at.replace(tzinfo=UTC)) - created).total_seconds())
         if resolved:
             at = parse(resolved)
-            d.resolve.append(
+            resolve.append(
                 ((at if at.tzinfo else at.replace(tzinfo=UTC)) - created).total_seconds()
             )
         if responded:
             at = parse(responded)
-            d.response.append(
+            response.append(
                 ((at if at.tzinfo else at.replace(tzinfo=UTC)) - created).total_seconds()
             )
+    return accept, resolve, response
+
+
+def durations_by_station(rows: Iterable[DurationTexts]) -> dict[str, Durations]:
+    """Each station's durations, exactly as `figures` works them out."""
+    grouped: dict[str, list[tuple[str, str | None, str | None, str | None]]] = {}
+    for station_id, created_text, accepted, resolved, responded in rows:
+        grouped.setdefault(station_id, []).append((created_text, accepted, resolved, responded))
+    result: dict[str, Durations] = {}
+    for station_id, texts in grouped.items():
+        d = result[station_id] = Durations()
+        d.add(*seconds(texts))
     return result
 
 
@@ -166,13 +211,28 @@ class _Sums:
     by_deputy: dict[int, list[int]] = field(default_factory=dict)
     by_month: dict[str, list[int]] = field(default_factory=dict)
 
-    def cell(self, category: str, deputy: int, counts: Counts) -> None:
-        _add(self.total, None, counts)
-        _add(self.by_category, category, counts)
-        _add(self.by_deputy, deputy, counts)
+    def cell(self, category: str | None, deputy: int | None, counts: Counts) -> None:
+        """A (category, deputy) cell counts in the total and both breakdowns; the rollup's
+        rows name one of them (the other None) or neither (a total) and count there only."""
+        if (category is None) == (deputy is None):
+            _add(self.total, None, counts)
+        if category is not None:
+            _add(self.by_category, category, counts)
+        if deputy is not None:
+            _add(self.by_deputy, deputy, counts)
 
     def month(self, key: str, counts: Counts) -> None:
         _add(self.by_month, key, counts)
+
+    def merge(self, other: _Sums) -> None:
+        for mine, theirs in (
+            (self.total, other.total),
+            (self.by_category, other.by_category),
+            (self.by_deputy, other.by_deputy),
+            (self.by_month, other.by_month),
+        ):
+            for key, counts in theirs.items():
+                _add(mine, key, counts)  # type: ignore[arg-type]
 
 
 def county_reports(
@@ -182,10 +242,11 @@ def county_reports(
     now: datetime,
     tz: tzinfo,
     *,
-    cells: Iterable[tuple[str, str, int, Counts]],
+    cells: Iterable[tuple[str, str | None, int | None, Counts]],
     month_cells: Iterable[tuple[str, str, Counts]],
     undated: Sequence[WishFacts],
     durations: Iterable[DurationTexts],
+    stored_durations: Iterable[tuple[str, bytes, bytes, bytes]] = (),
     category_names: dict[str, str],
     deputy_names: dict[int, str],
     unassigned_name: str,
@@ -194,18 +255,17 @@ def county_reports(
     """Each station's report (by id) and the county's, for the wishes received in `period`.
 
     `stations`: (id, name). `cells` and `month_cells`: counts of the wishes that carry their
-    due dates; `undated`: those that do not, counted here as `figures` counts them.
+    due dates (several rows of one key add up: live counts and the rollup's); `undated`: those
+    that do not, counted here as `figures` counts them. `durations`: wishes' timestamps as
+    stored; `stored_durations`: the rollup's seconds per (station, month).
     """
     sums = {sid: _Sums() for sid, _ in stations}
-    county = _Sums()
     for sid, category, deputy, counts in cells:
         if sid in sums:
             sums[sid].cell(category, deputy, counts)
-            county.cell(category, deputy, counts)
     for sid, key, counts in month_cells:
         if sid in sums:
             sums[sid].month(key, counts)
-            county.month(key, counts)
     # wishes without stored due dates: grouped and counted the Python way
     groups: dict[tuple[str, str, int], list[WishFacts]] = {}
     months: dict[tuple[str, str], list[WishFacts]] = {}
@@ -216,24 +276,31 @@ def county_reports(
             )
             months.setdefault((w.station_id, month_key(w.created_at, tz)), []).append(w)
     for (sid, category, deputy), ws in groups.items():
-        counts = counts_of(ws, now, deadlines)
-        sums[sid].cell(category, deputy, counts)
-        county.cell(category, deputy, counts)
+        sums[sid].cell(category, deputy, counts_of(ws, now, deadlines))
     for (sid, key), ws in months.items():
-        counts = counts_of(ws, now, deadlines)
-        sums[sid].month(key, counts)
-        county.month(key, counts)
+        sums[sid].month(key, counts_of(ws, now, deadlines))
+    # the county is the sum of its stations (fewer additions than adding every cell twice)
+    county = _Sums()
+    for s in sums.values():
+        county.merge(s)
 
     per_station = durations_by_station(durations)
+    for sid, accept, resolve, response in stored_durations:  # the rollup's, as values
+        if sid in sums:
+            per_station.setdefault(sid, Durations()).add(
+                seconds_of(accept), seconds_of(resolve), seconds_of(response)
+            )
     everyone = Durations()
     for sid, _ in stations:
         if sid in per_station:
             everyone.extend(per_station[sid])
     month_keys = months_between(period, tz)
 
+    # once, not per station: a province's county has 10 000 deputies
+    order = {c: i for i, c in enumerate(category_names)}
+    dep_order = {dep: i for i, dep in enumerate(deputy_names)}
+
     def report(title: str, ids: tuple[str, ...], s: _Sums, d: Durations) -> Report:
-        order = {c: i for i, c in enumerate(category_names)}
-        dep_order = {dep: i for i, dep in enumerate(deputy_names)}
         return Report(
             title=title,
             station_ids=ids,

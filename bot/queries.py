@@ -149,20 +149,30 @@ class Queries(Part):
             wishes = [await repos.wish(wid) for wid in wish_ids]
         return {w.id for w in wishes if w is not None and w.resident_id == user.id}
 
-    async def queue(self, user: UserRow) -> list[tuple[Wish, str]]:
+    async def queue(
+        self, user: UserRow, limit: int | None = None
+    ) -> tuple[list[tuple[Wish, str]], int]:
+        """The open wishes the person handles (their own as a deputy, every one of the stations
+        they manage), oldest first: the first `limit` of them (all without) and how many there
+        are. A province's county admin has 90 000 open wishes; the screen shows 30, so only
+        those are loaded."""
         async with self.db.read() as conn:
             repos = Repos(conn)
             deputies = await repos.deputies_of_user(user.id)
             wishes = await repos.open_wishes_of_deputies([d.id for d in deputies])
+            total = len(wishes)
             # Staff do everything a deputy can on any wish of their stations: they see them all.
             actor = await self.people.actor_in(repos, user)
             stations = [s.id for s in await self.people.managed_stations(repos, actor)]
             if stations:
-                known = {w.id for w in wishes}
-                wishes += [
-                    w for w in await repos.open_wishes_of_stations(stations) if w.id not in known
-                ]
+                managed = set(stations)
+                # the deputy's own wishes at a managed station are among the station's
+                wishes = [w for w in wishes if w.station_id not in managed]
+                total = len(wishes) + await repos.count_open_wishes_of_stations(stations)
+                wishes += await repos.open_wishes_of_stations(stations, limit)
                 wishes.sort(key=lambda w: (w.created_at, w.id))
+            if limit is not None:
+                wishes = wishes[:limit]
             names = await repos.category_names()
             followers = Broadcasts(conn)
             counts = await followers.follower_counts([w.id for w in wishes])
@@ -172,7 +182,7 @@ class Queries(Part):
             n = counts.get(w.id, 0)
             return f"{name} · {self.c.plain('follow.count', count=n)}" if n else name
 
-        return [(w, label(w)) for w in wishes]
+        return [(w, label(w)) for w in wishes], total
 
     async def unassigned(self, user: UserRow) -> list[tuple[Wish, str]]:
         async with self.db.read() as conn:
@@ -206,9 +216,12 @@ class Queries(Part):
             never = await repos.people_never_started()
             waiting = await WeChatRepo(conn).waiting_by_station(ids)
             deputy_names = {}
-            for s in stations:
-                for d in await repos.deputies(s.id):
-                    deputy_names[(s.id, d.user_id)] = d.name
+            # only the stations with a deputy who never opened the bot need their names (a
+            # province's county admin manages 2 000 stations: not a query per station)
+            managed = {s.id for s in stations}
+            for station_id in sorted({st for _, role, st in never if role == "deputy"} & managed):
+                for d in await repos.deputies(station_id):
+                    deputy_names[(station_id, d.user_id)] = d.name
         result = []
         for s in stations:
             missing = [

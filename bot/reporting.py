@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+
+import aiosqlite
 
 from bot import export
 from bot.chart import ChartLabels, MonthPoint, render_chart
-from bot.county_stats import county_reports
+from bot.county_stats import Counts, DurationTexts, county_reports
 from bot.domain.masking import mask_name, mask_phone, mask_pii, wish_names
 from bot.domain.model import Actor, NotAllowed, Status
 from bot.export import Progress, Table
 from bot.qr import deep_link, render_qr
+from bot.report_rollups import tz_name
 from bot.reports import (
     Deadlines,
     DeputySummary,
@@ -35,10 +38,12 @@ from bot.reports import (
     due_dates,
     lateness,
     month_bounds,
+    month_period,
     parse_period,
 )
 from bot.services import Liaison, NotFound, StationStats
 from storage.report_counts import ReportCountsRepo
+from storage.report_rollup import ReportRollupRepo
 from storage.reports import NOTE_PREFIX, ExportEvent, ExportWish, ReportsRepo
 from storage.repositories import Repos, StationRow, UserRow
 
@@ -88,6 +93,17 @@ class QrCode:
     station: StationRow
     link: str
     png: bytes
+
+
+@dataclass
+class _CountyCounts:
+    """The inputs of `county_reports` for one period (bot/county_stats.py)."""
+
+    undated: list[WishFacts]
+    cells: list[tuple[str, str | None, int | None, Counts]] = field(default_factory=list)
+    month_cells: list[tuple[str, str, Counts]] = field(default_factory=list)
+    durations: list[DurationTexts] = field(default_factory=list)
+    stored_durations: list[tuple[str, bytes, bytes, bytes]] = field(default_factory=list)
 
 
 class Reporting:
@@ -183,53 +199,112 @@ class Reporting:
         cost, not what its wishes do."""
         ids = [s.id for s in stations]
         now = self.clock.now()
-        months = month_bounds(period, self.tz)
-        # a chart of the months before a short period counts its months in SQL
+        # a chart of the months before a short period counts its months too
         county_chart = window != period
         async with self.db.read() as conn:
             repo = ReportsRepo(conn)
-            sums = ReportCountsRepo(conn)
             categories = await repo.category_names()
             deputies = await repo.deputy_names(ids)
-            counts_by_month = (
-                await repo.monthly_counts(ids, month_bounds(window, self.tz))
+            counted = await self._county_counts(conn, ids, period, now)
+            charted = (
+                await self._county_counts(conn, ids, window, now, breakdown=False)
                 if county_chart
-                else {}
+                else None
             )
-            cells = await sums.cells(ids, period.start, period.end, now)
-            month_cells = await sums.month_cells(ids, months, now)
-            undated = await sums.undated(ids, period.start, period.end)
-            durations = await sums.durations(ids, period.start, period.end)
+        unassigned = self.c.plain("reports.unassigned")
 
-        def build_all() -> StatsResult:
-            reports, county = county_reports(
+        def reports_of(span: Period, c: _CountyCounts) -> tuple[dict[str, Report], Report]:
+            return county_reports(
                 [(s.id, s.name) for s in stations],
                 self.c.plain("reports.county"),
-                period,
+                span,
                 now,
                 self.tz,
-                cells=cells,
-                month_cells=month_cells,
-                undated=undated,
-                durations=durations,
+                cells=c.cells,
+                month_cells=c.month_cells,
+                undated=c.undated,
+                durations=c.durations,
+                stored_durations=c.stored_durations,
                 category_names=categories,
                 deputy_names=deputies,
-                unassigned_name=self.c.plain("reports.unassigned"),
+                unassigned_name=unassigned,
                 deadlines=self.deadlines,
             )
+
+        def build_all() -> StatsResult:
+            reports, county = reports_of(period, counted)
             per_station = [
                 StationReport(s, counts[s.id], reports[s.id]) for s in stations if s.id in counts
             ]
             rows = county.by_month
-            if county_chart:  # what the chart draws: received, resolved, satisfaction
+            if charted is not None:  # what the chart draws: received, resolved, satisfaction
                 rows = [
-                    Row(key, key, Figures(received=n, resolved=r, rated=rt, satisfied=ok))
-                    for key, _, _ in month_bounds(window, self.tz)
-                    for n, r, rt, ok in [counts_by_month.get(key, (0, 0, 0, 0))]
+                    Row(
+                        r.key,
+                        r.name,
+                        Figures(
+                            received=f.received,
+                            resolved=f.resolved,
+                            rated=f.rated,
+                            satisfied=f.satisfied,
+                        ),
+                    )
+                    for r in reports_of(window, charted)[1].by_month
+                    for f in [r.figures]
                 ]
             return StatsResult(period, per_station, county, replace(county, by_month=rows))
 
         return await asyncio.to_thread(build_all)
+
+    async def _county_counts(
+        self,
+        conn: aiosqlite.Connection,
+        ids: list[str],
+        period: Period,
+        now: datetime,
+        *,
+        breakdown: bool = True,
+    ) -> _CountyCounts:
+        """What `county_reports` sums for `period`: the settled wishes of its whole months from
+        the rollup (bot/report_rollups.py) for the stations whose rollup is current, and
+        everything else counted live from the wishes: the wishes still open, the settled ones of
+        a period's partial months, and every wish of a station with a change not yet rolled up.
+        Each wish is counted exactly once. Without `breakdown` only the months are counted
+        (what the chart draws)."""
+        sums = ReportCountsRepo(conn)
+        rollup = ReportRollupRepo(conn)
+        months = month_bounds(period, self.tz)
+        whole = [
+            (key, start, end)
+            for key, start, end in months
+            for whole_month in [month_period(int(key[:4]), int(key[5:]), self.tz)]
+            if (start, end) == (whole_month.start, whole_month.end)
+        ]
+        partial = [m for m in months if m not in whole]
+        usable = await rollup.usable(ids, tz_name(self.tz)) if whole else set()
+        clean = [i for i in ids if i in usable]
+        live = [i for i in ids if i not in usable]
+        c = _CountyCounts(undated=await sums.undated(ids, period.start, period.end))
+        if live:
+            c.month_cells += await sums.month_cells(live, months, now)
+            if breakdown:
+                c.cells += await sums.cells(live, period.start, period.end, now)
+                c.durations += await sums.durations(live, period.start, period.end)
+        if clean:
+            first, last = whole[0][0], whole[-1][0]
+            c.month_cells += await rollup.month_cells(clean, first, last)
+            c.month_cells += await sums.month_cells(clean, months, now, "unsettled")
+            if breakdown:
+                c.cells += await rollup.cells(clean, first, last)
+                c.cells += await sums.cells(clean, period.start, period.end, now, "unsettled")
+                c.stored_durations += await rollup.durations(clean, first, last)
+                c.durations += await sums.durations(clean, period.start, period.end, "unsettled")
+            for key, start, end in partial:
+                c.month_cells += await sums.month_cells(clean, [(key, start, end)], now, "settled")
+                if breakdown:
+                    c.cells += await sums.cells(clean, start, end, now, "settled")
+                    c.durations += await sums.durations(clean, start, end, "settled")
+        return c
 
     async def chart_png(self, report: Report) -> bytes:
         points = [

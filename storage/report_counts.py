@@ -28,7 +28,7 @@ from storage.db import fetch_all
 from storage.reports import _facts
 from storage.repositories import _ts, marks
 
-_RESOLVED = "w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
+RESOLVED = "w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
 _FINISHED = "w.status IN ('resolved','closed','declined')"
 _RATED = "w.rating IS NOT NULL AND w.rating <> ''"
 # lateness(): accepting ends with accepting, declining or withdrawing; resolving with resolving,
@@ -40,11 +40,11 @@ _LATE = (
     " THEN COALESCE(w.resolved_at, p.now) ELSE p.now END) > w.resolve_due_at)"
 )
 # In the order of COUNT_FIELDS.
-_SUMS = ", ".join(
+SUMS = ", ".join(
     [
         "COUNT(*)",
         "SUM(CASE WHEN w.accepted_at IS NOT NULL THEN 1 ELSE 0 END)",
-        f"SUM(CASE WHEN {_RESOLVED} THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN {RESOLVED} THEN 1 ELSE 0 END)",
         "SUM(CASE WHEN w.status='declined' THEN 1 ELSE 0 END)",
         "SUM(CASE WHEN w.status='withdrawn' THEN 1 ELSE 0 END)",
         "SUM(CASE WHEN w.status IN ('resolved','closed','declined','withdrawn') THEN 0 ELSE 1 END)",
@@ -56,43 +56,79 @@ _SUMS = ", ".join(
         "SUM(w.reopen_count)",
     ]
 )
-_DUE = "w.accept_due_at IS NOT NULL AND w.resolve_due_at IS NOT NULL"
+DUE = "w.accept_due_at IS NOT NULL AND w.resolve_due_at IS NOT NULL"
 
 
-def _counts(row: Sequence[Any], first: int) -> Counts:
-    return tuple(int(v or 0) for v in row[first : first + len(COUNT_FIELDS)])
+def settled(alias: str = "w.") -> str:
+    """A wish whose figures no longer change with time: finished, with every timestamp its
+    counts and durations read, and its due dates stored. Those are kept counted per station and
+    month (storage/report_rollup.py); migration 0017 writes this same text out for its triggers
+    and for the index of the others (`wishes_unsettled`)."""
+    a = alias
+    return (
+        f"{a}accept_due_at IS NOT NULL AND {a}resolve_due_at IS NOT NULL AND"
+        f" (({a}status IN ('resolved','closed') AND {a}resolved_at IS NOT NULL"
+        f" AND {a}accepted_at IS NOT NULL) OR ({a}status IN ('declined','withdrawn')"
+        f" AND {a}closed_at IS NOT NULL))"
+    )
+
+
+# Which wishes a query counts: every one (None), the settled or the others. The unsettled are
+# read from their own partial index (SQLite needs the hint: both indexes start alike; the term
+# is the index's WHERE, written the same way, so the planner can prove the index applies).
+_PARTS = {
+    None: ("", ""),
+    "settled": ("", f" AND ({settled()})"),
+    "unsettled": (" INDEXED BY wishes_unsettled", f" AND NOT ({settled('')})"),
+}
+
+
+_N = len(COUNT_FIELDS)
+
+
+def row_counts(row: Sequence[Any], first: int) -> Counts:
+    """The sums as ints (a SUM over no row is NULL; PostgreSQL's are read as ints already)."""
+    return tuple([v or 0 for v in row[first : first + _N]])
 
 
 class ReportCountsRepo:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
 
-    def _where(self, ids: Sequence[str]) -> str:
+    def _where(self, ids: Sequence[str], part: str | None = None) -> str:
+        hint, term = _PARTS[part]
         return (
-            f" FROM wishes w CROSS JOIN (SELECT CAST(? AS TEXT) AS now) p"
+            f" FROM wishes w{hint} CROSS JOIN (SELECT CAST(? AS TEXT) AS now) p"
             f" WHERE w.station_id IN ({marks(ids)}) AND w.created_at >= ? AND w.created_at < ?"
+            f"{term}"
         )
 
     async def cells(
-        self, station_ids: Sequence[str], start: datetime, end: datetime, now: datetime
+        self,
+        station_ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        part: str | None = None,
     ) -> list[tuple[str, str, int, Counts]]:
         """(station, category, deputy id or 0, counts) of the wishes created in [start, end)
-        that carry their due dates."""
+        that carry their due dates (`part`: all of them, only the settled or the others)."""
         ids = list(station_ids)
         rows = await fetch_all(
             self.conn,
-            f"SELECT w.station_id, w.category_id, COALESCE(w.deputy_id, 0), {_SUMS}"
-            f"{self._where(ids)} AND {_DUE}"
+            f"SELECT w.station_id, w.category_id, COALESCE(w.deputy_id, 0), {SUMS}"
+            f"{self._where(ids, part)} AND {DUE}"
             " GROUP BY w.station_id, w.category_id, COALESCE(w.deputy_id, 0)",
             [_ts(now), *ids, _ts(start), _ts(end)],
         )
-        return [(r[0], r[1], int(r[2]), _counts(r, 3)) for r in rows]
+        return [(r[0], r[1], int(r[2]), row_counts(r, 3)) for r in rows]
 
     async def month_cells(
         self,
         station_ids: Sequence[str],
         months: Sequence[tuple[str, datetime, datetime]],
         now: datetime,
+        part: str | None = None,
     ) -> list[tuple[str, str, Counts]]:
         """(station, YYYY-MM, counts) over `months` ((key, start, end), in order), wishes with
         their due dates only."""
@@ -103,11 +139,11 @@ class ReportCountsRepo:
         bounds = [x for key, start, end in months for x in (_ts(start), _ts(end), key)]
         rows = await fetch_all(
             self.conn,
-            f"SELECT w.station_id, CASE {buckets} END AS month, {_SUMS}"
-            f"{self._where(ids)} AND {_DUE} GROUP BY w.station_id, 2",
+            f"SELECT w.station_id, CASE {buckets} END AS month, {SUMS}"
+            f"{self._where(ids, part)} AND {DUE} GROUP BY w.station_id, 2",
             [*bounds, _ts(now), *ids, _ts(months[0][1]), _ts(months[-1][2])],
         )
-        return [(r[0], r[1], _counts(r, 2)) for r in rows if r[1] is not None]
+        return [(r[0], r[1], row_counts(r, 2)) for r in rows if r[1] is not None]
 
     async def undated(
         self, station_ids: Sequence[str], start: datetime, end: datetime
@@ -124,19 +160,24 @@ class ReportCountsRepo:
         return [_facts(r) for r in rows]
 
     async def durations(
-        self, station_ids: Sequence[str], start: datetime, end: datetime
+        self,
+        station_ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        part: str | None = None,
     ) -> list[DurationTexts]:
         """Each wish's creation, acceptance, resolution (if it counts as resolved) and first
         response by a handler: the medians of a report's totals."""
         ids = list(station_ids)
+        hint, term = _PARTS[part]
         # first_response_at is kept by WishesRepo.add_event (migration 0014): the index holds
         # every column read here, no timeline is looked up
         rows = await fetch_all(
             self.conn,
             "SELECT w.station_id, w.created_at, w.accepted_at,"
-            f" CASE WHEN {_RESOLVED} THEN w.resolved_at END, w.first_response_at"
-            f" FROM wishes w WHERE w.station_id IN ({marks(ids)})"
-            " AND w.created_at >= ? AND w.created_at < ?",
+            f" CASE WHEN {RESOLVED} THEN w.resolved_at END, w.first_response_at"
+            f" FROM wishes w{hint} WHERE w.station_id IN ({marks(ids)})"
+            f" AND w.created_at >= ? AND w.created_at < ?{term}",
             [*ids, _ts(start), _ts(end)],
         )
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]

@@ -70,29 +70,6 @@ class ReportsRepo:
         facts = [_facts(r) for r in rows]
         return [f for f in facts if start <= f.created_at < end]
 
-    async def monthly_counts(
-        self, station_ids: Sequence[str], months: Sequence[tuple[str, datetime, datetime]]
-    ) -> dict[str, tuple[int, int, int, int]]:
-        """(received, resolved, rated, satisfied) of the wishes created in each month, counted
-        in SQL: a chart's months need no wish loaded. `months`: (key, start, end), in order."""
-        if not months:
-            return {}
-        ids = list(station_ids)
-        buckets = " ".join("WHEN w.created_at >= ? AND w.created_at < ? THEN ?" for _ in months)
-        bounds = [x for key, start, end in months for x in (_ts(start), _ts(end), key)]
-        rows = await fetch_all(
-            self.conn,
-            f"SELECT CASE {buckets} END AS month, COUNT(*),"
-            " SUM(CASE WHEN w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
-            " THEN 1 ELSE 0 END),"
-            " SUM(CASE WHEN w.rating IS NOT NULL THEN 1 ELSE 0 END),"
-            " SUM(CASE WHEN w.rating IN ('satisfied','basically_satisfied') THEN 1 ELSE 0 END)"
-            f" FROM wishes w WHERE w.station_id IN ({marks(ids)})"
-            " AND w.created_at >= ? AND w.created_at < ? GROUP BY 1",
-            [*bounds, *ids, _ts(months[0][1]), _ts(months[-1][2])],
-        )
-        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows if r[0] is not None}
-
     async def export_wishes(
         self, station_ids: Sequence[str], start: datetime, end: datetime
     ) -> list[ExportWish]:

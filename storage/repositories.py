@@ -620,16 +620,30 @@ class Repos:
         )
         return [_wish(r) for r in rows]
 
-    async def open_wishes_of_stations(self, station_ids: Sequence[str]) -> list[Wish]:
+    async def open_wishes_of_stations(
+        self, station_ids: Sequence[str], limit: int | None = None
+    ) -> list[Wish]:
+        """Oldest first; the first `limit` only if given."""
         marks = ",".join("?" * len(station_ids)) or "''"
         rows = await fetch_all(
             self.conn,
             f"SELECT * FROM wishes WHERE station_id IN ({marks})"
             " AND status IN ('submitted','assigned','in_progress','reopened')"
-            " ORDER BY created_at, id",
-            list(station_ids),
+            " ORDER BY created_at, id" + ("" if limit is None else " LIMIT ?"),
+            [*station_ids, *([] if limit is None else [limit])],
         )
         return [_wish(r) for r in rows]
+
+    async def count_open_wishes_of_stations(self, station_ids: Sequence[str]) -> int:
+        """From the all-time counts the triggers of migration 0017 keep."""
+        marks = ",".join("?" * len(station_ids)) or "''"
+        row = await fetch_one(
+            self.conn,
+            f"SELECT COALESCE(SUM(n), 0) FROM station_status_counts WHERE station_id IN ({marks})"
+            " AND status IN ('submitted','assigned','in_progress','reopened')",
+            list(station_ids),
+        )
+        return int(row[0]) if row else 0
 
     async def unassigned_wishes(self, station_ids: Sequence[str]) -> list[Wish]:
         marks = ",".join("?" * len(station_ids)) or "''"
@@ -665,10 +679,11 @@ class Repos:
 
     async def status_counts(self, station_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         marks = ",".join("?" * len(station_ids)) or "''"
+        # kept by the triggers of migration 0017, not counted over every wish ever made
         rows = await fetch_all(
             self.conn,
-            f"SELECT station_id, status, COUNT(*) FROM wishes WHERE station_id IN ({marks})"
-            " GROUP BY station_id, status",
+            f"SELECT station_id, status, n FROM station_status_counts WHERE station_id IN ({marks})"
+            " AND n <> 0",
             list(station_ids),
         )
         counts: dict[str, dict[str, int]] = {}
@@ -1126,9 +1141,7 @@ async def delete_faq_misses(
     clause, args = _station_clause(station_ids)
     removed = 0
     for text in set(texts):
-        cursor = await conn.execute(
-            f"DELETE FROM faq_misses WHERE text = ?{clause}", [text, *args]
-        )
+        cursor = await conn.execute(f"DELETE FROM faq_misses WHERE text = ?{clause}", [text, *args])
         removed += max(cursor.rowcount, 0)
     return removed
 

@@ -113,13 +113,12 @@ async def queue(t: Turn) -> None:
     actor = await liaison.people.actor(t.user)
     if not (actor.deputy_ids or actor.staff_of or actor.is_admin):
         raise NotAllowed("queue")
-    items = await liaison.queries.queue(t.user)
-    if not items:
+    shown, total = await liaison.queries.queue(t.user, MAX_LISTED)
+    if not shown:
         t.say(c.t("queue.empty"))
         return
     now = liaison.core.clock.now()
     cards = liaison.core.cards
-    shown = items[:MAX_LISTED]
     dues = await due_suffixes(t, [w for w, _ in shown])  # 受理/办结时限
     lines = [
         c.t(
@@ -137,7 +136,7 @@ async def queue(t: Turn) -> None:
         for w, _ in shown
     ]
     t.say(
-        Markup(c.t("queue.header", count=len(items)) + "\n" + "\n".join(lines)),
+        Markup(c.t("queue.header", count=total) + "\n" + "\n".join(lines)),
         keyboard(*buttons),
     )
 
