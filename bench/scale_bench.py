@@ -599,10 +599,21 @@ async def measure(
     done = await supervisor.tick()
     result["scheduler tick (09:00 digests)"] = time.perf_counter() - t0
     result["digests sent"] = float(done.get("digests", 0))
-    # what the scheduler changed since (reminders, 回访, escalations) rolled up, and a minute on
+    # a busy minute for the rollup: residents rate (or re-rate) 200 finished wishes of 200
+    # stations, each change noted by the triggers, then one run rolls them up
+    async with db.transaction() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT MIN(id) FROM wishes WHERE status = 'closed' GROUP BY station_id"
+                " ORDER BY station_id LIMIT 200"
+            )
+        ).fetchall()
+        await conn.executemany(
+            "UPDATE wishes SET rating = 'basically_satisfied' WHERE id = ?", [(r[0],) for r in rows]
+        )
     t0 = time.perf_counter()
     await rollups.refresh()
-    result["report rollup run (after the ticks)"] = time.perf_counter() - t0
+    result["report rollup run (200 changes)"] = time.perf_counter() - t0
     await db.close()
     result["database file (MB)"] = (postgres_size(url) if url else file_size(path)) / 1e6
     return result

@@ -6,6 +6,7 @@ zone is not read; and the rollup really is what is read.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
@@ -210,3 +211,41 @@ async def test_the_county_queue_is_its_oldest_open_wishes_and_their_number(
     mine = [r[0] for r in every if r[1] == "st0000"]
     shown, total = await liaison.queries.queue(staff, 30)
     assert total == len(mine) and [w.id for w, _ in shown] == mine[:30]
+
+
+async def test_the_leaders_loop_builds_the_rollup_and_keeps_it(
+    county: tuple[Database, ModuleType],
+) -> None:
+    """`ReportRollups.run` (one of the leader's tasks in bot/app.py core_tasks) builds every
+    station, then rolls up a change on its next round."""
+    import asyncio
+
+    db, sb = county
+    clock = ManualClock(sb.NOW)
+    rollups = ReportRollups(db, clock, ZoneInfo("Asia/Shanghai"))
+    task = asyncio.create_task(rollups.run(seconds=0.05))
+    try:
+        async with db.read() as conn:
+            ids = [r[0] for r in await fetch_all(conn, "SELECT id FROM stations")]
+        for _ in range(200):
+            async with db.read() as conn:
+                usable = await ReportRollupRepo(conn).usable(ids, rollups.zone)
+            if usable == set(ids):
+                break
+            await asyncio.sleep(0.05)
+        assert usable == set(ids)
+        async with db.transaction() as conn:
+            await conn.execute(
+                f"UPDATE wishes SET rating = 'dissatisfied' WHERE id ="
+                f" (SELECT MIN(id) FROM wishes w WHERE {settled()})"
+            )
+        assert await stale_count(db) == 2  # the wish before and after: both settled
+        for _ in range(200):
+            if await stale_count(db) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await stale_count(db) == 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
