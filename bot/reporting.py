@@ -292,10 +292,14 @@ class Reporting:
                 c.durations += await sums.durations(live, period.start, period.end)
         if clean:
             first, last = whole[0][0], whole[-1][0]
+            # a local year whose twelve months are all whole is read from its year rows
+            keys = [key for key, _, _ in whole]
+            years = sorted({k[:4] for k in keys if sum(x[:4] == k[:4] for x in keys) == 12})
             c.month_cells += await rollup.month_cells(clean, first, last)
             c.month_cells += await sums.month_cells(clean, months, now, "unsettled")
             if breakdown:
-                c.cells += await rollup.cells(clean, first, last)
+                rest = [k for k in keys if k[:4] not in years]
+                c.cells += await rollup.cells(clean, rest, years)
                 c.cells += await sums.cells(clean, period.start, period.end, now, "unsettled")
                 c.stored_durations += await rollup.durations(clean, first, last)
                 c.durations += await sums.durations(clean, period.start, period.end, "unsettled")

@@ -93,28 +93,36 @@ class ReportRollupRepo:
         return ready - stale
 
     async def cells(
-        self, station_ids: Sequence[str], first: str, last: str
+        self, station_ids: Sequence[str], months: Sequence[str], years: Sequence[str] = ()
     ) -> list[tuple[str, str | None, int | None, Counts]]:
-        """Summed over the months first..last (YYYY-MM): each station's total (station, None,
-        None, counts), categories (station, category, None, counts) and deputies (station,
-        None, deputy, counts); `county_reports` adds each to its own breakdown."""
+        """Summed over the `months` (YYYY-MM) and the whole `years` (YYYY, whose months are
+        not among `months`): each station's total (station, None, None, counts), categories
+        (station, category, None, counts) and deputies (station, None, deputy, counts);
+        `county_reports` adds each to its own breakdown."""
         result: list[tuple[str, str | None, int | None, Counts]] = []
-        for part in _chunks(list(station_ids)):
-            rows = await fetch_all(
-                self.conn,
-                f"SELECT dim, station_id, key, {_SUMMED} FROM report_rollup"
-                f" WHERE dim IN ('t','c','d') AND station_id IN ({marks(part)})"
-                " AND month >= ? AND month <= ? GROUP BY dim, station_id, key",
-                [*part, first, last],
-            )
-            for r in rows:
-                counts = tuple(r[3:])
-                if r[0] == "c":
-                    result.append((r[1], r[2], None, counts))
-                elif r[0] == "d":
-                    result.append((r[1], None, int(r[2]), counts))
-                else:
-                    result.append((r[1], None, None, counts))
+        spans = []
+        if months:
+            spans.append(("('t','c','d')", f"month IN ({marks(months)})", list(months)))
+        if years:
+            spans.append(("('yt','yc','yd')", f"month IN ({marks(years)})", list(years)))
+        for dims, when, params in spans:
+            for part in _chunks(list(station_ids)):
+                rows = await fetch_all(
+                    self.conn,
+                    f"SELECT dim, station_id, key, {_SUMMED} FROM report_rollup"
+                    f" WHERE dim IN {dims} AND station_id IN ({marks(part)}) AND {when}"
+                    " GROUP BY dim, station_id, key",
+                    [*part, *params],
+                )
+                for r in rows:
+                    counts = tuple(r[3:])
+                    dim = r[0][-1]
+                    if dim == "c":
+                        result.append((r[1], r[2], None, counts))
+                    elif dim == "d":
+                        result.append((r[1], None, int(r[2]), counts))
+                    else:
+                        result.append((r[1], None, None, counts))
         return result
 
     async def month_cells(
@@ -268,12 +276,31 @@ class ReportRollupRepo:
             " VALUES (?, ?, ?, ?, ?)",
             list(durations),
         )
+        years = {(sid, month[:4]) for sid, month in cells}
+        years |= {(sid, month[:4]) for sid, month, _, _, _ in rows}
+        await self._years(sorted(years))
+
+    async def _years(self, years: Sequence[tuple[str, str]]) -> None:
+        """Each (station, year)'s rows ('yt', 'yc', 'yd'), the sums of its months' rows: a
+        county's year reads 15 rows a station instead of 180."""
+        await self.conn.executemany(
+            "DELETE FROM report_rollup WHERE dim IN ('yt','yc','yd') AND station_id = ?"
+            " AND month = ?",
+            list(years),
+        )
+        await self.conn.executemany(
+            f"INSERT INTO report_rollup (dim, station_id, month, key, {', '.join(COLUMNS)})"
+            f" SELECT 'y' || dim, station_id, ?, key, {_SUMMED} FROM report_rollup"
+            " WHERE dim IN ('t','c','d') AND station_id = ? AND month >= ? AND month <= ?"
+            " GROUP BY dim, station_id, key",
+            [(year, sid, f"{year}-01", f"{year}-12") for sid, year in years],
+        )
 
     async def clear(self, station_ids: Sequence[str]) -> None:
         """Every month of these stations (before they are built whole)."""
         for part in _chunks(list(station_ids)):
             await self.conn.execute(
-                "DELETE FROM report_rollup WHERE dim IN ('t','c','d')"
+                "DELETE FROM report_rollup WHERE dim IN ('t','c','d','yt','yc','yd')"
                 f" AND station_id IN ({marks(part)})",
                 list(part),
             )

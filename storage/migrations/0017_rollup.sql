@@ -8,9 +8,11 @@
 -- The settled predicate below is storage/report_counts.py `settled`, written out for OLD, NEW and
 -- the index (tests/unit/test_report_rollups.py checks the copies agree).
 CREATE TABLE report_rollup (
-    dim TEXT NOT NULL,              -- 't': the month's total, 'c': per category, 'd': per deputy
+    -- 't': the month's total, 'c': per category, 'd': per deputy; 'yt', 'yc', 'yd': the same
+    -- summed over a local year (month holds YYYY), what a county's year reads
+    dim TEXT NOT NULL,
     station_id TEXT NOT NULL,
-    month TEXT NOT NULL,            -- YYYY-MM in report_rollup_state.tz
+    month TEXT NOT NULL,            -- YYYY-MM (or YYYY) in report_rollup_state.tz
     key TEXT NOT NULL,              -- '' (total), the category id, the deputy id ('0': none)
     n_received INTEGER NOT NULL,
     n_accepted INTEGER NOT NULL,

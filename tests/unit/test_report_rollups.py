@@ -149,18 +149,22 @@ async def test_the_rollup_is_what_is_read_and_only_for_its_time_zone(
     await ReportRollups(db, clock, reporting.tz).build_all()
     async with db.read() as conn:
         admin = await Repos(conn).user_by_external("telegram", str(sb.ADMIN_TG))
-    period = reporting.period("2025")
-    before = await reporting.stats(admin, period)  # type: ignore[arg-type]
-    assert before.county is not None
-    # a wrong count in the rollup shows: the county's figures come from it
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE report_rollup SET n_received = n_received + 1000"
-            " WHERE month = (SELECT MIN(month) FROM report_rollup WHERE month LIKE '2025-%')"
-        )
-    after = await reporting.stats(admin, period)  # type: ignore[arg-type]
-    assert after.county is not None
-    assert after.county.total.received > before.county.total.received
+    # a wrong count in the rollup shows: the county's figures come from it, a quarter's
+    # from its months' rows, a whole year's from its year rows
+    for period, dim, month in (
+        (reporting.period("2025Q1"), "t", "2025-01"),
+        (reporting.period("2025"), "yt", "2025"),
+    ):
+        before = await reporting.stats(admin, period)  # type: ignore[arg-type]
+        async with db.transaction() as conn:
+            await conn.execute(
+                "UPDATE report_rollup SET n_received = n_received + 1000"
+                " WHERE dim = ? AND month = ? AND station_id = 'st0000'",
+                (dim, month),
+            )
+        after = await reporting.stats(admin, period)  # type: ignore[arg-type]
+        assert before.county is not None and after.county is not None
+        assert after.county.total.received == before.county.total.received + 1000
     # a rollup built for another zone is not read: months are local
     elsewhere = Reporting(liaison)
     elsewhere.tz = ZoneInfo("America/New_York")
