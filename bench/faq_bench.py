@@ -625,9 +625,9 @@ DecisionRow = tuple[list[float], bool, str, str]
 # Budgets the threshold is chosen for, below the targets (2 % and 5 %) to leave a margin:
 # pooled confident-wrong and off-topic answered (the earlier rules' answers included), and
 # off-topic answered by the model itself.
-DECISION_WRONG = 1.5
-DECISION_OFFTOPIC = 3.0
-DECISION_MODEL_OFFTOPIC = 1.0
+DECISION_WRONG = 1.0
+DECISION_OFFTOPIC = 2.0
+DECISION_MODEL_OFFTOPIC = 0.5
 # How much a message of each kind weighs in the fit: off-topic messages more (there are few),
 # the generic list less (many, and easy).
 DECISION_WEIGHTS = {"pos": 1.0, "off": 4.0, "gen": 1.0}

@@ -269,6 +269,25 @@ def _shipped_decision() -> tuple[
     return _decision_cache[0]
 
 
+_LEAD = DECISION_FEATURES.index("lead")
+_OWN_WORDS = DECISION_FEATURES.index("own_words")
+_MAIN_WORD_KNOWN = DECISION_FEATURES.index("main_word_known")
+
+
+def _decision_allowed(feats: Sequence[float], tuning: MatcherTuning) -> bool:
+    """Whether the decision model may answer at all: the best entry leads the runner-up by
+    ``decision_min_lead``, the message's main content word is one some candidate uses (the
+    message is about something this FAQ talks of: not 医院 or a name), and some content word
+    of the message is the best entry's and not the runner-up's (evidence for this entry
+    rather than its neighbour). Leave-one-FAQ-out these cost 3 points of answered right
+    and keep chatter around a known frame (医院几点开门) from being answered."""
+    return (
+        feats[_LEAD] >= tuning.decision_min_lead
+        and feats[_MAIN_WORD_KNOWN] > 0
+        and feats[_OWN_WORDS] > 0
+    )
+
+
 def decision_probability(feats: Sequence[float], tuning: MatcherTuning) -> float:
     """P(the best entry is right) by the decision trees (0 without any)."""
     if not tuning.decision_trees:
@@ -1130,7 +1149,7 @@ class FaqMatcher:
         feats = self._decision_features(full, self.calibration, (normalized, has_topic))
         if self._decide(full, has_topic, self.calibration, known).kind == "answer":
             state = "answer"
-        elif self.calibration is None or feats[1] < self.tuning.decision_min_lead:
+        elif self.calibration is None or not _decision_allowed(feats, self.tuning):
             state = "gated"
         else:
             state = "open"
@@ -1150,6 +1169,8 @@ class FaqMatcher:
         if z_top - z_second < t.decision_min_lead:
             return False  # (cheap check first: the features cost more)
         feats = self._decision_features(full, calibration, shape)
+        if not _decision_allowed(feats, t):
+            return False
         return decision_probability(feats, t) >= t.decision_threshold
 
     def _decision_features(
