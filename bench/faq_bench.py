@@ -21,10 +21,14 @@ Leave-one-FAQ-out (``loo`` rows): the rerank weights come from the bundled FAQ a
 calibration runs on the loaded FAQ's own phrasings and a shipped generic off-topic list; what
 is fitted on these FAQs is chosen for each FAQ on the *other* eval FAQs (and the bundled FAQ
 cut to two alternates) only: the weight of the whole-entry character evidence
-(``MatcherTuning.doc_weight``, from DOC_WEIGHTS by top-1 + top-3 ranking accuracy), then the
-decision model (``MatcherTuning.decision_*``) and its threshold (the lowest keeping pooled
-confident-wrong <= DECISION_WRONG and off-topic answered <= DECISION_OFFTOPIC). The
-content-word weight (``answer_weight``) stays as round 1 chose it.
+(``MatcherTuning.doc_weight``, from DOC_WEIGHTS by top-1 + top-3 ranking accuracy; the next
+weight when no decision threshold meets the budgets on the others), then the decision model
+(``MatcherTuning.decision_*``, boosted trees) and its threshold (the lowest keeping pooled
+confident-wrong <= DECISION_WRONG and off-topic answered <= DECISION_OFFTOPIC, of which <=
+DECISION_MODEL_OFFTOPIC by the model, on out-of-fold probabilities: each of those FAQs scored
+by trees fitted without it). The content-word weight (``answer_weight``) stays as round 1
+chose it. ``--fit-decision`` fits the shipped model the same way on all four and writes
+faq/data/decision_trees.json.
 
 Quality, on the bundled zh-CN FAQ (faq/data/faq_zh_CN.yaml):
 
@@ -544,7 +548,7 @@ def eval_rows(
 
     Leave-one-FAQ-out: the decision model (MatcherTuning.decision_*) refitted without the
     FAQ scored -- on the other eval FAQs and the bundled FAQ cut to two alternates -- and
-    its threshold chosen on the other eval FAQs alone."""
+    its threshold chosen on those too (out of fold, see decision_tuning)."""
     tuned = [f for f in faqs if not f.untouched]
     # The weight of the whole-entry character evidence (MatcherTuning.doc_weight), chosen
     # for each FAQ on the others: best mean of top-1 and top-3 ranking accuracy there.

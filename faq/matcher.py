@@ -35,7 +35,9 @@ topic words is answered only by an entry that uses most of them somewhere ("代�
 is not the station's phone), and a message without any (frames only: "电话多少") needs a
 higher score. On top of that fixed rule, a second one is calibrated on the loaded FAQ when it
 is built (:meth:`FaqMatcher._calibrate`): the fitted weights only mean "probability right" on
-FAQs like the bundled one.
+FAQs like the bundled one. What neither rule answers, a decision model may (boosted trees over
+features that mean the same on any FAQ: whether the rankers agree on the best entry, its lead
+in each, the words that tell it from the runner-up; see DECISION_FEATURES).
 """
 
 from __future__ import annotations
@@ -175,9 +177,10 @@ class MatcherTuning:
     # the three eval FAQs plus the bundled FAQ cut to two alternates, with off-topic messages
     # as negatives, shipped as data in data/decision_trees.json (``python
     # bench/faq_bench.py --fit-decision`` rewrites it). It answers when it reaches
-    # ``decision_threshold`` (chosen with the fit: pooled confident-wrong <= 1 %, off-topic
-    # answered <= 2 %, of which <= 0.5 % by the model). Only on a calibrated matcher: some
-    # features are measured against the FAQ's own suggestion level (Calibration.suggest_z).
+    # ``decision_threshold`` (chosen with the fit on out-of-fold probabilities: pooled
+    # confident-wrong <= 1 %, off-topic answered <= 2 %, of which <= 0.5 % by the model),
+    # and only where _decision_allowed. Only on a calibrated matcher: some features are
+    # measured against the FAQ's own suggestion level (Calibration.suggest_z).
     # ``decision_trees``: per tree, its nodes (feature, cut, left, right, value); a node
     # with feature -1 is a leaf adding ``value`` to the log-odds (see decision_probability).
     decision_trees: tuple[tuple[tuple[int, float, int, int, float], ...], ...] = field(
