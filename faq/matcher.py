@@ -35,7 +35,9 @@ topic words is answered only by an entry that uses most of them somewhere ("代�
 is not the station's phone), and a message without any (frames only: "电话多少") needs a
 higher score. On top of that fixed rule, a second one is calibrated on the loaded FAQ when it
 is built (:meth:`FaqMatcher._calibrate`): the fitted weights only mean "probability right" on
-FAQs like the bundled one.
+FAQs like the bundled one. What neither rule answers, a decision model may (boosted trees over
+features that mean the same on any FAQ: whether the rankers agree on the best entry, its lead
+in each, the words that tell it from the runner-up; see DECISION_FEATURES).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import heapq
+import json
 import math
 import operator
 import random
@@ -168,22 +171,25 @@ class MatcherTuning:
     calibration_entries: int = 300  # size of the FAQ sample they are scored against
     calibration_wrong: float = 0.01  # share of held-out phrasings answered wrongly, at most
     calibration_offtopic: float = 0.0  # share of off-topic messages answered, at most
-    # Decision model (round 2 of issue 11): P(the best entry is right) from FAQ-agnostic
-    # features of the best entry and its runner-up (see DECISION_FEATURES and
-    # FaqMatcher._decision_features), a logistic regression fitted on the three eval FAQs
-    # plus the bundled FAQ cut to two alternates, with the generic off-topic messages as
-    # negatives (``python bench/faq_bench.py --fit-decision``). It answers when it reaches
-    # ``decision_threshold`` -- chosen on the eval FAQs for confident-wrong <= 1.5 % and
-    # off-topic answered <= 3 % -- and the entry uses the message's main content word. Only
-    # on a calibrated matcher: the runner-up's lead is measured above the FAQ's own
-    # suggestion level (Calibration.suggest_z), the part of the scale that follows the FAQ.
-    decision_coef: tuple[float, ...] = (
-        0.238, 0.179, 0.3, 0.19, 0.165, 2.079, 0.754, -1.422, -3.057, -0.224, 5.661, 1.955
+    # Decision model (rounds 2 and 5 of issue 11): P(the best entry is right) from
+    # FAQ-agnostic features of the best entry, its runner-up and the other rankers (see
+    # DECISION_FEATURES and FaqMatcher._decision_features): boosted depth-2 trees fitted on
+    # the three eval FAQs plus the bundled FAQ cut to two alternates, with off-topic messages
+    # as negatives, shipped as data in data/decision_trees.json (``python
+    # bench/faq_bench.py --fit-decision`` rewrites it). It answers when it reaches
+    # ``decision_threshold`` (chosen with the fit on out-of-fold probabilities: pooled
+    # confident-wrong <= 1 %, off-topic answered <= 2 %, of which <= 0.5 % by the model),
+    # and only where _decision_allowed. Only on a calibrated matcher: some features are
+    # measured against the FAQ's own suggestion level (Calibration.suggest_z).
+    # ``decision_trees``: per tree, its nodes (feature, cut, left, right, value); a node
+    # with feature -1 is a leaf adding ``value`` to the log-odds (see decision_probability).
+    decision_trees: tuple[tuple[tuple[int, float, int, int, float], ...], ...] = field(
+        default_factory=lambda: _shipped_decision()[0]
     )
-    decision_bias: float = -5.816
-    decision_threshold: float = 0.81
-    # ...and never with a lead under this (log-odds): two entries scoring alike is the very
-    # case for suggestions, as in the calibrated rule (_fit_thresholds).
+    decision_base: float = field(default_factory=lambda: _shipped_decision()[1])
+    decision_threshold: float = field(default_factory=lambda: _shipped_decision()[2])
+    # ...and never with a lead under this (log-odds over the runner-up's score): two entries
+    # scoring alike is the very case for suggestions, as in the calibrated rule.
     decision_min_lead: float = 1.0
     # Whole-entry character evidence (round 3 of issue 11, see FaqMatcher._build_docs): BM25
     # over the characters and character bigrams of an entry's phrasings, answer and tags
@@ -211,21 +217,94 @@ class MatcherTuning:
     romanized_max_entries: int = 500
 
 
-#: Names of the decision features, in the order of ``MatcherTuning.decision_coef``.
+#: Names of the decision features, in the order FaqMatcher._decision_features returns them
+#: (the trees in ``MatcherTuning.decision_trees`` index this list). "best" is the entry the
+#: answer order puts first, "runner-up" the second; every feature means the same on any FAQ.
 DECISION_FEATURES = (
-    "z_top",  # log-odds of the best entry's score
-    "lead",  # its lead over the runner-up (floored at the FAQ's suggestion level), capped
-    "content_share",  # share of the message's content-word weight the entry uses
-    "z_fitted",  # log-odds of the best entry by the fitted weights alone (no content words)
+    "z_top",  # log-odds of the best entry's score (capped)
+    "lead",  # its lead over the runner-up's, capped at +-8
+    "lead_floored",  # the same with the runner-up floored at the FAQ's suggestion level
+    "content_share",  # share of the message's content-word weight the entry uses (_content_share)
+    "content_share_2",  # the same for the runner-up
+    "topic_share",  # share of the message's topic keywords the entry uses (feature 9)
+    "doc_share",  # the best entry's character BM25 relative to a perfect match (_doc_scores)
+    "doc_lead",  # its relative lead over the runner-up's (0 when the runner-up explains more)
+    "cosine",  # word-vector cosine of the message and the entry (_sentence_vector)
+    "cosine_lead",  # its lead over the best other candidate's cosine
+    "first_by_doc",  # 1 when the character evidence alone also puts the entry first
+    "first_by_cosine",  # ...the word vectors alone
+    "first_by_fitted",  # ...the fitted rerank score alone (no content words)
+    "first_suggested",  # ...the suggestion order (with the vectors)
+    "own_words",  # share of the message's content words in the entry and not the runner-up
+    "rival_words",  # ...in the runner-up and not the entry
+    "entry_covered",  # share of the entry's phrasing words (weighted) the message uses
+    "entry_covered_lead",  # its lead over the runner-up's
     "content_words",  # number of content words in the message (capped at 6)
     "log_length",  # log(1 + normalised length)
+    "z_fitted",  # log-odds of the best entry by the fitted weights alone (no content words)
     "pinyin_ratio",  # rerank features of the best entry's best phrasing
     "char_ratio",
     "cover_message",
     "bm25",
-    "doc_share",  # the best entry's character BM25 relative to a perfect match (_doc_scores)
-    "doc_lead",  # its relative lead over the runner-up's (0 when the runner-up explains more)
+    "has_topic",  # 1 when the message has topic keywords at all
+    "main_word_known",  # 1 when some candidate uses the message's main content word
+    "z_over_suggest",  # z_top above the FAQ's calibrated suggestion level
+    "main_word_used",  # 1 when the best entry uses it
 )
+
+_DECISION_PATH = Path(__file__).with_name("data") / "decision_trees.json"
+_decision_cache: list[tuple[tuple[tuple[tuple[int, float, int, int, float], ...], ...], float, float]] = []
+
+
+def _shipped_decision() -> tuple[
+    tuple[tuple[tuple[int, float, int, int, float], ...], ...], float, float
+]:
+    """(trees, base log-odds, threshold) of the shipped decision model, read once."""
+    if not _decision_cache:
+        data = json.loads(_DECISION_PATH.read_text(encoding="utf-8"))
+        if list(data["features"]) != list(DECISION_FEATURES):
+            raise ValueError(f"{_DECISION_PATH.name} was fitted on other features")
+        trees = tuple(
+            tuple((int(f), float(c), int(a), int(b), float(v)) for f, c, a, b, v in tree)
+            for tree in data["trees"]
+        )
+        _decision_cache.append((trees, float(data["base"]), float(data["threshold"])))
+    return _decision_cache[0]
+
+
+_LEAD = DECISION_FEATURES.index("lead")
+_OWN_WORDS = DECISION_FEATURES.index("own_words")
+_MAIN_WORD_KNOWN = DECISION_FEATURES.index("main_word_known")
+
+
+def _decision_allowed(feats: Sequence[float], tuning: MatcherTuning) -> bool:
+    """Whether the decision model may answer at all: the best entry leads the runner-up by
+    ``decision_min_lead``, the message's main content word is one some candidate uses (the
+    message is about something this FAQ talks of: not 医院 or a name), and some content word
+    of the message is the best entry's and not the runner-up's (evidence for this entry
+    rather than its neighbour). Leave-one-FAQ-out these cost 3 points of answered right
+    and keep chatter around a known frame (医院几点开门) from being answered."""
+    return (
+        feats[_LEAD] >= tuning.decision_min_lead
+        and feats[_MAIN_WORD_KNOWN] > 0
+        and feats[_OWN_WORDS] > 0
+    )
+
+
+def decision_probability(feats: Sequence[float], tuning: MatcherTuning) -> float:
+    """P(the best entry is right) by the decision trees (0 without any)."""
+    if not tuning.decision_trees:
+        return 0.0
+    z = tuning.decision_base
+    for nodes in tuning.decision_trees:
+        i = 0
+        while True:
+            feature, cut, left, right, value = nodes[i]
+            if feature < 0:
+                z += value
+                break
+            i = left if feats[feature] <= cut else right
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 DEFAULT_TUNING = MatcherTuning()
@@ -542,10 +621,17 @@ class FaqMatcher:
         docs: list[Counter[str]] = [Counter() for _ in self.entries]
         self._entry_phrase_words = [_NO_KEYWORDS] * len(self.entries)
         self._entry_answer_words = [_NO_KEYWORDS] * len(self.entries)
+        # Each entry's phrasing words with their general weight (the decision feature
+        # entry_covered: how much of what the entry is about the message names).
+        self._entry_phrase_weights: list[dict[str, float]] = [{} for _ in self.entries]
         for index, entry in enumerate(indexed):
             phrase_words: set[str] = set()
+            weights = self._entry_phrase_weights[index]
             for ref in self._entry_phrasings[index]:
-                phrase_words.update(self._content_words(self._p_text[ref]))
+                for word, w in self._content_words(self._p_text[ref]).items():
+                    phrase_words.add(word)
+                    if w > weights.get(word, 0.0):
+                        weights[word] = w
             answer_words: set[str] = set()
             doc: Counter[str] = Counter()
             for ref in self._entry_phrasings[index]:
@@ -1020,6 +1106,7 @@ class FaqMatcher:
         # scores() sort by, while the answer is decided on the order above (ordering the
         # answer by it too made the decision model, refitted leave-one-FAQ-out, answer less).
         vec_key = {i: _logit(v) + penalty.get(i, 0.0) for i, (v, _, _) in ranked}
+        cosine: dict[int, float] = {}
         if self._vec_entries is not None:
             message = self._sentence_vector(normalized)
             if message is not None:
@@ -1029,8 +1116,11 @@ class FaqMatcher:
                 vec_weight = self.tuning.vec_weight
                 for i, c in zip(keys, cosines, strict=True):
                     vec_key[i] += vec_weight * (c - top)
+                    cosine[i] = c
+        # Each row's features: FEATURES, then the content share, the character share, the
+        # suggestion-order key, the cosine, and the fitted-only score and its topic share.
         return [
-            (i, v, [*f, vec_key[i], *base.get(i, (0.0, 0.0))])
+            (i, v, [*f, vec_key[i], cosine.get(i, 0.0), *base.get(i, (0.0, 0.0))])
             for i, (v, f, _) in ranked
         ], ranked[0][1][2]
 
@@ -1044,88 +1134,120 @@ class FaqMatcher:
         normalized = self._norm.normalize(self._romanized(text))
         words = self._content_words(normalized)
         known = any(k in self._all_content for k in words)
-        return self._decide(full, has_topic, self.calibration, known, (len(words), len(normalized)))
+        return self._decide(full, has_topic, self.calibration, known, (normalized, has_topic))
 
     def decision_features(
         self, text: str, station_id: str | None = None
     ) -> tuple[str, list[float], str] | None:
         """(best entry id, DECISION_FEATURES, state) for a message, or None when nothing is
         recalled; for fitting the decision model (bench/faq_bench.py --fit-decision).
-        ``state``: "answer" when the rules before the model already answer, "blocked" when
-        the model may not (see _decision_answers), else "open"."""
+        ``state``: "answer" when the rules before the model already answer, "gated" when
+        the model may not (no calibration, or a lead under decision_min_lead), else "open"."""
         full, has_topic = self._ranked(text, station_id)
         if not full:
             return None
         normalized = self._norm.normalize(self._romanized(text))
         words = self._content_words(normalized)
         known = any(k in self._all_content for k in words)
-        shape = (len(words), len(normalized))
-        feats = self._decision_features(full, self.calibration, shape)
+        feats = self._decision_features(full, self.calibration, (normalized, has_topic))
         if self._decide(full, has_topic, self.calibration, known).kind == "answer":
             state = "answer"
-        elif (
-            self.calibration is None
-            or not self._decision_eligible(full, has_topic)
-            or feats[1] < self.tuning.decision_min_lead
-        ):
-            state = "blocked"
+        elif self.calibration is None or not _decision_allowed(feats, self.tuning):
+            state = "gated"
         else:
             state = "open"
         return self.entries[full[0][0]].id, feats, state
-
-    def _decision_eligible(self, full: list[tuple[int, float, list[float]]], has_topic: bool) -> bool:
-        """The model may answer only when the entry uses the message's main content word
-        (content share > 0) and most of its topic words: it saw too few off-topic messages
-        to be trusted without them."""
-        f = full[0][2]
-        covered = f[9] >= self.tuning.answer_topic_share if has_topic else True
-        return covered and f[len(FEATURES)] > 0
 
     def _decision_answers(
         self,
         full: list[tuple[int, float, list[float]]],
         calibration: Calibration,
-        shape: tuple[int, int],
-        covered: bool,
+        shape: tuple[str, bool],
     ) -> bool:
         t = self.tuning
-        if not t.decision_coef or not covered or full[0][2][len(FEATURES)] <= 0:
+        if not t.decision_trees:
             return False
+        z_top = _capped_logit(full[0][1])
+        z_second = _capped_logit(full[1][1]) if len(full) > 1 else -_Z_CAP
+        if z_top - z_second < t.decision_min_lead:
+            return False  # (cheap check first: the features cost more)
         feats = self._decision_features(full, calibration, shape)
-        if feats[1] < t.decision_min_lead:
+        if not _decision_allowed(feats, t):
             return False
-        z = t.decision_bias + sum(c * x for c, x in zip(t.decision_coef, feats, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(-50.0, z))) >= t.decision_threshold
+        return decision_probability(feats, t) >= t.decision_threshold
 
     def _decision_features(
         self,
         full: list[tuple[int, float, list[float]]],
         calibration: Calibration | None,
-        shape: tuple[int, int],
+        shape: tuple[str, bool],
     ) -> list[float]:
-        """See DECISION_FEATURES. ``shape``: (content words, normalised length)."""
+        """See DECISION_FEATURES. ``shape``: (the normalised message, whether it has topic
+        keywords)."""
+        normalized, has_topic = shape
+        n = len(FEATURES)
         top, f = full[0][1], full[0][2]
+        second = full[1][2] if len(full) > 1 else None
         z_top = _capped_logit(top)
         z_second = _capped_logit(full[1][1]) if len(full) > 1 else -_Z_CAP
         floor = calibration.suggest_z if calibration is not None else _logit(self.tuning.suggest_score)
         z_fitted = _capped_logit(f[-2]) if f[-2] > 0 else -_Z_CAP
-        doc_top = f[len(FEATURES) + 1]
-        doc_second = full[1][2][len(FEATURES) + 1] if len(full) > 1 else 0.0
+        doc_top = f[n + 1]
+        doc_second = second[n + 1] if second is not None else 0.0
         doc_lead = max(0.0, doc_top - doc_second) / doc_top if doc_top > 0 else 0.0
+        cos_top = f[n + 3]
+        cos_other = max((row[2][n + 3] for row in full[1:]), default=0.0)
+        # Which entry each ranker alone would put first: agreement with the best entry.
+        first_doc = doc_top >= max(row[2][n + 1] for row in full)
+        first_cos = cos_top >= max(cos_other, cos_top)
+        first_fitted = f[-2] >= max(row[2][-2] for row in full)
+        first_suggested = _suggestion_order(full)[0][0] == full[0][0]
+        # The message's content words that tell the best entry from the runner-up.
+        words = self._query_words(normalized)
+        total = sum(words.values()) or 1.0
+        mine = self._entry_answer_words[full[0][0]]
+        rival = self._entry_answer_words[full[1][0]] if second is not None else _NO_KEYWORDS
+        own = sum(w for k, w in words.items() if k in mine and k not in rival) / total
+        theirs = sum(w for k, w in words.items() if k in rival and k not in mine) / total
+        covered = self._entry_covered(words, full[0][0])
+        covered_2 = self._entry_covered(words, full[1][0]) if second is not None else 0.0
         return [
             z_top,
+            max(-8.0, min(8.0, z_top - z_second)),
             min(z_top - max(z_second, floor), 8.0),
-            f[len(FEATURES)],
+            f[n],
+            second[n] if second is not None else 0.0,
+            f[9],
+            doc_top,
+            doc_lead,
+            cos_top,
+            cos_top - cos_other,
+            float(first_doc),
+            float(first_cos),
+            float(first_fitted),
+            float(first_suggested),
+            own,
+            theirs,
+            covered,
+            covered - covered_2,
+            float(min(len(words), 6)),
+            math.log1p(len(normalized)),
             z_fitted,
-            float(min(shape[0], 6)),
-            math.log1p(shape[1]),
             f[0],
             f[1],
             f[4],
             f[5],
-            doc_top,
-            doc_lead,
+            float(has_topic),
+            float(max(row[2][n] for row in full) > 0),
+            z_top - floor,
+            float(f[n] > 0),
         ]
+
+    def _entry_covered(self, words: dict[str, float], index: int) -> float:
+        """Weighted share of the entry's own phrasing words that the message uses."""
+        weights = self._entry_phrase_weights[index]
+        total = sum(weights.values())
+        return sum(w for k, w in weights.items() if k in words) / total if total else 0.0
 
     def _decide(
         self,
@@ -1133,7 +1255,7 @@ class FaqMatcher:
         has_topic: bool,
         calibration: Calibration | None,
         known_words: bool = True,
-        shape: tuple[int, int] | None = None,
+        shape: tuple[str, bool] | None = None,
     ) -> FaqMatch:
         if not full:
             return FaqMatch("none", None, (), 0.0, 0.0)
@@ -1165,7 +1287,7 @@ class FaqMatcher:
                 and covered
             ):
                 return FaqMatch("answer", top_entry, (), top, margin)
-            if shape is not None and self._decision_answers(full, calibration, shape, covered):
+            if shape is not None and self._decision_answers(full, calibration, shape):
                 return FaqMatch("answer", top_entry, (), top, margin)
             # The calibrated (lower) level only when some content word of the message occurs
             # in the FAQ at all: chatter ("今天天气怎么样") is not offered the nearest topics.
