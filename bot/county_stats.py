@@ -15,8 +15,8 @@ shows a station's durations per category and month, still builds its report with
 
 from __future__ import annotations
 
+import itertools
 import math
-import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
@@ -72,15 +72,6 @@ def counts_of(wishes: Sequence[WishFacts], now: datetime, deadlines: Deadlines) 
     """The counts `figures` gives these wishes."""
     full = figures(wishes, now, deadlines)
     return tuple(getattr(full, f) for f in COUNT_FIELDS)
-
-
-def _add(into: dict[Any, list[int]], key: Any, counts: Counts) -> None:
-    """Counts add up (durations do not: they are worked out apart)."""
-    acc = into.get(key)
-    if acc is None:
-        into[key] = list(counts)
-    else:
-        into[key] = list(map(operator.add, acc, counts))
 
 
 @dataclass
@@ -206,33 +197,70 @@ def durations_by_station(rows: Iterable[DurationTexts]) -> dict[str, Durations]:
 
 @dataclass
 class _Sums:
+    """A report's counts: its total and each row of its breakdowns."""
+
     total: dict[None, list[int]] = field(default_factory=dict)
     by_category: dict[str, list[int]] = field(default_factory=dict)
     by_deputy: dict[int, list[int]] = field(default_factory=dict)
     by_month: dict[str, list[int]] = field(default_factory=dict)
 
-    def cell(self, category: str | None, deputy: int | None, counts: Counts) -> None:
-        """A (category, deputy) cell counts in the total and both breakdowns; the rollup's
-        rows name one of them (the other None) or neither (a total) and count there only."""
+
+def _sum_by(keys: list[Any], rows: list[Counts]) -> dict[Any, list[int]]:
+    """The rows of each key added up, in numpy: a province's county year is 100 000 cells."""
+    if not keys:
+        return {}
+    slots: dict[Any, int] = {}
+    index = np.fromiter((slots.setdefault(k, len(slots)) for k in keys), dtype=np.intp)
+    out = np.zeros((len(slots), len(COUNT_FIELDS)), dtype=np.int64)
+    np.add.at(out, index, np.array(rows, dtype=np.int64).reshape(len(keys), len(COUNT_FIELDS)))
+    values = out.tolist()
+    return {k: values[i] for k, i in slots.items()}
+
+
+def _sums(
+    known: set[str],
+    cells: Iterable[tuple[str, str | None, int | None, Counts]],
+    month_cells: Iterable[tuple[str, str, Counts]],
+) -> tuple[dict[str, _Sums], _Sums]:
+    """Each station's sums and the county's. A (category, deputy) cell counts in the total
+    and both breakdowns; the rollup's rows name one of them (the other None) or neither (a
+    total) and count there only. Several rows of one key add up."""
+    keys: dict[str, list[Any]] = {"total": [], "category": [], "deputy": [], "month": []}
+    rows: dict[str, list[Counts]] = {k: [] for k in keys}
+    for sid, category, deputy, counts in cells:
+        if sid not in known:
+            continue
         if (category is None) == (deputy is None):
-            _add(self.total, None, counts)
+            keys["total"].append(sid)
+            rows["total"].append(counts)
         if category is not None:
-            _add(self.by_category, category, counts)
+            keys["category"].append((sid, category))
+            rows["category"].append(counts)
         if deputy is not None:
-            _add(self.by_deputy, deputy, counts)
+            keys["deputy"].append((sid, deputy))
+            rows["deputy"].append(counts)
+    for sid, key, counts in month_cells:
+        if sid in known:
+            keys["month"].append((sid, key))
+            rows["month"].append(counts)
+    sums: dict[str, _Sums] = {}
+    county = _Sums()
 
-    def month(self, key: str, counts: Counts) -> None:
-        _add(self.by_month, key, counts)
+    def station(sid: str) -> _Sums:
+        found = sums.get(sid)
+        if found is None:
+            found = sums[sid] = _Sums()
+        return found
 
-    def merge(self, other: _Sums) -> None:
-        for mine, theirs in (
-            (self.total, other.total),
-            (self.by_category, other.by_category),
-            (self.by_deputy, other.by_deputy),
-            (self.by_month, other.by_month),
-        ):
-            for key, counts in theirs.items():
-                _add(mine, key, counts)  # type: ignore[arg-type]
+    for sid, counts in _sum_by(keys["total"], rows["total"]).items():
+        station(sid).total[None] = counts
+    county_total = _sum_by([None] * len(rows["total"]), rows["total"])
+    county.total.update(county_total)
+    for name, attr in (("category", "by_category"), ("deputy", "by_deputy"), ("month", "by_month")):
+        for (sid, key), counts in _sum_by(keys[name], rows[name]).items():
+            getattr(station(sid), attr)[key] = counts
+        getattr(county, attr).update(_sum_by([k for _, k in keys[name]], rows[name]))
+    return sums, county
 
 
 def county_reports(
@@ -259,31 +287,23 @@ def county_reports(
     that do not, counted here as `figures` counts them. `durations`: wishes' timestamps as
     stored; `stored_durations`: the rollup's seconds per (station, month).
     """
-    sums = {sid: _Sums() for sid, _ in stations}
-    for sid, category, deputy, counts in cells:
-        if sid in sums:
-            sums[sid].cell(category, deputy, counts)
-    for sid, key, counts in month_cells:
-        if sid in sums:
-            sums[sid].month(key, counts)
+    known = {sid for sid, _ in stations}
     # wishes without stored due dates: grouped and counted the Python way
     groups: dict[tuple[str, str, int], list[WishFacts]] = {}
     months: dict[tuple[str, str], list[WishFacts]] = {}
     for w in undated:
-        if w.station_id in sums and period.contains(w.created_at):
+        if w.station_id in known and period.contains(w.created_at):
             groups.setdefault((w.station_id, w.category_id, w.deputy_id or UNASSIGNED), []).append(
                 w
             )
             months.setdefault((w.station_id, month_key(w.created_at, tz)), []).append(w)
-    for (sid, category, deputy), ws in groups.items():
-        sums[sid].cell(category, deputy, counts_of(ws, now, deadlines))
-    for (sid, key), ws in months.items():
-        sums[sid].month(key, counts_of(ws, now, deadlines))
-    # the county is the sum of its stations (fewer additions than adding every cell twice)
-    county = _Sums()
-    for s in sums.values():
-        county.merge(s)
-
+    all_cells = itertools.chain(
+        cells, ((sid, c, d, counts_of(ws, now, deadlines)) for (sid, c, d), ws in groups.items())
+    )
+    all_months = itertools.chain(
+        month_cells, ((sid, k, counts_of(ws, now, deadlines)) for (sid, k), ws in months.items())
+    )
+    sums, county = _sums(known, all_cells, all_months)
     per_station = durations_by_station(durations)
     for sid, accept, resolve, response in stored_durations:  # the rollup's, as values
         if sid in sums:
@@ -331,7 +351,7 @@ def county_reports(
         )
 
     reports = {
-        sid: report(name, (sid,), sums[sid], per_station.get(sid, Durations()))
+        sid: report(name, (sid,), sums.get(sid) or _Sums(), per_station.get(sid, Durations()))
         for sid, name in stations
     }
     ids = tuple(sid for sid, _ in stations)
