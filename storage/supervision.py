@@ -15,11 +15,13 @@ import aiosqlite
 from bot.domain.deadlines import DeadlinePolicy, DueDates, NoteKind, SupervisionNote
 from bot.domain.model import Wish
 from storage.db import fetch_all, fetch_one
-from storage.repositories import UserRow, _dt, _ts, _user, _wish
+from storage.repositories import UserRow, _dt, _ts, _user, _wish, marks
 
 OPEN = "('submitted','assigned','in_progress','reopened')"
 # How late a 回访 may still be asked (see follow_up_candidates).
 FOLLOW_UP_WINDOW = timedelta(days=30)
+# Rows per multi-row INSERT: well under both engines' limits on bound parameters.
+ROWS_PER_STATEMENT = 200
 
 
 @dataclass(frozen=True)
@@ -329,36 +331,69 @@ class SupervisionRepo:
             result[row["user_id"]] = DigestRow(row["user_id"], row["day"], since, until)
         return result
 
-    async def add_digest(
-        self, user_id: int, day: str, since: datetime, until: datetime, items: int
-    ) -> bool:
-        cursor = await self.conn.execute(
-            "INSERT OR IGNORE INTO digests_sent (user_id, day, since, until, items)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (user_id, day, _ts(since), _ts(until), items),
-        )
-        return cursor.rowcount > 0
+    async def add_digests(
+        self, rows: Sequence[tuple[int, str, datetime, datetime, int]]
+    ) -> set[int]:
+        """Record (user, day, since, until, items) digests, a few statements for any number;
+        returns the people whose digest was new (a digest recorded before is not repeated)."""
+        added: set[int] = set()
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            found = await fetch_all(
+                self.conn,
+                "INSERT OR IGNORE INTO digests_sent (user_id, day, since, until, items) VALUES "
+                + ",".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                + " RETURNING user_id",
+                [
+                    v
+                    for u, day, since, until, n in chunk
+                    for v in (u, day, _ts(since), _ts(until), n)
+                ],
+            )
+            added.update(int(r[0]) for r in found)
+        return added
 
-    async def created_between(
-        self, station_ids: Sequence[str], since: datetime, until: datetime
-    ) -> list[Wish]:
-        return await self._between("created_at", station_ids, since, until)
-
-    async def resolved_between(
-        self, station_ids: Sequence[str], since: datetime, until: datetime
-    ) -> list[Wish]:
-        return await self._between("resolved_at", station_ids, since, until)
-
-    async def _between(
+    async def receipts_between(
         self, column: str, station_ids: Sequence[str], since: datetime, until: datetime
-    ) -> list[Wish]:
+    ) -> list[tuple[str, str]]:
+        """(station, receipt) of the wishes created (`column` created_at) or resolved
+        (resolved_at) in (since, until], in that order: from the station and time index, only
+        the period's wishes are read, and only the two columns a digest shows."""
+        assert column in ("created_at", "resolved_at")
         if not station_ids:
             return []
-        marks = ",".join("?" * len(station_ids))
         rows = await fetch_all(
             self.conn,
-            f"SELECT * FROM wishes WHERE station_id IN ({marks}) AND {column} > ?"
-            f" AND {column} <= ? ORDER BY {column}, id",
+            f"SELECT station_id, receipt FROM wishes WHERE station_id IN ({marks(station_ids)})"
+            f" AND {column} > ? AND {column} <= ? ORDER BY {column}, id",
             [*station_ids, _ts(since), _ts(until)],
         )
-        return [_wish(r) for r in rows]
+        return [(r[0], r[1]) for r in rows]
+
+    async def overdue_by_station(
+        self, now: datetime, first: int
+    ) -> dict[str, tuple[int, list[str]]]:
+        """Each station's overdue wishes (as `overdue` finds them): how many, and the receipts
+        of the `first` that came due first, in `overdue`'s order. Two statements for every
+        station at once, grouped in SQL."""
+        where = (
+            f"status IN {OPEN} AND (resolve_due_at <= ?"
+            " OR (status IN ('submitted','assigned','reopened') AND accept_due_at <= ?))"
+        )
+        counts = await fetch_all(
+            self.conn,
+            f"SELECT station_id, COUNT(*) FROM wishes WHERE {where} GROUP BY station_id",
+            (_ts(now), _ts(now)),
+        )
+        result: dict[str, tuple[int, list[str]]] = {r[0]: (int(r[1]), []) for r in counts}
+        listed = await fetch_all(
+            self.conn,
+            "SELECT station_id, receipt FROM (SELECT station_id, receipt, ROW_NUMBER() OVER"
+            " (PARTITION BY station_id ORDER BY COALESCE(MIN(accept_due_at, resolve_due_at),"
+            f" resolve_due_at), id) AS n FROM wishes WHERE {where}) ranked WHERE n <= ?"
+            " ORDER BY station_id, n",
+            (_ts(now), _ts(now), first),
+        )
+        for station_id, receipt in listed:
+            result[station_id][1].append(receipt)
+        return result

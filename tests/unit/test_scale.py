@@ -353,3 +353,34 @@ async def test_first_response_kept_on_the_wish_is_the_earliest_handler_response(
             )
         assert stored[0][0] == (want.astimezone(UTC).isoformat() if want else None)
         assert [f.first_response_at for f in facts if f.id == wish_id] == [want]
+
+
+async def test_digest_counts_every_overdue_wish_of_each_station(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """Each station's overdue section counts all of its overdue wishes. The digest used to take
+    the county's first 500 overdue wishes (by deadline) and pick each station's from those, so
+    a station whose wishes came due after 500 others' was told it had none."""
+    sup = Supervisor(db, liaison.core.c, liaison, digest_hour=9)
+    clock.advance(hours=-clock.now().hour + 1)  # 09:00 in Shanghai
+    for tg in (900001, 900002):
+        await liaison.people.identify(person(tg))
+    await sup.tick()  # baselines: from now
+    _, hm = await submit(liaison, 700001, "路面有坑")
+    _, xy = await submit(liaison, 700002, "电梯坏了", category="housing", station="xingyuan")
+    earlier = (clock.now() + timedelta(hours=1)).isoformat()  # before both wishes' deadlines
+    async with db.transaction() as conn:  # 500 more of huimin's, due before xingyuan's
+        await conn.executemany(
+            "INSERT INTO wishes (station_id, receipt, resident_id, category_id, text, status,"
+            " created_at, updated_at, accept_due_at, resolve_due_at) SELECT station_id, ?,"
+            " resident_id, category_id, text, status, created_at, updated_at, ?, resolve_due_at"
+            " FROM wishes WHERE id=?",
+            [(f"HM-2025-{i:04d}", earlier, hm.id) for i in range(500)],
+        )
+    clock.advance(days=10)  # every one of them past its acceptance deadline
+    await clear_outbox(db)
+    await sup.tick()
+    rows = {r["chat"]: r["text"] for r in await outbox(db) if "每日督办简报" in r["text"]}
+    assert "超期未办：501 条" in rows["900001"]
+    assert "HM-2025-0000" in rows["900001"] and "HM-2025-0010" not in rows["900001"]  # first 10
+    assert "超期未办：1 条" in rows["900002"] and xy.receipt in rows["900002"]
