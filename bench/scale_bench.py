@@ -413,6 +413,13 @@ async def build(path: Path, n_stations: int, n_wishes: int, seed: int = 12) -> d
         "INSERT INTO digests_sent (user_id, day, since, until, items) VALUES (?, ?, ?, ?, 3)",
         [(u, today, ts(NOW - timedelta(days=1, hours=1, minutes=30)), sent) for u in staff_ids],
     )
+    # the rows were written behind the use cases' back: when the scheduler next looks at each
+    # open wish's reminders is set as migration 0016 sets it (the first tick then sets each
+    # one's next moment, as in a deployment that has been running)
+    if "remind_at" in {r[1] for r in conn.execute("PRAGMA table_info(wishes)")}:
+        migration = (ROOT / "storage" / "migrations" / "0016_tick.sql").read_text("utf-8")
+        update = migration[migration.index("UPDATE wishes SET remind_at") :]
+        conn.execute(update[: update.index(";")])
     conn.execute("COMMIT")
     conn.execute("ANALYZE")  # what a long-running deployment's `PRAGMA optimize` would know
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -27,8 +27,10 @@ from bot.domain.deadlines import (
     SupervisionNote,
     digest_day,
     due_after,
+    first_reminder_at,
     follow_up_after,
     next_due,
+    next_reminder_at,
     reminders_due,
 )
 from bot.domain.model import (
@@ -108,6 +110,8 @@ class Supervisor:
         new = due_after(event, current, policy, self.tz)
         if new is not None and new != current:
             await sup.set_due_dates(wish.id, new)
+        # a new status, deputy or deadline: the scheduler looks at the wish again in time
+        await sup.set_remind_at(wish.id, first_reminder_at(wish.status, new or current))
 
     async def backfill_due_dates(self) -> int:
         """Open wishes from before this feature get due dates counted from their submission."""
@@ -126,6 +130,7 @@ class Supervisor:
                 dues = due_after(submitted, DueDates(), policy, self.tz)
                 assert dues is not None
                 await sup.set_due_dates(wish.id, dues)
+                await sup.set_remind_at(wish.id, first_reminder_at(wish.status, dues))
         return len(wishes)
 
     async def due_dates(self, wish_ids: Sequence[int]) -> dict[int, DueDates]:
@@ -174,12 +179,29 @@ class Supervisor:
     # -- deadline reminders and escalation (督办) -------------------------------------------------
 
     async def send_deadline_reminders(self) -> int:
+        """Reminders and escalations owed now, read from the wishes whose moment has come
+        (`wishes.remind_at`): the minute's cost follows what is due, not the open backlog."""
         now = self.clock.now()
         async with self.db.read() as conn:
-            candidates = await SupervisionRepo(conn).reminder_candidates(now + REMINDER_LEAD, now)
+            sup = SupervisionRepo(conn)
+            looked_at = await sup.remind_due(now)
+            if not looked_at:
+                return 0
+            candidates = await sup.reminder_candidates(now + REMINDER_LEAD, now)
         sent = 0
         for wish_id in candidates:
             sent += await self._remind(wish_id, now)
+        # the others owe nothing now (their "soon" reminder went out, or no deputy has them
+        # yet): when to look again, all in one statement
+        owing = set(candidates)
+        later = [
+            (next_reminder_at(status, dues, now), wish_id, was)
+            for wish_id, status, dues, was in looked_at
+            if wish_id not in owing
+        ]
+        if later:
+            async with self.db.transaction() as conn:
+                await SupervisionRepo(conn).move_remind_at(later)
         return sent
 
     async def _remind(self, wish_id: int, now: datetime) -> int:
@@ -205,6 +227,7 @@ class Supervisor:
                 ):
                     await self._remind_deputy(repos, wish, reminder)
                     sent += 1
+            await sup.set_remind_at(wish.id, next_reminder_at(wish.status, dues, now))
         return sent
 
     async def _remind_deputy(self, repos: Repos, wish: Wish, reminder: DueReminder) -> None:

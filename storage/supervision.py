@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from bot.domain.deadlines import DeadlinePolicy, DueDates, NoteKind, SupervisionNote
-from bot.domain.model import Wish
+from bot.domain.model import Status, Wish
 from storage.db import fetch_all, fetch_one
 from storage.repositories import UserRow, _dt, _ts, _user, _wish, marks
 
@@ -96,6 +96,29 @@ class SupervisionRepo:
             (_ts(dues.accept), _ts(dues.resolve), wish_id),
         )
 
+    async def set_remind_at(self, wish_id: int, at: datetime | None) -> None:
+        """When the scheduler next looks at this wish's reminders (None: nothing more)."""
+        await self.conn.execute("UPDATE wishes SET remind_at=? WHERE id=?", (_ts(at), wish_id))
+
+    async def remind_due(self, now: datetime) -> list[tuple[int, Status, DueDates, str]]:
+        """(wish, status, due dates, remind_at as stored) of the wishes whose moment to look at
+        their reminders has come: a range of the `wishes_remind` index."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT id, status, accept_due_at, resolve_due_at, remind_at FROM wishes"
+            " INDEXED BY wishes_remind WHERE remind_at <= ? ORDER BY id + 0",
+            (_ts(now),),
+        )
+        return [(r[0], Status(r[1]), DueDates(_dt(r[2]), _dt(r[3])), r[4]) for r in rows]
+
+    async def move_remind_at(self, moves: Sequence[tuple[datetime | None, int, str]]) -> None:
+        """(new remind_at, wish, remind_at as read) each: unless the wish changed meanwhile
+        (an event set its own), which then stands."""
+        await self.conn.executemany(
+            "UPDATE wishes SET remind_at=? WHERE id=? AND remind_at=?",
+            [(_ts(at), wish_id, was) for at, wish_id, was in moves],
+        )
+
     async def open_without_due_dates(self, limit: int) -> list[Wish]:
         rows = await fetch_all(
             self.conn,
@@ -116,7 +139,7 @@ class SupervisionRepo:
         reminder: every minute then reads the wishes that owe something, not every wish due
         within a day.
         """
-        soon = ""
+        soon, looked_at = "", ""
         params: list[object] = [_ts(horizon)]
         if now is not None:
             soon = (
@@ -128,9 +151,13 @@ class SupervisionRepo:
         params.append(_ts(horizon))
         if now is not None:
             params.append(_ts(now))
+            # only wishes whose moment has come (`remind_at`, 0016): none of the others owes
+            # anything, and the index range leaves out the escalated backlog
+            looked_at = " INDEXED BY wishes_remind WHERE w.remind_at <= ? AND"
+            params.insert(0, _ts(now))
         rows = await fetch_all(
             self.conn,
-            f"SELECT w.id FROM wishes w WHERE w.status IN {OPEN} AND ("
+            f"SELECT w.id FROM wishes w{looked_at or ' WHERE'} w.status IN {OPEN} AND ("
             " (w.resolve_due_at <= ? AND NOT EXISTS (SELECT 1 FROM reminders_sent r"
             "  WHERE r.wish_id=w.id AND r.kind='escalate_resolve' AND r.due_at=w.resolve_due_at)"
             f"{soon.format(due='resolve_due_at', kind='resolve_soon')})"
@@ -138,7 +165,7 @@ class SupervisionRepo:
             "  AND NOT EXISTS (SELECT 1 FROM reminders_sent r WHERE r.wish_id=w.id"
             "  AND r.kind='escalate_accept' AND r.due_at=w.accept_due_at)"
             f"{soon.format(due='accept_due_at', kind='accept_soon')}))"
-            " ORDER BY w.id",
+            " ORDER BY w.id + 0",
             params,
         )
         return [r[0] for r in rows]

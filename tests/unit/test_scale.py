@@ -14,7 +14,7 @@ import pytest
 from openpyxl import load_workbook
 
 from bot.clock import ManualClock
-from bot.domain.model import Action, Event, Role
+from bot.domain.model import Action, Event, Rating, Role
 from bot.i18n import Catalog
 from bot.reporting import Reporting
 from bot.reports import build_report, chart_window, monthly_rows
@@ -384,3 +384,66 @@ async def test_digest_counts_every_overdue_wish_of_each_station(
     assert "超期未办：501 条" in rows["900001"]
     assert "HM-2025-0000" in rows["900001"] and "HM-2025-0010" not in rows["900001"]  # first 10
     assert "超期未办：1 条" in rows["900002"] and xy.receipt in rows["900002"]
+
+
+async def remind_at(db: Database, wish_id: int) -> str | None:
+    async with db.read() as conn:
+        rows = await fetch_all(conn, "SELECT remind_at FROM wishes WHERE id=?", (wish_id,))
+    return rows[0][0]
+
+
+async def test_a_reopened_wish_is_looked_at_again_for_its_new_deadlines(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """The minute reads only wishes whose `remind_at` has come: a resolved wish has none, and
+    the event that reopens it (new deadlines) sets it again, so its reminders come as before."""
+    sup = Supervisor(db, liaison.core.c, liaison, rating_reminder_days=0, followup_days=0)
+    resident, wish = await submit(liaison, 700001, "井盖丢了")
+    deputy = await liaison.people.identify(person(800001))
+    await liaison.wishes.act(deputy, wish.id, Action.RESOLVE, body="已补上")
+    assert await remind_at(db, wish.id) is None
+    clock.advance(days=1)
+    await liaison.wishes.act(resident, wish.id, Action.RATE, rating=Rating.UNSATISFIED)
+    async with db.read() as conn:
+        accept = (await SupervisionRepo(conn).due_dates(wish.id)).accept
+    assert accept is not None
+    assert await remind_at(db, wish.id) == (accept - timedelta(days=1)).isoformat()
+    await clear_outbox(db)
+    clock.advance(days=1, minutes=1)  # within a day of the new acceptance deadline
+    await sup.tick()
+    (soon,) = [r for r in await outbox(db) if r["status"] == "pending"]
+    assert soon["chat"] == "800001" and "请在" in soon["text"] and "受理" in soon["text"]
+    assert await remind_at(db, wish.id) == accept.isoformat()  # next: the deadline itself
+
+
+async def test_migration_0016_leaves_the_escalated_backlog_out_of_the_minute(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """Migrating a database from before 0016: open wishes with a deadline still to escalate
+    are looked at by the first tick (which sends nothing they did not owe and sets their next
+    moment); wishes past every deadline, escalated, are never read by the minute again."""
+    sup = Supervisor(db, liaison.core.c, liaison, rating_reminder_days=0, followup_days=0)
+    _, late = await submit(liaison, 700001, "井盖丢了")
+    clock.advance(days=16)  # past both deadlines
+    await sup.tick()  # escalated twice
+    _, fresh = await submit(liaison, 700002, "路灯不亮")
+    async with db.transaction() as conn:  # the database as it was before 0016
+        await conn.execute("DROP INDEX wishes_remind")
+        await conn.execute("ALTER TABLE wishes DROP COLUMN remind_at")
+        await conn.execute("DELETE FROM schema_migrations WHERE version=16")
+    await db.close()
+    await db.connect()  # applies 0016 again
+    assert (await remind_at(db, late.id), await remind_at(db, fresh.id)) == (None, "")
+    await clear_outbox(db)
+    await sup.tick()
+    assert [r for r in await outbox(db) if r["status"] == "pending"] == []  # nothing owed yet
+    async with db.read() as conn:
+        accept = (await SupervisionRepo(conn).due_dates(fresh.id)).accept
+        assert await SupervisionRepo(conn).remind_due(clock.now()) == []
+    assert accept is not None
+    assert await remind_at(db, fresh.id) == (accept - timedelta(days=1)).isoformat()
+    assert await remind_at(db, late.id) is None
+    clock.advance(days=1, minutes=1)  # the fresh wish's "soon" moment
+    await sup.tick()
+    (soon,) = [r for r in await outbox(db) if r["status"] == "pending"]
+    assert soon["wish_id"] == fresh.id and "受理" in soon["text"]

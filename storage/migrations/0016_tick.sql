@@ -1,0 +1,19 @@
+-- The scheduler's minute (issue 12): when each open wish's reminders next need looking at (the
+-- "soon" moment of its next deadline, or the deadline itself), so the minute's query reads the
+-- wishes whose moment has come from this index, instead of every open wish with a deadline
+-- (overdue ones already escalated included, a number that grows with the deployment's backlog).
+-- NULL: nothing more to send for its current due dates. Set by every event on the wish and by
+-- the scheduler after each look (bot/supervision.py, bot/domain/deadlines.py).
+ALTER TABLE wishes ADD COLUMN remind_at TEXT;
+-- Made before the rows are set, which then enter it as they change (on PostgreSQL, an index
+-- built over rows just updated in its own transaction is unusable while older ones run).
+CREATE INDEX wishes_remind ON wishes (remind_at) WHERE remind_at IS NOT NULL;
+-- Open wishes with a deadline whose escalation is not queued yet: looked at by the first tick
+-- ('' comes before every time), which sets each one's next moment.
+UPDATE wishes SET remind_at = '' WHERE status IN ('submitted','assigned','in_progress','reopened')
+    AND ((resolve_due_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reminders_sent r
+        WHERE r.wish_id = wishes.id AND r.kind = 'escalate_resolve'
+        AND r.due_at = wishes.resolve_due_at))
+    OR (status IN ('submitted','assigned','reopened') AND accept_due_at IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM reminders_sent r WHERE r.wish_id = wishes.id
+        AND r.kind = 'escalate_accept' AND r.due_at = wishes.accept_due_at)));
