@@ -51,7 +51,7 @@ from bot.services import PRIORITY_NOTIFY, Liaison, NotFound
 from bot.textfit import truncate_plain
 from storage.db import Database
 from storage.repositories import Repos, StationRow, UserRow
-from storage.supervision import DigestRow, SupervisionRepo
+from storage.supervision import FOLLOW_UP_WINDOW, DigestRow, SupervisionRepo
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,14 @@ class Supervisor:
         new = due_after(event, current, policy, self.tz)
         if new is not None and new != current:
             await sup.set_due_dates(wish.id, new)
-        # a new status, deputy or deadline: the scheduler looks at the wish again in time
-        await sup.set_remind_at(wish.id, first_reminder_at(wish.status, new or current))
+        # a new status, deputy or deadline: the scheduler looks at the wish again in time; a
+        # new resolution: its rating reminder and 回访 are owed
+        await sup.after_event(
+            wish.id,
+            first_reminder_at(wish.status, new or current),
+            resolved_now=event.to_status is Status.RESOLVED,
+            resolved=wish.status is Status.RESOLVED,
+        )
 
     async def backfill_due_dates(self) -> int:
         """Open wishes from before this feature get due dates counted from their submission."""
@@ -424,6 +430,7 @@ class Supervisor:
                     continue
                 if not follow_up_after(wish.resolved_at, self.rating_reminder_days, now):
                     continue
+                await sup.rating_reminder_done(wish.id)  # queued now, or before
                 if not await sup.mark_sent(wish.id, "rating_reminder", wish.resolved_at, 0, now):
                     continue
                 days = max(1, (now - wish.resolved_at).days)
@@ -454,10 +461,12 @@ class Supervisor:
         async with self.db.transaction() as conn:
             repos, sup = Repos(conn), SupervisionRepo(conn)
             names = await repos.category_names()
+            await sup.follow_ups_expired(cutoff - FOLLOW_UP_WINDOW)
             for wish in await sup.follow_up_candidates(cutoff, BATCH):
                 resident = await repos.user(wish.resident_id)
                 if resident is None or resident.stopped or wish.resolved_at is None:
                     continue
+                await sup.follow_up_done(wish.id)  # asked now, or before
                 if not await sup.add_follow_up(wish.id, wish.resolved_at, now):
                     continue
                 message = OutMessage(

@@ -677,7 +677,8 @@ class Repos:
     async def resolved_before(self, cutoff: datetime, limit: int) -> list[Wish]:
         rows = await fetch_all(
             self.conn,
-            "SELECT * FROM wishes WHERE status='resolved' AND resolved_at < ? ORDER BY id LIMIT ?",
+            "SELECT * FROM wishes WHERE status='resolved' AND resolved_at < ? ORDER BY id + 0"
+            " LIMIT ?",  # + 0: PostgreSQL would walk the primary key (see unrated_resolved_before)
             (_ts(cutoff), limit),
         )
         return [_wish(r) for r in rows]

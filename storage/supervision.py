@@ -100,6 +100,34 @@ class SupervisionRepo:
         """When the scheduler next looks at this wish's reminders (None: nothing more)."""
         await self.conn.execute("UPDATE wishes SET remind_at=? WHERE id=?", (_ts(at), wish_id))
 
+    async def after_event(
+        self, wish_id: int, remind_at: datetime | None, resolved_now: bool, resolved: bool
+    ) -> None:
+        """What the scheduler has to look at after an event on the wish: its reminders from
+        `remind_at`; a new resolution (`resolved_now`) owes a rating reminder and a 回访; a
+        wish no longer `resolved` owes no rating reminder."""
+        await self.conn.execute(
+            "UPDATE wishes SET remind_at=?, rating_reminder_due=CASE WHEN ?=1 THEN 1"
+            " WHEN ?=1 THEN rating_reminder_due END, follow_up_due=CASE WHEN ?=1 THEN 1"
+            " ELSE follow_up_due END WHERE id=?",
+            (_ts(remind_at), int(resolved_now), int(resolved), int(resolved_now), wish_id),
+        )
+
+    async def rating_reminder_done(self, wish_id: int) -> None:
+        await self.conn.execute("UPDATE wishes SET rating_reminder_due=NULL WHERE id=?", (wish_id,))
+
+    async def follow_up_done(self, wish_id: int) -> None:
+        await self.conn.execute("UPDATE wishes SET follow_up_due=NULL WHERE id=?", (wish_id,))
+
+    async def follow_ups_expired(self, before: datetime) -> int:
+        """Wishes whose 回访 was never asked (the resident had stopped the bot or could not be
+        reached) and is now too late to ask: no longer looked at."""
+        cursor = await self.conn.execute(
+            "UPDATE wishes SET follow_up_due=NULL WHERE follow_up_due=1 AND resolved_at <= ?",
+            (_ts(before),),
+        )
+        return cursor.rowcount
+
     async def remind_due(self, now: datetime) -> list[tuple[int, Status, DueDates, str]]:
         """(wish, status, due dates, remind_at as stored) of the wishes whose moment to look at
         their reminders has come: a range of the `wishes_remind` index."""
@@ -216,8 +244,9 @@ class SupervisionRepo:
         resolution index range and sorts the few it finds (0.1 s), as SQLite does anyway."""
         rows = await fetch_all(
             self.conn,
-            "SELECT w.* FROM wishes w JOIN users u ON u.id=w.resident_id"
-            " WHERE w.status='resolved' AND w.rating IS NULL AND w.resolved_at <= ?"
+            "SELECT w.* FROM wishes w INDEXED BY wishes_rating_reminder_due"
+            " JOIN users u ON u.id=w.resident_id WHERE w.rating_reminder_due=1"
+            " AND w.status='resolved' AND w.rating IS NULL AND w.resolved_at <= ?"
             " AND u.stopped=0 AND u.unreachable_at IS NULL AND NOT EXISTS (SELECT 1 FROM"
             " reminders_sent r WHERE r.wish_id=w.id AND r.kind='rating_reminder'"
             " AND r.due_at=w.resolved_at) ORDER BY w.id + 0 LIMIT ?",
@@ -238,8 +267,9 @@ class SupervisionRepo:
         """
         rows = await fetch_all(
             self.conn,
-            "SELECT w.* FROM wishes w JOIN users u ON u.id=w.resident_id"
-            " WHERE w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
+            "SELECT w.* FROM wishes w INDEXED BY wishes_follow_up_due"
+            " JOIN users u ON u.id=w.resident_id WHERE w.follow_up_due=1"
+            " AND w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
             " AND w.resolved_at <= ? AND w.resolved_at > ?"
             " AND u.stopped=0 AND u.unreachable_at IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.wish_id=w.id"

@@ -427,13 +427,25 @@ async def test_migration_0016_leaves_the_escalated_backlog_out_of_the_minute(
     clock.advance(days=16)  # past both deadlines
     await sup.tick()  # escalated twice
     _, fresh = await submit(liaison, 700002, "路灯不亮")
+    _, done = await submit(liaison, 700003, "垃圾桶满了")
+    await liaison.wishes.act(await liaison.people.identify(person(900001)), done.id,
+                             Action.RESOLVE, body="已清运")  # fmt: skip
     async with db.transaction() as conn:  # the database as it was before 0016
-        await conn.execute("DROP INDEX wishes_remind")
-        await conn.execute("ALTER TABLE wishes DROP COLUMN remind_at")
+        for index in ("wishes_remind", "wishes_rating_reminder_due", "wishes_follow_up_due"):
+            await conn.execute(f"DROP INDEX {index}")
+        for column in ("remind_at", "rating_reminder_due", "follow_up_due"):
+            await conn.execute(f"ALTER TABLE wishes DROP COLUMN {column}")
         await conn.execute("DELETE FROM schema_migrations WHERE version=16")
     await db.close()
     await db.connect()  # applies 0016 again
     assert (await remind_at(db, late.id), await remind_at(db, fresh.id)) == (None, "")
+    async with db.read() as conn:
+        marks = await fetch_all(
+            conn,
+            "SELECT id, rating_reminder_due, follow_up_due FROM wishes WHERE id IN (?, ?)",
+            (late.id, done.id),
+        )
+    assert sorted(tuple(r) for r in marks) == [(late.id, None, None), (done.id, 1, 1)]
     await clear_outbox(db)
     await sup.tick()
     assert [r for r in await outbox(db) if r["status"] == "pending"] == []  # nothing owed yet
@@ -445,5 +457,48 @@ async def test_migration_0016_leaves_the_escalated_backlog_out_of_the_minute(
     assert await remind_at(db, late.id) is None
     clock.advance(days=1, minutes=1)  # the fresh wish's "soon" moment
     await sup.tick()
-    (soon,) = [r for r in await outbox(db) if r["status"] == "pending"]
+    (soon,) = [
+        r for r in await outbox(db) if r["status"] == "pending" and "每日督办简报" not in r["text"]
+    ]
     assert soon["wish_id"] == fresh.id and "受理" in soon["text"]
+
+
+async def test_follow_up_marks_keep_a_stopped_residents_question_until_asked(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """The minute reads the resolved wishes marked as owing a rating reminder or a 回访; the
+    mark stays while the resident has stopped the bot (asked once they come back, as before)
+    and goes once the question is queued."""
+    sup = Supervisor(db, liaison.core.c, liaison, rating_reminder_days=3, followup_days=30)
+    resident, wish = await submit(liaison, 700001, "路灯坏了")
+    staff = await liaison.people.identify(person(900001))
+    await liaison.wishes.act(staff, wish.id, Action.RESOLVE, body="已修好")
+
+    async def marks() -> tuple[int | None, int | None]:
+        async with db.read() as conn:
+            rows = await fetch_all(
+                conn,
+                "SELECT rating_reminder_due, follow_up_due FROM wishes WHERE id=?",
+                (wish.id,),
+            )
+        return rows[0][0], rows[0][1]
+
+    assert await marks() == (1, 1)
+    async with db.transaction() as conn:
+        await Repos(conn).set_stopped(resident.id, True)
+    clock.advance(days=3, minutes=1)
+    await sup.tick()
+    assert await marks() == (1, 1)  # not asked: still owed
+    async with db.transaction() as conn:
+        await Repos(conn).set_stopped(resident.id, False)
+    await clear_outbox(db)
+    clock.advance(minutes=1)
+    await sup.tick()
+    (reminder,) = [r for r in await outbox(db) if r["status"] == "pending"]
+    assert reminder["chat"] == "700001" and reminder["wish_id"] == wish.id
+    assert await marks() == (None, 1)
+    clock.advance(days=27)
+    await sup.tick()  # 30 days after the resolution: the 回访
+    asked = [r for r in await outbox(db) if "问题是否真正解决了？" in r["text"]]
+    assert [r["chat"] for r in asked] == ["700001"]
+    assert await marks() == (None, None)
