@@ -35,4 +35,9 @@ UPDATE wishes SET rating_reminder_due = 1 WHERE status = 'resolved' AND rating I
 UPDATE wishes SET follow_up_due = 1 WHERE status IN ('resolved','closed')
     AND resolved_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM follow_ups f
     WHERE f.wish_id = wishes.id AND f.resolved_at = wishes.resolved_at);
+-- The daily digest's overdue section (storage/supervision.py overdue_by_station): each
+-- station's open wishes past a deadline counted, and its first ten listed, from this index
+-- alone, which holds the open wishes only (not the closed history).
+CREATE INDEX wishes_open_due ON wishes (station_id, resolve_due_at, accept_due_at, status,
+    receipt, id) WHERE status IN ('submitted','assigned','in_progress','reopened');
 ANALYZE wishes;

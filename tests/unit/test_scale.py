@@ -431,7 +431,12 @@ async def test_migration_0016_leaves_the_escalated_backlog_out_of_the_minute(
     await liaison.wishes.act(await liaison.people.identify(person(900001)), done.id,
                              Action.RESOLVE, body="已清运")  # fmt: skip
     async with db.transaction() as conn:  # the database as it was before 0016
-        for index in ("wishes_remind", "wishes_rating_reminder_due", "wishes_follow_up_due"):
+        for index in (
+            "wishes_remind",
+            "wishes_rating_reminder_due",
+            "wishes_follow_up_due",
+            "wishes_open_due",
+        ):
             await conn.execute(f"DROP INDEX {index}")
         for column in ("remind_at", "rating_reminder_due", "follow_up_due"):
             await conn.execute(f"ALTER TABLE wishes DROP COLUMN {column}")
