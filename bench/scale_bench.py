@@ -57,6 +57,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import sqlite3
 import sys
@@ -417,6 +418,13 @@ async def build(path: Path, n_stations: int, n_wishes: int, seed: int = 12) -> d
         "INSERT INTO digests_sent (user_id, day, since, until, items) VALUES (?, ?, ?, ?, 3)",
         [(u, today, ts(NOW - timedelta(days=1, hours=1, minutes=30)), sent) for u in staff_ids],
     )
+    # the rows were written behind the use cases' back: what the scheduler has to look at
+    # (each open wish's reminders, resolved wishes' 回访) is marked as migration 0016 marks it
+    # (the first tick then looks at each once, as in a deployment that has been running)
+    if "remind_at" in {r[1] for r in conn.execute("PRAGMA table_info(wishes)")}:
+        migration = (ROOT / "storage" / "migrations" / "0016_tick.sql").read_text("utf-8")
+        for update in re.findall(r"^UPDATE wishes SET [^;]*;", migration, re.M):
+            conn.execute(update)
     conn.execute("COMMIT")
     conn.execute("ANALYZE")  # what a long-running deployment's `PRAGMA optimize` would know
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -56,6 +56,25 @@ class Notifier(Part):
             self.clock.now(),
         )
 
+    async def to_each(
+        self,
+        repos: Repos,
+        kind: str,
+        priority: int,
+        sends: list[tuple[UserRow, OutMessage]],
+    ) -> None:
+        """A message each to many people (the daily digests), as `to_person` sends one: their
+        accounts read in one statement and the outbox rows written in a few."""
+        accounts = await repos.accounts_of_many([u.id for u, _ in sends])
+        rows = []
+        for user, message in sends:
+            account = choose_account(accounts.get(user.id, []))
+            channel, chat_id = (
+                (account.channel, account.chat_id) if account else (user.channel, user.chat_id)
+            )
+            rows.append(outgoing(channel, chat_id, user.id, kind, priority, message))
+        await repos.enqueue(rows, self.clock.now())
+
     async def to_wall(
         self, repos: Repos, station: StationRow, message: OutMessage, now: datetime
     ) -> None:

@@ -27,8 +27,10 @@ from bot.domain.deadlines import (
     SupervisionNote,
     digest_day,
     due_after,
+    first_reminder_at,
     follow_up_after,
     next_due,
+    next_reminder_at,
     reminders_due,
 )
 from bot.domain.model import (
@@ -49,7 +51,7 @@ from bot.services import PRIORITY_NOTIFY, Liaison, NotFound
 from bot.textfit import truncate_plain
 from storage.db import Database
 from storage.repositories import Repos, StationRow, UserRow
-from storage.supervision import DigestRow, SupervisionRepo
+from storage.supervision import FOLLOW_UP_WINDOW, DigestRow, SupervisionRepo
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,14 @@ class Supervisor:
         new = due_after(event, current, policy, self.tz)
         if new is not None and new != current:
             await sup.set_due_dates(wish.id, new)
+        # a new status, deputy or deadline: the scheduler looks at the wish again in time; a
+        # new resolution: its rating reminder and 回访 are owed
+        await sup.after_event(
+            wish.id,
+            first_reminder_at(wish.status, new or current),
+            resolved_now=event.to_status is Status.RESOLVED,
+            resolved=wish.status is Status.RESOLVED,
+        )
 
     async def backfill_due_dates(self) -> int:
         """Open wishes from before this feature get due dates counted from their submission."""
@@ -126,6 +136,7 @@ class Supervisor:
                 dues = due_after(submitted, DueDates(), policy, self.tz)
                 assert dues is not None
                 await sup.set_due_dates(wish.id, dues)
+                await sup.set_remind_at(wish.id, first_reminder_at(wish.status, dues))
         return len(wishes)
 
     async def due_dates(self, wish_ids: Sequence[int]) -> dict[int, DueDates]:
@@ -174,12 +185,29 @@ class Supervisor:
     # -- deadline reminders and escalation (督办) -------------------------------------------------
 
     async def send_deadline_reminders(self) -> int:
+        """Reminders and escalations owed now, read from the wishes whose moment has come
+        (`wishes.remind_at`): the minute's cost follows what is due, not the open backlog."""
         now = self.clock.now()
         async with self.db.read() as conn:
-            candidates = await SupervisionRepo(conn).reminder_candidates(now + REMINDER_LEAD, now)
+            sup = SupervisionRepo(conn)
+            looked_at = await sup.remind_due(now)
+            if not looked_at:
+                return 0
+            candidates = await sup.reminder_candidates(now + REMINDER_LEAD, now)
         sent = 0
         for wish_id in candidates:
             sent += await self._remind(wish_id, now)
+        # the others owe nothing now (their "soon" reminder went out, or no deputy has them
+        # yet): when to look again, all in one statement
+        owing = set(candidates)
+        later = [
+            (next_reminder_at(status, dues, now), wish_id, was)
+            for wish_id, status, dues, was in looked_at
+            if wish_id not in owing
+        ]
+        if later:
+            async with self.db.transaction() as conn:
+                await SupervisionRepo(conn).move_remind_at(later)
         return sent
 
     async def _remind(self, wish_id: int, now: datetime) -> int:
@@ -205,6 +233,7 @@ class Supervisor:
                 ):
                     await self._remind_deputy(repos, wish, reminder)
                     sent += 1
+            await sup.set_remind_at(wish.id, next_reminder_at(wish.status, dues, now))
         return sent
 
     async def _remind_deputy(self, repos: Repos, wish: Wish, reminder: DueReminder) -> None:
@@ -401,6 +430,7 @@ class Supervisor:
                     continue
                 if not follow_up_after(wish.resolved_at, self.rating_reminder_days, now):
                     continue
+                await sup.rating_reminder_done(wish.id)  # queued now, or before
                 if not await sup.mark_sent(wish.id, "rating_reminder", wish.resolved_at, 0, now):
                     continue
                 days = max(1, (now - wish.resolved_at).days)
@@ -431,10 +461,12 @@ class Supervisor:
         async with self.db.transaction() as conn:
             repos, sup = Repos(conn), SupervisionRepo(conn)
             names = await repos.category_names()
+            await sup.follow_ups_expired(cutoff - FOLLOW_UP_WINDOW)
             for wish in await sup.follow_up_candidates(cutoff, BATCH):
                 resident = await repos.user(wish.resident_id)
                 if resident is None or resident.stopped or wish.resolved_at is None:
                     continue
+                await sup.follow_up_done(wish.id)  # asked now, or before
                 if not await sup.add_follow_up(wish.id, wish.resolved_at, now):
                     continue
                 message = OutMessage(
@@ -540,37 +572,38 @@ class Supervisor:
             else:
                 due = []
             if due:
-                overdue_all = await sup.overdue(None, now, limit=BATCH)
+                # Every figure for every station at once, grouped by station: the same sections
+                # serve everyone whose last digest ended at the same moment (usually everyone).
+                overdue = await sup.overdue_by_station(now, DIGEST_LIST)
                 station_ids = sorted({s.id for _, st, _ in due for s in st})
                 changes: dict[datetime, tuple[_ByStation, _ByStation]] = {}
                 for since in sorted({d.until for _, _, d in due}):
                     changes[since] = (
-                        _by_station(await sup.created_between(station_ids, since, now)),
-                        _by_station(await sup.resolved_between(station_ids, since, now)),
+                        _by_station(
+                            await sup.receipts_between("created_at", station_ids, since, now)
+                        ),
+                        _by_station(
+                            await sup.receipts_between("resolved_at", station_ids, since, now)
+                        ),
                     )
+                sections: dict[tuple[str, datetime], tuple[str, int] | None] = {}
                 for user, user_stations, d in due:
                     new, resolved = changes[d.until]
                     message, items = self._digest(
-                        user_stations, d.until, now, new, resolved, overdue_all
+                        user_stations, d.until, now, new, resolved, overdue, sections
                     )
                     owed.append((user, d, message, items))
-        sent = 0
         async with self.db.transaction() as conn:
             repos, sup = Repos(conn), SupervisionRepo(conn)
-            for user in baselines:  # the baseline: nothing before this moment is reported
-                local_day = now.astimezone(self.tz).date()
-                seen = local_day if day is not None else local_day - timedelta(days=1)
-                await sup.add_digest(user.id, seen.isoformat(), now, now, 0)
-            for user, d, message, items in owed:
-                assert day_text is not None
-                if not await sup.add_digest(user.id, day_text, d.until, now, items):
-                    continue
-                if message is not None:
-                    await self.liaison.notify.to_person(
-                        repos, user, "staff", PRIORITY_NOTIFY, message
-                    )
-                    sent += 1
-        return sent
+            local_day = now.astimezone(self.tz).date()
+            seen = (local_day if day is not None else local_day - timedelta(days=1)).isoformat()
+            # the baseline: nothing before this moment is reported
+            rows = [(u.id, seen, now, now, 0) for u in baselines]
+            rows += [(u.id, day_text or "", d.until, now, items) for u, d, _, items in owed]
+            added = await sup.add_digests(rows)
+            sends = [(u, m) for u, _, m, _ in owed if m is not None and u.id in added]
+            await self.liaison.notify.to_each(repos, "staff", PRIORITY_NOTIFY, sends)
+        return len(sends)
 
     async def _digest_audience(self, repos: Repos) -> list[tuple[UserRow, list[StationRow]]]:
         """Station staff (their stations) and county admins (all), who can be messaged."""
@@ -599,57 +632,85 @@ class Supervisor:
         now: datetime,
         new_by_station: _ByStation,
         resolved_by_station: _ByStation,
-        overdue_all: list[tuple[Wish, DueDates]],
+        overdue_by_station: _ByStation,
+        sections: dict[tuple[str, datetime], tuple[str, int] | None],
     ) -> tuple[OutMessage | None, int]:
-        """One staff member's digest (None when there is nothing to tell) and its item count."""
+        """One staff member's digest (None when there is nothing to tell) and its item count.
+
+        `sections` keeps each station's section for a `since` once written, for the next
+        person who has that station and that `since`."""
         parts: list[str] = []
         total = 0
         for station in stations:
-            new = new_by_station.get(station.id, [])
-            resolved = resolved_by_station.get(station.id, [])
-            overdue = [w for w, _ in overdue_all if w.station_id == station.id]
-            count = len(new) + len(resolved) + len(overdue)
-            if not count:
-                continue
-            total += count
-            parts.append(
-                self.c.t(
-                    "supervision.digest_station",
-                    station=station.name,
-                    new=len(new),
-                    new_list=self._receipts(new),
-                    overdue=len(overdue),
-                    overdue_list=self._receipts(overdue),
-                    resolved=len(resolved),
-                    resolved_list=self._receipts(resolved),
+            key = (station.id, since)
+            if key not in sections:
+                sections[key] = self._digest_station(
+                    station,
+                    new_by_station.get(station.id, _NONE),
+                    resolved_by_station.get(station.id, _NONE),
+                    overdue_by_station.get(station.id, _NONE),
                 )
-            )
+            section = sections[key]
+            if section is None:
+                continue
+            parts.append(section[0])
+            total += section[1]
         if not parts:
             return None, 0
         header = self.c.t("supervision.digest_header", since=self.when(since), until=self.when(now))
         footer = self.c.t("supervision.digest_footer")
         return OutMessage(text=Markup("\n\n".join([header, *parts, footer]))), total
 
-    def _receipts(self, wishes: list[Wish]) -> str:
-        if not wishes:
+    def _digest_station(
+        self,
+        station: StationRow,
+        new: tuple[int, list[str]],
+        resolved: tuple[int, list[str]],
+        overdue: tuple[int, list[str]],
+    ) -> tuple[str, int] | None:
+        """A station's section of a digest and its item count; None when it has nothing."""
+        count = new[0] + resolved[0] + overdue[0]
+        if not count:
+            return None
+        text = self.c.t(
+            "supervision.digest_station",
+            station=station.name,
+            new=new[0],
+            new_list=self._receipts(*new),
+            overdue=overdue[0],
+            overdue_list=self._receipts(*overdue),
+            resolved=resolved[0],
+            resolved_list=self._receipts(*resolved),
+        )
+        return text, count
+
+    def _receipts(self, count: int, receipts: list[str]) -> str:
+        if not count:
             return ""
-        shown = "、".join(w.receipt for w in wishes[:DIGEST_LIST])
-        more = self.c.plain("supervision.and_more") if len(wishes) > DIGEST_LIST else ""
+        shown = "、".join(receipts[:DIGEST_LIST])
+        more = self.c.plain("supervision.and_more") if count > DIGEST_LIST else ""
         return self.c.plain("supervision.list", receipts=shown + more)
 
     async def _to_staff(self, repos: Repos, station_id: str, message: OutMessage) -> None:
         await self.liaison.notify.to_staff(repos, station_id, [message], message.wish_id)
 
 
-_ByStation = dict[str, list[Wish]]
+# station -> (how many, the receipts of the first DIGEST_LIST of them)
+_ByStation = dict[str, tuple[int, list[str]]]
+_NONE: tuple[int, list[str]] = (0, [])
 
 
-def _by_station(wishes: list[Wish]) -> _ByStation:
-    """Wishes grouped by station, each group in the order given."""
-    groups: _ByStation = {}
-    for w in wishes:
-        groups.setdefault(w.station_id, []).append(w)
-    return groups
+def _by_station(rows: list[tuple[str, str]]) -> _ByStation:
+    """(station, receipt) rows counted by station, each keeping its first DIGEST_LIST receipts
+    in the order given."""
+    counts: dict[str, int] = {}
+    lists: dict[str, list[str]] = {}
+    for station_id, receipt in rows:
+        n = counts.get(station_id, 0)
+        counts[station_id] = n + 1
+        if n < DIGEST_LIST:
+            lists.setdefault(station_id, []).append(receipt)
+    return {station_id: (n, lists[station_id]) for station_id, n in counts.items()}
 
 
 def _missed(wish: Wish, dues: DueDates, now: datetime) -> tuple[str, datetime]:

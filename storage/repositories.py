@@ -38,6 +38,10 @@ RESPONSE_ACTIONS = ("accept", "reply", "resolve", "decline", "transfer")
 RESPONSE_ROLES = ("deputy", "staff")
 
 
+# Outbox rows per INSERT statement (9 parameters each: far below either engine's limit).
+OUTBOX_ROWS = 100
+
+
 def marks(values: Sequence[object]) -> str:
     """Placeholders for an IN (…) list; one that matches nothing when `values` is empty."""
     return ",".join("?" * len(values)) or "NULL"
@@ -260,6 +264,21 @@ class Repos:
             self.conn, "SELECT * FROM user_accounts WHERE user_id=? ORDER BY id", (user_id,)
         )
         return [_account(r) for r in rows]
+
+    async def accounts_of_many(self, user_ids: Sequence[int]) -> dict[int, list[AccountRow]]:
+        """`accounts_of` for many people at once (each person's in id order)."""
+        found: dict[int, list[AccountRow]] = {}
+        for start in range(0, len(user_ids), 1000):
+            chunk = list(user_ids[start : start + 1000])
+            rows = await fetch_all(
+                self.conn,
+                f"SELECT * FROM user_accounts WHERE user_id IN ({marks(chunk)})"
+                " ORDER BY user_id, id",
+                chunk,
+            )
+            for r in rows:
+                found.setdefault(r["user_id"], []).append(_account(r))
+        return found
 
     async def mark_account_started(self, account_id: int, now: datetime) -> None:
         await self.conn.execute(
@@ -672,7 +691,8 @@ class Repos:
     async def resolved_before(self, cutoff: datetime, limit: int) -> list[Wish]:
         rows = await fetch_all(
             self.conn,
-            "SELECT * FROM wishes WHERE status='resolved' AND resolved_at < ? ORDER BY id LIMIT ?",
+            "SELECT * FROM wishes WHERE status='resolved' AND resolved_at < ? ORDER BY id + 0"
+            " LIMIT ?",  # + 0: PostgreSQL would walk the primary key (see unrated_resolved_before)
             (_ts(cutoff), limit),
         )
         return [_wish(r) for r in rows]
@@ -753,25 +773,31 @@ class Repos:
     # -- outbox and links ------------------------------------------------------------------
 
     async def enqueue(self, messages: Iterable[NewOutgoing], now: datetime) -> int:
-        count = 0
-        for m in messages:
+        """Queue messages in the order given: one statement per OUTBOX_ROWS of them (a county's
+        digests are a few statements, not one per person)."""
+        rows = [
+            (
+                _ts(now),
+                m.channel,
+                m.chat_id,
+                m.user_id,
+                m.priority,
+                m.kind,
+                json.dumps(m.payload, ensure_ascii=False),
+                m.wish_id,
+                _ts(now),
+            )
+            for m in messages
+        ]
+        for start in range(0, len(rows), OUTBOX_ROWS):
+            chunk = rows[start : start + OUTBOX_ROWS]
             await self.conn.execute(
                 "INSERT INTO outbox (created_at, channel, chat_id, user_id, priority, kind, payload,"
-                " wish_id, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    _ts(now),
-                    m.channel,
-                    m.chat_id,
-                    m.user_id,
-                    m.priority,
-                    m.kind,
-                    json.dumps(m.payload, ensure_ascii=False),
-                    m.wish_id,
-                    _ts(now),
-                ),
+                " wish_id, next_attempt_at) VALUES "
+                + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                [v for row in chunk for v in row],
             )
-            count += 1
-        return count
+        return len(rows)
 
     async def next_outbox_time(self) -> datetime | None:
         row = await fetch_one(

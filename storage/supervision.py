@@ -13,13 +13,15 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from bot.domain.deadlines import DeadlinePolicy, DueDates, NoteKind, SupervisionNote
-from bot.domain.model import Wish
+from bot.domain.model import Status, Wish
 from storage.db import fetch_all, fetch_one
-from storage.repositories import UserRow, _dt, _ts, _user, _wish
+from storage.repositories import UserRow, _dt, _ts, _user, _wish, marks
 
 OPEN = "('submitted','assigned','in_progress','reopened')"
 # How late a 回访 may still be asked (see follow_up_candidates).
 FOLLOW_UP_WINDOW = timedelta(days=30)
+# Rows per multi-row INSERT: well under both engines' limits on bound parameters.
+ROWS_PER_STATEMENT = 200
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,57 @@ class SupervisionRepo:
             (_ts(dues.accept), _ts(dues.resolve), wish_id),
         )
 
+    async def set_remind_at(self, wish_id: int, at: datetime | None) -> None:
+        """When the scheduler next looks at this wish's reminders (None: nothing more)."""
+        await self.conn.execute("UPDATE wishes SET remind_at=? WHERE id=?", (_ts(at), wish_id))
+
+    async def after_event(
+        self, wish_id: int, remind_at: datetime | None, resolved_now: bool, resolved: bool
+    ) -> None:
+        """What the scheduler has to look at after an event on the wish: its reminders from
+        `remind_at`; a new resolution (`resolved_now`) owes a rating reminder and a 回访; a
+        wish no longer `resolved` owes no rating reminder."""
+        await self.conn.execute(
+            "UPDATE wishes SET remind_at=?, rating_reminder_due=CASE WHEN ?=1 THEN 1"
+            " WHEN ?=1 THEN rating_reminder_due END, follow_up_due=CASE WHEN ?=1 THEN 1"
+            " ELSE follow_up_due END WHERE id=?",
+            (_ts(remind_at), int(resolved_now), int(resolved), int(resolved_now), wish_id),
+        )
+
+    async def rating_reminder_done(self, wish_id: int) -> None:
+        await self.conn.execute("UPDATE wishes SET rating_reminder_due=NULL WHERE id=?", (wish_id,))
+
+    async def follow_up_done(self, wish_id: int) -> None:
+        await self.conn.execute("UPDATE wishes SET follow_up_due=NULL WHERE id=?", (wish_id,))
+
+    async def follow_ups_expired(self, before: datetime) -> int:
+        """Wishes whose 回访 was never asked (the resident had stopped the bot or could not be
+        reached) and is now too late to ask: no longer looked at."""
+        cursor = await self.conn.execute(
+            "UPDATE wishes SET follow_up_due=NULL WHERE follow_up_due=1 AND resolved_at <= ?",
+            (_ts(before),),
+        )
+        return cursor.rowcount
+
+    async def remind_due(self, now: datetime) -> list[tuple[int, Status, DueDates, str]]:
+        """(wish, status, due dates, remind_at as stored) of the wishes whose moment to look at
+        their reminders has come: a range of the `wishes_remind` index."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT id, status, accept_due_at, resolve_due_at, remind_at FROM wishes"
+            " INDEXED BY wishes_remind WHERE remind_at <= ? ORDER BY id + 0",
+            (_ts(now),),
+        )
+        return [(r[0], Status(r[1]), DueDates(_dt(r[2]), _dt(r[3])), r[4]) for r in rows]
+
+    async def move_remind_at(self, moves: Sequence[tuple[datetime | None, int, str]]) -> None:
+        """(new remind_at, wish, remind_at as read) each: unless the wish changed meanwhile
+        (an event set its own), which then stands."""
+        await self.conn.executemany(
+            "UPDATE wishes SET remind_at=? WHERE id=? AND remind_at=?",
+            [(_ts(at), wish_id, was) for at, wish_id, was in moves],
+        )
+
     async def open_without_due_dates(self, limit: int) -> list[Wish]:
         rows = await fetch_all(
             self.conn,
@@ -114,7 +167,7 @@ class SupervisionRepo:
         reminder: every minute then reads the wishes that owe something, not every wish due
         within a day.
         """
-        soon = ""
+        soon, looked_at = "", ""
         params: list[object] = [_ts(horizon)]
         if now is not None:
             soon = (
@@ -126,9 +179,13 @@ class SupervisionRepo:
         params.append(_ts(horizon))
         if now is not None:
             params.append(_ts(now))
+            # only wishes whose moment has come (`remind_at`, 0016): none of the others owes
+            # anything, and the index range leaves out the escalated backlog
+            looked_at = " INDEXED BY wishes_remind WHERE w.remind_at <= ? AND"
+            params.insert(0, _ts(now))
         rows = await fetch_all(
             self.conn,
-            f"SELECT w.id FROM wishes w WHERE w.status IN {OPEN} AND ("
+            f"SELECT w.id FROM wishes w{looked_at or ' WHERE'} w.status IN {OPEN} AND ("
             " (w.resolve_due_at <= ? AND NOT EXISTS (SELECT 1 FROM reminders_sent r"
             "  WHERE r.wish_id=w.id AND r.kind='escalate_resolve' AND r.due_at=w.resolve_due_at)"
             f"{soon.format(due='resolve_due_at', kind='resolve_soon')})"
@@ -136,7 +193,7 @@ class SupervisionRepo:
             "  AND NOT EXISTS (SELECT 1 FROM reminders_sent r WHERE r.wish_id=w.id"
             "  AND r.kind='escalate_accept' AND r.due_at=w.accept_due_at)"
             f"{soon.format(due='accept_due_at', kind='accept_soon')}))"
-            " ORDER BY w.id",
+            " ORDER BY w.id + 0",
             params,
         )
         return [r[0] for r in rows]
@@ -187,8 +244,9 @@ class SupervisionRepo:
         resolution index range and sorts the few it finds (0.1 s), as SQLite does anyway."""
         rows = await fetch_all(
             self.conn,
-            "SELECT w.* FROM wishes w JOIN users u ON u.id=w.resident_id"
-            " WHERE w.status='resolved' AND w.rating IS NULL AND w.resolved_at <= ?"
+            "SELECT w.* FROM wishes w INDEXED BY wishes_rating_reminder_due"
+            " JOIN users u ON u.id=w.resident_id WHERE w.rating_reminder_due=1"
+            " AND w.status='resolved' AND w.rating IS NULL AND w.resolved_at <= ?"
             " AND u.stopped=0 AND u.unreachable_at IS NULL AND NOT EXISTS (SELECT 1 FROM"
             " reminders_sent r WHERE r.wish_id=w.id AND r.kind='rating_reminder'"
             " AND r.due_at=w.resolved_at) ORDER BY w.id + 0 LIMIT ?",
@@ -209,8 +267,9 @@ class SupervisionRepo:
         """
         rows = await fetch_all(
             self.conn,
-            "SELECT w.* FROM wishes w JOIN users u ON u.id=w.resident_id"
-            " WHERE w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
+            "SELECT w.* FROM wishes w INDEXED BY wishes_follow_up_due"
+            " JOIN users u ON u.id=w.resident_id WHERE w.follow_up_due=1"
+            " AND w.status IN ('resolved','closed') AND w.resolved_at IS NOT NULL"
             " AND w.resolved_at <= ? AND w.resolved_at > ?"
             " AND u.stopped=0 AND u.unreachable_at IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.wish_id=w.id"
@@ -329,36 +388,69 @@ class SupervisionRepo:
             result[row["user_id"]] = DigestRow(row["user_id"], row["day"], since, until)
         return result
 
-    async def add_digest(
-        self, user_id: int, day: str, since: datetime, until: datetime, items: int
-    ) -> bool:
-        cursor = await self.conn.execute(
-            "INSERT OR IGNORE INTO digests_sent (user_id, day, since, until, items)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (user_id, day, _ts(since), _ts(until), items),
-        )
-        return cursor.rowcount > 0
+    async def add_digests(
+        self, rows: Sequence[tuple[int, str, datetime, datetime, int]]
+    ) -> set[int]:
+        """Record (user, day, since, until, items) digests, a few statements for any number;
+        returns the people whose digest was new (a digest recorded before is not repeated)."""
+        added: set[int] = set()
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            found = await fetch_all(
+                self.conn,
+                "INSERT OR IGNORE INTO digests_sent (user_id, day, since, until, items) VALUES "
+                + ",".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                + " RETURNING user_id",
+                [
+                    v
+                    for u, day, since, until, n in chunk
+                    for v in (u, day, _ts(since), _ts(until), n)
+                ],
+            )
+            added.update(int(r[0]) for r in found)
+        return added
 
-    async def created_between(
-        self, station_ids: Sequence[str], since: datetime, until: datetime
-    ) -> list[Wish]:
-        return await self._between("created_at", station_ids, since, until)
-
-    async def resolved_between(
-        self, station_ids: Sequence[str], since: datetime, until: datetime
-    ) -> list[Wish]:
-        return await self._between("resolved_at", station_ids, since, until)
-
-    async def _between(
+    async def receipts_between(
         self, column: str, station_ids: Sequence[str], since: datetime, until: datetime
-    ) -> list[Wish]:
+    ) -> list[tuple[str, str]]:
+        """(station, receipt) of the wishes created (`column` created_at) or resolved
+        (resolved_at) in (since, until], in that order: from the station and time index, only
+        the period's wishes are read, and only the two columns a digest shows."""
+        assert column in ("created_at", "resolved_at")
         if not station_ids:
             return []
-        marks = ",".join("?" * len(station_ids))
         rows = await fetch_all(
             self.conn,
-            f"SELECT * FROM wishes WHERE station_id IN ({marks}) AND {column} > ?"
-            f" AND {column} <= ? ORDER BY {column}, id",
+            f"SELECT station_id, receipt FROM wishes WHERE station_id IN ({marks(station_ids)})"
+            f" AND {column} > ? AND {column} <= ? ORDER BY {column}, id",
             [*station_ids, _ts(since), _ts(until)],
         )
-        return [_wish(r) for r in rows]
+        return [(r[0], r[1]) for r in rows]
+
+    async def overdue_by_station(
+        self, now: datetime, first: int
+    ) -> dict[str, tuple[int, list[str]]]:
+        """Each station's overdue wishes (as `overdue` finds them): how many, and the receipts
+        of the `first` that came due first, in `overdue`'s order. Two statements for every
+        station at once, grouped in SQL."""
+        where = (
+            f"status IN {OPEN} AND (resolve_due_at <= ?"
+            " OR (status IN ('submitted','assigned','reopened') AND accept_due_at <= ?))"
+        )
+        counts = await fetch_all(
+            self.conn,
+            f"SELECT station_id, COUNT(*) FROM wishes WHERE {where} GROUP BY station_id",
+            (_ts(now), _ts(now)),
+        )
+        result: dict[str, tuple[int, list[str]]] = {r[0]: (int(r[1]), []) for r in counts}
+        listed = await fetch_all(
+            self.conn,
+            "SELECT station_id, receipt FROM (SELECT station_id, receipt, ROW_NUMBER() OVER"
+            " (PARTITION BY station_id ORDER BY COALESCE(MIN(accept_due_at, resolve_due_at),"
+            f" resolve_due_at), id) AS n FROM wishes WHERE {where}) ranked WHERE n <= ?"
+            " ORDER BY station_id, n",
+            (_ts(now), _ts(now), first),
+        )
+        for station_id, receipt in listed:
+            result[station_id][1].append(receipt)
+        return result

@@ -172,6 +172,36 @@ def reminders_due(
     return owed
 
 
+def first_reminder_at(
+    status: Status, dues: DueDates, lead: timedelta = REMINDER_LEAD
+) -> datetime | None:
+    """When the scheduler must first look at a wish after it changed (a new status, deputy or
+    due dates): its earliest deadline less the lead, None when it is not open or has none.
+
+    Kept on the wish (`wishes.remind_at`, migration 0016) so that every minute reads only the
+    wishes whose moment has come, not every open wish with a deadline. Early is harmless (the
+    scheduler sends nothing twice); late never happens, since no reminder comes before it."""
+    if status not in OPEN_STATUSES:
+        return None
+    return min((due - lead for due in (dues.accept, dues.resolve) if due), default=None)
+
+
+def next_reminder_at(
+    status: Status, dues: DueDates, now: datetime, lead: timedelta = REMINDER_LEAD
+) -> datetime | None:
+    """When the scheduler must look at a wish again, once everything owed at `now` is queued:
+    the next deadline's "soon" moment, or the deadline itself once the "soon" reminder is
+    behind; None when every deadline has passed (its escalation is queued). A deputy assigned
+    meanwhile is an event, which sets `first_reminder_at` again."""
+    if status not in OPEN_STATUSES:
+        return None
+    deadlines = [dues.resolve]
+    if status in AWAITING_ACCEPTANCE:
+        deadlines.append(dues.accept)
+    ahead = [due - lead if now < due - lead else due for due in deadlines if due and now < due]
+    return min(ahead, default=None)
+
+
 def is_overdue(status: Status, dues: DueDates, now: datetime) -> bool:
     if status not in OPEN_STATUSES:
         return False

@@ -15,9 +15,11 @@ from bot.domain.deadlines import (
     add_days,
     digest_day,
     due_after,
+    first_reminder_at,
     follow_up_after,
     is_overdue,
     next_due,
+    next_reminder_at,
     reminders_due,
 )
 from bot.domain.model import Action, Event, Role, Status
@@ -215,3 +217,32 @@ def test_bad_deadlines_are_refused_with_their_place(extra: str, where: str) -> N
     with pytest.raises(StationsFileError) as info:
         parse_stations_yaml(text, "stations.yaml", Catalog("en"))
     assert where in str(info.value)
+
+
+def test_when_the_scheduler_looks_at_a_wish_again() -> None:
+    """`remind_at` (0016): never later than a reminder `reminders_due` would owe."""
+    dues = DueDates(accept=local(2026, 3, 5), resolve=local(2026, 3, 20))
+    # after a change: the earliest deadline less the lead; nothing for a wish no longer open
+    assert first_reminder_at(Status.ASSIGNED, dues) == local(2026, 3, 4)
+    assert first_reminder_at(Status.RESOLVED, dues) is None
+    assert first_reminder_at(Status.SUBMITTED, DueDates()) is None
+    # before the "soon" moment: that moment; after it (the reminder is queued): the deadline
+    assert next_reminder_at(Status.ASSIGNED, dues, local(2026, 3, 2)) == local(2026, 3, 4)
+    assert next_reminder_at(Status.ASSIGNED, dues, local(2026, 3, 4, 12)) == local(2026, 3, 5)
+    # past the acceptance deadline (escalated): the resolution deadline's "soon" moment
+    assert next_reminder_at(Status.ASSIGNED, dues, local(2026, 3, 6)) == local(2026, 3, 19)
+    # accepted: the acceptance deadline no longer counts
+    assert next_reminder_at(Status.IN_PROGRESS, dues, local(2026, 3, 2)) == local(2026, 3, 19)
+    # every deadline behind: nothing more
+    assert next_reminder_at(Status.ASSIGNED, dues, local(2026, 3, 21)) is None
+    assert next_reminder_at(Status.CLOSED, dues, local(2026, 3, 2)) is None
+    # whatever `reminders_due` owes at a moment is owed no earlier than the next look
+    for hours in range(0, 24 * 20, 7):
+        now = local(2026, 3, 1) + timedelta(hours=hours)
+        later = next_reminder_at(Status.ASSIGNED, dues, now)
+        for owed_at in (now + timedelta(hours=h) for h in range(1, 24 * 20, 5)):
+            fresh = {
+                (r.kind, r.due_at) for r in reminders_due(Status.ASSIGNED, 7, dues, owed_at)
+            } - {(r.kind, r.due_at) for r in reminders_due(Status.ASSIGNED, 7, dues, now)}
+            if fresh:
+                assert later is not None and later <= owed_at, (now, owed_at, fresh)

@@ -14,7 +14,7 @@ import pytest
 from openpyxl import load_workbook
 
 from bot.clock import ManualClock
-from bot.domain.model import Action, Event, Role
+from bot.domain.model import Action, Event, Rating, Role
 from bot.i18n import Catalog
 from bot.reporting import Reporting
 from bot.reports import build_report, chart_window, monthly_rows
@@ -353,3 +353,157 @@ async def test_first_response_kept_on_the_wish_is_the_earliest_handler_response(
             )
         assert stored[0][0] == (want.astimezone(UTC).isoformat() if want else None)
         assert [f.first_response_at for f in facts if f.id == wish_id] == [want]
+
+
+async def test_digest_counts_every_overdue_wish_of_each_station(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """Each station's overdue section counts all of its overdue wishes. The digest used to take
+    the county's first 500 overdue wishes (by deadline) and pick each station's from those, so
+    a station whose wishes came due after 500 others' was told it had none."""
+    sup = Supervisor(db, liaison.core.c, liaison, digest_hour=9)
+    clock.advance(hours=-clock.now().hour + 1)  # 09:00 in Shanghai
+    for tg in (900001, 900002):
+        await liaison.people.identify(person(tg))
+    await sup.tick()  # baselines: from now
+    _, hm = await submit(liaison, 700001, "路面有坑")
+    _, xy = await submit(liaison, 700002, "电梯坏了", category="housing", station="xingyuan")
+    earlier = (clock.now() + timedelta(hours=1)).isoformat()  # before both wishes' deadlines
+    async with db.transaction() as conn:  # 500 more of huimin's, due before xingyuan's
+        await conn.executemany(
+            "INSERT INTO wishes (station_id, receipt, resident_id, category_id, text, status,"
+            " created_at, updated_at, accept_due_at, resolve_due_at) SELECT station_id, ?,"
+            " resident_id, category_id, text, status, created_at, updated_at, ?, resolve_due_at"
+            " FROM wishes WHERE id=?",
+            [(f"HM-2025-{i:04d}", earlier, hm.id) for i in range(500)],
+        )
+    clock.advance(days=10)  # every one of them past its acceptance deadline
+    await clear_outbox(db)
+    await sup.tick()
+    rows = {r["chat"]: r["text"] for r in await outbox(db) if "每日督办简报" in r["text"]}
+    assert "超期未办：501 条" in rows["900001"]
+    assert "HM-2025-0000" in rows["900001"] and "HM-2025-0010" not in rows["900001"]  # first 10
+    assert "超期未办：1 条" in rows["900002"] and xy.receipt in rows["900002"]
+
+
+async def remind_at(db: Database, wish_id: int) -> str | None:
+    async with db.read() as conn:
+        rows = await fetch_all(conn, "SELECT remind_at FROM wishes WHERE id=?", (wish_id,))
+    return rows[0][0]
+
+
+async def test_a_reopened_wish_is_looked_at_again_for_its_new_deadlines(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """The minute reads only wishes whose `remind_at` has come: a resolved wish has none, and
+    the event that reopens it (new deadlines) sets it again, so its reminders come as before."""
+    sup = Supervisor(db, liaison.core.c, liaison, rating_reminder_days=0, followup_days=0)
+    resident, wish = await submit(liaison, 700001, "井盖丢了")
+    deputy = await liaison.people.identify(person(800001))
+    await liaison.wishes.act(deputy, wish.id, Action.RESOLVE, body="已补上")
+    assert await remind_at(db, wish.id) is None
+    clock.advance(days=1)
+    await liaison.wishes.act(resident, wish.id, Action.RATE, rating=Rating.UNSATISFIED)
+    async with db.read() as conn:
+        accept = (await SupervisionRepo(conn).due_dates(wish.id)).accept
+    assert accept is not None
+    assert await remind_at(db, wish.id) == (accept - timedelta(days=1)).isoformat()
+    await clear_outbox(db)
+    clock.advance(days=1, minutes=1)  # within a day of the new acceptance deadline
+    await sup.tick()
+    (soon,) = [r for r in await outbox(db) if r["status"] == "pending"]
+    assert soon["chat"] == "800001" and "请在" in soon["text"] and "受理" in soon["text"]
+    assert await remind_at(db, wish.id) == accept.isoformat()  # next: the deadline itself
+
+
+async def test_migration_0016_leaves_the_escalated_backlog_out_of_the_minute(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """Migrating a database from before 0016: open wishes with a deadline still to escalate
+    are looked at by the first tick (which sends nothing they did not owe and sets their next
+    moment); wishes past every deadline, escalated, are never read by the minute again."""
+    sup = Supervisor(db, liaison.core.c, liaison, rating_reminder_days=0, followup_days=0)
+    _, late = await submit(liaison, 700001, "井盖丢了")
+    clock.advance(days=16)  # past both deadlines
+    await sup.tick()  # escalated twice
+    _, fresh = await submit(liaison, 700002, "路灯不亮")
+    _, done = await submit(liaison, 700003, "垃圾桶满了")
+    await liaison.wishes.act(await liaison.people.identify(person(900001)), done.id,
+                             Action.RESOLVE, body="已清运")  # fmt: skip
+    async with db.transaction() as conn:  # the database as it was before 0016
+        for index in (
+            "wishes_remind",
+            "wishes_rating_reminder_due",
+            "wishes_follow_up_due",
+            "wishes_open_due",
+        ):
+            await conn.execute(f"DROP INDEX {index}")
+        for column in ("remind_at", "rating_reminder_due", "follow_up_due"):
+            await conn.execute(f"ALTER TABLE wishes DROP COLUMN {column}")
+        await conn.execute("DELETE FROM schema_migrations WHERE version=16")
+    await db.close()
+    await db.connect()  # applies 0016 again
+    assert (await remind_at(db, late.id), await remind_at(db, fresh.id)) == (None, "")
+    async with db.read() as conn:
+        marks = await fetch_all(
+            conn,
+            "SELECT id, rating_reminder_due, follow_up_due FROM wishes WHERE id IN (?, ?)",
+            (late.id, done.id),
+        )
+    assert sorted(tuple(r) for r in marks) == [(late.id, None, None), (done.id, 1, 1)]
+    await clear_outbox(db)
+    await sup.tick()
+    assert [r for r in await outbox(db) if r["status"] == "pending"] == []  # nothing owed yet
+    async with db.read() as conn:
+        accept = (await SupervisionRepo(conn).due_dates(fresh.id)).accept
+        assert await SupervisionRepo(conn).remind_due(clock.now()) == []
+    assert accept is not None
+    assert await remind_at(db, fresh.id) == (accept - timedelta(days=1)).isoformat()
+    assert await remind_at(db, late.id) is None
+    clock.advance(days=1, minutes=1)  # the fresh wish's "soon" moment
+    await sup.tick()
+    (soon,) = [
+        r for r in await outbox(db) if r["status"] == "pending" and "每日督办简报" not in r["text"]
+    ]
+    assert soon["wish_id"] == fresh.id and "受理" in soon["text"]
+
+
+async def test_follow_up_marks_keep_a_stopped_residents_question_until_asked(
+    liaison: Liaison, db: Database, clock: ManualClock
+) -> None:
+    """The minute reads the resolved wishes marked as owing a rating reminder or a 回访; the
+    mark stays while the resident has stopped the bot (asked once they come back, as before)
+    and goes once the question is queued."""
+    sup = Supervisor(db, liaison.core.c, liaison, rating_reminder_days=3, followup_days=30)
+    resident, wish = await submit(liaison, 700001, "路灯坏了")
+    staff = await liaison.people.identify(person(900001))
+    await liaison.wishes.act(staff, wish.id, Action.RESOLVE, body="已修好")
+
+    async def marks() -> tuple[int | None, int | None]:
+        async with db.read() as conn:
+            rows = await fetch_all(
+                conn,
+                "SELECT rating_reminder_due, follow_up_due FROM wishes WHERE id=?",
+                (wish.id,),
+            )
+        return rows[0][0], rows[0][1]
+
+    assert await marks() == (1, 1)
+    async with db.transaction() as conn:
+        await Repos(conn).set_stopped(resident.id, True)
+    clock.advance(days=3, minutes=1)
+    await sup.tick()
+    assert await marks() == (1, 1)  # not asked: still owed
+    async with db.transaction() as conn:
+        await Repos(conn).set_stopped(resident.id, False)
+    await clear_outbox(db)
+    clock.advance(minutes=1)
+    await sup.tick()
+    (reminder,) = [r for r in await outbox(db) if r["status"] == "pending"]
+    assert reminder["chat"] == "700001" and reminder["wish_id"] == wish.id
+    assert await marks() == (None, 1)
+    clock.advance(days=27)
+    await sup.tick()  # 30 days after the resolution: the 回访
+    asked = [r for r in await outbox(db) if "问题是否真正解决了？" in r["text"]]
+    assert [r["chat"] for r in asked] == ["700001"]
+    assert await marks() == (None, None)
