@@ -301,7 +301,7 @@ class Reporting:
                 rest = [k for k in keys if k[:4] not in years]
                 c.cells += await rollup.cells(clean, rest, years)
                 c.cells += await sums.cells(clean, period.start, period.end, now, "unsettled")
-                c.stored_durations += await rollup.durations(clean, first, last)
+                c.stored_durations += await rollup.durations(clean, rest, years)
                 c.durations += await sums.durations(clean, period.start, period.end, "unsettled")
             for key, start, end in partial:
                 c.month_cells += await sums.month_cells(clean, [(key, start, end)], now, "settled")

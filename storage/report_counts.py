@@ -53,7 +53,8 @@ SUMS = ", ".join(
         f"SUM(CASE WHEN {_FINISHED} AND NOT {_LATE} THEN 1 ELSE 0 END)",
         f"SUM(CASE WHEN {_RATED} THEN 1 ELSE 0 END)",
         "SUM(CASE WHEN w.rating IN ('satisfied','basically_satisfied') THEN 1 ELSE 0 END)",
-        "SUM(w.reopen_count)",
+        # a SUM of a BIGINT is NUMERIC on PostgreSQL, read into Python one value at a time
+        "CAST(SUM(w.reopen_count) AS BIGINT)",
     ]
 )
 DUE = "w.accept_due_at IS NOT NULL AND w.resolve_due_at IS NOT NULL"
@@ -91,6 +92,17 @@ def row_counts(row: Sequence[Any], first: int) -> Counts:
     return tuple([v or 0 for v in row[first : first + _N]])
 
 
+def _counted(rows: Sequence[Sequence[Any]], keys: int) -> list[tuple[Any, ...]]:
+    """Each row as (its `keys` leading values..., counts). Rows are unpacked, not indexed: a
+    PostgreSQL row (storage/postgres.py Row) indexes in Python, unpacks in C, and a county's
+    year reads 60 000 of them."""
+    out = []
+    for row in rows:
+        values = tuple(row)
+        out.append((*values[:keys], tuple([v or 0 for v in values[keys:]])))
+    return out
+
+
 class ReportCountsRepo:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
@@ -121,7 +133,7 @@ class ReportCountsRepo:
             " GROUP BY w.station_id, w.category_id, COALESCE(w.deputy_id, 0)",
             [_ts(now), *ids, _ts(start), _ts(end)],
         )
-        return [(r[0], r[1], int(r[2]), row_counts(r, 3)) for r in rows]
+        return [(sid, cat, int(dep), counts) for sid, cat, dep, counts in _counted(rows, 3)]
 
     async def month_cells(
         self,
@@ -143,7 +155,7 @@ class ReportCountsRepo:
             f"{self._where(ids, part)} AND {DUE} GROUP BY w.station_id, 2",
             [*bounds, _ts(now), *ids, _ts(months[0][1]), _ts(months[-1][2])],
         )
-        return [(r[0], r[1], row_counts(r, 2)) for r in rows if r[1] is not None]
+        return [(sid, key, counts) for sid, key, counts in _counted(rows, 2) if key is not None]
 
     async def undated(
         self, station_ids: Sequence[str], start: datetime, end: datetime
@@ -180,4 +192,4 @@ class ReportCountsRepo:
             f" AND w.created_at >= ? AND w.created_at < ?{term}",
             [*ids, _ts(start), _ts(end)],
         )
-        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return [tuple(r) for r in rows]  # type: ignore[misc]

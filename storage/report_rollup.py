@@ -23,7 +23,8 @@ from storage.report_counts import DUE, RESOLVED, SUMS, row_counts, settled
 from storage.repositories import _ts, marks
 
 COLUMNS = tuple(f"n_{f}" for f in COUNT_FIELDS)
-_SUMMED = ", ".join(f"SUM({c})" for c in COLUMNS)
+# as BIGINT: a SUM of BIGINTs is NUMERIC on PostgreSQL, read into Python one value at a time
+_SUMMED = ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in COLUMNS)
 # Parameters per statement, well under SQLite's and PostgreSQL's limits.
 CHUNK = 500
 
@@ -114,15 +115,13 @@ class ReportRollupRepo:
                     " GROUP BY dim, station_id, key",
                     [*part, *params],
                 )
-                for r in rows:
-                    counts = tuple(r[3:])
-                    dim = r[0][-1]
-                    if dim == "c":
-                        result.append((r[1], r[2], None, counts))
-                    elif dim == "d":
-                        result.append((r[1], None, int(r[2]), counts))
+                for dim, sid, key, *counts in map(tuple, rows):  # unpacked: see _counted
+                    if dim[-1] == "c":
+                        result.append((sid, key, None, tuple(counts)))
+                    elif dim[-1] == "d":
+                        result.append((sid, None, int(key), tuple(counts)))
                     else:
-                        result.append((r[1], None, None, counts))
+                        result.append((sid, None, None, tuple(counts)))
         return result
 
     async def month_cells(
@@ -137,21 +136,28 @@ class ReportRollupRepo:
                 f" WHERE dim = 't' AND station_id IN ({marks(part)}) AND month >= ? AND month <= ?",
                 [*part, first, last],
             )
-            result += [(r[0], r[1], tuple(r[2:])) for r in rows]
+            result += [(sid, month, tuple(counts)) for sid, month, *counts in map(tuple, rows)]
         return result
 
     async def durations(
-        self, station_ids: Sequence[str], first: str, last: str
+        self, station_ids: Sequence[str], months: Sequence[str], years: Sequence[str] = ()
     ) -> list[tuple[str, bytes, bytes, bytes]]:
+        """The stored durations of the `months` (YYYY-MM) and whole `years` (YYYY, whose
+        months are not among `months`: a year's values are kept together too)."""
         result: list[tuple[str, bytes, bytes, bytes]] = []
+        keys = [*months, *years]
+        if not keys:
+            return result
         for part in _chunks(list(station_ids)):
             rows = await fetch_all(
                 self.conn,
                 "SELECT station_id, accept, resolve, response FROM report_rollup_durations"
-                f" WHERE station_id IN ({marks(part)}) AND month >= ? AND month <= ?",
-                [*part, first, last],
+                f" WHERE station_id IN ({marks(part)}) AND month IN ({marks(keys)})",
+                [*part, *keys],
             )
-            result += [(r[0], bytes(r[1]), bytes(r[2]), bytes(r[3])) for r in rows]
+            result += [
+                (sid, bytes(a), bytes(r), bytes(f)) for sid, a, r, f in map(tuple, rows)
+            ]
         return result
 
     # -- what keeps it (the scheduler's: bot/report_rollups.py) -------------------------------
@@ -295,6 +301,24 @@ class ReportRollupRepo:
             " GROUP BY dim, station_id, key",
             [(year, sid, f"{year}-01", f"{year}-12") for sid, year in years],
         )
+        # and its months' durations one after another (a station's year: 500 values)
+        for sid, year in years:
+            rows = await fetch_all(
+                self.conn,
+                "SELECT accept, resolve, response FROM report_rollup_durations"
+                " WHERE station_id = ? AND month >= ? AND month <= ? ORDER BY month",
+                [sid, f"{year}-01", f"{year}-12"],
+            )
+            await self.conn.execute(
+                "DELETE FROM report_rollup_durations WHERE station_id = ? AND month = ?",
+                (sid, year),
+            )
+            if rows:
+                await self.conn.execute(
+                    "INSERT INTO report_rollup_durations (station_id, month, accept, resolve,"
+                    " response) VALUES (?, ?, ?, ?, ?)",
+                    (sid, year, *(b"".join(bytes(r[i]) for r in rows) for i in range(3))),
+                )
 
     async def clear(self, station_ids: Sequence[str]) -> None:
         """Every month of these stations (before they are built whole)."""

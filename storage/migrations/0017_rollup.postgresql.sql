@@ -30,7 +30,8 @@ CREATE TABLE report_rollup (
     n_reopened INTEGER NOT NULL,
     PRIMARY KEY (dim, station_id, month, key)
 );
--- Each settled wish's durations in seconds (float64, little-endian, one after another): medians
+-- Each settled wish's durations in seconds (float64, little-endian, one after another; a row per
+-- month, and one per year (month holds YYYY) with its months' values together): medians
 -- do not add up, so they are kept as values, read back as arrays.
 CREATE TABLE report_rollup_durations (
     station_id TEXT NOT NULL,
