@@ -137,12 +137,15 @@ class ReportRollups:
         durations: list[RollupDurations] = []
         async with self.db.read() as conn:
             repo = ReportRollupRepo(conn)
+            # one query per month for every station with that month to redo (changes come
+            # mostly in the last few months: a few queries a minute, not one per station)
+            by_month: dict[str, list[str]] = defaultdict(list)
             for sid, keys in cells.items():
-                months = []
-                for key in sorted(keys):
-                    months.append(_bounds(key, self.tz))
+                for key in keys:
+                    by_month[key].append(sid)
                     rebuilt.append((sid, key))
-                r, d = await self._compute(repo, [sid], months)
+            for key, station_ids in sorted(by_month.items()):
+                r, d = await self._compute(repo, sorted(station_ids), [_bounds(key, self.tz)])
                 rows += r
                 durations += d
             new_rows: list[RollupCell] = []

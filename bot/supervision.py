@@ -657,9 +657,15 @@ class Supervisor:
             total += section[1]
         if not parts:
             return None, 0
-        header = self.c.t("supervision.digest_header", since=self.when(since), until=self.when(now))
+        # the header and footer are the same for everyone with this `since` (usually everyone)
+        frame = sections.get(("", since))
+        if frame is None:
+            header = self.c.t(
+                "supervision.digest_header", since=self.when(since), until=self.when(now)
+            )
+            frame = sections[("", since)] = (header, 0)
         footer = self.c.t("supervision.digest_footer")
-        return OutMessage(text=Markup("\n\n".join([header, *parts, footer]))), total
+        return OutMessage(text=Markup("\n\n".join([frame[0], *parts, footer]))), total
 
     def _digest_station(
         self,

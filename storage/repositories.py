@@ -38,9 +38,6 @@ RESPONSE_ACTIONS = ("accept", "reply", "resolve", "decline", "transfer")
 RESPONSE_ROLES = ("deputy", "staff")
 
 
-# Outbox rows per INSERT statement (9 parameters each: far below either engine's limit).
-OUTBOX_ROWS = 100
-
 
 def marks(values: Sequence[object]) -> str:
     """Placeholders for an IN (…) list; one that matches nothing when `values` is empty."""
@@ -773,11 +770,12 @@ class Repos:
     # -- outbox and links ------------------------------------------------------------------
 
     async def enqueue(self, messages: Iterable[NewOutgoing], now: datetime) -> int:
-        """Queue messages in the order given: one statement per OUTBOX_ROWS of them (a county's
-        digests are a few statements, not one per person)."""
+        """Queue messages in the order given, in one `executemany` (a county's digests are one
+        call, not a transaction or a round trip per person)."""
+        at = _ts(now)
         rows = [
             (
-                _ts(now),
+                at,
                 m.channel,
                 m.chat_id,
                 m.user_id,
@@ -785,18 +783,18 @@ class Repos:
                 m.kind,
                 json.dumps(m.payload, ensure_ascii=False),
                 m.wish_id,
-                _ts(now),
+                at,
             )
             for m in messages
         ]
-        for start in range(0, len(rows), OUTBOX_ROWS):
-            chunk = rows[start : start + OUTBOX_ROWS]
-            await self.conn.execute(
-                "INSERT INTO outbox (created_at, channel, chat_id, user_id, priority, kind, payload,"
-                " wish_id, next_attempt_at) VALUES "
-                + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
-                [v for row in chunk for v in row],
-            )
+        # One statement run for every row (sqlite3's executemany loops in C; psycopg pipelines
+        # them and parses the short statement once: a statement of 100 rows' placeholders was
+        # parsed in Python each time, 0.2 s of a province's 4 000 digests on PostgreSQL).
+        await self.conn.executemany(
+            "INSERT INTO outbox (created_at, channel, chat_id, user_id, priority, kind, payload,"
+            " wish_id, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         return len(rows)
 
     async def next_outbox_time(self) -> datetime | None:

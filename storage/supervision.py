@@ -20,7 +20,7 @@ from storage.repositories import UserRow, _dt, _ts, _user, _wish, marks
 OPEN = "('submitted','assigned','in_progress','reopened')"
 # How late a 回访 may still be asked (see follow_up_candidates).
 FOLLOW_UP_WINDOW = timedelta(days=30)
-# Rows per multi-row INSERT: well under both engines' limits on bound parameters.
+# Values per IN (…) list: well under both engines' limits on bound parameters.
 ROWS_PER_STATEMENT = 200
 
 
@@ -391,24 +391,33 @@ class SupervisionRepo:
     async def add_digests(
         self, rows: Sequence[tuple[int, str, datetime, datetime, int]]
     ) -> set[int]:
-        """Record (user, day, since, until, items) digests, a few statements for any number;
-        returns the people whose digest was new (a digest recorded before is not repeated)."""
-        added: set[int] = set()
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
+        """Record (user, day, since, until, items) digests; returns the people whose digest was
+        new (a digest recorded before is not repeated). Inside the caller's write transaction,
+        which only the scheduler's process opens for digests: what is there is read first, then
+        the new ones written in one `executemany` (a multi-row INSERT … RETURNING was parsed
+        in Python by psycopg, statement by statement: 0.1 s of a province's digests)."""
+        recorded: set[tuple[int, str]] = set()
+        users = sorted({u for u, *_ in rows})
+        days = sorted({day for _, day, *_ in rows})  # one or two: today, a baseline's
+        for start in range(0, len(users), ROWS_PER_STATEMENT):
+            chunk = users[start : start + ROWS_PER_STATEMENT]
             found = await fetch_all(
                 self.conn,
-                "INSERT OR IGNORE INTO digests_sent (user_id, day, since, until, items) VALUES "
-                + ",".join(["(?, ?, ?, ?, ?)"] * len(chunk))
-                + " RETURNING user_id",
-                [
-                    v
-                    for u, day, since, until, n in chunk
-                    for v in (u, day, _ts(since), _ts(until), n)
-                ],
+                f"SELECT user_id, day FROM digests_sent WHERE user_id IN ({marks(chunk)})"
+                f" AND day IN ({marks(days)})",
+                [*chunk, *days],
             )
-            added.update(int(r[0]) for r in found)
-        return added
+            recorded.update((int(u), d) for u, d in map(tuple, found))
+        new = []
+        for u, day, since, until, n in rows:
+            if (u, day) not in recorded:
+                recorded.add((u, day))
+                new.append((u, day, _ts(since), _ts(until), n))
+        await self.conn.executemany(
+            "INSERT INTO digests_sent (user_id, day, since, until, items) VALUES (?, ?, ?, ?, ?)",
+            new,
+        )
+        return {u for u, *_ in new}
 
     async def receipts_between(
         self, column: str, station_ids: Sequence[str], since: datetime, until: datetime
