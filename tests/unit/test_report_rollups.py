@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import fields
-from datetime import date
 from pathlib import Path
 from types import ModuleType
 from zoneinfo import ZoneInfo
@@ -23,35 +22,11 @@ from storage.db import Database, fetch_all, fetch_one
 from storage.report_counts import settled
 from storage.report_rollup import ReportRollupRepo
 from storage.repositories import Repos
-from tests.unit.test_county_stats import breakdown, county, old_reports
+from tests.unit.test_county_stats import assert_equal_to_python, county
 
 __all__ = ["county"]  # the fixture, shared with test_county_stats
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def assert_equal_to_python(reporting: Reporting, admin: object) -> int:
-    periods = [
-        reporting.period("year"),
-        reporting.period("2025"),
-        reporting.period("month"),
-        reporting.period("2025Q4"),
-        reporting.date_period(date(2025, 3, 15), date(2026, 2, 10)),
-    ]
-    compared = 0
-    for period in periods:
-        result = await reporting.stats(admin, period)  # type: ignore[arg-type]
-        assert result.county is not None
-        names = {s.station.id: s.station.name for s in result.stations}
-        ids = sorted(names)
-        stations, county_report = await old_reports(reporting, ids, names, period)
-        assert result.county.total == county_report.total
-        assert result.county == breakdown(county_report)
-        for item in result.stations:
-            assert item.report.total == stations[item.station.id].total
-            assert item.report == breakdown(stations[item.station.id])
-        compared += county_report.total.received
-    return compared
 
 
 async def stale_count(db: Database) -> int:
