@@ -93,6 +93,12 @@ class _NumericLoader(Loader):
 
 # -- translation -------------------------------------------------------------------------------
 
+# `INSERT INTO t (a, b) VALUES (?, ?)`, nothing else: what `executemany` may COPY instead.
+_PLAIN_INSERT = re.compile(
+    r"^\s*INSERT\s+INTO\s+(\w+)\s*\(([\w\s,]+)\)\s*VALUES\s*\((?:\s*\?\s*,)*\s*\?\s*\)\s*$",
+    re.I,
+)
+COPY_FROM_ROWS = 100  # fewer rows go as pipelined INSERTs (COPY has a fixed cost)
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?|%")
 _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)", re.I)
 _SCALAR_MINMAX = re.compile(r"\b(MIN|MAX)\(([^(),]+),([^(),]+)\)", re.I)
@@ -233,10 +239,22 @@ class Connection:
         return await (await self.execute(sql, params)).fetchall()
 
     async def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Cursor:
+        params = [tuple(p) for p in seq]
+        plain = _PLAIN_INSERT.match(sql)
+        if plain and len(params) >= COPY_FROM_ROWS:
+            # Many rows into a table, nothing returned: COPY, what PostgreSQL loads rows with
+            # (a county's 4 000 digests were 0.15 s of pipelined INSERTs). Row triggers fire
+            # for COPY as for INSERT; the values go through the same adapters.
+            table, columns = plain.group(1), plain.group(2)
+            async with self.raw.cursor() as cur, cur.copy(
+                f"COPY {table} ({columns}) FROM STDIN"  # type: ignore[arg-type]
+            ) as copy:
+                for values in params:
+                    await copy.write_row(values)
+            return Cursor([], len(params), None)
         text, returns_id = self.translator.translate(sql)
         if returns_id:
             text = text[: text.rstrip().rfind(" RETURNING id")]
-        params = [tuple(p) for p in seq]
         async with self.raw.cursor() as cur:
             if params:
                 await cur.executemany(text, params)  # type: ignore[arg-type]
