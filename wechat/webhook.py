@@ -142,6 +142,16 @@ class _Pending:
     decided: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass
+class _Turn:
+    """One resident's turn: their pushes are processed one after another in arrival order
+    (asyncio.Lock wakes its waiters first come, first served), as Telegram's per-chat queues
+    do; `users` counts the pushes holding or waiting for it, so it is dropped when none is."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 async def _read_capped(request: web.Request) -> bytes | None:
     """The body, or None past MAX_BODY (also when no Content-Length announced it)."""
     chunks: list[bytes] = []
@@ -182,6 +192,7 @@ class WeChatWebhook:
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending: dict[int, _Pending] = {}
+        self._turns: dict[str, _Turn] = {}  # by openid, only while one of their pushes is running
 
     def attach(self, app: web.Application, path: str = "/wechat") -> None:
         app.router.add_get(path, self.verify)
@@ -266,7 +277,7 @@ class WeChatWebhook:
                 pending.retried = True
             return []
         pending = self._pending[uid] = _Pending()  # before any await: one processing per push
-        task = asyncio.create_task(self._process(push, uid))
+        task = asyncio.create_task(self._in_turn(push, uid))
         self._keep(task)
         # Whoever is late sends the answer by 客服: the follow-up waits for this handler's decision
         # (made, or abandoned when WeChat hangs up and the handler is cancelled).
@@ -314,7 +325,7 @@ class WeChatWebhook:
                     continue
                 await Repos(conn).inbox_attempts([uid], CHANNEL)
             try:
-                messages = await self._process(push, uid)
+                messages = await self._in_turn(push, uid)
                 await self._send_custom(push.from_user, messages)
             except Exception as exc:  # one push must not stop the start: the next start retries it
                 log.error("wechat push %s failed at replay: %s", uid, type(exc).__name__)
@@ -343,6 +354,24 @@ class WeChatWebhook:
                 await self.channel.send(openid, message)
             except DeliveryError as exc:
                 log.warning("wechat answer not delivered: %s", exc.failure.value)
+
+    async def _in_turn(self, push: Push, uid: int) -> list[OutMessage]:
+        """`_process`, after the same person's earlier pushes: a resident who taps 我要留言 and
+        at once types the wish, or sends a story in two parts, must have them handled in that
+        order (a second push handled while the first still runs would change what the
+        conversation does). Other people's pushes never wait on this person's."""
+        openid = push.from_user
+        turn = self._turns.get(openid)
+        if turn is None:
+            turn = self._turns[openid] = _Turn()
+        turn.users += 1  # before any await: the turn is not dropped while this push waits
+        try:
+            async with turn.lock:
+                return await self._process(push, uid)
+        finally:
+            turn.users -= 1
+            if turn.users == 0:  # nobody holds or waits for it: the dict holds no idle resident
+                del self._turns[openid]
 
     async def _process(self, push: Push, uid: int) -> list[OutMessage]:
         messages: list[OutMessage] = []

@@ -360,3 +360,91 @@ async def test_a_push_failing_at_replay_stops_neither_the_start_nor_the_others(
         assert await rig.webhook.replay() == 1  # tried again at the next starts (2nd, 3rd try)
     assert await rig.webhook.replay() == 1  # three tries failed: given up, marked done
     assert await rig.webhook.replay() == 0
+
+
+async def test_one_residents_pushes_are_handled_in_order_others_meanwhile(rig: Rig) -> None:
+    """A resident taps 我要留言 and at once types the wish: their second push waits until the
+    first is handled (as Telegram's per-chat queue does), while another resident is answered
+    meanwhile. The first push is held by an event the test controls, no timing involved."""
+    rig.webhook.config.answer_within = 1.0  # the second push's answer goes by 客服: don't wait 4 s
+    release, held = asyncio.Event(), asyncio.Event()
+    log: list[str] = []
+    handle = rig.conversation.handle
+
+    async def slow_first(event: Input) -> Reply:
+        log.append(f"start {event.text}")
+        if event.text == "第一段":
+            held.set()
+            await release.wait()
+        reply = await handle(event)
+        log.append(f"end {event.text}")
+        return reply
+
+    rig.conversation.handle = slow_first  # type: ignore[method-assign]
+    first = asyncio.create_task(rig.fake.push(rig.fake.text(OPENID, "第一段")))
+    await held.wait()
+    # the same resident's next push: taken in (stored) and answered `success`, not handled yet
+    second = await rig.fake.push(rig.fake.text(OPENID, "第二段"))
+    assert second.plaintext == "success"
+    assert log == ["start 第一段"]
+    assert await inbox_rows(rig.db) == 2
+    # another resident is not held up by the first one
+    other = await rig.fake.push(rig.fake.text("oOther_0002", "别人"))
+    if "收到 别人" not in other.plaintext:  # a loaded machine: the answer went by 客服
+        await rig.fake.wait_until(
+            lambda: any(m["text"]["content"] == "收到 别人" for m in rig.fake.custom)
+        )
+    assert log == ["start 第一段", "start 别人", "end 别人"]
+
+    release.set()
+    await first
+    answers = {"收到 第一段", "收到 第二段"}
+    await rig.fake.wait_until(lambda: answers <= {m["text"]["content"] for m in rig.fake.custom})
+    assert log == [
+        "start 第一段",
+        "start 别人",
+        "end 别人",
+        "end 第一段",
+        "start 第二段",
+        "end 第二段",
+    ]
+    assert [e.text for e in rig.conversation.seen] == ["别人", "第一段", "第二段"]
+    assert not rig.webhook._turns  # nobody's pushes running: no turn kept
+
+
+async def test_a_push_during_the_start_up_replay_waits_for_the_replayed_ones(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """The web server (and so /wechat) is up while replay handles the pushes stored before a
+    stop: a new push of the same resident is handled after their replayed one, not meanwhile."""
+    from storage.repositories import Repos
+    from wechat.messages import parse_push as parse
+    from wechat.webhook import update_id
+
+    rig.webhook.config.answer_within = 1.0
+    stored = rig.fake.text(OPENID, "断电前")
+    async with rig.db.transaction() as conn:
+        await Repos(conn).inbox_add(
+            "wechat", update_id(parse(stored.encode())), stored, clock.now()
+        )
+        await WeChatRepo(conn).open_window(OPENID, "message", clock.now())
+    rig.fake.open_window(OPENID, "message")
+    release, held = asyncio.Event(), asyncio.Event()
+    handle = rig.conversation.handle
+
+    async def slow_replayed(event: Input) -> Reply:
+        if event.text == "断电前":
+            held.set()
+            await release.wait()
+        return await handle(event)
+
+    rig.conversation.handle = slow_replayed  # type: ignore[method-assign]
+    replay = asyncio.create_task(rig.webhook.replay())
+    await held.wait()
+    live = await rig.fake.push(rig.fake.text(OPENID, "重启后"))
+    assert live.plaintext == "success"  # taken in, waiting for the replayed push
+    assert [e.text for e in rig.conversation.seen] == []
+    release.set()
+    assert await replay == 1
+    await rig.fake.wait_until(lambda: len(rig.fake.custom) == 2)
+    assert [e.text for e in rig.conversation.seen] == ["断电前", "重启后"]
