@@ -25,7 +25,7 @@ from bot.reporting import Reporting
 from bot.reports import Figures, Period, Report, build_report
 from storage.db import Database
 from storage.reports import ReportsRepo
-from storage.repositories import Repos
+from storage.repositories import Repos, UserRow
 from tests.engines import ON_POSTGRES, database_target
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,6 +118,16 @@ async def old_reports(
     return stations, report(reporting.c.plain("reports.county"), ids)
 
 
+async def reporting_of(county: tuple[Database, ModuleType]) -> tuple[Reporting, UserRow]:
+    """The generated county's reports, as of the bench's "now", and its county admin."""
+    db, sb = county
+    reporting = Reporting(sb.make_liaison(db, ManualClock(sb.NOW), Catalog("zh_CN")))
+    async with db.read() as conn:
+        admin = await Repos(conn).user_by_external("telegram", str(sb.ADMIN_TG))
+    assert admin is not None
+    return reporting, admin
+
+
 async def assert_equal_to_python(reporting: Reporting, admin: object) -> int:
     """/stats of several stations equals the Python reports for a year, a month, a quarter
     and a date range: the totals in every figure, durations too, the breakdowns in their
@@ -153,14 +163,11 @@ async def assert_equal_to_python(reporting: Reporting, admin: object) -> int:
 async def test_county_figures_equal_the_python_reports(
     county: tuple[Database, ModuleType],
 ) -> None:
-    db, sb = county
-    clock = ManualClock(sb.NOW)
-    liaison = sb.make_liaison(db, clock, Catalog("zh_CN"))
-    reporting = Reporting(liaison)
+    db, _ = county
+    reporting, admin = await reporting_of(county)
     async with db.read() as conn:
-        admin = await Repos(conn).user_by_external("telegram", str(sb.ADMIN_TG))
         undated = await (
             await conn.execute("SELECT COUNT(*) FROM wishes WHERE resolve_due_at IS NULL")
         ).fetchone()
-    assert admin is not None and undated is not None and undated[0] > 100
+    assert undated is not None and undated[0] > 100
     assert await assert_equal_to_python(reporting, admin) > 2500

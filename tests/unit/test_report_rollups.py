@@ -22,7 +22,7 @@ from storage.db import Database, fetch_all, fetch_one
 from storage.report_counts import settled
 from storage.report_rollup import ReportRollupRepo
 from storage.repositories import Repos
-from tests.unit.test_county_stats import assert_equal_to_python, county
+from tests.unit.test_county_stats import assert_equal_to_python, county, reporting_of
 
 __all__ = ["county"]  # the fixture, shared with test_county_stats
 
@@ -39,13 +39,10 @@ async def stale_count(db: Database) -> int:
 async def test_rollup_figures_equal_the_python_reports_through_changes(
     county: tuple[Database, ModuleType],
 ) -> None:
-    db, sb = county
-    clock = ManualClock(sb.NOW)
-    liaison = sb.make_liaison(db, clock, Catalog("zh_CN"))
-    reporting = Reporting(liaison)
-    rollups = ReportRollups(db, clock, reporting.tz)
+    db, _ = county
+    reporting, admin = await reporting_of(county)
+    rollups = ReportRollups(db, reporting.clock, reporting.tz)
     async with db.read() as conn:
-        admin = await Repos(conn).user_by_external("telegram", str(sb.ADMIN_TG))
         ids = [r[0] for r in await fetch_all(conn, "SELECT id FROM stations ORDER BY id")]
     assert admin is not None
 
@@ -92,7 +89,7 @@ async def test_rollup_figures_equal_the_python_reports_through_changes(
             await conn.execute(
                 "UPDATE wishes SET status = 'resolved', resolved_at = ?, accepted_at ="
                 " COALESCE(accepted_at, created_at) WHERE id = ?",
-                (sb.NOW.isoformat(), r[0]),
+                (reporting.clock.now().isoformat(), r[0]),
             )
     assert await stale_count(db) > 0
     async with db.read() as conn:
@@ -117,13 +114,9 @@ async def test_rollup_figures_equal_the_python_reports_through_changes(
 async def test_the_rollup_is_what_is_read_and_only_for_its_time_zone(
     county: tuple[Database, ModuleType],
 ) -> None:
-    db, sb = county
-    clock = ManualClock(sb.NOW)
-    liaison = sb.make_liaison(db, clock, Catalog("zh_CN"))
-    reporting = Reporting(liaison)
-    await ReportRollups(db, clock, reporting.tz).build_all()
-    async with db.read() as conn:
-        admin = await Repos(conn).user_by_external("telegram", str(sb.ADMIN_TG))
+    db, _ = county
+    reporting, admin = await reporting_of(county)
+    await ReportRollups(db, reporting.clock, reporting.tz).build_all()
     # a wrong count in the rollup shows: the county's figures come from it, a quarter's
     # from its months' rows, a whole year's from its year rows
     for period, dim, month in (
@@ -141,7 +134,7 @@ async def test_the_rollup_is_what_is_read_and_only_for_its_time_zone(
         assert before.county is not None and after.county is not None
         assert after.county.total.received == before.county.total.received + 1000
     # a rollup built for another zone is not read: months are local
-    elsewhere = Reporting(liaison)
+    elsewhere = Reporting(reporting.liaison)
     elsewhere.tz = ZoneInfo("America/New_York")
     assert tz_name(elsewhere.tz) != tz_name(reporting.tz)
     async with db.read() as conn:
