@@ -17,7 +17,7 @@ import aiosqlite
 
 from bot import export
 from bot.chart import ChartLabels, MonthPoint, render_chart
-from bot.county_stats import Counts, DurationTexts, county_reports
+from bot.county_stats import Counts, DurationTexts, county_months, county_reports
 from bot.domain.masking import mask_name, mask_phone, mask_pii, wish_names
 from bot.domain.model import Actor, NotAllowed, Status
 from bot.export import Progress, Table
@@ -243,14 +243,21 @@ class Reporting:
                         r.key,
                         r.name,
                         Figures(
-                            received=f.received,
-                            resolved=f.resolved,
-                            rated=f.rated,
-                            satisfied=f.satisfied,
+                            received=r.figures.received,
+                            resolved=r.figures.resolved,
+                            rated=r.figures.rated,
+                            satisfied=r.figures.satisfied,
                         ),
                     )
-                    for r in reports_of(window, charted)[1].by_month
-                    for f in [r.figures]
+                    for r in county_months(
+                        [(s.id, s.name) for s in stations],
+                        window,
+                        now,
+                        self.tz,
+                        month_cells=charted.month_cells,
+                        undated=charted.undated,
+                        deadlines=self.deadlines,
+                    )
                 ]
             return StatsResult(period, per_station, county, replace(county, by_month=rows))
 

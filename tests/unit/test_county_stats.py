@@ -22,7 +22,7 @@ import pytest
 from bot.clock import ManualClock
 from bot.i18n import Catalog
 from bot.reporting import Reporting
-from bot.reports import Figures, Period, Report, build_report
+from bot.reports import Figures, Period, Report, build_report, chart_window
 from storage.db import Database
 from storage.reports import ReportsRepo
 from storage.repositories import Repos, UserRow
@@ -153,6 +153,18 @@ async def assert_equal_to_python(reporting: Reporting, admin: object) -> int:
             assert item.report.total == old.total
             assert item.report == breakdown(old)
             compared += old.total.received
+        # the chart's months (the six up to the period's end for a short period): what it
+        # draws equals the Python counts of those months
+        window = chart_window(period, reporting.tz)
+        _, window_report = await old_reports(reporting, ids, names, window)
+        drawn = [
+            (r.key, r.figures.received, r.figures.resolved, r.figures.rated, r.figures.satisfied)
+            for r in result.chart.by_month
+        ]
+        assert drawn == [
+            (r.key, r.figures.received, r.figures.resolved, r.figures.rated, r.figures.satisfied)
+            for r in window_report.by_month
+        ]
         # the figures are not trivially empty: lateness, durations and ratings all occur
         total = county_report.total
         assert total.received and total.overdue and total.on_time and total.rated
