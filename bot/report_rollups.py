@@ -119,14 +119,18 @@ class ReportRollups:
         """One bounded step: up to `stations` stations built, up to `changes` changes."""
         async with self.db.read() as conn:
             repo = ReportRollupRepo(conn)
-            unready = await repo.unready(self.zone, stations)
+            waiting = await repo.unready(self.zone)
+            unready = waiting[:stations]
             notes = await repo.stale(changes)
             unready_notes = await repo.stale_of(unready) if unready else []
             history = await repo.history(unready) if unready else None
-        building = set(unready)
+        # A station without a rollup is counted live and built whole from its wishes: notes
+        # about it need no cell rebuilt, only deleting (else the oldest notes of stations
+        # waiting for their turn would be rebuilt cell by cell, run after run).
+        building = set(waiting)
         cells: dict[str, set[str]] = defaultdict(set)
         for _, sid, created in notes:
-            if sid not in building:  # built whole below
+            if sid not in building:  # else built whole, in this run or a later one
                 cells[sid].add(month_key(_utc(created), self.tz))
         if not unready and not notes:
             return Refreshed(0, 0)

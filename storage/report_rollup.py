@@ -182,13 +182,13 @@ class ReportRollupRepo:
             ids += [int(r[0]) for r in rows]
         return ids
 
-    async def unready(self, tz: str, limit: int) -> list[str]:
-        """Stations without a rollup for `tz` (new, or built for another zone)."""
+    async def unready(self, tz: str) -> list[str]:
+        """Stations without a rollup for `tz` (new, or built for another zone), in id order."""
         rows = await fetch_all(
             self.conn,
             "SELECT s.id FROM stations s LEFT JOIN report_rollup_state r"
-            " ON r.station_id = s.id AND r.tz = ? WHERE r.station_id IS NULL ORDER BY s.id LIMIT ?",
-            [tz, limit],
+            " ON r.station_id = s.id AND r.tz = ? WHERE r.station_id IS NULL ORDER BY s.id",
+            [tz],
         )
         return [r[0] for r in rows]
 

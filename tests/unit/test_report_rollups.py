@@ -53,7 +53,9 @@ async def test_rollup_figures_equal_the_python_reports_through_changes(
 
     # built, in small steps as the scheduler does them
     first = await rollups.refresh(stations=4)
-    assert first.built == 4
+    # the bulk load's notes are about stations without a rollup yet: none is rebuilt as a
+    # cell, the two stations left are built whole on the next run
+    assert first.built == 4 and first.cells == 0
     done = await rollups.build_all()
     assert done.built == len(ids) - 4
     assert await stale_count(db) == 0
