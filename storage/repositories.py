@@ -39,6 +39,11 @@ RESPONSE_ROLES = ("deputy", "staff")
 
 
 
+# The open statuses (bot.domain.model.OPEN_STATUSES) as SQL, written as the partial indexes of
+# migrations 0016 and 0017 write them: SQLite uses a partial index only for this same term.
+OPEN = "status IN ('submitted','assigned','in_progress','reopened')"
+
+
 def marks(values: Sequence[object]) -> str:
     """Placeholders for an IN (…) list; one that matches nothing when `values` is empty."""
     return ",".join("?" * len(values)) or "NULL"
@@ -445,7 +450,7 @@ class Repos:
             self.conn,
             "SELECT d.id, d.categories, d.last_assigned_seq, u.unreachable_at, u.started_at,"
             " (SELECT COUNT(*) FROM wishes w WHERE w.deputy_id=d.id"
-            "   AND w.status IN ('submitted','assigned','in_progress','reopened')) AS open_count"
+            f"   AND w.{OPEN}) AS open_count"
             " FROM deputies d JOIN users u ON u.id=d.user_id"
             " WHERE d.station_id=? AND d.active=1",
             (station_id,),
@@ -644,8 +649,7 @@ class Repos:
         rows = await fetch_all(
             self.conn,
             f"SELECT * FROM wishes WHERE station_id IN ({marks})"
-            " AND status IN ('submitted','assigned','in_progress','reopened')"
-            " ORDER BY created_at, id" + ("" if limit is None else " LIMIT ?"),
+            f" AND {OPEN} ORDER BY created_at, id" + ("" if limit is None else " LIMIT ?"),
             [*station_ids, *([] if limit is None else [limit])],
         )
         return [_wish(r) for r in rows]
@@ -656,7 +660,7 @@ class Repos:
         row = await fetch_one(
             self.conn,
             f"SELECT COALESCE(SUM(n), 0) FROM station_status_counts WHERE station_id IN ({marks})"
-            " AND status IN ('submitted','assigned','in_progress','reopened')",
+            f" AND {OPEN}",
             list(station_ids),
         )
         return int(row[0]) if row else 0
@@ -674,7 +678,7 @@ class Repos:
     async def public_open_wishes(
         self, station_id: str, limit: int, offset: int
     ) -> tuple[list[Wish], int]:
-        where = "station_id=? AND public=1 AND status IN ('submitted','assigned','in_progress','reopened')"
+        where = f"station_id=? AND public=1 AND {OPEN}"
         rows = await fetch_all(
             self.conn,
             f"SELECT * FROM wishes WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",

@@ -223,3 +223,17 @@ async def test_the_leaders_loop_builds_the_rollup_and_keeps_it(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def test_the_open_statuses_in_sql_are_the_domains_and_the_indexes() -> None:
+    """storage/repositories.py OPEN is the term of the open-wish partial index (0017's
+    `wishes_open`: SQLite uses a partial index only for the same term) and names exactly the
+    domain's open statuses."""
+    import re
+
+    from bot.domain.model import OPEN_STATUSES
+    from storage.repositories import OPEN
+
+    assert set(re.findall(r"'(\w+)'", OPEN)) == {s.value for s in OPEN_STATUSES}
+    for name in ("0017_rollup.sql", "0017_rollup.postgresql.sql"):
+        assert f"WHERE {OPEN};" in (ROOT / "storage/migrations" / name).read_text(), name
