@@ -213,26 +213,23 @@ class Reporting:
             )
         unassigned = self.c.plain("reports.unassigned")
 
-        def reports_of(span: Period, c: _CountyCounts) -> tuple[dict[str, Report], Report]:
-            return county_reports(
+        def build_all() -> StatsResult:
+            reports, county = county_reports(
                 [(s.id, s.name) for s in stations],
                 self.c.plain("reports.county"),
-                span,
+                period,
                 now,
                 self.tz,
-                cells=c.cells,
-                month_cells=c.month_cells,
-                undated=c.undated,
-                durations=c.durations,
-                stored_durations=c.stored_durations,
+                cells=counted.cells,
+                month_cells=counted.month_cells,
+                undated=counted.undated,
+                durations=counted.durations,
+                stored_durations=counted.stored_durations,
                 category_names=categories,
                 deputy_names=deputies,
                 unassigned_name=unassigned,
                 deadlines=self.deadlines,
             )
-
-        def build_all() -> StatsResult:
-            reports, county = reports_of(period, counted)
             per_station = [
                 StationReport(s, counts[s.id], reports[s.id]) for s in stations if s.id in counts
             ]
