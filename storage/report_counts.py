@@ -22,7 +22,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.county_stats import COUNT_FIELDS, Counts, DurationTexts
+from bot.county_stats import Counts, DurationTexts
 from bot.reports import WishFacts
 from storage.db import fetch_all
 from storage.reports import _facts
@@ -84,15 +84,7 @@ _PARTS = {
 }
 
 
-_N = len(COUNT_FIELDS)
-
-
-def row_counts(row: Sequence[Any], first: int) -> Counts:
-    """The sums as ints (a SUM over no row is NULL; PostgreSQL's are read as ints already)."""
-    return tuple([v or 0 for v in row[first : first + _N]])
-
-
-def _counted(rows: Sequence[Sequence[Any]], keys: int) -> list[tuple[Any, ...]]:
+def counted_rows(rows: Sequence[Sequence[Any]], keys: int) -> list[tuple[Any, ...]]:
     """Each row as (its `keys` leading values..., counts). Rows are unpacked, not indexed: a
     PostgreSQL row (storage/postgres.py Row) indexes in Python, unpacks in C, and a county's
     year reads 60 000 of them."""
@@ -133,7 +125,7 @@ class ReportCountsRepo:
             " GROUP BY w.station_id, w.category_id, COALESCE(w.deputy_id, 0)",
             [_ts(now), *ids, _ts(start), _ts(end)],
         )
-        return [(sid, cat, int(dep), counts) for sid, cat, dep, counts in _counted(rows, 3)]
+        return [(sid, cat, int(dep), counts) for sid, cat, dep, counts in counted_rows(rows, 3)]
 
     async def month_cells(
         self,
@@ -155,7 +147,7 @@ class ReportCountsRepo:
             f"{self._where(ids, part)} AND {DUE} GROUP BY w.station_id, 2",
             [*bounds, _ts(now), *ids, _ts(months[0][1]), _ts(months[-1][2])],
         )
-        return [(sid, key, counts) for sid, key, counts in _counted(rows, 2) if key is not None]
+        return [(sid, key, counts) for sid, key, counts in counted_rows(rows, 2) if key is not None]
 
     async def undated(
         self, station_ids: Sequence[str], start: datetime, end: datetime

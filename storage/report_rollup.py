@@ -19,7 +19,7 @@ import aiosqlite
 
 from bot.county_stats import COUNT_FIELDS, Counts
 from storage.db import fetch_all, fetch_one
-from storage.report_counts import DUE, RESOLVED, SUMS, row_counts, settled
+from storage.report_counts import DUE, RESOLVED, SUMS, counted_rows, settled
 from storage.repositories import _ts, marks
 
 COLUMNS = tuple(f"n_{f}" for f in COUNT_FIELDS)
@@ -115,7 +115,7 @@ class ReportRollupRepo:
                     " GROUP BY dim, station_id, key",
                     [*part, *params],
                 )
-                for dim, sid, key, *counts in map(tuple, rows):  # unpacked: see _counted
+                for dim, sid, key, *counts in map(tuple, rows):  # unpacked: see report_counts.counted_rows
                     if dim[-1] == "c":
                         result.append((sid, key, None, tuple(counts)))
                     elif dim[-1] == "d":
@@ -230,7 +230,9 @@ class ReportRollupRepo:
                 [*params, _ts(now), *part, _ts(months[0][1]), _ts(months[-1][2])],
             )
             result += [
-                (r[0], r[1], r[2], int(r[3]), row_counts(r, 4)) for r in rows if r[1] is not None
+                (sid, month, cat, int(dep), counts)
+                for sid, month, cat, dep, counts in counted_rows(rows, 4)
+                if month is not None
             ]
         return result
 
