@@ -12,6 +12,7 @@ person who asked as an `Attachment` of the reply, never through the outbox.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The commands this module answers (bot/conversation/router.py routes them here).
-COMMANDS = frozenset({"queue", "unassigned", "assign", "mywork", "overdue", "stats", "export"})
 # Its buttons (the wish card's own buttons are bot/conversation/work.py's).
 VERBS = frozenset({act.PUSH, act.FOLLOW_UP})
 
@@ -61,27 +61,6 @@ def _supervisor(t: Turn) -> Supervisor:
     if t.supervisor is None:  # not wired (a test of the resident flows): nobody supervises
         raise NotAllowed("overdue")
     return t.supervisor
-
-
-async def command(t: Turn, name: str, args: str) -> None:
-    words = args.split()
-    match name:
-        case "queue":
-            await queue(t)
-        case "unassigned":
-            await unassigned(t)
-        case "assign":
-            await assign(t, words)
-        case "mywork":
-            await mywork(t, words)
-        case "overdue":
-            await overdue(t)
-        case "stats":
-            await stats(t, words)
-        case "export":
-            await export(t, words)
-        case _:
-            raise InvalidInput("stale")
 
 
 async def action(t: Turn, a: act.Action) -> None:
@@ -428,3 +407,16 @@ async def export(t: Turn, words: list[str]) -> None:
     log.info("export of station %s (%d wishes) made", result.station.id, result.wishes)
     filename = f"{result.station.id}-{period.label}.xlsx"
     t.send(OutMessage(text=caption, attachment=Attachment(data, filename, XLSX, DOCUMENT)))
+
+
+# The desk's commands, by name: the router's table takes them in (bot/conversation/router.py).
+HANDLERS: dict[str, Callable[[Turn, str], Awaitable[None]]] = {
+    "queue": lambda t, _: queue(t),
+    "unassigned": lambda t, _: unassigned(t),
+    "assign": lambda t, args: assign(t, args.split()),
+    "mywork": lambda t, args: mywork(t, args.split()),
+    "overdue": lambda t, _: overdue(t),
+    "stats": lambda t, args: stats(t, args.split()),
+    "export": lambda t, args: export(t, args.split()),
+}
+COMMANDS = frozenset(HANDLERS)

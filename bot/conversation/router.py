@@ -54,8 +54,9 @@ HANDLERS: dict[str, Callable[[Turn, str], Awaitable[None]]] = {
     "faq_add": faq_admin.add,
     "faq_reload": lambda t, _: faq_admin.reload(t),
     "broadcast": lambda t, _: broadcast.begin(t),
+    **desk.HANDLERS,
 }
-COMMANDS = frozenset(HANDLERS) | desk.COMMANDS
+COMMANDS = frozenset(HANDLERS)
 MENU = ("new", "my", "wall", "faq")  # the main menu's buttons: the same as their commands
 BROADCAST_VERBS = frozenset(
     {act.BROADCAST_SCOPE, act.BROADCAST_PAGE, act.BROADCAST_CANCEL, act.BROADCAST_AUDIENCE}
@@ -99,8 +100,6 @@ async def route(t: Turn, bot_name: str) -> None:
 async def command(t: Turn, name: str, args: str) -> None:
     if name in HANDLERS:
         await HANDLERS[name](t, args)
-    elif name in desk.COMMANDS:
-        await desk.command(t, name, args)
     elif name == "link":  # not in COMMANDS: a channel that offers linking (WeChat) passes it
         await link(t, args)
     else:
