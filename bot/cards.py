@@ -60,6 +60,21 @@ class Cards:
             return self.c.plain("age.today")
         return self.c.plain("age.days", days=days)
 
+    def list_line(self, c: Catalog, wish: Wish, category: str, now: datetime) -> Markup:
+        """One wish in a list ("my wishes", a deputy's or staff member's queue), in the reader's
+        catalog `c`: receipt · category · status · age."""
+        return c.t(
+            "my.line",
+            receipt=wish.receipt,
+            category=category,
+            status=self.status(wish.status),
+            age=self.age(wish.created_at, now),
+        )
+
+    def list_label(self, wish: Wish) -> str:
+        """The button under a list that opens the wish: receipt · status."""
+        return f"{wish.receipt} · {self.status(wish.status)}"
+
     def due_line(self, status: Status, dues: DueDates | None) -> Markup:
         """'⏰ 受理时限 … · 办结时限 …' on its own line (leading newline) for an open wish; empty
         when it has no due dates (a deployment without supervision) or is no longer open."""

@@ -99,21 +99,8 @@ async def queue(t: Turn) -> None:
     now = liaison.core.clock.now()
     cards = liaison.core.cards
     dues = await due_suffixes(t, [w for w, _ in shown])  # 受理/办结时限
-    lines = [
-        c.t(
-            "my.line",
-            receipt=w.receipt,
-            category=cat,
-            status=cards.status(w.status),
-            age=cards.age(w.created_at, now),
-        )
-        + dues.get(w.id, "")
-        for w, cat in shown
-    ]
-    buttons = [
-        [Button(f"{w.receipt} · {cards.status(w.status)}", wish_action(ACT_VIEW, w.id))]
-        for w, _ in shown
-    ]
+    lines = [cards.list_line(c, w, cat, now) + dues.get(w.id, "") for w, cat in shown]
+    buttons = [[Button(cards.list_label(w), wish_action(ACT_VIEW, w.id))] for w, _ in shown]
     t.say(
         Markup(c.t("queue.header", count=total) + "\n" + "\n".join(lines)),
         keyboard(*buttons),

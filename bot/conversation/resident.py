@@ -258,20 +258,8 @@ async def my_wishes(t: Turn, page_no: int = 0) -> None:
         return
     now = liaison.core.clock.now()
     cards = liaison.core.cards
-    lines = [
-        c.t(
-            "my.line",
-            receipt=w.receipt,
-            category=cat,
-            status=cards.status(w.status),
-            age=cards.age(w.created_at, now),
-        )
-        for w, cat in page.items
-    ]
-    buttons = [
-        [Button(f"{w.receipt} · {cards.status(w.status)}", button(act.VIEW, w.id))]
-        for w, _ in page.items
-    ]
+    lines = [cards.list_line(c, w, cat, now) for w, cat in page.items]
+    buttons = [[Button(cards.list_label(w), button(act.VIEW, w.id))] for w, _ in page.items]
     nav = []
     if page_no > 0:
         nav.append(Button(c.plain("btn.prev"), button(act.MY_PAGE, arg=page_no - 1)))
