@@ -171,19 +171,24 @@ class Retention:
         rows' transactions have committed."""
         removed = 0
         cutoff = fresh.timestamp()
-        for folder in self.files:
-            found = await asyncio.to_thread(_old_files, folder, cutoff)
+        # Folders by directory: should the operator point LIAISON_WECHAT_MEDIA_DIR at the web
+        # uploads' folder, a file is deleted only if it is unused under every name it may have.
+        folders: dict[Path, list[FolderMedia]] = {}
+        for media in self.files:
+            folders.setdefault(media.folder.absolute(), []).append(media)
+        for directory, kinds in folders.items():
+            found = await asyncio.to_thread(_old_files, directory, kinds, cutoff)
             for i in range(0, len(found), BATCH):
                 chunk = found[i : i + BATCH]
-                refs = [ref for ref, _ in chunk if ref is not None]
+                refs = [ref for names, _ in chunk for ref in names]
                 async with self.db.read() as conn:
                     used = await RetentionRepo(conn).photo_refs_in_use(refs)
-                for ref, path in chunk:
-                    if ref is not None and (ref in used or ref in keep):
+                for names, path in chunk:
+                    if any(ref in used or ref in keep for ref in names):
                         continue
-                    # Checked again at the moment of deleting, with no await in between: a WeChat
-                    # image received again since the listing had its time renewed (wechat/webhook.py),
-                    # and is kept for its new draft.
+                    # Checked again at the moment of deleting, with no await in between: a
+                    # WeChat image received again since the listing had its time renewed
+                    # (wechat/webhook.py), and is kept for its new draft.
                     try:
                         if path.stat().st_mtime >= cutoff:
                             continue
@@ -194,28 +199,30 @@ class Retention:
         return removed
 
 
-def _old_files(folder: FolderMedia, cutoff: float) -> list[tuple[str | None, Path]]:
-    """The folder's photo files (reference, path) last written before `cutoff`, and its partial
-    uploads (no reference) as old. Names that are not the folder's own kind are left alone."""
-    found: list[tuple[str | None, Path]] = []
+def _old_files(
+    directory: Path, kinds: list[FolderMedia], cutoff: float
+) -> list[tuple[tuple[str, ...], Path]]:
+    """The directory's photo files last written before `cutoff`, each with the references it
+    may be known by (one per kind of kept photo whose name it has), and its partial uploads
+    (`<id>.part`, known by none). Names of no kind are left alone."""
+    found: list[tuple[tuple[str, ...], Path]] = []
     try:
-        entries = list(os.scandir(folder.folder))
+        entries = list(os.scandir(directory))
     except FileNotFoundError:  # the channel never stored anything
         return found
     for entry in entries:
         stem, dot, suffix = entry.name.rpartition(".")
         if not dot or suffix not in ("jpg", "part"):
             continue
-        ref = folder.prefix + stem
-        path = folder.path_of(ref)
-        if path is None or not entry.is_file(follow_symlinks=False):
+        names = tuple(k.prefix + stem for k in kinds if k.path_of(k.prefix + stem) is not None)
+        if not names or not entry.is_file(follow_symlinks=False):
             continue
         try:
             if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
                 continue
         except FileNotFoundError:
             continue
-        found.append((ref, path) if suffix == "jpg" else (None, path.with_suffix(".part")))
+        found.append((names if suffix == "jpg" else (), Path(entry.path)))
     return found
 
 

@@ -266,3 +266,21 @@ def test_the_running_bot_sweeps_the_folders_the_channels_keep(tmp_path: Path) ->
 def test_the_photos_period_is_at_least_a_day(days: int, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Settings(_env_file=None, retention_photos_days=days)  # type: ignore[call-arg]
+
+
+async def test_one_folder_for_both_channels_deletes_only_what_neither_uses(
+    liaison: Liaison, db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    """LIAISON_WECHAT_MEDIA_DIR set to the web uploads' folder: a WeChat image's name is also
+    a web upload's kind of name; it is kept while a wish has it under either."""
+    shared = tmp_path / "photos"
+    shared.mkdir()
+    kinds = (web_uploads(shared), wechat_images(shared))
+    used, unused = shared / f"{SHARED}.jpg", shared / f"{OLD_WECHAT}.jpg"
+    for path in (used, unused):
+        path.write_bytes(b"\xff\xd8 photo")
+        Folders.age(path, clock.now())
+    await wish_with_photos(liaison, RESIDENT, "路灯坏了", [f"wechat-media:{SHARED}"])
+    clock.advance(hours=25)
+    done = await Retention(db, clock, POLICY, files=kinds).prune()
+    assert done["photo_files"] == 1 and used.exists() and not unused.exists()
