@@ -20,7 +20,7 @@ from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher, Transport
 from bot.faq_service import FaqService
 from bot.i18n import Catalog
-from bot.media import MediaRegistry, wechat_images
+from bot.media import MediaRegistry, kept_photo_folders, wechat_images
 from bot.operator import ConfigError, base_url_host
 from bot.pacing import Limits, Pacer
 from bot.report_rollups import ReportRollups
@@ -245,6 +245,17 @@ class ExemptPeople:
             await self.refresh()
 
 
+def _retention(settings: Settings, db: Database, clock: Clock) -> Retention:
+    """The retention job, with the folders of photo files the channels keep (web uploads beside
+    the database, WeChat images in LIAISON_WECHAT_MEDIA_DIR), so their files age out too."""
+    return Retention(
+        db,
+        clock,
+        settings.retention(),
+        files=kept_photo_folders(settings.database, settings.wechat_media_dir),
+    )
+
+
 def new_liaison(settings: Settings, db: Database, catalog: Catalog, clock: Clock) -> Liaison:
     """The use cases as settings configure them, the same with or without Telegram (county
     admins are named by their Telegram ids: LIAISON_STAFF_IDS)."""
@@ -285,7 +296,7 @@ async def build(
         digest_hour=settings.digest_hour,
         rating_reminder_days=settings.rating_reminder_days,
         followup_days=settings.followup_days,
-        retention=Retention(db, clock, settings.retention()),
+        retention=_retention(settings, db, clock),
     )
     if config is not None:
         await liaison.directory.sync_config(config)
@@ -533,7 +544,7 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
     supervisor = Supervisor(
         db, catalog, liaison, digest_hour=settings.digest_hour,
         rating_reminder_days=settings.rating_reminder_days, followup_days=settings.followup_days,
-        retention=Retention(db, clock, settings.retention()),
+        retention=_retention(settings, db, clock),
     )  # fmt: skip
     talk = Conversation(liaison, catalog, faq, supervisor=supervisor)
     web = await build_web(

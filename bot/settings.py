@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     retention_links_days: int = Field(default=30, ge=1)
     retention_session_hours: int = Field(default=24, ge=1)
     retention_faq_miss_days: int = Field(default=90, ge=1)
+    # the photos of a wish (references and kept files) this long after it was finished
+    retention_photos_days: int = Field(default=180, ge=1)
 
     def retention(self) -> RetentionPolicy:
         return RetentionPolicy(
@@ -69,6 +71,7 @@ class Settings(BaseSettings):
             links_days=self.retention_links_days,
             session_hours=self.retention_session_hours,
             faq_miss_days=self.retention_faq_miss_days,
+            photos_days=self.retention_photos_days,
         )
     # How long one Bot API call may take before it counts as a network error (and is retried).
     http_timeout: float = Field(default=15.0, gt=0)

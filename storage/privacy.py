@@ -7,6 +7,7 @@ Every prune deletes at most `limit` rows per call, so the scheduler can work in 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,9 @@ _FINISHED_OUTBOX = (
     " (SELECT id FROM broadcasts WHERE status = 'sending'))"
 )
 _FINAL = "('closed', 'declined', 'withdrawn')"
+# A kept photo's reference in any text (a session's JSON, a broadcast's list): bot/media.py's
+# prefixes and the characters of their ids.
+_PHOTO_REF = re.compile(r"(?:web|wechat-media):[A-Za-z0-9_-]{1,128}")
 
 
 class RetentionRepo:
@@ -65,6 +69,73 @@ class RetentionRepo:
             (_ts(before), limit),
         )
         return cur.rowcount
+
+    # -- photos (bot/retention.py: the rows here, then the files nothing refers to any more) --
+
+    async def prune_photos(self, before: datetime, limit: int) -> int:
+        """The photos of wishes finished (closed, declined, withdrawn) before `before`: every
+        channel's reference (a Telegram file id is only that; the files this process keeps
+        are deleted by the sweep once no row refers to them). The wish keeps its text."""
+        cur = await self.conn.execute(
+            "DELETE FROM wish_attachments WHERE id IN (SELECT a.id FROM wish_attachments a"
+            f" JOIN wishes w ON w.id = a.wish_id WHERE a.kind = 'photo' AND w.status IN {_FINAL}"
+            " AND w.closed_at IS NOT NULL AND w.closed_at < ? ORDER BY a.id LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
+
+    async def prune_uploads(
+        self, before: datetime, limit: int, keep: frozenset[str], after: str = ""
+    ) -> tuple[int, str | None]:
+        """Web uploads made before `before` that no wish has (its photos aged out or purged, a
+        draft abandoned: the uploader could still fetch them at /u/<id>.jpg), except those in
+        `keep` (a draft or a broadcast still refers to them). Looks at `limit` of them with ids
+        after `after`; returns how many it deleted and the last id it looked at (None when it
+        saw fewer than `limit`: the end), so kept ones never hold the others back."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT u.id FROM web_uploads u WHERE u.id > ? AND u.created_at < ? AND NOT EXISTS"
+            " (SELECT 1 FROM wish_attachments a WHERE a.file_ref = 'web:' || u.id)"
+            " ORDER BY u.id LIMIT ?",
+            (after, _ts(before), limit),
+        )
+        ids = [str(r[0]) for r in rows if f"web:{r[0]}" not in keep]
+        if ids:
+            await self.conn.execute(f"DELETE FROM web_uploads WHERE id IN ({marks(ids)})", ids)
+        return len(ids), (str(rows[-1][0]) if len(rows) == limit else None)
+
+    async def referenced_elsewhere(self) -> frozenset[str]:
+        """Photo references outside the wishes' attachments: in a flow under way (a draft's
+        photos, a broadcast being written; found in the session's text whatever the flow's
+        shape) and in broadcasts (a station's notice, kept with it)."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT data FROM sessions WHERE data LIKE '%web:%' OR data LIKE '%wechat-media:%'"
+            " UNION ALL SELECT photos FROM broadcasts WHERE photos <> '[]'",
+        )
+        return frozenset(ref for r in rows for ref in _PHOTO_REF.findall(str(r[0])))
+
+    async def photo_refs_in_use(self, refs: list[str]) -> set[str]:
+        """Which of these references a wish or a web upload row still has."""
+        used: set[str] = set()
+        for i in range(0, len(refs), 500):  # bounded statements (SQLite's variable limit)
+            chunk = refs[i : i + 500]
+            rows = await fetch_all(
+                self.conn,
+                "SELECT DISTINCT file_ref FROM wish_attachments"
+                f" WHERE file_ref IN ({marks(chunk)})",
+                chunk,
+            )
+            used.update(str(r[0]) for r in rows)
+            uploads = [r[len("web:") :] for r in chunk if r.startswith("web:")]
+            if uploads:
+                rows = await fetch_all(
+                    self.conn,
+                    f"SELECT id FROM web_uploads WHERE id IN ({marks(uploads)})",
+                    uploads,
+                )
+                used.update(f"web:{r[0]}" for r in rows)
+        return used
 
 
 @dataclass(frozen=True)

@@ -443,9 +443,14 @@ async def _visible_wish(ctx: WebContext, account: str, receipt: str) -> dict[str
         if wish is None:
             return None
         repo = WebRepo(conn)
-        if wish.id not in await repo.granted(account) and not await repo.owns(account, wish.id):
-            return None
-        photos = await repo.photo_refs(wish.id)
+        allowed = wish.id in await repo.granted(account) or await repo.owns(account, wish.id)
+        user_id = None if allowed else await repo.logged_in(account)
+    # a deputy or staff member logged in on this browser: the wish's details' own rule (its
+    # deputy, its station's staff), as for its photos; anyone else gets the 404 of no wish
+    if not allowed and (user_id is None or not await _may_see(ctx, user_id, wish.id)):
+        return None
+    async with ctx.db.read() as conn:
+        photos = await WebRepo(conn).photo_refs(wish.id)
         category = (await Repos(conn).category_names()).get(wish.category_id, wish.category_id)
     return {
         "receipt": wish.receipt, "text": wish.text, "state": ctx.cards.status(wish.status),
@@ -562,9 +567,16 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def _log_in(request: web.Request, token: str) -> web.StreamResponse:
     ctx = request.app[CTX]
+    refused = False
     async with ctx.db.transaction() as conn:
         repo = WebRepo(conn)
         user_id = await repo.use_login_token(digest(token), ctx.clock.now())
+        if user_id is not None and not await repo.is_worker(user_id):
+            # Removed, deactivated or no longer a deputy or staff member since the link was
+            # made: asked again with the rule that gave the link (bot/logins.py). The link is
+            # used up all the same (it must never work later) and logs nobody in.
+            log.info("web login refused: user %s is no longer a deputy or staff member", user_id)
+            refused, user_id = True, None
         account = await repo.web_account_of(user_id) if user_id is not None else None
         if user_id is not None and account is None:
             # a person on Telegram: a fresh web account for this browser, tied to them
@@ -573,6 +585,9 @@ async def _log_in(request: web.Request, token: str) -> web.StreamResponse:
             # ... and one of their accounts, so the conversation knows this browser as them
             # (their rights, their cards); Telegram still comes first for what is pushed
             await Repos(conn).add_account(user_id, "web", account, account, ctx.clock.now())
+    if refused:
+        text = ctx.catalog.plain("web.login_no_longer_worker")
+        return _page(request, "notice.html", None, status=403, text=text)
     if user_id is None or account is None:
         text = ctx.catalog.plain("web.login_invalid", minutes=LOGIN_LINK_MINUTES)
         return _page(request, "notice.html", None, status=404, text=text)

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -485,6 +486,11 @@ class WeChatWebhook:
         if self.config.media_dir is not None:
             self.config.media_dir.mkdir(parents=True, exist_ok=True)
             target = self.config.media_dir / f"{digest}.jpg"
-            if not target.exists():
+            try:
+                # The same picture again (a file is named by its content): its time renewed,
+                # in the event loop, so retention's sweep (bot/retention.py) keeps it for this
+                # new draft even if an old wish's reference to it has just aged out.
+                os.utime(target)
+            except FileNotFoundError:
                 await asyncio.to_thread(target.write_bytes, data)
         return f"wechat-media:{digest}"

@@ -1,0 +1,29 @@
+"""A WeChat image received again (the same picture: the same file, named by its content) has
+its file's time renewed, so retention's sweep (bot/retention.py), which deletes kept files no
+row refers to once they are older than a draft can be, keeps it for the new draft. Before,
+the file kept the time of its first arrival."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tests.web.test_web_pages import _jpeg_with_gps
+from tests.wechat.test_webhook import OPENID, Rig, rig
+
+__all__ = ["rig"]
+
+
+async def test_the_same_picture_again_renews_its_file(rig: Rig, tmp_path: Path) -> None:
+    picture = _jpeg_with_gps()
+    rig.fake.media["FIRST"] = picture
+    rig.fake.media["AGAIN"] = picture  # another media id, the same bytes
+    await rig.fake.push(rig.fake.xml(OPENID, "image", PicUrl="http://mmbiz/x.jpg", MediaId="FIRST"))
+    ref = rig.conversation.seen[0].photos[0]
+    path = tmp_path / "media" / f"{ref.split(':')[1]}.jpg"
+    long_ago = time.time() - 200 * 86400  # an old wish's photo, its reference aged out
+    os.utime(path, (long_ago, long_ago))
+    await rig.fake.push(rig.fake.xml(OPENID, "image", PicUrl="http://mmbiz/x.jpg", MediaId="AGAIN"))
+    assert rig.conversation.seen[1].photos == (ref,)
+    assert path.stat().st_mtime > long_ago + 100 * 86400
