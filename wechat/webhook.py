@@ -310,9 +310,11 @@ class WeChatWebhook:
 
     async def replay(self, limit: int = 1000) -> int:
         """At start-up: pushes stored but never processed (the process stopped in between) are
-        processed now, their answers sent by 客服 (WeChat stopped waiting long ago)."""
+        processed now, their answers sent by 客服 (WeChat stopped waiting long ago). In the
+        order they were stored, as they were taken live: an event's id is a negative hash and
+        would otherwise come before the same person's earlier messages."""
         async with self.db.read() as conn:
-            rows = await Repos(conn).inbox_pending(CHANNEL, limit)
+            rows = await Repos(conn).inbox_pending(CHANNEL, limit, in_arrival_order=True)
         for uid, payload, attempts in rows:
             try:
                 push = None if attempts >= INBOX_MAX_ATTEMPTS else parse_push(payload.encode())

@@ -448,3 +448,77 @@ async def test_a_push_during_the_start_up_replay_waits_for_the_replayed_ones(
     assert await replay == 1
     await rig.fake.wait_until(lambda: len(rig.fake.custom) == 2)
     assert [e.text for e in rig.conversation.seen] == ["断电前", "重启后"]
+
+
+async def test_the_start_up_replay_follows_arrival_order_not_the_ids(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """A resident wrote, then tapped a menu item; the process stopped before either was handled.
+    An event's inbox id is a negative hash (a message's is its MsgId), so ordered by id the
+    click came first: the replay handles them in the order they were stored (wxfix)."""
+    from storage.repositories import Repos
+    from wechat.messages import parse_push as parse
+    from wechat.webhook import update_id
+
+    message = rig.fake.text(OPENID, "先写的话")
+    click = rig.fake.event(OPENID, "CLICK", "MY")
+    later = rig.fake.text(OPENID, "最后一句")
+    ids = [update_id(parse(xml.encode())) for xml in (message, click, later)]
+    assert ids[1] < 0 < ids[0] < ids[2]  # by id the click would be replayed first
+    for xml, uid in zip((message, click, later), ids, strict=True):
+        async with rig.db.transaction() as conn:  # stored as _take does, one push at a time
+            await Repos(conn).inbox_add("wechat", uid, xml, clock.now())
+            await WeChatRepo(conn).open_window(OPENID, "message", clock.now())
+    rig.fake.open_window(OPENID, "message")
+    assert await rig.webhook.replay() == 3
+    seen = rig.conversation.seen
+    assert [(e.text, e.command) for e in seen] == [("先写的话", ""), ("", "my"), ("最后一句", "")]
+
+
+async def test_telegram_updates_are_still_replayed_in_update_id_order(
+    db: Database, clock: ManualClock
+) -> None:
+    """Telegram's update ids are its arrival order: stored out of order (a batch written after a
+    later one), they are still taken by id; WeChat's by the order stored."""
+    from storage.repositories import Repos
+
+    async with db.transaction() as conn:
+        repos = Repos(conn)
+        for channel in ("telegram", "wechat"):
+            await repos.inbox_add(channel, 12, "{}", clock.now())
+            await repos.inbox_add(channel, 11, "{}", clock.now())
+            await repos.inbox_add(channel, -5, "{}", clock.now())
+    async with db.read() as conn:
+        repos = Repos(conn)
+        assert [r[0] for r in await repos.inbox_pending("telegram", 10)] == [-5, 11, 12]
+        by_arrival = await repos.inbox_pending("wechat", 10, in_arrival_order=True)
+        assert [r[0] for r in by_arrival] == [12, 11, -5]
+
+
+async def test_migration_0018_numbers_the_pushes_already_stored_in_arrival_order(
+    db: Database, clock: ManualClock
+) -> None:
+    """A database from before the arrival numbers, with pushes pending at the upgrade: they get
+    numbers in the order they came, and a push stored afterwards comes after them."""
+    from storage.db import migrations
+    from storage.repositories import Repos
+    from tests.engines import ON_POSTGRES
+
+    version = next(v for v, name, _ in migrations() if name.endswith("_wxfix.sql"))
+    async with db.transaction() as conn:  # the inbox as it was before 0018
+        if not ON_POSTGRES:
+            await conn.execute("DROP TRIGGER inbox_number")
+            await conn.execute("DROP INDEX inbox_arrival")
+        await conn.execute("ALTER TABLE inbox DROP COLUMN seq")
+        await conn.execute("DELETE FROM schema_migrations WHERE version=?", (version,))
+    for uid in (12, 11, -5):
+        async with db.transaction() as conn:
+            await Repos(conn).inbox_add("wechat", uid, "<xml/>", clock.now())
+        clock.advance(seconds=1)
+    await db.close()
+    await db.connect()  # applies 0018 (the coordinator may renumber it) again
+    async with db.transaction() as conn:
+        await Repos(conn).inbox_add("wechat", -9, "<xml/>", clock.now())
+    async with db.read() as conn:
+        pending = await Repos(conn).inbox_pending("wechat", 10, in_arrival_order=True)
+    assert [p[0] for p in pending] == [12, 11, -5, -9]
