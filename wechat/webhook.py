@@ -135,11 +135,16 @@ class WebhookConfig:
 @dataclass
 class _Pending:
     """A push being answered: whether the answer went as the passive reply, and whether WeChat
-    already retried it (then the first connection is dead and the answer must go by 客服)."""
+    already retried it (then the first connection is dead and the answer must go by 客服).
+    `answered` is set, with `messages`, while the push's turn still holds the person's lock;
+    the turn ends only once `decided` is set, so the passive reply's numbered options are
+    stored before the same person's next push is read."""
 
     passive: bool = False
     retried: bool = False
     decided: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    messages: list[OutMessage] = field(default_factory=list)
 
 
 @dataclass
@@ -277,27 +282,34 @@ class WeChatWebhook:
                 pending.retried = True
             return []
         pending = self._pending[uid] = _Pending()  # before any await: one processing per push
-        task = asyncio.create_task(self._in_turn(push, uid))
+        task = asyncio.create_task(self._in_turn(push, uid, pending))
         self._keep(task)
         # Whoever is late sends the answer by 客服: the follow-up waits for this handler's decision
         # (made, or abandoned when WeChat hangs up and the handler is cancelled).
         self._spawn(self._finish_later(task, push.from_user, pending))
+        answered = asyncio.ensure_future(pending.answered.wait())
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.config.answer_within)
-            if not done or task.exception() is not None:
+            # the answer (the turn then waits for this decision), or the turn's failure
+            await asyncio.wait(
+                {task, answered},
+                timeout=self.config.answer_within,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not pending.answered.is_set():
                 return []
-            messages = task.result()
+            messages = pending.messages
             rendered = [render(m, self.channel.catalog, self.channel.msgmenu) for m in messages]
             texts = [t for r in rendered for t in r.texts]
             actions = [a for r in rendered for a in r.actions]
             if len(texts) != 1 or pending.retried or not alive():
                 return []
-            if actions:
+            if actions:  # inside the person's turn: their next push ("2") reads these
                 async with self.db.transaction() as conn:
                     await WeChatRepo(conn).set_options(push.from_user, actions, self.clock.now())
             pending.passive = True
             return texts
         finally:
+            answered.cancel()
             pending.decided.set()
             self._pending.pop(uid, None)
 
@@ -357,11 +369,16 @@ class WeChatWebhook:
             except DeliveryError as exc:
                 log.warning("wechat answer not delivered: %s", exc.failure.value)
 
-    async def _in_turn(self, push: Push, uid: int) -> list[OutMessage]:
+    async def _in_turn(
+        self, push: Push, uid: int, pending: _Pending | None = None
+    ) -> list[OutMessage]:
         """`_process`, after the same person's earlier pushes: a resident who taps 我要留言 and
         at once types the wish, or sends a story in two parts, must have them handled in that
         order (a second push handled while the first still runs would change what the
-        conversation does). Other people's pushes never wait on this person's."""
+        conversation does). Other people's pushes never wait on this person's.
+
+        A live push (`pending`) keeps the turn until its handler has decided on the passive
+        reply and stored that reply's numbered options: a "2" sent at once must find them."""
         openid = push.from_user
         turn = self._turns.get(openid)
         if turn is None:
@@ -369,7 +386,12 @@ class WeChatWebhook:
         turn.users += 1  # before any await: the turn is not dropped while this push waits
         try:
             async with turn.lock:
-                return await self._process(push, uid)
+                messages = await self._process(push, uid)
+                if pending is not None and not pending.decided.is_set():
+                    pending.messages = messages
+                    pending.answered.set()
+                    await pending.decided.wait()  # the handler's: at most `answer_within` away
+                return messages
         finally:
             turn.users -= 1
             if turn.users == 0:  # nobody holds or waits for it: the dict holds no idle resident

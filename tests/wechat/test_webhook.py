@@ -522,3 +522,73 @@ async def test_migration_0018_numbers_the_pushes_already_stored_in_arrival_order
     async with db.read() as conn:
         pending = await Repos(conn).inbox_pending("wechat", 10, in_arrival_order=True)
     assert [p[0] for p in pending] == [12, 11, -5, -9]
+
+
+async def test_a_number_sent_at_once_reads_the_options_of_the_passive_reply_before_it(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resident is shown numbered options as the passive reply and sends "2" straight away:
+    the "2" is read only after those options are stored (inside the person's turn; they were
+    stored after it, so the "2" could be read first and taken as plain text). Driven by
+    events: the "2" is queued behind the first push, and the old code's storing is held until
+    the "2" has been read, which makes its order deterministic."""
+    original_in_turn = rig.webhook._in_turn
+    original_set, original_option = WeChatRepo.set_options, WeChatRepo.option
+    release, held, second_queued = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    first_turn_over, second_read = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+    first_uid: list[int] = []
+
+    async def in_turn(push: Any, uid: int, *rest: Any) -> Any:
+        if first_uid and uid != first_uid[0]:
+            second_queued.set()  # the "2": it waits for the first push's turn from here
+        try:
+            return await original_in_turn(push, uid, *rest)
+        finally:
+            if uid == first_uid[0]:
+                first_turn_over.set()
+
+    async def set_options(repo: WeChatRepo, openid: str, actions: list[str], now: Any) -> None:
+        if first_turn_over.is_set():  # stored after the turn (old code): the "2" goes first
+            await asyncio.wait_for(second_read.wait(), 30)
+        order.append("options stored")
+        await original_set(repo, openid, actions, now)
+
+    async def option(repo: WeChatRepo, openid: str, number: int) -> str | None:
+        order.append(f"option {number} read")
+        second_read.set()
+        return await original_option(repo, openid, number)
+
+    handle = rig.conversation.handle
+    card = OutMessage(
+        text="请选择类别",
+        buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+    )
+
+    async def held_first(event: Input) -> Reply:
+        if event.command != "new":
+            return await handle(event)  # the "2": answered with what it was read as
+        rig.conversation.seen.append(event)
+        held.set()
+        await release.wait()
+        return Reply((card,))
+
+    monkeypatch.setattr(rig.webhook, "_in_turn", in_turn)
+    monkeypatch.setattr(WeChatRepo, "set_options", set_options)
+    monkeypatch.setattr(WeChatRepo, "option", option)
+    rig.conversation.handle = held_first  # type: ignore[method-assign]
+    xml = rig.fake.text(OPENID, "/new")
+    first_uid.append(int(parse_push(xml.encode()).msg_id))
+    first = asyncio.create_task(rig.fake.push(xml))
+    await held.wait()
+    second = asyncio.create_task(rig.fake.push(rig.fake.text(OPENID, "2")))
+    await second_queued.wait()
+    release.set()
+    shown = await first
+    await second
+    assert "2. 环境卫生" in shown.plaintext  # the options went as the passive reply
+    assert order == ["options stored", "option 2 read"]
+    assert [(e.command, e.action, e.text) for e in rig.conversation.seen] == [
+        ("new", "", ""),
+        ("", "n:cat:env", ""),
+    ]
