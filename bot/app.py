@@ -18,6 +18,7 @@ from bot.broadcasts import BroadcastMonitor, BroadcastService
 from bot.clock import Clock, SystemClock
 from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher, Transport
+from bot.domain.deadlines import NoteKind
 from bot.faq_service import FaqService
 from bot.i18n import Catalog
 from bot.media import MediaRegistry, wechat_images
@@ -41,6 +42,7 @@ from handlers.telegram_io import PacedRateLimiter, Photos, TelegramTransport, re
 from storage.db import Database
 from storage.repositories import Repos
 from web.runtime import WebServer, build_web
+from wechat.retention import retention_jobs as wechat_retention_jobs
 from wechat.runtime import WeChatRuntime, build_wechat
 
 log = logging.getLogger(__name__)
@@ -285,7 +287,7 @@ async def build(
         digest_hour=settings.digest_hour,
         rating_reminder_days=settings.rating_reminder_days,
         followup_days=settings.followup_days,
-        retention=Retention(db, clock, settings.retention()),
+        retention=retention(db, clock, settings),
     )
     if config is not None:
         await liaison.directory.sync_config(config)
@@ -368,8 +370,8 @@ def attach_wechat(
     the web server, its channel is the dispatcher's transport "wechat"."""
     liaison = conversation.liaison
 
-    async def on_delivery(wish_id: int, openid: str, path: str) -> None:
-        await liaison.deliveries.delivered(wish_id, "wechat", openid, path)
+    async def on_delivery(wish_id: int, openid: str, note: NoteKind) -> None:
+        await liaison.deliveries.delivered(wish_id, "wechat", openid, note)
 
     runtime = build_wechat(
         settings, db, clock, conversation, settings.web_url, on_delivery=on_delivery
@@ -380,6 +382,12 @@ def attach_wechat(
         if runtime.webhook.config.media_dir is not None:  # its images, for the other channels
             web.ctx.media.add(wechat_images(runtime.webhook.config.media_dir))
     return runtime
+
+
+def retention(db: Database, clock: Clock, settings: Settings) -> Retention:
+    """The core's pruning with each channel's own tables (WeChat's even while it is off: what
+    an earlier run kept is forgotten all the same)."""
+    return Retention(db, clock, settings.retention(), channel_jobs=(wechat_retention_jobs,))
 
 
 class LeadershipLost(RuntimeError):
@@ -533,7 +541,7 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
     supervisor = Supervisor(
         db, catalog, liaison, digest_hour=settings.digest_hour,
         rating_reminder_days=settings.rating_reminder_days, followup_days=settings.followup_days,
-        retention=Retention(db, clock, settings.retention()),
+        retention=retention(db, clock, settings),
     )  # fmt: skip
     talk = Conversation(liaison, catalog, faq, supervisor=supervisor)
     web = await build_web(

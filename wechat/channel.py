@@ -20,6 +20,7 @@ from typing import Any
 from bot.channel import WAITING_PREFIX, Capabilities
 from bot.clock import Clock
 from bot.dispatcher import DeliveryError, Failure
+from bot.domain.deadlines import NoteKind
 from bot.domain.notices import NoticeKind
 from bot.i18n import Catalog
 from bot.messages import OutMessage
@@ -49,9 +50,10 @@ CAPABILITIES = Capabilities(
 )
 
 
-# The channel reports how a notice about a wish went: (wish id, openid, path) -> the use case
-# that puts it on the wish's timeline (bot/deliveries.py, wired by the composition root).
-DeliveryHook = Callable[[int, str, str], Awaitable[object]]
+# The channel reports how a notice about a wish went: (wish id, openid, the timeline entry its
+# path leaves) -> the use case that puts it on the wish's timeline (bot/deliveries.py, wired by
+# the composition root).
+DeliveryHook = Callable[[int, str, NoteKind], Awaitable[object]]
 
 
 class Path(StrEnum):
@@ -59,6 +61,18 @@ class Path(StrEnum):
     TEMPLATE = "template"  # 模板消息
     SUBSCRIPTION = "subscription"  # 一次性订阅通知
     WAITING = "waiting"  # shown at the resident's next message
+
+
+SHOWN = "shown"  # a kept notice shown at the resident's next message (wechat/webhook.py)
+
+# Each path's entry on the wish's timeline ("系统经模板消息通知居民（微信）" …).
+TIMELINE_NOTES: dict[str, NoteKind] = {
+    Path.CUSTOM: NoteKind.WECHAT_CUSTOM,
+    Path.TEMPLATE: NoteKind.WECHAT_TEMPLATE,
+    Path.SUBSCRIPTION: NoteKind.WECHAT_SUBSCRIPTION,
+    Path.WAITING: NoteKind.WECHAT_WAITING,
+    SHOWN: NoteKind.WECHAT_SHOWN,
+}
 
 
 def window_room(state: WindowState | None, now: datetime) -> int:
@@ -139,10 +153,11 @@ class WeChatChannel:
     async def reported(self, wish_id: int, openid: str, path: str) -> None:
         """Tell the use cases how a notice about a wish went (its timeline); a failure there
         must not turn a delivered notice into a failed one (it would be sent again)."""
-        if self.on_delivery is None:
+        note = TIMELINE_NOTES.get(path)
+        if self.on_delivery is None or note is None:
             return
         try:
-            await self.on_delivery(wish_id, openid, path)
+            await self.on_delivery(wish_id, openid, note)
         except Exception:
             log.exception("wechat: delivery of wish %s not noted on its timeline", wish_id)
 

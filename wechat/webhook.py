@@ -38,7 +38,7 @@ from storage.repositories import Repos
 from storage.wechat import WeChatRepo
 from web.uploads import UploadRejected, reencode
 from wechat.api import WeChatApi
-from wechat.channel import WeChatChannel
+from wechat.channel import SHOWN, WeChatChannel
 from wechat.crypto import CryptoError, MessageCrypto, check_signature
 from wechat.messages import MAX_BODY, SUCCESS, BadPush, Push, encrypted_part, parse_push, text_reply
 from wechat.render import render
@@ -434,7 +434,7 @@ class WeChatWebhook:
                     await repo.record_path(k.wish_id, openid, "shown", self.clock.now())
         for wish_id in dict.fromkeys(k.wish_id for k in kept if k.waiting and k.wish_id):
             # only what had reached them by no path is news on the timeline when shown
-            await self.channel.reported(wish_id, openid, "shown")
+            await self.channel.reported(wish_id, openid, SHOWN)
         header = OutMessage(text=self.channel.catalog.t("wechat.waiting_header", count=len(kept)))
         return [header, *(OutMessage.from_payload(k.payload) for k in kept)]
 
