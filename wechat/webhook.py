@@ -169,6 +169,13 @@ async def _read_capped(request: web.Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    """A live push's turn failed (the conversation or the store raised): logged, the push is
+    answered `success` (if still waited for) and tried again at the next start."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("wechat: conversation failed", exc_info=task.exception())
+
+
 def _closed(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
@@ -282,11 +289,12 @@ class WeChatWebhook:
                 pending.retried = True
             return []
         pending = self._pending[uid] = _Pending()  # before any await: one processing per push
+        # The turn sends the answer by 客服 unless this handler made it the passive reply: it
+        # waits for this handler's decision (made, or abandoned when WeChat hangs up and the
+        # handler is cancelled).
         task = asyncio.create_task(self._in_turn(push, uid, pending))
         self._keep(task)
-        # Whoever is late sends the answer by 客服: the follow-up waits for this handler's decision
-        # (made, or abandoned when WeChat hangs up and the handler is cancelled).
-        self._spawn(self._finish_later(task, push.from_user, pending))
+        task.add_done_callback(_log_failure)
         answered = asyncio.ensure_future(pending.answered.wait())
         try:
             # the answer (the turn then waits for this decision), or the turn's failure
@@ -339,26 +347,10 @@ class WeChatWebhook:
                     continue
                 await Repos(conn).inbox_attempts([uid], CHANNEL)
             try:
-                messages = await self._in_turn(push, uid)
-                await self._send_custom(push.from_user, messages)
+                await self._in_turn(push, uid)  # answered by 客服, in the person's turn
             except Exception as exc:  # one push must not stop the start: the next start retries it
                 log.error("wechat push %s failed at replay: %s", uid, type(exc).__name__)
         return len(rows)
-
-    async def _finish_later(
-        self,
-        task: asyncio.Task[list[OutMessage]],
-        openid: str,
-        pending: _Pending,
-    ) -> None:
-        try:
-            messages = await task
-        except Exception:
-            log.exception("wechat: conversation failed")
-            return
-        await pending.decided.wait()
-        if not pending.passive:
-            await self._send_custom(openid, messages)
 
     async def _send_custom(self, openid: str, messages: list[OutMessage]) -> None:
         """The answer that missed the passive reply: 客服 messages, straight away (the
@@ -377,8 +369,11 @@ class WeChatWebhook:
         order (a second push handled while the first still runs would change what the
         conversation does). Other people's pushes never wait on this person's.
 
-        A live push (`pending`) keeps the turn until its handler has decided on the passive
-        reply and stored that reply's numbered options: a "2" sent at once must find them."""
+        The answer is settled inside the turn: a live push (`pending`) keeps it until its
+        handler has decided on the passive reply and stored that reply's numbered options;
+        an answer that is not the passive reply (late, or replayed) is sent by 客服 before the
+        turn ends. So a "2" sent at once finds the options it answers, and the person's next
+        answer never comes before this one."""
         openid = push.from_user
         turn = self._turns.get(openid)
         if turn is None:
@@ -391,6 +386,8 @@ class WeChatWebhook:
                     pending.messages = messages
                     pending.answered.set()
                     await pending.decided.wait()  # the handler's: at most `answer_within` away
+                if pending is None or not pending.passive:
+                    await self._send_custom(openid, messages)
                 return messages
         finally:
             turn.users -= 1

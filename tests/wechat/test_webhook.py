@@ -409,6 +409,8 @@ async def test_one_residents_pushes_are_handled_in_order_others_meanwhile(rig: R
         "end 第二段",
     ]
     assert [e.text for e in rig.conversation.seen] == ["别人", "第一段", "第二段"]
+    # a turn ends once its 客服 answer is sent and counted (the fake saw it a moment before)
+    await asyncio.gather(*list(rig.webhook._tasks))
     assert not rig.webhook._turns  # nobody's pushes running: no turn kept
 
 
@@ -592,3 +594,75 @@ async def test_a_number_sent_at_once_reads_the_options_of_the_passive_reply_befo
         ("new", "", ""),
         ("", "n:cat:env", ""),
     ]
+
+
+async def test_a_late_answers_options_are_stored_before_the_persons_next_push_is_read(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer missed the passive reply and goes by 客服 with numbered options; the resident
+    had already sent "2": it is read after those options are stored, and answered after them
+    (the 客服 answer is sent inside the person's turn; it was sent after it, so the "2" could
+    be read first). Driven by events, as the test above."""
+    rig.webhook.config.answer_within = 0.3  # the held first push is answered `success`
+    original_in_turn = rig.webhook._in_turn
+    original_send, original_option = rig.webhook.channel.send_custom, WeChatRepo.option
+    release, second_queued, stored = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    first_turn_over, second_read = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+    first_uid: list[int] = []
+
+    async def in_turn(push: Any, uid: int, *rest: Any) -> Any:
+        if uid != first_uid[0]:
+            second_queued.set()
+        try:
+            return await original_in_turn(push, uid, *rest)
+        finally:
+            if uid == first_uid[0]:
+                first_turn_over.set()
+
+    async def send_custom(openid: str, texts: list[str], actions: list[str]) -> None:
+        if actions and first_turn_over.is_set():  # sent after the turn (old code): "2" first
+            await asyncio.wait_for(second_read.wait(), 30)
+        await original_send(openid, texts, actions)  # sends, then stores the options
+        if actions:
+            order.append("options stored")
+            stored.set()
+
+    async def option(repo: WeChatRepo, openid: str, number: int) -> str | None:
+        order.append(f"option {number} read")
+        second_read.set()
+        return await original_option(repo, openid, number)
+
+    handle = rig.conversation.handle
+    card = OutMessage(
+        text="请选择类别",
+        buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+    )
+
+    async def held_first(event: Input) -> Reply:
+        if event.command != "new":
+            return await handle(event)
+        rig.conversation.seen.append(event)
+        await release.wait()
+        return Reply((card,))
+
+    monkeypatch.setattr(rig.webhook, "_in_turn", in_turn)
+    monkeypatch.setattr(rig.webhook.channel, "send_custom", send_custom)
+    monkeypatch.setattr(WeChatRepo, "option", option)
+    rig.conversation.handle = held_first  # type: ignore[method-assign]
+    rig.fake.open_window(OPENID, "message")
+    xml = rig.fake.text(OPENID, "/new")
+    first_uid.append(int(parse_push(xml.encode()).msg_id))
+    assert (await rig.fake.push(xml)).plaintext == "success"  # held: the answer goes by 客服
+    second = asyncio.create_task(rig.fake.push(rig.fake.text(OPENID, "2")))
+    await second_queued.wait()
+    release.set()
+    await rig.conversation.entered.wait()  # the "2" was handled (only it goes through handle)
+    await stored.wait()  # and the first answer's options are stored
+    assert order == ["options stored", "option 2 read"]
+    assert [(e.command, e.action, e.text) for e in rig.conversation.seen] == [
+        ("new", "", ""),
+        ("", "n:cat:env", ""),
+    ]
+    assert "2. 环境卫生" in rig.fake.custom[0]["text"]["content"]  # the first answer, by 客服
+    await second
