@@ -325,9 +325,6 @@ class WeChatWebhook:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _spawn(self, coro: Any) -> None:
-        self._keep(asyncio.create_task(coro))
-
     async def replay(self, limit: int = 1000) -> int:
         """At start-up: pushes stored but never processed (the process stopped in between) are
         processed now, their answers sent by 客服 (WeChat stopped waiting long ago). In the
@@ -428,7 +425,7 @@ class WeChatWebhook:
             await repo.mark_shown([k.id for k in kept], self.clock.now())
             for k in kept:
                 if k.wish_id is not None:
-                    await repo.record_path(k.wish_id, openid, "shown", self.clock.now())
+                    await repo.record_path(k.wish_id, openid, SHOWN, self.clock.now())
         for wish_id in dict.fromkeys(k.wish_id for k in kept if k.waiting and k.wish_id):
             # only what had reached them by no path is news on the timeline when shown
             await self.channel.reported(wish_id, openid, SHOWN)
