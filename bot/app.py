@@ -18,6 +18,7 @@ from bot.broadcasts import BroadcastMonitor, BroadcastService
 from bot.clock import Clock, SystemClock
 from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher, Transport
+from bot.domain.deadlines import NoteKind
 from bot.faq_service import FaqService
 from bot.i18n import Catalog
 from bot.media import MediaRegistry, kept_photo_folders, wechat_images
@@ -41,6 +42,7 @@ from handlers.telegram_io import PacedRateLimiter, Photos, TelegramTransport, re
 from storage.db import Database
 from storage.repositories import Repos
 from web.runtime import WebServer, build_web
+from wechat.retention import retention_jobs as wechat_retention_jobs
 from wechat.runtime import WeChatRuntime, build_wechat
 
 log = logging.getLogger(__name__)
@@ -245,17 +247,6 @@ class ExemptPeople:
             await self.refresh()
 
 
-def _retention(settings: Settings, db: Database, clock: Clock) -> Retention:
-    """The retention job, with the folders of photo files the channels keep (web uploads beside
-    the database, WeChat images in LIAISON_WECHAT_MEDIA_DIR), so their files age out too."""
-    return Retention(
-        db,
-        clock,
-        settings.retention(),
-        files=kept_photo_folders(settings.database, settings.wechat_media_dir),
-    )
-
-
 def new_liaison(settings: Settings, db: Database, catalog: Catalog, clock: Clock) -> Liaison:
     """The use cases as settings configure them, the same with or without Telegram (county
     admins are named by their Telegram ids: LIAISON_STAFF_IDS)."""
@@ -296,7 +287,7 @@ async def build(
         digest_hour=settings.digest_hour,
         rating_reminder_days=settings.rating_reminder_days,
         followup_days=settings.followup_days,
-        retention=_retention(settings, db, clock),
+        retention=retention(db, clock, settings),
     )
     if config is not None:
         await liaison.directory.sync_config(config)
@@ -379,8 +370,8 @@ def attach_wechat(
     the web server, its channel is the dispatcher's transport "wechat"."""
     liaison = conversation.liaison
 
-    async def on_delivery(wish_id: int, openid: str, path: str) -> None:
-        await liaison.deliveries.delivered(wish_id, "wechat", openid, path)
+    async def on_delivery(wish_id: int, openid: str, note: NoteKind) -> None:
+        await liaison.deliveries.delivered(wish_id, "wechat", openid, note)
 
     runtime = build_wechat(
         settings, db, clock, conversation, settings.web_url, on_delivery=on_delivery
@@ -391,6 +382,20 @@ def attach_wechat(
         if runtime.webhook.config.media_dir is not None:  # its images, for the other channels
             web.ctx.media.add(wechat_images(runtime.webhook.config.media_dir))
     return runtime
+
+
+def retention(db: Database, clock: Clock, settings: Settings) -> Retention:
+    """The core's pruning with each channel's own tables (WeChat's even while it is off: what
+    an earlier run kept is forgotten all the same) and the folders of photo files the channels
+    keep (web uploads beside the database, WeChat images in LIAISON_WECHAT_MEDIA_DIR), so their
+    files age out too."""
+    return Retention(
+        db,
+        clock,
+        settings.retention(),
+        files=kept_photo_folders(settings.database, settings.wechat_media_dir),
+        channel_jobs=(wechat_retention_jobs,),
+    )
 
 
 class LeadershipLost(RuntimeError):
@@ -544,7 +549,7 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
     supervisor = Supervisor(
         db, catalog, liaison, digest_hour=settings.digest_hour,
         rating_reminder_days=settings.rating_reminder_days, followup_days=settings.followup_days,
-        retention=_retention(settings, db, clock),
+        retention=retention(db, clock, settings),
     )  # fmt: skip
     talk = Conversation(liaison, catalog, faq, supervisor=supervisor)
     web = await build_web(

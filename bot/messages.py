@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.domain.notices import NoticeKind
+
 
 @dataclass(frozen=True)
 class Button:
@@ -56,6 +58,9 @@ class OutMessage:
     # a generated file; `text` is then its caption (Reply only: to_payload leaves it out)
     attachment: Attachment | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # what kind of notice it is for its recipient, decided when it is queued (bot/notify.py;
+    # None: a plain notice). A channel that sends summaries by template picks one by it.
+    notice: NoticeKind | None = None
 
     @property
     def kind(self) -> str:
@@ -77,6 +82,8 @@ class OutMessage:
             data["location"] = list(self.location)
         if self.wish_id is not None:
             data["wish_id"] = self.wish_id
+        if self.notice is not None:
+            data["notice"] = self.notice.value
         return data
 
     @classmethod
@@ -88,7 +95,16 @@ class OutMessage:
             photos=tuple(data.get("photos", [])),
             location=(float(loc[0]), float(loc[1])) if loc else None,
             wish_id=data.get("wish_id"),
+            notice=_notice(data.get("notice")),
         )
+
+
+def _notice(value: Any) -> NoticeKind | None:
+    """A stored payload's kind; a row queued before kinds were stored has none."""
+    try:
+        return NoticeKind(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def keyboard(*rows: list[Button] | tuple[Button, ...]) -> Keyboard:

@@ -4,6 +4,7 @@ outbox inside the caller's transaction, each to the account of the person that c
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from bot.cards import WishContext
@@ -18,6 +19,7 @@ from bot.core import (
 from bot.domain.accounts import choose_account
 from bot.domain.masking import mask_pii, wish_names
 from bot.domain.model import Wish
+from bot.domain.notices import notice_kind
 from bot.messages import OutMessage
 from bot.stations_file import TELEGRAM
 from bot.textfit import truncate_plain
@@ -48,13 +50,38 @@ class Notifier(Part):
         return (account.channel, account.chat_id) if account else fallback
 
     async def to_person(
-        self, repos: Repos, user: UserRow, kind: str, priority: int, *messages: OutMessage
+        self,
+        repos: Repos,
+        user: UserRow,
+        kind: str,
+        priority: int,
+        *messages: OutMessage,
+        about: Wish | None = None,
     ) -> None:
+        """`about`: the wish the messages are about, when the caller has it (else read)."""
         channel, chat_id = await self.address(repos, user)
+        known: dict[int, Wish | None] = {about.id: about} if about is not None else {}
+        noticed = [await self.noticed(repos, user.id, m, known) for m in messages]
         await repos.enqueue(
-            [outgoing(channel, chat_id, user.id, kind, priority, m) for m in messages],
+            [outgoing(channel, chat_id, user.id, kind, priority, m) for m in noticed],
             self.clock.now(),
         )
+
+    async def noticed(
+        self, repos: Repos, user_id: int, message: OutMessage, known: dict[int, Wish | None]
+    ) -> OutMessage:
+        """The message with the kind of notice it is for this recipient (a result or reply
+        for the wish's own resident, a plain notice for anyone else: bot/domain/notices.py),
+        which a channel sending summaries by template picks its template by. `known`: wishes
+        already read, by id."""
+        if message.wish_id is None or message.notice is not None:
+            return message
+        if message.wish_id not in known:
+            known[message.wish_id] = await repos.wish(message.wish_id)
+        wish = known[message.wish_id]
+        status = wish.status if wish is not None else None
+        to_resident = wish is not None and wish.resident_id == user_id
+        return replace(message, notice=notice_kind(status, to_resident))
 
     async def to_each(
         self,
@@ -67,7 +94,9 @@ class Notifier(Part):
         accounts read in one statement and the outbox rows written in a few."""
         accounts = await repos.accounts_of_many([u.id for u, _ in sends])
         rows = []
-        for user, message in sends:
+        known: dict[int, Wish | None] = {}
+        for user, about in sends:
+            message = await self.noticed(repos, user.id, about, known)
             account = choose_account(accounts.get(user.id, []))
             channel, chat_id = (
                 (account.channel, account.chat_id) if account else (user.channel, user.chat_id)
@@ -150,7 +179,7 @@ class Notifier(Part):
         user = await repos.user(wish.resident_id)
         if user is None:
             return
-        await self.to_person(repos, user, "resident", PRIORITY_INTERACTIVE, message)
+        await self.to_person(repos, user, "resident", PRIORITY_INTERACTIVE, message, about=wish)
 
     async def to_staff(
         self,

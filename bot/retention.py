@@ -5,7 +5,9 @@ conversation is forgotten after a documented period (settings `LIAISON_RETENTION
 delivered outbox rows (full card texts with phone numbers), message links of finished wishes,
 idle sessions (drafts, the last unanswered question), FAQ misses, and the photos of wishes
 finished long ago. The inbox prunes itself (handlers/polling.py, 7 days). The supervision
-scheduler runs `prune` (bot/supervision.py).
+scheduler runs `prune` (bot/supervision.py). What a channel keeps only to deliver (its own
+tables) it names in jobs of its own, which the composition root passes in (`channel_jobs`,
+e.g. wechat/retention.py): the core names no channel.
 
 Photo files (web uploads, WeChat images: bot/media.py FolderMedia) are deleted by a sweep that
 runs after the rows' transactions have committed: a file goes once no row refers to it any more
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,15 +35,12 @@ from storage.db import Database
 from storage.desk import DeskRepo
 from storage.links import LinkRepo
 from storage.privacy import PurgeCounts, PurgeRepo, PurgeTarget, RetentionRepo
-from storage.wechat import WeChatRepo
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # rows per transaction: the bot's other work waits at most one short batch
 MAX_BATCHES = 20  # per table and run; the rest waits for the next run
-EVERY = timedelta(minutes=10)
-WECHAT_WINDOW_KEPT = timedelta(hours=49)  # past WeChat's 48-hour 客服 window, with a margin
-WECHAT_INBOX_KEPT = timedelta(days=7)  # as the Telegram inbox (handlers/polling.py)
+EVERY = timedelta(minutes=10)  # how often the scheduler's tick actually prunes
 # How often the tick also sweeps the photo folders (it lists every kept file).
 SWEEP_EVERY = timedelta(hours=1)
 
@@ -55,11 +54,17 @@ class RetentionPolicy:
     photos_days: int = 180  # after the wish was closed, declined or withdrawn
 
 
-def _wechat(prune: Any) -> Any:
-    """A WeChatRepo pruning method called as the RetentionRepo ones are."""
+# One pruning job: (the transaction's connection, before, at most this many rows) -> rows gone.
+Prune = Callable[[Any, datetime, int], Awaitable[int]]
+# A channel's jobs: given the policy and now, each job by name with the moment it prunes before.
+ChannelJobs = Callable[[RetentionPolicy, datetime], dict[str, tuple[Prune, datetime]]]
+
+
+def _on_connection(prune: Prune) -> Any:
+    """A channel's job (on the connection) called as the RetentionRepo methods are."""
 
     async def call(repo: RetentionRepo, before: datetime, limit: int) -> int:
-        return int(await prune(WeChatRepo(repo.conn), before, limit))
+        return int(await prune(repo.conn, before, limit))
 
     return call
 
@@ -79,12 +84,15 @@ class Retention:
         db: Database,
         clock: Clock,
         policy: RetentionPolicy | None = None,
+        *,
         files: Sequence[FolderMedia] = (),
+        channel_jobs: Sequence[ChannelJobs] = (),
     ) -> None:
         self.db = db
         self.clock = clock
         self.policy = policy or RetentionPolicy()
         self.files = tuple(files)  # the folders of photo files this process keeps
+        self.channel_jobs = tuple(channel_jobs)
         self._last: datetime | None = None  # in memory: a restart prunes at once, harmlessly
         self._swept: datetime | None = None
 
@@ -109,25 +117,14 @@ class Retention:
             "faq_misses": (RetentionRepo.prune_faq_misses, now - timedelta(days=p.faq_miss_days)),
             # the photos of wishes finished that long ago (their files: the sweep below)
             "photos": (RetentionRepo.prune_photos, now - timedelta(days=p.photos_days)),
-            # WeChat: kept cards once shown (as delivered outbox rows), options (as sessions)
-            "wechat_shown": (_wechat(WeChatRepo.prune_shown), now - timedelta(days=p.outbox_days)),
-            "wechat_options": (
-                _wechat(WeChatRepo.prune_options),
-                now - timedelta(hours=p.session_hours),
-            ),
-            # a 客服 window lasts 48 hours at most; delivery paths live on in the timeline
-            "wechat_windows": (_wechat(WeChatRepo.prune_windows), now - WECHAT_WINDOW_KEPT),
-            "wechat_deliveries": (
-                _wechat(WeChatRepo.prune_deliveries),
-                now - timedelta(days=p.links_days),
-            ),
             # one-time link codes past their expiry, failed tries past the guessing limit's hour
             "link_codes": (_links, now - timedelta(days=1)),
-            # the Telegram poller prunes its own inbox rows; the webhook has no poller
-            "wechat_inbox": (_wechat(WeChatRepo.prune_inbox), now - WECHAT_INBOX_KEPT),
             # each carries its own expiry (web/chat.py FILE_HOURS): gone once it has passed
             "web_files": (_expired_files, now),
         }
+        for channel_jobs in self.channel_jobs:
+            for name, (prune, before) in channel_jobs(p, now).items():
+                jobs[name] = (_on_connection(prune), before)
         done: dict[str, int] = {}
         for name, (prune, before) in jobs.items():
             done[name] = await self._batches(prune, before)

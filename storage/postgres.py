@@ -421,13 +421,25 @@ class PostgresDatabase(Database):
 
     async def reset_sequences_in(self, conn: Connection) -> None:
         """After rows were copied in with their ids (inside `conn`'s transaction): each
-        identity's next value is past the largest id."""
-        for table in sorted(conn.translator.identities):
+        identity's next value is past the largest copied (the ids, and the inbox's `seq`)."""
+        rows = await (
+            await conn.raw.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND is_identity = 'YES'"
+                " ORDER BY table_name, column_name"
+            )
+        ).fetchall()
+        for table, column in rows:
             await conn.raw.execute(
                 pgsql.SQL(
-                    "SELECT setval(pg_get_serial_sequence({t}, 'id'),"
-                    " COALESCE((SELECT MAX(id) FROM {i}), 0) + 1, false)"
-                ).format(t=pgsql.Literal(table), i=pgsql.Identifier(table))
+                    "SELECT setval(pg_get_serial_sequence({t}, {c}),"
+                    " COALESCE((SELECT MAX({ci}) FROM {i}), 0) + 1, false)"
+                ).format(
+                    t=pgsql.Literal(table),
+                    c=pgsql.Literal(column),
+                    ci=pgsql.Identifier(column),
+                    i=pgsql.Identifier(table),
+                )
             )
 
 

@@ -920,11 +920,17 @@ class Repos:
             [(_ts(now), channel, u) for u in update_ids],
         )
 
-    async def inbox_pending(self, channel: str, limit: int) -> list[tuple[int, str, int]]:
+    async def inbox_pending(
+        self, channel: str, limit: int, in_arrival_order: bool = False
+    ) -> list[tuple[int, str, int]]:
+        """Updates stored but not processed, in the platform's id order (Telegram's update ids
+        are its arrival order), or with `in_arrival_order` in the order they were stored (a
+        channel whose ids are not: WeChat's MsgIds and the hashed ids of its events)."""
+        order = "seq" if in_arrival_order else "update_id"  # one of two fixed names
         rows = await fetch_all(
             self.conn,
             "SELECT update_id, payload, attempts FROM inbox WHERE channel=? AND processed_at IS NULL"
-            " ORDER BY update_id LIMIT ?",
+            f" ORDER BY {order} LIMIT ?",
             (channel, limit),
         )
         return [(r[0], r[1], r[2]) for r in rows]

@@ -20,7 +20,8 @@ from typing import Any
 from bot.channel import WAITING_PREFIX, Capabilities
 from bot.clock import Clock
 from bot.dispatcher import DeliveryError, Failure
-from bot.domain.model import Status
+from bot.domain.deadlines import NoteKind
+from bot.domain.notices import NoticeKind
 from bot.i18n import Catalog
 from bot.messages import OutMessage
 from storage.db import Database
@@ -49,9 +50,10 @@ CAPABILITIES = Capabilities(
 )
 
 
-# The channel reports how a notice about a wish went: (wish id, openid, path) -> the use case
-# that puts it on the wish's timeline (bot/deliveries.py, wired by the composition root).
-DeliveryHook = Callable[[int, str, str], Awaitable[object]]
+# The channel reports how a notice about a wish went: (wish id, openid, the timeline entry its
+# path leaves) -> the use case that puts it on the wish's timeline (bot/deliveries.py, wired by
+# the composition root).
+DeliveryHook = Callable[[int, str, NoteKind], Awaitable[object]]
 
 
 class Path(StrEnum):
@@ -59,6 +61,18 @@ class Path(StrEnum):
     TEMPLATE = "template"  # 模板消息
     SUBSCRIPTION = "subscription"  # 一次性订阅通知
     WAITING = "waiting"  # shown at the resident's next message
+
+
+SHOWN = "shown"  # a kept notice shown at the resident's next message (wechat/webhook.py)
+
+# Each path's entry on the wish's timeline ("系统经模板消息通知居民（微信）" …).
+TIMELINE_NOTES: dict[str, NoteKind] = {
+    Path.CUSTOM: NoteKind.WECHAT_CUSTOM,
+    Path.TEMPLATE: NoteKind.WECHAT_TEMPLATE,
+    Path.SUBSCRIPTION: NoteKind.WECHAT_SUBSCRIPTION,
+    Path.WAITING: NoteKind.WECHAT_WAITING,
+    SHOWN: NoteKind.WECHAT_SHOWN,
+}
 
 
 def window_room(state: WindowState | None, now: datetime) -> int:
@@ -75,7 +89,8 @@ def window_room(state: WindowState | None, now: datetime) -> int:
 
 @dataclass(frozen=True)
 class NoticeTemplates:
-    """Template ids per kind of notice ("result", "reply", …) and the one-time subscription
+    """Template ids per kind of notice ("result", "reply", "notice": bot/domain/notices.py
+    NoticeKind, decided by the core and carried by the message) and the one-time subscription
     template ids per kind. Field mapping of a template message (README, WeChat section):
     first = the heading for that kind, keyword1 = the wish's receipt number, keyword2 = the
     station, keyword3 = the notice's text (cut to 200 characters), remark = how to read more."""
@@ -86,20 +101,9 @@ class NoticeTemplates:
 
 @dataclass(frozen=True)
 class NoticeFacts:
-    kind: (
-        str  # "result" (resolved, declined, closed), "reply" (anything else about a wish), "notice"
-    )
+    kind: NoticeKind  # the message's own (`OutMessage.notice`); a plain notice if it has none
     receipt: str = ""
     station: str = ""
-
-
-def notice_kind(status: Status | None) -> str:
-    """Which template fits a notice about a wish in this state (the outbox carries no kind)."""
-    if status is None:
-        return "notice"
-    if status in (Status.RESOLVED, Status.CLOSED, Status.DECLINED):
-        return "result"
-    return "reply"
 
 
 class WeChatChannel:
@@ -149,10 +153,11 @@ class WeChatChannel:
     async def reported(self, wish_id: int, openid: str, path: str) -> None:
         """Tell the use cases how a notice about a wish went (its timeline); a failure there
         must not turn a delivered notice into a failed one (it would be sent again)."""
-        if self.on_delivery is None:
+        note = TIMELINE_NOTES.get(path)
+        if self.on_delivery is None or note is None:
             return
         try:
-            await self.on_delivery(wish_id, openid, path)
+            await self.on_delivery(wish_id, openid, note)
         except Exception:
             log.exception("wechat: delivery of wish %s not noted on its timeline", wish_id)
 
@@ -174,7 +179,7 @@ class WeChatChannel:
                 log.info("wechat custom/send closed (%s): next path", closed.errcode)
                 async with self.db.transaction() as conn:
                     await WeChatRepo(conn).close_window(openid)
-        facts = await self.facts(message, openid)
+        facts = await self.facts(message)
         kind = facts.kind
         template_id = self.templates.template.get(kind) or self.templates.template.get("notice")
         data = self.template_data(facts, message)
@@ -226,21 +231,18 @@ class WeChatChannel:
     def link(self, message: OutMessage) -> str:
         return f"{self.public_url}/" if self.public_url else ""
 
-    async def facts(self, message: OutMessage, openid: str = "") -> NoticeFacts:
+    async def facts(self, message: OutMessage) -> NoticeFacts:
+        """What a template shows: the kind the message carries, the wish's receipt and
+        station (read to fill the fields, nothing decided by them)."""
+        kind = message.notice or NoticeKind.NOTICE
         if message.wish_id is None:
-            return NoticeFacts("notice")
+            return NoticeFacts(kind)
         async with self.db.read() as conn:
             repos = Repos(conn)
             wish = await repos.wish(message.wish_id)
             station = await repos.station(wish.station_id) if wish else None
-            person = await repos.user_by_external(self.channel, openid) if openid else None
         if wish is None:
-            return NoticeFacts("notice")
-        # A deputy or staff member linked on WeChat gets a card about someone else's wish: the
-        # resident's headings ("your wish was resolved") would be wrong for them.
-        kind = notice_kind(wish.status)
-        if person is not None and person.id != wish.resident_id:
-            kind = "notice"
+            return NoticeFacts(kind)
         return NoticeFacts(kind, wish.receipt, station.name if station else "")
 
     def template_data(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:

@@ -39,7 +39,7 @@ from storage.repositories import Repos
 from storage.wechat import WeChatRepo
 from web.uploads import UploadRejected, reencode
 from wechat.api import WeChatApi
-from wechat.channel import WeChatChannel
+from wechat.channel import SHOWN, WeChatChannel
 from wechat.crypto import CryptoError, MessageCrypto, check_signature
 from wechat.messages import MAX_BODY, SUCCESS, BadPush, Push, encrypted_part, parse_push, text_reply
 from wechat.render import render
@@ -136,11 +136,16 @@ class WebhookConfig:
 @dataclass
 class _Pending:
     """A push being answered: whether the answer went as the passive reply, and whether WeChat
-    already retried it (then the first connection is dead and the answer must go by 客服)."""
+    already retried it (then the first connection is dead and the answer must go by 客服).
+    `answered` is set, with `messages`, while the push's turn still holds the person's lock;
+    the turn ends only once `decided` is set, so the passive reply's numbered options are
+    stored before the same person's next push is read."""
 
     passive: bool = False
     retried: bool = False
     decided: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    messages: list[OutMessage] = field(default_factory=list)
 
 
 @dataclass
@@ -163,6 +168,13 @@ async def _read_capped(request: web.Request) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    """A live push's turn failed (the conversation or the store raised): logged, the push is
+    answered `success` (if still waited for) and tried again at the next start."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("wechat: conversation failed", exc_info=task.exception())
 
 
 def _closed(request: web.Request) -> bool:
@@ -278,27 +290,35 @@ class WeChatWebhook:
                 pending.retried = True
             return []
         pending = self._pending[uid] = _Pending()  # before any await: one processing per push
-        task = asyncio.create_task(self._in_turn(push, uid))
+        # The turn sends the answer by 客服 unless this handler made it the passive reply: it
+        # waits for this handler's decision (made, or abandoned when WeChat hangs up and the
+        # handler is cancelled).
+        task = asyncio.create_task(self._in_turn(push, uid, pending))
         self._keep(task)
-        # Whoever is late sends the answer by 客服: the follow-up waits for this handler's decision
-        # (made, or abandoned when WeChat hangs up and the handler is cancelled).
-        self._spawn(self._finish_later(task, push.from_user, pending))
+        task.add_done_callback(_log_failure)
+        answered = asyncio.ensure_future(pending.answered.wait())
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.config.answer_within)
-            if not done or task.exception() is not None:
+            # the answer (the turn then waits for this decision), or the turn's failure
+            await asyncio.wait(
+                {task, answered},
+                timeout=self.config.answer_within,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not pending.answered.is_set():
                 return []
-            messages = task.result()
+            messages = pending.messages
             rendered = [render(m, self.channel.catalog, self.channel.msgmenu) for m in messages]
             texts = [t for r in rendered for t in r.texts]
             actions = [a for r in rendered for a in r.actions]
             if len(texts) != 1 or pending.retried or not alive():
                 return []
-            if actions:
+            if actions:  # inside the person's turn: their next push ("2") reads these
                 async with self.db.transaction() as conn:
                     await WeChatRepo(conn).set_options(push.from_user, actions, self.clock.now())
             pending.passive = True
             return texts
         finally:
+            answered.cancel()
             pending.decided.set()
             self._pending.pop(uid, None)
 
@@ -306,14 +326,13 @@ class WeChatWebhook:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _spawn(self, coro: Any) -> None:
-        self._keep(asyncio.create_task(coro))
-
     async def replay(self, limit: int = 1000) -> int:
         """At start-up: pushes stored but never processed (the process stopped in between) are
-        processed now, their answers sent by 客服 (WeChat stopped waiting long ago)."""
+        processed now, their answers sent by 客服 (WeChat stopped waiting long ago). In the
+        order they were stored, as they were taken live: an event's id is a negative hash and
+        would otherwise come before the same person's earlier messages."""
         async with self.db.read() as conn:
-            rows = await Repos(conn).inbox_pending(CHANNEL, limit)
+            rows = await Repos(conn).inbox_pending(CHANNEL, limit, in_arrival_order=True)
         for uid, payload, attempts in rows:
             try:
                 push = None if attempts >= INBOX_MAX_ATTEMPTS else parse_push(payload.encode())
@@ -326,26 +345,10 @@ class WeChatWebhook:
                     continue
                 await Repos(conn).inbox_attempts([uid], CHANNEL)
             try:
-                messages = await self._in_turn(push, uid)
-                await self._send_custom(push.from_user, messages)
+                await self._in_turn(push, uid)  # answered by 客服, in the person's turn
             except Exception as exc:  # one push must not stop the start: the next start retries it
                 log.error("wechat push %s failed at replay: %s", uid, type(exc).__name__)
         return len(rows)
-
-    async def _finish_later(
-        self,
-        task: asyncio.Task[list[OutMessage]],
-        openid: str,
-        pending: _Pending,
-    ) -> None:
-        try:
-            messages = await task
-        except Exception:
-            log.exception("wechat: conversation failed")
-            return
-        await pending.decided.wait()
-        if not pending.passive:
-            await self._send_custom(openid, messages)
 
     async def _send_custom(self, openid: str, messages: list[OutMessage]) -> None:
         """The answer that missed the passive reply: 客服 messages, straight away (the
@@ -356,11 +359,19 @@ class WeChatWebhook:
             except DeliveryError as exc:
                 log.warning("wechat answer not delivered: %s", exc.failure.value)
 
-    async def _in_turn(self, push: Push, uid: int) -> list[OutMessage]:
+    async def _in_turn(
+        self, push: Push, uid: int, pending: _Pending | None = None
+    ) -> list[OutMessage]:
         """`_process`, after the same person's earlier pushes: a resident who taps 我要留言 and
         at once types the wish, or sends a story in two parts, must have them handled in that
         order (a second push handled while the first still runs would change what the
-        conversation does). Other people's pushes never wait on this person's."""
+        conversation does). Other people's pushes never wait on this person's.
+
+        The answer is settled inside the turn: a live push (`pending`) keeps it until its
+        handler has decided on the passive reply and stored that reply's numbered options;
+        an answer that is not the passive reply (late, or replayed) is sent by 客服 before the
+        turn ends. So a "2" sent at once finds the options it answers, and the person's next
+        answer never comes before this one."""
         openid = push.from_user
         turn = self._turns.get(openid)
         if turn is None:
@@ -368,7 +379,14 @@ class WeChatWebhook:
         turn.users += 1  # before any await: the turn is not dropped while this push waits
         try:
             async with turn.lock:
-                return await self._process(push, uid)
+                messages = await self._process(push, uid)
+                if pending is not None and not pending.decided.is_set():
+                    pending.messages = messages
+                    pending.answered.set()
+                    await pending.decided.wait()  # the handler's: at most `answer_within` away
+                if pending is None or not pending.passive:
+                    await self._send_custom(openid, messages)
+                return messages
         finally:
             turn.users -= 1
             if turn.users == 0:  # nobody holds or waits for it: the dict holds no idle resident
@@ -408,10 +426,10 @@ class WeChatWebhook:
             await repo.mark_shown([k.id for k in kept], self.clock.now())
             for k in kept:
                 if k.wish_id is not None:
-                    await repo.record_path(k.wish_id, openid, "shown", self.clock.now())
+                    await repo.record_path(k.wish_id, openid, SHOWN, self.clock.now())
         for wish_id in dict.fromkeys(k.wish_id for k in kept if k.waiting and k.wish_id):
             # only what had reached them by no path is news on the timeline when shown
-            await self.channel.reported(wish_id, openid, "shown")
+            await self.channel.reported(wish_id, openid, SHOWN)
         header = OutMessage(text=self.channel.catalog.t("wechat.waiting_header", count=len(kept)))
         return [header, *(OutMessage.from_payload(k.payload) for k in kept)]
 

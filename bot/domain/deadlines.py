@@ -267,6 +267,18 @@ class NoteKind(StrEnum):
     WECHAT_SHOWN = "wechat_shown"  # a kept notice shown at the resident's next message
 
 
+# The entries a channel may report after a delivery (bot/deliveries.py): no other kind.
+DELIVERY_NOTES = frozenset(
+    {
+        NoteKind.WECHAT_CUSTOM,
+        NoteKind.WECHAT_TEMPLATE,
+        NoteKind.WECHAT_SUBSCRIPTION,
+        NoteKind.WECHAT_WAITING,
+        NoteKind.WECHAT_SHOWN,
+    }
+)
+
+
 @dataclass(frozen=True)
 class SupervisionNote:
     at: datetime

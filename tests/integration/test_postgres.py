@@ -19,6 +19,7 @@ from bot.i18n import Catalog
 from bot.services import Liaison
 from bot.stations_file import parse_stations_yaml
 from storage.db import Database, fetch_all
+from storage.repositories import Repos
 from tests.conftest import ADMIN_ID, STATIONS_YAML, TZ, person
 from tests.engines import postgres_only, postgres_url
 from tests.fake_telegram import FakeTelegram
@@ -55,6 +56,9 @@ async def make_sqlite_county(path: Path, clock: ManualClock) -> None:
         await liaison.wishes.act(deputy, first.id, Action.ACCEPT)
         clock.advance(days=1)
         await liaison.wishes.act(deputy, first.id, Action.RESOLVE, body="已联系供电所更换灯泡")
+        async with db.transaction() as conn:  # WeChat pushes stored, not processed yet
+            await Repos(conn).inbox_add("wechat", 5, "<xml/>", clock.now())
+            await Repos(conn).inbox_add("wechat", -3, "<xml/>", clock.now())
     finally:
         await db.close()
 
@@ -90,6 +94,12 @@ async def test_migrate_to_postgres_copies_every_row_and_continues_the_ids(
         liaison = Liaison(target, Catalog("zh_CN"), clock, TZ)
         _, fourth = await submit(liaison, 700004, "公交站台的雨棚漏雨")
         assert fourth.id == 4 and fourth.receipt == "HM-2026-0003"
+        # and the inbox's arrival numbers (migration 0018): a push stored now comes after them
+        async with target.transaction() as conn:
+            await Repos(conn).inbox_add("wechat", -7, "<xml/>", clock.now())
+        async with target.read() as conn:
+            pending = await Repos(conn).inbox_pending("wechat", 10, in_arrival_order=True)
+        assert [p[0] for p in pending] == [5, -3, -7]
     finally:
         await source.close()
         await target.close()

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from bot.app import build
+from bot.domain.deadlines import NoteKind
 from bot.logins import create_link_code
 from storage.reports import ReportsRepo
 from storage.repositories import Repos
@@ -81,8 +82,8 @@ async def wx(harness: Harness, tmp_path: Path) -> AsyncIterator[WeChatRig]:
     conversation = Conversation(app.liaison, app.liaison.core.c, app.faq, broadcasts=app.broadcasts)
     liaison = app.liaison
 
-    async def on_delivery(wish_id: int, openid: str, path: str) -> None:  # as bot/app.py wires it
-        await liaison.deliveries.delivered(wish_id, "wechat", openid, path)
+    async def on_delivery(wish_id: int, openid: str, note: NoteKind) -> None:  # as bot/app.py
+        await liaison.deliveries.delivered(wish_id, "wechat", openid, note)
 
     runtime = build_wechat(
         settings, app.db, app.liaison.core.clock, conversation, on_delivery=on_delivery

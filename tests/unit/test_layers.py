@@ -135,6 +135,40 @@ def test_the_core_decides_nothing_by_the_telegram_name() -> None:
     assert not bad
 
 
+# The same for the WeChat channel (branch wxfix): retention and the delivery notes take what
+# differs from the adapter (wechat/retention.py, wechat/channel.py TIMELINE_NOTES), handed in
+# by the composition root.
+WECHAT_NAME = "wechat"
+WECHAT_NAME_ALLOWED: dict[str, str] = {
+    "bot/app.py": "the composition root wires the WeChat channel",
+    "bot/stations_file.py": "the stations file's name for WeChat openids (a person's accounts)",
+    "bot/domain/accounts.py": "the documented delivery preference among a person's accounts",
+}
+# bot/ modules that may read the WeChat adapter's own tables (storage/wechat.py), with why.
+WECHAT_STORAGE_ALLOWED: dict[str, str] = {
+    **{module: "the composition root" for module in COMPOSITION_ROOT},
+    "bot/queries.py": "/stats counts the notices waiting for WeChat residents, per station",
+}
+
+
+def test_the_core_decides_nothing_by_the_wechat_name() -> None:
+    bad = [
+        rel(p)
+        for p in modules("bot")
+        if rel(p) not in WECHAT_NAME_ALLOWED and WECHAT_NAME in _string_constants(p)
+    ]
+    assert not bad
+
+
+def test_the_core_reads_the_wechat_tables_only_where_listed() -> None:
+    bad = [
+        rel(p)
+        for p in modules("bot")
+        if rel(p) not in WECHAT_STORAGE_ALLOWED and "storage.wechat" in imported(p)
+    ]
+    assert not bad
+
+
 def test_the_scan_sees_a_violation(tmp_path: Path) -> None:
     """The checks above can fail: a module with the forbidden things is caught."""
     bad = tmp_path / "bad.py"

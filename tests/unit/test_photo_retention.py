@@ -246,7 +246,7 @@ async def test_the_sweep_runs_hourly_on_the_tick_and_keeps_a_picture_received_ag
 def test_the_running_bot_sweeps_the_folders_the_channels_keep(tmp_path: Path) -> None:
     """Where bot/app.py's retention looks: the web uploads beside the database and
     LIAISON_WECHAT_MEDIA_DIR, with LIAISON_RETENTION_PHOTOS_DAYS."""
-    from bot.app import _retention
+    from bot.app import retention as build_retention
 
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -254,7 +254,7 @@ def test_the_running_bot_sweeps_the_folders_the_channels_keep(tmp_path: Path) ->
         wechat_media_dir=tmp_path / "wx",
         retention_photos_days=30,
     )
-    retention = _retention(settings, Database(tmp_path / "liaison.db"), ManualClock())
+    retention = build_retention(Database(tmp_path / "liaison.db"), ManualClock(), settings)
     assert [f.folder for f in retention.files] == [
         tmp_path / "web-data" / "uploads",
         tmp_path / "wx",

@@ -14,6 +14,7 @@ from bot.clock import ManualClock
 from bot.dispatcher import DeliveryError, Dispatcher
 from bot.domain.draft import Draft
 from bot.domain.model import Action
+from bot.domain.notices import NoticeKind
 from bot.i18n import Catalog
 from bot.messages import Button, OutMessage
 from bot.services import Identity, Liaison
@@ -161,8 +162,9 @@ async def test_no_template_uses_consented_subscription_else_waits(
     async with db.transaction() as conn:
         await WeChatRepo(conn).add_consent(OPENID, "SUB_RESULT", clock.now())
     fake.consents.add((OPENID, "SUB_RESULT"))
-    first = await channel.send(OPENID, OutMessage(text="第一条", wish_id=wish_id))
-    second = await channel.send(OPENID, OutMessage(text="第二条", wish_id=wish_id))
+    result = NoticeKind.RESULT  # as the core queues a notice about the resolution
+    first = await channel.send(OPENID, OutMessage(text="第一条", wish_id=wish_id, notice=result))
+    second = await channel.send(OPENID, OutMessage(text="第二条", wish_id=wish_id, notice=result))
     await api.close()
     assert (first, second) == (Path.SUBSCRIPTION, Path.WAITING)
     assert len(fake.subscriptions) == 1
@@ -215,14 +217,32 @@ async def test_a_refused_template_id_does_not_lose_the_notice(
     wish_id = await resolved_wish(liaison, db, clock)
     channel, api = await channel_for(db, fake, clock, NoticeTemplates({"result": "TPL_RESULT"}))
     fake.fail_next["template/send"] = [40037]  # invalid template_id
-    path = await channel.send(OPENID, OutMessage(text="办结了", wish_id=wish_id))
+    done = OutMessage(text="办结了", wish_id=wish_id, notice=NoticeKind.RESULT)
+    path = await channel.send(OPENID, done)
     assert path is Path.WAITING
     fake.fail_next["template/send"] = [503]  # WeChat busy: the dispatcher retries later
     with pytest.raises(DeliveryError):
-        await channel.send(OPENID, OutMessage(text="办结了", wish_id=wish_id))
+        await channel.send(OPENID, done)
     await api.close()
 
 
 def test_photos_are_mentioned_not_lost() -> None:
     r = render(OutMessage(photos=("AgAD1", "AgAD2")), Catalog("zh_CN"))
     assert r.texts == ("（2 张图片，请到联络站网页或 Telegram 查看）",)
+
+
+async def test_the_template_is_the_one_of_the_kind_the_notice_carries(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    """The adapter decides nothing: the kind comes with the message (bot/notify.py queues it),
+    whatever state the wish is in when it is sent; a message with none is a plain notice."""
+    wish_id = await resolved_wish(liaison, db, clock)  # resolved: the old adapter said "result"
+    templates = NoticeTemplates({"result": "TPL_RESULT", "reply": "TPL_REPLY", "notice": "TPL_N"})
+    channel, api = await channel_for(db, fake, clock, templates)
+    reply = OutMessage(text="代表的回复", wish_id=wish_id, notice=NoticeKind.REPLY)
+    assert await channel.send(OPENID, reply) is Path.TEMPLATE
+    assert await channel.send(OPENID, OutMessage(text="没有种类", wish_id=wish_id)) is Path.TEMPLATE
+    await api.close()
+    sent = [(t["template_id"], t["data"]["first"]["value"]) for t in fake.templates]
+    assert sent == [("TPL_REPLY", "代表回复了您的心愿"), ("TPL_N", "联络站给您的通知")]
+    assert all(t["data"]["keyword1"]["value"].startswith("HM-") for t in fake.templates)

@@ -5,6 +5,7 @@ the rule for a person reachable on several channels."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from bot.cli import main
 from bot.clock import ManualClock, SystemClock
+from bot.domain.notices import NoticeKind
 from bot.i18n import Catalog
 from bot.logins import (
     LINK_TRIES_OVERALL,
@@ -23,7 +25,7 @@ from bot.logins import (
 from bot.messages import IMAGE, Attachment, OutMessage
 from bot.retention import Retention
 from bot.services import Identity, Liaison
-from storage.db import Database, fetch_one
+from storage.db import Database, fetch_all, fetch_one
 from storage.repositories import Repos
 from tests.conftest import person
 from tests.fake_wechat import FakeWeChat
@@ -195,7 +197,13 @@ async def test_a_linked_deputys_card_outside_the_window_uses_the_notice_template
             {"result": "TPL_RESULT", "reply": "TPL_REPLY", "notice": "TPL_N"}
         )
         channel = WeChatChannel(db, api, liaison.core.clock, Catalog("zh_CN"), templates)
-        path = await channel.send(DEPUTY_WX, OutMessage(text="新心愿", wish_id=wish.id))
+        async with db.read() as conn:  # the card as the core queued it for the deputy
+            (payload,) = await fetch_all(
+                conn, "SELECT payload FROM outbox WHERE kind='deputy' AND wish_id=?", (wish.id,)
+            )
+        card = OutMessage.from_payload(json.loads(payload[0]))
+        assert card.notice is NoticeKind.NOTICE
+        path = await channel.send(DEPUTY_WX, card)
         assert path is DeliveryPath.TEMPLATE and fake.templates[0]["template_id"] == "TPL_N"
         assert fake.templates[0]["data"]["first"]["value"] == "联络站给您的通知"
     finally:

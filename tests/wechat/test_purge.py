@@ -22,6 +22,7 @@ from storage.wechat import WeChatRepo
 from tests.engines import sqlite_only
 from tests.fake_wechat import FakeWeChat
 from tests.unit.test_services import submit
+from wechat.retention import retention_jobs
 
 OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
 NEIGHBOUR = "o6_neighbourNeighbour0001"
@@ -149,13 +150,14 @@ async def test_retention_forgets_closed_windows_and_old_delivery_paths(
     _, wish_id = await wechat_wish(liaison, OPENID, "路灯坏了")
     await channel_rows(db, clock, OPENID, wish_id)
     policy = RetentionPolicy(links_days=30)
+    jobs = (retention_jobs,)  # the adapter's, as the composition root passes them
     clock.advance(hours=48)  # the window may still be (just) open: kept
-    done = await Retention(db, clock, policy).prune()
+    done = await Retention(db, clock, policy, channel_jobs=jobs).prune()
     assert done["wechat_windows"] == 0
     clock.advance(hours=2)
-    assert (await Retention(db, clock, policy).prune())["wechat_windows"] == 1
+    assert (await Retention(db, clock, policy, channel_jobs=jobs).prune())["wechat_windows"] == 1
     clock.advance(days=30)
-    assert (await Retention(db, clock, policy).prune())["wechat_deliveries"] == 1
+    assert (await Retention(db, clock, policy, channel_jobs=jobs).prune())["wechat_deliveries"] == 1
     async with db.read() as conn:
         assert await WeChatRepo(conn).window(OPENID) is None
         assert await WeChatRepo(conn).paths(wish_id) == []

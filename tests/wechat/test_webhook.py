@@ -409,6 +409,8 @@ async def test_one_residents_pushes_are_handled_in_order_others_meanwhile(rig: R
         "end 第二段",
     ]
     assert [e.text for e in rig.conversation.seen] == ["别人", "第一段", "第二段"]
+    # a turn ends once its 客服 answer is sent and counted (the fake saw it a moment before)
+    await asyncio.gather(*list(rig.webhook._tasks))
     assert not rig.webhook._turns  # nobody's pushes running: no turn kept
 
 
@@ -448,3 +450,219 @@ async def test_a_push_during_the_start_up_replay_waits_for_the_replayed_ones(
     assert await replay == 1
     await rig.fake.wait_until(lambda: len(rig.fake.custom) == 2)
     assert [e.text for e in rig.conversation.seen] == ["断电前", "重启后"]
+
+
+async def test_the_start_up_replay_follows_arrival_order_not_the_ids(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """A resident wrote, then tapped a menu item; the process stopped before either was handled.
+    An event's inbox id is a negative hash (a message's is its MsgId), so ordered by id the
+    click came first: the replay handles them in the order they were stored (wxfix)."""
+    from storage.repositories import Repos
+    from wechat.messages import parse_push as parse
+    from wechat.webhook import update_id
+
+    message = rig.fake.text(OPENID, "先写的话")
+    click = rig.fake.event(OPENID, "CLICK", "MY")
+    later = rig.fake.text(OPENID, "最后一句")
+    ids = [update_id(parse(xml.encode())) for xml in (message, click, later)]
+    assert ids[1] < 0 < ids[0] < ids[2]  # by id the click would be replayed first
+    for xml, uid in zip((message, click, later), ids, strict=True):
+        async with rig.db.transaction() as conn:  # stored as _take does, one push at a time
+            await Repos(conn).inbox_add("wechat", uid, xml, clock.now())
+            await WeChatRepo(conn).open_window(OPENID, "message", clock.now())
+    rig.fake.open_window(OPENID, "message")
+    assert await rig.webhook.replay() == 3
+    seen = rig.conversation.seen
+    assert [(e.text, e.command) for e in seen] == [("先写的话", ""), ("", "my"), ("最后一句", "")]
+
+
+async def test_telegram_updates_are_still_replayed_in_update_id_order(
+    db: Database, clock: ManualClock
+) -> None:
+    """Telegram's update ids are its arrival order: stored out of order (a batch written after a
+    later one), they are still taken by id; WeChat's by the order stored."""
+    from storage.repositories import Repos
+
+    async with db.transaction() as conn:
+        repos = Repos(conn)
+        for channel in ("telegram", "wechat"):
+            await repos.inbox_add(channel, 12, "{}", clock.now())
+            await repos.inbox_add(channel, 11, "{}", clock.now())
+            await repos.inbox_add(channel, -5, "{}", clock.now())
+    async with db.read() as conn:
+        repos = Repos(conn)
+        assert [r[0] for r in await repos.inbox_pending("telegram", 10)] == [-5, 11, 12]
+        by_arrival = await repos.inbox_pending("wechat", 10, in_arrival_order=True)
+        assert [r[0] for r in by_arrival] == [12, 11, -5]
+
+
+async def test_migration_0018_numbers_the_pushes_already_stored_in_arrival_order(
+    db: Database, clock: ManualClock
+) -> None:
+    """A database from before the arrival numbers, with pushes pending at the upgrade: they get
+    numbers in the order they came, and a push stored afterwards comes after them."""
+    from storage.db import migrations
+    from storage.repositories import Repos
+    from tests.engines import ON_POSTGRES
+
+    version = next(v for v, name, _ in migrations() if name.endswith("_wxfix.sql"))
+    async with db.transaction() as conn:  # the inbox as it was before 0018
+        if not ON_POSTGRES:
+            await conn.execute("DROP TRIGGER inbox_number")
+            await conn.execute("DROP INDEX inbox_arrival")
+        await conn.execute("ALTER TABLE inbox DROP COLUMN seq")
+        await conn.execute("DELETE FROM schema_migrations WHERE version=?", (version,))
+    for uid in (12, 11, -5):
+        async with db.transaction() as conn:
+            await Repos(conn).inbox_add("wechat", uid, "<xml/>", clock.now())
+        clock.advance(seconds=1)
+    await db.close()
+    await db.connect()  # applies 0018 (the coordinator may renumber it) again
+    async with db.transaction() as conn:
+        await Repos(conn).inbox_add("wechat", -9, "<xml/>", clock.now())
+    async with db.read() as conn:
+        pending = await Repos(conn).inbox_pending("wechat", 10, in_arrival_order=True)
+    assert [p[0] for p in pending] == [12, 11, -5, -9]
+
+
+async def test_a_number_sent_at_once_reads_the_options_of_the_passive_reply_before_it(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resident is shown numbered options as the passive reply and sends "2" straight away:
+    the "2" is read only after those options are stored (inside the person's turn; they were
+    stored after it, so the "2" could be read first and taken as plain text). Driven by
+    events: the "2" is queued behind the first push, and the old code's storing is held until
+    the "2" has been read, which makes its order deterministic."""
+    original_in_turn = rig.webhook._in_turn
+    original_set, original_option = WeChatRepo.set_options, WeChatRepo.option
+    release, held, second_queued = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    first_turn_over, second_read = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+    first_uid: list[int] = []
+
+    async def in_turn(push: Any, uid: int, *rest: Any) -> Any:
+        if first_uid and uid != first_uid[0]:
+            second_queued.set()  # the "2": it waits for the first push's turn from here
+        try:
+            return await original_in_turn(push, uid, *rest)
+        finally:
+            if uid == first_uid[0]:
+                first_turn_over.set()
+
+    async def set_options(repo: WeChatRepo, openid: str, actions: list[str], now: Any) -> None:
+        if first_turn_over.is_set():  # stored after the turn (old code): the "2" goes first
+            await asyncio.wait_for(second_read.wait(), 30)
+        order.append("options stored")
+        await original_set(repo, openid, actions, now)
+
+    async def option(repo: WeChatRepo, openid: str, number: int) -> str | None:
+        order.append(f"option {number} read")
+        second_read.set()
+        return await original_option(repo, openid, number)
+
+    handle = rig.conversation.handle
+    card = OutMessage(
+        text="请选择类别",
+        buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+    )
+
+    async def held_first(event: Input) -> Reply:
+        if event.command != "new":
+            return await handle(event)  # the "2": answered with what it was read as
+        rig.conversation.seen.append(event)
+        held.set()
+        await release.wait()
+        return Reply((card,))
+
+    monkeypatch.setattr(rig.webhook, "_in_turn", in_turn)
+    monkeypatch.setattr(WeChatRepo, "set_options", set_options)
+    monkeypatch.setattr(WeChatRepo, "option", option)
+    rig.conversation.handle = held_first  # type: ignore[method-assign]
+    xml = rig.fake.text(OPENID, "/new")
+    first_uid.append(int(parse_push(xml.encode()).msg_id))
+    first = asyncio.create_task(rig.fake.push(xml))
+    await held.wait()
+    second = asyncio.create_task(rig.fake.push(rig.fake.text(OPENID, "2")))
+    await second_queued.wait()
+    release.set()
+    shown = await first
+    await second
+    assert "2. 环境卫生" in shown.plaintext  # the options went as the passive reply
+    assert order == ["options stored", "option 2 read"]
+    assert [(e.command, e.action, e.text) for e in rig.conversation.seen] == [
+        ("new", "", ""),
+        ("", "n:cat:env", ""),
+    ]
+
+
+async def test_a_late_answers_options_are_stored_before_the_persons_next_push_is_read(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer missed the passive reply and goes by 客服 with numbered options; the resident
+    had already sent "2": it is read after those options are stored, and answered after them
+    (the 客服 answer is sent inside the person's turn; it was sent after it, so the "2" could
+    be read first). Driven by events, as the test above."""
+    rig.webhook.config.answer_within = 0.3  # the held first push is answered `success`
+    original_in_turn = rig.webhook._in_turn
+    original_send, original_option = rig.webhook.channel.send_custom, WeChatRepo.option
+    release, second_queued, stored = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    first_turn_over, second_read = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+    first_uid: list[int] = []
+
+    async def in_turn(push: Any, uid: int, *rest: Any) -> Any:
+        if uid != first_uid[0]:
+            second_queued.set()
+        try:
+            return await original_in_turn(push, uid, *rest)
+        finally:
+            if uid == first_uid[0]:
+                first_turn_over.set()
+
+    async def send_custom(openid: str, texts: list[str], actions: list[str]) -> None:
+        if actions and first_turn_over.is_set():  # sent after the turn (old code): "2" first
+            await asyncio.wait_for(second_read.wait(), 30)
+        await original_send(openid, texts, actions)  # sends, then stores the options
+        if actions:
+            order.append("options stored")
+            stored.set()
+
+    async def option(repo: WeChatRepo, openid: str, number: int) -> str | None:
+        order.append(f"option {number} read")
+        second_read.set()
+        return await original_option(repo, openid, number)
+
+    handle = rig.conversation.handle
+    card = OutMessage(
+        text="请选择类别",
+        buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+    )
+
+    async def held_first(event: Input) -> Reply:
+        if event.command != "new":
+            return await handle(event)
+        rig.conversation.seen.append(event)
+        await release.wait()
+        return Reply((card,))
+
+    monkeypatch.setattr(rig.webhook, "_in_turn", in_turn)
+    monkeypatch.setattr(rig.webhook.channel, "send_custom", send_custom)
+    monkeypatch.setattr(WeChatRepo, "option", option)
+    rig.conversation.handle = held_first  # type: ignore[method-assign]
+    rig.fake.open_window(OPENID, "message")
+    xml = rig.fake.text(OPENID, "/new")
+    first_uid.append(int(parse_push(xml.encode()).msg_id))
+    assert (await rig.fake.push(xml)).plaintext == "success"  # held: the answer goes by 客服
+    second = asyncio.create_task(rig.fake.push(rig.fake.text(OPENID, "2")))
+    await second_queued.wait()
+    release.set()
+    await rig.conversation.entered.wait()  # the "2" was handled (only it goes through handle)
+    await stored.wait()  # and the first answer's options are stored
+    assert order == ["options stored", "option 2 read"]
+    assert [(e.command, e.action, e.text) for e in rig.conversation.seen] == [
+        ("new", "", ""),
+        ("", "n:cat:env", ""),
+    ]
+    assert "2. 环境卫生" in rig.fake.custom[0]["text"]["content"]  # the first answer, by 客服
+    await second
