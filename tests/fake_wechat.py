@@ -1,6 +1,9 @@
 """An in-process fake of WeChat (公众平台) for the tests, behaving as documented.
 
-Server side (the API the bot calls): /cgi-bin/stable_token, message/custom/send (enforcing the
+Server side (the API the bot calls): /cgi-bin/stable_token (normal mode hands out the current
+token; force_refresh replaces it, invalidating the previous one for every caller, at most 20 times
+a day and 30 s apart: a forced call sooner is answered with the current token, not refreshed; the
+21st is refused with 45009), message/custom/send (enforcing the
 48 h window and the 5-message count after a message, 60 s and 3 messages after a follow, scan or
 menu click: 45015/45047), message/template/send, message/subscribe/bizsend (needs a one-time
 consent), qrcode/create, media/get; faults injected with `fail_next` (errcodes such as 40001 or
@@ -30,6 +33,8 @@ MESSAGE_WINDOW = 48 * 3600
 MESSAGE_QUOTA = 5
 EVENT_WINDOW = 60
 EVENT_QUOTA = 3
+FORCE_SPACING = 30  # stable_token: 强制刷新模式每天限用 20 次且需间隔 30 秒
+FORCE_PER_DAY = 20
 
 
 @dataclass
@@ -68,6 +73,8 @@ class FakeWeChat:
     fail_next: dict[str, list[int]] = field(default_factory=dict)  # api path -> codes
     windows: dict[str, Window] = field(default_factory=dict)
     token_fetches: int = 0
+    force_requests: int = 0  # stable_token calls with force_refresh, refreshed or not
+    forced_at: list[float] = field(default_factory=list)  # when a forced refresh took effect
     _msg_ids: itertools.count = field(default_factory=lambda: itertools.count(6054768590064713728))
 
     def __post_init__(self) -> None:
@@ -140,7 +147,16 @@ class FakeWeChat:
         if body.get("appid") != self.app_id or body.get("secret") != self.app_secret:
             return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
         self.token_fetches += 1
-        if body.get("force_refresh") or not self.access_tokens:
+        if body.get("force_refresh") is True:
+            self.force_requests += 1
+            if len([t for t in self.forced_at if self.now - t < 86400]) >= FORCE_PER_DAY:
+                return web.json_response(
+                    {"errcode": 45009, "errmsg": "reach max api daily quota limit"}
+                )
+            if not self.forced_at or self.now - self.forced_at[-1] >= FORCE_SPACING:
+                self.forced_at.append(self.now)
+                self.access_tokens = [secrets.token_hex(16)]  # the previous one is dead at once
+        if not self.access_tokens:
             self.access_tokens = [secrets.token_hex(16)]
         return web.json_response({"access_token": self.access_tokens[-1], "expires_in": 7200})
 

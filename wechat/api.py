@@ -2,7 +2,12 @@
 
 The access token comes from /cgi-bin/stable_token: one token for the whole account (every process
 asking gets the same one while it is valid, unlike /cgi-bin/token which invalidates the previous),
-cached here until shortly before it expires and fetched again on 40001/42001.
+cached here until shortly before it expires. A call refused with 40001/40014/42001 names the token
+it used: if the cache already holds another one (a concurrent call refreshed it) the call is just
+repeated with that; otherwise the token is fetched again in normal mode, and only if WeChat still
+hands out the same rejected token is it force-refreshed (force_refresh invalidates the previous
+token for every caller, and WeChat allows it 20 times a day, 30 s apart). A token still refused
+after that is a TRANSIENT failure: the dispatcher retries the message later.
 Errors are mapped to the dispatcher's Failure kinds so the outbox treats WeChat like any channel;
 45015 (the 48 h window is closed) and 45047 (the 客服 count is used up) are PathClosed: the caller
 tries the next path (template, subscription, waiting).
@@ -12,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +30,8 @@ DEFAULT_BASE_URL = "https://api.weixin.qq.com"
 TOKEN_MARGIN = 300  # seconds: refresh a little before WeChat's expiry
 
 TOKEN_INVALID = {40001, 40014, 42001}  # invalid / expired access_token
+FORCE_SPACING = 30.0  # seconds between two forced refreshes (stable_token's documented rule)
+FORCE_PER_DAY = 20  # forced refreshes WeChat allows a day
 WINDOW_CLOSED = 45015  # "response out of time limit": no message from the resident for 48 h
 COUNT_USED_UP = 45047  # "out of response count limit"
 UNREACHABLE = {43004, 40003, 43019}  # not a follower (unsubscribed), bad openid, blocked
@@ -53,6 +62,10 @@ def to_delivery_error(exc: WeChatError) -> DeliveryError:
         return DeliveryError(Failure.RETRY_AFTER, f"wechat {exc.errcode}", retry_after=60.0)
     if exc.errcode == -1:  # 系统繁忙
         return DeliveryError(Failure.TRANSIENT, "wechat busy")
+    if exc.errcode in TOKEN_INVALID:
+        # still refused after a refresh (another process refreshing at the same moment, or a
+        # forced refresh not allowed yet): nothing is wrong with the message, try it later
+        return DeliveryError(Failure.TRANSIENT, f"wechat {exc.errcode}: token")
     return DeliveryError(Failure.BAD_REQUEST, f"wechat {exc.errcode}")
 
 
@@ -70,39 +83,61 @@ class WeChatApi:
         base_url: str = DEFAULT_BASE_URL,
         client: httpx.AsyncClient | None = None,
         timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app_id = app_id
         self._secret = app_secret
         self.base_url = base_url.rstrip("/")
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._own_client = client is None
+        self._clock = clock  # seconds; tests pass the fake's clock
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
+        self._forced: deque[float] = deque()  # when the forced refreshes of the last day were
 
     async def close(self) -> None:
         if self._own_client:
             await self._client.aclose()
 
-    async def access_token(self, force: bool = False) -> str:
+    async def access_token(self, stale: str | None = None) -> str:
+        """The current token. `stale` is a token WeChat just refused (40001/40014/42001): a
+        different one is then returned, fetched without invalidating anyone's if possible."""
         async with self._lock:  # one fetch at a time; the others wait for its result
-            if not force and self._token and time.monotonic() < self._expires_at:
-                return self._token
-            data = await self._post_json(
-                "/cgi-bin/stable_token",
-                {
-                    "grant_type": "client_credential",
-                    "appid": self.app_id,
-                    "secret": self._secret,
-                    "force_refresh": force,
-                },
-            )
-            token, expires = data.get("access_token"), data.get("expires_in")
-            if not isinstance(token, str) or not isinstance(expires, int):
-                raise DeliveryError(Failure.TRANSIENT, "stable_token: malformed answer")
-            self._token = token
-            self._expires_at = time.monotonic() + max(expires - TOKEN_MARGIN, 1)
+            now = self._clock()
+            if self._token and now < self._expires_at and self._token != stale:
+                return self._token  # still valid, or already refreshed by a concurrent call
+            token = await self._fetch_token(force=False)
+            if stale is not None and token == stale:
+                # WeChat hands out the very token it refused: only a forced refresh replaces it
+                if not self._may_force(now):
+                    raise DeliveryError(Failure.TRANSIENT, "access_token refused; refresh later")
+                self._forced.append(now)
+                token = await self._fetch_token(force=True)
             return token
+
+    def _may_force(self, now: float) -> bool:
+        while self._forced and now - self._forced[0] >= 86400:
+            self._forced.popleft()
+        if len(self._forced) >= FORCE_PER_DAY:
+            return False
+        return not self._forced or now - self._forced[-1] >= FORCE_SPACING
+
+    async def _fetch_token(self, force: bool) -> str:
+        body: dict[str, Any] = {
+            "grant_type": "client_credential",
+            "appid": self.app_id,
+            "secret": self._secret,
+        }
+        if force:
+            body["force_refresh"] = True
+        data = await self._post_json("/cgi-bin/stable_token", body)
+        token, expires = data.get("access_token"), data.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires, int):
+            raise DeliveryError(Failure.TRANSIENT, "stable_token: malformed answer")
+        self._token = token
+        self._expires_at = self._clock() + max(expires - TOKEN_MARGIN, 1)
+        return token
 
     async def _post_json(
         self, path: str, body: dict[str, Any], token: str | None = None
@@ -130,14 +165,15 @@ class WeChatApi:
         return data
 
     async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST with the token; an invalid/expired token is refreshed once and the call repeated."""
+        """POST with the token; a refused token is replaced once (see access_token) and the
+        call repeated."""
         token = await self.access_token()
         try:
             return await self._post_json(path, body, token)
         except WeChatError as exc:
             if exc.errcode not in TOKEN_INVALID:
                 raise
-        token = await self.access_token(force=True)
+        token = await self.access_token(stale=token)
         return await self._post_json(path, body, token)
 
     async def _send(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -189,8 +225,8 @@ class WeChatApi:
     ) -> tuple[bytes, str]:
         """临时素材 media/get: the bytes and content type. Temporary media expire after 3 days, so
         photos are fetched when the wish is taken in."""
+        token = await self.access_token()
         for attempt in (0, 1):
-            token = await self.access_token(force=attempt == 1)
             try:
                 resp = await self._client.get(
                     self.base_url + "/cgi-bin/media/get",
@@ -204,6 +240,7 @@ class WeChatApi:
                     self._json("/cgi-bin/media/get", resp)
                 except WeChatError as exc:
                     if exc.errcode in TOKEN_INVALID and attempt == 0:
+                        token = await self.access_token(stale=token)
                         continue
                     raise to_delivery_error(exc) from exc
                 raise DeliveryError(Failure.BAD_REQUEST, "media/get: no media")

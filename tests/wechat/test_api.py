@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -81,3 +82,68 @@ async def test_template_subscription_qr_and_media(fake: FakeWeChat, api: WeChatA
     assert data == b"\xff\xd8jpeg" and ctype.startswith("image/")
     with pytest.raises(DeliveryError):
         await api.download_media("nope")
+
+
+async def test_concurrent_sends_after_an_invalidated_token_share_one_refresh(
+    fake: FakeWeChat, api: WeChatApi
+) -> None:
+    """Five 客服 messages in flight when the token is invalidated: each is refused with 40001.
+    The old code force-refreshed once per refused call (each forced refresh invalidating the
+    token the previous one had just fetched, and losing messages as BAD_REQUEST); now the first
+    refusal fetches the new token in normal mode and the others reuse it."""
+    fake.open_window("o_res", "message")
+    await api.access_token()
+    fake.invalidate_token()
+    await asyncio.gather(*(api.send_text("o_res", f"第{i}条") for i in range(5)))
+    assert sorted(m["text"]["content"] for m in fake.custom) == [f"第{i}条" for i in range(5)]
+    assert fake.force_requests <= 1
+
+
+async def test_a_token_still_refused_after_refresh_is_transient_and_force_is_spaced(
+    fake: FakeWeChat,
+) -> None:
+    api = WeChatApi(fake.app_id, fake.app_secret, fake.base_url, clock=lambda: fake.now)
+    fake.open_window("o_res", "message")
+    await api.send_text("o_res", "一")
+    # WeChat refuses the token it still hands out: normal mode gives it again, so one forced
+    # refresh; refused once more, the message is retried later by the dispatcher, not dropped
+    fake.fail_next["custom/send"] = [40001, 40001]
+    with pytest.raises(DeliveryError) as err:
+        await api.send_text("o_res", "二")
+    assert err.value.failure is Failure.TRANSIENT
+    assert fake.force_requests == 1
+    fake.fail_next["custom/send"] = [42001]
+    with pytest.raises(DeliveryError) as again:  # within 30 s of the forced refresh: no force
+        await api.send_text("o_res", "二")
+    assert again.value.failure is Failure.TRANSIENT and fake.force_requests == 1
+    fake.now += 31
+    fake.fail_next["custom/send"] = [40001]
+    await api.send_text("o_res", "二")
+    assert fake.force_requests == 2
+    assert [m["text"]["content"] for m in fake.custom] == ["一", "二"]
+    await api.close()
+
+
+async def test_fake_stable_token_force_rules(fake: FakeWeChat, api: WeChatApi) -> None:
+    """The fake is as strict as WeChat: a forced refresh invalidates the previous token, a second
+    one within 30 s refreshes nothing, the 21st of a day is refused."""
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+
+        async def stable(force: bool) -> dict[str, object]:
+            body = {"grant_type": "client_credential", "appid": fake.app_id}
+            body |= {"secret": fake.app_secret, "force_refresh": force}
+            resp = await client.post(fake.base_url + "/cgi-bin/stable_token", json=body)
+            return dict(resp.json())
+
+        first = (await stable(False))["access_token"]
+        assert (await stable(False))["access_token"] == first
+        forced = (await stable(True))["access_token"]
+        assert forced != first and fake.access_tokens == [forced]
+        assert (await stable(True))["access_token"] == forced  # within 30 s: not refreshed
+        for _ in range(19):
+            fake.now += 30
+            await stable(True)
+        fake.now += 30
+        assert (await stable(True)).get("errcode") == 45009
