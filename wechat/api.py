@@ -131,7 +131,13 @@ class WeChatApi:
         }
         if force:
             body["force_refresh"] = True
-        data = await self._post_json("/cgi-bin/stable_token", body)
+        try:
+            data = await self._post_json("/cgi-bin/stable_token", body)
+        except WeChatError as exc:
+            # 40164 (IP not whitelisted), 40125 (secret), -1 (busy), 45009 …: a DeliveryError
+            # like every other failure, so no caller (the media download of a push included)
+            # sees a WeChatError it does not handle
+            raise to_delivery_error(exc) from exc
         token, expires = data.get("access_token"), data.get("expires_in")
         if not isinstance(token, str) or not token or not isinstance(expires, int):
             raise DeliveryError(Failure.TRANSIENT, "stable_token: malformed answer")

@@ -147,3 +147,16 @@ async def test_fake_stable_token_force_rules(fake: FakeWeChat, api: WeChatApi) -
             await stable(True)
         fake.now += 30
         assert (await stable(True)).get("errcode") == 45009
+
+
+async def test_a_refused_token_request_is_a_delivery_error(fake: FakeWeChat, api: WeChatApi) -> None:
+    """stable_token refused (40164: the server's IP is not whitelisted; -1: busy): every call,
+    the media download included, raises the dispatcher's DeliveryError, never WeChatError."""
+    fake.media["M1"] = b"\xff\xd8jpeg"
+    fake.fail_next["stable_token"] = [40164, -1]
+    with pytest.raises(DeliveryError):
+        await api.download_media("M1")
+    with pytest.raises(DeliveryError) as busy:
+        await api.download_media("M1")
+    assert busy.value.failure is Failure.TRANSIENT
+    assert (await api.download_media("M1"))[0] == b"\xff\xd8jpeg"

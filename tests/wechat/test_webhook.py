@@ -229,6 +229,29 @@ async def test_a_media_that_is_no_image_is_not_kept(rig: Rig, tmp_path: Path) ->
     assert not (tmp_path / "media").exists() or not list((tmp_path / "media").iterdir())
 
 
+@pytest.mark.parametrize("errcode", [40164, -1, 45009])
+async def test_a_photo_whose_download_wechat_refuses_is_still_answered(
+    rig: Rig, errcode: int
+) -> None:
+    """The access token for media/get is refused (IP not whitelisted, busy, quota): the push
+    is answered as an unusable photo, not left unanswered (the old code let WeChatError out of
+    the download, so the push's handling failed and the resident heard nothing)."""
+    rig.fake.media["MEDIA3"] = b"\xff\xd8jpeg"
+    rig.fake.fail_next["stable_token"] = [errcode]
+    result = await rig.fake.push(
+        rig.fake.xml(OPENID, "image", PicUrl="http://mmbiz/x.jpg", MediaId="MEDIA3")
+    )
+    assert result.status == 200
+    assert len(rig.conversation.seen) == 1
+    seen = rig.conversation.seen[0]
+    assert seen.unsupported and not seen.photos
+    async with rig.db.read() as conn:  # handled: not left failed for a replay
+        rows = await fetch_all(
+            conn, "SELECT 1 FROM inbox WHERE channel='wechat' AND processed_at IS NULL"
+        )
+    assert rows == []
+
+
 async def test_kept_notices_are_shown_at_the_next_message(rig: Rig, clock: ManualClock) -> None:
     async with rig.db.transaction() as conn:
         await WeChatRepo(conn).keep_waiting(OPENID, {"text": "您的心愿已办结"}, None, clock.now())
