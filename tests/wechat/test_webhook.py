@@ -125,6 +125,19 @@ async def test_text_gets_a_passive_reply_that_reads_back(rig: Rig) -> None:
         assert "<Encrypt>" in result.body and "路灯" not in result.body  # encrypted on the wire
 
 
+async def test_a_long_chinese_text_is_taken_in_in_every_mode(rig: Rig) -> None:
+    """2 000 Chinese characters: 6 000 bytes of UTF-8, so an <Encrypt> of over 8 000 characters
+    in safe mode. The old code capped Encrypt like a field (8 192) and refused it with 400, which
+    WeChat retries and then shows 该公众号暂时无法提供服务; plain mode took it."""
+    story = ("小区门口的路灯坏了三天，晚上很黑。" * 120)[:2000]
+    result = await rig.fake.push(rig.fake.text(OPENID, story))
+    assert result.status == 200
+    assert [e.text for e in rig.conversation.seen] == [story]
+    if rig.fake.aes_key:
+        compat = await rig.fake.push(rig.fake.text(OPENID, story[::-1]), mode="compat")
+        assert compat.status == 200 and rig.conversation.seen[-1].text == story[::-1]
+
+
 async def test_compatible_mode_is_read(rig: Rig) -> None:
     if not rig.fake.aes_key:
         pytest.skip("compatible mode needs an EncodingAESKey")
