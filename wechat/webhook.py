@@ -106,12 +106,22 @@ def inbound(item: Input) -> Any:
     return Inbound(kind=Kind.TEXT, text=item.text, **common)
 
 
+SIGNED_MAX = 2**63 - 1  # the inbox's update_id is a signed 64-bit INTEGER (SQLite, PostgreSQL)
+
+
 def update_id(push: Push) -> int:
-    """The inbox's integer id: the MsgId itself, or for an event (no MsgId) a negative number
-    derived from FromUserName + CreateTime + Event, so the two never collide."""
+    """The inbox's integer id: the MsgId itself when it fits a signed 64-bit integer (as every
+    id stored so far did), or else, and for an event (no MsgId), a negative number derived from
+    the push's dedupe key, so the three never collide. WeChat documents MsgId as a 64-bit
+    integer: an id of 2^63 or more (up to 20 digits) is hashed, stably, instead of overflowing
+    the column (the old code's int(MsgId) made SQLite raise OverflowError: HTTP 500, retried)."""
+    key = push.dedupe_key
     if push.msg_id:
-        return int(push.msg_id)
-    digest = hashlib.sha256(push.dedupe_key.encode()).digest()
+        number = int(push.msg_id)
+        if number <= SIGNED_MAX:
+            return number
+        key = f"msg:{number}"  # leading zeros never make two keys of one id
+    digest = hashlib.sha256(key.encode()).digest()
     return -(int.from_bytes(digest[:8], "big") >> 1) - 1
 
 

@@ -194,6 +194,35 @@ async def test_unanswered_push_is_retried_by_wechat_and_the_retry_makes_nothing_
     assert await inbox_rows(rig.db) == 1
 
 
+async def test_a_msgid_beyond_the_signed_64_bit_range_is_taken_in_once(rig: Rig) -> None:
+    """MsgId is a 64-bit integer: 18446744073709551615 overflowed the inbox's signed INTEGER
+    (OverflowError, HTTP 500, retried by WeChat, never answered). It is taken in, once."""
+    xml = rig.fake.text(OPENID, "大号消息", MsgId=18446744073709551615)
+    for _ in range(2):
+        result = await rig.fake.push(xml)
+        assert result.status == 200
+    other = rig.fake.text(OPENID, "另一条", MsgId=18446744073709551614)
+    assert (await rig.fake.push(other)).status == 200
+    assert [e.text for e in rig.conversation.seen] == ["大号消息", "另一条"]
+    assert await inbox_rows(rig.db) == 2
+
+
+def test_update_ids_are_stable_distinct_and_fit_the_column() -> None:
+    from wechat.messages import Push
+    from wechat.webhook import update_id
+
+    def msg(msg_id: str) -> Push:
+        return Push("gh_x", OPENID, 1, "text", msg_id=msg_id)
+
+    big = [msg("18446744073709551615"), msg("9223372036854775808"), msg("99999999999999999999")]
+    ids = [update_id(p) for p in big]
+    assert all(-(2**63) <= i < 2**63 for i in ids) and len(set(ids)) == 3
+    assert update_id(msg("18446744073709551615")) == ids[0]  # the retry finds the same row
+    assert update_id(msg("9223372036854775807")) == 2**63 - 1  # in range: the MsgId itself
+    event = Push("gh_x", OPENID, 1, "event", event="subscribe")
+    assert update_id(event) < 0 and update_id(event) not in ids
+
+
 async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
     rig.conversation.answer = [
         OutMessage(
