@@ -116,6 +116,16 @@ class Settings(BaseSettings):
     wechat_subscribe_result: str = ""  # one-time subscription template ids, same kinds
     wechat_subscribe_reply: str = ""
     wechat_subscribe_notice: str = ""
+    # Template fields: template key = our value (heading, receipt, station, status, text, time),
+    # comma-separated; empty: the default (wechat/fields.py). Per kind, or for every kind.
+    wechat_template_fields: str = ""
+    wechat_template_fields_result: str = ""
+    wechat_template_fields_reply: str = ""
+    wechat_template_fields_notice: str = ""
+    wechat_subscribe_fields: str = ""
+    wechat_subscribe_fields_result: str = ""
+    wechat_subscribe_fields_reply: str = ""
+    wechat_subscribe_fields_notice: str = ""
     wechat_msgmenu: bool = False  # certified accounts: choices as weixin://bizmsgmenu links
     wechat_media_dir: Path = Path("wechat_media")  # photos downloaded at intake
 

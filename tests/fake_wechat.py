@@ -5,8 +5,11 @@ token; force_refresh replaces it, invalidating the previous one for every caller
 a day and 30 s apart: a forced call sooner is answered with the current token, not refreshed; the
 21st is refused with 45009), message/custom/send (enforcing the
 48 h window and the 5-message count after a message, 60 s and 3 messages after a follow, scan or
-menu click: 45015/45047), message/template/send, message/subscribe/bizsend (needs a one-time
-consent), qrcode/create, media/get; faults injected with `fail_next` (errcodes such as 40001 or
+menu click: 45015/45047), message/template/send and message/subscribe/bizsend (the template id
+must be one added to the account, `template_keys`, else 40037; first/remark are filtered out as
+WeChat does since templates became 类目模板; a key the template lacks or a value its type does not
+take, e.g. a thing of more than 20 characters or a character_string with Chinese, is 47003;
+bizsend needs a one-time consent), qrcode/create, media/get; faults injected with `fail_next` (errcodes such as 40001 or
 HTTP statuses >= 500) and `invalidate_token()`.
 Client side (the pushes WeChat makes to the bot's URL): `push()` signs (and in safe mode encrypts)
 a message or event, posts it, and retries an unanswered one after `retry_after` seconds, three
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -33,6 +37,11 @@ MESSAGE_WINDOW = 48 * 3600
 MESSAGE_QUOTA = 5
 EVENT_WINDOW = 60
 EVENT_QUOTA = 3
+# The templates added to the account (id -> its keys), as the tests configure them: the defaults of
+# LIAISON_WECHAT_TEMPLATE_FIELDS / LIAISON_WECHAT_SUBSCRIBE_FIELDS (wechat/fields.py).
+TEMPLATE_KEYS = ("thing1", "character_string2", "thing3", "time4")
+SUBSCRIPTION_KEYS = ("thing1", "thing2")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 FORCE_SPACING = 30  # stable_token: 强制刷新模式每天限用 20 次且需间隔 30 秒
 FORCE_PER_DAY = 20
 
@@ -70,6 +79,12 @@ class FakeWeChat:
     consents: set[tuple[str, str]] = field(default_factory=set)  # (openid, template_id)
     media: dict[str, bytes] = field(default_factory=dict)
     qrcodes: dict[str, str] = field(default_factory=dict)  # ticket -> scene_str
+    template_keys: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {
+            **{t: TEMPLATE_KEYS for t in ("TPL_RESULT", "TPL_REPLY", "TPL_NOTICE", "TPL_N")},
+            **{t: SUBSCRIPTION_KEYS for t in ("SUB_RESULT", "SUB_REPLY", "SUB_NOTICE", "SUB")},
+        }
+    )
     fail_next: dict[str, list[int]] = field(default_factory=dict)  # api path -> codes
     windows: dict[str, Window] = field(default_factory=dict)
     token_fetches: int = 0
@@ -191,8 +206,9 @@ class FakeWeChat:
         ):
             return r
         body = await request.json()
-        if not body.get("template_id") or not isinstance(body.get("data"), dict):
-            return web.json_response({"errcode": 40037, "errmsg": "invalid template_id"})
+        if (refused := self._template_data(body)) is not None:
+            self.refused.append(("template/send", refused["errcode"]))
+            return web.json_response(refused)
         self.templates.append(body)
         self._notify()
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(self.templates)})
@@ -203,6 +219,9 @@ class FakeWeChat:
         ):
             return r
         body = await request.json()
+        if (refused := self._template_data(body)) is not None:
+            self.refused.append(("subscribe/bizsend", refused["errcode"]))
+            return web.json_response(refused)
         key = (body.get("touser", ""), body.get("template_id", ""))
         if key not in self.consents:
             self.refused.append(("subscribe/bizsend", 43101))
@@ -211,6 +230,23 @@ class FakeWeChat:
         self.subscriptions.append(body)
         self._notify()
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    def _template_data(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """WeChat's checks of a template or subscription message's data (None: accepted). The
+        data is left as WeChat shows it: without first and remark."""
+        keys = self.template_keys.get(str(body.get("template_id", "")))
+        data = body.get("data")
+        if keys is None:
+            return {"errcode": 40037, "errmsg": "invalid template_id"}
+        if not isinstance(data, dict):
+            return {"errcode": 47001, "errmsg": "data format error"}
+        data.pop("first", None)
+        data.pop("remark", None)
+        for key, item in data.items():
+            value = item.get("value") if isinstance(item, dict) else None
+            if key not in keys or not isinstance(value, str) or not _fits(key, value):
+                return {"errcode": 47003, "errmsg": f"argument invalid! data.{key}.value invalid"}
+        return None
 
     async def _qrcode(self, request: web.Request) -> web.Response:
         if (r := await self._injected("qrcode/create", request)) is not None or (
@@ -329,3 +365,19 @@ class FakeWeChat:
             params={"signature": sig, "timestamp": timestamp, "nonce": nonce, "echostr": echostr},
         ) as resp:
             return resp.status, await resp.text()
+
+
+def _fits(key: str, value: str) -> bool:
+    """The documented value limits of the typed keys (类目模板 参数值内容限制)."""
+    kind = key.rstrip("0123456789")
+    if kind == "thing":
+        return len(value) <= 20 and "\n" not in value
+    if kind == "character_string":
+        return len(value) <= 32 and value.isascii()
+    if kind == "phrase":
+        return len(value) <= 5 and all(_CJK.match(c) for c in value)
+    if kind == "number":
+        return len(value) <= 32 and bool(re.fullmatch(r"[0-9]+(\.[0-9]+)?", value))
+    if kind in ("time", "date"):
+        return bool(re.search(r"[0-9]", value)) and len(value) <= 40
+    return len(value) <= 20

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.channel import WAITING_PREFIX, Capabilities
 from bot.clock import Clock
@@ -27,6 +28,7 @@ from storage.db import Database
 from storage.repositories import Repos
 from storage.wechat import WeChatRepo, WindowState
 from wechat.api import PathClosed, WeChatApi
+from wechat.fields import DEFAULT_SUBSCRIPTION_FIELDS, DEFAULT_TEMPLATE_FIELDS, fill, parse_fields
 from wechat.render import TEXT_LIMIT_BYTES, render, to_wechat_text
 
 log = logging.getLogger(__name__)
@@ -76,12 +78,21 @@ def window_room(state: WindowState | None, now: datetime) -> int:
 @dataclass(frozen=True)
 class NoticeTemplates:
     """Template ids per kind of notice ("result", "reply", …) and the one-time subscription
-    template ids per kind. Field mapping of a template message (README, WeChat section):
-    first = the heading for that kind, keyword1 = the wish's receipt number, keyword2 = the
-    station, keyword3 = the notice's text (cut to 200 characters), remark = how to read more."""
+    template ids per kind, with the field mapping of each (wechat/fields.py: template key ->
+    one of our values, e.g. {"thing1": "heading", "character_string2": "receipt"}); a kind
+    without its own mapping uses the "notice" one, else the default. `tz` is the time zone
+    of the "time" value."""
 
     template: dict[str, str] = field(default_factory=dict)
     subscription: dict[str, str] = field(default_factory=dict)
+    template_fields: dict[str, dict[str, str]] = field(default_factory=dict)
+    subscription_fields: dict[str, dict[str, str]] = field(default_factory=dict)
+    tz: tzinfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+
+    def fields_of(self, kind: str, subscription: bool = False) -> dict[str, str]:
+        mappings = self.subscription_fields if subscription else self.template_fields
+        default = DEFAULT_SUBSCRIPTION_FIELDS if subscription else DEFAULT_TEMPLATE_FIELDS
+        return mappings.get(kind) or mappings.get("notice") or parse_fields(default)
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,8 @@ class WeChatChannel:
         facts = await self.facts(message, openid)
         kind = facts.kind
         template_id = self.templates.template.get(kind) or self.templates.template.get("notice")
-        data = self.template_data(facts, message)
+        values = self.notice_values(facts, message)
+        data = fill(self.templates.fields_of(kind), values)
         if template_id:
             try:
                 await self.api.send_template(openid, template_id, data, url=self.link(message))
@@ -195,7 +207,8 @@ class WeChatChannel:
                 consented = await WeChatRepo(conn).has_consent(openid, sub_id)
             if consented:
                 try:
-                    await self.api.send_subscription(openid, sub_id, self.subscription_data(data))
+                    sub_data = fill(self.templates.fields_of(kind, subscription=True), values)
+                    await self.api.send_subscription(openid, sub_id, sub_data)
                 except DeliveryError:
                     log.info("wechat subscription refused: next path")
                 else:
@@ -243,21 +256,22 @@ class WeChatChannel:
             kind = "notice"
         return NoticeFacts(kind, wish.receipt, station.name if station else "")
 
-    def template_data(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
-        heading = f"wechat.template.first_{facts.kind}"
-        first = self.catalog.plain(
-            heading if self.catalog.has(heading) else "wechat.template.first_notice"
-        )
-        body = to_wechat_text(message.text)
+    def notice_values(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
+        """Our values a template may show (wechat/fields.py SOURCES); the configured mapping
+        picks which go into which key, each cleaned for its key's type."""
+
+        def for_kind(prefix: str) -> str:
+            key = f"{prefix}_{facts.kind}"
+            return self.catalog.plain(key if self.catalog.has(key) else f"{prefix}_notice")
+
         return {
-            "first": first,
-            "keyword1": facts.receipt,
-            "keyword2": facts.station,
-            "keyword3": body[:200],
-            "remark": self.catalog.plain("wechat.template.remark"),
+            "heading": for_kind("wechat.template.first"),
+            "receipt": facts.receipt,
+            "station": facts.station,
+            "status": for_kind("wechat.template.status"),
+            "text": to_wechat_text(message.text),
+            "time": self.clock.now().astimezone(self.templates.tz).strftime("%Y-%m-%d %H:%M"),
         }
 
-    @staticmethod
-    def subscription_data(data: dict[str, str]) -> dict[str, str]:
-        # subscription templates take typed keys; "thing" values are at most 20 characters
-        return {"thing1": data["first"][:20], "thing2": data["keyword3"][:20]}
+    def template_data(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
+        return fill(self.templates.fields_of(facts.kind), self.notice_values(facts, message))

@@ -68,9 +68,9 @@ async def test_server_error_is_transient(fake: FakeWeChat, api: WeChatApi) -> No
 
 async def test_template_subscription_qr_and_media(fake: FakeWeChat, api: WeChatApi) -> None:
     await api.send_template(
-        "o_res", "TPL_RESULT", {"first": "办结", "keyword1": "#12"}, url="https://x/y"
+        "o_res", "TPL_RESULT", {"first": "办结", "character_string2": "HM-12"}, url="https://x/y"
     )
-    assert fake.templates[0]["data"]["keyword1"] == {"value": "#12"}
+    assert fake.templates[0]["data"] == {"character_string2": {"value": "HM-12"}}
     fake.consents.add(("o_res", "SUB"))
     await api.send_subscription("o_res", "SUB", {"thing1": "办结"})
     with pytest.raises(DeliveryError):  # the consent was for one message

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC
 
 import pytest
 
 from bot.clock import ManualClock
-from bot.dispatcher import DeliveryError, Dispatcher
+from bot.dispatcher import DeliveryError, Dispatcher, Failure
 from bot.domain.draft import Draft
 from bot.domain.model import Action
 from bot.i18n import Catalog
@@ -23,6 +24,7 @@ from tests.conftest import person
 from tests.fake_wechat import FakeWeChat
 from wechat.api import WeChatApi
 from wechat.channel import NoticeTemplates, Path, WeChatChannel, window_room
+from wechat.fields import parse_fields
 from wechat.render import render, split_bytes
 
 OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
@@ -132,8 +134,10 @@ async def test_resolution_outside_the_window_goes_as_template(
     assert not fake.custom
     assert fake.templates and fake.templates[0]["template_id"] == "TPL_RESULT"
     data = fake.templates[0]["data"]
-    assert data["keyword1"]["value"].startswith("HM-") and "惠民" in data["keyword2"]["value"]
-    assert "更换灯泡" in data["keyword3"]["value"]
+    assert set(data) == {"thing1", "character_string2", "thing3", "time4"}  # the default keys
+    assert data["thing1"]["value"] == "您的心愿已办结"
+    assert data["character_string2"]["value"].startswith("HM-")
+    assert len(data["thing3"]["value"]) <= 20 and "\n" not in data["thing3"]["value"]
     async with db.read() as conn:
         assert set(await WeChatRepo(conn).paths(wish_id)) == {"template"}
         assert await WeChatRepo(conn).count_waiting() == 0  # reached them: not "waiting"
@@ -226,3 +230,48 @@ async def test_a_refused_template_id_does_not_lose_the_notice(
 def test_photos_are_mentioned_not_lost() -> None:
     r = render(OutMessage(photos=("AgAD1", "AgAD2")), Catalog("zh_CN"))
     assert r.texts == ("（2 张图片，请到联络站网页或 Telegram 查看）",)
+
+
+async def test_template_fields_follow_the_configured_mapping_and_fit_their_types(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    """A station's 类目模板 with its own keys (LIAISON_WECHAT_TEMPLATE_FIELDS_RESULT): each of
+    our values goes to its key, cut and cleaned by the key's type, so WeChat takes it (the old
+    first/keyword1..3/remark layout was refused with 47003 by current templates)."""
+    wish_id = await resolved_wish(liaison, db, clock)
+    fake.template_keys["TPL_MINE"] = ("character_string1", "phrase2", "thing5", "time6", "thing7")
+    mapping = parse_fields(
+        "character_string1=receipt,phrase2=status,thing5=text,time6=time,thing7=station"
+    )
+    templates = NoticeTemplates(
+        {"result": "TPL_MINE"}, template_fields={"result": mapping}, tz=UTC
+    )
+    channel, api = await channel_for(db, fake, clock, templates)
+    long_text = "居民反映：\n小区门口的路灯坏了三天，晚上很黑，老人出门不方便，希望尽快修好。"
+    path = await channel.send(OPENID, OutMessage(text=long_text, wish_id=wish_id))
+    await api.close()
+    assert path is Path.TEMPLATE
+    data = {k: v["value"] for k, v in fake.templates[0]["data"].items()}
+    assert data["character_string1"].startswith("HM-") and data["character_string1"].isascii()
+    assert data["phrase2"] == "已办结"
+    assert len(data["thing5"]) == 20 and data["thing5"].startswith("居民反映： 小区门口")
+    assert data["thing5"].endswith("…") and "\n" not in data["thing5"]
+    assert data["time6"] == clock.now().astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    assert "惠民" in data["thing7"]
+
+
+async def test_the_fake_refuses_what_wechat_refuses(fake: FakeWeChat) -> None:
+    api = WeChatApi(fake.app_id, fake.app_secret, fake.base_url)
+    for data in (
+        {"keyword1": "HM-1"},  # a key the template lacks (the retired layout)
+        {"thing1": "二" * 21},  # a thing of more than 20 characters
+        {"character_string2": "编号12"},  # Chinese in a character_string
+    ):
+        with pytest.raises(DeliveryError) as err:
+            await api.send_template(OPENID, "TPL_RESULT", data)
+        assert err.value.failure is Failure.BAD_REQUEST and "47003" in str(err.value)
+    with pytest.raises(DeliveryError):
+        await api.send_template(OPENID, "TPL_UNKNOWN", {"thing1": "x"})  # 40037
+    await api.close()
+    assert [code for _, code in fake.refused] == [47003, 47003, 47003, 40037]
+    assert not fake.templates
