@@ -42,6 +42,9 @@ EVENT_QUOTA = 3
 TEMPLATE_KEYS = ("thing1", "character_string2", "thing3", "time4")
 SUBSCRIPTION_KEYS = ("thing1", "thing2")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# JSON with \uXXXX escapes is refused by the message APIs (40033), as WeChat does.
+UNESCAPED_ONLY = {"custom/send", "template/send", "subscribe/bizsend"}
+_ESCAPE = re.compile(rb"\\u[0-9a-fA-F]{4}")
 FORCE_SPACING = 30  # stable_token: 强制刷新模式每天限用 20 次且需间隔 30 秒
 FORCE_PER_DAY = 20
 
@@ -86,6 +89,7 @@ class FakeWeChat:
         }
     )
     fail_next: dict[str, list[int]] = field(default_factory=dict)  # api path -> codes
+    raw: list[tuple[str, bytes, str]] = field(default_factory=list)  # (path, body, content type)
     windows: dict[str, Window] = field(default_factory=dict)
     token_fetches: int = 0
     force_requests: int = 0  # stable_token calls with force_refresh, refreshed or not
@@ -141,9 +145,14 @@ class FakeWeChat:
         self.access_tokens.clear()
 
     async def _injected(self, path: str, request: web.Request) -> web.Response | None:
-        await request.read()  # a reply before the body is read would drop the keep-alive connection
+        body = await request.read()  # a reply before the body is read drops the keep-alive
+        self.raw.append((path, body, request.headers.get("Content-Type", "")))
         codes = self.fail_next.get(path)
         if not codes:
+            if path in UNESCAPED_ONLY and _ESCAPE.search(body):
+                # 全局返回码 40033: 不合法的请求字符，不能包含\uxxxx格式的字符
+                self.refused.append((path, 40033))
+                return web.json_response({"errcode": 40033, "errmsg": "invalid charset"})
             return None
         code = codes.pop(0)
         if 500 <= code < 600:  # an HTTP status; anything else is an errcode

@@ -16,6 +16,7 @@ tries the next path (template, subscription, waiting).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import Callable
@@ -150,7 +151,9 @@ class WeChatApi:
     ) -> dict[str, Any]:
         params = {"access_token": token} if token else None
         try:
-            resp = await self._client.post(self.base_url + path, params=params, json=body)
+            resp = await self._client.post(
+                self.base_url + path, params=params, content=_json_body(body), headers=JSON_UTF8
+            )
         except httpx.HTTPError as exc:
             raise DeliveryError(Failure.TRANSIENT, f"{path}: {type(exc).__name__}") from exc
         return self._json(path, resp)
@@ -256,6 +259,17 @@ class WeChatApi:
                 raise DeliveryError(Failure.BAD_REQUEST, "media/get: too large")
             return resp.content, ctype
         raise DeliveryError(Failure.TRANSIENT, "media/get: token")
+
+
+JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def _json_body(body: dict[str, Any]) -> bytes:
+    """The request body as UTF-8 JSON with the characters themselves, never \\uXXXX escapes:
+    WeChat refuses those on its message APIs (errcode 40033, 不合法的请求字符，不能包含\\uxxxx格式
+    的字符), and httpx's own json= escaped them before 0.28; serialised here, the body does not
+    depend on the httpx version."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _templated(openid: str, template_id: str, data: dict[str, str]) -> dict[str, Any]:

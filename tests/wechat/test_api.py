@@ -160,3 +160,37 @@ async def test_a_refused_token_request_is_a_delivery_error(fake: FakeWeChat, api
         await api.download_media("M1")
     assert busy.value.failure is Failure.TRANSIENT
     assert (await api.download_media("M1"))[0] == b"\xff\xd8jpeg"
+
+
+async def test_request_bodies_carry_chinese_unescaped_as_utf8(
+    fake: FakeWeChat, api: WeChatApi
+) -> None:
+    """WeChat refuses \\uXXXX escapes on its message APIs (40033); httpx's json= produced them
+    before 0.28 and declares no charset. The body is serialised by the client itself."""
+    fake.open_window("o_res", "message")
+    await api.send_text("o_res", "路灯坏了")
+    await api.send_template("o_res", "TPL_RESULT", {"thing1": "您的心愿已办结"})
+    sent = {path: (body, ctype) for path, body, ctype in fake.raw}
+    for path, words in (("custom/send", "路灯坏了"), ("template/send", "您的心愿已办结")):
+        body, ctype = sent[path]
+        assert words.encode("utf-8") in body and b"\\u" not in body
+        assert ctype.replace(" ", "").lower() == "application/json;charset=utf-8"
+
+
+async def test_the_fake_refuses_escaped_json_as_wechat_does(
+    fake: FakeWeChat, api: WeChatApi
+) -> None:
+    import json
+
+    import httpx
+
+    fake.open_window("o_res", "message")
+    token = await api.access_token()
+    body = {"touser": "o_res", "msgtype": "text", "text": {"content": "路灯"}}
+    async with httpx.AsyncClient() as client:
+        resp = await client.post(
+            fake.base_url + "/cgi-bin/message/custom/send",
+            params={"access_token": token},
+            content=json.dumps(body).encode(),  # ensure_ascii: \u8def\u706f
+        )
+    assert resp.json()["errcode"] == 40033 and not fake.custom
