@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     wechat_token: str | None = None  # the Token of 服务器配置, for the push signature
     wechat_aes_key: str = ""  # EncodingAESKey (43 characters); empty: plaintext mode
     wechat_api_base_url: str = "https://api.weixin.qq.com"
+    # access token from stable_token, falling back to cgi-bin/token where it is not offered
+    # ("auto"), or only from one of them ("stable", "token")
+    wechat_token_api: Literal["auto", "stable", "token"] = "auto"
     wechat_template_result: str = ""  # template id for a resolution (办结通知)
     wechat_template_reply: str = ""  # template id for a deputy's reply
     wechat_template_notice: str = ""  # template id for any other notice (回访, broadcasts)

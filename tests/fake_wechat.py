@@ -3,7 +3,9 @@
 Server side (the API the bot calls): /cgi-bin/stable_token (normal mode hands out the current
 token; force_refresh replaces it, invalidating the previous one for every caller, at most 20 times
 a day and 30 s apart: a forced call sooner is answered with the current token, not refreshed; the
-21st is refused with 45009), message/custom/send (enforcing the
+21st is refused with 45009; `stable_token_offered=False` answers it 404), GET /cgi-bin/token (each
+call issues a new token, the previous one stays valid 5 minutes; isolated from stable_token's),
+message/custom/send (enforcing the
 48 h window and the 5-message count after a message, 60 s and 3 messages after a follow, scan or
 menu click: 45015/45047), message/template/send and message/subscribe/bizsend (the template id
 must be one added to the account, `template_keys`, else 40037; first/remark are filtered out as
@@ -92,6 +94,8 @@ class FakeWeChat:
     raw: list[tuple[str, bytes, str]] = field(default_factory=list)  # (path, body, content type)
     windows: dict[str, Window] = field(default_factory=dict)
     token_fetches: int = 0
+    stable_token_offered: bool = True
+    classic_tokens: dict[str, float] = field(default_factory=dict)  # cgi-bin/token -> valid until
     force_requests: int = 0  # stable_token calls with force_refresh, refreshed or not
     forced_at: list[float] = field(default_factory=list)  # when a forced refresh took effect
     _msg_ids: itertools.count = field(default_factory=lambda: itertools.count(6054768590064713728))
@@ -120,6 +124,7 @@ class FakeWeChat:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/cgi-bin/stable_token", self._stable_token)
+        app.router.add_get("/cgi-bin/token", self._classic_token)
         app.router.add_post("/cgi-bin/message/custom/send", self._custom_send)
         app.router.add_post("/cgi-bin/message/template/send", self._template_send)
         app.router.add_post("/cgi-bin/message/subscribe/bizsend", self._bizsend)
@@ -143,6 +148,7 @@ class FakeWeChat:
     def invalidate_token(self) -> None:
         """The next call with the current token gets 40001, as after a token was replaced."""
         self.access_tokens.clear()
+        self.classic_tokens.clear()
 
     async def _injected(self, path: str, request: web.Request) -> web.Response | None:
         body = await request.read()  # a reply before the body is read drops the keep-alive
@@ -160,11 +166,32 @@ class FakeWeChat:
         return web.json_response({"errcode": code, "errmsg": "injected"})
 
     def _check_token(self, request: web.Request) -> web.Response | None:
-        if request.query.get("access_token") not in self.access_tokens:
+        token = request.query.get("access_token", "")
+        if token in self.classic_tokens and self.now < self.classic_tokens[token]:
+            return None
+        if token not in self.access_tokens:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         return None
 
+    async def _classic_token(self, request: web.Request) -> web.Response:
+        if (r := await self._injected("token", request)) is not None:
+            return r
+        q = request.query
+        if q.get("grant_type") != "client_credential":
+            return web.json_response({"errcode": 40002, "errmsg": "invalid grant_type"})
+        if q.get("appid") != self.app_id or q.get("secret") != self.app_secret:
+            return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
+        self.token_fetches += 1
+        for old in self.classic_tokens:  # the previous token: still valid for 5 minutes
+            self.classic_tokens[old] = min(self.classic_tokens[old], self.now + 300)
+        token = secrets.token_hex(16)
+        self.classic_tokens[token] = float("inf")
+        return web.json_response({"access_token": token, "expires_in": 7200})
+
     async def _stable_token(self, request: web.Request) -> web.Response:
+        if not self.stable_token_offered:
+            await request.read()
+            return web.Response(status=404, text="404 page not found")
         if (r := await self._injected("stable_token", request)) is not None:
             return r
         body = await request.json()

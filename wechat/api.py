@@ -8,6 +8,8 @@ repeated with that; otherwise the token is fetched again in normal mode, and onl
 hands out the same rejected token is it force-refreshed (force_refresh invalidates the previous
 token for every caller, and WeChat allows it 20 times a day, 30 s apart). A token still refused
 after that is a TRANSIENT failure: the dispatcher retries the message later.
+Where stable_token is not offered (HTTP 404, or 48001 api unauthorized) the classic GET
+/cgi-bin/token is used instead, and from then on (token_api "auto"; "stable" or "token" pins one).
 Errors are mapped to the dispatcher's Failure kinds so the outbox treats WeChat like any channel;
 45015 (the 48 h window is closed) and 45047 (the 客服 count is used up) are PathClosed: the caller
 tries the next path (template, subscription, waiting).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,12 +30,16 @@ import httpx
 
 from bot.dispatcher import DeliveryError, Failure
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
 TOKEN_MARGIN = 300  # seconds: refresh a little before WeChat's expiry
 
 TOKEN_INVALID = {40001, 40014, 42001}  # invalid / expired access_token
 FORCE_SPACING = 30.0  # seconds between two forced refreshes (stable_token's documented rule)
 FORCE_PER_DAY = 20  # forced refreshes WeChat allows a day
+API_UNAUTHORIZED = 48001  # the account may not call this API
+TOKEN_APIS = ("auto", "stable", "token")  # which token endpoint: LIAISON_WECHAT_TOKEN_API
 WINDOW_CLOSED = 45015  # "response out of time limit": no message from the resident for 48 h
 COUNT_USED_UP = 45047  # "out of response count limit"
 UNREACHABLE = {43004, 40003, 43019}  # not a follower (unsubscribed), bad openid, blocked
@@ -85,8 +92,12 @@ class WeChatApi:
         client: httpx.AsyncClient | None = None,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        token_api: str = "auto",
     ) -> None:
+        if token_api not in TOKEN_APIS:
+            raise ValueError(f"token_api must be one of {TOKEN_APIS}")
         self.app_id = app_id
+        self.token_api = token_api  # "auto" becomes "stable" or "token" at the first fetch
         self._secret = app_secret
         self.base_url = base_url.rstrip("/")
         self._client = client or httpx.AsyncClient(timeout=timeout)
@@ -125,15 +136,10 @@ class WeChatApi:
         return not self._forced or now - self._forced[-1] >= FORCE_SPACING
 
     async def _fetch_token(self, force: bool) -> str:
-        body: dict[str, Any] = {
-            "grant_type": "client_credential",
-            "appid": self.app_id,
-            "secret": self._secret,
-        }
-        if force:
-            body["force_refresh"] = True
         try:
-            data = await self._post_json("/cgi-bin/stable_token", body)
+            data = await (
+                self._classic_token() if self.token_api == "token" else self._stable_token(force)
+            )
         except WeChatError as exc:
             # 40164 (IP not whitelisted), 40125 (secret), -1 (busy), 45009 …: a DeliveryError
             # like every other failure, so no caller (the media download of a push included)
@@ -141,10 +147,49 @@ class WeChatApi:
             raise to_delivery_error(exc) from exc
         token, expires = data.get("access_token"), data.get("expires_in")
         if not isinstance(token, str) or not token or not isinstance(expires, int):
-            raise DeliveryError(Failure.TRANSIENT, "stable_token: malformed answer")
+            raise DeliveryError(Failure.TRANSIENT, "access token: malformed answer")
         self._token = token
         self._expires_at = self._clock() + max(expires - TOKEN_MARGIN, 1)
         return token
+
+    async def _stable_token(self, force: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "grant_type": "client_credential",
+            "appid": self.app_id,
+            "secret": self._secret,
+        }
+        if force:
+            body["force_refresh"] = True
+        path = "/cgi-bin/stable_token"
+        try:
+            resp = await self._client.post(
+                self.base_url + path, content=_json_body(body), headers=JSON_UTF8
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(Failure.TRANSIENT, f"{path}: {type(exc).__name__}") from exc
+        try:
+            if resp.status_code == 404:
+                raise WeChatError(API_UNAUTHORIZED, "stable_token: HTTP 404")
+            data = self._json(path, resp)
+        except WeChatError as exc:
+            if exc.errcode != API_UNAUTHORIZED or self.token_api != "auto":
+                raise
+            log.warning("wechat: stable_token not offered (%s); using cgi-bin/token", exc.errcode)
+            self.token_api = "token"
+            return await self._classic_token()
+        self.token_api = "stable"
+        return data
+
+    async def _classic_token(self) -> dict[str, Any]:
+        """GET /cgi-bin/token: each call issues a new token (the previous one stays valid for
+        a few minutes), so it is called only when the cached one expired or was refused."""
+        path = "/cgi-bin/token"
+        params = {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}
+        try:
+            resp = await self._client.get(self.base_url + path, params=params)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(Failure.TRANSIENT, f"{path}: {type(exc).__name__}") from exc
+        return self._json(path, resp)
 
     async def _post_json(
         self, path: str, body: dict[str, Any], token: str | None = None

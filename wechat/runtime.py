@@ -92,7 +92,10 @@ def build_wechat(
         # without the Token no push can be verified, without the secret nothing can be sent
         raise ConfigError("wechat_incomplete")
     api = WeChatApi(
-        settings.wechat_app_id, settings.wechat_app_secret or "", settings.wechat_api_base_url
+        settings.wechat_app_id,
+        settings.wechat_app_secret or "",
+        settings.wechat_api_base_url,
+        token_api=settings.wechat_token_api,
     )
     channel = WeChatChannel(
         db,

@@ -194,3 +194,42 @@ async def test_the_fake_refuses_escaped_json_as_wechat_does(
             content=json.dumps(body).encode(),  # ensure_ascii: \u8def\u706f
         )
     assert resp.json()["errcode"] == 40033 and not fake.custom
+
+
+async def test_without_stable_token_the_classic_token_api_is_used() -> None:
+    """A platform (or emulator) that offers only GET /cgi-bin/token: the old code asked
+    stable_token alone and could send nothing. Now it falls back, once, and refreshes there."""
+    fake = FakeWeChat(stable_token_offered=False)
+    await fake.start()
+    api = WeChatApi(fake.app_id, fake.app_secret, fake.base_url, clock=lambda: fake.now)
+    try:
+        fake.open_window("o_res", "message")
+        await api.send_text("o_res", "一")
+        await api.send_text("o_res", "二")
+        assert api.token_api == "token" and fake.token_fetches == 1
+        fake.invalidate_token()
+        await api.send_text("o_res", "三")
+        assert fake.token_fetches == 2
+        assert [m["text"]["content"] for m in fake.custom] == ["一", "二", "三"]
+    finally:
+        await api.close()
+        await fake.stop()
+
+
+async def test_the_token_api_can_be_pinned(fake: FakeWeChat) -> None:
+    classic = WeChatApi(fake.app_id, fake.app_secret, fake.base_url, token_api="token")
+    stable = WeChatApi(fake.app_id, fake.app_secret, fake.base_url, token_api="stable")
+    try:
+        token = await classic.access_token()
+        assert token in fake.classic_tokens and not fake.access_tokens
+        assert await stable.access_token() in fake.access_tokens
+        fake.stable_token_offered = False
+        pinned = WeChatApi(fake.app_id, fake.app_secret, fake.base_url, token_api="stable")
+        with pytest.raises(DeliveryError):  # pinned to stable_token: no fallback
+            await pinned.access_token()
+        await pinned.close()
+        with pytest.raises(ValueError):
+            WeChatApi(fake.app_id, fake.app_secret, fake.base_url, token_api="other")
+    finally:
+        await classic.close()
+        await stable.close()

@@ -37,7 +37,18 @@ async def test_off_without_app_id_and_refused_when_incomplete(
         NoConversation(),
     )
     assert runtime is not None and runtime.channel.msgmenu and runtime.webhook.crypto is None
+    assert runtime.api.token_api == "auto"
     await runtime.close()
+    classic = build_wechat(
+        settings(
+            wechat_app_id="wx1", wechat_app_secret="s", wechat_token="t", wechat_token_api="token"
+        ),
+        db,
+        clock,
+        NoConversation(),
+    )
+    assert classic is not None and classic.api.token_api == "token"
+    await classic.close()
 
 
 def test_templates_fall_back_to_notice() -> None:
