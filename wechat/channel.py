@@ -11,7 +11,7 @@ failing all that the notice waits and is shown at the resident's next message (c
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
@@ -179,7 +179,9 @@ class WeChatChannel:
             state = await WeChatRepo(conn).window(openid)
         if rendered.texts and window_room(state, now) >= len(rendered.texts):
             try:
-                await self.send_custom(openid, list(rendered.texts), list(rendered.actions))
+                await self.send_custom(
+                    openid, list(rendered.texts), list(rendered.actions), list(rendered.labels)
+                )
                 return Path.CUSTOM, None
             except PathClosed as closed:
                 log.info("wechat custom/send closed (%s): next path", closed.errcode)
@@ -217,14 +219,16 @@ class WeChatChannel:
                     return Path.SUBSCRIPTION, await self._keep(openid, message, shown_later=True)
         return Path.WAITING, await self._keep(openid, message, shown_later=False)
 
-    async def send_custom(self, openid: str, texts: list[str], actions: list[str]) -> None:
+    async def send_custom(
+        self, openid: str, texts: list[str], actions: list[str], labels: Sequence[str] = ()
+    ) -> None:
         for text in texts:
             await self.api.send_text(openid, text)
             async with self.db.transaction() as conn:
                 await WeChatRepo(conn).count_sent(openid)
         if actions:
             async with self.db.transaction() as conn:
-                await WeChatRepo(conn).set_options(openid, actions, self.clock.now())
+                await WeChatRepo(conn).set_options(openid, actions, self.clock.now(), labels)
 
     async def _keep(self, openid: str, message: OutMessage, shown_later: bool) -> int:
         """A template or subscription carries a summary only: the full card is also kept and

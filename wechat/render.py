@@ -20,6 +20,7 @@ _HREF = re.compile(r'href="([^"]*)"')
 class Rendered:
     texts: tuple[str, ...]  # each at most TEXT_LIMIT_BYTES bytes
     actions: tuple[str, ...]  # option n (1-based) -> encoded action
+    labels: tuple[str, ...] = ()  # option n's label (what a bizmsgmenu tap sends back as text)
 
 
 def to_wechat_text(html_text: str) -> str:
@@ -95,10 +96,12 @@ def render(message: OutMessage, catalog: Catalog, msgmenu: bool = False) -> Rend
         lat, lon = message.location
         text = (text + "\n" if text else "") + f"📍 {lat:.5f}, {lon:.5f}"
     actions: list[str] = []
+    labels: list[str] = []
     lines: list[str] = []
     for row in message.buttons:
         for button in row:
             actions.append(button.action)
+            labels.append(button.text)
             number = len(actions)
             if msgmenu:
                 lines.append(menu_link(number, button.text))
@@ -106,4 +109,4 @@ def render(message: OutMessage, catalog: Catalog, msgmenu: bool = False) -> Rend
                 lines.append(catalog.plain("wechat.option_line", number=number, label=button.text))
     if lines:
         text = text + "\n\n" + catalog.plain("wechat.options_hint") + "\n" + "\n".join(lines)
-    return Rendered(tuple(split_bytes(text)), tuple(actions))
+    return Rendered(tuple(split_bytes(text)), tuple(actions), tuple(labels))

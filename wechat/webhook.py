@@ -300,11 +300,14 @@ class WeChatWebhook:
             rendered = [render(m, self.channel.catalog, self.channel.msgmenu) for m in messages]
             texts = [t for r in rendered for t in r.texts]
             actions = [a for r in rendered for a in r.actions]
+            labels = [label for r in rendered for label in r.labels]
             if len(texts) != 1 or pending.retried or not alive():
                 return []
             if actions:
                 async with self.db.transaction() as conn:
-                    await WeChatRepo(conn).set_options(push.from_user, actions, self.clock.now())
+                    await WeChatRepo(conn).set_options(
+                        push.from_user, actions, self.clock.now(), labels
+                    )
             pending.passive = True
             return texts
         finally:
@@ -438,13 +441,21 @@ class WeChatWebhook:
         if push.msg_type == "text":
             number = push.menu_id if push.menu_id.isdigit() else ""
             match = _NUMBER.match(push.content)
+            action = None
             if number or match:
                 async with self.db.read() as conn:
                     action = await WeChatRepo(conn).option(
                         push.from_user, int(number or match.group(1))
                     )  # type: ignore[union-attr]
-                if action:
-                    return Input(action=action, **base)
+            if action is None and self.channel.msgmenu:
+                # a bizmsgmenu tap may come back with bizmsgmenuid 0 or none (reported by
+                # developers): only its label, as the text; the one option showing it is meant
+                async with self.db.read() as conn:
+                    action = await WeChatRepo(conn).option_by_label(
+                        push.from_user, push.content.strip()
+                    )
+            if action:
+                return Input(action=action, **base)
             linking = _LINK.match(push.content)
             if linking:
                 return Input(command="link", args=linking.group(1), **base)

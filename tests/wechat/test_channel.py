@@ -118,6 +118,7 @@ async def test_resolution_inside_the_window_goes_as_custom_message(
         repo = WeChatRepo(conn)
         assert await repo.paths(wish_id) and set(await repo.paths(wish_id)) == {"custom"}
         assert await repo.option(OPENID, 1) == f"a:rt:{wish_id}:s"
+        assert await repo.option_by_label(OPENID, "满意") == f"a:rt:{wish_id}:s"  # msgmenu taps
 
 
 async def test_resolution_outside_the_window_goes_as_template(

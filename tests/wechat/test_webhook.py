@@ -242,6 +242,38 @@ async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
     assert rig.conversation.seen[3].text == "7" and not rig.conversation.seen[3].action
 
 
+async def test_a_msgmenu_tap_without_its_id_is_matched_by_its_label(rig: Rig) -> None:
+    """With LIAISON_WECHAT_MSGMENU=1, taps have been reported to arrive with bizmsgmenuid 0 or
+    none, the label as the text: the old code took the label for free text (a category name
+    became the wish's text). The one option showing that label is meant."""
+    rig.webhook.channel.msgmenu = True
+    rig.conversation.answer = [
+        OutMessage(
+            text="请选择类别",
+            buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+        )
+    ]
+    first = await rig.fake.push(rig.fake.text(OPENID, "/new"))
+    assert "weixin://bizmsgmenu" in first.plaintext
+    rig.conversation.answer = []
+    await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="0"))
+    await rig.fake.push(rig.fake.text(OPENID, "道路交通"))  # no bizmsgmenuid at all
+    await rig.fake.push(rig.fake.text(OPENID, "环境卫生很差"))  # not a label: free text
+    assert [e.action for e in rig.conversation.seen[1:]] == ["n:cat:env", "n:cat:traffic", ""]
+    assert rig.conversation.seen[3].text == "环境卫生很差"
+
+
+async def test_a_label_shown_twice_is_not_guessed(rig: Rig) -> None:
+    rig.webhook.channel.msgmenu = True
+    rig.conversation.answer = [
+        OutMessage(text="两件心愿", buttons=((Button("查看", "a:w:1"), Button("查看", "a:w:2")),))
+    ]
+    await rig.fake.push(rig.fake.text(OPENID, "/my"))
+    rig.conversation.answer = []
+    await rig.fake.push(rig.fake.text(OPENID, "查看", bizmsgmenuid="0"))
+    assert rig.conversation.seen[1].text == "查看" and not rig.conversation.seen[1].action
+
+
 async def test_photo_is_downloaded_at_intake_and_kept_without_exif(
     rig: Rig, tmp_path: Path
 ) -> None:
