@@ -29,7 +29,7 @@ from storage.repositories import Repos
 from storage.wechat import WeChatRepo, WindowState
 from wechat.api import PathClosed, WeChatApi
 from wechat.fields import DEFAULT_SUBSCRIPTION_FIELDS, DEFAULT_TEMPLATE_FIELDS, fill, parse_fields
-from wechat.render import TEXT_LIMIT_BYTES, render, to_wechat_text
+from wechat.render import TEXT_LIMIT_BYTES, render, rest_after, to_wechat_text
 
 log = logging.getLogger(__name__)
 
@@ -178,15 +178,15 @@ class WeChatChannel:
         async with self.db.read() as conn:
             state = await WeChatRepo(conn).window(openid)
         if rendered.texts and window_room(state, now) >= len(rendered.texts):
-            try:
-                await self.send_custom(
-                    openid, list(rendered.texts), list(rendered.actions), list(rendered.labels)
-                )
+            sent = await self.send_custom(
+                openid, list(rendered.texts), list(rendered.actions), list(rendered.labels)
+            )
+            if sent == len(rendered.texts):
                 return Path.CUSTOM, None
-            except PathClosed as closed:
-                log.info("wechat custom/send closed (%s): next path", closed.errcode)
-                async with self.db.transaction() as conn:
-                    await WeChatRepo(conn).close_window(openid)
+            if sent:
+                # WeChat closed the window after part `sent`: the next path carries only the
+                # parts not delivered (the old code sent the whole message again)
+                message = rest_after(message, self.catalog, self.msgmenu, sent)
         facts = await self.facts(message, openid)
         kind = facts.kind
         template_id = self.templates.template.get(kind) or self.templates.template.get("notice")
@@ -221,14 +221,28 @@ class WeChatChannel:
 
     async def send_custom(
         self, openid: str, texts: list[str], actions: list[str], labels: Sequence[str] = ()
-    ) -> None:
-        for text in texts:
-            await self.api.send_text(openid, text)
+    ) -> int:
+        """The parts as 客服 messages, in order; how many went out. WeChat closing the window
+        (45015 / 45047, PathClosed) stops it and closes our window; the caller takes the next
+        path for the parts not sent."""
+        for number, text in enumerate(texts):
+            try:
+                await self.api.send_text(openid, text)
+            except PathClosed as closed:
+                log.info(
+                    "wechat custom/send closed (%s) at part %d: next path",
+                    closed.errcode,
+                    number + 1,
+                )
+                async with self.db.transaction() as conn:
+                    await WeChatRepo(conn).close_window(openid)
+                return number
             async with self.db.transaction() as conn:
                 await WeChatRepo(conn).count_sent(openid)
         if actions:
             async with self.db.transaction() as conn:
                 await WeChatRepo(conn).set_options(openid, actions, self.clock.now(), labels)
+        return len(texts)
 
     async def _keep(self, openid: str, message: OutMessage, shown_later: bool) -> int:
         """A template or subscription carries a summary only: the full card is also kept and

@@ -25,7 +25,7 @@ from tests.fake_wechat import FakeWeChat
 from wechat.api import WeChatApi
 from wechat.channel import NoticeTemplates, Path, WeChatChannel, window_room
 from wechat.fields import parse_fields
-from wechat.render import render, split_bytes
+from wechat.render import render, rest_after, split_bytes
 
 OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
 
@@ -276,3 +276,44 @@ async def test_the_fake_refuses_what_wechat_refuses(fake: FakeWeChat) -> None:
     await api.close()
     assert [code for _, code in fake.refused] == [47003, 47003, 47003, 40037]
     assert not fake.templates
+
+
+@pytest.mark.parametrize("template", ["TPL_NOTICE", ""])
+async def test_a_message_cut_short_by_wechat_goes_on_with_the_unsent_parts_only(
+    db: Database, clock: ManualClock, fake: FakeWeChat, template: str
+) -> None:
+    """Three 客服 parts; WeChat refuses part 2 (45047, its count used up). The template (or the
+    waiting card) carries parts 2 and 3 only: the old code sent the whole message again, so the
+    resident read part 1 twice. The options still work when the rest is shown."""
+    await open_window(db, clock, "message")  # our count says room for 5
+    fake.open_window(OPENID, "message")
+    fake.windows[OPENID].quota = 1  # WeChat's says 1
+    text = "\n".join(("甲" * 600, "乙" * 600, "丙" * 600))
+    message = OutMessage(text=text, buttons=((Button("满意", "a:rt:9:s"),),))
+    parts = render(message, Catalog("zh_CN")).texts
+    assert len(parts) == 3
+    templates = NoticeTemplates({"notice": template} if template else {})
+    channel, api = await channel_for(db, fake, clock, templates)
+    path = await channel.send(OPENID, message)
+    await api.close()
+    assert path is (Path.TEMPLATE if template else Path.WAITING)
+    assert [m["text"]["content"] for m in fake.custom] == [parts[0]]
+    assert ("custom/send", 45047) in fake.refused
+    if template:
+        assert fake.templates[0]["data"]["thing3"]["value"].startswith("乙乙乙")
+    async with db.read() as conn:
+        kept = await WeChatRepo(conn).waiting(OPENID)
+    assert len(kept) == 1 and "甲" not in kept[0].payload["text"]
+    rest = render(OutMessage.from_payload(kept[0].payload), Catalog("zh_CN"))
+    assert rest.texts == parts[1:] and rest.actions == ("a:rt:9:s",)
+
+
+def test_the_rest_of_a_message_keeps_its_links_and_escapes_its_text() -> None:
+    cat = Catalog("zh_CN")
+    text = "甲" * 700 + '\n1 < 2 &amp; <a href="https://x/s/huimin?a=1&amp;b=2">网页</a>'
+    message = OutMessage(text=text, photos=("AgAD1",), wish_id=7)
+    parts = render(message, cat).texts
+    assert len(parts) == 2
+    rest = rest_after(message, cat, False, 1)
+    assert rest.wish_id == 7 and rest.photos == ()
+    assert render(rest, cat).texts == parts[1:]
