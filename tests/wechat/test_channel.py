@@ -18,7 +18,7 @@ from bot.domain.model import Action
 from bot.i18n import Catalog
 from bot.messages import Button, OutMessage
 from bot.services import Identity, Liaison
-from storage.db import Database, fetch_one
+from storage.db import Database, fetch_all, fetch_one
 from storage.wechat import WeChatRepo, WindowState
 from tests.conftest import person
 from tests.fake_wechat import FakeWeChat
@@ -317,3 +317,50 @@ def test_the_rest_of_a_message_keeps_its_links_and_escapes_its_text() -> None:
     rest = rest_after(message, cat, False, 1)
     assert rest.wish_id == 7 and rest.photos == ()
     assert render(rest, cat).texts == parts[1:]
+
+
+async def test_a_token_refused_twice_is_retried_by_the_outbox_not_dropped(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    """The real Dispatcher: WeChat refuses the token even after the refresh (40001 twice). The
+    old code mapped that to BAD_REQUEST and the dispatcher marked the notice dead; now it is a
+    transient failure, retried, and delivered."""
+    await resolved_wish(liaison, db, clock)
+    fake.open_window(OPENID, "message")
+    await open_window(db, clock, "message")
+    channel, api = await channel_for(db, fake, clock, NoticeTemplates({}))
+    await api.access_token()
+    fake.fail_next["custom/send"] = [40001, 40001]
+
+    async def unreachable(user_id: int, reason: str) -> None:
+        raise AssertionError(f"unreachable {user_id} {reason}")
+
+    async def statuses() -> list[tuple[str, int]]:
+        async with db.read() as conn:
+            rows = await fetch_all(
+                conn, "SELECT status, attempts FROM outbox WHERE channel='wechat' ORDER BY id"
+            )
+        return [(r[0], r[1]) for r in rows]
+
+    dispatcher = Dispatcher(db, {"wechat": channel}, clock, unreachable)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        async with asyncio.timeout(30):
+            while True:  # the first attempt has failed: counted, not dead
+                if any(attempts for _, attempts in await statuses()):
+                    break
+                await asyncio.sleep(0.05)
+            assert all(status != "dead" for status, _ in await statuses())
+            clock.advance(seconds=10)  # past the retry's backoff
+            dispatcher.wake()
+            while True:
+                if all(status != "pending" for status, _ in await statuses()):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        dispatcher.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await api.close()
+    assert {status for status, _ in await statuses()} == {"sent"}
+    assert fake.custom and fake.force_requests == 1
