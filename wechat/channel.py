@@ -189,9 +189,11 @@ class WeChatChannel:
                 message = rest_after(message, self.catalog, self.msgmenu, sent)
         facts = await self.facts(message, openid)
         kind = facts.kind
-        template_id = self.templates.template.get(kind) or self.templates.template.get("notice")
+        # a kind without its own template uses the notice one, and so that one's fields
+        tpl_kind = kind if self.templates.template.get(kind) else "notice"
+        template_id = self.templates.template.get(tpl_kind)
         values = self.notice_values(facts, message)
-        data = fill(self.templates.fields_of(kind), values)
+        data = fill(self.templates.fields_of(tpl_kind), values)
         if template_id:
             try:
                 await self.api.send_template(openid, template_id, data, url=self.link(message))
@@ -203,13 +205,14 @@ class WeChatChannel:
                     raise  # transient or unreachable: the dispatcher's rules apply
                 # a wrong template id or field is the operator's to fix: the notice still waits
                 log.warning("wechat template refused (%s): next path", exc.description)
-        sub_id = self.templates.subscription.get(kind) or self.templates.subscription.get("notice")
+        sub_kind = kind if self.templates.subscription.get(kind) else "notice"
+        sub_id = self.templates.subscription.get(sub_kind)
         if sub_id:
             async with self.db.read() as conn:
                 consented = await WeChatRepo(conn).has_consent(openid, sub_id)
             if consented:
                 try:
-                    sub_data = fill(self.templates.fields_of(kind, subscription=True), values)
+                    sub_data = fill(self.templates.fields_of(sub_kind, subscription=True), values)
                     await self.api.send_subscription(openid, sub_id, sub_data)
                 except DeliveryError:
                     log.info("wechat subscription refused: next path")

@@ -364,3 +364,21 @@ async def test_a_token_refused_twice_is_retried_by_the_outbox_not_dropped(
         await api.close()
     assert {status for status, _ in await statuses()} == {"sent"}
     assert fake.custom and fake.force_requests == 1
+
+
+async def test_a_kind_without_its_own_template_uses_the_notice_templates_fields(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    """A resolution with no result template goes by the notice template: filled with the
+    notice template's keys, not with the mapping set for a result template."""
+    wish_id = await resolved_wish(liaison, db, clock)
+    fake.template_keys["TPL_N2"] = ("thing9",)
+    templates = NoticeTemplates(
+        {"notice": "TPL_N2"},
+        template_fields={"notice": {"thing9": "heading"}, "result": {"thing1": "text"}},
+    )
+    channel, api = await channel_for(db, fake, clock, templates)
+    path = await channel.send(OPENID, OutMessage(text="办结了", wish_id=wish_id))
+    await api.close()
+    assert path is Path.TEMPLATE
+    assert fake.templates[0]["data"] == {"thing9": {"value": "您的心愿已办结"}}
