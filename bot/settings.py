@@ -113,12 +113,25 @@ class Settings(BaseSettings):
     wechat_token: str | None = None  # the Token of 服务器配置, for the push signature
     wechat_aes_key: str = ""  # EncodingAESKey (43 characters); empty: plaintext mode
     wechat_api_base_url: str = "https://api.weixin.qq.com"
+    # access token from stable_token, falling back to cgi-bin/token where it is not offered
+    # ("auto"), or only from one of them ("stable", "token")
+    wechat_token_api: Literal["auto", "stable", "token"] = "auto"
     wechat_template_result: str = ""  # template id for a resolution (办结通知)
     wechat_template_reply: str = ""  # template id for a deputy's reply
     wechat_template_notice: str = ""  # template id for any other notice (回访, broadcasts)
     wechat_subscribe_result: str = ""  # one-time subscription template ids, same kinds
     wechat_subscribe_reply: str = ""
     wechat_subscribe_notice: str = ""
+    # Template fields: template key = our value (heading, receipt, station, status, text, time),
+    # comma-separated; empty: the default (wechat/fields.py). Per kind, or for every kind.
+    wechat_template_fields: str = ""
+    wechat_template_fields_result: str = ""
+    wechat_template_fields_reply: str = ""
+    wechat_template_fields_notice: str = ""
+    wechat_subscribe_fields: str = ""
+    wechat_subscribe_fields_result: str = ""
+    wechat_subscribe_fields_reply: str = ""
+    wechat_subscribe_fields_notice: str = ""
     wechat_msgmenu: bool = False  # certified accounts: choices as weixin://bizmsgmenu links
     wechat_media_dir: Path = Path("wechat_media")  # photos downloaded at intake
 

@@ -141,12 +141,19 @@ class WeChatRepo:
         wanted = set(station_ids)
         return {r[0]: int(r[1]) for r in rows if r[0] in wanted}
 
-    async def set_options(self, openid: str, actions: list[str], now: datetime) -> None:
-        """Replace the options on offer: 1..n map to these encoded actions."""
+    async def set_options(
+        self, openid: str, actions: list[str], now: datetime, labels: Sequence[str] = ()
+    ) -> None:
+        """Replace the options on offer: 1..n map to these encoded actions (and, where given,
+        the labels shown for them)."""
         await self.conn.execute("DELETE FROM wechat_options WHERE openid=?", (openid,))
         await self.conn.executemany(
-            "INSERT INTO wechat_options (openid, number, action, created_at) VALUES (?, ?, ?, ?)",
-            [(openid, i, a, _ts(now)) for i, a in enumerate(actions, start=1)],
+            "INSERT INTO wechat_options (openid, number, action, created_at, label)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (openid, i, a, _ts(now), labels[i - 1] if i <= len(labels) else "")
+                for i, a in enumerate(actions, start=1)
+            ],
         )
 
     async def option(self, openid: str, number: int) -> str | None:
@@ -156,6 +163,18 @@ class WeChatRepo:
             (openid, number),
         )
         return row[0] if row else None
+
+    async def option_by_label(self, openid: str, label: str) -> str | None:
+        """The action of the one option on offer with this label; None when no option or
+        several have it (a guess could be the wrong choice)."""
+        if not label:
+            return None
+        rows = await fetch_all(
+            self.conn,
+            "SELECT action FROM wechat_options WHERE openid=? AND label=? LIMIT 2",
+            (openid, label),
+        )
+        return rows[0][0] if len(rows) == 1 else None
 
     async def record_path(self, wish_id: int, openid: str, path: str, now: datetime) -> None:
         await self.conn.execute(

@@ -1045,6 +1045,9 @@ class FakeStats:
     """Counters for assertions and benchmarks."""
 
     calls_by_method: Counter[str] = field(default_factory=Counter)
+    # the method names exactly as the bot spelled them in the URL (the Bot API is case-insensitive,
+    # a stricter server is not: tests check the documented spelling is used)
+    methods_as_sent: Counter[str] = field(default_factory=Counter)
     too_many_requests_by_chat: Counter[int] = field(default_factory=Counter)
     updates_delivered: int = 0
     in_flight: int = 0
@@ -2015,6 +2018,7 @@ class FakeTelegram:
                 )
             )
         self.stats.calls_by_method[method] += 1
+        self.stats.methods_as_sent[raw_method] += 1
         handler = self._methods.get(name)
         try:
             if handler is None:

@@ -11,11 +11,12 @@ failing all that the notice waits and is shown at the resident's next message (c
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.channel import WAITING_PREFIX, Capabilities
 from bot.clock import Clock
@@ -28,7 +29,8 @@ from storage.db import Database
 from storage.repositories import Repos
 from storage.wechat import WeChatRepo, WindowState
 from wechat.api import PathClosed, WeChatApi
-from wechat.render import TEXT_LIMIT_BYTES, render, to_wechat_text
+from wechat.fields import DEFAULT_SUBSCRIPTION_FIELDS, DEFAULT_TEMPLATE_FIELDS, fill, parse_fields
+from wechat.render import TEXT_LIMIT_BYTES, render, rest_after, to_wechat_text
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +93,21 @@ def window_room(state: WindowState | None, now: datetime) -> int:
 class NoticeTemplates:
     """Template ids per kind of notice ("result", "reply", "notice": bot/domain/notices.py
     NoticeKind, decided by the core and carried by the message) and the one-time subscription
-    template ids per kind. Field mapping of a template message (README, WeChat section):
-    first = the heading for that kind, keyword1 = the wish's receipt number, keyword2 = the
-    station, keyword3 = the notice's text (cut to 200 characters), remark = how to read more."""
+    template ids per kind, with the field mapping of each (wechat/fields.py: template key ->
+    one of our values, e.g. {"thing1": "heading", "character_string2": "receipt"}); a kind
+    without its own mapping uses the "notice" one, else the default. `tz` is the time zone
+    of the "time" value."""
 
     template: dict[str, str] = field(default_factory=dict)
     subscription: dict[str, str] = field(default_factory=dict)
+    template_fields: dict[str, dict[str, str]] = field(default_factory=dict)
+    subscription_fields: dict[str, dict[str, str]] = field(default_factory=dict)
+    tz: tzinfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+
+    def fields_of(self, kind: str, subscription: bool = False) -> dict[str, str]:
+        mappings = self.subscription_fields if subscription else self.template_fields
+        default = DEFAULT_SUBSCRIPTION_FIELDS if subscription else DEFAULT_TEMPLATE_FIELDS
+        return mappings.get(kind) or mappings.get("notice") or parse_fields(default)
 
 
 @dataclass(frozen=True)
@@ -172,17 +183,22 @@ class WeChatChannel:
         async with self.db.read() as conn:
             state = await WeChatRepo(conn).window(openid)
         if rendered.texts and window_room(state, now) >= len(rendered.texts):
-            try:
-                await self.send_custom(openid, list(rendered.texts), list(rendered.actions))
+            sent = await self.send_custom(
+                openid, list(rendered.texts), list(rendered.actions), list(rendered.labels)
+            )
+            if sent == len(rendered.texts):
                 return Path.CUSTOM, None
-            except PathClosed as closed:
-                log.info("wechat custom/send closed (%s): next path", closed.errcode)
-                async with self.db.transaction() as conn:
-                    await WeChatRepo(conn).close_window(openid)
+            if sent:
+                # WeChat closed the window after part `sent`: the next path carries only the
+                # parts not delivered (the old code sent the whole message again)
+                message = rest_after(message, self.catalog, self.msgmenu, sent)
         facts = await self.facts(message)
         kind = facts.kind
-        template_id = self.templates.template.get(kind) or self.templates.template.get("notice")
-        data = self.template_data(facts, message)
+        # a kind without its own template uses the notice one, and so that one's fields
+        tpl_kind = kind if self.templates.template.get(kind) else "notice"
+        template_id = self.templates.template.get(tpl_kind)
+        values = self.notice_values(facts, message)
+        data = fill(self.templates.fields_of(tpl_kind), values)
         if template_id:
             try:
                 await self.api.send_template(openid, template_id, data, url=self.link(message))
@@ -194,13 +210,15 @@ class WeChatChannel:
                     raise  # transient or unreachable: the dispatcher's rules apply
                 # a wrong template id or field is the operator's to fix: the notice still waits
                 log.warning("wechat template refused (%s): next path", exc.description)
-        sub_id = self.templates.subscription.get(kind) or self.templates.subscription.get("notice")
+        sub_kind = kind if self.templates.subscription.get(kind) else "notice"
+        sub_id = self.templates.subscription.get(sub_kind)
         if sub_id:
             async with self.db.read() as conn:
                 consented = await WeChatRepo(conn).has_consent(openid, sub_id)
             if consented:
                 try:
-                    await self.api.send_subscription(openid, sub_id, self.subscription_data(data))
+                    sub_data = fill(self.templates.fields_of(sub_kind, subscription=True), values)
+                    await self.api.send_subscription(openid, sub_id, sub_data)
                 except DeliveryError:
                     log.info("wechat subscription refused: next path")
                 else:
@@ -209,14 +227,30 @@ class WeChatChannel:
                     return Path.SUBSCRIPTION, await self._keep(openid, message, shown_later=True)
         return Path.WAITING, await self._keep(openid, message, shown_later=False)
 
-    async def send_custom(self, openid: str, texts: list[str], actions: list[str]) -> None:
-        for text in texts:
-            await self.api.send_text(openid, text)
+    async def send_custom(
+        self, openid: str, texts: list[str], actions: list[str], labels: Sequence[str] = ()
+    ) -> int:
+        """The parts as 客服 messages, in order; how many went out. WeChat closing the window
+        (45015 / 45047, PathClosed) stops it and closes our window; the caller takes the next
+        path for the parts not sent."""
+        for number, text in enumerate(texts):
+            try:
+                await self.api.send_text(openid, text)
+            except PathClosed as closed:
+                log.info(
+                    "wechat custom/send closed (%s) at part %d: next path",
+                    closed.errcode,
+                    number + 1,
+                )
+                async with self.db.transaction() as conn:
+                    await WeChatRepo(conn).close_window(openid)
+                return number
             async with self.db.transaction() as conn:
                 await WeChatRepo(conn).count_sent(openid)
         if actions:
             async with self.db.transaction() as conn:
-                await WeChatRepo(conn).set_options(openid, actions, self.clock.now())
+                await WeChatRepo(conn).set_options(openid, actions, self.clock.now(), labels)
+        return len(texts)
 
     async def _keep(self, openid: str, message: OutMessage, shown_later: bool) -> int:
         """A template or subscription carries a summary only: the full card is also kept and
@@ -245,21 +279,22 @@ class WeChatChannel:
             return NoticeFacts(kind)
         return NoticeFacts(kind, wish.receipt, station.name if station else "")
 
-    def template_data(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
-        heading = f"wechat.template.first_{facts.kind}"
-        first = self.catalog.plain(
-            heading if self.catalog.has(heading) else "wechat.template.first_notice"
-        )
-        body = to_wechat_text(message.text)
+    def notice_values(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
+        """Our values a template may show (wechat/fields.py SOURCES); the configured mapping
+        picks which go into which key, each cleaned for its key's type."""
+
+        def for_kind(prefix: str) -> str:
+            key = f"{prefix}_{facts.kind}"
+            return self.catalog.plain(key if self.catalog.has(key) else f"{prefix}_notice")
+
         return {
-            "first": first,
-            "keyword1": facts.receipt,
-            "keyword2": facts.station,
-            "keyword3": body[:200],
-            "remark": self.catalog.plain("wechat.template.remark"),
+            "heading": for_kind("wechat.template.first"),
+            "receipt": facts.receipt,
+            "station": facts.station,
+            "status": for_kind("wechat.template.status"),
+            "text": to_wechat_text(message.text),
+            "time": self.clock.now().astimezone(self.templates.tz).strftime("%Y-%m-%d %H:%M"),
         }
 
-    @staticmethod
-    def subscription_data(data: dict[str, str]) -> dict[str, str]:
-        # subscription templates take typed keys; "thing" values are at most 20 characters
-        return {"thing1": data["first"][:20], "thing2": data["keyword3"][:20]}
+    def template_data(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
+        return fill(self.templates.fields_of(facts.kind), self.notice_values(facts, message))

@@ -49,6 +49,7 @@ def qr_wechat_command(settings: Settings, station: str, path: Path, force: bool 
             settings.wechat_app_id or "",
             settings.wechat_app_secret or "",
             settings.wechat_api_base_url,
+            token_api=settings.wechat_token_api,
         )
         try:
             code = await api.create_permanent_qr(scene)

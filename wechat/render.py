@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from bot.i18n import Catalog
@@ -14,12 +14,14 @@ from bot.messages import OutMessage
 TEXT_LIMIT_BYTES = 2048  # 客服 and passive text messages: about 2048 bytes of UTF-8
 _TAG = re.compile(r"<(/?)([a-zA-Z]+)([^>]*)>")
 _HREF = re.compile(r'href="([^"]*)"')
+_LINK_TAG = re.compile(r'(<a href="[^"]*">|</a>)')
 
 
 @dataclass(frozen=True)
 class Rendered:
     texts: tuple[str, ...]  # each at most TEXT_LIMIT_BYTES bytes
     actions: tuple[str, ...]  # option n (1-based) -> encoded action
+    labels: tuple[str, ...] = ()  # option n's label (what a bizmsgmenu tap sends back as text)
 
 
 def to_wechat_text(html_text: str) -> str:
@@ -81,6 +83,15 @@ def menu_link(number: int, label: str) -> str:
 
 
 def render(message: OutMessage, catalog: Catalog, msgmenu: bool = False) -> Rendered:
+    body, options, actions, labels = _parts(message, catalog, msgmenu)
+    text = body + "\n\n" + options if options else body
+    return Rendered(tuple(split_bytes(text)), tuple(actions), tuple(labels))
+
+
+def _parts(
+    message: OutMessage, catalog: Catalog, msgmenu: bool
+) -> tuple[str, str, list[str], list[str]]:
+    """The rendered body (text and notes), the options block, the actions and labels."""
     text = to_wechat_text(message.text)
     if message.photos:
         # Telegram file ids and web uploads cannot be sent as WeChat images: say they exist
@@ -95,15 +106,36 @@ def render(message: OutMessage, catalog: Catalog, msgmenu: bool = False) -> Rend
         lat, lon = message.location
         text = (text + "\n" if text else "") + f"📍 {lat:.5f}, {lon:.5f}"
     actions: list[str] = []
+    labels: list[str] = []
     lines: list[str] = []
     for row in message.buttons:
         for button in row:
             actions.append(button.action)
+            labels.append(button.text)
             number = len(actions)
             if msgmenu:
                 lines.append(menu_link(number, button.text))
             else:
                 lines.append(catalog.plain("wechat.option_line", number=number, label=button.text))
-    if lines:
-        text = text + "\n\n" + catalog.plain("wechat.options_hint") + "\n" + "\n".join(lines)
-    return Rendered(tuple(split_bytes(text)), tuple(actions))
+    options = catalog.plain("wechat.options_hint") + "\n" + "\n".join(lines) if lines else ""
+    return text, options, actions, labels
+
+
+def rest_after(message: OutMessage, catalog: Catalog, msgmenu: bool, sent: int) -> OutMessage:
+    """The message without its first `sent` rendered parts (already delivered as 客服 messages
+    when WeChat closed the window): what the next path (template, waiting) must still carry,
+    so the resident never reads part 1 twice. Its buttons are kept, so the options still work
+    when the rest is shown; the notes (photos, file, location) already rendered stay as text."""
+    body, options, _, _ = _parts(message, catalog, msgmenu)
+    full = body + "\n\n" + options if options else body
+    offset = 0
+    for part in split_bytes(full)[:sent]:  # the parts are pieces of `full`, in order
+        found = full.find(part, offset)
+        offset = (found if found >= 0 else offset) + len(part)
+    rest = body[offset:].lstrip("\n") if offset < len(body) else ""
+    # back to the HTML subset the renderer reads: text escaped, the kept links as they were
+    text = "".join(
+        piece if _LINK_TAG.fullmatch(piece) else html.escape(piece, quote=False)
+        for piece in _LINK_TAG.split(rest)
+    )
+    return replace(message, text=text, photos=(), attachment=None, location=None)

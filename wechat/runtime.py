@@ -15,6 +15,12 @@ from bot.settings import Settings
 from storage.db import Database
 from wechat.api import WeChatApi
 from wechat.channel import DeliveryHook, NoticeTemplates, WeChatChannel
+from wechat.fields import (
+    DEFAULT_SUBSCRIPTION_FIELDS,
+    DEFAULT_TEMPLATE_FIELDS,
+    FieldSpecError,
+    parse_fields,
+)
 from wechat.webhook import ConversationLike, WebhookConfig, WeChatWebhook
 
 
@@ -32,6 +38,25 @@ def templates_from(settings: Settings) -> NoticeTemplates:
     def pick(**ids: str) -> dict[str, str]:
         return {kind: value for kind, value in ids.items() if value}
 
+    def mappings(setting: str, default: str) -> dict[str, dict[str, str]]:
+        """LIAISON_WECHAT_<setting> for every kind, LIAISON_WECHAT_<setting>_<KIND> for one."""
+        shared = getattr(settings, f"wechat_{setting}") or default
+        found: dict[str, dict[str, str]] = {}
+        for kind in ("notice", "result", "reply"):
+            name = f"wechat_{setting}_{kind}"
+            spec = getattr(settings, name) or shared
+            try:
+                found[kind] = parse_fields(spec)
+            except FieldSpecError as exc:
+                raise ConfigError(
+                    "wechat_fields_shape",
+                    setting=f"LIAISON_{name.upper()}"
+                    if getattr(settings, name)
+                    else f"LIAISON_WECHAT_{setting.upper()}",
+                    part=str(exc),
+                ) from exc
+        return found
+
     return NoticeTemplates(
         template=pick(
             result=settings.wechat_template_result,
@@ -43,6 +68,9 @@ def templates_from(settings: Settings) -> NoticeTemplates:
             reply=settings.wechat_subscribe_reply,
             notice=settings.wechat_subscribe_notice,
         ),
+        template_fields=mappings("template_fields", DEFAULT_TEMPLATE_FIELDS),
+        subscription_fields=mappings("subscribe_fields", DEFAULT_SUBSCRIPTION_FIELDS),
+        tz=settings.tz,
     )
 
 
@@ -64,7 +92,10 @@ def build_wechat(
         # without the Token no push can be verified, without the secret nothing can be sent
         raise ConfigError("wechat_incomplete")
     api = WeChatApi(
-        settings.wechat_app_id, settings.wechat_app_secret or "", settings.wechat_api_base_url
+        settings.wechat_app_id,
+        settings.wechat_app_secret or "",
+        settings.wechat_api_base_url,
+        token_api=settings.wechat_token_api,
     )
     channel = WeChatChannel(
         db,

@@ -107,12 +107,22 @@ def inbound(item: Input) -> Any:
     return Inbound(kind=Kind.TEXT, text=item.text, **common)
 
 
+SIGNED_MAX = 2**63 - 1  # the inbox's update_id is a signed 64-bit INTEGER (SQLite, PostgreSQL)
+
+
 def update_id(push: Push) -> int:
-    """The inbox's integer id: the MsgId itself, or for an event (no MsgId) a negative number
-    derived from FromUserName + CreateTime + Event, so the two never collide."""
+    """The inbox's integer id: the MsgId itself when it fits a signed 64-bit integer (as every
+    id stored so far did), or else, and for an event (no MsgId), a negative number derived from
+    the push's dedupe key, so the three never collide. WeChat documents MsgId as a 64-bit
+    integer: an id of 2^63 or more (up to 20 digits) is hashed, stably, instead of overflowing
+    the column (the old code's int(MsgId) made SQLite raise OverflowError: HTTP 500, retried)."""
+    key = push.dedupe_key
     if push.msg_id:
-        return int(push.msg_id)
-    digest = hashlib.sha256(push.dedupe_key.encode()).digest()
+        number = int(push.msg_id)
+        if number <= SIGNED_MAX:
+            return number
+        key = f"msg:{number}"  # leading zeros never make two keys of one id
+    digest = hashlib.sha256(key.encode()).digest()
     return -(int.from_bytes(digest[:8], "big") >> 1) - 1
 
 
@@ -310,11 +320,14 @@ class WeChatWebhook:
             rendered = [render(m, self.channel.catalog, self.channel.msgmenu) for m in messages]
             texts = [t for r in rendered for t in r.texts]
             actions = [a for r in rendered for a in r.actions]
+            labels = [label for r in rendered for label in r.labels]
             if len(texts) != 1 or pending.retried or not alive():
                 return []
             if actions:  # inside the person's turn: their next push ("2") reads these
                 async with self.db.transaction() as conn:
-                    await WeChatRepo(conn).set_options(push.from_user, actions, self.clock.now())
+                    await WeChatRepo(conn).set_options(
+                        push.from_user, actions, self.clock.now(), labels
+                    )
             pending.passive = True
             return texts
         finally:
@@ -447,13 +460,21 @@ class WeChatWebhook:
         if push.msg_type == "text":
             number = push.menu_id if push.menu_id.isdigit() else ""
             match = _NUMBER.match(push.content)
+            action = None
             if number or match:
                 async with self.db.read() as conn:
                     action = await WeChatRepo(conn).option(
                         push.from_user, int(number or match.group(1))
                     )  # type: ignore[union-attr]
-                if action:
-                    return Input(action=action, **base)
+            if action is None and self.channel.msgmenu:
+                # a bizmsgmenu tap may come back with bizmsgmenuid 0 or none (reported by
+                # developers): only its label, as the text; the one option showing it is meant
+                async with self.db.read() as conn:
+                    action = await WeChatRepo(conn).option_by_label(
+                        push.from_user, push.content.strip()
+                    )
+            if action:
+                return Input(action=action, **base)
             linking = _LINK.match(push.content)
             if linking:
                 return Input(command="link", args=linking.group(1), **base)

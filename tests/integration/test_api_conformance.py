@@ -193,3 +193,27 @@ async def test_a_county_with_many_stations_gets_pages_of_buttons(harness: Harnes
     fake.press(ADMIN_ID, scope, "bp:1")
     await fake.wait_until(lambda: any(d == "bs:s030" for _, d in scope.buttons))
     assert_no_invalid_calls(fake)
+
+
+async def test_outbox_texts_use_the_documented_method_name(fake: FakeTelegram) -> None:
+    """The outbox's plain texts go by do_api_request: named "sendMessage" as documented, not
+    "sendmessage" (Telegram folds case, a server routing names case-sensitively would refuse
+    every one), and without PTB's warning about do_api_request."""
+    import warnings
+
+    from telegram.ext import ExtBot
+
+    from bot.pacing import Pacer
+    from handlers.telegram_io import PacedRateLimiter, TelegramTransport
+
+    fake.add_user(ZHANG, "伟", started=True)
+    limiter = PacedRateLimiter(Pacer(TEST_LIMITS), TelegramTransport.is_group)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        async with ExtBot(fake.token, base_url=fake.base_url, rate_limiter=limiter) as bot:
+            transport = TelegramTransport(bot)
+            await transport.deliver(str(ZHANG), OutMessage(text="<b>新心愿</b> HM-1"))
+    assert fake.last_to(ZHANG).text == "新心愿 HM-1"  # type: ignore[union-attr]
+    assert fake.stats.methods_as_sent["sendMessage"] == 1
+    assert "sendmessage" not in fake.stats.methods_as_sent
+    assert not [w for w in caught if "do_api_request" in str(w.message)]

@@ -176,7 +176,7 @@ async def test_resolution_outside_the_window_goes_as_template(wx: WeChatRig) -> 
     await h.say(ZHANG, "已联系供电所，今天下午换好了灯泡")
     await fake.wait_until(lambda: any(t["template_id"] == "TPL_RESULT" for t in fake.templates))
     template = next(t for t in fake.templates if t["template_id"] == "TPL_RESULT")
-    assert template["touser"] == OPENID and template["data"]["keyword1"]["value"] == receipt
+    assert template["touser"] == OPENID and template["data"]["character_string2"]["value"] == receipt
 
 
 async def test_the_app_serves_wechat_when_the_app_id_is_set(

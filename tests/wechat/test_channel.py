@@ -7,24 +7,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC
 
 import pytest
 
 from bot.clock import ManualClock
-from bot.dispatcher import DeliveryError, Dispatcher
+from bot.dispatcher import DeliveryError, Dispatcher, Failure
 from bot.domain.draft import Draft
 from bot.domain.model import Action
 from bot.domain.notices import NoticeKind
 from bot.i18n import Catalog
 from bot.messages import Button, OutMessage
 from bot.services import Identity, Liaison
-from storage.db import Database, fetch_one
+from storage.db import Database, fetch_all, fetch_one
 from storage.wechat import WeChatRepo, WindowState
 from tests.conftest import person
 from tests.fake_wechat import FakeWeChat
 from wechat.api import WeChatApi
 from wechat.channel import NoticeTemplates, Path, WeChatChannel, window_room
-from wechat.render import render, split_bytes
+from wechat.fields import parse_fields
+from wechat.render import render, rest_after, split_bytes
 
 OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
 
@@ -117,6 +119,7 @@ async def test_resolution_inside_the_window_goes_as_custom_message(
         repo = WeChatRepo(conn)
         assert await repo.paths(wish_id) and set(await repo.paths(wish_id)) == {"custom"}
         assert await repo.option(OPENID, 1) == f"a:rt:{wish_id}:s"
+        assert await repo.option_by_label(OPENID, "满意") == f"a:rt:{wish_id}:s"  # msgmenu taps
 
 
 async def test_resolution_outside_the_window_goes_as_template(
@@ -133,8 +136,10 @@ async def test_resolution_outside_the_window_goes_as_template(
     assert not fake.custom
     assert fake.templates and fake.templates[0]["template_id"] == "TPL_RESULT"
     data = fake.templates[0]["data"]
-    assert data["keyword1"]["value"].startswith("HM-") and "惠民" in data["keyword2"]["value"]
-    assert "更换灯泡" in data["keyword3"]["value"]
+    assert set(data) == {"thing1", "character_string2", "thing3", "time4"}  # the default keys
+    assert data["thing1"]["value"] == "您的心愿已办结"
+    assert data["character_string2"]["value"].startswith("HM-")
+    assert len(data["thing3"]["value"]) <= 20 and "\n" not in data["thing3"]["value"]
     async with db.read() as conn:
         assert set(await WeChatRepo(conn).paths(wish_id)) == {"template"}
         assert await WeChatRepo(conn).count_waiting() == 0  # reached them: not "waiting"
@@ -243,6 +248,160 @@ async def test_the_template_is_the_one_of_the_kind_the_notice_carries(
     assert await channel.send(OPENID, reply) is Path.TEMPLATE
     assert await channel.send(OPENID, OutMessage(text="没有种类", wish_id=wish_id)) is Path.TEMPLATE
     await api.close()
-    sent = [(t["template_id"], t["data"]["first"]["value"]) for t in fake.templates]
+    sent = [(t["template_id"], t["data"]["thing1"]["value"]) for t in fake.templates]
     assert sent == [("TPL_REPLY", "代表回复了您的心愿"), ("TPL_N", "联络站给您的通知")]
-    assert all(t["data"]["keyword1"]["value"].startswith("HM-") for t in fake.templates)
+    assert all(t["data"]["character_string2"]["value"].startswith("HM-") for t in fake.templates)
+
+
+async def test_template_fields_follow_the_configured_mapping_and_fit_their_types(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    """A station's 类目模板 with its own keys (LIAISON_WECHAT_TEMPLATE_FIELDS_RESULT): each of
+    our values goes to its key, cut and cleaned by the key's type, so WeChat takes it (the old
+    first/keyword1..3/remark layout was refused with 47003 by current templates)."""
+    wish_id = await resolved_wish(liaison, db, clock)
+    fake.template_keys["TPL_MINE"] = ("character_string1", "phrase2", "thing5", "time6", "thing7")
+    mapping = parse_fields(
+        "character_string1=receipt,phrase2=status,thing5=text,time6=time,thing7=station"
+    )
+    templates = NoticeTemplates(
+        {"result": "TPL_MINE"}, template_fields={"result": mapping}, tz=UTC
+    )
+    channel, api = await channel_for(db, fake, clock, templates)
+    long_text = "居民反映：\n小区门口的路灯坏了三天，晚上很黑，老人出门不方便，希望尽快修好。"
+    path = await channel.send(
+        OPENID, OutMessage(text=long_text, wish_id=wish_id, notice=NoticeKind.RESULT)
+    )
+    await api.close()
+    assert path is Path.TEMPLATE
+    data = {k: v["value"] for k, v in fake.templates[0]["data"].items()}
+    assert data["character_string1"].startswith("HM-") and data["character_string1"].isascii()
+    assert data["phrase2"] == "已办结"
+    assert len(data["thing5"]) == 20 and data["thing5"].startswith("居民反映： 小区门口")
+    assert data["thing5"].endswith("…") and "\n" not in data["thing5"]
+    assert data["time6"] == clock.now().astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    assert "惠民" in data["thing7"]
+
+
+async def test_the_fake_refuses_what_wechat_refuses(fake: FakeWeChat) -> None:
+    api = WeChatApi(fake.app_id, fake.app_secret, fake.base_url)
+    for data in (
+        {"keyword1": "HM-1"},  # a key the template lacks (the retired layout)
+        {"thing1": "二" * 21},  # a thing of more than 20 characters
+        {"character_string2": "编号12"},  # Chinese in a character_string
+    ):
+        with pytest.raises(DeliveryError) as err:
+            await api.send_template(OPENID, "TPL_RESULT", data)
+        assert err.value.failure is Failure.BAD_REQUEST and "47003" in str(err.value)
+    with pytest.raises(DeliveryError):
+        await api.send_template(OPENID, "TPL_UNKNOWN", {"thing1": "x"})  # 40037
+    await api.close()
+    assert [code for _, code in fake.refused] == [47003, 47003, 47003, 40037]
+    assert not fake.templates
+
+
+@pytest.mark.parametrize("template", ["TPL_NOTICE", ""])
+async def test_a_message_cut_short_by_wechat_goes_on_with_the_unsent_parts_only(
+    db: Database, clock: ManualClock, fake: FakeWeChat, template: str
+) -> None:
+    """Three 客服 parts; WeChat refuses part 2 (45047, its count used up). The template (or the
+    waiting card) carries parts 2 and 3 only: the old code sent the whole message again, so the
+    resident read part 1 twice. The options still work when the rest is shown."""
+    await open_window(db, clock, "message")  # our count says room for 5
+    fake.open_window(OPENID, "message")
+    fake.windows[OPENID].quota = 1  # WeChat's says 1
+    text = "\n".join(("甲" * 600, "乙" * 600, "丙" * 600))
+    message = OutMessage(text=text, buttons=((Button("满意", "a:rt:9:s"),),))
+    parts = render(message, Catalog("zh_CN")).texts
+    assert len(parts) == 3
+    templates = NoticeTemplates({"notice": template} if template else {})
+    channel, api = await channel_for(db, fake, clock, templates)
+    path = await channel.send(OPENID, message)
+    await api.close()
+    assert path is (Path.TEMPLATE if template else Path.WAITING)
+    assert [m["text"]["content"] for m in fake.custom] == [parts[0]]
+    assert ("custom/send", 45047) in fake.refused
+    if template:
+        assert fake.templates[0]["data"]["thing3"]["value"].startswith("乙乙乙")
+    async with db.read() as conn:
+        kept = await WeChatRepo(conn).waiting(OPENID)
+    assert len(kept) == 1 and "甲" not in kept[0].payload["text"]
+    rest = render(OutMessage.from_payload(kept[0].payload), Catalog("zh_CN"))
+    assert rest.texts == parts[1:] and rest.actions == ("a:rt:9:s",)
+
+
+def test_the_rest_of_a_message_keeps_its_links_and_escapes_its_text() -> None:
+    cat = Catalog("zh_CN")
+    text = "甲" * 700 + '\n1 < 2 &amp; <a href="https://x/s/huimin?a=1&amp;b=2">网页</a>'
+    message = OutMessage(text=text, photos=("AgAD1",), wish_id=7)
+    parts = render(message, cat).texts
+    assert len(parts) == 2
+    rest = rest_after(message, cat, False, 1)
+    assert rest.wish_id == 7 and rest.photos == ()
+    assert render(rest, cat).texts == parts[1:]
+
+
+async def test_a_token_refused_twice_is_retried_by_the_outbox_not_dropped(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    """The real Dispatcher: WeChat refuses the token even after the refresh (40001 twice). The
+    old code mapped that to BAD_REQUEST and the dispatcher marked the notice dead; now it is a
+    transient failure, retried, and delivered."""
+    await resolved_wish(liaison, db, clock)
+    fake.open_window(OPENID, "message")
+    await open_window(db, clock, "message")
+    channel, api = await channel_for(db, fake, clock, NoticeTemplates({}))
+    await api.access_token()
+    fake.fail_next["custom/send"] = [40001, 40001]
+
+    async def unreachable(user_id: int, reason: str) -> None:
+        raise AssertionError(f"unreachable {user_id} {reason}")
+
+    async def statuses() -> list[tuple[str, int]]:
+        async with db.read() as conn:
+            rows = await fetch_all(
+                conn, "SELECT status, attempts FROM outbox WHERE channel='wechat' ORDER BY id"
+            )
+        return [(r[0], r[1]) for r in rows]
+
+    dispatcher = Dispatcher(db, {"wechat": channel}, clock, unreachable)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        async with asyncio.timeout(30):
+            while True:  # the first attempt has failed: counted, not dead
+                if any(attempts for _, attempts in await statuses()):
+                    break
+                await asyncio.sleep(0.05)
+            assert all(status != "dead" for status, _ in await statuses())
+            clock.advance(seconds=10)  # past the retry's backoff
+            dispatcher.wake()
+            while True:
+                if all(status != "pending" for status, _ in await statuses()):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        dispatcher.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await api.close()
+    assert {status for status, _ in await statuses()} == {"sent"}
+    assert fake.custom and fake.force_requests == 1
+
+
+async def test_a_kind_without_its_own_template_uses_the_notice_templates_fields(
+    liaison: Liaison, db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    """A resolution with no result template goes by the notice template: filled with the
+    notice template's keys, not with the mapping set for a result template."""
+    wish_id = await resolved_wish(liaison, db, clock)
+    fake.template_keys["TPL_N2"] = ("thing9",)
+    templates = NoticeTemplates(
+        {"notice": "TPL_N2"},
+        template_fields={"notice": {"thing9": "heading"}, "result": {"thing1": "text"}},
+    )
+    channel, api = await channel_for(db, fake, clock, templates)
+    resolved = OutMessage(text="办结了", wish_id=wish_id, notice=NoticeKind.RESULT)
+    path = await channel.send(OPENID, resolved)
+    await api.close()
+    assert path is Path.TEMPLATE
+    assert fake.templates[0]["data"] == {"thing9": {"value": "您的心愿已办结"}}

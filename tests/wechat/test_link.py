@@ -205,7 +205,7 @@ async def test_a_linked_deputys_card_outside_the_window_uses_the_notice_template
         assert card.notice is NoticeKind.NOTICE
         path = await channel.send(DEPUTY_WX, card)
         assert path is DeliveryPath.TEMPLATE and fake.templates[0]["template_id"] == "TPL_N"
-        assert fake.templates[0]["data"]["first"]["value"] == "联络站给您的通知"
+        assert fake.templates[0]["data"]["thing1"]["value"] == "联络站给您的通知"
     finally:
         await api.close()
         await fake.stop()

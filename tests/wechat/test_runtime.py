@@ -37,7 +37,18 @@ async def test_off_without_app_id_and_refused_when_incomplete(
         NoConversation(),
     )
     assert runtime is not None and runtime.channel.msgmenu and runtime.webhook.crypto is None
+    assert runtime.api.token_api == "auto"
     await runtime.close()
+    classic = build_wechat(
+        settings(
+            wechat_app_id="wx1", wechat_app_secret="s", wechat_token="t", wechat_token_api="token"
+        ),
+        db,
+        clock,
+        NoConversation(),
+    )
+    assert classic is not None and classic.api.token_api == "token"
+    await classic.close()
 
 
 def test_templates_fall_back_to_notice() -> None:
@@ -49,3 +60,33 @@ def test_bad_aes_key_is_a_settings_error() -> None:
     with pytest.raises(ValueError, match="wechat_aes_key"):
         settings(wechat_aes_key="too-short")
     assert settings(wechat_aes_key=" " + "a" * 43 + " ").wechat_aes_key == "a" * 43
+
+
+def test_template_fields_come_from_the_settings() -> None:
+    t = templates_from(
+        settings(
+            wechat_template_fields="thing1=heading,thing2=text",
+            wechat_template_fields_result="character_string1=receipt,phrase2=status",
+            wechat_subscribe_fields_reply="thing3=text",
+            timezone="Asia/Urumqi",
+        )
+    )
+    assert t.fields_of("result") == {"character_string1": "receipt", "phrase2": "status"}
+    assert t.fields_of("reply") == t.fields_of("notice") == {"thing1": "heading", "thing2": "text"}
+    assert t.fields_of("reply", subscription=True) == {"thing3": "text"}
+    assert t.fields_of("result", subscription=True) == {"thing1": "heading", "thing2": "text"}
+    assert str(t.tz) == "Asia/Urumqi"
+    default = templates_from(settings())
+    assert default.fields_of("result") == {
+        "thing1": "heading",
+        "character_string2": "receipt",
+        "thing3": "text",
+        "time4": "time",
+    }
+
+
+def test_a_bad_field_mapping_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        templates_from(settings(wechat_template_fields_reply="keyword1=受理编号"))
+    text = err.value.render(Catalog("zh_CN"))
+    assert "LIAISON_WECHAT_TEMPLATE_FIELDS_REPLY" in text and "keyword1=受理编号" in text

@@ -125,6 +125,19 @@ async def test_text_gets_a_passive_reply_that_reads_back(rig: Rig) -> None:
         assert "<Encrypt>" in result.body and "路灯" not in result.body  # encrypted on the wire
 
 
+async def test_a_long_chinese_text_is_taken_in_in_every_mode(rig: Rig) -> None:
+    """2 000 Chinese characters: 6 000 bytes of UTF-8, so an <Encrypt> of over 8 000 characters
+    in safe mode. The old code capped Encrypt like a field (8 192) and refused it with 400, which
+    WeChat retries and then shows 该公众号暂时无法提供服务; plain mode took it."""
+    story = ("小区门口的路灯坏了三天，晚上很黑。" * 120)[:2000]
+    result = await rig.fake.push(rig.fake.text(OPENID, story))
+    assert result.status == 200
+    assert [e.text for e in rig.conversation.seen] == [story]
+    if rig.fake.aes_key:
+        compat = await rig.fake.push(rig.fake.text(OPENID, story[::-1]), mode="compat")
+        assert compat.status == 200 and rig.conversation.seen[-1].text == story[::-1]
+
+
 async def test_compatible_mode_is_read(rig: Rig) -> None:
     if not rig.fake.aes_key:
         pytest.skip("compatible mode needs an EncodingAESKey")
@@ -181,6 +194,35 @@ async def test_unanswered_push_is_retried_by_wechat_and_the_retry_makes_nothing_
     assert await inbox_rows(rig.db) == 1
 
 
+async def test_a_msgid_beyond_the_signed_64_bit_range_is_taken_in_once(rig: Rig) -> None:
+    """MsgId is a 64-bit integer: 18446744073709551615 overflowed the inbox's signed INTEGER
+    (OverflowError, HTTP 500, retried by WeChat, never answered). It is taken in, once."""
+    xml = rig.fake.text(OPENID, "大号消息", MsgId=18446744073709551615)
+    for _ in range(2):
+        result = await rig.fake.push(xml)
+        assert result.status == 200
+    other = rig.fake.text(OPENID, "另一条", MsgId=18446744073709551614)
+    assert (await rig.fake.push(other)).status == 200
+    assert [e.text for e in rig.conversation.seen] == ["大号消息", "另一条"]
+    assert await inbox_rows(rig.db) == 2
+
+
+def test_update_ids_are_stable_distinct_and_fit_the_column() -> None:
+    from wechat.messages import Push
+    from wechat.webhook import update_id
+
+    def msg(msg_id: str) -> Push:
+        return Push("gh_x", OPENID, 1, "text", msg_id=msg_id)
+
+    big = [msg("18446744073709551615"), msg("9223372036854775808"), msg("99999999999999999999")]
+    ids = [update_id(p) for p in big]
+    assert all(-(2**63) <= i < 2**63 for i in ids) and len(set(ids)) == 3
+    assert update_id(msg("18446744073709551615")) == ids[0]  # the retry finds the same row
+    assert update_id(msg("9223372036854775807")) == 2**63 - 1  # in range: the MsgId itself
+    event = Push("gh_x", OPENID, 1, "event", event="subscribe")
+    assert update_id(event) < 0 and update_id(event) not in ids
+
+
 async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
     rig.conversation.answer = [
         OutMessage(
@@ -198,6 +240,38 @@ async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
     assert rig.conversation.seen[2].action == "n:cat:traffic"
     await rig.fake.push(rig.fake.text(OPENID, "7"))  # no such option: plain text
     assert rig.conversation.seen[3].text == "7" and not rig.conversation.seen[3].action
+
+
+async def test_a_msgmenu_tap_without_its_id_is_matched_by_its_label(rig: Rig) -> None:
+    """With LIAISON_WECHAT_MSGMENU=1, taps have been reported to arrive with bizmsgmenuid 0 or
+    none, the label as the text: the old code took the label for free text (a category name
+    became the wish's text). The one option showing that label is meant."""
+    rig.webhook.channel.msgmenu = True
+    rig.conversation.answer = [
+        OutMessage(
+            text="请选择类别",
+            buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+        )
+    ]
+    first = await rig.fake.push(rig.fake.text(OPENID, "/new"))
+    assert "weixin://bizmsgmenu" in first.plaintext
+    rig.conversation.answer = []
+    await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="0"))
+    await rig.fake.push(rig.fake.text(OPENID, "道路交通"))  # no bizmsgmenuid at all
+    await rig.fake.push(rig.fake.text(OPENID, "环境卫生很差"))  # not a label: free text
+    assert [e.action for e in rig.conversation.seen[1:]] == ["n:cat:env", "n:cat:traffic", ""]
+    assert rig.conversation.seen[3].text == "环境卫生很差"
+
+
+async def test_a_label_shown_twice_is_not_guessed(rig: Rig) -> None:
+    rig.webhook.channel.msgmenu = True
+    rig.conversation.answer = [
+        OutMessage(text="两件心愿", buttons=((Button("查看", "a:w:1"), Button("查看", "a:w:2")),))
+    ]
+    await rig.fake.push(rig.fake.text(OPENID, "/my"))
+    rig.conversation.answer = []
+    await rig.fake.push(rig.fake.text(OPENID, "查看", bizmsgmenuid="0"))
+    assert rig.conversation.seen[1].text == "查看" and not rig.conversation.seen[1].action
 
 
 async def test_photo_is_downloaded_at_intake_and_kept_without_exif(
@@ -227,6 +301,29 @@ async def test_a_media_that_is_no_image_is_not_kept(rig: Rig, tmp_path: Path) ->
     seen = rig.conversation.seen[0]
     assert seen.unsupported and not seen.photos
     assert not (tmp_path / "media").exists() or not list((tmp_path / "media").iterdir())
+
+
+@pytest.mark.parametrize("errcode", [40164, -1, 45009])
+async def test_a_photo_whose_download_wechat_refuses_is_still_answered(
+    rig: Rig, errcode: int
+) -> None:
+    """The access token for media/get is refused (IP not whitelisted, busy, quota): the push
+    is answered as an unusable photo, not left unanswered (the old code let WeChatError out of
+    the download, so the push's handling failed and the resident heard nothing)."""
+    rig.fake.media["MEDIA3"] = b"\xff\xd8jpeg"
+    rig.fake.fail_next["stable_token"] = [errcode]
+    result = await rig.fake.push(
+        rig.fake.xml(OPENID, "image", PicUrl="http://mmbiz/x.jpg", MediaId="MEDIA3")
+    )
+    assert result.status == 200
+    assert len(rig.conversation.seen) == 1
+    seen = rig.conversation.seen[0]
+    assert seen.unsupported and not seen.photos
+    async with rig.db.read() as conn:  # handled: not left failed for a replay
+        rows = await fetch_all(
+            conn, "SELECT 1 FROM inbox WHERE channel='wechat' AND processed_at IS NULL"
+        )
+    assert rows == []
 
 
 async def test_kept_notices_are_shown_at_the_next_message(rig: Rig, clock: ManualClock) -> None:
@@ -550,11 +647,13 @@ async def test_a_number_sent_at_once_reads_the_options_of_the_passive_reply_befo
             if uid == first_uid[0]:
                 first_turn_over.set()
 
-    async def set_options(repo: WeChatRepo, openid: str, actions: list[str], now: Any) -> None:
+    async def set_options(
+        repo: WeChatRepo, openid: str, actions: list[str], now: Any, labels: Any = ()
+    ) -> None:
         if first_turn_over.is_set():  # stored after the turn (old code): the "2" goes first
             await asyncio.wait_for(second_read.wait(), 30)
         order.append("options stored")
-        await original_set(repo, openid, actions, now)
+        await original_set(repo, openid, actions, now, labels)
 
     async def option(repo: WeChatRepo, openid: str, number: int) -> str | None:
         order.append(f"option {number} read")
@@ -620,13 +719,16 @@ async def test_a_late_answers_options_are_stored_before_the_persons_next_push_is
             if uid == first_uid[0]:
                 first_turn_over.set()
 
-    async def send_custom(openid: str, texts: list[str], actions: list[str]) -> None:
+    async def send_custom(
+        openid: str, texts: list[str], actions: list[str], labels: Any = ()
+    ) -> int:
         if actions and first_turn_over.is_set():  # sent after the turn (old code): "2" first
             await asyncio.wait_for(second_read.wait(), 30)
-        await original_send(openid, texts, actions)  # sends, then stores the options
+        sent = await original_send(openid, texts, actions, labels)  # sends, stores the options
         if actions:
             order.append("options stored")
             stored.set()
+        return sent
 
     async def option(repo: WeChatRepo, openid: str, number: int) -> str | None:
         order.append(f"option {number} read")
