@@ -21,14 +21,14 @@ Leave-one-FAQ-out (``loo`` rows): the rerank weights come from the bundled FAQ a
 calibration runs on the loaded FAQ's own phrasings and a shipped generic off-topic list; what
 is fitted on these FAQs is chosen for each FAQ on the *other* eval FAQs (and the bundled FAQ
 cut to two alternates) only: the weight of the whole-entry character evidence
-(``MatcherTuning.doc_weight``, from DOC_WEIGHTS by top-1 + top-3 ranking accuracy; the next
-weight when no decision threshold meets the budgets on the others), then the decision model
+(``MatcherTuning.doc_weight``, from DOC_WEIGHTS: the weight whose decision model answers the
+most of the others' resident messages right out of fold, ties by ranking accuracy), then the decision model
 (``MatcherTuning.decision_*``, boosted trees) and its threshold (the lowest keeping pooled
 confident-wrong <= DECISION_WRONG and off-topic answered <= DECISION_OFFTOPIC, of which <=
 DECISION_MODEL_OFFTOPIC by the model, on out-of-fold probabilities: each of those FAQs scored
-by trees fitted without it). The content-word weight (``answer_weight``) stays as round 1
-chose it. ``--fit-decision`` fits the shipped model the same way on all four and writes
-faq/data/decision_trees.json.
+by trees fitted without it; never below what the rules alone answer). The content-word weight
+(``answer_weight``) stays as round 1 chose it. ``--fit-decision`` fits the shipped model the
+same way on every tuning FAQ plus the bundled cut and writes faq/data/decision_trees.json.
 
 Quality, on the bundled zh-CN FAQ (faq/data/faq_zh_CN.yaml):
 
