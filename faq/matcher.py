@@ -171,10 +171,10 @@ class MatcherTuning:
     calibration_entries: int = 300  # size of the FAQ sample they are scored against
     calibration_wrong: float = 0.01  # share of held-out phrasings answered wrongly, at most
     calibration_offtopic: float = 0.0  # share of off-topic messages answered, at most
-    # Decision model (rounds 2 and 5 of issue 11): P(the best entry is right) from
+    # Decision model (rounds 2, 5 and 6 of issue 11): P(the best entry is right) from
     # FAQ-agnostic features of the best entry, its runner-up and the other rankers (see
     # DECISION_FEATURES and FaqMatcher._decision_features): boosted depth-2 trees fitted on
-    # the three eval FAQs plus the bundled FAQ cut to two alternates, with off-topic messages
+    # the five tuning eval FAQs plus the bundled FAQ cut to two alternates, with off-topic messages
     # as negatives, shipped as data in data/decision_trees.json (``python
     # bench/faq_bench.py --fit-decision`` rewrites it). It answers when it reaches
     # ``decision_threshold`` (chosen with the fit on out-of-fold probabilities: pooled
