@@ -295,6 +295,3 @@ class WeChatChannel:
             "text": to_wechat_text(message.text),
             "time": self.clock.now().astimezone(self.templates.tz).strftime("%Y-%m-%d %H:%M"),
         }
-
-    def template_data(self, facts: NoticeFacts, message: OutMessage) -> dict[str, str]:
-        return fill(self.templates.fields_of(facts.kind), self.notice_values(facts, message))

@@ -102,6 +102,15 @@ def clean(key: str, value: str) -> str:
     return _cut(text, LIMITS.get(kind, 20))
 
 
+# What an empty value becomes (a broadcast has no receipt; a text without Chinese gives no
+# phrase): a template field left empty may be refused, and a notice then only waits.
+_EMPTY = {"phrase": "无", "thing": "无", "name": "无", "number": "0", "letter": "x"}
+
+
 def fill(mapping: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:
-    """The message's data: each template key with our value for it, cleaned for its type."""
-    return {key: clean(key, values.get(source, "")) for key, source in mapping.items()}
+    """The message's data: each template key with our value for it, cleaned for its type
+    (never empty: a placeholder of the key's type instead)."""
+    return {
+        key: clean(key, values.get(source, "")) or _EMPTY.get(key_type(key), "-")
+        for key, source in mapping.items()
+    }

@@ -5,6 +5,7 @@ for channel "wechat"."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ class WeChatRuntime:
         await self.api.close()
 
 
+log = logging.getLogger(__name__)
+
 def templates_from(settings: Settings) -> NoticeTemplates:
     def pick(**ids: str) -> dict[str, str]:
         return {kind: value for kind, value in ids.items() if value}
@@ -57,6 +60,25 @@ def templates_from(settings: Settings) -> NoticeTemplates:
                 ) from exc
         return found
 
+    template_ids = (
+        settings.wechat_template_result,
+        settings.wechat_template_reply,
+        settings.wechat_template_notice,
+    )
+    own_fields = (
+        settings.wechat_template_fields,
+        settings.wechat_template_fields_result,
+        settings.wechat_template_fields_reply,
+        settings.wechat_template_fields_notice,
+    )
+    if any(template_ids) and not any(own_fields):
+        # Templates set up before the typed keys (first/keyword1..3/remark) are refused with
+        # 47003 under the default mapping, and their notices then wait: say so once, at start.
+        log.warning(
+            "wechat templates use the default field mapping %s: set "
+            "LIAISON_WECHAT_TEMPLATE_FIELDS to your templates' keys (README, WeChat)",
+            DEFAULT_TEMPLATE_FIELDS,
+        )
     return NoticeTemplates(
         template=pick(
             result=settings.wechat_template_result,

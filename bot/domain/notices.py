@@ -14,8 +14,10 @@ from bot.domain.model import Status
 
 
 class NoticeKind(StrEnum):
-    RESULT = "result"  # the resident's wish was settled: resolved, closed or declined
-    REPLY = "reply"  # anything else about the resident's own wish (a reply, accepted, 回访 …)
+    # anything to the resident about their settled wish (resolved, closed or declined): the
+    # resolution itself, then its rating reminder and 回访
+    RESULT = "result"
+    REPLY = "reply"  # anything else about the resident's own, open wish (a reply, accepted …)
     NOTICE = "notice"  # anything else: no wish, or a card about someone else's wish
 
 

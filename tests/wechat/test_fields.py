@@ -50,5 +50,14 @@ def test_values_fit_their_types() -> None:
     assert clean("short_thing2", "一二三四五六") == "一二三四…"
     assert fill({"thing1": "heading", "thing2": "receipt"}, {"heading": "您好"}) == {
         "thing1": "您好",
-        "thing2": "",
+        "thing2": "无",  # never empty: a placeholder of its type
     }
+
+
+def test_no_field_is_sent_empty() -> None:
+    """A broadcast has no receipt and a Latin-only text gives no phrase: each gets a
+    placeholder its type takes instead of an empty value WeChat may refuse."""
+    mapping = parse_fields("character_string2=receipt,phrase3=status,thing4=text,number5=text")
+    data = fill(mapping, {"receipt": "", "status": "ok", "text": ""})
+    assert data == {"character_string2": "-", "phrase3": "无", "thing4": "无", "number5": "0"}
+    assert all(clean(key, value) == value for key, value in data.items())

@@ -22,7 +22,9 @@ async def count(db: Database, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def test_retention_prunes_the_wechat_tables(db: Database, clock: ManualClock) -> None:
+async def test_retention_prunes_the_wechat_tables(
+    db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
     async with db.transaction() as conn:
         repo = WeChatRepo(conn)
         shown = await repo.keep_waiting(
@@ -36,7 +38,12 @@ async def test_retention_prunes_the_wechat_tables(db: Database, clock: ManualClo
     clock.advance(days=8)
     assert not {n for n in await Retention(db, clock).prune() if n.startswith("wechat")}
     # as bot/app.py builds it, the WeChat channel off (no app id): its tables are pruned anyway
-    off = Settings(_env_file=None, database=Path("x.db"))  # type: ignore[call-arg]
+    # photo folders in tmp_path: the sweep must never look at the working directory's
+    off = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database=tmp_path / "x.db",
+        wechat_media_dir=tmp_path / "wx",
+    )
     assert not off.wechat_app_id
     done = await retention(db, clock, off).prune()
     assert (done["wechat_shown"], done["wechat_options"], done["wechat_inbox"]) == (1, 2, 1)

@@ -90,3 +90,21 @@ def test_a_bad_field_mapping_is_a_config_error() -> None:
         templates_from(settings(wechat_template_fields_reply="keyword1=受理编号"))
     text = err.value.render(Catalog("zh_CN"))
     assert "LIAISON_WECHAT_TEMPLATE_FIELDS_REPLY" in text and "keyword1=受理编号" in text
+
+
+def test_templates_with_the_default_field_mapping_are_pointed_out_at_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A deployment whose templates were added before the typed keys (first/keyword1..3)
+    would have every template refused with 47003 under the default mapping: the start says so
+    once; with a mapping of its own, or without templates, it says nothing."""
+    with caplog.at_level("WARNING", logger="wechat.runtime"):
+        templates_from(settings(wechat_template_result="TPL"))
+    assert [r.getMessage() for r in caplog.records if "default field mapping" in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="wechat.runtime"):
+        templates_from(settings())
+        templates_from(
+            settings(wechat_template_result="TPL", wechat_template_fields="thing1=heading")
+        )
+    assert not caplog.records
