@@ -250,7 +250,9 @@ async def purge_resident(
             raise NoSuchResident(external_id)
         refs = await repo.photo_refs(target)
         counts = await repo.erase(target)
-        shared = await repo.still_used(refs)
+        # a WeChat image is one file per picture: another person's wish, draft or broadcast
+        # may hold the same file (their own session rows are gone by now)
+        shared = await repo.still_used(refs) | await RetentionRepo(conn).referenced_elsewhere()
     removed = 0
     for ref in refs:
         source = next((f for f in files if f.handles(ref)), None)

@@ -163,3 +163,30 @@ async def test_retention_forgets_closed_windows_and_old_delivery_paths(
         assert await WeChatRepo(conn).paths(wish_id) == []
         # a notice still waiting for its resident stays, however old
         assert len(await WeChatRepo(conn).waiting(OPENID)) == 1
+
+
+async def test_purge_keeps_an_image_another_persons_draft_holds(
+    liaison: Liaison, db: Database, tmp_path: Path
+) -> None:
+    """A WeChat image is one file per picture: the neighbour sent the same photo and has it in
+    a draft not yet submitted, so erasing the first resident must not delete the file (it
+    checked only other wishes)."""
+    from bot.media import wechat_images
+    from bot.retention import purge_resident
+
+    _, wish_id = await wechat_wish(liaison, OPENID, "路灯坏了三天")
+    ref = f"wechat-media:{MEDIA}"
+    async with db.transaction() as conn:
+        await Repos(conn).add_attachments(wish_id, [Attachment("photo", file_ref=ref)])
+    neighbour = await liaison.people.identify(Identity("wechat", NEIGHBOUR, NEIGHBOUR, None))
+    await liaison.directory.choose_station(neighbour, "huimin")
+    await liaison.flows.start_draft(neighbour)
+    await liaison.flows.update_draft(
+        neighbour, lambda d: d.with_category("traffic").with_photo(ref, None)
+    )
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / f"{MEDIA}.jpg").write_bytes(b"\xff\xd8photo")
+
+    await purge_resident(db, "wechat", OPENID, files=(wechat_images(media),))
+    assert (media / f"{MEDIA}.jpg").exists()
