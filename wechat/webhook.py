@@ -531,5 +531,16 @@ class WeChatWebhook:
                 # new draft even if an old wish's reference to it has just aged out.
                 os.utime(target)
             except FileNotFoundError:
-                await asyncio.to_thread(target.write_bytes, data)
+                await asyncio.to_thread(_write_whole, target, data)
         return f"wechat-media:{digest}"
+
+
+def _write_whole(target: FsPath, data: bytes) -> None:
+    """Whole or not at all: a file named by its content is reused for every later copy of the
+    picture, so a crash must not leave a cut one under that name (a `.part` left behind is
+    swept by retention). Two writers of the same picture at once: the second finds its part
+    already moved into place, with the same bytes."""
+    part = target.with_suffix(".part")
+    part.write_bytes(data)
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(part, target)

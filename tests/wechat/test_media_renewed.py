@@ -9,6 +9,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.web.test_web_pages import _jpeg_with_gps
 from tests.wechat.test_webhook import OPENID, Rig, rig
 
@@ -27,3 +29,26 @@ async def test_the_same_picture_again_renews_its_file(rig: Rig, tmp_path: Path) 
     await rig.fake.push(rig.fake.xml(OPENID, "image", PicUrl="http://mmbiz/x.jpg", MediaId="AGAIN"))
     assert rig.conversation.seen[1].photos == (ref,)
     assert path.stat().st_mtime > long_ago + 100 * 86400
+
+
+def test_an_image_file_appears_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between writing and moving into place leaves no file under the picture's name
+    (later copies of the picture would reuse a cut one for ever), only a `.part` the sweep
+    removes. The old code wrote the final name directly."""
+    from wechat import webhook
+
+    target = tmp_path / f"{'a' * 64}.jpg"
+
+    def crash(src: object, dst: object) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(webhook.os, "replace", crash)
+    with pytest.raises(OSError):
+        webhook._write_whole(target, b"\xff\xd8 the whole picture")
+    assert not target.exists() and target.with_suffix(".part").exists()
+    monkeypatch.undo()
+    webhook._write_whole(target, b"\xff\xd8 the whole picture")
+    assert target.read_bytes() == b"\xff\xd8 the whole picture"
+    assert not target.with_suffix(".part").exists()
