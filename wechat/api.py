@@ -144,7 +144,17 @@ class WeChatApi:
             # 40164 (IP not whitelisted), 40125 (secret), -1 (busy), 45009 …: a DeliveryError
             # like every other failure, so no caller (the media download of a push included)
             # sees a WeChatError it does not handle
-            raise to_delivery_error(exc) from exc
+            failure = to_delivery_error(exc)
+            if failure.failure is Failure.BAD_REQUEST:
+                # Not the message's fault but the setup's (the secret, the IP whitelist), which
+                # the operator can mend: the notices wait and are retried, not marked dead.
+                log.error(
+                    "wechat access token refused (%s): check LIAISON_WECHAT_APP_SECRET and the"
+                    " account's IP whitelist",
+                    exc.errcode,
+                )
+                failure = DeliveryError(Failure.TRANSIENT, f"wechat {exc.errcode}: access token")
+            raise failure from exc
         token, expires = data.get("access_token"), data.get("expires_in")
         if not isinstance(token, str) or not token or not isinstance(expires, int):
             raise DeliveryError(Failure.TRANSIENT, "access token: malformed answer")

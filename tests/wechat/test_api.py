@@ -154,8 +154,10 @@ async def test_a_refused_token_request_is_a_delivery_error(fake: FakeWeChat, api
     the media download included, raises the dispatcher's DeliveryError, never WeChatError."""
     fake.media["M1"] = b"\xff\xd8jpeg"
     fake.fail_next["stable_token"] = [40164, -1]
-    with pytest.raises(DeliveryError):
+    with pytest.raises(DeliveryError) as setup:
         await api.download_media("M1")
+    # the setup's fault, not the message's: retried once the operator mends it, never dead
+    assert setup.value.failure is Failure.TRANSIENT
     with pytest.raises(DeliveryError) as busy:
         await api.download_media("M1")
     assert busy.value.failure is Failure.TRANSIENT
