@@ -310,12 +310,13 @@ async def test_a_photo_whose_download_wechat_refuses_is_still_answered(
     """The access token for media/get is refused (IP not whitelisted, busy, quota): the push
     is answered as an unusable photo, not left unanswered (the old code let WeChatError out of
     the download, so the push's handling failed and the resident heard nothing)."""
-    rig.fake.media["MEDIA3"] = b"\xff\xd8jpeg"
+    rig.fake.media["MEDIA3"] = _jpeg_with_gps()  # a real photo: only the refusal stops it
     rig.fake.fail_next["stable_token"] = [errcode]
     result = await rig.fake.push(
         rig.fake.xml(OPENID, "image", PicUrl="http://mmbiz/x.jpg", MediaId="MEDIA3")
     )
     assert result.status == 200
+    assert rig.fake.fail_next["stable_token"] == []  # the refusal was what the download met
     assert len(rig.conversation.seen) == 1
     seen = rig.conversation.seen[0]
     assert seen.unsupported and not seen.photos
