@@ -89,6 +89,17 @@ def window_room(state: WindowState | None, now: datetime) -> int:
     return max(count - state.sent, 0) if 0 <= age < seconds else 0
 
 
+@dataclass
+class Offered:
+    """The numbered options already offered in one batch of messages sent one after another
+    (a resident's kept cards, then the answer): the next message's numbers continue after them
+    and the options stored are all of them, so each card's numbers act on that card (each card
+    numbered from 1 had made every "1" act on the last card only)."""
+
+    actions: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class NoticeTemplates:
     """Template ids per kind of notice ("result", "reply", "notice": bot/domain/notices.py
@@ -172,26 +183,34 @@ class WeChatChannel:
         except Exception:
             log.exception("wechat: delivery of wish %s not noted on its timeline", wish_id)
 
-    async def send(self, openid: str, message: OutMessage) -> Path:
-        path, _ = await self._send(openid, message)
+    async def send(self, openid: str, message: OutMessage, offered: Offered | None = None) -> Path:
+        path, _ = await self._send(openid, message, offered)
         return path
 
-    async def _send(self, openid: str, message: OutMessage) -> tuple[Path, int | None]:
-        """The path taken, and the id of the card kept for the resident's next message."""
-        rendered = render(message, self.catalog, self.msgmenu)
+    async def _send(
+        self, openid: str, message: OutMessage, offered: Offered | None = None
+    ) -> tuple[Path, int | None]:
+        """The path taken, and the id of the card kept for the resident's next message.
+        `offered`: the options of the messages sent just before in the same batch."""
+        first = 1 + (len(offered.actions) if offered is not None else 0)
+        rendered = render(message, self.catalog, self.msgmenu, first)
         now = self.clock.now()
         async with self.db.read() as conn:
             state = await WeChatRepo(conn).window(openid)
         if rendered.texts and window_room(state, now) >= len(rendered.texts):
             sent = await self.send_custom(
-                openid, list(rendered.texts), list(rendered.actions), list(rendered.labels)
+                openid,
+                list(rendered.texts),
+                list(rendered.actions),
+                list(rendered.labels),
+                offered,
             )
             if sent == len(rendered.texts):
                 return Path.CUSTOM, None
             if sent:
                 # WeChat closed the window after part `sent`: the next path carries only the
                 # parts not delivered (the old code sent the whole message again)
-                message = rest_after(message, self.catalog, self.msgmenu, sent)
+                message = rest_after(message, self.catalog, self.msgmenu, sent, first)
         facts = await self.facts(message)
         kind = facts.kind
         # a kind without its own template uses the notice one, and so that one's fields
@@ -228,11 +247,17 @@ class WeChatChannel:
         return Path.WAITING, await self._keep(openid, message, shown_later=False)
 
     async def send_custom(
-        self, openid: str, texts: list[str], actions: list[str], labels: Sequence[str] = ()
+        self,
+        openid: str,
+        texts: list[str],
+        actions: list[str],
+        labels: Sequence[str] = (),
+        offered: Offered | None = None,
     ) -> int:
         """The parts as 客服 messages, in order; how many went out. WeChat closing the window
         (45015 / 45047, PathClosed) stops it and closes our window; the caller takes the next
-        path for the parts not sent."""
+        path for the parts not sent. The options stored are this message's after those
+        `offered` before it in the same batch (numbered on: render's `first`)."""
         for number, text in enumerate(texts):
             try:
                 await self.api.send_text(openid, text)
@@ -248,6 +273,10 @@ class WeChatChannel:
             async with self.db.transaction() as conn:
                 await WeChatRepo(conn).count_sent(openid)
         if actions:
+            if offered is not None:
+                offered.actions.extend(actions)
+                offered.labels.extend(labels or [""] * len(actions))
+                actions, labels = list(offered.actions), list(offered.labels)
             async with self.db.transaction() as conn:
                 await WeChatRepo(conn).set_options(openid, actions, self.clock.now(), labels)
         return len(texts)

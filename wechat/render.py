@@ -82,14 +82,18 @@ def menu_link(number: int, label: str) -> str:
     )
 
 
-def render(message: OutMessage, catalog: Catalog, msgmenu: bool = False) -> Rendered:
-    body, options, actions, labels = _parts(message, catalog, msgmenu)
+def render(
+    message: OutMessage, catalog: Catalog, msgmenu: bool = False, first: int = 1
+) -> Rendered:
+    """The message as WeChat text; its buttons as options numbered from `first` (a batch of
+    cards sent one after another numbers on, so each card's numbers are its own)."""
+    body, options, actions, labels = _parts(message, catalog, msgmenu, first)
     text = body + "\n\n" + options if options else body
     return Rendered(tuple(split_bytes(text)), tuple(actions), tuple(labels))
 
 
 def _parts(
-    message: OutMessage, catalog: Catalog, msgmenu: bool
+    message: OutMessage, catalog: Catalog, msgmenu: bool, first: int = 1
 ) -> tuple[str, str, list[str], list[str]]:
     """The rendered body (text and notes), the options block, the actions and labels."""
     text = to_wechat_text(message.text)
@@ -112,7 +116,7 @@ def _parts(
         for button in row:
             actions.append(button.action)
             labels.append(button.text)
-            number = len(actions)
+            number = first - 1 + len(actions)
             if msgmenu:
                 lines.append(menu_link(number, button.text))
             else:
@@ -121,12 +125,14 @@ def _parts(
     return text, options, actions, labels
 
 
-def rest_after(message: OutMessage, catalog: Catalog, msgmenu: bool, sent: int) -> OutMessage:
+def rest_after(
+    message: OutMessage, catalog: Catalog, msgmenu: bool, sent: int, first: int = 1
+) -> OutMessage:
     """The message without its first `sent` rendered parts (already delivered as 客服 messages
     when WeChat closed the window): what the next path (template, waiting) must still carry,
     so the resident never reads part 1 twice. Its buttons are kept, so the options still work
     when the rest is shown; the notes (photos, file, location) already rendered stay as text."""
-    body, options, _, _ = _parts(message, catalog, msgmenu)
+    body, options, _, _ = _parts(message, catalog, msgmenu, first)
     full = body + "\n\n" + options if options else body
     offset = 0
     for part in split_bytes(full)[:sent]:  # the parts are pieces of `full`, in order

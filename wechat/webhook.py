@@ -39,7 +39,7 @@ from storage.repositories import Repos
 from storage.wechat import WeChatRepo
 from web.uploads import UploadRejected, reencode
 from wechat.api import WeChatApi
-from wechat.channel import SHOWN, WeChatChannel
+from wechat.channel import SHOWN, Offered, WeChatChannel
 from wechat.crypto import CryptoError, MessageCrypto, check_signature
 from wechat.messages import MAX_BODY, SUCCESS, BadPush, Push, encrypted_part, parse_push, text_reply
 from wechat.render import render
@@ -366,9 +366,10 @@ class WeChatWebhook:
     async def _send_custom(self, openid: str, messages: list[OutMessage]) -> None:
         """The answer that missed the passive reply: 客服 messages, straight away (the
         interactive priority: the resident is waiting), through the channel's paths."""
+        offered = Offered()  # the batch numbers its options on (kept cards, then the answer)
         for message in messages:
             try:
-                await self.channel.send(openid, message)
+                await self.channel.send(openid, message, offered)
             except DeliveryError as exc:
                 log.warning("wechat answer not delivered: %s", exc.failure.value)
 

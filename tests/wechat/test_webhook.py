@@ -339,6 +339,38 @@ async def test_kept_notices_are_shown_at_the_next_message(rig: Rig, clock: Manua
         assert await WeChatRepo(conn).waiting(OPENID) == []
 
 
+async def test_kept_cards_shown_together_number_their_options_on(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """Two kept cards with buttons shown at once: the second card's options continue after the
+    first's (3, 4) and every number acts on its own card. Each card was numbered from 1 and
+    stored over the one before, so "1" under the first card acted on the second."""
+    first = OutMessage(
+        text="第一件已办结",
+        buttons=((Button("满意", "a:rt:1:s"), Button("不满意", "a:rt:1:b")),),
+    )
+    second = OutMessage(
+        text="第二件已办结",
+        buttons=((Button("满意", "a:rt:2:s"), Button("不满意", "a:rt:2:b")),),
+    )
+    async with rig.db.transaction() as conn:
+        for card in (first, second):
+            await WeChatRepo(conn).keep_waiting(OPENID, card.to_payload(), None, clock.now())
+    await rig.fake.push(rig.fake.text(OPENID, "在吗"))
+    await rig.fake.wait_until(lambda: len(rig.fake.custom) >= 4)
+    texts = [m["text"]["content"] for m in rig.fake.custom]
+    assert "1. 满意" in texts[1] and "2. 不满意" in texts[1]
+    assert "3. 满意" in texts[2] and "4. 不满意" in texts[2]
+    async with rig.db.read() as conn:
+        repo = WeChatRepo(conn)
+        assert [await repo.option(OPENID, n) for n in (1, 2, 3, 4)] == [
+            "a:rt:1:s",
+            "a:rt:1:b",
+            "a:rt:2:s",
+            "a:rt:2:b",
+        ]
+
+
 @pytest.mark.parametrize(
     "body", [b"<xml><a>", b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml>&e;</xml>']
 )
@@ -721,11 +753,11 @@ async def test_a_late_answers_options_are_stored_before_the_persons_next_push_is
                 first_turn_over.set()
 
     async def send_custom(
-        openid: str, texts: list[str], actions: list[str], labels: Any = ()
+        openid: str, texts: list[str], actions: list[str], labels: Any = (), offered: Any = None
     ) -> int:
         if actions and first_turn_over.is_set():  # sent after the turn (old code): "2" first
             await asyncio.wait_for(second_read.wait(), 30)
-        sent = await original_send(openid, texts, actions, labels)  # sends, stores the options
+        sent = await original_send(openid, texts, actions, labels, offered)  # stores the options
         if actions:
             order.append("options stored")
             stored.set()
