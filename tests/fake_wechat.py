@@ -161,6 +161,8 @@ class FakeWeChat:
                 return web.json_response({"errcode": 40033, "errmsg": "invalid charset"})
             return None
         code = codes.pop(0)
+        if code == 0:  # errcode 0 is success: this call goes through, the next codes follow
+            return None
         if 500 <= code < 600:  # an HTTP status; anything else is an errcode
             return web.Response(status=code, text="busy")
         return web.json_response({"errcode": code, "errmsg": "injected"})

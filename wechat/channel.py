@@ -270,6 +270,17 @@ class WeChatChannel:
                 async with self.db.transaction() as conn:
                     await WeChatRepo(conn).close_window(openid)
                 return number
+            except DeliveryError as exc:
+                if number == 0:
+                    raise  # nothing went out: the dispatcher's rules apply to the whole
+                # Part 1 reached them: a retry of the whole would send it twice, so the rest
+                # takes the next path (a template, or waits for their next message).
+                log.info(
+                    "wechat custom/send failed (%s) at part %d: next path",
+                    exc.failure.value,
+                    number + 1,
+                )
+                return number
             async with self.db.transaction() as conn:
                 await WeChatRepo(conn).count_sent(openid)
         if actions:

@@ -330,6 +330,27 @@ async def test_a_message_cut_short_by_wechat_goes_on_with_the_unsent_parts_only(
     assert rest.texts == parts[1:] and rest.actions == ("a:rt:9:s",)
 
 
+async def test_a_part_refused_for_a_passing_reason_is_not_sent_twice(
+    db: Database, clock: ManualClock, fake: FakeWeChat
+) -> None:
+    """Part 2 of 3 meets WeChat busy (-1) after part 1 went out: the rest waits for the
+    resident's next message. The old code raised, and the outbox's retry sent part 1 again."""
+    await open_window(db, clock, "message")
+    fake.open_window(OPENID, "message")
+    fake.fail_next["custom/send"] = [0, -1]  # part 1 goes through, part 2: busy
+    message = OutMessage(text="\n".join(("甲" * 600, "乙" * 600, "丙" * 600)))
+    parts = render(message, Catalog("zh_CN")).texts
+    channel, api = await channel_for(db, fake, clock, NoticeTemplates({}))
+    path = await channel.send(OPENID, message)
+    await api.close()
+    assert path is Path.WAITING
+    assert [m["text"]["content"] for m in fake.custom] == [parts[0]]
+    async with db.read() as conn:
+        kept = await WeChatRepo(conn).waiting(OPENID)
+    assert len(kept) == 1
+    assert render(OutMessage.from_payload(kept[0].payload), Catalog("zh_CN")).texts == parts[1:]
+
+
 def test_the_rest_of_a_message_keeps_its_links_and_escapes_its_text() -> None:
     cat = Catalog("zh_CN")
     text = "甲" * 700 + '\n1 < 2 &amp; <a href="https://x/s/huimin?a=1&amp;b=2">网页</a>'
