@@ -236,12 +236,14 @@ def compare(faqs: Sequence[EvalFaq], opts: BankOptions, weight: float = 16.0) ->
     print(_quality_table(table))
 
 
-def show_pairs(faqs: Sequence[EvalFaq], name: str) -> None:
+def show_pairs(faqs: Sequence[EvalFaq], name: str, opts: BankOptions) -> None:
     sources = bank_sources(faqs)
     f = next(g for g in faqs if g.name == name)
     by_id = {e.id: e for e in f.entries}
     for m in sorted(
-        map_entries(f.entries, _without(sources, name), min_score=0.6, min_lead=0.1),
+        map_entries(
+            f.entries, _without(sources, name), min_score=opts.min_score, min_lead=opts.min_lead
+        ),
         key=lambda m: m.entry_id,
     ):
         print(
@@ -260,10 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weight", type=float, default=16.0)
     args = parser.parse_args(argv)
     faqs = eval_faqs(False)  # never the untouched_* ones
+    opts = BankOptions(args.k, args.max_len, args.min_score, args.min_lead)
     if args.pairs:
-        show_pairs(faqs, args.pairs)
+        show_pairs(faqs, args.pairs, opts)
     else:
-        compare(faqs, BankOptions(args.k, args.max_len, args.min_score, args.min_lead), args.weight)
+        compare(faqs, opts, args.weight)
     return 0
 
 
