@@ -50,6 +50,28 @@ class Input:
     echo: str = ""  # what the page shows as the person's own bubble
 
 
+def event_of(account: str, item: Input) -> Any:
+    """A form post as the neutral event (bot/conversation/events.py channel_event)."""
+    from bot.conversation.events import channel_event
+
+    # "/stats quarter": the command's words after its name are its arguments
+    words = item.text.split(maxsplit=1)
+    args = words[1] if item.command and item.text.startswith("/") and len(words) > 1 else ""
+    return channel_event(
+        "web",
+        account,
+        item.key,
+        start=bool(item.start),
+        start_payload=item.start,
+        action=item.action,
+        command=item.command,
+        args=args,
+        photos=item.photos,
+        location=item.location,
+        text=item.text,
+    )
+
+
 class WebChat:
     def __init__(
         self, conversation: ConversationLike, channel: WebChannel, db: Database, clock: Clock
@@ -58,35 +80,6 @@ class WebChat:
         self.channel = channel
         self.db = db
         self.clock = clock
-
-    def _event(self, account: str, item: Input) -> Any:
-        from bot.actions import InvalidAction, decode
-        from bot.conversation.events import Inbound, Kind
-
-        common: dict[str, Any] = {
-            "channel": "web",
-            "account": account,
-            "chat": account,
-            "key": item.key,
-        }
-        if item.start:
-            return Inbound(kind=Kind.START, start_payload=item.start, **common)
-        if item.action:
-            try:
-                action = decode(item.action)
-            except InvalidAction:
-                return Inbound(kind=Kind.UNSUPPORTED, **common)
-            return Inbound(kind=Kind.ACTION, action=action, **common)
-        if item.command:
-            # "/stats quarter": the command's words after its name are its arguments
-            words = item.text.split(maxsplit=1)
-            args = words[1] if item.text.startswith("/") and len(words) > 1 else ""
-            return Inbound(kind=Kind.COMMAND, command=item.command, args=args, **common)
-        if item.photos:
-            return Inbound(kind=Kind.PHOTO, photos=item.photos, text=item.text, **common)
-        if item.location is not None:
-            return Inbound(kind=Kind.LOCATION, location=item.location, **common)
-        return Inbound(kind=Kind.TEXT, text=item.text, **common)
 
     async def send(self, account: str, item: Input) -> str | None:
         """Handle one input; return the toast to show, if any."""
@@ -98,7 +91,7 @@ class WebChat:
             if item.location is not None:
                 mine["location"] = list(item.location)
             await self.channel.store(account, mine)
-        reply = await self.conversation.handle(self._event(account, item))
+        reply = await self.conversation.handle(event_of(account, item))
         for message in reply.messages:
             payload = message.to_payload()
             if message.attachment is not None:

@@ -79,32 +79,23 @@ class Input:
 
 
 def inbound(item: Input) -> Any:
-    """The neutral event of the channel seam (bot/conversation/events.py)."""
-    from bot.actions import InvalidAction, decode
-    from bot.conversation.events import Inbound, Kind
+    """The neutral event of the channel seam (bot/conversation/events.py channel_event)."""
+    from bot.conversation.events import channel_event
 
-    common: dict[str, Any] = {
-        "channel": CHANNEL,
-        "account": item.account,
-        "chat": item.account,
-        "key": item.key,
-    }
-    if item.start:
-        return Inbound(kind=Kind.START, start_payload=item.start_payload, **common)
-    if item.action:
-        try:
-            return Inbound(kind=Kind.ACTION, action=decode(item.action), **common)
-        except InvalidAction:
-            return Inbound(kind=Kind.UNSUPPORTED, **common)
-    if item.command:
-        return Inbound(kind=Kind.COMMAND, command=item.command, args=item.args, **common)
-    if item.photos:
-        return Inbound(kind=Kind.PHOTO, photos=item.photos, text=item.text, **common)
-    if item.location is not None:
-        return Inbound(kind=Kind.LOCATION, location=item.location, **common)
-    if item.unsupported:
-        return Inbound(kind=Kind.UNSUPPORTED, **common)
-    return Inbound(kind=Kind.TEXT, text=item.text, **common)
+    return channel_event(
+        CHANNEL,
+        item.account,
+        item.key,
+        start=item.start,
+        start_payload=item.start_payload,
+        action=item.action,
+        command=item.command,
+        args=item.args,
+        photos=item.photos,
+        location=item.location,
+        unsupported=item.unsupported,
+        text=item.text,
+    )
 
 
 SIGNED_MAX = 2**63 - 1  # the inbox's update_id is a signed 64-bit INTEGER (SQLite, PostgreSQL)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.actions import Action
+from bot.actions import Action, try_decode
 
 
 class Kind(StrEnum):
@@ -37,3 +37,39 @@ class Inbound:
     display_name: str = ""
     private: bool = True  # a private chat (groups only get the FAQ when addressed)
     on_message: str | None = None  # id of the message the pressed button was on (for edits)
+
+
+def channel_event(
+    channel: str,
+    account: str,
+    key: str,
+    *,
+    start: bool = False,
+    start_payload: str = "",
+    action: str = "",
+    command: str = "",
+    args: str = "",
+    photos: tuple[str, ...] = (),
+    location: tuple[float, float] | None = None,
+    unsupported: bool = False,
+    text: str = "",
+) -> Inbound:
+    """One input of a channel without a library of its own (a web form post, a WeChat push),
+    already parsed by its adapter, as the neutral event: one translation for both, so they
+    cannot drift apart. A button's raw data is decoded here by the one action codec; what does
+    not decode (a stale or forged press) is an ACTION without an action, which the
+    conversation refuses politely, as it does a Telegram press of the same kind."""
+    common = {"channel": channel, "account": account, "chat": account, "key": key}
+    if start:
+        return Inbound(kind=Kind.START, start_payload=start_payload, **common)
+    if action:
+        return Inbound(kind=Kind.ACTION, action=try_decode(action), **common)
+    if command:
+        return Inbound(kind=Kind.COMMAND, command=command, args=args, **common)
+    if photos:
+        return Inbound(kind=Kind.PHOTO, photos=photos, text=text, **common)
+    if location is not None:
+        return Inbound(kind=Kind.LOCATION, location=location, **common)
+    if unsupported:
+        return Inbound(kind=Kind.UNSUPPORTED, **common)
+    return Inbound(kind=Kind.TEXT, text=text, **common)
