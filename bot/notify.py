@@ -208,8 +208,9 @@ class Notifier(Part):
                     staff.append(admin)
         if not staff:
             log.warning("station %s has no reachable staff for a notice", station_id)
+        about = await repos.wish(wish_id) if wish_id is not None else None  # read once
         for u in staff:
-            await self.to_person(repos, u, "staff", PRIORITY_NOTIFY, *messages)
+            await self.to_person(repos, u, "staff", PRIORITY_NOTIFY, *messages, about=about)
 
 
 def outgoing(
