@@ -29,7 +29,6 @@ from bot.reports import (
     Figures,
     Period,
     Report,
-    Row,
     WishFacts,
     build_report,
     chart_window,
@@ -234,28 +233,16 @@ class Reporting:
                 StationReport(s, counts[s.id], reports[s.id]) for s in stations if s.id in counts
             ]
             rows = county.by_month
-            if charted is not None:  # what the chart draws: received, resolved, satisfaction
-                rows = [
-                    Row(
-                        r.key,
-                        r.name,
-                        Figures(
-                            received=r.figures.received,
-                            resolved=r.figures.resolved,
-                            rated=r.figures.rated,
-                            satisfied=r.figures.satisfied,
-                        ),
-                    )
-                    for r in county_months(
-                        [(s.id, s.name) for s in stations],
-                        window,
-                        now,
-                        self.tz,
-                        month_cells=charted.month_cells,
-                        undated=charted.undated,
-                        deadlines=self.deadlines,
-                    )
-                ]
+            if charted is not None:  # the chart's own window: the months alone, summed
+                rows = county_months(
+                    [(s.id, s.name) for s in stations],
+                    window,
+                    now,
+                    self.tz,
+                    month_cells=charted.month_cells,
+                    undated=charted.undated,
+                    deadlines=self.deadlines,
+                )
             return StatsResult(period, per_station, county, replace(county, by_month=rows))
 
         return await asyncio.to_thread(build_all)
