@@ -171,12 +171,7 @@ class WeChatApi:
         if force:
             body["force_refresh"] = True
         path = "/cgi-bin/stable_token"
-        try:
-            resp = await self._client.post(
-                self.base_url + path, content=_json_body(body), headers=JSON_UTF8
-            )
-        except httpx.HTTPError as exc:
-            raise DeliveryError(Failure.TRANSIENT, f"{path}: {type(exc).__name__}") from exc
+        resp = await self._post(path, body)
         try:
             if resp.status_code == 404:
                 raise WeChatError(API_UNAUTHORIZED, "stable_token: HTTP 404")
@@ -201,17 +196,21 @@ class WeChatApi:
             raise DeliveryError(Failure.TRANSIENT, f"{path}: {type(exc).__name__}") from exc
         return self._json(path, resp)
 
-    async def _post_json(
+    async def _post(
         self, path: str, body: dict[str, Any], token: str | None = None
-    ) -> dict[str, Any]:
+    ) -> httpx.Response:
         params = {"access_token": token} if token else None
         try:
-            resp = await self._client.post(
+            return await self._client.post(
                 self.base_url + path, params=params, content=_json_body(body), headers=JSON_UTF8
             )
         except httpx.HTTPError as exc:
             raise DeliveryError(Failure.TRANSIENT, f"{path}: {type(exc).__name__}") from exc
-        return self._json(path, resp)
+
+    async def _post_json(
+        self, path: str, body: dict[str, Any], token: str | None = None
+    ) -> dict[str, Any]:
+        return self._json(path, await self._post(path, body, token))
 
     @staticmethod
     def _json(path: str, resp: httpx.Response) -> dict[str, Any]:
