@@ -95,8 +95,8 @@ class Notifier(Part):
         accounts = await repos.accounts_of_many([u.id for u, _ in sends])
         rows = []
         known: dict[int, Wish | None] = {}
-        for user, about in sends:
-            message = await self.noticed(repos, user.id, about, known)
+        for user, sent in sends:
+            message = await self.noticed(repos, user.id, sent, known)
             account = choose_account(accounts.get(user.id, []))
             channel, chat_id = (
                 (account.channel, account.chat_id) if account else (user.channel, user.chat_id)
