@@ -90,6 +90,7 @@ from bot.supervision import Supervisor  # noqa: E402
 from storage.broadcasts import Broadcasts  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.repositories import Repos, UserRow  # noqa: E402
+from wechat.figures import waiting_by_station as wechat_waiting  # noqa: E402
 
 # Branches with retention (bot/retention.py) prune delivered outbox rows after 7 days: their
 # steady state has only the last week's; the scheduler's tick runs the pruning too.
@@ -161,7 +162,11 @@ def make_supervisor(
 
 
 def make_liaison(db: Database, clock: ManualClock, catalog: Catalog) -> Liaison:
-    return Liaison(db, catalog, clock, TZ, admins=[("telegram", str(ADMIN_TG))])
+    # with the WeChat channel's count of waiting notices, as bot/app.py wires it (/stats reads it)
+    return Liaison(
+        db, catalog, clock, TZ, admins=[("telegram", str(ADMIN_TG))],
+        waiting_counts=(wechat_waiting,),
+    )  # fmt: skip
 
 
 async def build(path: Path, n_stations: int, n_wishes: int, seed: int = 12) -> dict[str, float]:

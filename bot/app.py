@@ -42,6 +42,7 @@ from handlers.telegram_io import PacedRateLimiter, Photos, TelegramTransport, re
 from storage.db import Database
 from storage.repositories import Repos
 from web.runtime import WebServer, build_web
+from wechat.figures import waiting_by_station as wechat_waiting
 from wechat.retention import retention_jobs as wechat_retention_jobs
 from wechat.runtime import WeChatRuntime, build_wechat
 
@@ -255,6 +256,9 @@ def new_liaison(settings: Settings, db: Database, catalog: Catalog, clock: Clock
         admins=[("telegram", str(i)) for i in settings.staff_ids],
         auto_close_days=settings.auto_close_days,
         input_timeout=timedelta(minutes=settings.input_timeout_minutes),
+        # /stats counts the notices WeChat keeps for residents' next messages, read from the
+        # channel's own tables by the channel (on or off: what an earlier run kept still waits)
+        waiting_counts=(wechat_waiting,),
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core import (
+    PRIORITY_INTERACTIVE,
     Core,
     NotFound,
     Part,
@@ -16,19 +17,30 @@ from bot.core import (
     load_wish,
 )
 from bot.directory import Directory
-from bot.domain.draft import Draft, Step
+from bot.domain.draft import PHOTO_SECONDS, Draft, Step
 from bot.domain.model import (
     Action,
     InvalidInput,
     Wish,
 )
+from bot.messages import OutMessage
 from bot.people import People
 from storage.repositories import (
+    NewOutgoing,
     Repos,
     UserRow,
 )
 
 log = logging.getLogger(__name__)
+
+# The outbox kind of the acknowledgement of photos being sent (add_photos), and the flow state's
+# key saying where the last one was queued, so the next answer can take it back.
+PHOTO_ACK = "photo_ack"
+# The flow state's key of the last photo sent with no draft to take it (its sending is explained
+# once: bot/conversation/router.py photo_out_of_place).
+PHOTOS_OUT_OF_PLACE = "photos_out_of_place"
+# Keys that only remember what was said: nothing a person could cancel.
+BOOKKEEPING = frozenset({PHOTO_ACK, PHOTOS_OUT_OF_PLACE})
 
 
 @dataclass(frozen=True)
@@ -103,17 +115,25 @@ class Flows(Part):
             state = await self.state(repos, user.id)
             state["draft"] = draft.to_dict()
             state.pop("input", None)
+            await self._take_back_photo_ack(repos, state)
             await self.save_state(repos, user.id, state)
         return draft
 
-    async def update_draft(self, user: UserRow, change: Callable[[Draft], Draft]) -> Draft:
-        """Apply a pure draft change; raises InvalidInput (nothing saved) if it is refused."""
+    async def update_draft(
+        self, user: UserRow, change: Callable[[Draft], Draft], *, answered: bool = True
+    ) -> Draft:
+        """Apply a pure draft change; raises InvalidInput (nothing saved) if it is refused.
+        `answered`: the caller answers with the draft's next prompt, which shows the photo
+        count, so an acknowledgement of photos still waiting in the outbox is taken back (a
+        part of a split paste, answered by nothing, leaves it)."""
         async with self.db.transaction() as conn:
             repos = Repos(conn)
             state = await self.state(repos, user.id)
             if not state.get("draft"):
                 raise InvalidInput("no_draft")
             draft = change(Draft.from_dict(state["draft"]))
+            if answered:
+                await self._take_back_photo_ack(repos, state)
             if draft.step is Step.CATEGORY and draft.station_id:
                 if await repos.station(draft.station_id) is None:
                     raise NotFound("station")
@@ -126,12 +146,78 @@ class Flows(Part):
             await self.save_state(repos, user.id, state)
         return draft
 
+    async def add_photos(
+        self,
+        user: UserRow,
+        refs: tuple[str, ...],
+        caption: str | None,
+        *,
+        group: str,
+        channel: str,
+        chat: str,
+        acknowledgement: Callable[[Draft], OutMessage],
+    ) -> Draft:
+        """Keep the photos of one input on the draft and acknowledge the sending once, after
+        its last photo: the acknowledgement (made from the new draft: the count kept, any
+        refused) is queued in the outbox, due PHOTO_SECONDS from now, in place of the one the
+        previous photo queued if it is still waiting. So an album of five photos, which arrives
+        as five inputs within a fraction of a second, gets one message with the count 5.
+
+        Why the outbox and not a timer: the person's queue of inputs must never wait (no sleep
+        in a turn, their next photo is processed at once), and the outbox is the one durable
+        timer there is: the dispatcher wakes for a row's due time, delivers it on the channel
+        the photos came by (a WeChat 客服 message, the web page's stream), and a crash loses
+        neither the photos (kept in this transaction) nor the acknowledgement."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            state = await self.state(repos, user.id)
+            if not state.get("draft"):
+                raise InvalidInput("no_draft")
+            draft = Draft.from_dict(state["draft"]).with_photos(
+                refs, caption, now.timestamp(), group
+            )
+            await self._take_back_photo_ack(repos, state)
+            ack = acknowledgement(draft)
+            await repos.enqueue(
+                [
+                    NewOutgoing(
+                        channel=channel,
+                        chat_id=chat,
+                        kind=PHOTO_ACK,
+                        priority=PRIORITY_INTERACTIVE,
+                        payload=ack.to_payload(),
+                        user_id=user.id,
+                        not_before=now + timedelta(seconds=PHOTO_SECONDS),
+                    )
+                ],
+                now,
+            )
+            state[PHOTO_ACK] = {"channel": channel, "chat": chat}
+            state["draft"] = draft.to_dict()
+            await self.save_state(repos, user.id, state)
+        log.info("user %s: %d photo(s) taken, acknowledgement queued", user.id, len(refs))
+        return draft
+
+    async def _take_back_photo_ack(self, repos: Repos, state: dict[str, Any]) -> None:
+        """Cancel the photo acknowledgement still waiting in the outbox, if one was queued:
+        the answer being given now supersedes it (or the draft it counted is gone)."""
+        queued = state.pop(PHOTO_ACK, None)
+        if isinstance(queued, dict):
+            await repos.outbox_cancel_pending(
+                str(queued.get("channel", "")), str(queued.get("chat", "")), PHOTO_ACK
+            )
+
     async def cancel_flows(self, user: UserRow) -> bool:
         async with self.db.transaction() as conn:
             repos = Repos(conn)
-            had = await repos.session(user.id) is not None
+            found = await repos.session(user.id)
+            if found is not None:
+                await self._take_back_photo_ack(repos, found[1])
             await repos.clear_session(user.id)
-        return had
+        return found is not None and any(
+            value for key, value in found[1].items() if key not in BOOKKEEPING
+        )
 
     async def session_value(self, user: UserRow, key: str) -> Any:
         """One piece of a person's flow state (other features keep theirs under their own key)."""

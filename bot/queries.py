@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +38,14 @@ from storage.repositories import (
     UserRow,
 )
 from storage.supervision import SupervisionRepo
-from storage.wechat import WeChatRepo
 
 log = logging.getLogger(__name__)
+
+# A channel that keeps notices for a person's next message, having no way to push them now (WeChat
+# outside its window), counts them per station from its own tables: (the read's connection, the
+# station ids) -> {station id: notices waiting}. Each such channel hands one to the core through
+# the composition root (bot/app.py new_liaison), so the core reads no channel's tables.
+WaitingCount = Callable[[Any, Sequence[str]], Awaitable[dict[str, int]]]
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class StationStats:
     station: StationRow
     by_status: dict[str, int]
     not_started: list[str]
-    waiting: int = 0  # WeChat notices no path could push, kept for the resident's next message
+    waiting: int = 0  # notices no path could push, kept for the resident's next message
 
     @property
     def total(self) -> int:
@@ -79,9 +85,12 @@ class StationStats:
 
 
 class Queries(Part):
-    def __init__(self, core: Core, people: People) -> None:
+    def __init__(
+        self, core: Core, people: People, waiting_counts: Sequence[WaitingCount] = ()
+    ) -> None:
         super().__init__(core)
         self.people = people
+        self.waiting_counts = tuple(waiting_counts)  # the channels' (see WaitingCount)
 
     async def wish_detail(self, user: UserRow, wish_id: int) -> WishDetail:
         async with self.db.read() as conn:
@@ -214,7 +223,10 @@ class Queries(Part):
             ids = [s.id for s in stations]
             counts = await repos.status_counts(ids)
             never = await repos.people_never_started()
-            waiting = await WeChatRepo(conn).waiting_by_station(ids)
+            waiting: dict[str, int] = {}
+            for count in self.waiting_counts:
+                for station_id, n in (await count(conn, ids)).items():
+                    waiting[station_id] = waiting.get(station_id, 0) + n
             deputy_names = {}
             # only the stations with a deputy who never opened the bot need their names (a
             # province's county admin manages 2 000 stations: not a query per station)

@@ -15,7 +15,7 @@ event and queues every message to other people in the outbox, all or nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta, tzinfo
 
 from bot.clock import Clock
@@ -35,7 +35,7 @@ from bot.flows import Flows
 from bot.i18n import Catalog
 from bot.notify import Notifier
 from bot.people import Identity, People
-from bot.queries import Page, Queries, StationStats, WishDetail
+from bot.queries import Page, Queries, StationStats, WaitingCount, WishDetail
 from bot.wishes import Wishes
 from storage.db import Database
 
@@ -65,12 +65,15 @@ class Liaison:
         admins: Iterable[tuple[str, str]] = (),
         auto_close_days: int = 7,
         input_timeout: timedelta = timedelta(minutes=30),
+        waiting_counts: Sequence[WaitingCount] = (),
     ) -> None:
+        """`waiting_counts`: what channels that keep notices for a person's next message count
+        of them per station, for /stats (bot/queries.py WaitingCount; wired by bot/app.py)."""
         self.core = Core(db, catalog, clock, tz, admins, auto_close_days, input_timeout)
         self.notify = Notifier(self.core)
         self.people = People(self.core, self.notify)
         self.directory = Directory(self.core, self.notify)
         self.flows = Flows(self.core, self.people, self.directory)
         self.wishes = Wishes(self.core, self.people, self.flows, self.notify)
-        self.queries = Queries(self.core, self.people)
+        self.queries = Queries(self.core, self.people, waiting_counts)
         self.deliveries = Deliveries(self.core)

@@ -55,7 +55,14 @@ def inbound(update: Update, *, command: str = "", args: list[str] | None = None)
     if message.photo:
         # Telegram lists the sizes of one photo, the largest last: that one is the photo.
         largest = message.photo[-1].file_id
-        return Inbound(kind=Kind.PHOTO, photos=(largest,), text=message.caption or "", **base)
+        # An album comes as one message per photo, each with the album's media_group_id.
+        return Inbound(
+            kind=Kind.PHOTO,
+            photos=(largest,),
+            group=message.media_group_id or "",
+            text=message.caption or "",
+            **base,
+        )
     if message.location is not None:
         loc = (message.location.latitude, message.location.longitude)
         return Inbound(kind=Kind.LOCATION, location=loc, **base)

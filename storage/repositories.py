@@ -140,6 +140,7 @@ class NewOutgoing:
     payload: dict[str, Any]
     user_id: int | None = None
     wish_id: int | None = None
+    not_before: datetime | None = None  # delivered from then on (None: at once)
 
 
 class Repos:
@@ -787,7 +788,7 @@ class Repos:
                 m.kind,
                 json.dumps(m.payload, ensure_ascii=False),
                 m.wish_id,
-                at,
+                at if m.not_before is None else _ts(m.not_before),
             )
             for m in messages
         ]
@@ -826,6 +827,18 @@ class Repos:
             "UPDATE outbox SET status='unreachable', last_error=? WHERE channel=? AND chat_id=?"
             " AND status='pending'",
             (error, channel, chat_id),
+        )
+        return cursor.rowcount
+
+    async def outbox_cancel_pending(self, channel: str, chat_id: str, kind: str) -> int:
+        """Cancel the chat's pending rows of `kind` (a later one supersedes them). Cancelled,
+        not deleted: the dispatcher may hold a row's id while it is on the wire or sent and not
+        yet marked, and a deleted id can be given to the next row inserted (SQLite reuses the
+        highest), which would then be marked sent undelivered."""
+        cursor = await self.conn.execute(
+            "UPDATE outbox SET status='cancelled' WHERE chat_id=? AND status='pending'"
+            " AND channel=? AND kind=?",
+            (chat_id, channel, kind),
         )
         return cursor.rowcount
 

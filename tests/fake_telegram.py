@@ -1374,6 +1374,7 @@ class FakeTelegram:
         self._photo_sets: dict[str, list[dict[str, Any]]] = {}
         self._buckets: dict[Any, _Bucket] = {}
         self._counter = itertools.count(1)
+        self._album_ids = itertools.count(1)  # media_group_id of albums users send
         self._closing = False
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -1602,14 +1603,30 @@ class FakeTelegram:
         *,
         data: bytes | None = None,
         chat_id: int | None = None,
+        media_group_id: str | None = None,
     ) -> dict[str, Any]:
+        """A photo from a person; `media_group_id`: one photo of an album (Telegram delivers an
+        album as one message per photo, each carrying the album's id)."""
         content: dict[str, Any] = {"photo": self._photo_sizes(data)}
+        if media_group_id:
+            content["media_group_id"] = media_group_id
         if caption:
             content["caption"] = caption
             entities = _auto_entities(caption, [])
             if entities:
                 content["caption_entities"] = entities
         return self._user_message(user_id, content, reply_to, chat_id)
+
+    def send_album(
+        self, user_id: int, count: int, caption: str | None = None
+    ) -> list[dict[str, Any]]:
+        """An album of `count` photos (2-10, as Telegram allows), the caption on the first."""
+        assert 2 <= count <= 10, "an album has 2 to 10 photos"
+        group = str(10**17 + next(self._album_ids))
+        return [
+            self.send_photo(user_id, caption if i == 0 else None, media_group_id=group)
+            for i in range(count)
+        ]
 
     def send_location(
         self, user_id: int, lat: float, lon: float, *, chat_id: int | None = None

@@ -30,7 +30,12 @@ class Inbound:
     command: str = ""  # COMMAND: "start", "new", "my", ... (no slash)
     args: str = ""  # COMMAND: the rest of the line
     action: Action | None = None  # ACTION: decoded by bot.actions.decode (never raw client data)
-    photos: tuple[str, ...] = ()  # PHOTO: channel file refs (web: stored upload ids)
+    # PHOTO: the photos of this input, in order (one per message on Telegram and WeChat, those
+    # of one form post on the web): channel file refs (web: stored upload ids), all kept
+    photos: tuple[str, ...] = ()
+    # PHOTO: the channel's hint that photos of several inputs were sent as one album (Telegram's
+    # media_group_id); "" when it gives none. The conversation acknowledges a sending once.
+    group: str = ""
     location: tuple[float, float] | None = None
     start_payload: str = ""  # START: station id from a QR code / deep link / qrscene
     reply_to: str | None = None  # the channel message id the person replied to

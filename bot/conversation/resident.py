@@ -6,11 +6,11 @@ from bot import actions as act
 from bot.actions import MENU_FAQ, MENU_MY, MENU_NEW, MENU_WALL, button
 from bot.cards import RATING_CODES
 from bot.conversation.turn import Turn
-from bot.domain.draft import MAX_TEXT, Draft, Step
+from bot.domain.draft import MAX_PHOTOS, MAX_TEXT, Draft, Step
 from bot.domain.model import Action, InvalidInput, Status
 from bot.domain.receipts import normalize_receipt
 from bot.i18n import Catalog, Markup
-from bot.messages import Button, Keyboard, keyboard
+from bot.messages import Button, Keyboard, OutMessage, keyboard
 from bot.queries import Page
 from bot.services import NotFound
 from storage.repositories import StationRow
@@ -140,17 +140,8 @@ async def prompt(t: Turn, draft: Draft) -> None:
                 for i in range(0, len(cats), 2)
             ]
             t.say(c.t("new.choose_category"), keyboard(*rows))
-        case Step.TEXT:
-            prefill = str(draft.extra.get("prefill", ""))
-            use = Button(c.plain("btn.use_question"), button(act.DRAFT_USE_QUESTION))
-            t.say(c.t("new.describe", limit=WISH_LIMIT_CHARS), keyboard([use]) if prefill else ())
-        case Step.MORE:
-            text = c.t(
-                "new.more",
-                photos=len(draft.photos),
-                location=c.plain("new.yes") if draft.location else c.plain("new.no"),
-            )
-            t.say(text, keyboard([Button(c.plain("btn.next"), button(act.DRAFT_NEXT))]))
+        case Step.TEXT | Step.MORE:
+            t.say(*describing(c, draft))
         case Step.PUBLIC:
             yes = Button(c.plain("btn.public_yes"), button(act.DRAFT_PUBLIC, arg=1))
             no = Button(c.plain("btn.public_no"), button(act.DRAFT_PUBLIC, arg=0))
@@ -174,6 +165,34 @@ async def prompt(t: Turn, draft: Draft) -> None:
             submit = Button(c.plain("btn.submit"), button(act.DRAFT_SUBMIT))
             cancel_ = Button(c.plain("btn.cancel"), button(act.DRAFT_CANCEL))
             t.say(text, keyboard([submit, cancel_]))
+
+
+def describing(c: Catalog, draft: Draft) -> tuple[Markup, Keyboard]:
+    """The prompt of the description step (TEXT: describe it; MORE: add photos, a location or
+    more words, then 下一步)."""
+    if draft.step is Step.TEXT:
+        prefill = str(draft.extra.get("prefill", ""))
+        use = Button(c.plain("btn.use_question"), button(act.DRAFT_USE_QUESTION))
+        return c.t("new.describe", limit=WISH_LIMIT_CHARS), keyboard([use]) if prefill else ()
+    text = c.t(
+        "new.more",
+        photos=len(draft.photos),
+        location=c.plain("new.yes") if draft.location else c.plain("new.no"),
+    )
+    return text, keyboard([Button(c.plain("btn.next"), button(act.DRAFT_NEXT))])
+
+
+def photos_acknowledgement(c: Catalog, draft: Draft) -> OutMessage:
+    """The one answer to photos sent together (Flows.add_photos queues it): the photos not
+    kept past the limit, if any, then the description step's prompt with the count kept (in
+    the TEXT step, which shows no count, said first)."""
+    parts: list[str] = []
+    if draft.refused_photos:
+        parts.append(c.t("album.over_limit", limit=MAX_PHOTOS, refused=draft.refused_photos))
+    if draft.step is Step.TEXT:
+        parts.append(c.t("album.received", photos=len(draft.photos)))
+    text, buttons = describing(c, draft)
+    return OutMessage(text=Markup("\n\n".join([*parts, text])), buttons=buttons)
 
 
 async def new_wish(t: Turn) -> None:
@@ -226,7 +245,9 @@ async def draft_text(t: Turn, draft: Draft, text: str) -> None:
     if draft.step in (Step.TEXT, Step.MORE):
         at = liaison.core.clock.now().timestamp()
         pasted = draft.continues_paste(at)
-        new = await liaison.flows.update_draft(t.user, lambda dr: dr.with_text(text, at=at))
+        new = await liaison.flows.update_draft(
+            t.user, lambda dr: dr.with_text(text, at=at), answered=not pasted
+        )
         if pasted:
             return  # the rest of one long paste: the prompt after its first part stands
     elif draft.step is Step.PHONE:

@@ -12,10 +12,10 @@ from bot.conversation import broadcast, desk, faq, faq_admin, resident, work
 from bot.conversation.events import Inbound, Kind
 from bot.conversation.link import link
 from bot.conversation.turn import Turn
-from bot.domain.draft import Step
+from bot.domain.draft import Step, same_sending
 from bot.domain.model import InvalidInput
 from bot.domain.receipts import normalize_receipt
-from bot.flows import FlowState
+from bot.flows import PHOTOS_OUT_OF_PLACE, FlowState
 
 RESIDENT_VERBS = {act.SUPPLEMENT, act.WITHDRAW, act.RATE}
 DRAFT_VERBS = frozenset(
@@ -152,19 +152,41 @@ async def text(t: Turn, event: Inbound) -> None:
 
 
 async def photo(t: Turn, event: Inbound) -> None:
+    """Photos: a broadcast's, a draft's, or out of place. A draft's are acknowledged once per
+    sending (an album, or pictures sent together), after the last: Flows.add_photos queues the
+    answer; this turn says nothing."""
     state = await fresh_state(t)
-    file_id = event.photos[-1]  # the channel puts the best size last
+    # a broadcast carries one photo
     if state.data.get(BROADCAST_KEY) and await broadcast.handle_text(
-        t, event.text, photo=file_id
+        t, event.text, photo=event.photos[-1]
     ):
         return
     draft = t.liaison.flows.draft_in(state)
     if draft is None or draft.step not in (Step.TEXT, Step.MORE):
-        t.say(t.c.t("media.photo_outside_flow"))
+        await photo_out_of_place(t, event, state)
         return
-    caption = event.text or None
-    new = await t.liaison.flows.update_draft(t.user, lambda dr: dr.with_photo(file_id, caption))
-    await resident.prompt(t, new)
+    c = t.c
+    await t.liaison.flows.add_photos(
+        t.user,
+        event.photos,
+        event.text or None,
+        group=event.group,
+        channel=event.channel,
+        chat=event.chat,
+        acknowledgement=lambda new: resident.photos_acknowledgement(c, new),
+    )
+
+
+async def photo_out_of_place(t: Turn, event: Inbound, state: FlowState) -> None:
+    """A photo with no draft to take it is explained once per sending, as the first part of a
+    split paste gets the prompt: the rest of an album need not say it four more times."""
+    at = t.liaison.core.clock.now().timestamp()
+    last = state.data.get(PHOTOS_OUT_OF_PLACE)
+    await t.liaison.flows.set_session_value(
+        t.user, PHOTOS_OUT_OF_PLACE, {"at": at, "group": event.group}
+    )
+    if not same_sending(last if isinstance(last, dict) else {}, at, event.group):
+        t.say(t.c.t("media.photo_outside_flow"))
 
 
 async def location(t: Turn, event: Inbound) -> None:

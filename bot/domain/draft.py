@@ -18,6 +18,10 @@ MAX_PHOTOS = 5
 MAX_REPLY = 4096  # a reply or supplement: one message, as much as Telegram takes in one
 # Parts of a description arriving this close together are one paste the client split.
 PASTE_SECONDS = 2.0
+# Photos arriving this close together (or carrying one album's group) are one sending: a client
+# delivers an album, or pictures picked together, as one message per photo within a fraction of
+# a second. The sending is acknowledged once, this long after its last photo.
+PHOTO_SECONDS = 1.5
 
 _MOBILE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
@@ -113,6 +117,47 @@ class Draft:
             return d.with_text(caption)
         return d  # without words the step stays: the description is still needed
 
+    def with_photos(
+        self, refs: tuple[str, ...], caption: str | None, at: float, group: str = ""
+    ) -> Draft:
+        """Photos of one input, in order, arriving at `at` (seconds, any epoch), with the
+        channel's album hint `group`. Unlike `with_photo`, photos past MAX_PHOTOS are not an
+        error: they are counted, in `sending`, as not kept, so that a sending of ten photos is
+        answered once (with the count kept and the count refused), not once per photo. A photo
+        the draft already has (a repeated update after a crash) is not added twice."""
+        self.expect(Step.TEXT, Step.MORE)
+        sending = self.sending if self.continues_sending(at, group) else {}
+        refused = int(sending.get("refused", 0))
+        photos = list(self.photos)
+        for ref in refs:
+            if ref in photos:
+                continue
+            if len(photos) >= MAX_PHOTOS:
+                refused += 1
+            else:
+                photos.append(ref)
+        extra = {**self.extra, "sending": {"at": at, "group": group, "refused": refused}}
+        d = replace(self, photos=tuple(photos), extra=extra)
+        if caption and caption.strip():
+            return d.with_text(caption)
+        return d  # without words the step stays: the description is still needed
+
+    @property
+    def sending(self) -> dict[str, Any]:
+        """The photos being sent now: when the last came, its album group, how many were
+        refused (past MAX_PHOTOS); {} before any photo."""
+        found = self.extra.get("sending")
+        return found if isinstance(found, dict) else {}
+
+    @property
+    def refused_photos(self) -> int:
+        return int(self.sending.get("refused", 0))
+
+    def continues_sending(self, at: float, group: str = "") -> bool:
+        """Whether a photo arriving at `at` belongs to the sending under way: the same album,
+        or within PHOTO_SECONDS of the sending's last photo."""
+        return same_sending(self.sending, at, group)
+
     def with_location(self, latitude: float, longitude: float) -> Draft:
         self.expect(Step.TEXT, Step.MORE)
         if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
@@ -141,6 +186,18 @@ class Draft:
             and len(self.text) >= MIN_TEXT
             and self.public is not None
         )
+
+
+def same_sending(last: dict[str, Any], at: float, group: str = "") -> bool:
+    """Whether a photo arriving at `at` (album hint `group`) continues the sending whose last
+    photo is `last` ({"at": seconds, "group": hint}; {} for none): an album's photos are one
+    sending whatever their pace, other photos when they come within PHOTO_SECONDS."""
+    if not last:
+        return False
+    if group and last.get("group") == group:
+        return True
+    previous = last.get("at")
+    return isinstance(previous, int | float) and 0 <= at - previous <= PHOTO_SECONDS
 
 
 def normalize_phone(text: str) -> str:

@@ -110,3 +110,47 @@ def test_draft_refuses_stale_steps_and_bad_input() -> None:
         normalize_phone("12345")
     assert normalize_phone("+86 138-1234-5678") == "13812345678"
     assert normalize_phone("0571-88881234") == "057188881234"
+
+
+# -- photos sent together (bot/domain/draft.py with_photos, same_sending) --------------------------
+
+
+def _describing() -> Draft:
+    return Draft().with_station("huimin").with_category("traffic").with_text("路灯坏了三天")
+
+
+def test_photos_of_one_sending_past_the_limit_are_counted_not_refused() -> None:
+    from bot.domain.draft import MAX_PHOTOS, PHOTO_SECONDS
+
+    d = _describing()
+    for n in range(MAX_PHOTOS + 2):  # an album of 7, one input per photo, 0.1 s apart
+        d = d.with_photos((f"p{n}",), None, at=100 + n / 10, group="album-1")
+    assert d.photos == tuple(f"p{n}" for n in range(MAX_PHOTOS))
+    assert d.refused_photos == 2
+    # a later photo starts a new sending: its own refusal only
+    d = d.with_photos(("late",), None, at=100 + 60, group="")
+    assert d.photos == tuple(f"p{n}" for n in range(MAX_PHOTOS)) and d.refused_photos == 1
+    assert PHOTO_SECONDS < 60
+
+
+def test_a_photo_the_draft_has_is_not_added_twice() -> None:
+    """An update processed again after a crash brings the same photo a second time."""
+    d = _describing().with_photos(("a", "b"), None, at=1.0).with_photos(("b",), None, at=1.1)
+    assert d.photos == ("a", "b") and d.refused_photos == 0
+
+
+def test_what_one_sending_is() -> None:
+    from bot.domain.draft import PHOTO_SECONDS, same_sending
+
+    assert not same_sending({}, 10.0)
+    last = {"at": 10.0, "group": "g1"}
+    assert same_sending(last, 10.0 + PHOTO_SECONDS)  # within the quiet time
+    assert not same_sending(last, 10.0 + PHOTO_SECONDS + 0.01)
+    assert same_sending(last, 10.0 + 30, "g1")  # an album's photos, whatever their pace
+    assert not same_sending(last, 10.0 + 30, "g2")
+    assert not same_sending(last, 9.0)  # a clock set back is no continuation
+
+
+def test_photos_only_while_describing() -> None:
+    with pytest.raises(InvalidInput):
+        Draft().with_photos(("a",), None, at=1.0)

@@ -147,7 +147,6 @@ WECHAT_NAME_ALLOWED: dict[str, str] = {
 # bot/ modules that may read the WeChat adapter's own tables (storage/wechat.py), with why.
 WECHAT_STORAGE_ALLOWED: dict[str, str] = {
     **{module: "the composition root" for module in COMPOSITION_ROOT},
-    "bot/queries.py": "/stats counts the notices waiting for WeChat residents, per station",
 }
 
 
