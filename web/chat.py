@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from bot.clock import Clock
-from bot.messages import OutMessage
+from bot.messages import Keyboard, OutMessage
 from storage.db import Database
 from storage.desk import DeskRepo
 from storage.web import WebRepo
@@ -48,6 +48,7 @@ class Input:
     location: tuple[float, float] | None = None
     start: str = ""  # the station id of /s/<station>: the QR code's start payload
     echo: str = ""  # what the page shows as the person's own bubble
+    on: int | None = None  # the stored message (web_messages id) the pressed button was on
 
 
 def event_of(account: str, item: Input) -> Any:
@@ -92,6 +93,10 @@ class WebChat:
                 mine["location"] = list(item.location)
             await self.channel.store(account, mine)
         reply = await self.conversation.handle(event_of(account, item))
+        if reply.rebutton is not None and item.on is not None:
+            # the pressed card's buttons as the conversation says (none: a spent button goes,
+            # as Telegram edits it away), so a stale one cannot be pressed again from this page
+            await self._rebutton(account, item.on, reply.rebutton)
         for message in reply.messages:
             payload = message.to_payload()
             if message.attachment is not None:
@@ -99,7 +104,22 @@ class WebChat:
             await self.channel.store(account, payload)
             if message.wish_id is not None:
                 await self._access_code(account, message)
+        if reply.toast:
+            # Telegram shows a press's toast (or alert: a refusal) over the chat; a page keeps
+            # it as a small note in the conversation, so a refused press never goes unanswered
+            await self.channel.store(account, {"kind": "note", "text": reply.toast, "alert": reply.alert})
         return reply.toast
+
+    async def _rebutton(self, account: str, message_id: int, buttons: Keyboard) -> None:
+        async with self.db.transaction() as conn:
+            repo = WebRepo(conn)
+            old = await repo.message(account, message_id)
+            if old is None or old.get("kind") is not None or old.get("from") == "me":
+                return  # not this account's card (a forged id): nothing to change
+            new = {k: v for k, v in old.items() if k != "buttons"}
+            if buttons:
+                new["buttons"] = [[b.to_dict() for b in row] for row in buttons]
+            await repo.replace_message(account, message_id, old, new)
 
     async def _keep_file(self, account: str, message: OutMessage) -> dict[str, Any]:
         """A chart or export for this account only: stored for FILE_LIFETIME, fetched at

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bot.cards import Cards, WishContext
 from bot.clock import Clock
+from bot.domain.draft import MAX_TEXT
 from bot.i18n import Catalog
 from bot.logins import LOGIN_LINK_MINUTES, create_login_link
 from bot.media import MediaRegistry
@@ -52,6 +53,10 @@ TV_ITEMS = 8
 TV_REFRESH_SECONDS = 60
 SSE_HEARTBEAT_SECONDS = 20
 MAX_PHOTOS = 3
+# The message box takes what the conversation takes: a wish's description of up to MAX_TEXT
+# characters in one go (a reply or a supplement is limited, and said so, by the conversation).
+TEXT_LIMIT = MAX_TEXT
+FIELD_LIMIT = 4000  # any other form field (a button's action, a receipt, a code, a label)
 # The desk menu on /me: the command each button sends, and who is offered it (deputy, staff).
 # Offering is a convenience; the conversation authorises every command again.
 DESK_MENU = (
@@ -172,10 +177,10 @@ async def _checked_form(request: web.Request) -> tuple[str, dict[str, Any]]:
                 if data:
                     photos.append(bytes(data))
             else:
-                form[part.name] = (await part.text())[:4000]
+                form[part.name] = _field(part.name, await part.text())
     else:
         posted = await request.post()
-        form = {k: str(v)[:4000] for k, v in posted.items() if isinstance(v, str)}
+        form = {k: _field(k, v) for k, v in posted.items() if isinstance(v, str)}
     form["_photos"] = photos
     if account is None or not ctx.signer.csrf_ok(account, form.get("csrf")):
         log.info("web: refused a POST to %s without a valid CSRF token", request.path)
@@ -189,6 +194,13 @@ async def _checked_form(request: web.Request) -> tuple[str, dict[str, Any]]:
         log.info("web: ignored a replayed POST to %s", request.path)
         raise web.HTTPSeeOther(request.path)
     return account, form
+
+
+def _field(name: str, value: str) -> str:
+    """A form field as kept: the message box whole (its length is checked where it is used,
+    and said, never cut silently; the request's size is bounded by client_max_size), any
+    other field no longer than any legitimate value."""
+    return str(value) if name == "text" else str(value)[:FIELD_LIMIT]
 
 
 # -- pages ----------------------------------------------------------------------------------------
@@ -298,7 +310,7 @@ async def chat_page(request: web.Request, desk: tuple[str, ...] = ()) -> web.Res
     return _page(
         request, "chat.html", account, new, station_id=station_id, station_name=station_name,
         items=_views(items, ctx.clock.now()), last=items[-1][0] if items else 0,
-        max_photos=MAX_PHOTOS, post_to=request.path, desk=desk,
+        max_photos=MAX_PHOTOS, post_to=request.path, desk=desk, text_limit=TEXT_LIMIT,
         file_minutes=int(FILE_LIFETIME.total_seconds() // 60),
     )  # fmt: skip
 
@@ -309,6 +321,11 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
     if ctx.chat is None:
         raise web.HTTPServiceUnavailable()
     photos: list[str] = []
+    if len(form["_photos"]) > MAX_PHOTOS:  # the extra ones are said, not dropped silently
+        note = ctx.catalog.plain(
+            "web.photos_dropped", n=MAX_PHOTOS, dropped=len(form["_photos"]) - MAX_PHOTOS
+        )
+        await ctx.channel.store(account, {"kind": "note", "text": note, "alert": True})
     for data in form["_photos"][:MAX_PHOTOS]:
         try:
             jpeg = await asyncio.get_running_loop().run_in_executor(None, reencode, data)
@@ -331,17 +348,30 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
         except ValueError:
             location = None
     text = str(form.get("text", "")).strip()
+    if len(text) > TEXT_LIMIT:  # said, with the limit, and nothing sent: never cut silently
+        note = ctx.catalog.plain("web.text_too_long", limit=TEXT_LIMIT, count=len(text))
+        await ctx.channel.store(account, {"kind": "note", "text": note, "alert": True})
+        raise web.HTTPSeeOther(f"{request.path}#end")
     action = str(form.get("action", ""))
     label = str(form.get("label", ""))[:60]
     key = str(form["key"])
     if photos:
-        await ctx.chat.send(account, Input(key=key, photos=tuple(photos), text=text,
-                                           echo=ctx.catalog.plain("web.you_sent_photos", n=len(photos))))  # fmt: skip
+        # One bubble shows what was chosen; each photo then goes to the conversation as its own
+        # input, in the order chosen (one photo input is one photo, as on Telegram; a list is
+        # its sizes of one picture there). The text goes with the first, as a caption.
+        await ctx.channel.store(account, {
+            "from": "me", "photos": photos,
+            "text": ctx.catalog.plain("web.you_sent_photos", n=len(photos)),
+        })  # fmt: skip
+        for i, ref in enumerate(photos):
+            await ctx.chat.send(account, Input(key=f"{key}:p{i}", photos=(ref,), text=text if i == 0 else ""))
     elif location is not None:
         await ctx.chat.send(account, Input(key=key, location=location,
                                            echo=ctx.catalog.plain("web.you_sent_location")))  # fmt: skip
     elif action:
-        await ctx.chat.send(account, Input(key=key, action=action, echo=label))
+        on = str(form.get("on", ""))
+        pressed_on = int(on) if on.isdigit() and len(on) <= 18 else None
+        await ctx.chat.send(account, Input(key=key, action=action, echo=label, on=pressed_on))
     elif str(form.get("command", "")) in DESK_COMMANDS:  # the desk menu on /me
         command = str(form["command"])
         echo = ctx.catalog.plain(f"web.desk_{command}")

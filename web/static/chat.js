@@ -39,6 +39,21 @@
       label.value = b.getAttribute("data-label") || "";
     }
   }, true);
+  // the message box's limit (the conversation's): said before anything is sent, the text kept
+  var box = document.querySelector(".composer textarea");
+  if (box) {
+    var limit = parseInt(box.getAttribute("data-limit") || "0", 10);
+    var warn = document.querySelector(".composer .too-long");
+    box.form.addEventListener("submit", function (event) {
+      var length = Array.from(box.value.trim()).length;
+      if (limit && length > limit && warn) {
+        event.preventDefault();
+        warn.textContent = box.getAttribute("data-too-long");
+        warn.hidden = false;
+      }
+    });
+    box.addEventListener("input", function () { if (warn) warn.hidden = true; });
+  }
   var end2 = document.getElementById("end");
   if (end2) end2.scrollIntoView({ block: "end" });
 })();
