@@ -93,6 +93,26 @@ class WebRepo:
         )
         return cursor.rowcount == 1
 
+    async def forget_shown_codes(self) -> int:
+        """Receipt cards stored before codes were shown once kept the code in readable form:
+        take it out (the code's hash still opens the wish). How many were rewritten."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT id, payload FROM web_messages WHERE payload LIKE ?",
+            ('%"kind": "access_code"%"code": %',),
+        )
+        changed = 0
+        for message_id, raw in rows:
+            payload = json.loads(raw)
+            if payload.get("kind") == "access_code" and "code" in payload:
+                del payload["code"]
+                await self.conn.execute(
+                    "UPDATE web_messages SET payload=? WHERE id=?",
+                    (json.dumps(payload, ensure_ascii=False), message_id),
+                )
+                changed += 1
+        return changed
+
     # -- receipt access codes ------------------------------------------------------------------
 
     async def set_access_code(self, wish_id: int, code_hash: str) -> None:

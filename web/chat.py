@@ -143,7 +143,10 @@ class WebChat:
         }
 
     async def _access_code(self, account: str, message: OutMessage) -> None:
-        """The first card about a resident's own new wish gets its access code, once."""
+        """The first card about a resident's own new wish gets a receipt card, once. Its access
+        code does not exist yet: it is made when the page first shows the card (`reveal`), so
+        the code is never stored anywhere but hashed. Until then the wish holds an unusable
+        hash (nothing opens it), which also marks that its card was given."""
         assert message.wish_id is not None
         async with self.db.transaction() as conn:
             repo = WebRepo(conn)
@@ -151,9 +154,27 @@ class WebChat:
                 return
             if await repo.has_access_code(message.wish_id):
                 return
-            code = new_access_code()
-            await repo.set_access_code(message.wish_id, digest(code))
+            await repo.set_access_code(message.wish_id, digest(secrets.token_urlsafe(32)))
             receipt = await repo.receipt(message.wish_id)
-            payload = {"kind": "access_code", "receipt": receipt, "code": code}
+            payload = {
+                "kind": "access_code", "receipt": receipt, "wish_id": message.wish_id,
+                "pending": True,
+            }  # fmt: skip
             await repo.add_message(account, payload, self.clock.now())
         self.channel.notify(account)
+
+
+async def reveal(db: Database, account: str, message_id: int, payload: dict[str, Any]) -> str:
+    """The access code of a receipt card not shown before: made now, stored hashed, the card
+    marked shown; "" when the card was shown already (the code is shown this once: a reload
+    or another tab does not see it again). Two requests racing: exactly one gets the code."""
+    if not payload.get("pending") or not isinstance(payload.get("wish_id"), int):
+        return ""
+    code = new_access_code()
+    shown = {k: v for k, v in payload.items() if k != "pending"}
+    async with db.transaction() as conn:
+        repo = WebRepo(conn)
+        if not await repo.replace_message(account, message_id, payload, shown):
+            return ""
+        await repo.set_access_code(int(payload["wish_id"]), digest(code))
+    return code

@@ -115,10 +115,10 @@ def file_view(data: Any, now: datetime | None) -> FileView | None:
 
 
 def view(
-    message_id: int, payload: dict[str, Any], now: datetime | None = None
+    message_id: int, payload: dict[str, Any], now: datetime | None = None, code: str = ""
 ) -> MessageView | AccessView | NoteView:
-    if payload.get("kind") == "access_code":
-        return AccessView(message_id, str(payload["receipt"]), str(payload["code"]))
+    if payload.get("kind") == "access_code":  # the code itself only as `reveal` made it
+        return AccessView(message_id, str(payload["receipt"]), str(code or ""))
     if payload.get("kind") == "note":
         return NoteView(message_id, str(payload.get("text", "")), bool(payload.get("alert")))
     mine = payload.get("from") == "me"

@@ -30,7 +30,7 @@ from storage.desk import DeskRepo
 from storage.repositories import Repos
 from storage.web import WebRepo
 from web.channel import WebChannel
-from web.chat import CODE_LENGTH, FILE_LIFETIME, Input, WebChat
+from web.chat import CODE_LENGTH, FILE_LIFETIME, Input, WebChat, reveal
 from web.render import photo_digest, photo_urls, to_html, view
 from web.security import (
     COOKIE,
@@ -286,10 +286,20 @@ async def _messages(ctx: WebContext, account: str, after: int = 0) -> list[Any]:
     return [(m.id, m.payload) for m in rows]
 
 
-def _views(items: list[Any], now: datetime | None = None) -> list[Any]:
+def _views(items: list[Any], now: datetime | None = None, codes: dict[int, str] | None = None) -> list[Any]:
     """The stored messages as the templates show them (`now`: a desk file past its hour shows
-    as expired)."""
-    return [view(i, p, now) for i, p in items]
+    as expired; `codes`: the access codes revealed for this very page)."""
+    return [view(i, p, now, (codes or {}).get(i, "")) for i, p in items]
+
+
+async def _reveal_codes(ctx: WebContext, account: str, items: list[Any]) -> dict[int, str]:
+    """The access codes of receipt cards this page is the first to show (web/chat.py reveal)."""
+    return {
+        i: code
+        for i, p in items
+        if p.get("kind") == "access_code" and p.get("pending")
+        if (code := await reveal(ctx.db, account, i, p))
+    }
 
 
 async def chat_page(request: web.Request, desk: tuple[str, ...] = ()) -> web.Response:
@@ -309,7 +319,8 @@ async def chat_page(request: web.Request, desk: tuple[str, ...] = ()) -> web.Res
         items = await _messages(ctx, account)
     return _page(
         request, "chat.html", account, new, station_id=station_id, station_name=station_name,
-        items=_views(items, ctx.clock.now()), last=items[-1][0] if items else 0,
+        items=_views(items, ctx.clock.now(), await _reveal_codes(ctx, account, items)),
+        last=items[-1][0] if items else 0,
         max_photos=MAX_PHOTOS, post_to=request.path, desk=desk, text_limit=TEXT_LIMIT,
         file_minutes=int(FILE_LIFETIME.total_seconds() // 60),
     )  # fmt: skip
@@ -403,7 +414,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     csrf = ctx.signer.csrf(account)
     while True:
         items = await _messages(ctx, account, after)
-        for item in _views(items, ctx.clock.now()):
+        # A receipt card's code is shown by the page load that follows the post that made it
+        # (never by a stream the navigating page may drop): the stream passes over it.
+        shown = [(i, p) for i, p in items if not p.get("pending")]
+        after = items[-1][0] if items else after
+        for item in _views(shown, ctx.clock.now()):
             html = template.render(
                 item=item,
                 csrf=csrf,
@@ -412,12 +427,22 @@ async def events(request: web.Request) -> web.StreamResponse:
                 file_minutes=int(FILE_LIFETIME.total_seconds() // 60),
             )
             data = "\n".join(f"data: {line}" for line in html.splitlines())
-            msg_id = item.id
-            await response.write(f"id: {msg_id}\nevent: card\n{data}\n\n".encode())
-            after = msg_id
-        if not items:
-            await response.write(b": keep-alive\n\n")
+            if not await _send_event(response, f"id: {item.id}\nevent: card\n{data}\n\n"):
+                return response
+        if not items and not await _send_event(response, ": keep-alive\n\n"):
+            return response
         await ctx.channel.wait(account, SSE_HEARTBEAT_SECONDS)
+
+
+async def _send_event(response: web.StreamResponse, event: str) -> bool:
+    """Write one event; False when the page has gone (closed, reloaded, navigated away: the
+    normal end of a stream, not an error)."""
+    try:
+        await response.write(event.encode())
+    except ConnectionResetError:  # aiohttp.ClientConnectionResetError is one
+        log.debug("web: an event stream ended (the page went away)")
+        return False
+    return True
 
 
 # -- a wish on another device: receipt + access code ---------------------------------------------

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 
 from storage.db import fetch_all
-from tests.web.conftest import csrf_of
+from tests.web.conftest import Web, csrf_of
 from tests.web.test_web_desk import DEPUTY, Desk, desk  # noqa: F401 (the fixture)
 
 __all__ = ["desk"]
@@ -235,3 +235,86 @@ async def test_more_photos_than_a_post_takes_are_said_not_dropped_silently(desk:
     notes = re.findall(r'<div class="msg note alert"[^>]*>(.*?)</div>', page, re.S)
     assert any("另外 1 张没有发送" in n for n in notes), text_of(page)[-400:]
     await client.close()
+
+
+# -- item 8: the access code is shown once and never stored readable -----------------------------
+
+
+async def test_the_access_code_is_shown_once_and_stored_only_hashed(desk: Desk) -> None:
+    client, page = await resident_with_a_wish(desk)
+    codes = re.findall(r'<b class="code">([A-Z0-9]+)</b>', page)
+    receipt = re.findall(r'<b class="receipt">([A-Z0-9-]+)</b>', page)[-1]
+    assert len(codes) == 1 and len(codes[0]) == 6
+    code = codes[0]
+    async with desk.db.read() as conn:
+        stored = await fetch_all(conn, "SELECT payload FROM web_messages")
+    assert code not in str([r[0] for r in stored])  # not in web_messages, in no form
+    again = await (await client.get("/s/huimin")).text()
+    assert code not in again and 'class="code"' not in again  # a reload does not show it again
+    assert "只在提交后显示一次" in text_of(again)
+    other = await desk.browser()
+    token, key = csrf_of(await (await other.get("/open")).text())
+    opened = await other.post(
+        "/open", data={"csrf": token, "key": key, "receipt": receipt, "code": code}
+    )
+    assert opened.status == 200 and opened.url.path == f"/wish/{receipt}"
+    await client.close()
+    await other.close()
+
+
+async def test_codes_kept_readable_by_an_older_version_are_taken_out(desk: Desk) -> None:
+    from storage.web import WebRepo
+
+    async with desk.db.transaction() as conn:
+        repo = WebRepo(conn)
+        await repo.add_message(
+            "old",
+            {"kind": "access_code", "receipt": "HM-2026-0001", "code": "PR9C22"},
+            desk.clock.now(),
+        )
+        await repo.add_message(
+            "old", {"text": "code PR9C22 in a text is not a card"}, desk.clock.now()
+        )
+        assert await repo.forget_shown_codes() == 1
+    async with desk.db.read() as conn:
+        rows = [r[0] for r in await fetch_all(conn, "SELECT payload FROM web_messages ORDER BY id")]
+    assert '"code"' not in rows[0] and "HM-2026-0001" in rows[0] and "PR9C22" in rows[1]
+
+
+# -- item 11: a page closing its live updates is normal, not an error ----------------------------
+
+
+async def test_a_closed_event_stream_logs_no_error(web: Web, caplog) -> None:  # type: ignore[no-untyped-def]
+    """On the real server (AppRunner, as `liaison-bot run` serves it): a page that goes away
+    while its live updates wait is the normal end of the stream."""
+    import asyncio
+    import logging
+
+    import aiohttp
+
+    await web.server.start()
+    channel = web.server.channel
+    caplog.set_level(logging.DEBUG)
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+            await browser.get(f"{web.server.url}/open")  # a visitor
+            cookie = next(c for c in browser.cookie_jar if c.key == "lb_visitor")
+            account = web.server.ctx.signer.unsign(cookie.value)
+            assert account
+            stream = await browser.get(f"{web.server.url}/s/huimin/events?after=999999")
+            for _ in range(200):  # until the stream waits for news
+                if channel._waiters.get(account):
+                    break
+                await asyncio.sleep(0.05)
+            stream.close()
+        await asyncio.sleep(0.3)
+        await channel.store(account, {"text": "a card for a page that has gone"})
+        for _ in range(200):  # until the stream has noticed and ended
+            if not channel._waiters.get(account):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+    finally:
+        await web.server.stop()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
