@@ -18,7 +18,7 @@ from storage.db import Database
 from storage.web import WebRepo
 from web.channel import WebChannel
 from web.chat import WebChat
-from web.security import Signer
+from web.security import Signer, networks
 from web.server import WebContext, create_app, web_secret
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ async def build_web(
         data_dir=web_data_dir(settings.database),
         public_url=settings.web_url,
         demo=demo,
+        trusted=networks(settings.web_trusted_proxies),
     )
     # The registry the composition root shares between channels (a fresh one otherwise): the
     # web serves its own uploads through it, and other channels' photos on the desk.

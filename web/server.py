@@ -35,6 +35,7 @@ from web.render import photo_digest, photo_urls, to_html, view
 from web.security import (
     COOKIE,
     COOKIE_MAX_AGE,
+    Network,
     RateLimiter,
     Signer,
     client_ip,
@@ -84,10 +85,16 @@ class WebContext:
     liaison: Any = None  # bot.services.Liaison: who may see a wish (its use case's rule)
     demo: bool = False
     demo_logins: dict[str, int] = field(default_factory=dict)  # demo role → person id
+    # Posts are limited per visitor (their cookie); what a cookie-less client can cause (a
+    # first visit's rows, a login) per address. The address is the proxy's unless it is one of
+    # `trusted` (LIAISON_WEB_TRUSTED_PROXIES), whose forwarded headers then name the visitor.
     per_ip: RateLimiter = field(default_factory=lambda: RateLimiter(rate=5.0, burst=60.0))
     per_visitor: RateLimiter = field(default_factory=lambda: RateLimiter(rate=2.0, burst=30.0))
-    # wrong receipt/code guesses: a few a minute per IP and per visitor
+    # receipt/code tries: a few a minute per visitor, and more per address (many residents
+    # may share one, behind a carrier's NAT) so one guesser does not lock out a neighbour
     lookups: RateLimiter = field(default_factory=lambda: RateLimiter(rate=0.1, burst=5.0))
+    lookups_ip: RateLimiter = field(default_factory=lambda: RateLimiter(rate=0.5, burst=20.0))
+    trusted: tuple[Network, ...] = ()
 
     @property
     def uploads(self) -> Path:
@@ -116,6 +123,11 @@ def _env(catalog: Catalog) -> jinja2.Environment:
 
 def visitor(request: web.Request) -> str | None:
     return request.app[CTX].signer.unsign(request.cookies.get(COOKIE))
+
+
+def address(request: web.Request) -> str:
+    """The visitor's address for the limits (web/security.py client_ip)."""
+    return client_ip(request, request.app[CTX].trusted)
 
 
 def _ensure_visitor(request: web.Request) -> tuple[str, bool]:
@@ -161,9 +173,7 @@ async def _checked_form(request: web.Request) -> tuple[str, dict[str, Any]]:
     """
     ctx = request.app[CTX]
     account = visitor(request)
-    if not ctx.per_ip.allow(client_ip(request)) or (
-        account is not None and not ctx.per_visitor.allow(account)
-    ):
+    if not (ctx.per_visitor.allow(account) if account else ctx.per_ip.allow(address(request))):
         raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
     form: dict[str, Any] = {}
     photos: list[bytes] = []
@@ -313,7 +323,7 @@ async def chat_page(request: web.Request, desk: tuple[str, ...] = ()) -> web.Res
     if not items and station_id:  # the first visit: the station's welcome, as a QR scan
         # each first visit makes a person in the database: a client that never keeps its
         # cookie is held to the per-IP rate
-        if not ctx.per_ip.allow(client_ip(request)):
+        if not ctx.per_ip.allow(address(request)):
             raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
         await ctx.chat.send(account, Input(key=f"start:{station_id}", start=station_id))
         items = await _messages(ctx, account)
@@ -456,7 +466,7 @@ async def open_form(request: web.Request) -> web.Response:
 async def open_post(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     account, form = await _checked_form(request)
-    if not ctx.lookups.allow("ip:" + client_ip(request)) or not ctx.lookups.allow("v:" + account):
+    if not ctx.lookups_ip.allow(address(request)) or not ctx.lookups.allow(account):
         raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
     receipt = str(form.get("receipt", "")).strip().upper()
     code = str(form.get("code", "")).strip().upper()
@@ -615,7 +625,7 @@ async def login_page(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     await _checked_form(request)
-    if not ctx.lookups.allow("login:" + client_ip(request)):
+    if not ctx.lookups_ip.allow("login:" + address(request)):
         raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
     return await _log_in(request, request.match_info["token"])
 

@@ -318,3 +318,56 @@ async def test_a_closed_event_stream_logs_no_error(web: Web, caplog) -> None:  #
         await web.server.stop()
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+# -- item 4: limits per visitor; forwarded addresses believed only from a configured proxy -------
+
+
+def test_forwarded_addresses_are_believed_only_from_a_configured_proxy() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.settings import Settings
+    from web.security import client_ip, networks
+
+    def request(peer: str, **headers: str):  # type: ignore[no-untyped-def]
+        req = make_mocked_request("GET", "/s/huimin", headers=headers)
+        return req.clone(remote=peer)
+
+    proxy = networks(
+        Settings(_env_file=None, web_trusted_proxies="10.0.0.0/8, 127.0.0.1").web_trusted_proxies
+    )  # type: ignore[call-arg]
+    forged = request("198.51.100.7", **{"X-Forwarded-For": "1.2.3.4", "X-Real-IP": "1.2.3.4"})
+    assert client_ip(forged) == "198.51.100.7"  # by default nobody's headers are believed
+    assert client_ip(forged, proxy) == "198.51.100.7"  # nor a client's that is no proxy
+    via = request("127.0.0.1", **{"X-Forwarded-For": "1.2.3.4, 203.0.113.9, 10.1.2.3"})
+    assert client_ip(via) == "127.0.0.1"
+    # the nearest address that is not a proxy of ours: what the client put first can be forged
+    assert client_ip(via, proxy) == "203.0.113.9"
+    assert client_ip(request("127.0.0.1", **{"X-Real-IP": "203.0.113.10"}), proxy) == "203.0.113.10"
+    assert client_ip(request("127.0.0.1", **{"X-Forwarded-For": "garbage"}), proxy) == "127.0.0.1"
+    assert client_ip(request("127.0.0.1"), proxy) == "127.0.0.1"
+
+
+async def test_one_visitors_wrong_tries_do_not_lock_out_another_behind_the_same_proxy(
+    desk: Desk,
+) -> None:
+    _, page = await resident_with_a_wish(desk)
+    code = re.findall(r'<b class="code">([A-Z0-9]+)</b>', page)[-1]
+    receipt = re.findall(r'<b class="receipt">([A-Z0-9-]+)</b>', page)[-1]
+    guesser = await desk.browser()
+    statuses = []
+    for i in range(6):
+        token, key = csrf_of(await (await guesser.get("/open")).text())
+        resp = await guesser.post(
+            "/open", data={"csrf": token, "key": key, "receipt": receipt, "code": f"WRONG{i}"}
+        )
+        statuses.append(resp.status)
+    assert statuses[-1] == 429  # the guesser is held back
+    neighbour = await desk.browser()  # the same address (127.0.0.1), another visitor
+    token, key = csrf_of(await (await neighbour.get("/open")).text())
+    resp = await neighbour.post(
+        "/open", data={"csrf": token, "key": key, "receipt": receipt, "code": code}
+    )
+    assert resp.status == 200 and resp.url.path == f"/wish/{receipt}"
+    await guesser.close()
+    await neighbour.close()
