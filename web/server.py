@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +56,7 @@ TV_ITEMS = 8
 TV_REFRESH_SECONDS = 60
 SSE_HEARTBEAT_SECONDS = 20
 MAX_PHOTOS = 3
+COOKIE_CHECK_SECONDS = 60  # a first visit sent back with its cookie must come back within this
 # The message box takes what the conversation takes: a wish's description of up to MAX_TEXT
 # characters in one go (a reply or a supplement is limited, and said so, by the conversation).
 TEXT_LIMIT = MAX_TEXT
@@ -118,6 +121,58 @@ def _env(catalog: Catalog) -> jinja2.Environment:
     return env
 
 
+# -- error pages ----------------------------------------------------------------------------------
+
+
+def refusal(kind: type[web.HTTPException], text: str) -> web.HTTPException:
+    """An HTTP refusal whose page says `text` (a catalog text) rather than its status's words."""
+    exc = kind()
+    exc.liaison_text = text  # type: ignore[attr-defined]
+    return exc
+
+
+def _back(request: web.Request, status: int) -> str:
+    """Where an error page's link leads: the page the person was on when that page can be
+    shown again (a form's own page: reloaded, it has a fresh token), else the start."""
+    parts = request.path.split("/")
+    if len(parts) >= 3 and parts[1] == "s" and status != 404:
+        return f"/s/{parts[2]}"
+    if parts[1:2] == ["me"] and status != 404:
+        return "/me"
+    if parts[1:2] in (["open"], ["wish"]):
+        return "/open"
+    if len(parts) == 3 and parts[1] == "login" and request.method == "POST":
+        return request.path
+    return "/"
+
+
+@web.middleware
+async def error_pages(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every refusal and error of the web pages as a page in the catalog's language with a way
+    back, rather than aiohttp's plain English ("404: Not Found", "Maximum request body size
+    … exceeded"). The WeChat webhook served on the same app answers WeChat as it must."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or request.path == "/wechat" or request.path.startswith("/wechat/"):
+            raise
+        ctx = request.app[CTX]
+        text = getattr(exc, "liaison_text", None)
+        if text is None:
+            key = f"web.error_{exc.status}"
+            key = key if ctx.catalog.has(key) else "web.error_other"
+            text = ctx.catalog.plain(key, mb=client_max_size() // (1024 * 1024))
+        response = _page(
+            request, "notice.html", None, status=exc.status, text=text,
+            back=_back(request, exc.status),
+        )  # fmt: skip
+        if "Allow" in exc.headers:  # 405: what the path does take
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
 # -- identity -------------------------------------------------------------------------------------
 
 
@@ -174,7 +229,7 @@ async def _checked_form(request: web.Request) -> tuple[str, dict[str, Any]]:
     ctx = request.app[CTX]
     account = visitor(request)
     if not (ctx.per_visitor.allow(account) if account else ctx.per_ip.allow(address(request))):
-        raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
+        raise refusal(web.HTTPTooManyRequests, ctx.catalog.plain("web.too_many"))
     form: dict[str, Any] = {}
     photos: list[bytes] = []
     if request.content_type == "multipart/form-data":
@@ -194,10 +249,10 @@ async def _checked_form(request: web.Request) -> tuple[str, dict[str, Any]]:
     form["_photos"] = photos
     if account is None or not ctx.signer.csrf_ok(account, form.get("csrf")):
         log.info("web: refused a POST to %s without a valid CSRF token", request.path)
-        raise web.HTTPForbidden(text=ctx.catalog.plain("web.forbidden"))
+        raise refusal(web.HTTPForbidden, ctx.catalog.plain("web.forbidden"))
     key = str(form.get("key", ""))
     if not 8 <= len(key) <= 64:
-        raise web.HTTPForbidden(text=ctx.catalog.plain("web.forbidden"))
+        raise refusal(web.HTTPForbidden, ctx.catalog.plain("web.forbidden"))
     async with ctx.db.transaction() as conn:
         fresh = await WebRepo(conn).use_key(f"{account}:{key}", ctx.clock.now())
     if not fresh:
@@ -232,7 +287,7 @@ async def _station_name(ctx: WebContext, station_id: str) -> str:
     async with ctx.db.read() as conn:
         station = await Repos(conn).station(station_id)
     if station is None:
-        raise web.HTTPNotFound(text=ctx.catalog.plain("web.no_station"))
+        raise refusal(web.HTTPNotFound, ctx.catalog.plain("web.no_station"))
     return station.name
 
 
@@ -319,12 +374,23 @@ async def chat_page(request: web.Request, desk: tuple[str, ...] = ()) -> web.Res
     account, new = _ensure_visitor(request)
     if ctx.chat is None:
         return _page(request, "unavailable.html", account, new, status=503)
+    if new and station_id:
+        # A first visit makes a person, an account and the welcome in the database: only for a
+        # browser that keeps the cookie. A client that does not (a crawler, a link checker, a
+        # script) is only ever sent back here with a cookie it drops, and nothing is stored.
+        if _came_back(ctx, request.query.get("c", "")):  # just sent back: cookies are off
+            text = ctx.catalog.plain("web.cookies_needed")
+            return _page(request, "notice.html", None, text=text, back=request.path)
+        response = web.HTTPSeeOther(f"{request.path}?c={ctx.signer.sign(str(int(time.time())))}")
+        _set_cookie(response, request, account)
+        response.headers["Cache-Control"] = "no-store"
+        raise response
     items = await _messages(ctx, account)
     if not items and station_id:  # the first visit: the station's welcome, as a QR scan
         # each first visit makes a person in the database: a client that never keeps its
         # cookie is held to the per-IP rate
         if not ctx.per_ip.allow(address(request)):
-            raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
+            raise refusal(web.HTTPTooManyRequests, ctx.catalog.plain("web.too_many"))
         await ctx.chat.send(account, Input(key=f"start:{station_id}", start=station_id))
         items = await _messages(ctx, account)
     return _page(
@@ -334,6 +400,13 @@ async def chat_page(request: web.Request, desk: tuple[str, ...] = ()) -> web.Res
         max_photos=MAX_PHOTOS, post_to=request.path, desk=desk, text_limit=TEXT_LIMIT,
         file_minutes=int(FILE_LIFETIME.total_seconds() // 60),
     )  # fmt: skip
+
+
+def _came_back(ctx: WebContext, mark: str) -> bool:
+    """Whether `mark` is the one a first visit was sent back with, moments ago (a link with an
+    old mark, shared or bookmarked, is a first visit again)."""
+    sent = ctx.signer.unsign(mark)
+    return sent is not None and sent.isdigit() and 0 <= time.time() - int(sent) < COOKIE_CHECK_SECONDS
 
 
 async def chat_post(request: web.Request) -> web.StreamResponse:
@@ -467,7 +540,7 @@ async def open_post(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     account, form = await _checked_form(request)
     if not ctx.lookups_ip.allow(address(request)) or not ctx.lookups.allow(account):
-        raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
+        raise refusal(web.HTTPTooManyRequests, ctx.catalog.plain("web.too_many"))
     receipt = str(form.get("receipt", "")).strip().upper()
     code = str(form.get("code", "")).strip().upper()
     async with ctx.db.transaction() as conn:
@@ -626,7 +699,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     await _checked_form(request)
     if not ctx.lookups_ip.allow("login:" + address(request)):
-        raise web.HTTPTooManyRequests(text=ctx.catalog.plain("web.too_many"))
+        raise refusal(web.HTTPTooManyRequests, ctx.catalog.plain("web.too_many"))
     return await _log_in(request, request.match_info["token"])
 
 
@@ -735,9 +808,14 @@ async def demo_login(request: web.Request) -> web.StreamResponse:
 # -- the application ------------------------------------------------------------------------------
 
 
+def client_max_size() -> int:
+    """The largest request: a post of MAX_PHOTOS photos of up to 10 MB each, with room."""
+    return MAX_PHOTOS * 11 * 1024 * 1024
+
+
 def create_app(ctx: WebContext) -> web.Application:
     app = web.Application(
-        middlewares=[headers_middleware], client_max_size=MAX_PHOTOS * 11 * 1024 * 1024
+        middlewares=[headers_middleware, error_pages], client_max_size=client_max_size()
     )
     app[CTX] = ctx
     app[ENV] = _env(ctx.catalog)

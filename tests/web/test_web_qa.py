@@ -371,3 +371,99 @@ async def test_one_visitors_wrong_tries_do_not_lock_out_another_behind_the_same_
     assert resp.status == 200 and resp.url.path == f"/wish/{receipt}"
     await guesser.close()
     await neighbour.close()
+
+
+# -- item 12: a client that keeps no cookie creates nothing --------------------------------------
+
+
+async def test_cookieless_visits_store_nothing_and_a_browser_gets_its_welcome(desk: Desk) -> None:
+    import aiohttp
+
+    async def counts() -> list[int]:
+        async with desk.db.read() as conn:
+            return [
+                (await fetch_all(conn, f"SELECT COUNT(*) FROM {table}"))[0][0]
+                for table in ("users", "user_accounts", "web_messages")
+            ]
+
+    before = await counts()
+    crawler = TestClient(desk.server, cookie_jar=aiohttp.DummyCookieJar())
+    await crawler.start_server()
+    for _ in range(20):
+        resp = await crawler.get("/s/huimin")
+        assert resp.status == 200  # a polite page, not an error
+    assert "Cookie" in text_of(await resp.text())
+    assert await counts() == before  # no person, no account, no welcome
+    shared = await crawler.get("/s/huimin?c=stale.mark", allow_redirects=False)
+    assert shared.status == 303  # a mark that is not a fresh one of ours: a first visit
+    browser = await desk.browser()
+    page = await (await browser.get("/s/huimin")).text()
+    assert "您好！这里是" in text_of(page)
+    assert await counts() != before
+    await crawler.close()
+    await browser.close()
+
+
+# -- items 13, 14, 23: errors said in the catalog's language, with a way back ----------------------
+
+
+async def test_a_picture_with_too_many_pixels_is_refused_for_that_reason(desk: Desk) -> None:
+    import aiohttp
+
+    out = io.BytesIO()
+    Image.new("1", (9000, 5000)).save(out, "PNG")  # small file, 45 megapixels
+    assert len(out.getvalue()) < 1024 * 1024
+    client = await desk.browser()
+    page = await (await client.get("/s/huimin")).text()
+    token, key = csrf_of(page)
+    form = aiohttp.FormData()
+    form.add_field("csrf", token)
+    form.add_field("key", key)
+    form.add_field("photo", out.getvalue(), filename="big.png", content_type="image/png")
+    page = text_of(await (await client.post("/s/huimin", data=form)).text())
+    assert "像素" in page and "10 MB" not in page
+    await client.close()
+
+
+async def test_error_pages_are_in_the_catalogs_language_with_a_way_back(desk: Desk) -> None:
+    client = await desk.browser()
+    page = await (await client.get("/s/huimin")).text()
+
+    def back(html: str) -> str:
+        found = re.search(r'<p class="back"><a class="big" href="([^"]+)"', html)
+        assert found, html[-600:]
+        return found.group(1)
+
+    missing = await client.get("/no/such/page")
+    html = await missing.text()
+    assert missing.status == 404 and "Not Found" not in html and "没有这个页面" in html
+    assert missing.headers["Content-Type"].startswith("text/html") and back(html) == "/"
+    assert "frame-ancestors 'none'" in missing.headers["Content-Security-Policy"]
+    put = await client.put("/s/huimin")
+    html = await put.text()
+    assert put.status == 405 and "Method Not Allowed" not in html and "不能这样访问" in html
+    assert "GET" in put.headers["Allow"]
+    forged = await client.post("/s/huimin", data={"csrf": "forged", "key": "k" * 12, "text": "hi"})
+    html = await forged.text()
+    assert forged.status == 403 and "页面已过期" in html and back(html) == "/s/huimin"
+    too_big = await client.post(
+        "/s/huimin",
+        data={"csrf": csrf_of(page)[0], "key": "k" * 12, "text": "长" * (12 * 1024 * 1024)},
+    )
+    html = await too_big.text()
+    assert too_big.status == 413 and "Maximum request body size" not in html
+    assert "太大" in html and back(html) == "/s/huimin"
+    station = await client.get("/wall/nowhere")
+    assert station.status == 404 and "没有这个联络站" in await station.text()
+    other = await desk.browser()
+    token, _ = csrf_of(await (await other.get("/open")).text())
+    statuses = []
+    for i in range(8):
+        resp = await other.post(
+            "/open", data={"csrf": token, "key": f"key-{i:08d}", "receipt": "HM-1", "code": "X"}
+        )
+        statuses.append(resp.status)
+    html = await resp.text()
+    assert statuses[-1] == 429 and "太频繁" in html and back(html) == "/open"
+    await client.close()
+    await other.close()
