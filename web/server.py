@@ -590,11 +590,29 @@ async def _visible_wish(ctx: WebContext, account: str, receipt: str) -> dict[str
     async with ctx.db.read() as conn:
         photos = await WebRepo(conn).photo_refs(wish.id)
         category = (await Repos(conn).category_names()).get(wish.category_id, wish.category_id)
+        # The history as its reader may see it: the resident's own (their browser, or one
+        # opened with receipt + code), or the logged-in deputy's or staff member's; the use
+        # case's detail and the card's timeline, as 查看 shows it on every channel.
+        reader = await Repos(conn).user(wish.resident_id if allowed else user_id or 0)
+    history = None
+    if reader is not None and ctx.liaison is not None:
+        from bot.domain.model import DomainError, Role
+
+        try:
+            detail = await ctx.liaison.queries.wish_detail(reader, wish.id)
+        except DomainError:
+            detail = None
+        if detail is not None:
+            handler = bool(detail.roles & {Role.DEPUTY, Role.STAFF}) and not allowed
+            history = to_html(ctx.cards.timeline(
+                detail.wish, detail.events, detail.deputy_names, viewer_is_handler=handler,
+                notes=detail.notes, dues=detail.dues,
+            ))  # fmt: skip
     return {
         "receipt": wish.receipt, "text": wish.text, "state": ctx.cards.status(wish.status),
         "result": wish.result, "decline_reason": wish.decline_reason,
         "rating": ctx.catalog.plain(f"rating.{wish.rating.value}") if wish.rating else None,
-        "category": category, "photos": photo_urls(photos, wish.id),
+        "category": category, "photos": photo_urls(photos, wish.id), "history": history,
     }  # fmt: skip
 
 

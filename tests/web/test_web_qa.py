@@ -467,3 +467,80 @@ async def test_error_pages_are_in_the_catalogs_language_with_a_way_back(desk: De
     assert statuses[-1] == 429 and "太频繁" in html and back(html) == "/open"
     await client.close()
     await other.close()
+
+
+# -- item 15: the desk is not called the deputies' for staff -------------------------------------
+
+
+async def test_the_desk_and_its_login_are_named_for_deputies_and_staff_alike(desk: Desk) -> None:
+    from tests.web.test_web_desk import STAFF
+
+    staff = await desk.logged_in(STAFF)
+    assert "代表工作台" not in await (await staff.get("/me")).text()
+    from bot.logins import create_login_link
+
+    async with desk.db.read() as conn:
+        rows = await fetch_all(
+            conn, "SELECT id FROM users WHERE channel='web' AND external_id=?", (STAFF,)
+        )
+    link = await create_login_link(desk.db, desk.clock, "", rows[0][0])
+    login = await (await (await desk.browser()).get(link)).text()
+    assert "代表工作台" not in login and "网页工作台" in login
+    await staff.close()
+
+
+# -- item 25: a wish opened with receipt + code shows what its resident may see -------------------
+
+
+async def test_a_wish_opened_with_its_code_shows_the_deputys_replies_and_the_photos(
+    desk: Desk,
+) -> None:
+    import aiohttp
+
+    from bot.domain.model import Action
+
+    client = await desk.browser()
+    await client.get("/s/huimin")
+    await tap(client, "/s/huimin", "我要留言")
+    await tap(client, "/s/huimin", "住房物业")
+    page = await say(client, "/s/huimin", "电梯经常停运，老人上下楼困难")
+    token, key = csrf_of(page)
+    form = aiohttp.FormData()
+    form.add_field("csrf", token)
+    form.add_field("key", key)
+    form.add_field("photo", jpeg((10, 200, 10)), filename="lift.jpg", content_type="image/jpeg")
+    await client.post("/s/huimin", data=form)
+    await tap(client, "/s/huimin", "下一步")
+    await tap(client, "/s/huimin", "同意公开")
+    await tap(client, "/s/huimin", "跳过")
+    page = await tap(client, "/s/huimin", "确认提交")
+    code = re.findall(r'<b class="code">([A-Z0-9]+)</b>', page)[-1]
+    receipt = re.findall(r'<b class="receipt">([A-Z0-9-]+)</b>', page)[-1]
+    async with desk.db.read() as conn:
+        wish_id, deputy_user = (
+            await fetch_all(
+                conn,
+                "SELECT w.id, d.user_id FROM wishes w JOIN deputies d ON d.id=w.deputy_id",
+            )
+        )[0]
+    from storage.repositories import Repos
+
+    async with desk.db.read() as conn:
+        deputy = await Repos(conn).user(deputy_user)
+    assert deputy is not None
+    await desk.liaison.wishes.act(deputy, wish_id, Action.ACCEPT)
+    await desk.liaison.wishes.act(deputy, wish_id, Action.REPLY, body="物业已经联系电梯公司检修")
+    other = await desk.browser()
+    token, key = csrf_of(await (await other.get("/open")).text())
+    opened = await other.post(
+        "/open", data={"csrf": token, "key": key, "receipt": receipt, "code": code}
+    )
+    html = await opened.text()
+    assert opened.url.path == f"/wish/{receipt}"
+    assert "办理记录" in html and "物业已经联系电梯公司检修" in html, text_of(html)[-800:]
+    photos = re.findall(r'<img class="photo" src="([^"]+)"', html)
+    assert len(photos) == 1
+    served = await other.get(photos[0])
+    assert served.status == 200 and served.headers["Content-Type"] == "image/jpeg"
+    await client.close()
+    await other.close()
