@@ -110,6 +110,39 @@ class WebChat:
             await self.channel.store(account, {"kind": "note", "text": reply.toast, "alert": reply.alert})
         return reply.toast
 
+    async def qr(self, account: str, item: Input, public_url: str) -> None:
+        """/qr typed on the web desk: the web page's QR code of each station the person is staff
+        of (or the one named), as Telegram's /qr gives its t.me one. Who may have it is the use
+        case's rule (bot/reporting.py qr_codes); a refusal is said as the conversation says it."""
+        from bot.conversation import error_text
+        from bot.domain.model import DomainError
+        from bot.i18n import Markup
+        from bot.messages import IMAGE, Attachment
+        from bot.reporting import Reporting
+
+        conversation: Any = self.conversation
+        catalog = conversation.catalog
+        if item.echo:
+            await self.channel.store(account, {"from": "me", "text": item.echo})
+        user = await conversation.person(event_of(account, item))
+        words = item.text.split()
+        station = words[1].lower() if len(words) > 1 else None
+        try:
+            codes = await Reporting(conversation.liaison).qr_codes(
+                user, "", station, link=lambda station_id: f"{public_url}/s/{station_id}"
+            )
+        except DomainError as exc:
+            text = Markup(catalog.t("error.wrap", text=error_text(catalog, exc)))
+            await self.channel.store(account, {"text": str(text)})
+            return
+        for code in codes:
+            caption = catalog.t("reports.qr_caption", station=code.station.name, link=code.link)
+            png = Attachment(code.png, f"qr-web-{code.station.id}.png", "image/png", IMAGE)
+            message = OutMessage(text=caption, attachment=png)
+            payload = message.to_payload()
+            payload["file"] = await self._keep_file(account, message)
+            await self.channel.store(account, payload)
+
     async def _rebutton(self, account: str, message_id: int, buttons: Keyboard) -> None:
         async with self.db.transaction() as conn:
             repo = WebRepo(conn)

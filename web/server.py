@@ -470,6 +470,9 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
         command = str(form["command"])
         echo = ctx.catalog.plain(f"web.desk_{command}")
         await ctx.chat.send(account, Input(key=key, command=command, echo=echo))
+    elif text.lower().split()[:1] == ["/qr"]:
+        # Telegram's /qr is that channel's own (its t.me link); the web's is this page's
+        await ctx.chat.qr(account, Input(key=key, command="qr", text=text, echo=text), ctx.public_url)
     elif text.startswith("/") and len(text) > 1:
         command = text[1:].split()[0].lower()
         await ctx.chat.send(account, Input(key=key, command=command, text=text, echo=text))

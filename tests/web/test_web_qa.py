@@ -544,3 +544,25 @@ async def test_a_wish_opened_with_its_code_shows_the_deputys_replies_and_the_pho
     assert served.status == 200 and served.headers["Content-Type"] == "image/jpeg"
     await client.close()
     await other.close()
+
+
+# -- item 16: /qr, listed in the desk's /help, works on the web desk ------------------------------
+
+
+async def test_qr_on_the_web_desk_gives_the_stations_web_qr_code(desk: Desk) -> None:
+    from tests.web.test_web_desk import STAFF
+
+    staff = await desk.logged_in(STAFF)
+    page = await say(staff, "/me", "/qr")
+    assert "没有这个命令" not in text_of(page)
+    links = re.findall(r'<img class="chart" src="(/f/[0-9a-f]+)"', page)
+    assert links, text_of(page)[-500:]
+    image = await staff.get(links[-1])
+    assert image.status == 200 and image.headers["Content-Type"] == "image/png"
+    assert "/s/huimin" in text_of(page)  # the caption names what the code opens
+    resident = await desk.browser()
+    await resident.get("/s/huimin")
+    page = await say(resident, "/s/huimin", "/qr")
+    assert "没有权限" in text_of(page) and "/f/" not in page
+    await staff.close()
+    await resident.close()
