@@ -23,6 +23,7 @@ from aiohttp import web
 from bot import logins
 
 COOKIE = "lb_visitor"
+DESK_COOKIE = "lb_desk"  # a deputy's or staff member's login, beside the visitor of the same browser
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookies at 400 days
 
 

@@ -37,6 +37,7 @@ from web.render import photo_digest, photo_urls, to_html, view
 from web.security import (
     COOKIE,
     COOKIE_MAX_AGE,
+    DESK_COOKIE,
     Network,
     RateLimiter,
     Signer,
@@ -180,6 +181,28 @@ def visitor(request: web.Request) -> str | None:
     return request.app[CTX].signer.unsign(request.cookies.get(COOKIE))
 
 
+def desk_account(request: web.Request) -> str | None:
+    """The web account of the deputy or staff member logged in on this browser: its own cookie,
+    so logging in (the demo's links, or a deputy who is also a resident) never takes over the
+    resident's page of the same browser; a session from before that cookie was its visitor."""
+    return request.app[CTX].signer.unsign(request.cookies.get(DESK_COOKIE)) or visitor(request)
+
+
+def _on_desk(request: web.Request) -> bool:
+    return request.path == "/me" or request.path.startswith("/me/")
+
+
+def account_of(request: web.Request) -> str | None:
+    """Who acts on this path: the desk's account on /me, the visitor everywhere else."""
+    return desk_account(request) if _on_desk(request) else visitor(request)
+
+
+def accounts(request: web.Request) -> list[str]:
+    """Every account this browser holds (visitor, desk): what any of them may see is shown."""
+    found = [visitor(request), request.app[CTX].signer.unsign(request.cookies.get(DESK_COOKIE))]
+    return list(dict.fromkeys(a for a in found if a))
+
+
 def address(request: web.Request) -> str:
     """The visitor's address for the limits (web/security.py client_ip)."""
     return client_ip(request, request.app[CTX].trusted)
@@ -190,9 +213,11 @@ def _ensure_visitor(request: web.Request) -> tuple[str, bool]:
     return (existing, False) if existing else (new_id(), True)
 
 
-def _set_cookie(response: web.StreamResponse, request: web.Request, account: str) -> None:
+def _set_cookie(
+    response: web.StreamResponse, request: web.Request, account: str, name: str = COOKIE
+) -> None:
     response.set_cookie(
-        COOKIE,
+        name,
         request.app[CTX].signer.sign(account),
         max_age=COOKIE_MAX_AGE,
         httponly=True,
@@ -227,7 +252,7 @@ async def _checked_form(request: web.Request) -> tuple[str, dict[str, Any]]:
     replayed one (its key used before) redirects back having changed nothing.
     """
     ctx = request.app[CTX]
-    account = visitor(request)
+    account = account_of(request)
     if not (ctx.per_visitor.allow(account) if account else ctx.per_ip.allow(address(request))):
         raise refusal(web.HTTPTooManyRequests, ctx.catalog.plain("web.too_many"))
     form: dict[str, Any] = {}
@@ -367,11 +392,13 @@ async def _reveal_codes(ctx: WebContext, account: str, items: list[Any]) -> dict
     }
 
 
-async def chat_page(request: web.Request, desk: tuple[str, ...] = ()) -> web.Response:
+async def chat_page(
+    request: web.Request, desk: tuple[str, ...] = (), desk_user: str | None = None
+) -> web.Response:
     ctx = request.app[CTX]
     station_id = request.match_info.get("station", "")
     station_name = await _station_name(ctx, station_id) if station_id else ""
-    account, new = _ensure_visitor(request)
+    account, new = (desk_user, False) if desk_user else _ensure_visitor(request)
     if ctx.chat is None:
         return _page(request, "unavailable.html", account, new, status=503)
     if new and station_id:
@@ -484,7 +511,7 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: each new card, rendered, for the open page to append."""
     ctx = request.app[CTX]
-    account = visitor(request)
+    account = account_of(request)
     if account is None:
         raise web.HTTPForbidden()
     try:
@@ -571,7 +598,10 @@ async def wish_page(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     account, new = _ensure_visitor(request)
     receipt = request.match_info["receipt"].upper()
-    detail = None if new else await _visible_wish(ctx, account, receipt)
+    detail = None
+    for held in accounts(request):  # the resident's grants, or the desk's rule
+        if (detail := await _visible_wish(ctx, held, receipt)) is not None:
+            break
     if detail is None:  # not found and not allowed look the same
         return _page(request, "open.html", account, new, status=404, code_length=CODE_LENGTH,
                      error=ctx.catalog.plain("web.open_wrong"))  # fmt: skip
@@ -625,9 +655,20 @@ async def _visible_wish(ctx: WebContext, account: str, receipt: str) -> dict[str
 async def upload(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     upload_id = request.match_info["upload"]
-    account = visitor(request)
-    if account is None or not upload_id.replace("-", "").replace("_", "").isalnum():
+    if not upload_id.replace("-", "").replace("_", "").isalnum():
         raise web.HTTPNotFound()
+    for account in accounts(request):
+        if await _upload_allowed(ctx, account, upload_id):
+            path = ctx.uploads / f"{upload_id}.jpg"
+            if not path.is_file():
+                break
+            return web.FileResponse(
+                path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
+            )
+    raise web.HTTPNotFound()
+
+
+async def _upload_allowed(ctx: WebContext, account: str, upload_id: str) -> bool:
     user_id: int | None = None
     wishes: list[int] = []
     async with ctx.db.read() as conn:
@@ -644,12 +685,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
             if await _may_see(ctx, user_id, wish_id):
                 allowed = True
                 break
-    path = ctx.uploads / f"{upload_id}.jpg"
-    if not allowed or not path.is_file():
-        raise web.HTTPNotFound()
-    return web.FileResponse(
-        path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
-    )
+    return allowed
 
 
 async def _may_see(ctx: WebContext, user_id: int, wish_id: int) -> bool:
@@ -677,20 +713,22 @@ async def wish_photo(request: web.Request) -> web.StreamResponse:
     request, never cached by anyone, and re-encoded before it leaves (no EXIF, whatever the
     channel kept). Not allowed, unknown and gone all look the same: 404."""
     ctx = request.app[CTX]
-    account = visitor(request)
     wish, digest = request.match_info["wish"], request.match_info["digest"]
-    if account is None or not wish.isdigit() or len(wish) > 12 or not digest.isalnum():
+    if not wish.isdigit() or len(wish) > 12 or not digest.isalnum():
         raise web.HTTPNotFound()
     wish_id = int(wish)
+    allowed = False
+    for account in accounts(request):
+        async with ctx.db.read() as conn:
+            repo = WebRepo(conn)
+            allowed = wish_id in await repo.granted(account) or await repo.owns(account, wish_id)
+            user_id = None if allowed else await repo.logged_in(account)
+        if not allowed and user_id is not None:
+            allowed = await _may_see(ctx, user_id, wish_id)
+        if allowed:
+            break
     async with ctx.db.read() as conn:
-        repo = WebRepo(conn)
-        allowed = wish_id in await repo.granted(account) or await repo.owns(account, wish_id)
-        user_id = None if allowed else await repo.logged_in(account)
-        refs = await repo.photo_refs(wish_id)
-    if not allowed and user_id is not None:
-        allowed = await _may_see(ctx, user_id, wish_id)
-    if not allowed:
-        refs = []
+        refs = await WebRepo(conn).photo_refs(wish_id) if allowed else []
     ref = next((r for r in refs if _same(photo_digest(r), digest)), None)
     data = await ctx.media.fetch(ref) if ref is not None else None
     if data is None:
@@ -751,13 +789,13 @@ async def _log_in(request: web.Request, token: str) -> web.StreamResponse:
         text = ctx.catalog.plain("web.login_invalid", minutes=LOGIN_LINK_MINUTES)
         return _page(request, "notice.html", None, status=404, text=text)
     response = web.HTTPSeeOther("/me")
-    _set_cookie(response, request, account)
+    _set_cookie(response, request, account, DESK_COOKIE)
     raise response
 
 
 async def me_page(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
-    account = visitor(request)
+    account = desk_account(request)
     async with ctx.db.read() as conn:
         user_id = await WebRepo(conn).logged_in(account) if account else None
     if user_id is None or account is None:
@@ -773,7 +811,7 @@ async def me_page(request: web.Request) -> web.Response:
     if not (deputy or staff):
         staff = True  # a county admin (LIAISON_STAFF_IDS) is neither, and sees the whole desk
     desk = tuple(name for name, to_deputy, to_staff in DESK_MENU if (deputy and to_deputy) or (staff and to_staff))
-    return await chat_page(request, desk)
+    return await chat_page(request, desk, account)
 
 
 # -- the desk's files: a chart or an export, for the session it was made for only ---------------
@@ -784,11 +822,12 @@ async def desk_file(request: web.Request) -> web.StreamResponse:
     expires; anyone else (another session, no session) gets the same 404 as for no file."""
     ctx = request.app[CTX]
     file_id = request.match_info["file"]
-    account = visitor(request)
     found = None
-    if account is not None and file_id.isalnum() and len(file_id) <= 64:
+    for account in accounts(request) if file_id.isalnum() and len(file_id) <= 64 else []:
         async with ctx.db.read() as conn:
             found = await DeskRepo(conn).get(file_id, account, ctx.clock.now())
+        if found is not None:
+            break
     if found is None:
         minutes = int(FILE_LIFETIME.total_seconds() // 60)
         text = ctx.catalog.plain("web.desk_file_gone", minutes=minutes)

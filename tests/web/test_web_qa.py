@@ -14,7 +14,7 @@ from PIL import Image
 
 from storage.db import fetch_all
 from tests.web.conftest import Web, csrf_of
-from tests.web.test_web_desk import DEPUTY, Desk, desk  # noqa: F401 (the fixture)
+from tests.web.test_web_desk import DEPUTY, Desk, desk
 
 __all__ = ["desk"]
 
@@ -566,3 +566,33 @@ async def test_qr_on_the_web_desk_gives_the_stations_web_qr_code(desk: Desk) -> 
     assert "没有权限" in text_of(page) and "/f/" not in page
     await staff.close()
     await resident.close()
+
+
+# -- item 5: logging in a deputy in a resident's browser (the demo's one-browser walk) ------------
+
+
+async def test_a_desk_login_does_not_take_over_the_residents_page_of_the_same_browser(
+    desk: Desk,
+) -> None:
+    from bot.logins import create_login_link
+    from tests.web.test_web_pages import log_in
+
+    browser, page = await resident_with_a_wish(desk)
+    receipt = re.findall(r'<b class="receipt">([A-Z0-9-]+)</b>', page)[-1]
+    resident_tab = await (await browser.get("/s/huimin")).text()  # a tab left open
+    async with desk.db.read() as conn:
+        rows = await fetch_all(
+            conn, "SELECT id FROM users WHERE channel='web' AND external_id=?", (DEPUTY,)
+        )
+    link = await create_login_link(desk.db, desk.clock, "", rows[0][0])
+    assert (await log_in(browser, link)).status == 303  # the same browser opens the deputy's desk
+    desk_page = await (await browser.get("/me")).text()
+    assert '<form class="desk"' in desk_page  # the deputy's desk
+    # the resident's tab still works: its token is still this visitor's, its wish still theirs
+    resp = await post(browser, "/s/huimin", resident_tab, text="/my")
+    page = await resp.text()
+    assert resp.status == 200 and receipt in page and "页面已过期" not in page
+    assert 'data-label="受理"' not in page  # not the deputy's cards
+    mine = await browser.get(f"/wish/{receipt}")
+    assert mine.status == 200
+    await browser.close()
