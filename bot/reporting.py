@@ -9,7 +9,7 @@ counts as staff of every station.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -656,9 +656,14 @@ class Reporting:
     # -- QR codes -----------------------------------------------------------------------------
 
     async def qr_codes(
-        self, user: UserRow | None, username: str, station_id: str | None = None
+        self,
+        user: UserRow | None,
+        username: str,
+        station_id: str | None = None,
+        link: Callable[[str], str] | None = None,
     ) -> list[QrCode]:
-        """The deep-link QR code of each station the requester is staff of (or the one named)."""
+        """The deep-link QR code of each station the requester is staff of (or the one named);
+        `link`: another channel's address of a station (the web page's), by station id."""
         actor = await self._actor(user)
         stations = await self._managed(actor)
         if user is not None and not stations:
@@ -670,9 +675,9 @@ class Reporting:
         label = self.c.plain("reports.qr_label")
         result = []
         for s in stations:
-            link = deep_link(username, s.id)
-            png = await asyncio.to_thread(render_qr, link, s.name, label)
-            result.append(QrCode(s, link, png))
+            url = link(s.id) if link is not None else deep_link(username, s.id)
+            png = await asyncio.to_thread(render_qr, url, s.name, label)
+            result.append(QrCode(s, url, png))
         return result
 
 

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # Signs the visitor cookie; generated once and kept in the database when unset.
     web_secret: str | None = None
+    # The reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For /
+    # X-Real-IP name the visitor's address; empty (the default): those headers are never
+    # believed, since anyone can send them. See the README, "Deputies and staff on the web".
+    web_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
 
     @property
     def web_url(self) -> str:
@@ -163,6 +167,20 @@ class Settings(BaseSettings):
                 raise CatalogValueError("staff_ids_shape") from exc
         if isinstance(value, int):
             return (value,)
+        return value
+
+    @field_validator("web_trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        import ipaddress
+
+        if isinstance(value, str):
+            value = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+        if isinstance(value, list | tuple):
+            try:
+                return tuple(str(ipaddress.ip_network(str(p), strict=False)) for p in value)
+            except ValueError as exc:
+                raise CatalogValueError("web_trusted_proxies_shape") from exc
         return value
 
     @field_validator("wechat_aes_key", mode="before")

@@ -68,6 +68,51 @@ class WebRepo:
         )
         return [WebMessage(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
+    async def message(self, account: str, message_id: int) -> dict[str, Any] | None:
+        """One stored message of this account (None: no such message, or another's)."""
+        row = await fetch_one(
+            self.conn,
+            "SELECT payload FROM web_messages WHERE id=? AND account=?",
+            (message_id, account),
+        )
+        return json.loads(row[0]) if row else None
+
+    async def replace_message(
+        self, account: str, message_id: int, old: dict[str, Any], new: dict[str, Any]
+    ) -> bool:
+        """Rewrite a stored message only if it is still `old` (two requests racing on one card:
+        exactly one wins); False when it changed meanwhile or is not this account's."""
+        cursor = await self.conn.execute(
+            "UPDATE web_messages SET payload=? WHERE id=? AND account=? AND payload=?",
+            (
+                json.dumps(new, ensure_ascii=False),
+                message_id,
+                account,
+                json.dumps(old, ensure_ascii=False),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    async def forget_shown_codes(self) -> int:
+        """Receipt cards stored before codes were shown once kept the code in readable form:
+        take it out (the code's hash still opens the wish). How many were rewritten."""
+        rows = await fetch_all(
+            self.conn,
+            "SELECT id, payload FROM web_messages WHERE payload LIKE ?",
+            ('%"kind": "access_code"%"code": %',),
+        )
+        changed = 0
+        for message_id, raw in rows:
+            payload = json.loads(raw)
+            if payload.get("kind") == "access_code" and "code" in payload:
+                del payload["code"]
+                await self.conn.execute(
+                    "UPDATE web_messages SET payload=? WHERE id=?",
+                    (json.dumps(payload, ensure_ascii=False), message_id),
+                )
+                changed += 1
+        return changed
+
     # -- receipt access codes ------------------------------------------------------------------
 
     async def set_access_code(self, wish_id: int, code_hash: str) -> None:

@@ -52,6 +52,16 @@ class AccessView:
     access: bool = True
 
 
+@dataclass(frozen=True)
+class NoteView:
+    """A press's short answer (Telegram's toast; `alert`: a refusal or a note to read)."""
+
+    id: int
+    text: str
+    alert: bool
+    note: bool = True
+
+
 def to_html(text: str) -> Markup:
     """Catalog text is escaped HTML of a few tags: keep those, escape any other '<'."""
     out: list[str] = []
@@ -105,10 +115,12 @@ def file_view(data: Any, now: datetime | None) -> FileView | None:
 
 
 def view(
-    message_id: int, payload: dict[str, Any], now: datetime | None = None
-) -> MessageView | AccessView:
-    if payload.get("kind") == "access_code":
-        return AccessView(message_id, str(payload["receipt"]), str(payload["code"]))
+    message_id: int, payload: dict[str, Any], now: datetime | None = None, code: str = ""
+) -> MessageView | AccessView | NoteView:
+    if payload.get("kind") == "access_code":  # the code itself only as `reveal` made it
+        return AccessView(message_id, str(payload["receipt"]), str(code or ""))
+    if payload.get("kind") == "note":
+        return NoteView(message_id, str(payload.get("text", "")), bool(payload.get("alert")))
     mine = payload.get("from") == "me"
     text = str(payload.get("text", ""))
     loc = payload.get("location")

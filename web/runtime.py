@@ -15,9 +15,10 @@ from bot.i18n import Catalog
 from bot.media import MediaRegistry, web_data_dir, web_uploads
 from bot.settings import Settings
 from storage.db import Database
+from storage.web import WebRepo
 from web.channel import WebChannel
 from web.chat import WebChat
-from web.security import Signer
+from web.security import Signer, networks
 from web.server import WebContext, create_app, web_secret
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ async def build_web(
     """The web channel's server; `conversation` (bot.conversation.Conversation) is what the
     chat pages talk to: without one they say the web chat is unavailable."""
     channel = WebChannel(db, clock)
+    async with db.transaction() as conn:  # codes kept readable by an older version: gone
+        if forgotten := await WebRepo(conn).forget_shown_codes():
+            log.info("web: took %s readable access codes out of stored receipt cards", forgotten)
     ctx = WebContext(
         db=db,
         catalog=catalog,
@@ -82,6 +86,7 @@ async def build_web(
         data_dir=web_data_dir(settings.database),
         public_url=settings.web_url,
         demo=demo,
+        trusted=networks(settings.web_trusted_proxies),
     )
     # The registry the composition root shares between channels (a fresh one otherwise): the
     # web serves its own uploads through it, and other channels' photos on the desk.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from aiohttp import web
 from bot import logins
 
 COOKIE = "lb_visitor"
+DESK_COOKIE = "lb_desk"  # a deputy's or staff member's login, beside the visitor of the same browser
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookies at 400 days
 
 
@@ -115,7 +117,42 @@ async def headers_middleware(
     return response
 
 
-def client_ip(request: web.Request) -> str:
-    # Behind a reverse proxy the operator terminates TLS there; the proxy's address is what
-    # aiohttp sees, so the limit per IP is then a limit per proxy unless it sets the peer.
-    return request.remote or "?"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks(configured: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in configured)
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def client_ip(request: web.Request, trusted: tuple[Network, ...] = ()) -> str:
+    """The visitor's address, as far as it can be known. Behind a reverse proxy aiohttp sees
+    the proxy; only when the peer is one of the configured proxies (LIAISON_WEB_TRUSTED_PROXIES)
+    are its X-Forwarded-For / X-Real-IP believed: the nearest address in the chain that is not
+    itself a trusted proxy (anything further left could be forged by the client). With no
+    proxy configured the headers are ignored, since anyone can send them."""
+    peer = request.remote or "?"
+    peer_ip = _ip(peer)
+
+    def is_trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+        return ip is not None and any(ip in n for n in trusted)
+
+    if not trusted or not is_trusted(peer_ip):
+        return peer
+    chain = [p for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
+    for hop in reversed(chain):
+        ip = _ip(hop)
+        if ip is None:
+            return peer  # a chain that does not parse: the proxy's own address, not a guess
+        if not is_trusted(ip):
+            return str(ip)
+    real = _ip(request.headers.get("X-Real-IP", ""))
+    if real is not None:
+        return str(real)
+    return str(_ip(chain[0])) if chain else peer

@@ -31,8 +31,8 @@ def reencode(data: bytes) -> bytes:
         with Image.open(io.BytesIO(data)) as probe:
             if probe.format not in FORMATS:
                 raise UploadRejected("not_image")
-            if probe.width * probe.height > MAX_PIXELS:
-                raise UploadRejected("too_big")
+            if probe.width * probe.height > MAX_PIXELS:  # small files can be huge pictures
+                raise UploadRejected("too_many_pixels")
             probe.verify()
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -43,7 +43,9 @@ def reencode(data: bytes) -> bytes:
             clean.paste(img)
     except UploadRejected:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise UploadRejected("too_many_pixels") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UploadRejected("not_image") from exc
     out = io.BytesIO()
     clean.save(out, "JPEG", quality=85, optimize=True)

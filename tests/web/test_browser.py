@@ -140,3 +140,105 @@ async def test_another_browser_opens_a_wish_only_with_receipt_and_code(
     assert "已联系供电所更换灯泡" in body and "已办结" in body
     await page.screenshot(path=str(live.keep("wish-opened")), full_page=True)  # type: ignore[attr-defined]
     assert [e for e in errors if "404" not in e] == []  # the two refusals are 404 on purpose
+
+
+@pytest.fixture
+async def live_chat(
+    tmp_path: Path, db: Database, liaison: Liaison, clock: ManualClock, config: object
+) -> AsyncIterator[Live]:
+    """The web channel with the real conversation (the resident's chat page), served."""
+    from bot.conversation import Conversation
+    from bot.faq_service import FaqService
+
+    catalog = Catalog("zh_CN")
+    faq = FaqService(db, clock)
+    await faq.reload()
+    talk = Conversation(liaison, catalog, faq)
+    settings = Settings(_env_file=None, database=tmp_path / "liaison.db", web_port=0)  # type: ignore[call-arg]
+    server = await build_web(settings, db, catalog, clock, liaison, faq, conversation=talk)
+    await server.start()
+    try:
+        yield Live(server.url, server, tmp_path)
+    finally:
+        await server.stop()
+
+
+SMALL_PHONE = {"width": 360, "height": 640}
+WECHAT_UA = (
+    "Mozilla/5.0 (Linux; Android 12; Phone) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/110.0 Mobile Safari/537.36 MicroMessenger/8.0.40"
+)
+
+
+async def test_the_chat_page_at_360_px_in_wechats_browser(live_chat: Live, browser: object) -> None:
+    """QA 10 and 17: a compact composer with a styled photo button (the native file input
+    hidden), the header's name and link apart, the newest card above the composer, the
+    receipt number on one line, and a location that cannot be had is said."""
+    context = await browser.new_context(  # type: ignore[attr-defined]
+        viewport=SMALL_PHONE, device_scale_factor=1, locale="zh-CN", user_agent=WECHAT_UA
+    )
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    box = page.locator
+    await page.goto(f"{live_chat.url}/s/huimin")
+    await page.wait_for_load_state("load")
+
+    async def rect(selector: str) -> dict[str, float]:
+        found = await box(selector).last.bounding_box()
+        assert found is not None, selector
+        return found
+
+    composer = await rect("form.composer")
+    assert composer["height"] <= 0.15 * SMALL_PHONE["height"], composer  # one compact row
+    send, text = await rect("button.send"), await rect("textarea[name=text]")
+    assert abs(send["y"] + send["height"] - (text["y"] + text["height"])) < 4  # same row
+    native = await rect("input[name=photo]")
+    assert native["width"] <= 1 and native["height"] <= 1  # "Choose Files" is not shown
+    assert "照片" in await box(".composer .file").inner_text()
+    name, link = await rect(".bar b"), await rect(".bar a")
+    assert link["x"] - (name["x"] + name["width"]) >= 8  # apart, not touching
+    newest = await rect("#log .msg")
+    assert newest["y"] + newest["height"] <= composer["y"] + 1  # the welcome is not under it
+
+    # a location that cannot be had (not allowed here) is said
+    await box(".composer .locate").click()
+    await page.wait_for_selector(".composer .locate-failed:not([hidden])")
+
+    # the photo button opens the hidden input (a file chooser), and says what was chosen
+    async with page.expect_file_chooser() as chooser_info:
+        await box(".composer .file").click()
+    chooser = await chooser_info.value
+    photo = live_chat.shots / "one.jpg"
+    photo.write_bytes(_jpeg())
+    await chooser.set_files(str(photo))
+    assert "1" in await box(".composer .file").inner_text()
+
+    for label in ("我要留言", "住房物业"):
+        await box(f'#log button[data-label="{label}"]').last.click()
+        await page.wait_for_load_state("load")
+    await page.fill("textarea[name=text]", "电梯经常停运，老人上下楼很困难，希望尽快维修")
+    await box("button.send").click()
+    await page.wait_for_load_state("load")
+    for label in ("下一步", "同意公开", "跳过", "确认提交"):
+        await box(f'#log button[data-label="{label}"]').last.click()
+        await page.wait_for_load_state("load")
+    receipt = box(".access .receipt").last
+    lines = await receipt.evaluate("e => e.getClientRects().length")
+    assert lines == 1  # "HM-2026-0001" on one line
+    composer = await rect("form.composer")
+    newest = await rect("#log .msg")
+    assert newest["y"] + newest["height"] <= composer["y"] + 1  # the newest card in view
+    await page.screenshot(path=str(live_chat.shots / "chat-360.png"))
+    assert errors == []  # no CSP violation, no script error
+    await context.close()
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 30, 30)).save(out, "JPEG")
+    return out.getvalue()

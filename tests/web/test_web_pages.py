@@ -326,7 +326,7 @@ async def test_a_login_link_works_once_and_expires(
     assert (await preview.get(link)).status == 200
     resp = await log_in(client, link)
     assert resp.status == 303 and resp.headers["Location"] == "/me"
-    assert resp.cookies["lb_visitor"]["httponly"]
+    assert resp.cookies["lb_desk"]["httponly"]  # the desk's own cookie, beside the visitor's
     me = await client.get("/me")
     assert me.status != 403
     other = await web.client()
