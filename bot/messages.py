@@ -61,6 +61,10 @@ class OutMessage:
     # what kind of notice it is for its recipient, decided when it is queued (bot/notify.py;
     # None: a plain notice). A channel that sends summaries by template picks one by it.
     notice: NoticeKind | None = None
+    # a catalog key of a last line that depends on the recipient's channel ("reply to this
+    # message" where one can): bot/notify.py adds its wording once it knows the channel, so it
+    # is never stored (to_payload leaves it out; the text then carries it)
+    hint: str | None = None
 
     @property
     def kind(self) -> str:

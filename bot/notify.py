@@ -61,7 +61,9 @@ class Notifier(Part):
         """`about`: the wish the messages are about, when the caller has it (else read)."""
         channel, chat_id = await self.address(repos, user)
         known: dict[int, Wish | None] = {about.id: about} if about is not None else {}
-        noticed = [await self.noticed(repos, user.id, m, known) for m in messages]
+        noticed = [
+            self.core.fit(channel, await self.noticed(repos, user.id, m, known)) for m in messages
+        ]
         await repos.enqueue(
             [outgoing(channel, chat_id, user.id, kind, priority, m) for m in noticed],
             self.clock.now(),
@@ -101,6 +103,7 @@ class Notifier(Part):
             channel, chat_id = (
                 (account.channel, account.chat_id) if account else (user.channel, user.chat_id)
             )
+            message = self.core.fit(channel, message)
             rows.append(outgoing(channel, chat_id, user.id, kind, priority, message))
         await repos.enqueue(rows, self.clock.now())
 

@@ -72,6 +72,8 @@ async def build_web(
     """The web channel's server; `conversation` (bot.conversation.Conversation) is what the
     chat pages talk to: without one they say the web chat is unavailable."""
     channel = WebChannel(db, clock)
+    if liaison is not None:  # the core words its texts for what the web can do
+        liaison.core.capabilities[channel.name] = channel.capabilities
     ctx = WebContext(
         db=db,
         catalog=catalog,

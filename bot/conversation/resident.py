@@ -94,7 +94,7 @@ async def start(t: Turn, payload: str) -> None:
         if is_deputy:
             parts.append(c.t("help.deputy"))
         if is_staff:
-            parts.append(c.t("help.staff"))
+            parts.append(staff_help(t))
         parts.append(c.t("start.choose_station_as_resident"))
         text = Markup("\n\n".join(parts))
     t.say(text, station_buttons(c, stations, act.STATION))
@@ -114,8 +114,15 @@ async def help_text(t: Turn) -> None:
     if is_deputy:
         text = Markup(text + "\n\n" + c.t("help.deputy"))
     if is_staff:
-        text = Markup(text + "\n\n" + c.t("help.staff"))
+        text = Markup(text + "\n\n" + staff_help(t))
     t.say(text, main_menu(c))
+
+
+def staff_help(t: Turn) -> Markup:
+    """Staff's commands, /qr only where the channel's adapter answers it (Telegram's own)."""
+    own = t.liaison.core.capabilities_of(t.event.channel).own_commands
+    qr = Markup(t.c.t("help.staff_qr") + "\n") if "qr" in own else ""
+    return t.c.t("help.staff", qr=qr)
 
 
 async def cancel(t: Turn) -> None:
@@ -193,7 +200,7 @@ async def draft_button(t: Turn, verb: str, arg: str) -> None:
         wish, ctx = await liaison.wishes.submit_draft(t.user, t.key)
         t.drop_buttons()
         t.say(
-            liaison.core.cards.receipt_text(wish, ctx),
+            liaison.core.cards.receipt_text(wish, ctx, c),
             keyboard([Button(c.plain("btn.my"), MENU_MY)]),
             wish_id=wish.id,
         )
