@@ -366,12 +366,18 @@ async def resident_action(t: Turn, verb: str, wish_id: int, arg: str) -> None:
         t.say(c.t("input.supplement", receipt=wish.receipt))
         return
     if verb == act.WITHDRAW:
+        if arg == "n":  # 取消 on the confirmation: the wish stays as it is
+            detail = await liaison.queries.wish_detail(t.user, wish_id)
+            t.drop_buttons()
+            t.say(c.t("withdraw.kept", receipt=detail.wish.receipt))
+            return
         if arg != "y":
             detail = await liaison.queries.wish_detail(t.user, wish_id)
             if not detail.wish.allowed(Action.WITHDRAW, await liaison.people.actor(t.user)):
                 raise InvalidInput("stale")
             yes = Button(c.plain("btn.withdraw_yes"), button(act.WITHDRAW, wish_id, "y"))
-            t.say(c.t("withdraw.confirm", receipt=detail.wish.receipt), keyboard([yes]))
+            no = Button(c.plain("btn.cancel"), button(act.WITHDRAW, wish_id, "n"))
+            t.say(c.t("withdraw.confirm", receipt=detail.wish.receipt), keyboard([yes, no]))
             return
         wish = await liaison.wishes.act(t.user, wish_id, Action.WITHDRAW, idempotency_key=t.key)
         t.drop_buttons()
