@@ -151,3 +151,30 @@ async def test_the_web_keeps_its_buttons_but_is_not_told_to_reply_to_a_message(
     assert "点“下一步”" in seen["more"]  # the web has buttons
     assert "频道" not in seen["public"] and "/wall" not in seen["public"]
     assert "/new 我要留言" not in seen["help"] and "我要留言：提交心愿" in seen["help"]
+
+
+async def test_stats_name_who_is_unreachable_without_a_raw_id(
+    db: Database, clock: ManualClock
+) -> None:
+    """QA item 21: /stats lists configured people no channel can reach yet by name, or by role
+    and the account's last digits, never the whole id, in words true on every channel."""
+    from bot.stations_file import parse_stations_yaml
+    from bot.supervision import Supervisor
+    from tests.conftest import STATIONS_YAML
+
+    config = parse_stations_yaml(STATIONS_YAML.replace("staff: [900001]", "staff: [900001, 100000102]"))
+    catalog = Catalog("zh_CN")
+    liaison = Liaison(db, catalog, clock, TZ)
+    liaison.core.capabilities["memory"] = WEB
+    await liaison.directory.sync_config(config, channel="memory")
+    faq = FaqService(db, clock)
+    await faq.reload()
+    talk = MemoryConversation(
+        Conversation(liaison, catalog, faq, supervisor=Supervisor(db, catalog, liaison)),
+        MemoryChannel(),
+    )
+    await talk.say("900001", "/start")
+    text = said(await talk.say("900001", "/stats"))
+    assert "还没有接入任何渠道" in text and "打开机器人" not in text
+    assert "张代表" in text and "工作人员（账号尾号 02）" in text
+    assert "100000102" not in text
