@@ -145,10 +145,13 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     link.add_argument("--person", required=True, type=int, metavar="TELEGRAM_ID", help=h("cli_person"))
     # purge (privacy): erasure on request; its messages are in locales/*/privacy.yaml
     pur = sub.add_parser("purge", help=h("cli_purge"))
-    pur.add_argument(
-        "--resident", required=True, type=resident_account, metavar="ID|wechat:OPENID",
+    who = pur.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--resident", type=resident_account, metavar="ID|wechat:OPENID",
         help=h("cli_purge_resident"),
     )  # fmt: skip
+    # a web resident's visitor id is in an HttpOnly cookie: the receipt of one of their wishes
+    who.add_argument("--receipt", metavar="HM-2026-0001", help=h("cli_purge_receipt"))
     pur.add_argument("--channel", default=None, help=h("cli_purge_channel"))
     pur.add_argument("--yes", action="store_true", help=h("cli_purge_yes"))
     sub.add_parser("migrate-to-postgres", help=h("cli_migrate_to_postgres"))
@@ -276,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.purge_cli import purge_command
 
             _require_database(settings)
+            if args.receipt is not None:
+                from bot.purge_cli import purge_by_receipt
+
+                return purge_by_receipt(settings, args.receipt, args.yes)
             prefixed, external_id = args.resident
             channel = prefixed or args.channel or "telegram"
             if channel == "telegram" and not external_id.isdigit():
