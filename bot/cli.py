@@ -101,8 +101,8 @@ def argparse_message(c: Catalog, message: str) -> str:
                 fields["type"] = c.plain("operator.cli_type_int")
             inner = c.plain(f"operator.{key}", **fields)
             break
-    if name in ("command", "faq_command"):  # the subcommand's positional: say what it is, not its dest
-        return c.plain("operator.cli_bad_command", message=inner)
+    if name in ("command", "faq_command"):  # the subcommand's name: no dest to show
+        return inner
     return c.plain("operator.cli_argument", name=name, message=inner)
 
 
