@@ -178,3 +178,4 @@ async def test_stats_name_who_is_unreachable_without_a_raw_id(
     assert "还没有接入任何渠道" in text and "打开机器人" not in text
     assert "张代表" in text and "工作人员（账号尾号 02）" in text
     assert "100000102" not in text
+
