@@ -58,7 +58,7 @@ DECLINE = "dec"
 ASSIGN = "asg"
 ASSIGN_TO = "to"  # arg: the chosen deputy's id
 SUPPLEMENT = "sup"
-WITHDRAW = "wd"  # arg: "" asks, "y" confirms
+WITHDRAW = "wd"  # arg: "" asks, "y" confirms, "n" keeps the wish
 RATE = "rt"  # arg: s / b / u
 VIEW = "w"
 # Resident menus and the /new draft.
@@ -101,7 +101,7 @@ WISH_VERBS: dict[str, Verb] = {
     ASSIGN: _verb("a:asg", wish=True),
     ASSIGN_TO: _verb("a:to", wish=True, arg=_ID),
     SUPPLEMENT: _verb("a:sup", wish=True),
-    WITHDRAW: _verb("a:wd", wish=True, arg=r"y?"),
+    WITHDRAW: _verb("a:wd", wish=True, arg=r"[yn]?"),
     RATE: _verb("a:rt", wish=True, arg=r"[sbu]"),
     VIEW: _verb("a:w", wish=True),
 }

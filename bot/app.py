@@ -494,6 +494,8 @@ class WebOnlyApp:
     web: WebServer
     supervisor: Supervisor | None = None
     wechat: WeChatRuntime | None = None
+    broadcasts: BroadcastService | None = None
+    monitor: BroadcastMonitor | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -501,6 +503,8 @@ class WebOnlyApp:
         if self.wechat is not None:
             await self.wechat.webhook.replay()
         self._tasks = core_tasks(self.dispatcher, self.liaison, self.supervisor)
+        if self.monitor is not None:  # closes finished broadcasts, as with Telegram
+            self._tasks.append(asyncio.create_task(self.monitor.run(), name="broadcast-monitor"))
         catalog = Catalog(self.settings.locale)
         key = "operator.log_demo_running" if self.web.ctx.demo else "operator.log_web_only"
         log.info(catalog.plain(key, url=self.web.url, database=self.db.path))
@@ -555,11 +559,18 @@ async def build_web_only(settings: Settings, clock: Clock | None = None) -> WebO
         rating_reminder_days=settings.rating_reminder_days, followup_days=settings.followup_days,
         retention=retention(db, clock, settings),
     )  # fmt: skip
-    talk = Conversation(liaison, catalog, faq, supervisor=supervisor)
+    # Broadcasts and 我也关注 are the core's, not Telegram's: staff broadcast from the web desk
+    # or WeChat, and the outbox's dispatcher delivers to each recipient's channel.
+    broadcasts = BroadcastService(db, liaison, catalog, clock)
+    talk = Conversation(liaison, catalog, faq, broadcasts=broadcasts, supervisor=supervisor)
     web = await build_web(
         settings, db, catalog, clock, liaison, faq, demo=demo, config=config, conversation=talk
     )
     transports: dict[str, Transport] = {"web": web.channel}
     wechat = attach_wechat(settings, db, clock, talk, web, transports)
     dispatcher = Dispatcher(db, transports, clock, liaison.people.on_unreachable, pacer=Pacer(Limits()))
-    return WebOnlyApp(settings, db, liaison, dispatcher, web, supervisor, wechat=wechat)
+    monitor = BroadcastMonitor(broadcasts, transports, clock)
+    return WebOnlyApp(
+        settings, db, liaison, dispatcher, web, supervisor, wechat=wechat,
+        broadcasts=broadcasts, monitor=monitor,
+    )  # fmt: skip

@@ -43,6 +43,10 @@ class WishContext:
     resident_name: str = ""
 
 
+# A resident's notes whose last line depends on the channel (bot/notify.py words it).
+RESIDENT_HINTS = {"resident.reply": "resident.reply_hint"}
+
+
 class Cards:
     def __init__(self, catalog: Catalog, tz: tzinfo) -> None:
         self.c = catalog
@@ -160,7 +164,11 @@ class Cards:
             public=self.c.plain("card.public_yes" if wish.public else "card.public_no"),
             due=self.due_line(wish.status, dues),
         )
-        messages.append(OutMessage(text=text, buttons=self.handler_buttons(wish), wish_id=wish.id))
+        # "reply to this card" only where a person can reply to one message: worded per channel
+        hint = "card.reply_hint" if heading == "card.new" else None
+        messages.append(
+            OutMessage(text=text, buttons=self.handler_buttons(wish), wish_id=wish.id, hint=hint)
+        )
         return messages
 
     def unassigned_notice(
@@ -199,18 +207,21 @@ class Cards:
             text=self.c.t(key, receipt=wish.receipt, **params),
             buttons=self.resident_buttons(wish) if buttons else (),
             wish_id=wish.id,
+            hint=RESIDENT_HINTS.get(key),
         )
 
-    def receipt_text(self, wish: Wish, ctx: WishContext) -> Markup:
-        text = self.c.t(
+    def receipt_text(self, wish: Wish, ctx: WishContext, c: Catalog | None = None) -> Markup:
+        """`c`: the catalog worded for the resident's channel (the card's own otherwise)."""
+        c = c or self.c
+        text = c.t(
             "new.submitted",
             receipt=wish.receipt,
             station=ctx.station_name,
             category=ctx.category_name,
         )
         if ctx.deputy_name:
-            return Markup(text + "\n" + self.c.t("new.routed", deputy=ctx.deputy_name))
-        return Markup(text + "\n" + self.c.t("new.unrouted"))
+            return Markup(text + "\n" + c.t("new.routed", deputy=ctx.deputy_name))
+        return Markup(text + "\n" + c.t("new.unrouted"))
 
     # -- public -------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from bot.dispatcher import Transport
+from bot.domain.variants import missing_features
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,20 @@ class Capabilities:
     html: bool = True  # renders the b/i/code/a subset of bot/messages.py texts
     text_limit: int = 4096  # characters per message as rendered
     push: bool = True  # can reach a person at any time (web: only shown when they look)
+    # slash commands are how people find things (Telegram's "/" menu); where they are not
+    # (web buttons, WeChat's menu), texts name the buttons instead of /new, /my, /wall
+    commands: bool = True
+    channels: bool = False  # public channels people subscribe to exist (Telegram's 回音壁)
+    # commands the adapter answers itself, outside the conversation (Telegram: /qr, /web)
+    own_commands: frozenset[str] = frozenset()
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """What the catalog's texts may rely on and this channel lacks (bot/domain/variants.py)."""
+        return missing_features(
+            reply_to=self.reply_to, buttons=self.buttons, commands=self.commands,
+            channels=self.channels,
+        )  # fmt: skip
 
 
 # A channel that could not push a message and keeps it until the person next writes (WeChat
@@ -33,8 +48,9 @@ WAITING_PREFIX = "waiting:"
 
 # Telegram's, stated here (not in handlers/) so the core can reason about it without importing it.
 TELEGRAM_CAPABILITIES = Capabilities(
-    buttons=True, edits=True, reply_to=True, html=True, text_limit=4096, push=True
-)
+    buttons=True, edits=True, reply_to=True, html=True, text_limit=4096, push=True,
+    commands=True, channels=True, own_commands=frozenset({"qr", "web"}),
+)  # fmt: skip
 
 
 @runtime_checkable

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -32,7 +33,7 @@ from bot.operator import (
     operator_catalog,
 )
 from bot.settings import Settings, SettingsError, load_settings, unknown_settings
-from bot.stations_file import StationsFileError, load_stations_file
+from bot.stations_file import StationsFileError, StationsFileUnreadable, load_stations_file
 from faq import FaqEntry
 from storage.db import DatabaseUnreachable
 
@@ -61,15 +62,48 @@ def _parser_class(c: Catalog) -> type[argparse.ArgumentParser]:
             self.add_argument("-h", "--help", action="help", help=c.plain("operator.cli_help"))
 
         def error(self, message: str) -> NoReturn:
-            # argparse's two commonest complaints in the catalog's words; others stay as is
-            for english, key in ARGPARSE_MESSAGES:
-                if message.startswith(english):
-                    message = c.plain(f"operator.{key}", names=message.removeprefix(english))
+            message = argparse_message(c, message)
             self.print_usage(sys.stderr)
             text = c.plain("operator.cli_error", prog=self.prog, message=message)
             self.exit(EXIT_USAGE, text + "\n")
 
     return Parser
+
+
+# argparse's complaints about one argument ("argument NAME: MESSAGE") and the messages it
+# writes itself inside them; a message of ours (an ArgumentTypeError) is already the catalog's.
+_ARGUMENT = re.compile(r"argument (?P<name>[^:]+): (?P<message>.*)", re.S)
+_ARGUMENT_MESSAGES = (
+    (re.compile(r"invalid choice: (?P<value>.*?) \(choose from (?P<choices>.*)\)", re.S), "cli_invalid_choice"),
+    (re.compile(r"invalid (?P<type>\w+) value: (?P<value>.*)", re.S), "cli_invalid_value"),
+    (re.compile(r"expected one argument"), "cli_expected_one"),
+    (re.compile(r"expected at least one argument"), "cli_expected_some"),
+    (re.compile(r"ignored explicit argument (?P<value>.*)", re.S), "cli_ignored_value"),
+    (re.compile(r"not allowed with argument (?P<other>.*)", re.S), "cli_not_allowed_with"),
+)  # fmt: skip
+
+
+def argparse_message(c: Catalog, message: str) -> str:
+    """argparse's English, in the operator catalog's words: the commonest complaints whole,
+    one argument's complaint as "参数 NAME：…" with argparse's own part translated."""
+    for english, key in ARGPARSE_MESSAGES:
+        if message.startswith(english):
+            return c.plain(f"operator.{key}", names=message.removeprefix(english))
+    found = _ARGUMENT.fullmatch(message)
+    if found is None:
+        return message
+    name, inner = found["name"], found["message"]
+    for pattern, key in _ARGUMENT_MESSAGES:
+        if (m := pattern.fullmatch(inner)) is not None:
+            # argparse quotes what was typed ('bogus'): shown as typed
+            fields = {k: v.replace("'", "") for k, v in m.groupdict().items()}
+            if fields.get("type") == "int":
+                fields["type"] = c.plain("operator.cli_type_int")
+            inner = c.plain(f"operator.{key}", **fields)
+            break
+    if name in ("command", "faq_command"):  # the subcommand's name: no dest to show
+        return inner
+    return c.plain("operator.cli_argument", name=name, message=inner)
 
 
 def _parser(c: Catalog) -> argparse.ArgumentParser:
@@ -111,10 +145,13 @@ def _parser(c: Catalog) -> argparse.ArgumentParser:
     link.add_argument("--person", required=True, type=int, metavar="TELEGRAM_ID", help=h("cli_person"))
     # purge (privacy): erasure on request; its messages are in locales/*/privacy.yaml
     pur = sub.add_parser("purge", help=h("cli_purge"))
-    pur.add_argument(
-        "--resident", required=True, type=resident_account, metavar="ID|wechat:OPENID",
+    who = pur.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--resident", type=resident_account, metavar="ID|wechat:OPENID",
         help=h("cli_purge_resident"),
     )  # fmt: skip
+    # a web resident's visitor id is in an HttpOnly cookie: the receipt of one of their wishes
+    who.add_argument("--receipt", metavar="HM-2026-0001", help=h("cli_purge_receipt"))
     pur.add_argument("--channel", default=None, help=h("cli_purge_channel"))
     pur.add_argument("--yes", action="store_true", help=h("cli_purge_yes"))
     sub.add_parser("migrate-to-postgres", help=h("cli_migrate_to_postgres"))
@@ -139,6 +176,13 @@ def resident_account(text: str) -> tuple[str | None, str]:
         message = operator_catalog().plain("purge.bad_resident", text=text)
         raise argparse.ArgumentTypeError(message)
     return found
+
+
+def stations_error(c: Catalog, exc: StationsFileError) -> str:
+    """A file that could not be read says so alone; invalid content under its heading."""
+    if isinstance(exc, StationsFileUnreadable):
+        return str(exc)
+    return c.plain("operator.stations_invalid") + f"\n{exc}"
 
 
 def _say(c: Catalog, key: str, **params: object) -> None:
@@ -235,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.purge_cli import purge_command
 
             _require_database(settings)
+            if args.receipt is not None:
+                from bot.purge_cli import purge_by_receipt
+
+                return purge_by_receipt(settings, args.receipt, args.yes)
             prefixed, external_id = args.resident
             channel = prefixed or args.channel or "telegram"
             if channel == "telegram" and not external_id.isdigit():
@@ -260,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         _complain(exc.render(c))
         return exc.exit_code
     except StationsFileError as exc:
-        _complain(c.plain("operator.stations_invalid") + f"\n{exc}")
+        _complain(stations_error(c, exc))
         return EXIT_CONFIG
     except ValueError as exc:  # FaqFileError and other configuration errors
         _complain(str(exc))
@@ -272,9 +320,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check(file: Path, c: Catalog) -> int:
     try:
-        config = load_stations_file(file, c)
+        config = load_stations_file(file, c, from_command_line=True)
     except StationsFileError as exc:
-        _complain(c.plain("operator.stations_invalid") + f"\n{exc}")
+        _complain(stations_error(c, exc))
         return EXIT_CONFIG
     deputies = sum(len(s.deputies) for s in config.stations)
     _say(
@@ -301,7 +349,7 @@ async def _import(settings: Settings, file: Path) -> None:
     from bot.services import Liaison
 
     catalog = Catalog(settings.locale)
-    config = load_stations_file(file, catalog)  # validated whole before the database is opened
+    config = load_stations_file(file, catalog, from_command_line=True)  # validated whole before the database is opened
     db = await open_database(settings)
     try:
         await Liaison(db, catalog, SystemClock(), settings.tz).directory.sync_config(config)

@@ -8,9 +8,11 @@ a setting changed on `Liaison` (e.g. the daily wish limit) is seen by all of the
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta, tzinfo
 
 from bot.cards import Cards, WishContext
+from bot.channel import TELEGRAM_CAPABILITIES, Capabilities
 from bot.clock import Clock
 from bot.domain.model import (
     RULES,
@@ -22,7 +24,8 @@ from bot.domain.model import (
     NotAllowed,
     Wish,
 )
-from bot.i18n import Catalog
+from bot.i18n import Catalog, Markup
+from bot.messages import OutMessage
 from storage.db import Database
 from storage.repositories import Repos
 
@@ -72,6 +75,28 @@ class Core:
         self.wishes_per_day = 0
         # Called inside the transaction of every recorded event (supervision sets due dates).
         self.event_hooks: list[EventHook] = []
+        # What each channel can do, as its adapter declares it (registered by the composition
+        # root): the wording of a text follows it (bot/domain/variants.py). A channel nobody
+        # registered gets Telegram's texts, the catalog's plain keys.
+        self.capabilities: dict[str, Capabilities] = {}
+
+    def capabilities_of(self, channel: str) -> Capabilities:
+        return self.capabilities.get(channel, TELEGRAM_CAPABILITIES)
+
+    def missing(self, channel: str) -> tuple[str, ...]:
+        """What `channel` lacks of what the catalog's texts may rely on."""
+        return self.capabilities_of(channel).missing
+
+    def worded(self, channel: str, key: str) -> str:
+        """The catalog key of `key`'s wording for `channel`."""
+        return self.c.variant(key, self.missing(channel))
+
+    def fit(self, channel: str, message: OutMessage) -> OutMessage:
+        """The message with its channel-dependent last line (`hint`) worded for `channel`."""
+        if message.hint is None:
+            return message
+        line = self.c.t(self.worded(channel, message.hint))
+        return replace(message, text=Markup(message.text + line), hint=None)
 
 
 class Part:

@@ -14,14 +14,16 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.clock import Clock
+from bot.domain.model import Status
 from bot.messages import OutMessage
 from bot.pacing import Limits, Pacer
 from storage.broadcasts import DeliveryQueue
 from storage.db import Database
-from storage.repositories import OutboxRow, Repos
+from storage.repositories import NewOutgoing, OutboxRow, Repos
+from storage.wall import WALL_KIND, WALL_WITHDRAW_KIND, WallPosts
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,9 @@ class Transport(Protocol):
 
 
 UnreachableHook = Callable[[int, str], Awaitable[None]]
+
+# The states in which a wish's result stands on the 回音壁 (reopened: withdrawn).
+SHOWN_ON_WALL = frozenset({Status.RESOLVED, Status.CLOSED})
 
 
 FLUSH_SECONDS = 0.05  # successful deliveries are marked in one transaction this often
@@ -200,7 +205,10 @@ class Dispatcher:
             message = OutMessage.from_payload(row.payload)
             began = time.monotonic()
             try:
-                message_id = await transport.deliver(row.chat_id, message)
+                if message.retract is not None:
+                    message_id = await self._retract(transport, row, message)
+                else:
+                    message_id = await transport.deliver(row.chat_id, message)
             except DeliveryError as exc:
                 await self._failed(row, exc)
             except Exception as exc:  # a bug in a transport must not stop delivery to everyone
@@ -208,12 +216,19 @@ class Dispatcher:
                 await self._failed(row, DeliveryError(Failure.TRANSIENT, type(exc).__name__))
             else:
                 self._latency += 0.1 * (time.monotonic() - began - self._latency)
-                if message_id is not None and message.wish_id is not None:
-                    # A reply to this message must find its wish at once: marked right away.
+                wall_post = row.kind == WALL_KIND and row.wish_id is not None
+                if message_id is not None and (message.wish_id is not None or wall_post):
+                    # A reply to this message must find its wish at once, and a reopening must
+                    # find the 回音壁 post to withdraw: marked right away.
                     async with self.db.transaction() as conn:
                         queue = DeliveryQueue(conn)
                         await queue.mark_sent([(row.id, message_id)], self.clock.now())
-                        await queue.link([(row.channel, row.chat_id, message_id, message.wish_id)])
+                        if message.wish_id is not None:
+                            await queue.link(
+                                [(row.channel, row.chat_id, message_id, message.wish_id)]
+                            )
+                        if wall_post:
+                            await self._posted(conn, row, message_id)
                 else:
                     self._sent.append((row, message_id))
                     marked_later = True
@@ -222,6 +237,39 @@ class Dispatcher:
             if not marked_later:
                 self._busy_rows.discard(row.id)
             self._wake.set()
+
+    async def _retract(
+        self, transport: Transport, row: OutboxRow, message: OutMessage
+    ) -> str | None:
+        """Take back a public post (a reopened wish's 回音壁 post). A channel that cannot has
+        nothing to take back: the row is done."""
+        retract = getattr(transport, "retract", None)
+        if retract is not None:
+            await retract(row.chat_id, message.retract, message)
+        return None
+
+    async def _posted(self, conn: Any, row: OutboxRow, message_id: str) -> None:
+        """A 回音壁 post went out: where it is, recorded, so a reopening withdraws it. Reopened
+        while it was on its way (the reopening found nothing to withdraw yet), it is withdrawn
+        now, in the same transaction."""
+        assert row.wish_id is not None
+        repos = Repos(conn)
+        posts = WallPosts(conn)
+        await posts.record(row.wish_id, row.channel, row.chat_id, message_id, self.clock.now())
+        wish = await repos.wish(row.wish_id)
+        if wish is not None and wish.status not in SHOWN_ON_WALL:
+            await posts.cancel_pending(wish.id)
+            await repos.enqueue(
+                [
+                    NewOutgoing(
+                        channel=post.channel, chat_id=post.chat_id, user_id=None,
+                        kind=WALL_WITHDRAW_KIND, priority=row.priority, wish_id=wish.id,
+                        payload=OutMessage(text="", retract=post.message_id).to_payload(),
+                    )
+                    for post in await posts.take(wish.id)
+                ],
+                self.clock.now(),
+            )  # fmt: skip
 
     async def _flush_loop(self) -> None:
         while True:

@@ -26,6 +26,7 @@ from faq import (
     normalize,
     render_answer,
 )
+from faq.acknowledge import is_acknowledgement
 from storage.db import Database
 from storage.repositories import (
     Repos,
@@ -71,6 +72,8 @@ class FaqReply:
     answer: str = ""  # plain text (the transport escapes it)
     entry_id: str | None = None
     suggestions: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (id, question)
+    # "chat" that thanks or acknowledges ("好的谢谢" after a deputy's reply): answered politely
+    thanks: bool = False
 
 
 class FaqService:
@@ -123,6 +126,8 @@ class FaqService:
         """`names`: how the asker's own name may be written (masked in the miss log)."""
         question = text.strip()[:MAX_QUESTION]
         station_id = station.id if station else None
+        if is_acknowledgement(question):
+            return FaqReply("chat", thanks=True)
         if not normalize(question):
             # 你好 / 谢谢 / 在吗 / an emoji: nothing to answer, and not a gap in the FAQ either.
             return FaqReply("chat")

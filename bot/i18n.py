@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from bot.domain.variants import choose
+
 DEFAULT_LOCALE = "zh_CN"
 
 
@@ -44,12 +46,27 @@ def _load(locale: str) -> dict[str, str]:
 
 
 class Catalog:
-    def __init__(self, locale: str = DEFAULT_LOCALE) -> None:
+    def __init__(self, locale: str = DEFAULT_LOCALE, missing: tuple[str, ...] = ()) -> None:
         self.locale = locale
         self._messages = _load(locale)
         self._fallback = _load(DEFAULT_LOCALE) if locale != DEFAULT_LOCALE else self._messages
+        # what the channel this catalog words texts for lacks (bot/domain/variants.py)
+        self.missing = missing
+        self._worded: dict[tuple[str, ...], Catalog] = {}
+
+    def worded(self, missing: tuple[str, ...]) -> Catalog:
+        """This catalog for a channel lacking `missing`: every key then gives the variant
+        written for that channel where there is one (`new.more~numbered`), Telegram's
+        wording (the plain key) otherwise."""
+        if missing == self.missing:
+            return self
+        if missing not in self._worded:
+            self._worded[missing] = Catalog(self.locale, missing)
+        return self._worded[missing]
 
     def _template(self, key: str) -> str:
+        if self.missing:
+            key = choose(key, self.missing, self.has)
         template = self._messages.get(key) or self._fallback.get(key)
         if template is None:
             raise KeyError(f"missing message {key!r}")
@@ -62,6 +79,11 @@ class Catalog:
     def plain(self, key: str, **params: Any) -> str:
         """Plain text (button labels, callback answers): nothing is escaped or interpreted."""
         return self._template(key).format(**params)
+
+    def variant(self, key: str, missing: tuple[str, ...] = ()) -> str:
+        """The key of `key`'s wording for a channel lacking `missing` (bot/domain/variants.py):
+        Telegram's, the plain key, when it lacks nothing."""
+        return choose(key, missing, self.has) if missing else key
 
     def has(self, key: str) -> bool:
         return key in self._messages or key in self._fallback

@@ -61,6 +61,13 @@ class OutMessage:
     # what kind of notice it is for its recipient, decided when it is queued (bot/notify.py;
     # None: a plain notice). A channel that sends summaries by template picks one by it.
     notice: NoticeKind | None = None
+    # a catalog key of a last line that depends on the recipient's channel ("reply to this
+    # message" where one can): bot/notify.py adds its wording once it knows the channel, so it
+    # is never stored (to_payload leaves it out; the text then carries it)
+    hint: str | None = None
+    # the platform's id of a public post of ours to take back (a reopened wish's 回音壁 post):
+    # the channel deletes it, or replaces it with `text` where it can no longer delete it
+    retract: str | None = None
 
     @property
     def kind(self) -> str:
@@ -84,6 +91,8 @@ class OutMessage:
             data["wish_id"] = self.wish_id
         if self.notice is not None:
             data["notice"] = self.notice.value
+        if self.retract is not None:
+            data["retract"] = self.retract
         return data
 
     @classmethod
@@ -96,6 +105,7 @@ class OutMessage:
             location=(float(loc[0]), float(loc[1])) if loc else None,
             wish_id=data.get("wish_id"),
             notice=_notice(data.get("notice")),
+            retract=data.get("retract"),
         )
 
 

@@ -26,6 +26,7 @@ from bot.textfit import truncate_plain
 from storage.broadcasts import Broadcasts
 from storage.repositories import NewOutgoing, Repos, StationRow, UserRow
 from storage.supervision import SupervisionRepo
+from storage.wall import WALL_KIND, WALL_WITHDRAW_KIND, WallPosts
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ class Notifier(Part):
         """`about`: the wish the messages are about, when the caller has it (else read)."""
         channel, chat_id = await self.address(repos, user)
         known: dict[int, Wish | None] = {about.id: about} if about is not None else {}
-        noticed = [await self.noticed(repos, user.id, m, known) for m in messages]
+        noticed = [
+            self.core.fit(channel, await self.noticed(repos, user.id, m, known)) for m in messages
+        ]
         await repos.enqueue(
             [outgoing(channel, chat_id, user.id, kind, priority, m) for m in noticed],
             self.clock.now(),
@@ -101,20 +104,47 @@ class Notifier(Part):
             channel, chat_id = (
                 (account.channel, account.chat_id) if account else (user.channel, user.chat_id)
             )
+            message = self.core.fit(channel, message)
             rows.append(outgoing(channel, chat_id, user.id, kind, priority, message))
         await repos.enqueue(rows, self.clock.now())
 
     async def to_wall(
-        self, repos: Repos, station: StationRow, message: OutMessage, now: datetime
+        self,
+        repos: Repos,
+        station: StationRow,
+        message: OutMessage,
+        now: datetime,
+        wish_id: int | None = None,
     ) -> None:
         """The station's public 回音壁 channel: the chat the stations file names, in the
-        channel it names it in (a Telegram channel or group)."""
+        channel it names it in (a Telegram channel or group). `wish_id`: the wish the post is
+        about, so the dispatcher records where it went (a reopened wish's post is withdrawn)."""
         if not station.wall_chat_id:
             return
-        await repos.enqueue(
-            [outgoing(WALL_CHANNEL, station.wall_chat_id, None, "wall", PRIORITY_WALL, message)],
-            now,
-        )
+        row = outgoing(WALL_CHANNEL, station.wall_chat_id, None, WALL_KIND, PRIORITY_WALL, message)
+        await repos.enqueue([replace(row, wish_id=wish_id)], now)
+
+    async def withdraw_from_wall(self, repos: Repos, wish: Wish, now: datetime) -> None:
+        """A reopened wish is no longer a result to show: a 回音壁 post still waiting is not
+        sent, and one already posted is withdrawn (deleted by the channel, or replaced by a
+        short note where it can no longer be deleted: bot/dispatcher.py)."""
+        posts = WallPosts(repos.conn)
+        await posts.cancel_pending(wish.id)
+        note = self.c.t("wall.withdrawn", receipt=wish.receipt)
+        rows = [
+            NewOutgoing(
+                channel=post.channel,
+                chat_id=post.chat_id,
+                user_id=None,
+                kind=WALL_WITHDRAW_KIND,
+                priority=PRIORITY_WALL,
+                payload=OutMessage(text=note, retract=post.message_id).to_payload(),
+                wish_id=wish.id,
+            )
+            for post in await posts.take(wish.id)
+        ]
+        if rows:
+            await repos.enqueue(rows, now)
 
     async def card(
         self, repos: Repos, wish: Wish, deputy_id: int, heading: str = "card.new"

@@ -17,9 +17,10 @@ import re
 import sys
 from dataclasses import asdict
 
+from bot.domain.receipts import normalize_receipt
 from bot.i18n import Catalog
 from bot.media import kept_photo_folders
-from bot.retention import NoSuchResident, purge_preview, purge_resident
+from bot.retention import NoSuchResident, purge_preview, purge_resident, resident_of_receipt
 from bot.settings import Settings
 from storage.privacy import PurgeCounts, PurgeTarget
 
@@ -37,7 +38,26 @@ def parse_resident(text: str) -> tuple[str | None, str] | None:
     return (None, text) if _PLAIN.match(text) else None
 
 
-def purge_command(settings: Settings, channel: str, external_id: str, yes: bool) -> int:
+def purge_by_receipt(settings: Settings, receipt_text: str, yes: bool) -> int:
+    """`purge --receipt HM-2026-0002`: the resident of that wish, on whatever channel they
+    wrote from (a web resident cannot read their visitor id: it is in an HttpOnly cookie).
+    The confirmation names the wish and the account before anything is erased."""
+    c = Catalog(settings.locale)
+    receipt = normalize_receipt(receipt_text)
+    if receipt is None:
+        print(c.plain("purge.bad_receipt", text=receipt_text), file=sys.stderr)
+        return 2
+    try:
+        channel, external_id = asyncio.run(_resident_of(settings, receipt))
+    except NoSuchResident:
+        print(c.plain("purge.receipt_not_found", receipt=receipt), file=sys.stderr)
+        return 1
+    return purge_command(settings, channel, external_id, yes, receipt=receipt)
+
+
+def purge_command(
+    settings: Settings, channel: str, external_id: str, yes: bool, receipt: str | None = None
+) -> int:
     c = Catalog(settings.locale)
     external_id = external_id.strip()
     # the channel as people know it (Telegram, 微信, 网页); an unknown name as typed
@@ -48,6 +68,8 @@ def purge_command(settings: Settings, channel: str, external_id: str, yes: bool)
     except NoSuchResident:
         print(c.plain("purge.not_found", **who), file=sys.stderr)
         return 1
+    if receipt is not None:  # whose wish it is, before what will go
+        print(c.plain("purge.of_receipt", receipt=receipt, **who))
     print(c.plain("purge.preview", **who))
     print(_counts(c, preview))
     if target.is_worker:
@@ -74,6 +96,16 @@ def _counts(c: Catalog, counts: PurgeCounts) -> str:
     if counts.media:
         text += "\n" + c.plain("purge.media", media=counts.media)
     return text
+
+
+async def _resident_of(settings: Settings, receipt: str) -> tuple[str, str]:
+    from bot.app import open_database
+
+    db = await open_database(settings)
+    try:
+        return await resident_of_receipt(db, receipt)
+    finally:
+        await db.close()
 
 
 async def _preview(

@@ -237,14 +237,22 @@ class Queries(Part):
         result = []
         for s in stations:
             missing = [
-                deputy_names.get((s.id, u.id), u.display_name or u.external_id)
+                deputy_names.get((s.id, u.id)) or self.unnamed(u, role)
                 if role == "deputy"
-                else (u.display_name or u.external_id)
+                else self.unnamed(u, role)
                 for u, role, st in never
                 if st == s.id
             ]
             result.append(StationStats(s, counts.get(s.id, {}), missing, waiting.get(s.id, 0)))
         return result
+
+    def unnamed(self, user: UserRow, role: str) -> str:
+        """A person in the stations file by account only: their name if known, else their
+        role and the last digits of the account (never the whole id)."""
+        if user.display_name:
+            return user.display_name
+        tail = user.external_id[-2:]
+        return self.c.plain("stats.unnamed", role=self.c.plain(f"role.{role}"), tail=tail)
 
     async def linked_wish(self, channel: str, chat_id: str, message_id: str) -> int | None:
         async with self.db.read() as conn:

@@ -227,6 +227,16 @@ class NoSuchResident(LookupError):
     pass
 
 
+async def resident_of_receipt(db: Database, receipt: str) -> tuple[str, str]:
+    """`purge --receipt`: the resident of a wish, as an account of theirs (channel, id); a web
+    resident's visitor id is in an HttpOnly cookie, the receipt number is what they can give."""
+    async with db.read() as conn:
+        found = await PurgeRepo(conn).resident_of_receipt(receipt)
+    if found is None:
+        raise NoSuchResident(receipt)
+    return found
+
+
 async def purge_preview(db: Database, channel: str, external_id: str) -> tuple[PurgeTarget, PurgeCounts]:
     async with db.read() as conn:
         repo = PurgeRepo(conn)

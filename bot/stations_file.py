@@ -246,6 +246,11 @@ class StationsFileError(ValueError):
     pass
 
 
+class StationsFileUnreadable(StationsFileError):
+    """The file itself could not be read (missing, a folder, unreadable): its message says it
+    all, with no "invalid content" heading above it."""
+
+
 def _line_of(root: yaml.Node | None, path: list[str | int]) -> int | None:
     """Follow a validation error's path through the YAML node tree to its line (1-based)."""
     node = root
@@ -456,19 +461,24 @@ def parse_stations_yaml(
     raise StationsFileError("\n".join(ordered))
 
 
-def load_stations_file(path: str | Path, catalog: Catalog | None = None) -> StationsConfig:
+def load_stations_file(
+    path: str | Path, catalog: Catalog | None = None, *, from_command_line: bool = False
+) -> StationsConfig:
+    """`from_command_line`: the path was given to `check` / `import`, not by
+    LIAISON_STATIONS_FILE (a missing file then says so, not that the setting is wrong)."""
     c = catalog or operator_catalog()
     path = Path(path)
     if path.is_dir():
         # What Docker leaves when a missing file is bind-mounted: say so, not "Is a directory".
-        raise StationsFileError(c.plain("operator.stations_is_folder", path=path))
+        raise StationsFileUnreadable(c.plain("operator.stations_is_folder", path=path))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise StationsFileError(c.plain("operator.stations_missing", path=path)) from exc
+        key = "operator.stations_missing_cli" if from_command_line else "operator.stations_missing"
+        raise StationsFileUnreadable(c.plain(key, path=path)) from exc
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise StationsFileError(
+        raise StationsFileUnreadable(
             c.plain("operator.stations_unreadable", path=path, reason=reason)
         ) from exc
     return parse_stations_yaml(text, str(path), c)

@@ -252,7 +252,7 @@ class Wishes(Part):
                     resident = await repos.user(wish.resident_id)
                     ctx = replace(ctx, resident_name=resident.display_name if resident else "")
                     await self.notify.to_wall(
-                        repos, station, self.cards.wall_post(wish, ctx, now), now
+                        repos, station, self.cards.wall_post(wish, ctx, now), now, wish.id
                     )
             case Action.DECLINE:
                 await self.notify.to_resident(
@@ -267,6 +267,7 @@ class Wishes(Part):
                     )
             case Action.RATE | Action.REOPEN:
                 if wish.status is Status.REOPENED:
+                    await self.notify.withdraw_from_wall(repos, wish, now)
                     if wish.deputy_id is not None:
                         await self.notify.card(repos, wish, wish.deputy_id, heading="card.reopened")
                     await self.notify.to_staff(

@@ -407,6 +407,27 @@ class TelegramTransport:
         except TelegramError as exc:
             raise classify(exc) from exc
 
+    async def retract(self, chat_id: str, message_id: str, note: OutMessage) -> None:
+        """Take back a 回音壁 post (the core decided: its wish was reopened). Deleted; a post
+        Telegram no longer lets the bot delete (older than 48 hours) has its text replaced by
+        the core's note instead; one already gone is done."""
+        try:
+            await self.bot.delete_message(
+                _target(chat_id), int(message_id), rate_limit_args=PACED
+            )
+            return
+        except BadRequest as exc:
+            if "not found" in str(exc).lower():
+                return
+            if not note.text:
+                raise classify(exc) from exc
+        except TelegramError as exc:
+            raise classify(exc) from exc
+        try:
+            await edit(self.bot, _target(chat_id), int(message_id), OutMessage(text=note.text))
+        except TelegramError as exc:
+            raise classify(exc) from exc
+
 
 def _target(chat_id: str) -> int | str:
     return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id

@@ -217,6 +217,20 @@ class PurgeRepo:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
 
+    async def resident_of_receipt(self, receipt: str) -> tuple[str, str] | None:
+        """The account (channel, id) the resident of the wish with this receipt number was
+        first known by, whatever channel they wrote from; None if there is no such wish (or
+        its resident was purged already)."""
+        row = await fetch_one(
+            self.conn,
+            "SELECT u.channel, u.external_id FROM wishes w JOIN users u ON u.id = w.resident_id"
+            " WHERE w.receipt = ?",
+            (receipt,),
+        )
+        if row is None or str(row[1]).startswith("purged:"):
+            return None
+        return str(row[0]), str(row[1])
+
     async def target(self, channel: str, external_id: str) -> PurgeTarget | None:
         """The person behind any one of their accounts, with all their accounts."""
         row = await fetch_one(

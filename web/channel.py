@@ -6,15 +6,26 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+from bot.channel import Capabilities
 from bot.clock import Clock
 from bot.messages import OutMessage
 from storage.db import Database
 from storage.web import WebRepo
 
+# What the web chat can do (the core words its texts by it, bot/domain/variants.py): buttons,
+# no replying to one message, and the page's buttons rather than typed commands as the way in;
+# the 回音壁 is a page, not a channel to subscribe to. The desk answers /qr itself (web/chat.py,
+# the stations' web QR codes), so /help lists it.
+CAPABILITIES = Capabilities(
+    buttons=True, edits=False, reply_to=False, html=True, text_limit=4096, push=False,
+    commands=False, channels=False, own_commands=frozenset({"qr"}),
+)  # fmt: skip
+
 
 class WebChannel:
     channel = "web"
     name = "web"
+    capabilities = CAPABILITIES
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db

@@ -76,6 +76,8 @@ async def build_web(
     async with db.transaction() as conn:  # codes kept readable by an older version: gone
         if forgotten := await WebRepo(conn).forget_shown_codes():
             log.info("web: took %s readable access codes out of stored receipt cards", forgotten)
+    if liaison is not None:  # the core words its texts for what the web can do
+        liaison.core.capabilities[channel.name] = channel.capabilities
     ctx = WebContext(
         db=db,
         catalog=catalog,

@@ -49,6 +49,8 @@ CAPABILITIES = Capabilities(
     html=True,  # only <a href> survives rendering
     text_limit=TEXT_LIMIT_BYTES,  # bytes, not characters
     push=False,  # only inside the window, or by template / subscription
+    commands=False,  # the menu is the way in (typed commands still work)
+    channels=False,
 )
 
 

@@ -135,5 +135,8 @@ def build_wechat(
         aes_key=settings.wechat_aes_key,
         media_dir=settings.wechat_media_dir,
     )
+    liaison = getattr(conversation, "liaison", None)
+    if liaison is not None:  # the core words its texts for what WeChat can do
+        liaison.core.capabilities[channel.name] = channel.capabilities
     webhook = WeChatWebhook(config, db, clock, conversation, channel, api, **webhook_options)
     return WeChatRuntime(api, channel, webhook)

@@ -110,11 +110,11 @@ class Conversation:
             await router.route(turn, self.bot_name)
         except DomainError as exc:
             log.info("input %s refused: %s", event.key, exc.code)
-            text = error_text(self.catalog, exc)
+            text = error_text(turn.c, exc)
             if event.kind is Kind.ACTION:
                 turn.toast = text
                 turn.rebutton = None
                 return turn.reply(alert=True)
-            turn.say(Markup(self.catalog.t("error.wrap", text=text)))
+            turn.say(Markup(turn.c.t("error.wrap", text=text)))
             turn.rebutton = None
         return turn.reply()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot import actions as act
 from bot.actions import LEAVE_WISH, MENU_FAQ, MENU_NEW, button
 from bot.conversation.events import Kind
-from bot.conversation.resident import prompt
+from bot.conversation.resident import main_menu, prompt
 from bot.conversation.turn import Turn
 from bot.domain.masking import name_variants
 from bot.domain.model import InvalidInput
@@ -25,6 +25,9 @@ async def answer_question(t: Turn, text: str) -> None:
     if result.kind == "answer":
         more = Button(c.plain("btn.more_faq"), MENU_FAQ)
         t.say(c.t("faq.answer", answer=result.answer), keyboard([more, leave]))
+        return
+    if result.kind == "chat" and result.thanks:  # "好的谢谢" after a deputy's reply: acknowledged, no FAQ miss
+        t.say(c.t("faq.thanks"), main_menu(c))
         return
     if result.kind == "chat":
         t.say(

@@ -94,7 +94,7 @@ async def start(t: Turn, payload: str) -> None:
         if is_deputy:
             parts.append(c.t("help.deputy"))
         if is_staff:
-            parts.append(c.t("help.staff"))
+            parts.append(staff_help(t))
         parts.append(c.t("start.choose_station_as_resident"))
         text = Markup("\n\n".join(parts))
     t.say(text, station_buttons(c, stations, act.STATION))
@@ -114,8 +114,15 @@ async def help_text(t: Turn) -> None:
     if is_deputy:
         text = Markup(text + "\n\n" + c.t("help.deputy"))
     if is_staff:
-        text = Markup(text + "\n\n" + c.t("help.staff"))
+        text = Markup(text + "\n\n" + staff_help(t))
     t.say(text, main_menu(c))
+
+
+def staff_help(t: Turn) -> Markup:
+    """Staff's commands, /qr only where the channel's adapter answers it (Telegram's own)."""
+    own = t.liaison.core.capabilities_of(t.event.channel).own_commands
+    qr = Markup(t.c.t("help.staff_qr") + "\n") if "qr" in own else ""
+    return t.c.t("help.staff", qr=qr)
 
 
 async def cancel(t: Turn) -> None:
@@ -212,7 +219,7 @@ async def draft_button(t: Turn, verb: str, arg: str) -> None:
         wish, ctx = await liaison.wishes.submit_draft(t.user, t.key)
         t.drop_buttons()
         t.say(
-            liaison.core.cards.receipt_text(wish, ctx),
+            liaison.core.cards.receipt_text(wish, ctx, c),
             keyboard([Button(c.plain("btn.my"), MENU_MY)]),
             wish_id=wish.id,
         )
@@ -380,12 +387,18 @@ async def resident_action(t: Turn, verb: str, wish_id: int, arg: str) -> None:
         t.say(c.t("input.supplement", receipt=wish.receipt))
         return
     if verb == act.WITHDRAW:
+        if arg == "n":  # 取消 on the confirmation: the wish stays as it is
+            detail = await liaison.queries.wish_detail(t.user, wish_id)
+            t.drop_buttons()
+            t.say(c.t("withdraw.kept", receipt=detail.wish.receipt))
+            return
         if arg != "y":
             detail = await liaison.queries.wish_detail(t.user, wish_id)
             if not detail.wish.allowed(Action.WITHDRAW, await liaison.people.actor(t.user)):
                 raise InvalidInput("stale")
             yes = Button(c.plain("btn.withdraw_yes"), button(act.WITHDRAW, wish_id, "y"))
-            t.say(c.t("withdraw.confirm", receipt=detail.wish.receipt), keyboard([yes]))
+            no = Button(c.plain("btn.cancel"), button(act.WITHDRAW, wish_id, "n"))
+            t.say(c.t("withdraw.confirm", receipt=detail.wish.receipt), keyboard([yes, no]))
             return
         wish = await liaison.wishes.act(t.user, wish_id, Action.WITHDRAW, idempotency_key=t.key)
         t.drop_buttons()

@@ -41,7 +41,9 @@ class Turn:
 
     @property
     def c(self) -> Catalog:
-        return self.catalog
+        """The catalog worded for the channel this turn came by: no channel is told to do what
+        it cannot (reply to a message, press a button, type a command)."""
+        return self.catalog.worded(self.liaison.core.missing(self.event.channel))
 
     @property
     def key(self) -> str:
@@ -59,8 +61,9 @@ class Turn:
             self.rebutton = buttons
 
     def reply(self, *, alert: bool = False) -> Reply:
+        channel = self.event.channel
         return Reply(
-            messages=tuple(self.messages),
+            messages=tuple(self.liaison.core.fit(channel, m) for m in self.messages),
             replace=self.replace and bool(self.messages),
             toast=self.toast,
             alert=alert,

@@ -197,6 +197,8 @@ _ROLES = (
     "居民|住户|业主|村民|租户|市民|群众|老党员|党员|退休职工|退休教师|退休干部|志愿者|网格员|"
     "楼栋长|楼长|家属|老人|老兵|残疾人|低保户|环卫工|保洁员|快递员|外卖员|商户|店主|户主|承租人"
 )
+# Cues that a neighbour, a third party, is named next: 我邻居张建国, 隔壁李秀英, 对门的王芳.
+_NEIGHBOURS = "邻居|隔壁|对门|楼上|楼下"
 _LABELS = (
     "姓名|名字|联系人|署名|签名|落款|反映人|投诉人|举报人|报修人|申请人|来信人|留言人|求助人|"
     "来电人|当事人"
@@ -213,6 +215,9 @@ _PLACED_NAME = re.compile(
     rf"|(?:联系|致电|回访|告知|通知)({_WEAK_NAME})(?=\d|{_AFTER_NAME})"
     # a signature: ——赵志强
     rf"|(?:——|--|—|－－)\s*({_WEAK_NAME})\s*(?=$|[\s。！!.])"
+    # a neighbour named: 我邻居张建国天天…, 隔壁的李秀英, 楼上王建国 (the cue says a person
+    # follows, so any next word may: 邻居家的狗 and 楼上漏水 name nobody, no surname follows)
+    rf"|(?:{_NEIGHBOURS})(?:邻居|的|住的)?\s*({_WEAK_NAME})"
 )
 # 刘小明反映… (at the start of a sentence, or after 的: 8栋601的刘芳反映) and 刘小明敬上 are found
 # from the word back to the name: looking for a name at every character was the slow part.

@@ -208,7 +208,7 @@ async def test_deputy_who_never_opened_the_bot_is_reported_to_staff(harness: Har
     note = await fake.wait_for(chat_id=STAFF_HM, text_contains="无法给")
     assert "张代表" in note.text or "王代表" in note.text
     stats = await h.say(STAFF_HM, "/stats")
-    assert "尚未打开机器人" in stats.text
+    assert "还没有接入任何渠道" in stats.text
 
 
 async def test_wall_lists_public_open_wishes_masked(harness: Harness) -> None:
