@@ -233,13 +233,38 @@ async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
     first = await rig.fake.push(rig.fake.text(OPENID, "/new"))
     assert "1. 道路交通" in first.plaintext and "2. 环境卫生" in first.plaintext
     assert rig.conversation.seen[0].command == "new"
-    rig.conversation.answer = []
+    # each answer shows the same options again, so each number below reads them
     await rig.fake.push(rig.fake.text(OPENID, " 2 "))
     assert rig.conversation.seen[1].action == "n:cat:env"
     await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="1"))  # a msgmenu tap
     assert rig.conversation.seen[2].action == "n:cat:traffic"
-    await rig.fake.push(rig.fake.text(OPENID, "7"))  # no such option: plain text
-    assert rig.conversation.seen[3].text == "7" and not rig.conversation.seen[3].action
+    await rig.fake.push(rig.fake.text(OPENID, "１"))  # a full-width digit: the same number
+    assert rig.conversation.seen[3].action == "n:cat:traffic"
+    # no such option: a press of a button not there (refused as stale), never text
+    await rig.fake.push(rig.fake.text(OPENID, "7"))
+    assert rig.conversation.seen[4].stale_press and not rig.conversation.seen[4].text
+
+
+async def test_an_answer_without_options_spends_the_earlier_ones(rig: Rig) -> None:
+    """The numbers always mean the options of the latest answer: once the step moved on (an
+    answer with no options), "1" is no longer the first category (the old code kept the
+    category options live, so menu NEW → "2" → "1" chose a category again, refused as stale,
+    and the refusal was never shown)."""
+    rig.conversation.answer = [
+        OutMessage(
+            text="请选择类别",
+            buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+        )
+    ]
+    await rig.fake.push(rig.fake.text(OPENID, "/new"))
+    rig.conversation.answer = [OutMessage(text="请描述")]
+    await rig.fake.push(rig.fake.text(OPENID, "2"))
+    assert rig.conversation.seen[1].action == "n:cat:env"
+    result = await rig.fake.push(rig.fake.text(OPENID, "1"))
+    assert rig.conversation.seen[2].stale_press and not rig.conversation.seen[2].action
+    assert "请描述" in result.plaintext  # answered, never silence
+    async with rig.db.read() as conn:
+        assert await WeChatRepo(conn).option(OPENID, 1) is None
 
 
 async def test_a_msgmenu_tap_without_its_id_is_matched_by_its_label(rig: Rig) -> None:
@@ -255,7 +280,6 @@ async def test_a_msgmenu_tap_without_its_id_is_matched_by_its_label(rig: Rig) ->
     ]
     first = await rig.fake.push(rig.fake.text(OPENID, "/new"))
     assert "weixin://bizmsgmenu" in first.plaintext
-    rig.conversation.answer = []
     await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="0"))
     await rig.fake.push(rig.fake.text(OPENID, "道路交通"))  # no bizmsgmenuid at all
     await rig.fake.push(rig.fake.text(OPENID, "环境卫生很差"))  # not a label: free text
@@ -721,7 +745,8 @@ async def test_a_number_sent_at_once_reads_the_options_of_the_passive_reply_befo
     shown = await first
     await second
     assert "2. 环境卫生" in shown.plaintext  # the options went as the passive reply
-    assert order == ["options stored", "option 2 read"]
+    # (the "2"'s own answer then stores its options: none, so the category ones are spent)
+    assert order[:2] == ["options stored", "option 2 read"]
     assert [(e.command, e.action, e.text) for e in rig.conversation.seen] == [
         ("new", "", ""),
         ("", "n:cat:env", ""),
