@@ -53,7 +53,6 @@ _SIG = re.compile(r"^[0-9a-fA-F]{40}$")
 _NUMBER = re.compile(r"^\s*([0-9]{1,2})\s*$")
 # Chinese keyboards often type full-width digits ("１"): the same number
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
-_MENU_KEY = re.compile(r"^[A-Za-z_]{1,32}$")
 _COMMAND = re.compile(r"^/([a-z_]{1,32})(?:\s+(.*))?$", re.S)
 # A deputy or staff member linking this WeChat to their person: "绑定 12345678" (the code from
 # /web or `liaison-bot login-link`), also "link 12345678".
@@ -485,14 +484,14 @@ class WeChatWebhook:
                 # a menu tap is the command it names, as Telegram's menu buttons and /faq are:
                 # the conversation decides what it does in the person's state
                 return Input(command=MENU_COMMANDS[push.event_key], **base)
-            if push.event == "CLICK" and _MENU_KEY.match(push.event_key):
-                # a menu item the operator keyed otherwise (e.g. STATS): its command, which the
-                # conversation answers, as unknown if it is none (a tap is never left unanswered)
-                return Input(command=push.event_key.lower(), **base)
+            if push.event == "CLICK":
+                # a menu item the operator keyed otherwise (e.g. STATS): the command it names,
+                # which the conversation answers, as unknown if it is none (a tap was dropped)
+                return Input(command=push.event_key.strip().lower(), **base)
             # Deliberately unanswered (`success`): unsubscribe (nobody to answer), VIEW (the
-            # menu opened a web page), a CLICK whose key is no command name, and WeChat's own
-            # reports (LOCATION every few seconds when location reporting is on,
-            # TEMPLATESENDJOBFINISH): none is a resident's message waiting for an answer.
+            # menu opened a web page), and WeChat's own reports (LOCATION every few seconds
+            # when location reporting is on, TEMPLATESENDJOBFINISH): none is a person's
+            # message waiting for an answer.
             return None
         if push.msg_type == "text":
             number = push.menu_id if push.menu_id.isdigit() and push.menu_id != "0" else ""

@@ -345,6 +345,8 @@ async def test_a_deputy_links_wechat_with_a_code_and_works_there(wx: WeChatRig) 
     assert number, card
     accepted = await deputy_says(wx, number.group(1))
     assert "已受理" in accepted
+    # the card's new buttons (Telegram edits them onto the card) are this answer's options
+    assert re.search(r"\d+\. 办结", accepted), accepted
     await fake.wait_until(lambda: any("已由" in t for t in to(fake, OPENID)))
     assert receipt in await deputy_says(wx, "/queue")  # the desk's commands, typed
 

@@ -826,3 +826,33 @@ async def test_a_late_answers_options_are_stored_before_the_persons_next_push_is
     ]
     assert "2. 环境卫生" in rig.fake.custom[0]["text"]["content"]  # the first answer, by 客服
     await second
+
+
+async def test_a_push_whose_handling_fails_is_answered_not_met_with_silence(rig: Rig) -> None:
+    """The conversation raised (a defect, the store down): Telegram's error handler tells the
+    person; the webhook answered `success` and nothing else. Now the same polite error is the
+    answer, and the push stays unfinished for the next start."""
+    handle = rig.conversation.handle
+
+    async def failing(event: Input) -> Reply:
+        if event.text == "坏的":
+            raise RuntimeError("a defect")
+        return await handle(event)
+
+    rig.conversation.handle = failing  # type: ignore[method-assign]
+    result = await rig.fake.push(rig.fake.text(OPENID, "坏的"))
+    assert "系统出了点问题" in result.plaintext
+    assert await rig.webhook.replay() == 1  # not marked done: tried again at the next start
+
+
+async def test_a_menu_item_keyed_as_another_command_is_answered(rig: Rig) -> None:
+    """A CLICK whose key is not one of the five known items was dropped (`success`, silence):
+    now it is the command it names, lowercased, which the conversation answers (as unknown
+    if it is none). A VIEW (the menu opened a web page) stays unanswered, deliberately."""
+    result = await rig.fake.push(rig.fake.event(OPENID, "CLICK", "STATS"))
+    assert rig.conversation.seen[-1].command == "stats" and "收到" in result.plaintext
+    await rig.fake.push(rig.fake.event(OPENID, "CLICK", "V1001_TODAY"))
+    assert rig.conversation.seen[-1].command == "v1001_today"
+    # (in the same second as the first: another item is another push, not a retry of it)
+    quiet = await rig.fake.push(rig.fake.event(OPENID, "VIEW", "https://example.org/"))
+    assert quiet.plaintext == "success" and len(rig.conversation.seen) == 2
