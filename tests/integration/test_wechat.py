@@ -485,3 +485,25 @@ async def test_following_on_the_wall_says_so_and_offers_the_pages_new_options(
     assert f"{number.group(1)}. ★ 已关注" in followed, followed  # the page's new options
     unfollowed = await wx.send(wx.fake.text(NEIGHBOUR, number.group(1)))
     assert "已取消关注" in unfollowed
+
+
+async def test_a_menu_tap_mid_wish_leaves_it_and_the_question_is_answered(wx: WeChatRig) -> None:
+    """Describing a wish, the resident taps the menu's 常见问题 and types a question: it was
+    added to the wish ("已记录…"). The tap is the /faq command; the conversation sets the draft
+    aside for it, as it does for /faq on Telegram, so the question is answered; the menu's
+    我要留言 takes the wish up again with its text."""
+    await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    categories = await wx.send(wx.fake.event(OPENID, "CLICK", "NEW"))
+    assert "描述" in await wx.choose(categories, "道路交通")
+    assert "已记录" in await wx.say("小区门口路灯坏了三天，晚上很黑")
+    topics = await wx.send(wx.fake.event(OPENID, "CLICK", "FAQ"))
+    assert "已为您保留" in topics
+    answer = await wx.say("请问代表啥时候接待？")
+    assert "每周三上午 9:00-11:30" in answer and "已记录" not in answer
+    wx.fake.now += 1  # a later tap of the same item (one second apart: not a retry)
+    resumed = await wx.send(wx.fake.event(OPENID, "CLICK", "NEW"))
+    assert "接着填写" in resumed
+    step = await wx.choose(resumed, "下一步")
+    step = await wx.choose(step, "不公开")
+    confirm = await wx.choose(step, "跳过")
+    assert "路灯坏了三天" in confirm and "接待" not in confirm
