@@ -8,7 +8,11 @@
   `answer_within` seconds (4 by default) and fits one message it is the passive reply; otherwise
   the answer is `success` and the conversation's messages follow as 客服 messages.
 - Numbered options: a reply "2" (or a bizmsgmenu tap carrying bizmsgmenuid=2) becomes the encoded
-  action the channel stored for option 2 when it rendered the buttons.
+  action the channel stored for option 2 when it rendered the buttons. Each answer shown replaces
+  the options (one without any clears them), and a number that maps to none is a stale press
+  (the conversation refuses it, and that is said), never text and never silence.
+- The conversation's notes of a press (toast, alert) and a card's new buttons (rebutton), which
+  Telegram shows outside the messages, are said in them (wechat/render.py answer_messages).
 
 Nothing here decides what an input means: `Conversation.handle` does, for every channel alike.
 """
