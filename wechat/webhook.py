@@ -506,9 +506,11 @@ class WeChatWebhook:
                     action = await WeChatRepo(conn).option(
                         push.from_user, int(number or match.group(1))
                     )  # type: ignore[union-attr]
-            if action is None and self.channel.msgmenu:
-                # a bizmsgmenu tap may come back with bizmsgmenuid 0 or none (reported by
-                # developers): only its label, as the text; the one option showing it is meant
+            if action is None and not match:
+                # A bizmsgmenu tap may come back with bizmsgmenuid 0 or none (reported by
+                # developers): only its label, as the text; the one option showing it is meant.
+                # The same for a label typed out ("跳过", "下一步": the prompts name them), with
+                # or without bizmsgmenu links: the answer offering it was the last one shown.
                 async with self.db.read() as conn:
                     action = await WeChatRepo(conn).option_by_label(
                         push.from_user, push.content.strip()

@@ -856,3 +856,16 @@ async def test_a_menu_item_keyed_as_another_command_is_answered(rig: Rig) -> Non
     # (in the same second as the first: another item is another push, not a retry of it)
     quiet = await rig.fake.push(rig.fake.event(OPENID, "VIEW", "https://example.org/"))
     assert quiet.plaintext == "success" and len(rig.conversation.seen) == 2
+
+
+async def test_a_label_typed_out_is_that_option_without_msgmenu_too(rig: Rig) -> None:
+    """The prompts name their options ("不想留可以点“跳过”"): a resident typing 跳过 meant the
+    option on offer. Without bizmsgmenu links the old code took it for text (at the phone step,
+    for a phone number); a text that is no label stays text."""
+    rig.conversation.answer = [
+        OutMessage(text="留个电话？", buttons=((Button("跳过", "n:skip"),),))
+    ]
+    await rig.fake.push(rig.fake.text(OPENID, "/new"))
+    await rig.fake.push(rig.fake.text(OPENID, " 跳过 "))
+    await rig.fake.push(rig.fake.text(OPENID, "跳过吧"))
+    assert [e.action for e in rig.conversation.seen[1:]] == ["n:skip", ""]
