@@ -503,9 +503,16 @@ class WeChatWebhook:
             action = None
             if number or match:
                 async with self.db.read() as conn:
-                    action = await WeChatRepo(conn).option(
-                        push.from_user, int(number or match.group(1))
-                    )  # type: ignore[union-attr]
+                    repo = WeChatRepo(conn)
+                    chosen = int(number or match.group(1))  # type: ignore[union-attr]
+                    action = await repo.option(push.from_user, chosen)
+                    if action is not None and number and not match:
+                        # a bizmsgmenu link of an older message carries its own number and
+                        # label: if option N of the latest answer shows another label, the
+                        # tap is not for it (it is matched by its label below, or stale)
+                        label = await repo.option_label(push.from_user, chosen)
+                        if label and push.content.strip() and label != push.content.strip():
+                            action = None
             if action is None and not match:
                 # A bizmsgmenu tap may come back with bizmsgmenuid 0 or none (reported by
                 # developers): only its label, as the text; the one option showing it is meant.

@@ -236,7 +236,7 @@ async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
     # each answer shows the same options again, so each number below reads them
     await rig.fake.push(rig.fake.text(OPENID, " 2 "))
     assert rig.conversation.seen[1].action == "n:cat:env"
-    await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="1"))  # a msgmenu tap
+    await rig.fake.push(rig.fake.text(OPENID, "道路交通", bizmsgmenuid="1"))  # a msgmenu tap
     assert rig.conversation.seen[2].action == "n:cat:traffic"
     await rig.fake.push(rig.fake.text(OPENID, "１"))  # a full-width digit: the same number
     assert rig.conversation.seen[3].action == "n:cat:traffic"
@@ -869,3 +869,23 @@ async def test_a_label_typed_out_is_that_option_without_msgmenu_too(rig: Rig) ->
     await rig.fake.push(rig.fake.text(OPENID, " 跳过 "))
     await rig.fake.push(rig.fake.text(OPENID, "跳过吧"))
     assert [e.action for e in rig.conversation.seen[1:]] == ["n:skip", ""]
+
+
+async def test_a_msgmenu_link_of_an_older_message_is_not_read_as_the_new_option(rig: Rig) -> None:
+    """Links stay tappable in old messages: a tap of "1. 道路交通" from the category card, once
+    the latest answer's option 1 is 下一步, was read as 下一步. Its label says which it was."""
+    rig.webhook.channel.msgmenu = True
+    rig.conversation.answer = [
+        OutMessage(
+            text="请选择类别",
+            buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+        )
+    ]
+    await rig.fake.push(rig.fake.text(OPENID, "/new"))
+    rig.conversation.answer = [OutMessage(text="补充完", buttons=((Button("下一步", "n:next"),),))]
+    await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="2"))
+    old_tap = await rig.fake.push(rig.fake.text(OPENID, "道路交通", bizmsgmenuid="1"))
+    assert rig.conversation.seen[2].stale_press and not rig.conversation.seen[2].action
+    assert old_tap.plaintext not in ("", "success")  # answered
+    await rig.fake.push(rig.fake.text(OPENID, "下一步", bizmsgmenuid="1"))
+    assert rig.conversation.seen[3].action == "n:next"
