@@ -41,6 +41,10 @@ PHOTO_ACK = "photo_ack"
 PHOTOS_OUT_OF_PLACE = "photos_out_of_place"
 # Keys that only remember what was said: nothing a person could cancel.
 BOOKKEEPING = frozenset({PHOTO_ACK, PHOTOS_OUT_OF_PLACE})
+# The draft set aside by a menu command (/faq, /my, /wall, /help) while it was being filled:
+# kept, but what the person writes next is no longer read as its text (QA item 19: a question
+# typed after 常见问题 was added to the wish). /new or a press of one of its buttons takes it up.
+ASIDE_KEY = "draft_aside"
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,31 @@ class Flows(Part):
         return state.updated_at is not None and self._has_expired(state.data, state.updated_at)
 
     def draft_in(self, state: FlowState) -> Draft | None:
+        """The draft free text, photos and locations go to: none while it is set aside."""
         data = state.data.get("draft")
-        return Draft.from_dict(data) if data else None
+        return Draft.from_dict(data) if data and not state.data.get(ASIDE_KEY) else None
+
+    async def set_draft_aside(self, user: UserRow) -> bool:
+        """Keep the draft being filled but stop reading what comes next as its text; whether
+        one was set aside just now."""
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            state = await self.state(repos, user.id)
+            if not state.get("draft") or state.get(ASIDE_KEY):
+                return False
+            state[ASIDE_KEY] = True
+            await self.save_state(repos, user.id, state)
+        return True
+
+    async def resume_draft(self, user: UserRow) -> Draft | None:
+        """The draft set aside, taken up again (None if there is none set aside)."""
+        async with self.db.transaction() as conn:
+            repos = Repos(conn)
+            state = await self.state(repos, user.id)
+            if not state.get("draft") or not state.pop(ASIDE_KEY, None):
+                return None
+            await self.save_state(repos, user.id, state)
+            return Draft.from_dict(state["draft"])
 
     def pending_in(self, state: FlowState) -> tuple[Action, int] | None:
         data = state.data.get("input")
@@ -116,6 +143,7 @@ class Flows(Part):
             state["draft"] = draft.to_dict()
             state.pop("input", None)
             await self._take_back_photo_ack(repos, state)
+            state.pop(ASIDE_KEY, None)
             await self.save_state(repos, user.id, state)
         return draft
 
@@ -143,6 +171,7 @@ class Flows(Part):
             ):
                 raise InvalidInput("bad_category")
             state["draft"] = draft.to_dict()
+            state.pop(ASIDE_KEY, None)  # a press of one of its buttons takes it up again
             await self.save_state(repos, user.id, state)
         return draft
 

@@ -164,6 +164,15 @@ class WeChatRepo:
         )
         return row[0] if row else None
 
+    async def option_label(self, openid: str, number: int) -> str | None:
+        """The label shown for option `number` ("" if none was stored), None if no such option."""
+        row = await fetch_one(
+            self.conn,
+            "SELECT label FROM wechat_options WHERE openid=? AND number=?",
+            (openid, number),
+        )
+        return (row[0] or "") if row else None
+
     async def option_by_label(self, openid: str, label: str) -> str | None:
         """The action of the one option on offer with this label; None when no option or
         several have it (a guess could be the wrong choice)."""

@@ -54,10 +54,13 @@ class Push:
     @property
     def dedupe_key(self) -> str:
         """WeChat retries an unanswered push: messages are deduplicated by MsgId, events (which
-        have none) by FromUserName + CreateTime, as the documentation advises."""
+        have none) by FromUserName + CreateTime, as the documentation advises, and by the
+        event and its key: two menu items tapped within one second are two pushes (the second
+        was taken for a retry of the first and never answered); a retry repeats both."""
         if self.msg_id:
             return f"msg:{self.msg_id}"
-        return f"ev:{self.from_user}:{self.create_time}:{self.event}"
+        key = f"ev:{self.from_user}:{self.create_time}:{self.event}"
+        return f"{key}:{self.event_key}" if self.event_key else key
 
     @property
     def scene(self) -> str:

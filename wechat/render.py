@@ -6,9 +6,10 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import quote
 
-from bot.i18n import Catalog
+from bot.i18n import Catalog, escape
 from bot.messages import OutMessage
 
 TEXT_LIMIT_BYTES = 2048  # 客服 and passive text messages: about 2048 bytes of UTF-8
@@ -22,6 +23,43 @@ class Rendered:
     texts: tuple[str, ...]  # each at most TEXT_LIMIT_BYTES bytes
     actions: tuple[str, ...]  # option n (1-based) -> encoded action
     labels: tuple[str, ...] = ()  # option n's label (what a bizmsgmenu tap sends back as text)
+
+
+def answer_messages(reply: Any, catalog: Catalog) -> list[OutMessage]:
+    """The conversation's Reply as the messages a WeChat resident reads. WeChat has no pop-up
+    and no edits, so what Telegram shows outside the messages is said in them:
+
+    - the toast: a refusal or confirmation of a press (`alert`, e.g. "一小时内已经催办过…")
+      always, as its own message after what the turn said (as Telegram says a refused
+      command's alert in the chat: `error.wrap`); a plain acknowledgement ("已收到评价") only
+      when the turn said nothing else ("已关注，办结时会通知您"), the messages already saying it
+      otherwise;
+    - `rebutton`, the new buttons of the card the press was on (`()`: none left): WeChat
+      cannot change that card, so new buttons are offered as this answer's numbered options
+      (on the last message when it has none of its own, else on the note or a message of
+      their own). An answer's options replace the ones shown before (wechat/webhook.py), so
+      a card whose buttons were taken away keeps no live numbers.
+
+    Duck-typed on the Reply (toast, alert, rebutton read with defaults): the adapter's tests
+    drive it with a recording double that answers messages only."""
+    messages = list(reply.messages)
+    toast: str | None = getattr(reply, "toast", None)
+    alert: bool = bool(getattr(reply, "alert", False))
+    rebutton = getattr(reply, "rebutton", None)
+    note: OutMessage | None = None
+    if toast and (alert or not messages):
+        text = catalog.t("error.wrap", text=toast) if alert else escape(toast)
+        note = OutMessage(text=text)
+    if rebutton:
+        if note is not None:
+            note = replace(note, buttons=rebutton)
+        elif messages and not messages[-1].buttons:
+            messages[-1] = replace(messages[-1], buttons=rebutton)
+        else:
+            messages.append(OutMessage(text=catalog.t("wechat.new_options"), buttons=rebutton))
+    if note is not None:
+        messages.append(note)
+    return messages
 
 
 def to_wechat_text(html_text: str) -> str:

@@ -8,7 +8,11 @@
   `answer_within` seconds (4 by default) and fits one message it is the passive reply; otherwise
   the answer is `success` and the conversation's messages follow as 客服 messages.
 - Numbered options: a reply "2" (or a bizmsgmenu tap carrying bizmsgmenuid=2) becomes the encoded
-  action the channel stored for option 2 when it rendered the buttons.
+  action the channel stored for option 2 when it rendered the buttons. Each answer shown replaces
+  the options (one without any clears them), and a number that maps to none is a stale press
+  (the conversation refuses it, and that is said), never text and never silence.
+- The conversation's notes of a press (toast, alert) and a card's new buttons (rebutton), which
+  Telegram shows outside the messages, are said in them (wechat/render.py answer_messages).
 
 Nothing here decides what an input means: `Conversation.handle` does, for every channel alike.
 """
@@ -39,10 +43,10 @@ from storage.repositories import Repos
 from storage.wechat import WeChatRepo
 from web.uploads import UploadRejected, reencode
 from wechat.api import WeChatApi
-from wechat.channel import SHOWN, Offered, WeChatChannel
+from wechat.channel import SHOWN, Offered, Path, WeChatChannel
 from wechat.crypto import CryptoError, MessageCrypto, check_signature
 from wechat.messages import MAX_BODY, SUCCESS, BadPush, Push, encrypted_part, parse_push, text_reply
-from wechat.render import render
+from wechat.render import answer_messages, render
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 _NONCE = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _SIG = re.compile(r"^[0-9a-fA-F]{40}$")
 _NUMBER = re.compile(r"^\s*([0-9]{1,2})\s*$")
+# Chinese keyboards often type full-width digits ("１"): the same number
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 _COMMAND = re.compile(r"^/([a-z_]{1,32})(?:\s+(.*))?$", re.S)
 # A deputy or staff member linking this WeChat to their person: "绑定 12345678" (the code from
 # /web or `liaison-bot login-link`), also "link 12345678".
@@ -73,6 +79,9 @@ class Input:
     args: str = ""
     photos: tuple[str, ...] = ()
     location: tuple[float, float] | None = None
+    # a number that maps to no option on offer: a press of a button no longer there, refused
+    # by the conversation as stale (and said), never read as text
+    stale_press: bool = False
     start: bool = False  # a follow or a scan
     start_payload: str = ""  # the station id of a qrscene st_<id>
     unsupported: bool = False
@@ -80,8 +89,17 @@ class Input:
 
 def inbound(item: Input) -> Any:
     """The neutral event of the channel seam (bot/conversation/events.py channel_event)."""
-    from bot.conversation.events import channel_event
+    from bot.conversation.events import Inbound, Kind, channel_event
 
+    if item.stale_press:
+        return Inbound(
+            channel=CHANNEL,
+            account=item.account,
+            chat=item.account,
+            kind=Kind.ACTION,
+            key=item.key,
+            action=None,
+        )
     return channel_event(
         CHANNEL,
         item.account,
@@ -314,11 +332,11 @@ class WeChatWebhook:
             labels = [label for r in rendered for label in r.labels]
             if len(texts) != 1 or pending.retried or not alive():
                 return []
-            if actions:  # inside the person's turn: their next push ("2") reads these
-                async with self.db.transaction() as conn:
-                    await WeChatRepo(conn).set_options(
-                        push.from_user, actions, self.clock.now(), labels
-                    )
+            # Inside the person's turn: their next push ("2") reads these. An answer with no
+            # options clears those shown before, so a number meant for this step is never
+            # read as a press of the previous one (NEW → "2" → "1" was a stale category).
+            async with self.db.transaction() as conn:
+                await WeChatRepo(conn).set_options(push.from_user, actions, self.clock.now(), labels)
             pending.passive = True
             return texts
         finally:
@@ -358,11 +376,16 @@ class WeChatWebhook:
         """The answer that missed the passive reply: 客服 messages, straight away (the
         interactive priority: the resident is waiting), through the channel's paths."""
         offered = Offered()  # the batch numbers its options on (kept cards, then the answer)
+        shown = False
         for message in messages:
             try:
-                await self.channel.send(openid, message, offered)
+                shown = await self.channel.send(openid, message, offered) is Path.CUSTOM or shown
             except DeliveryError as exc:
                 log.warning("wechat answer not delivered: %s", exc.failure.value)
+        if shown and not offered.actions:
+            # the answer they read offers no options: the earlier ones are spent (as above)
+            async with self.db.transaction() as conn:
+                await WeChatRepo(conn).set_options(openid, [], self.clock.now(), [])
 
     async def _in_turn(
         self, push: Push, uid: int, pending: _Pending | None = None
@@ -384,18 +407,33 @@ class WeChatWebhook:
         turn.users += 1  # before any await: the turn is not dropped while this push waits
         try:
             async with turn.lock:
-                messages = await self._process(push, uid)
-                if pending is not None and not pending.decided.is_set():
-                    pending.messages = messages
-                    pending.answered.set()
-                    await pending.decided.wait()  # the handler's: at most `answer_within` away
-                if pending is None or not pending.passive:
-                    await self._send_custom(openid, messages)
+                try:
+                    messages = await self._process(push, uid)
+                except Exception:
+                    # A defect or the store failing: the resident is told, as Telegram's error
+                    # handler tells them, instead of meeting silence; the push stays unfinished
+                    # in the inbox, so the next start tries it again. Logged by the caller.
+                    failed = OutMessage(text=self.channel.catalog.t("error.internal"))
+                    await self._settle(openid, pending, [failed])
+                    raise
+                await self._settle(openid, pending, messages)
                 return messages
         finally:
             turn.users -= 1
             if turn.users == 0:  # nobody holds or waits for it: the dict holds no idle resident
                 del self._turns[openid]
+
+    async def _settle(
+        self, openid: str, pending: _Pending | None, messages: list[OutMessage]
+    ) -> None:
+        """The answer handed to the live push's handler for the passive reply (it decides
+        within `answer_within`), or sent by 客服 when it is not that reply."""
+        if pending is not None and not pending.decided.is_set():
+            pending.messages = messages
+            pending.answered.set()
+            await pending.decided.wait()  # the handler's: at most `answer_within` away
+        if pending is None or not pending.passive:
+            await self._send_custom(openid, messages)
 
     async def _process(self, push: Push, uid: int) -> list[OutMessage]:
         messages: list[OutMessage] = []
@@ -404,7 +442,7 @@ class WeChatWebhook:
             if not item.start:
                 messages.extend(await self._shown_waiting(push.from_user))
             reply = await self.conversation.handle(self.make_event(item))
-            answer = list(reply.messages)
+            answer = answer_messages(reply, self.channel.catalog)
             if item.start and item.start_payload and answer:
                 answer[-1] = self._with_form_link(answer[-1], item.start_payload)
             messages.extend(answer)
@@ -447,26 +485,51 @@ class WeChatWebhook:
                 await self._record_consents(push)
                 return None
             if push.event == "CLICK" and push.event_key in MENU_COMMANDS:
+                # a menu tap is the command it names, as Telegram's menu buttons and /faq are:
+                # the conversation decides what it does in the person's state
                 return Input(command=MENU_COMMANDS[push.event_key], **base)
-            return None  # unsubscribe, VIEW, other events: nothing to answer
+            if push.event == "CLICK":
+                # a menu item the operator keyed otherwise (e.g. STATS): the command it names,
+                # which the conversation answers, as unknown if it is none (a tap was dropped)
+                return Input(command=push.event_key.strip().lower(), **base)
+            # Deliberately unanswered (`success`): unsubscribe (nobody to answer), VIEW (the
+            # menu opened a web page), and WeChat's own reports (LOCATION every few seconds
+            # when location reporting is on, TEMPLATESENDJOBFINISH): none is a person's
+            # message waiting for an answer.
+            return None
         if push.msg_type == "text":
-            number = push.menu_id if push.menu_id.isdigit() else ""
-            match = _NUMBER.match(push.content)
+            number = push.menu_id if push.menu_id.isdigit() and push.menu_id != "0" else ""
+            match = _NUMBER.match(push.content.translate(_FULL_WIDTH_DIGITS))
             action = None
             if number or match:
                 async with self.db.read() as conn:
-                    action = await WeChatRepo(conn).option(
-                        push.from_user, int(number or match.group(1))
-                    )  # type: ignore[union-attr]
-            if action is None and self.channel.msgmenu:
-                # a bizmsgmenu tap may come back with bizmsgmenuid 0 or none (reported by
-                # developers): only its label, as the text; the one option showing it is meant
+                    repo = WeChatRepo(conn)
+                    chosen = int(number or match.group(1))  # type: ignore[union-attr]
+                    action = await repo.option(push.from_user, chosen)
+                    if action is not None and number and not match:
+                        # a bizmsgmenu link of an older message carries its own number and
+                        # label: if option N of the latest answer shows another label, the
+                        # tap is not for it (it is matched by its label below, or stale)
+                        label = await repo.option_label(push.from_user, chosen)
+                        if label and push.content.strip() and label != push.content.strip():
+                            action = None
+            if action is None and not match:
+                # A bizmsgmenu tap may come back with bizmsgmenuid 0 or none (reported by
+                # developers): only its label, as the text; the one option showing it is meant.
+                # The same for a label typed out ("跳过", "下一步": the prompts name them), with
+                # or without bizmsgmenu links: the answer offering it was the last one shown.
                 async with self.db.read() as conn:
                     action = await WeChatRepo(conn).option_by_label(
                         push.from_user, push.content.strip()
                     )
             if action:
                 return Input(action=action, **base)
+            if number or match:
+                # A number answers numbered options: one that maps to none of those on offer
+                # now (the step moved on, the card's buttons were taken away, or it is out of
+                # range) is a press of a button no longer there. Read as text it was added to
+                # a wish being described, or answered by nothing at all.
+                return Input(stale_press=True, **base)
             linking = _LINK.match(push.content)
             if linking:
                 return Input(command="link", args=linking.group(1), **base)

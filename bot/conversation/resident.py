@@ -204,6 +204,12 @@ def photos_acknowledgement(c: Catalog, draft: Draft) -> OutMessage:
 
 async def new_wish(t: Turn) -> None:
     t.drop_buttons()
+    resumed = await t.liaison.flows.resume_draft(t.user)
+    if resumed is not None:  # set aside by /faq, /my, ...: taken up where it was left
+        start = len(t.messages)
+        await prompt(t, resumed)
+        t.note_before(start, t.c.t("draft.resumed"))
+        return
     await prompt(t, await t.liaison.flows.start_draft(t.user))
 
 

@@ -58,6 +58,9 @@ HANDLERS: dict[str, Callable[[Turn, str], Awaitable[None]]] = {
 }
 COMMANDS = frozenset(HANDLERS)
 MENU = ("new", "my", "wall", "faq")  # the main menu's buttons: the same as their commands
+# Commands (and menu buttons) that take the person elsewhere: a draft being filled is set aside
+# (kept; /new takes it up again), so what they write next is answered there, not added to it.
+ASIDE = frozenset({"my", "wall", "faq", "help"})
 BROADCAST_VERBS = frozenset(
     {act.BROADCAST_SCOPE, act.BROADCAST_PAGE, act.BROADCAST_CANCEL, act.BROADCAST_AUDIENCE}
 )
@@ -97,9 +100,19 @@ async def route(t: Turn, bot_name: str) -> None:
             t.say(t.c.t("media.unsupported"))
 
 
+async def run(t: Turn, name: str, args: str) -> None:
+    """A known command (typed, or its menu button): one that takes the person elsewhere sets a
+    draft being filled aside first, and says so above its answer."""
+    aside = name in ASIDE and await t.liaison.flows.set_draft_aside(t.user)
+    start = len(t.messages)
+    await HANDLERS[name](t, args)
+    if aside:
+        t.note_before(start, t.c.t("draft.set_aside"))
+
+
 async def command(t: Turn, name: str, args: str) -> None:
     if name in HANDLERS:
-        await HANDLERS[name](t, args)
+        await run(t, name, args)
     elif name == "link":  # not in COMMANDS: a channel that offers linking (WeChat) passes it
         await link(t, args)
     else:
@@ -258,4 +271,4 @@ async def action(t: Turn, a: act.Action, bot_name: str) -> None:
 async def menu(t: Turn, which: str) -> None:
     if which not in MENU:
         raise InvalidInput("stale")
-    await HANDLERS[which](t, "")
+    await run(t, which, "")

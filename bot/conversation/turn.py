@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot.conversation.events import Inbound
@@ -70,3 +70,12 @@ class Turn:
             rebutton=self.rebutton,
             broadcast_progress=self.broadcast_progress,
         )
+
+    def note_before(self, start: int, note: Markup) -> None:
+        """`note` at the head of the first message said since `start` (or on its own): one
+        message, not two, for a channel that answers once (WeChat's passive reply)."""
+        if len(self.messages) > start:
+            first = self.messages[start]
+            self.messages[start] = replace(first, text=Markup(f"{note}\n\n{first.text}"))
+        else:
+            self.say(note)

@@ -345,6 +345,8 @@ async def test_a_deputy_links_wechat_with_a_code_and_works_there(wx: WeChatRig) 
     assert number, card
     accepted = await deputy_says(wx, number.group(1))
     assert "已受理" in accepted
+    # the card's new buttons (Telegram edits them onto the card) are this answer's options
+    assert re.search(r"\d+\. 办结", accepted), accepted
     await fake.wait_until(lambda: any("已由" in t for t in to(fake, OPENID)))
     assert receipt in await deputy_says(wx, "/queue")  # the desk's commands, typed
 
@@ -411,3 +413,97 @@ async def test_the_same_msgid_pushed_three_times_makes_one_wish(wx: WeChatRig) -
     async with wx.h.app.db.read() as conn:
         row = await conn.execute_fetchall("SELECT COUNT(*) FROM wishes")
     assert next(iter(row))[0] == 1
+
+
+# -- answers that say what Telegram shows outside the messages (QA items 1 and 19) -------------
+
+NEIGHBOUR = "oWeChatResident0002"
+
+
+async def test_a_number_for_a_step_that_moved_on_is_answered_not_read_as_the_old_options(
+    wx: WeChatRig,
+) -> None:
+    """Menu NEW → "2" (a category) → "1": the category options were still live, so the "1"
+    chose a category again, the conversation refused it as stale, and the refusal (Telegram's
+    pop-up) was not rendered: no reply at all. Now the describing step offers no options, the
+    "1" is a press of nothing, and the refusal is said."""
+    await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    categories = await wx.send(wx.fake.event(OPENID, "CLICK", "NEW"))
+    assert "2. " in categories
+    assert "描述" in await wx.say("2")
+    stale = await wx.say("1")
+    assert "这个按钮已经失效了" in stale
+    async with wx.h.app.db.read() as conn:
+        resident = await Repos(conn).user_by_external("wechat", OPENID)
+    assert resident is not None
+    draft = await wx.h.app.liaison.flows.draft(resident)
+    assert draft is not None and not draft.text  # nothing was added to the wish
+
+
+async def test_a_spent_rating_number_gets_an_answer(wx: WeChatRig) -> None:
+    """After the rating, its options are spent: the same number again is answered (refused as
+    stale), not read as a second rating nor met with silence."""
+    h, fake = wx.h, wx.fake
+    h.fake.send_text(ZHANG, "/start")
+    await h.fake.next_message(ZHANG)
+    receipt = await leave_wish(wx)
+    card = await h.card_for(ZHANG, receipt)
+    h.fake.press(ZHANG, card, "受理")
+    await h.fake.wait_for(chat_id=ZHANG, text_contains="已受理")
+    card = h.fake.message(ZHANG, card.message_id)
+    await h.press(ZHANG, card, "办结")
+    await h.say(ZHANG, "已联系供电所，今天下午换好了灯泡")
+    await fake.wait_until(lambda: any("换好了灯泡" in m["text"]["content"] for m in fake.custom))
+    resolved = next(m["text"]["content"] for m in fake.custom if "换好了灯泡" in m["text"]["content"])
+    number = re.search(r"(\d+)\. 满意", resolved)
+    assert number, resolved
+    thanks = await wx.say(number.group(1))
+    assert "谢谢" in thanks or "评价" in thanks
+    again = await wx.say(number.group(1))
+    assert "这个按钮已经失效了" in again
+
+
+async def test_following_on_the_wall_says_so_and_offers_the_pages_new_options(
+    wx: WeChatRig,
+) -> None:
+    """我也关注 answers with Telegram's toast only ("已关注，办结时会通知您") and new buttons for
+    the wall page (rebutton): on WeChat both are said, as text and the new numbered options,
+    and the numbers follow (the same number now stops following)."""
+    welcome = await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    prompt = await wx.choose(welcome, "我要留言")
+    prompt = await wx.choose(prompt, "道路交通")
+    step = await wx.choose(await wx.say("小区门口路灯坏了三天，晚上很黑"), "下一步")
+    step = await wx.choose(step, "同意公开")
+    receipt = await wx.choose(await wx.choose(step, "跳过"), "确认提交")
+    assert "已收到您的心愿" in receipt
+    await wx.send(wx.fake.event(NEIGHBOUR, "subscribe", "qrscene_st_huimin"))
+    wall = await wx.send(wx.fake.event(NEIGHBOUR, "CLICK", "WALL"))
+    number = re.search(r"(\d+)\. ☆ 我也关注", wall)
+    assert number, wall
+    followed = await wx.send(wx.fake.text(NEIGHBOUR, number.group(1)))
+    assert "已关注，办结时会通知您" in followed
+    assert f"{number.group(1)}. ★ 已关注" in followed, followed  # the page's new options
+    unfollowed = await wx.send(wx.fake.text(NEIGHBOUR, number.group(1)))
+    assert "已取消关注" in unfollowed
+
+
+async def test_a_menu_tap_mid_wish_leaves_it_and_the_question_is_answered(wx: WeChatRig) -> None:
+    """Describing a wish, the resident taps the menu's 常见问题 and types a question: it was
+    added to the wish ("已记录…"). The tap is the /faq command; the conversation sets the draft
+    aside for it, as it does for /faq on Telegram, so the question is answered; the menu's
+    我要留言 takes the wish up again with its text."""
+    await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    categories = await wx.send(wx.fake.event(OPENID, "CLICK", "NEW"))
+    assert "描述" in await wx.choose(categories, "道路交通")
+    assert "已记录" in await wx.say("小区门口路灯坏了三天，晚上很黑")
+    topics = await wx.send(wx.fake.event(OPENID, "CLICK", "FAQ"))
+    assert "已为您保留" in topics
+    answer = await wx.say("请问代表啥时候接待？")
+    assert "每周三上午 9:00-11:30" in answer and "已记录" not in answer
+    wx.fake.now += 1  # a later tap of the same item (one second apart: not a retry)
+    resumed = await wx.send(wx.fake.event(OPENID, "CLICK", "NEW"))
+    assert "接着填写" in resumed
+    step = await wx.choose(resumed, "下一步")
+    step = await wx.choose(step, "不公开")
+    confirm = await wx.choose(step, "跳过")
+    assert "路灯坏了三天" in confirm and "接待" not in confirm

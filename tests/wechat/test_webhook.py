@@ -233,13 +233,38 @@ async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
     first = await rig.fake.push(rig.fake.text(OPENID, "/new"))
     assert "1. 道路交通" in first.plaintext and "2. 环境卫生" in first.plaintext
     assert rig.conversation.seen[0].command == "new"
-    rig.conversation.answer = []
+    # each answer shows the same options again, so each number below reads them
     await rig.fake.push(rig.fake.text(OPENID, " 2 "))
     assert rig.conversation.seen[1].action == "n:cat:env"
-    await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="1"))  # a msgmenu tap
+    await rig.fake.push(rig.fake.text(OPENID, "道路交通", bizmsgmenuid="1"))  # a msgmenu tap
     assert rig.conversation.seen[2].action == "n:cat:traffic"
-    await rig.fake.push(rig.fake.text(OPENID, "7"))  # no such option: plain text
-    assert rig.conversation.seen[3].text == "7" and not rig.conversation.seen[3].action
+    await rig.fake.push(rig.fake.text(OPENID, "１"))  # a full-width digit: the same number
+    assert rig.conversation.seen[3].action == "n:cat:traffic"
+    # no such option: a press of a button not there (refused as stale), never text
+    await rig.fake.push(rig.fake.text(OPENID, "7"))
+    assert rig.conversation.seen[4].stale_press and not rig.conversation.seen[4].text
+
+
+async def test_an_answer_without_options_spends_the_earlier_ones(rig: Rig) -> None:
+    """The numbers always mean the options of the latest answer: once the step moved on (an
+    answer with no options), "1" is no longer the first category (the old code kept the
+    category options live, so menu NEW → "2" → "1" chose a category again, refused as stale,
+    and the refusal was never shown)."""
+    rig.conversation.answer = [
+        OutMessage(
+            text="请选择类别",
+            buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+        )
+    ]
+    await rig.fake.push(rig.fake.text(OPENID, "/new"))
+    rig.conversation.answer = [OutMessage(text="请描述")]
+    await rig.fake.push(rig.fake.text(OPENID, "2"))
+    assert rig.conversation.seen[1].action == "n:cat:env"
+    result = await rig.fake.push(rig.fake.text(OPENID, "1"))
+    assert rig.conversation.seen[2].stale_press and not rig.conversation.seen[2].action
+    assert "请描述" in result.plaintext  # answered, never silence
+    async with rig.db.read() as conn:
+        assert await WeChatRepo(conn).option(OPENID, 1) is None
 
 
 async def test_a_msgmenu_tap_without_its_id_is_matched_by_its_label(rig: Rig) -> None:
@@ -255,7 +280,6 @@ async def test_a_msgmenu_tap_without_its_id_is_matched_by_its_label(rig: Rig) ->
     ]
     first = await rig.fake.push(rig.fake.text(OPENID, "/new"))
     assert "weixin://bizmsgmenu" in first.plaintext
-    rig.conversation.answer = []
     await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="0"))
     await rig.fake.push(rig.fake.text(OPENID, "道路交通"))  # no bizmsgmenuid at all
     await rig.fake.push(rig.fake.text(OPENID, "环境卫生很差"))  # not a label: free text
@@ -721,7 +745,8 @@ async def test_a_number_sent_at_once_reads_the_options_of_the_passive_reply_befo
     shown = await first
     await second
     assert "2. 环境卫生" in shown.plaintext  # the options went as the passive reply
-    assert order == ["options stored", "option 2 read"]
+    # (the "2"'s own answer then stores its options: none, so the category ones are spent)
+    assert order[:2] == ["options stored", "option 2 read"]
     assert [(e.command, e.action, e.text) for e in rig.conversation.seen] == [
         ("new", "", ""),
         ("", "n:cat:env", ""),
@@ -801,3 +826,66 @@ async def test_a_late_answers_options_are_stored_before_the_persons_next_push_is
     ]
     assert "2. 环境卫生" in rig.fake.custom[0]["text"]["content"]  # the first answer, by 客服
     await second
+
+
+async def test_a_push_whose_handling_fails_is_answered_not_met_with_silence(rig: Rig) -> None:
+    """The conversation raised (a defect, the store down): Telegram's error handler tells the
+    person; the webhook answered `success` and nothing else. Now the same polite error is the
+    answer, and the push stays unfinished for the next start."""
+    handle = rig.conversation.handle
+
+    async def failing(event: Input) -> Reply:
+        if event.text == "坏的":
+            raise RuntimeError("a defect")
+        return await handle(event)
+
+    rig.conversation.handle = failing  # type: ignore[method-assign]
+    result = await rig.fake.push(rig.fake.text(OPENID, "坏的"))
+    assert "系统出了点问题" in result.plaintext
+    assert await rig.webhook.replay() == 1  # not marked done: tried again at the next start
+
+
+async def test_a_menu_item_keyed_as_another_command_is_answered(rig: Rig) -> None:
+    """A CLICK whose key is not one of the five known items was dropped (`success`, silence):
+    now it is the command it names, lowercased, which the conversation answers (as unknown
+    if it is none). A VIEW (the menu opened a web page) stays unanswered, deliberately."""
+    result = await rig.fake.push(rig.fake.event(OPENID, "CLICK", "STATS"))
+    assert rig.conversation.seen[-1].command == "stats" and "收到" in result.plaintext
+    await rig.fake.push(rig.fake.event(OPENID, "CLICK", "V1001_TODAY"))
+    assert rig.conversation.seen[-1].command == "v1001_today"
+    # (in the same second as the first: another item is another push, not a retry of it)
+    quiet = await rig.fake.push(rig.fake.event(OPENID, "VIEW", "https://example.org/"))
+    assert quiet.plaintext == "success" and len(rig.conversation.seen) == 2
+
+
+async def test_a_label_typed_out_is_that_option_without_msgmenu_too(rig: Rig) -> None:
+    """The prompts name their options ("不想留可以点“跳过”"): a resident typing 跳过 meant the
+    option on offer. Without bizmsgmenu links the old code took it for text (at the phone step,
+    for a phone number); a text that is no label stays text."""
+    rig.conversation.answer = [
+        OutMessage(text="留个电话？", buttons=((Button("跳过", "n:skip"),),))
+    ]
+    await rig.fake.push(rig.fake.text(OPENID, "/new"))
+    await rig.fake.push(rig.fake.text(OPENID, " 跳过 "))
+    await rig.fake.push(rig.fake.text(OPENID, "跳过吧"))
+    assert [e.action for e in rig.conversation.seen[1:]] == ["n:skip", ""]
+
+
+async def test_a_msgmenu_link_of_an_older_message_is_not_read_as_the_new_option(rig: Rig) -> None:
+    """Links stay tappable in old messages: a tap of "1. 道路交通" from the category card, once
+    the latest answer's option 1 is 下一步, was read as 下一步. Its label says which it was."""
+    rig.webhook.channel.msgmenu = True
+    rig.conversation.answer = [
+        OutMessage(
+            text="请选择类别",
+            buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
+        )
+    ]
+    await rig.fake.push(rig.fake.text(OPENID, "/new"))
+    rig.conversation.answer = [OutMessage(text="补充完", buttons=((Button("下一步", "n:next"),),))]
+    await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="2"))
+    old_tap = await rig.fake.push(rig.fake.text(OPENID, "道路交通", bizmsgmenuid="1"))
+    assert rig.conversation.seen[2].stale_press and not rig.conversation.seen[2].action
+    assert old_tap.plaintext not in ("", "success")  # answered
+    await rig.fake.push(rig.fake.text(OPENID, "下一步", bizmsgmenuid="1"))
+    assert rig.conversation.seen[3].action == "n:next"
