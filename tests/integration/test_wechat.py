@@ -432,7 +432,7 @@ async def test_a_number_for_a_step_that_moved_on_is_answered_not_read_as_the_old
     assert "2. " in categories
     assert "描述" in await wx.say("2")
     stale = await wx.say("1")
-    assert "这个按钮已经失效了" in stale
+    assert "这个选项已经失效了" in stale
     async with wx.h.app.db.read() as conn:
         resident = await Repos(conn).user_by_external("wechat", OPENID)
     assert resident is not None
@@ -460,7 +460,7 @@ async def test_a_spent_rating_number_gets_an_answer(wx: WeChatRig) -> None:
     thanks = await wx.say(number.group(1))
     assert "谢谢" in thanks or "评价" in thanks
     again = await wx.say(number.group(1))
-    assert "这个按钮已经失效了" in again
+    assert "这个选项已经失效了" in again
 
 
 async def test_following_on_the_wall_says_so_and_offers_the_pages_new_options(
