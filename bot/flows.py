@@ -97,6 +97,9 @@ class Flows(Part):
             if not state.get("draft") or state.get(ASIDE_KEY):
                 return False
             state[ASIDE_KEY] = True
+            # photos' acknowledgement still waiting would invite them to go on with the wish
+            # just set aside; /new shows the count when it is taken up again
+            await self._take_back_photo_ack(repos, state)
             await self.save_state(repos, user.id, state)
         return True
 

@@ -48,15 +48,22 @@ def purge_by_receipt(settings: Settings, receipt_text: str, yes: bool) -> int:
         print(c.plain("purge.bad_receipt", text=receipt_text), file=sys.stderr)
         return 2
     try:
-        channel, external_id = asyncio.run(_resident_of(settings, receipt))
+        user_id, channel, external_id = asyncio.run(_resident_of(settings, receipt))
     except NoSuchResident:
         print(c.plain("purge.receipt_not_found", receipt=receipt), file=sys.stderr)
         return 1
-    return purge_command(settings, channel, external_id, yes, receipt=receipt)
+    # by the resident's user id: the account they were first known by may belong to someone
+    # else by now (bound to a deputy), and that person must not be the one erased
+    return purge_command(settings, channel, external_id, yes, receipt=receipt, user_id=user_id)
 
 
 def purge_command(
-    settings: Settings, channel: str, external_id: str, yes: bool, receipt: str | None = None
+    settings: Settings,
+    channel: str,
+    external_id: str,
+    yes: bool,
+    receipt: str | None = None,
+    user_id: int | None = None,
 ) -> int:
     c = Catalog(settings.locale)
     external_id = external_id.strip()
@@ -64,7 +71,7 @@ def purge_command(
     key = f"purge.channel_{channel}"
     who = {"channel": c.plain(key) if c.has(key) else channel, "id": external_id}
     try:
-        target, preview = asyncio.run(_preview(settings, channel, external_id))
+        target, preview = asyncio.run(_preview(settings, channel, external_id, user_id))
     except NoSuchResident:
         print(c.plain("purge.not_found", **who), file=sys.stderr)
         return 1
@@ -83,7 +90,7 @@ def purge_command(
         if answer.strip().lower() not in ("yes", "y", "是"):
             print(c.plain("purge.cancelled"))
             return 1
-    done = asyncio.run(_erase(settings, channel, external_id))
+    done = asyncio.run(_erase(settings, channel, external_id, user_id))
     print(c.plain("purge.done", **who))
     print(_counts(c, done))
     return 0
@@ -98,7 +105,7 @@ def _counts(c: Catalog, counts: PurgeCounts) -> str:
     return text
 
 
-async def _resident_of(settings: Settings, receipt: str) -> tuple[str, str]:
+async def _resident_of(settings: Settings, receipt: str) -> tuple[int, str, str]:
     from bot.app import open_database
 
     db = await open_database(settings)
@@ -109,24 +116,26 @@ async def _resident_of(settings: Settings, receipt: str) -> tuple[str, str]:
 
 
 async def _preview(
-    settings: Settings, channel: str, external_id: str
+    settings: Settings, channel: str, external_id: str, user_id: int | None = None
 ) -> tuple[PurgeTarget, PurgeCounts]:
     from bot.app import open_database
 
     db = await open_database(settings)
     try:
-        return await purge_preview(db, channel, external_id)
+        return await purge_preview(db, channel, external_id, user_id)
     finally:
         await db.close()
 
 
-async def _erase(settings: Settings, channel: str, external_id: str) -> PurgeCounts:
+async def _erase(
+    settings: Settings, channel: str, external_id: str, user_id: int | None = None
+) -> PurgeCounts:
     from bot.app import open_database
 
     db = await open_database(settings)
     try:
         # the photo files kept for them go too (web uploads, WeChat images)
         files = kept_photo_folders(settings.database, settings.wechat_media_dir)
-        return await purge_resident(db, channel, external_id, files)
+        return await purge_resident(db, channel, external_id, files, user_id)
     finally:
         await db.close()

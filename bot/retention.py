@@ -227,9 +227,10 @@ class NoSuchResident(LookupError):
     pass
 
 
-async def resident_of_receipt(db: Database, receipt: str) -> tuple[str, str]:
-    """`purge --receipt`: the resident of a wish, as an account of theirs (channel, id); a web
-    resident's visitor id is in an HttpOnly cookie, the receipt number is what they can give."""
+async def resident_of_receipt(db: Database, receipt: str) -> tuple[int, str, str]:
+    """`purge --receipt`: the resident of a wish, their user id and an account of theirs
+    (channel, id); a web resident's visitor id is in an HttpOnly cookie, the receipt number is
+    what they can give."""
     async with db.read() as conn:
         found = await PurgeRepo(conn).resident_of_receipt(receipt)
     if found is None:
@@ -237,17 +238,23 @@ async def resident_of_receipt(db: Database, receipt: str) -> tuple[str, str]:
     return found
 
 
-async def purge_preview(db: Database, channel: str, external_id: str) -> tuple[PurgeTarget, PurgeCounts]:
+async def purge_preview(
+    db: Database, channel: str, external_id: str, user_id: int | None = None
+) -> tuple[PurgeTarget, PurgeCounts]:
     async with db.read() as conn:
         repo = PurgeRepo(conn)
-        target = await repo.target(channel, external_id)
+        target = await repo.target(channel, external_id, user_id)
         if target is None:
             raise NoSuchResident(external_id)
         return target, await repo.count(target)
 
 
 async def purge_resident(
-    db: Database, channel: str, external_id: str, files: Sequence[FolderMedia] = ()
+    db: Database,
+    channel: str,
+    external_id: str,
+    files: Sequence[FolderMedia] = (),
+    user_id: int | None = None,
 ) -> PurgeCounts:
     """Erase one person's data as a resident, in one transaction (all or nothing); then the
     photo files this process kept for them (`files`: the web uploads and WeChat images folders),
@@ -255,7 +262,7 @@ async def purge_resident(
     photos: the Bot API cannot delete them, only the reference is erased."""
     async with db.transaction() as conn:
         repo = PurgeRepo(conn)
-        target = await repo.target(channel, external_id)
+        target = await repo.target(channel, external_id, user_id)
         if target is None:
             raise NoSuchResident(external_id)
         refs = await repo.photo_refs(target)

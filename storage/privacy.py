@@ -217,29 +217,48 @@ class PurgeRepo:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
 
-    async def resident_of_receipt(self, receipt: str) -> tuple[str, str] | None:
-        """The account (channel, id) the resident of the wish with this receipt number was
-        first known by, whatever channel they wrote from; None if there is no such wish (or
-        its resident was purged already)."""
+    async def resident_of_receipt(self, receipt: str) -> tuple[int, str, str] | None:
+        """The resident of the wish with this receipt number: their user id and the account
+        (channel, id) they were first known by, whatever channel they wrote from; None if there
+        is no such wish (or its resident was purged already). The id is what a purge goes by:
+        an account first known as theirs may since belong to someone else (a WeChat openid
+        bound to a deputy moves to the deputy, bot/logins.py)."""
         row = await fetch_one(
             self.conn,
-            "SELECT u.channel, u.external_id FROM wishes w JOIN users u ON u.id = w.resident_id"
-            " WHERE w.receipt = ?",
+            "SELECT u.id, u.channel, u.external_id FROM wishes w"
+            " JOIN users u ON u.id = w.resident_id WHERE w.receipt = ?",
             (receipt,),
         )
-        if row is None or str(row[1]).startswith("purged:"):
+        if row is None or str(row[2]).startswith("purged:"):
             return None
-        return str(row[0]), str(row[1])
+        return int(row[0]), str(row[1]), str(row[2])
 
-    async def target(self, channel: str, external_id: str) -> PurgeTarget | None:
-        """The person behind any one of their accounts, with all their accounts."""
+    async def target(
+        self, channel: str, external_id: str, user_id: int | None = None
+    ) -> PurgeTarget | None:
+        """The person behind any one of their accounts, with all their accounts; `user_id`
+        names the person outright (the account is then only how they are shown). An account
+        now held by one person and first known as another's (it moved when bound) is the
+        holder's: the current owner in user_accounts comes first, never an arbitrary row."""
+        if user_id is None:
+            where = (
+                "u.id IN (SELECT user_id FROM user_accounts WHERE channel = ? AND external_id = ?)"
+                " OR (u.channel = ? AND u.external_id = ?)"
+            )
+            params: tuple[object, ...] = (channel, external_id, channel, external_id)
+            order = (
+                " ORDER BY u.id IN (SELECT user_id FROM user_accounts"
+                " WHERE channel = ? AND external_id = ?) DESC, u.id"
+            )
+            params += (channel, external_id)
+        else:
+            where, order, params = "u.id = ?", "", (user_id,)
         row = await fetch_one(
             self.conn,
             "SELECT u.id, EXISTS (SELECT 1 FROM deputies d WHERE d.user_id = u.id)"
             " OR EXISTS (SELECT 1 FROM station_staff s WHERE s.user_id = u.id)"
-            " FROM users u WHERE u.id IN (SELECT user_id FROM user_accounts"
-            " WHERE channel = ? AND external_id = ?) OR (u.channel = ? AND u.external_id = ?)",
-            (channel, external_id, channel, external_id),
+            f" FROM users u WHERE {where}{order} LIMIT 1",
+            params,
         )
         if row is None:
             return None

@@ -352,3 +352,19 @@ async def test_a_web_post_of_three_photos_keeps_all_three_and_answers_once(
         draft = await h.app.liaison.flows.draft(user)
         assert draft is not None and len(draft.photos) == 3
         assert all(p.startswith("web:") for p in draft.photos) and len(set(draft.photos)) == 3
+
+
+async def test_a_menu_command_right_after_an_album_takes_back_its_acknowledgement(
+    harness: Harness, clock: ManualClock
+) -> None:
+    """/faq within the 1.5 s sets the draft aside: the acknowledgement queued for the album
+    (which invites them to go on with the wish) is taken back, not sent after the FAQ answer."""
+    h = harness
+    await describing(h)
+    h.fake.send_album(RESIDENT, 2)
+    await processed(h)
+    await h.say(RESIDENT, "/faq")
+    await processed(h)
+    unread(h)
+    await later(h, clock)
+    assert unread(h) == []
