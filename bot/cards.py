@@ -47,6 +47,18 @@ class WishContext:
 RESIDENT_HINTS = {"resident.reply": "resident.reply_hint"}
 
 
+
+# The 回音壁 post is one message: a channel post is recorded and withdrawn by its one id when
+# the wish is reopened (a post split in two would leave its first part up), and the public
+# wall needs the gist, not a 12 000-character description. Two parts of this size and the
+# header fit Telegram's 4 096 visible characters (bot/textfit.py counts an escaped & once).
+WALL_POST_PART = 1500
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class Cards:
     def __init__(self, catalog: Catalog, tz: tzinfo) -> None:
         self.c = catalog
@@ -239,8 +251,8 @@ class Cards:
                 receipt=wish.receipt,
                 station=ctx.station_name,
                 category=ctx.category_name,
-                text=mask_pii(wish.text, names),
-                result=mask_pii(wish.result or "", names),
+                text=_shortened(mask_pii(wish.text, names), WALL_POST_PART),
+                result=_shortened(mask_pii(wish.result or "", names), WALL_POST_PART),
                 deputy=ctx.deputy_name or self.c.plain("wall.station_staff"),
                 days=days,
             )

@@ -51,3 +51,46 @@ async def test_a_reopened_wish_is_taken_off_the_wall_channel(harness: Harness) -
     await h.settle()
     assert not again.deleted
     assert_no_invalid_calls(fake)
+
+
+async def test_a_long_wish_is_one_wall_post_and_all_of_it_is_withdrawn_on_reopen(
+    harness: Harness,
+) -> None:
+    """An 8 000-character description (a split paste) is posted to the 回音壁 as one message,
+    shortened, so reopening the wish withdraws all of it (a post split in two had left its
+    first part up: review of branch core2)."""
+    h, fake_ = harness, harness.fake
+    await open_bot(h, ZHANG)
+    part = ("小区门口路灯坏了三天，晚上很黑，老人孩子出行很不方便。" * 150)[:4000]
+    welcome = await h.start_bot(RESIDENT, "huimin")
+    prompt = await h.press(RESIDENT, welcome, "我要留言")
+    prompt = await h.press(RESIDENT, prompt, "道路交通")
+    fake_.send_text(RESIDENT, part)
+    fake_.send_text(RESIDENT, part)  # the client split one long paste
+    more = await fake_.next_message(RESIDENT)
+    await h.settle()
+    fake_.consume_all(RESIDENT)
+    step = await h.press(RESIDENT, more, "下一步")
+    step = await h.press(RESIDENT, step, "同意公开")
+    fake_.press(RESIDENT, step, "跳过")
+    confirm = await fake_.wait_for(chat_id=RESIDENT, text_contains="", predicate=lambda m: "确认提交" in str(m.buttons))
+    fake_.press(RESIDENT, confirm, "确认提交")
+    receipt_msg = await fake_.wait_for(chat_id=RESIDENT, text_contains="已收到您的心愿")
+    assert receipt_msg is not None
+    card = await fake_.wait_for(chat_id=ZHANG, text_contains="公开", predicate=lambda m: bool(m.buttons))
+    fake_.consume_all(ZHANG)
+    await h.press(ZHANG, card, "办结")
+    await h.say(ZHANG, "已联系供电所，今天下午换好了灯泡")
+    result = await fake_.wait_for(chat_id=RESIDENT, text_contains="换好了灯泡")
+    await fake_.wait_for(chat_id=WALL_HM, text_contains="换好了灯泡")
+    await h.settle()
+    posts = fake_.messages_to(WALL_HM)
+    assert len(posts) == 1 and "…" in posts[0].text
+    await h.press(RESIDENT, result, "不满意")
+    for _ in range(100):
+        await h.settle()
+        if any(p.deleted for p in fake_.messages_to(WALL_HM)):
+            break
+    await h.settle()
+    left = fake_.messages_to(WALL_HM, include_deleted=False)
+    assert not left
