@@ -52,11 +52,11 @@ class Directory(Part):
         """The station a resident is using: chosen, by deep link, or the only one there is."""
         async with self.db.read() as conn:
             repos = Repos(conn)
-            fresh = await repos.user(user.id)  # the caller's row may predate a station choice
-            if fresh is not None and fresh.station_id:
-                station = await repos.station(fresh.station_id)
-                if station:
-                    return station
+            # Read afresh, not from `user`: the caller's row may predate a station choice.
+            # (One joined read: every FAQ question asks this.)
+            station = await repos.station_of_user(user.id)
+            if station is not None:
+                return station
             stations = await repos.stations()
         return stations[0] if len(stations) == 1 else None
 
