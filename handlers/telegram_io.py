@@ -327,9 +327,12 @@ def retry_seconds(exc: RetryAfter) -> float:
 
 def quiet_send_message_warning() -> None:
     """PTB's "Please use 'Bot.sendMessage' instead of do_api_request" (TelegramTransport._text
-    means it): ignored, that one message only."""
+    and send_text mean it), and the same for getUpdates (handlers.polling reads the raw
+    updates): ignored, those messages only."""
     warnings.filterwarnings(
-        "ignore", message=r"Please use 'Bot\.sendMessage' instead", category=PTBUserWarning
+        "ignore",
+        message=r"Please use 'Bot\.(sendMessage|getUpdates)' instead",
+        category=PTBUserWarning,
     )
 
 

@@ -175,12 +175,15 @@ class Repos:
         )
         return _station(row) if row else None
 
-    async def station_of_user(self, user_id: int) -> StationRow | None:
-        """The active station a person chose (or came by deep link), in one read."""
+    async def home_station(self, user_id: int) -> StationRow | None:
+        """The active station a person chose (or came by deep link), else the only active
+        station when there is just one; in one read (every FAQ question asks this). At most
+        one row: the person's station, or the single one (the same row if both)."""
         row = await fetch_one(
             self.conn,
-            "SELECT s.* FROM users u JOIN stations s ON s.id=u.station_id"
-            " WHERE u.id=? AND s.active=1",
+            "SELECT * FROM stations WHERE active=1 AND ("
+            " id=(SELECT station_id FROM users WHERE id=?)"
+            " OR (SELECT COUNT(*) FROM stations WHERE active=1)=1)",
             (user_id,),
         )
         return _station(row) if row else None
