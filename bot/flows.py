@@ -32,8 +32,9 @@ from storage.repositories import (
 log = logging.getLogger(__name__)
 
 # A remembered question waits at most this long in memory when nobody else opens a
-# transaction it can join (see Flows.remember_question).
-QUESTION_FLUSH_SECONDS = 0.02
+# transaction it can join (see Flows.remember_question). Longer than the inbox's 20 ms
+# done-mark batches, which carry it on Telegram; on other channels the bound of its wait.
+QUESTION_FLUSH_SECONDS = 0.05
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,7 @@ class DurablePoller:
                 continue
             now = self.clock.now()
             rows = [(int(u["update_id"]), json.dumps(u, ensure_ascii=False)) for u in updates]
-            async with self.db.transaction() as conn:
+            async with self.db.transaction(quiet=True) as conn:
                 # Stored with their first attempt counted: they go to processing at once.
                 fresh = await Repos(conn).inbox_add_many(CHANNEL, rows, now, attempts=1)
             offset = max(update_id for update_id, _ in rows) + 1
@@ -215,7 +215,7 @@ class DurablePoller:
         pending = [p for p in pending if p[0] not in self._known]
         if not pending:
             return
-        async with self.db.transaction() as conn:
+        async with self.db.transaction(quiet=True) as conn:
             await Repos(conn).inbox_attempts([p[0] for p in pending], CHANNEL)
         for update_id, payload, attempts in pending:
             self._admit(_Item(update_id, None, payload, attempts))
@@ -341,7 +341,7 @@ class DurablePoller:
                 await self._flush()
                 if loop.time() - pruned > PRUNE_SECONDS:
                     pruned = loop.time()
-                    async with self.db.transaction() as conn:
+                    async with self.db.transaction(quiet=True) as conn:
                         await Repos(conn).inbox_prune(
                             CHANNEL, self.clock.now() - timedelta(days=INBOX_DAYS)
                         )
@@ -355,7 +355,7 @@ class DurablePoller:
             return
         done, self._done = self._done, []
         try:
-            async with self.db.transaction() as conn:
+            async with self.db.transaction(quiet=True) as conn:
                 await Repos(conn).inbox_done_many(CHANNEL, done, self.clock.now())
         except BaseException:
             self._done[:0] = done

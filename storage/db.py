@@ -111,7 +111,7 @@ class Database:
     async def flush_deferred(self) -> None:
         """Commit the held-back writes now (when nobody else opens a transaction soon)."""
         if any(source.pending() for source in self._deferred):
-            async with self.transaction():
+            async with self.transaction(quiet=True):  # (held-back writes are never outbox rows)
                 pass
 
     async def _write_deferred(self, conn: Any) -> list[Callable[[], None]]:
@@ -154,7 +154,11 @@ class Database:
             )
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self, *, quiet: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN … COMMIT under the lock; then the on_commit callbacks, unless `quiet`: the
+        caller writes nothing they wait for (no outbox rows: the inbox's own bookkeeping,
+        dozens of times a second under load, each of which woke the dispatcher to read the
+        outbox for nothing)."""
         async with self._lock:
             conn = self.conn
             await conn.execute("BEGIN IMMEDIATE")
@@ -171,8 +175,9 @@ class Database:
             except BaseException:
                 self._take_back(undo)
                 raise
-        for callback in self._on_commit:
-            callback()
+        if not quiet:
+            for callback in self._on_commit:
+                callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:

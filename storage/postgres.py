@@ -392,7 +392,9 @@ class PostgresDatabase(Database):
         return conn
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:  # type: ignore[override]
+    async def transaction(  # type: ignore[override]
+        self, *, quiet: bool = False
+    ) -> AsyncIterator[Connection]:
         async with self._lock:
             conn = await self._usable()
             await conn.raw.execute("BEGIN")
@@ -410,8 +412,9 @@ class PostgresDatabase(Database):
             except BaseException:
                 self._take_back(undo)
                 raise
-        for callback in self._on_commit:
-            callback()
+        if not quiet:
+            for callback in self._on_commit:
+                callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:  # type: ignore[override]
