@@ -142,7 +142,8 @@ class FaqService:
             return FaqReply("answer", _render(match.entry, station), match.entry.id)
         # Misses are kept with the station only, never with who asked; phone numbers, ID
         # numbers, e-mail addresses and names typed into the question are masked as well.
-        async with self.db.transaction() as conn:
+        # (quiet: a miss is no message for the dispatcher to look for)
+        async with self.db.transaction(quiet=True) as conn:
             await Repos(conn).add_faq_miss(
                 station_id, match.kind, mask_pii(question, names), self.clock.now()
             )
