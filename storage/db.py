@@ -10,6 +10,7 @@ PostgreSQL's translation of it lives in storage/postgres.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -100,9 +101,18 @@ class Database:
 
     async def close(self) -> None:
         if self._conn is not None:
-            await self.flush_deferred()
+            try:  # held-back writes first (see DeferredWrites)
+                await self.flush_deferred()
+            except sqlite3.Error as exc:
+                log.error("held-back writes were not stored at close (%s)", type(exc).__name__)
             await self._conn.close()
             self._conn = None
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        """ROLLBACK when a transaction is open; none is when BEGIN itself failed."""
+        with contextlib.suppress(sqlite3.OperationalError):
+            await conn.execute("ROLLBACK")
 
     def defer_writes(self, source: DeferredWrites) -> None:
         """Let `source`'s held-back writes join every transaction (see DeferredWrites)."""
@@ -161,18 +171,22 @@ class Database:
         outbox for nothing)."""
         async with self._lock:
             conn = self.conn
-            await conn.execute("BEGIN IMMEDIATE")
             undo: list[Callable[[], None]] = []
             try:
+                # BEGIN inside the try: a task cancelled while awaiting it (a shutdown) has
+                # still had it run in aiosqlite's thread, and without the ROLLBACK the shared
+                # connection stayed inside that transaction: every later BEGIN failed.
+                await conn.execute("BEGIN IMMEDIATE")
                 undo = await self._write_deferred(conn)
                 yield conn
             except BaseException:
-                await conn.execute("ROLLBACK")
+                await self._rollback(conn)
                 self._take_back(undo)
                 raise
             try:
                 await conn.execute("COMMIT")
             except BaseException:
+                await self._rollback(conn)  # (nothing to undo if the COMMIT ran after all)
                 self._take_back(undo)
                 raise
         if not quiet:

@@ -410,7 +410,7 @@ class PostgresDatabase(Database):
             try:
                 await conn.raw.execute("COMMIT")
             except BaseException:
-                self._take_back(undo)
+                self._take_back(undo)  # (rolled back, or written after all: again is harmless)
                 raise
         if not quiet:
             for callback in self._on_commit:

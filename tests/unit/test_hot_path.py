@@ -195,3 +195,28 @@ async def test_the_home_station_is_the_chosen_one_else_the_only_one(
     async with db.transaction() as conn:
         await conn.execute("UPDATE stations SET active=0")
     assert await liaison.directory.home_station(resident) is None
+
+
+# -- a transaction cancelled while it begins -----------------------------------------------------
+
+
+async def test_a_transaction_cancelled_while_it_begins_leaves_the_connection_usable(
+    db: Database, liaison: Liaison, no_flush_timer: None
+) -> None:
+    """A shutdown cancels the inbox's tasks wherever they are; one awaiting BEGIN had BEGIN run
+    all the same (in aiosqlite's thread) and left the shared connection inside a transaction,
+    so every later transaction failed, the one storing held-back writes at close included."""
+    resident = await liaison.people.identify(person(RESIDENT))
+
+    async def begins() -> None:
+        async with db.transaction():
+            await asyncio.sleep(3600)  # never reached when cancelled at BEGIN
+
+    task = asyncio.create_task(begins())
+    await asyncio.sleep(0)  # the task took the lock and awaits its BEGIN
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await liaison.flows.remember_question(resident, "接待日是哪天")
+    await db.flush_deferred()  # a transaction: failed with "within a transaction" before
+    assert (await stored_questions(db))[resident.id] == "接待日是哪天"
