@@ -199,20 +199,24 @@ class Flows(Part):
 
     async def write(self, conn: Any) -> Callable[[], None]:
         held, self._questions = self._questions, {}
-        repos = Repos(conn)
-        states = await repos.sessions_data(list(held))
-        rows = []
-        for user_id, (text, at) in held.items():
-            state = states.get(user_id, {})
-            state["question"] = text
-            rows.append((user_id, state, at))
-        await repos.set_sessions(rows)
 
         def take_back() -> None:  # rolled back: they go with the next transaction
             for user_id, question in held.items():
-                self._questions.setdefault(user_id, question)
+                self._questions.setdefault(user_id, question)  # (a newer one stays)
             self._schedule_flush()
 
+        try:
+            repos = Repos(conn)
+            states = await repos.sessions_data(list(held))
+            rows = []
+            for user_id, (text, at) in held.items():
+                state = states.get(user_id, {})
+                state["question"] = text
+                rows.append((user_id, state, at))
+            await repos.set_sessions(rows)
+        except BaseException:
+            take_back()  # the transaction rolls back without them
+            raise
         return take_back
 
     async def recalled_question(self, user: UserRow) -> str | None:

@@ -220,3 +220,22 @@ async def test_a_transaction_cancelled_while_it_begins_leaves_the_connection_usa
     await liaison.flows.remember_question(resident, "接待日是哪天")
     await db.flush_deferred()  # a transaction: failed with "within a transaction" before
     assert (await stored_questions(db))[resident.id] == "接待日是哪天"
+
+
+async def test_a_failed_write_of_held_questions_keeps_them(
+    db: Database, liaison: Liaison, no_flush_timer: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resident = await liaison.people.identify(person(RESIDENT))
+    await liaison.flows.remember_question(resident, "接待日是哪天")
+    original = Repos.set_sessions
+
+    async def fails_once(self: Repos, rows: object) -> None:
+        monkeypatch.setattr(Repos, "set_sessions", original)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Repos, "set_sessions", fails_once)
+    with pytest.raises(RuntimeError):
+        await db.flush_deferred()
+    assert await liaison.flows.recalled_question(resident) == "接待日是哪天"
+    await db.flush_deferred()
+    assert (await stored_questions(db))[resident.id] == "接待日是哪天"
