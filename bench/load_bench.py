@@ -9,6 +9,7 @@ Run from the repository root (no network: the Bot API is the fake server from
     LOAD_BENCH_PROFILE=prof.txt python bench/load_bench.py --rounds 1 --no-flood
                                                 # py-spy samples the product (collapsed stacks)
     python bench/load_bench.py --json           # the same figures as JSON
+    python bench/load_bench.py --distinct       # no question ever asked twice (see below)
 
 What runs, in one invocation, each bot against a fresh fake server:
 
@@ -23,7 +24,12 @@ What runs, in one invocation, each bot against a fresh fake server:
 Both face the same load: N residents (default 20), each asking a question from the labelled
 FAQ set, waiting for the answer, asking the next (a closed loop) for the given seconds.
 Reported: answers per second, and latency (the update made available by the fake to the
-bot's answer arriving at the fake) p50/p99; and product/echo throughput.
+bot's answer arriving at the fake) p50/p99; and product/echo throughput; and the CPU time
+(user + system, all threads) each bot's process spent per answer, which, unlike answers per
+second, hardly changes when other processes load the machine. The questions come from the
+labelled FAQ set (469), so they repeat, as residents' questions do: the product keeps the
+matcher's verdicts (bot/faq_service.py). With ``--distinct`` every text is new to the bot (a
+counter written as trailing punctuation), the matcher's full cost on every question.
 
 * **flood**: the product with its default per-person limits and Telegram's per-chat pacing
   (1 message/s, burst 3; the global rate lifted): one resident sends 100 messages at once, and
@@ -110,17 +116,35 @@ def serve(people: list[int], conn: Connection) -> None:
             at, _ = await asyncio.wait_for(future, timeout)
             return at - began
 
-        async def closed_loop(users: list[int], seconds: float) -> dict[str, Any]:
+        rng = random.Random(8)
+        asked = 0
+
+        def question(pool: list[str], distinct: bool) -> str:
+            """A question of the pool; with `distinct`, made a text the bot has never seen
+            (a different run of trailing 。 and ？ each time, which the FAQ's normaliser drops,
+            so the matcher does the work of the question itself): the product's cache of FAQ
+            verdicts then never helps."""
+            nonlocal asked
+            asked += 1
+            text = rng.choice(pool)
+            if not distinct:
+                return text
+            return text + "".join("？" if asked >> bit & 1 else "。" for bit in range(16))
+
+        async def warm_up(users: list[int], distinct: bool) -> bool:
             pool = questions()
-            rng = random.Random(8)
-            for uid in users:  # warm-up, not counted: first contact creates the person
-                await ask(uid, rng.choice(pool))
+            for uid in users:  # not counted: first contact creates the person
+                await ask(uid, question(pool, distinct))
+            return True
+
+        async def closed_loop(users: list[int], seconds: float, distinct: bool) -> dict[str, Any]:
+            pool = questions()
             latencies: list[float] = []
             deadline = time.perf_counter() + seconds
 
             async def resident(uid: int) -> None:
                 while time.perf_counter() < deadline:
-                    latencies.append(await ask(uid, rng.choice(pool)))
+                    latencies.append(await ask(uid, question(pool, distinct)))
 
             began = time.perf_counter()
             await asyncio.gather(*(resident(u) for u in users))
@@ -147,7 +171,9 @@ def serve(people: list[int], conn: Connection) -> None:
             command, args = await loop.run_in_executor(None, conn.recv)
             if command == "stop":
                 break
-            if command == "loop":
+            if command == "warm":
+                conn.send(await warm_up(*args))
+            elif command == "loop":
                 conn.send(await closed_loop(*args))
             elif command == "flood":
                 conn.send(await flood(*args))
@@ -279,6 +305,7 @@ class Throughput:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    cpu_ms_per_answer: float  # the bot process's CPU (user + system) over the loop / replies
 
 
 @dataclass
@@ -292,7 +319,17 @@ class Flood:
     flooder_notices: int
 
 
-def throughput(name: str, residents: int, raw: dict[str, Any]) -> Throughput:
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system, all threads), from /proc: unlike answers
+    per second, CPU per answer hardly moves when other processes share the machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(name: str, residents: int, raw: dict[str, Any], cpu: float) -> Throughput:
     lat = raw["latencies"]
     return Throughput(
         name,
@@ -303,11 +340,12 @@ def throughput(name: str, residents: int, raw: dict[str, Any]) -> Throughput:
         round(percentile(lat, 50) * 1000, 1),
         round(percentile(lat, 99) * 1000, 1),
         round(max(lat) * 1000, 1),
+        round(cpu / len(lat) * 1000, 3),
     )
 
 
 async def measure(
-    name: str, residents: list[int], seconds: float, folder: Path
+    name: str, residents: list[int], seconds: float, folder: Path, distinct: bool = False
 ) -> Throughput:
     async with FakeServer(residents) as server:
         if name == "echo":
@@ -317,12 +355,15 @@ async def measure(
         try:
             await server.call("wait_started")
             spy = profile(proc.pid, seconds) if PROFILE and name == "product" else None
-            raw = await server.call("loop", residents, seconds)
+            await server.call("warm", residents, distinct)
+            cpu0 = cpu_seconds(proc.pid)
+            raw = await server.call("loop", residents, seconds, distinct)
+            cpu = cpu_seconds(proc.pid) - cpu0
             if spy is not None:
                 spy.wait()
         finally:
             stop(proc)
-    return throughput(name, len(residents), raw)
+    return throughput(name, len(residents), raw, cpu)
 
 
 async def measure_flood(folder: Path) -> Flood:
@@ -349,12 +390,12 @@ async def measure_flood(folder: Path) -> Flood:
 def report(results: list[Throughput], flood: Flood | None) -> str:
     lines = [
         f"{'bot':<8} {'residents':>9} {'replies':>8} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'max ms':>8}"
+        f"{'max ms':>8} {'CPU ms/answer':>13}"
     ]
     for r in results:
         lines.append(
             f"{r.name:<8} {r.residents:>9} {r.replies:>8} {r.per_second:>8.1f} {r.p50_ms:>8.1f} "
-            f"{r.p99_ms:>8.1f} {r.max_ms:>8.1f}"
+            f"{r.p99_ms:>8.1f} {r.max_ms:>8.1f} {r.cpu_ms_per_answer:>13.3f}"
         )
     echo = [r.per_second for r in results if r.name == "echo"]
     product = [r.per_second for r in results if r.name == "product"]
@@ -385,7 +426,9 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Throughput], Flood 
             for name in ("echo", "product"):
                 folder = Path(tmp) / f"{name}-{n}"
                 folder.mkdir()
-                results.append(await measure(name, residents, args.seconds, folder))
+                results.append(
+                    await measure(name, residents, args.seconds, folder, args.distinct)
+                )
         flood = None
         if not args.no_flood:
             folder = Path(tmp) / "flood"
@@ -403,6 +446,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2, help="echo, product, echo, product...")
     parser.add_argument("--no-flood", action="store_true")
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="no question asked twice (the product's cache of FAQ verdicts never hits)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results, flood = asyncio.run(main_async(args))

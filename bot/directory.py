@@ -51,14 +51,8 @@ class Directory(Part):
     async def home_station(self, user: UserRow) -> StationRow | None:
         """The station a resident is using: chosen, by deep link, or the only one there is."""
         async with self.db.read() as conn:
-            repos = Repos(conn)
-            fresh = await repos.user(user.id)  # the caller's row may predate a station choice
-            if fresh is not None and fresh.station_id:
-                station = await repos.station(fresh.station_id)
-                if station:
-                    return station
-            stations = await repos.stations()
-        return stations[0] if len(stations) == 1 else None
+            # Read afresh, not from `user`: the caller's row may predate a station choice.
+            return await Repos(conn).home_station(user.id)
 
     async def choose_station(self, user: UserRow, station_id: str) -> StationRow:
         async with self.db.transaction() as conn:

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,6 +19,7 @@ from bot.domain.model import InvalidInput
 from faq import (
     FaqEntry,
     FaqFileError,
+    FaqMatch,
     FaqMatcher,
     bundled_faq_path,
     entry_from_fields,
@@ -47,6 +49,10 @@ MAX_QUESTION = 500  # longer messages are not questions; they are wishes
 # /faq_gaps groups at most this many of the newest misses: enough to show what recurs,
 # and a bound on the work however long the bot has been missing questions.
 MAX_GAP_MISSES = 2000
+# The matcher's verdicts kept (see FaqService.ask): residents ask the same few things over
+# and over, and a verdict costs 1-2 ms of CPU where a look-up costs a microsecond. Bounded:
+# at most this many questions (each at most MAX_QUESTION characters) are held.
+MATCH_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,11 @@ class FaqService:
         # Built on first use, or by reload() (which start-up calls at once): building and
         # calibrating the index twice would cost start-up time for nothing.
         self._built: FaqMatcher | None = None
+        # (station id, question) -> the verdict of the matcher it was computed with. A matcher
+        # is never modified after it is built (reload and add build a new one), so a verdict
+        # stays right for as long as that matcher is in use; any other matcher empties it.
+        self._verdicts: OrderedDict[tuple[str | None, str], FaqMatch] = OrderedDict()
+        self._verdicts_of: FaqMatcher | None = None
 
     async def reload(self) -> int:
         """Re-read the file and the entries added in chat; the old index stays on any error."""
@@ -131,12 +142,13 @@ class FaqService:
         if not normalize(question):
             # 你好 / 谢谢 / 在吗 / an emoji: nothing to answer, and not a gap in the FAQ either.
             return FaqReply("chat")
-        match = self._matcher.match(question, station_id)
+        match = self._match(question, station_id)
         if match.kind == "answer" and match.entry is not None:
             return FaqReply("answer", _render(match.entry, station), match.entry.id)
         # Misses are kept with the station only, never with who asked; phone numbers, ID
         # numbers, e-mail addresses and names typed into the question are masked as well.
-        async with self.db.transaction() as conn:
+        # (quiet: a miss is no message for the dispatcher to look for)
+        async with self.db.transaction(quiet=True) as conn:
             await Repos(conn).add_faq_miss(
                 station_id, match.kind, mask_pii(question, names), self.clock.now()
             )
@@ -145,6 +157,25 @@ class FaqService:
                 "suggest", suggestions=tuple((e.id, e.question) for e in match.suggestions[:3])
             )
         return FaqReply("none")
+
+    def _match(self, question: str, station_id: str | None) -> FaqMatch:
+        """The matcher's verdict, from the cache when this matcher already gave it: the exact
+        text is the key (not its normalised form), so the verdict is the one the matcher would
+        give now, whatever the matcher's evidence is made of."""
+        matcher = self._matcher
+        if self._verdicts_of is not matcher:
+            self._verdicts.clear()
+            self._verdicts_of = matcher
+        key = (station_id, question)
+        found = self._verdicts.get(key)
+        if found is not None:
+            self._verdicts.move_to_end(key)
+            return found
+        found = matcher.match(question, station_id)
+        self._verdicts[key] = found
+        if len(self._verdicts) > MATCH_CACHE_SIZE:
+            self._verdicts.popitem(last=False)
+        return found
 
     async def gaps(self, station_ids: Sequence[str] | None, days: int = 30) -> list[Gap]:
         """The newest misses (at most MAX_GAP_MISSES) grouped by similarity, largest first.

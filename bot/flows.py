@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -45,6 +46,10 @@ BOOKKEEPING = frozenset({PHOTO_ACK, PHOTOS_OUT_OF_PLACE})
 # kept, but what the person writes next is no longer read as its text (QA item 19: a question
 # typed after 常见问题 was added to the wish). /new or a press of one of its buttons takes it up.
 ASIDE_KEY = "draft_aside"
+# A remembered question waits at most this long in memory when nobody else opens a
+# transaction it can join (see Flows.remember_question). Longer than the inbox's 20 ms
+# done-mark batches, which carry it on Telegram; on other channels the bound of its wait.
+QUESTION_FLUSH_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -61,11 +66,22 @@ class Flows(Part):
         super().__init__(core)
         self.people = people
         self.directory = directory
+        # Questions remembered and not yet stored: user id -> (text, when). See
+        # remember_question; reads of the flow state see them from here meanwhile.
+        self._questions: dict[int, tuple[str, datetime]] = {}
+        self._flush_task: asyncio.Task[None] | None = None
+        self.db.defer_writes(self)
 
     async def state(self, repos: Repos, user_id: int) -> dict[str, Any]:
         """The person's flow state, read inside the caller's transaction (every feature its own key)."""
         found = await repos.session(user_id)
-        return found[1] if found else {}
+        return self._with_question(user_id, found[1] if found else {})
+
+    def _with_question(self, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        held = self._questions.get(user_id)
+        if held is not None:
+            data["question"] = held[0]
+        return data
 
     async def save_state(self, repos: Repos, user_id: int, state: dict[str, Any]) -> None:
         """Store the state with the caller's change; an empty state removes the session."""
@@ -77,6 +93,9 @@ class Flows(Part):
     async def read(self, user: UserRow) -> FlowState:
         async with self.db.read() as conn:
             found = await Repos(conn).session_with_time(user.id)
+        held = self._questions.get(user.id)
+        if held is not None:  # as it will be stored (see remember_question)
+            return FlowState(self._with_question(user.id, found[0] if found else {}), held[1])
         return FlowState(*found) if found else FlowState({})
 
     def needs_expiry(self, state: FlowState) -> bool:
@@ -267,12 +286,55 @@ class Flows(Part):
             await self.save_state(repos, user.id, state)
 
     async def remember_question(self, user: UserRow, text: str) -> None:
-        """Keep an unanswered question, so "leave it as a wish" can prefill it."""
-        async with self.db.transaction() as conn:
+        """Keep an unanswered question, so "leave it as a wish" can prefill it.
+
+        Every FAQ question does this, and a transaction of its own per question was a tenth of
+        the bot's time under load. So the question is held in memory and joins the next
+        transaction anyone opens (storage.db.DeferredWrites): on Telegram the inbox's batch of
+        done-marks, which marks this very update done, so it can never be marked done without
+        its question stored (a crash before that batch processes the update again, which
+        remembers it again); otherwise a transaction of its own after at most
+        QUESTION_FLUSH_SECONDS. Meanwhile every read of the flow state here sees it."""
+        self._questions[user.id] = (text[:2000], self.clock.now())
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(QUESTION_FLUSH_SECONDS)
+        try:
+            await self.db.flush_deferred()
+        except Exception as exc:  # kept in memory: the next transaction takes them
+            log.error("could not store remembered questions (%s)", type(exc).__name__)
+
+    # storage.db.DeferredWrites: the remembered questions join a transaction
+
+    def pending(self) -> bool:
+        return bool(self._questions)
+
+    async def write(self, conn: Any) -> Callable[[], None]:
+        held, self._questions = self._questions, {}
+
+        def take_back() -> None:  # rolled back: they go with the next transaction
+            for user_id, question in held.items():
+                self._questions.setdefault(user_id, question)  # (a newer one stays)
+            self._schedule_flush()
+
+        try:
             repos = Repos(conn)
-            state = await self.state(repos, user.id)
-            state["question"] = text[:2000]
-            await self.save_state(repos, user.id, state)
+            states = await repos.sessions_data(list(held))
+            rows = []
+            for user_id, (text, at) in held.items():
+                state = states.get(user_id, {})
+                state["question"] = text
+                rows.append((user_id, state, at))
+            await repos.set_sessions(rows)
+        except BaseException:
+            take_back()  # the transaction rolls back without them
+            raise
+        return take_back
 
     async def recalled_question(self, user: UserRow) -> str | None:
         async with self.db.read() as conn:

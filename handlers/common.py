@@ -21,7 +21,7 @@ from bot.faq_service import FaqService
 from bot.i18n import Catalog, Markup
 from bot.messages import Keyboard, OutMessage
 from bot.services import Identity, Liaison
-from handlers.telegram_io import Photos, edit, markup, send
+from handlers.telegram_io import Photos, edit, is_plain_text, markup, send, send_text
 from storage.repositories import UserRow
 
 log = logging.getLogger(__name__)
@@ -233,14 +233,23 @@ async def render_messages(update: Update, context: Context, answer: Reply) -> No
             messages.pop(0)
         except TelegramError as exc:
             log.info("could not replace the pressed message: %s", exc)
-    sent: Message | None = None
+    sent: int | None = None  # the last message's id
     for message in messages:
-        sent = await send(
-            context.bot, chat.id, message, thread_id=topic_of(update), photos=deps(context).photos
-        )
+        if is_plain_text(message):  # nearly every answer: the lean path
+            sent = await send_text(context.bot, chat.id, message, thread_id=topic_of(update))
+            continue
+        sent = (
+            await send(
+                context.bot,
+                chat.id,
+                message,
+                thread_id=topic_of(update),
+                photos=deps(context).photos,
+            )
+        ).message_id
     if answer.broadcast_progress is not None and sent is not None:
         # the live progress report: the broadcast monitor edits it from now on
-        await conversation(context).progress_shown(answer, str(sent.chat_id), str(sent.message_id))
+        await conversation(context).progress_shown(answer, str(chat.id), str(sent))
 
 
 async def render(update: Update, context: Context, answer: Reply) -> None:

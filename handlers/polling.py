@@ -40,6 +40,7 @@ from telegram.ext import Application
 from bot.clock import Clock
 from bot.core import INBOX_MAX_ATTEMPTS
 from bot.throttle import Kind, Throttle, Verdict
+from handlers.telegram_io import quiet_send_message_warning
 from storage.db import Database
 from storage.repositories import Repos
 
@@ -105,6 +106,7 @@ class DurablePoller:
         self._done: list[int] = []
         self._flushed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        quiet_send_message_warning()  # getUpdates is read raw (see _fetch_loop)
 
     def wake(self) -> None:
         """Look at the inbox now (after updates were stored by someone else, e.g. a webhook)."""
@@ -145,11 +147,18 @@ class DurablePoller:
                 self._flushed.clear()
                 await self._flushed.wait()
             try:
-                updates = await self.app.bot.get_updates(
-                    offset=offset,
-                    timeout=self.timeout,
-                    allowed_updates=ALLOWED_UPDATES,
-                    read_timeout=self.timeout + 10,
+                # The raw JSON rather than Bot.get_updates' Update objects: it is what the
+                # inbox stores (no Update.to_dict() and back for every update), and only
+                # the updates not seen before are parsed. (Bot.get_updates adds the long-poll
+                # timeout to the read timeout: so does this.)
+                updates = await self.app.bot.do_api_request(
+                    "getUpdates",
+                    api_kwargs={
+                        "offset": offset,
+                        "timeout": self.timeout,
+                        "allowed_updates": ALLOWED_UPDATES,
+                    },
+                    read_timeout=2 * self.timeout + 10,
                 )
                 backoff = 1.0
             except InvalidToken:
@@ -173,19 +182,17 @@ class DurablePoller:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 60)
                 continue
-            if not updates:
+            if not isinstance(updates, list) or not updates:
                 continue
             now = self.clock.now()
-            rows = [
-                (u.update_id, json.dumps(u.to_dict(), ensure_ascii=False)) for u in updates
-            ]
-            async with self.db.transaction() as conn:
+            rows = [(int(u["update_id"]), json.dumps(u, ensure_ascii=False)) for u in updates]
+            async with self.db.transaction(quiet=True) as conn:
                 # Stored with their first attempt counted: they go to processing at once.
                 fresh = await Repos(conn).inbox_add_many(CHANNEL, rows, now, attempts=1)
-            offset = max(u.update_id for u in updates) + 1
-            for update in updates:
-                if update.update_id in fresh:
-                    self._admit(_Item(update.update_id, update, None, 0))
+            offset = max(update_id for update_id, _ in rows) + 1
+            for raw, (update_id, payload) in zip(updates, rows, strict=True):
+                if update_id in fresh:
+                    self._admit(self._parsed(update_id, raw, payload))
 
     async def _rescan_loop(self) -> None:
         """Updates in the inbox that nobody is processing: left by a crash, stored by someone
@@ -208,10 +215,17 @@ class DurablePoller:
         pending = [p for p in pending if p[0] not in self._known]
         if not pending:
             return
-        async with self.db.transaction() as conn:
+        async with self.db.transaction(quiet=True) as conn:
             await Repos(conn).inbox_attempts([p[0] for p in pending], CHANNEL)
         for update_id, payload, attempts in pending:
             self._admit(_Item(update_id, None, payload, attempts))
+
+    def _parsed(self, update_id: int, raw: dict[str, object], payload: str) -> _Item:
+        try:
+            return _Item(update_id, Update.de_json(raw, self.app.bot), None, 0)
+        except Exception:
+            # _admit tries again from the stored text, and skips it there with the reason
+            return _Item(update_id, None, payload, 0)
 
     # -- queueing --------------------------------------------------------------------------
 
@@ -327,7 +341,7 @@ class DurablePoller:
                 await self._flush()
                 if loop.time() - pruned > PRUNE_SECONDS:
                     pruned = loop.time()
-                    async with self.db.transaction() as conn:
+                    async with self.db.transaction(quiet=True) as conn:
                         await Repos(conn).inbox_prune(
                             CHANNEL, self.clock.now() - timedelta(days=INBOX_DAYS)
                         )
@@ -341,7 +355,7 @@ class DurablePoller:
             return
         done, self._done = self._done, []
         try:
-            async with self.db.transaction() as conn:
+            async with self.db.transaction(quiet=True) as conn:
                 await Repos(conn).inbox_done_many(CHANNEL, done, self.clock.now())
         except BaseException:
             self._done[:0] = done

@@ -39,7 +39,7 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 from psycopg.rows import RowMaker
 
-from storage.db import Database, DatabaseUnreachable, migrations
+from storage.db import Database, DatabaseUnreachable, DeferredWrites, migrations
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +316,7 @@ class PostgresDatabase(Database):
         self._conn: Connection | None = None  # type: ignore[assignment]
         self._lock = asyncio.Lock()
         self._on_commit: list[Callable[[], None]] = []
+        self._deferred: list[DeferredWrites] = []
 
     async def connect(self) -> None:
         try:
@@ -330,6 +331,11 @@ class PostgresDatabase(Database):
         # bot stops) completes first. Closing the socket under it would leave its wait
         # registered with the event loop for a file descriptor the next connection reuses.
         # Ten seconds at most: a statement stuck on a dead server must not stop the shutdown.
+        if self._raw is not None:
+            try:  # held-back writes first (see DeferredWrites)
+                await asyncio.wait_for(self.flush_deferred(), CLOSE_WAIT_SECONDS)
+            except (TimeoutError, psycopg.Error, OSError) as exc:
+                log.error("held-back writes were not stored at close (%s)", type(exc).__name__)
         try:
             await asyncio.wait_for(self._lock.acquire(), CLOSE_WAIT_SECONDS)
             locked = True
@@ -386,19 +392,29 @@ class PostgresDatabase(Database):
         return conn
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:  # type: ignore[override]
+    async def transaction(  # type: ignore[override]
+        self, *, quiet: bool = False
+    ) -> AsyncIterator[Connection]:
         async with self._lock:
             conn = await self._usable()
             await conn.raw.execute("BEGIN")
+            undo: list[Callable[[], None]] = []
             try:
+                undo = await self._write_deferred(conn)  # see DeferredWrites
                 yield conn
             except BaseException:
                 if not conn.raw.broken:  # a dropped connection rolled back by itself
                     await conn.raw.execute("ROLLBACK")
+                self._take_back(undo)
                 raise
-            await conn.raw.execute("COMMIT")
-        for callback in self._on_commit:
-            callback()
+            try:
+                await conn.raw.execute("COMMIT")
+            except BaseException:
+                self._take_back(undo)  # (rolled back, or written after all: again is harmless)
+                raise
+        if not quiet:
+            for callback in self._on_commit:
+                callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:  # type: ignore[override]

@@ -176,6 +176,19 @@ class Repos:
         )
         return _station(row) if row else None
 
+    async def home_station(self, user_id: int) -> StationRow | None:
+        """The active station a person chose (or came by deep link), else the only active
+        station when there is just one; in one read (every FAQ question asks this). At most
+        one row: the person's station, or the single one (the same row if both)."""
+        row = await fetch_one(
+            self.conn,
+            "SELECT * FROM stations WHERE active=1 AND ("
+            " id=(SELECT station_id FROM users WHERE id=?)"
+            " OR (SELECT COUNT(*) FROM stations WHERE active=1)=1)",
+            (user_id,),
+        )
+        return _station(row) if row else None
+
     async def stations(self) -> list[StationRow]:
         rows = await fetch_all(
             self.conn, "SELECT * FROM stations WHERE active=1 ORDER BY position, id"
@@ -881,6 +894,26 @@ class Repos:
             " ON CONFLICT(user_id) DO UPDATE SET flow=excluded.flow, data=excluded.data,"
             " updated_at=excluded.updated_at",
             (user_id, flow, json.dumps(data, ensure_ascii=False), _ts(now)),
+        )
+
+    async def sessions_data(self, user_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The flow state of several people in one read (held-back writes, bot.flows)."""
+        if not user_ids:
+            return {}
+        rows = await fetch_all(
+            self.conn,
+            f"SELECT user_id, data FROM sessions WHERE user_id IN ({marks(user_ids)})",
+            list(user_ids),
+        )
+        return {int(r[0]): json.loads(r[1]) for r in rows}
+
+    async def set_sessions(self, rows: Sequence[tuple[int, dict[str, Any], datetime]]) -> None:
+        """Several people's flow state ("state" sessions), one statement for all of them."""
+        await self.conn.executemany(
+            "INSERT INTO sessions (user_id, flow, data, updated_at) VALUES (?, 'state', ?, ?)"
+            " ON CONFLICT(user_id) DO UPDATE SET flow=excluded.flow, data=excluded.data,"
+            " updated_at=excluded.updated_at",
+            [(uid, json.dumps(data, ensure_ascii=False), _ts(at)) for uid, data, at in rows],
         )
 
     async def clear_session(self, user_id: int) -> None:

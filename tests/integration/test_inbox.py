@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.app import build
 from bot.clock import SystemClock
-from storage.db import Database
+from storage.db import Database, fetch_all
 from storage.repositories import Repos
 from tests.fake_telegram import FakeTelegram
 from tests.integration.conftest import RESIDENT, TEST_LIMITS, settings_for
@@ -71,5 +74,39 @@ async def test_a_redelivered_update_is_handled_once(fake: FakeTelegram, tmp_path
             app.poller.wake()
         await fake.wait_for(chat_id=RESIDENT, text_contains="惠民社区代表联络站")
         await fake.expect_no_message(RESIDENT, within=0.5)
+    finally:
+        await app.stop()
+
+
+async def test_an_update_is_never_marked_done_before_its_remembered_question_is_stored(
+    fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The question an FAQ answer remembers (for 留言给代表) is written behind: it joins the
+    transaction of the inbox's done-marks, so the update that asked it is marked done in the
+    same commit or after, never before (a crash in between processes it again)."""
+    monkeypatch.setattr("bot.flows.QUESTION_FLUSH_SECONDS", 3600.0)  # only the done-marks carry it
+    settings = settings_for(fake, tmp_path)
+    fake.add_user(RESIDENT, "小明", "刘", started=True)
+    app = await build(settings, limits=TEST_LIMITS)
+    await app.start()
+    try:
+        fake.send_text(RESIDENT, "/start huimin")
+        await fake.wait_for(chat_id=RESIDENT, text_contains="惠民社区代表联络站")
+        fake.send_text(RESIDENT, "接待日是哪天？")
+        await fake.wait_for(chat_id=RESIDENT, text_contains="每周三")
+        for _ in range(1000):  # until the done-marks are written (a bound, not a timing test)
+            async with app.db.read() as conn:  # one consistent look at both tables
+                done = await fetch_all(
+                    conn,
+                    "SELECT processed_at FROM inbox WHERE payload LIKE ?",
+                    ("%接待日是哪天%",),
+                )
+                sessions = await fetch_all(conn, "SELECT data FROM sessions")
+            if done and done[0][0] is not None:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the question's update was never marked done")
+        assert [json.loads(s[0]).get("question") for s in sessions] == ["接待日是哪天？"]
     finally:
         await app.stop()
