@@ -99,10 +99,15 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # Signs the visitor cookie; generated once and kept in the database when unset.
     web_secret: str | None = None
-    # The reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For /
-    # X-Real-IP name the visitor's address; empty (the default): those headers are never
+    # The reverse proxies (addresses or networks, comma-separated) whose forwarded header
+    # (web_forwarded_header) names the visitor's address; empty (the default): it is never
     # believed, since anyone can send them. See the README, "Deputies and staff on the web".
     web_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    # The one header those proxies write with the visitor's address (nginx:
+    # `proxy_set_header X-Real-IP $remote_addr;` or `proxy_set_header X-Forwarded-For
+    # $proxy_add_x_forwarded_for;`); the other is never read, since a proxy passes a header it
+    # does not set through from the client untouched (README, "Security").
+    web_forwarded_header: Literal["x-real-ip", "x-forwarded-for"] = "x-real-ip"
 
     @property
     def web_url(self) -> str:
@@ -168,6 +173,11 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return (value,)
         return value
+
+    @field_validator("web_forwarded_header", mode="before")
+    @classmethod
+    def _forwarded_header(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value  # X-Real-IP as written
 
     @field_validator("web_trusted_proxies", mode="before")
     @classmethod

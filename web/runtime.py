@@ -89,6 +89,7 @@ async def build_web(
         public_url=settings.web_url,
         demo=demo,
         trusted=networks(settings.web_trusted_proxies),
+        forwarded_header=settings.web_forwarded_header,
     )
     # The registry the composition root shares between channels (a fresh one otherwise): the
     # web serves its own uploads through it, and other channels' photos on the desk.

@@ -14,6 +14,7 @@ import hmac
 import ipaddress
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,25 +63,40 @@ class Signer:
 
 @dataclass
 class RateLimiter:
-    """Token buckets per key (an IP, a visitor): `rate` per second, bursts of `burst`."""
+    """Token buckets per key (an IP, a visitor): `rate` per second, bursts of `burst`.
+
+    The buckets are kept in the order they were last used, so the ones that have refilled are
+    at the front and are forgotten a few at a time on each call (a forgotten key starts full
+    again, exactly as if it had been kept): memory follows the keys active in the last
+    burst/rate seconds, and no call scans them all. `max_keys` bounds it even under a flood
+    of fresh keys (then the least recently used are forgotten early)."""
 
     rate: float
     burst: float
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    max_keys: int = 100_000
+    _buckets: OrderedDict[str, tuple[float, float]] = field(default_factory=OrderedDict)
 
     def allow(self, key: str, cost: float = 1.0) -> bool:
         now = time.monotonic()
-        tokens, at = self._buckets.get(key, (self.burst, now))
+        tokens, at = self._buckets.pop(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens < cost:
-            self._buckets[key] = (tokens, now)
-            return False
-        self._buckets[key] = (tokens - cost, now)
-        if len(self._buckets) > 50_000:  # forget idle keys: memory stays bounded
-            full = [k for k, (t, _) in self._buckets.items() if t >= self.burst]
-            for k in full:
-                del self._buckets[k]
-        return True
+        allowed = tokens >= cost
+        self._buckets[key] = (tokens - cost if allowed else tokens, now)  # now the newest
+        self._forget(now)
+        return allowed
+
+    def _forget(self, now: float) -> None:
+        # A bucket untouched for burst/rate seconds is full whatever it held (tokens are never
+        # negative); the oldest are first, so stop at the first that is not yet (amortised O(1)).
+        refill = self.burst / self.rate if self.rate > 0 else float("inf")
+        while self._buckets:
+            key, (_, at) = next(iter(self._buckets.items()))
+            if now - at < refill and len(self._buckets) <= self.max_keys:
+                break
+            del self._buckets[key]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
 
 # No inline script anywhere (the JS is a static file), no outside origin at all.
@@ -131,12 +147,20 @@ def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def client_ip(request: web.Request, trusted: tuple[Network, ...] = ()) -> str:
+FORWARDED_HEADERS = ("x-real-ip", "x-forwarded-for")
+
+
+def client_ip(
+    request: web.Request, trusted: tuple[Network, ...] = (), header: str = "x-real-ip"
+) -> str:
     """The visitor's address, as far as it can be known. Behind a reverse proxy aiohttp sees
     the proxy; only when the peer is one of the configured proxies (LIAISON_WEB_TRUSTED_PROXIES)
-    are its X-Forwarded-For / X-Real-IP believed: the nearest address in the chain that is not
-    itself a trusted proxy (anything further left could be forged by the client). With no
-    proxy configured the headers are ignored, since anyone can send them."""
+    is a forwarded header believed, and only the one that proxy writes
+    (LIAISON_WEB_FORWARDED_HEADER): a proxy that sets X-Real-IP passes the client's own
+    X-Forwarded-For through untouched, and the other way round, so the header it does not
+    write is never read. X-Forwarded-For: the nearest address in the chain that is not itself
+    a trusted proxy (anything further left could be forged by the client). With no proxy
+    configured the headers are ignored, since anyone can send them."""
     peer = request.remote or "?"
     peer_ip = _ip(peer)
 
@@ -145,6 +169,9 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...] = ()) -> str:
 
     if not trusted or not is_trusted(peer_ip):
         return peer
+    if header == "x-real-ip":
+        real = _ip(request.headers.get("X-Real-IP", ""))
+        return str(real) if real is not None else peer  # unset or garbled: the proxy's own
     chain = [p for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
     for hop in reversed(chain):
         ip = _ip(hop)
@@ -152,7 +179,4 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...] = ()) -> str:
             return peer  # a chain that does not parse: the proxy's own address, not a guess
         if not is_trusted(ip):
             return str(ip)
-    real = _ip(request.headers.get("X-Real-IP", ""))
-    if real is not None:
-        return str(real)
     return str(_ip(chain[0])) if chain else peer

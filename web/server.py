@@ -89,9 +89,11 @@ class WebContext:
     liaison: Any = None  # bot.services.Liaison: who may see a wish (its use case's rule)
     demo: bool = False
     demo_logins: dict[str, int] = field(default_factory=dict)  # demo role → person id
-    # Posts are limited per visitor (their cookie); what a cookie-less client can cause (a
-    # first visit's rows, a login) per address. The address is the proxy's unless it is one of
-    # `trusted` (LIAISON_WEB_TRUSTED_PROXIES), whose forwarded headers then name the visitor.
+    # Posts are limited per visitor (their cookie) and, since a cookie costs nothing (GET /open
+    # hands one out), per address too, as is what a cookie-less client can cause (a first
+    # visit's rows, a login): one bucket per address for all of it, loose enough for many
+    # residents behind one carrier NAT. The address is the proxy's unless it is one of
+    # `trusted` (LIAISON_WEB_TRUSTED_PROXIES), whose `forwarded_header` then names the visitor.
     per_ip: RateLimiter = field(default_factory=lambda: RateLimiter(rate=5.0, burst=60.0))
     per_visitor: RateLimiter = field(default_factory=lambda: RateLimiter(rate=2.0, burst=30.0))
     # receipt/code tries: a few a minute per visitor, and more per address (many residents
@@ -99,6 +101,7 @@ class WebContext:
     lookups: RateLimiter = field(default_factory=lambda: RateLimiter(rate=0.1, burst=5.0))
     lookups_ip: RateLimiter = field(default_factory=lambda: RateLimiter(rate=0.5, burst=20.0))
     trusted: tuple[Network, ...] = ()
+    forwarded_header: str = "x-real-ip"  # LIAISON_WEB_FORWARDED_HEADER
 
     @property
     def uploads(self) -> Path:
@@ -205,7 +208,8 @@ def accounts(request: web.Request) -> list[str]:
 
 def address(request: web.Request) -> str:
     """The visitor's address for the limits (web/security.py client_ip)."""
-    return client_ip(request, request.app[CTX].trusted)
+    ctx = request.app[CTX]
+    return client_ip(request, ctx.trusted, ctx.forwarded_header)
 
 
 def _ensure_visitor(request: web.Request) -> tuple[str, bool]:
@@ -253,7 +257,10 @@ async def _checked_form(request: web.Request) -> tuple[str, dict[str, Any]]:
     """
     ctx = request.app[CTX]
     account = account_of(request)
-    if not (ctx.per_visitor.allow(account) if account else ctx.per_ip.allow(address(request))):
+    # per address on every post, not only without a cookie: a fresh cookie is one GET away,
+    # so a visitor's own bucket alone would let one client make people and wishes unbounded
+    allowed = ctx.per_ip.allow(address(request))
+    if not (allowed and (account is None or ctx.per_visitor.allow(account))):
         raise refusal(web.HTTPTooManyRequests, ctx.catalog.plain("web.too_many"))
     form: dict[str, Any] = {}
     photos: list[bytes] = []

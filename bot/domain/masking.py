@@ -215,10 +215,24 @@ _PLACED_NAME = re.compile(
     rf"|(?:联系|致电|回访|告知|通知)({_WEAK_NAME})(?=\d|{_AFTER_NAME})"
     # a signature: ——赵志强
     rf"|(?:——|--|—|－－)\s*({_WEAK_NAME})\s*(?=$|[\s。！!.])"
-    # a neighbour named: 我邻居张建国天天…, 隔壁的李秀英, 楼上王建国 (the cue says a person
-    # follows, so any next word may: 邻居家的狗 and 楼上漏水 name nobody, no surname follows)
-    rf"|(?:{_NEIGHBOURS})(?:邻居|的|住的)?\s*({_WEAK_NAME})"
 )
+# A neighbour named: 我邻居张建国天天…, 隔壁的李秀英, 楼上王建国, with a few words between the cue
+# and the name (邻居家的张建国, 对门那个张建国, 隔壁那家的李秀英, 隔壁住的是张建国), and the names
+# listed after it (邻居张建国、李秀英两家). The cue says a person follows, so any next word may:
+# 邻居家的狗, 隔壁那家店, 对门那个超市 and 楼上漏水 name nobody, no surname follows.
+_NEIGHBOUR_FILLER = "邻居|那家的|那家|那个|那位|家的|住的是|住着|住的|的"
+_LIST_SEPARATOR = r"\s*[、和与及跟]\s*"
+# a name in such a list: the shortest that a separator and a surname follow (王芳和陈丽华: 和 is
+# also a given name's character, so the longest would be 王芳和), else the longest
+_LIST_NAME = (
+    rf"(?:{_SURNAME}(?!{_ADDRESS})[{_GIVEN_CHARS}]{{1,2}}?(?={_LIST_SEPARATOR}{_SURNAME})"
+    rf"|{_WEAK_NAME})"
+)
+_NEIGHBOUR_NAME = re.compile(
+    rf"(?:{_NEIGHBOURS})(?:{_NEIGHBOUR_FILLER})?\s*({_LIST_NAME})"
+    rf"((?:{_LIST_SEPARATOR}{_LIST_NAME})*)"
+)
+_LISTED_AFTER = re.compile(rf"{_LIST_SEPARATOR}({_LIST_NAME})")
 # 刘小明反映… (at the start of a sentence, or after 的: 8栋601的刘芳反映) and 刘小明敬上 are found
 # from the word back to the name: looking for a name at every character was the slow part.
 _VERB_OR_SIGN_OFF = re.compile(rf"({_VERBS})|敬上|谨上|拜上|敬启")
@@ -266,6 +280,8 @@ def introduced_names(text: str) -> list[str]:
     """Names the text gives: 我是刘小明, 签名：刘小明, 居民刘小明, 刘小明反映… → ["刘小明"]."""
     found = [m.group(1) for m in _INTRODUCED_NAME.finditer(text)]
     placed = [next(g for g in m.groups() if g) for m in _PLACED_NAME.finditer(text)]
+    for m in _NEIGHBOUR_NAME.finditer(text):
+        placed += [m.group(1), *(n.group(1) for n in _LISTED_AFTER.finditer(m.group(2)))]
     for m in _VERB_OR_SIGN_OFF.finditer(text):
         placed += _names_before(text, m.start(), at_boundary=m.group(1) is not None)
     for m in _LISTED.finditer(text):

@@ -343,9 +343,11 @@ def test_forwarded_addresses_are_believed_only_from_a_configured_proxy() -> None
     via = request("127.0.0.1", **{"X-Forwarded-For": "1.2.3.4, 203.0.113.9, 10.1.2.3"})
     assert client_ip(via) == "127.0.0.1"
     # the nearest address that is not a proxy of ours: what the client put first can be forged
-    assert client_ip(via, proxy) == "203.0.113.9"
+    xff = "x-forwarded-for"  # LIAISON_WEB_FORWARDED_HEADER: the proxy appends to this one
+    assert client_ip(via, proxy, xff) == "203.0.113.9"
+    assert client_ip(via, proxy) == "127.0.0.1"  # the default header, X-Real-IP, is not set
     assert client_ip(request("127.0.0.1", **{"X-Real-IP": "203.0.113.10"}), proxy) == "203.0.113.10"
-    assert client_ip(request("127.0.0.1", **{"X-Forwarded-For": "garbage"}), proxy) == "127.0.0.1"
+    assert client_ip(request("127.0.0.1", **{"X-Forwarded-For": "garbage"}), proxy, xff) == "127.0.0.1"
     assert client_ip(request("127.0.0.1"), proxy) == "127.0.0.1"
 
 
