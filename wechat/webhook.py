@@ -92,6 +92,8 @@ def inbound(item: Input) -> Any:
     from bot.conversation.events import Inbound, Kind, channel_event
 
     if item.stale_press:
+        # the number typed (if it was typed, not tapped) goes along: where the person's state
+        # awaits free text the conversation reads it as that text (bot/conversation/router.py)
         return Inbound(
             channel=CHANNEL,
             account=item.account,
@@ -99,6 +101,7 @@ def inbound(item: Input) -> Any:
             kind=Kind.ACTION,
             key=item.key,
             action=None,
+            text=item.text,
         )
     return channel_event(
         CHANNEL,
@@ -541,7 +544,7 @@ class WeChatWebhook:
                 # now (the step moved on, the card's buttons were taken away, or it is out of
                 # range) is a press of a button no longer there. Read as text it was added to
                 # a wish being described, or answered by nothing at all.
-                return Input(stale_press=True, **base)
+                return Input(stale_press=True, text=push.content, **base)
             linking = _LINK.match(push.content)
             if linking:
                 return Input(command="link", args=linking.group(1), **base)

@@ -420,24 +420,46 @@ async def test_the_same_msgid_pushed_three_times_makes_one_wish(wx: WeChatRig) -
 NEIGHBOUR = "oWeChatResident0002"
 
 
-async def test_a_number_for_a_step_that_moved_on_is_answered_not_read_as_the_old_options(
+async def test_a_number_for_a_step_that_moved_on_is_not_read_as_the_old_options(
     wx: WeChatRig,
 ) -> None:
     """Menu NEW → "2" (a category) → "1": the category options were still live, so the "1"
     chose a category again, the conversation refused it as stale, and the refusal (Telegram's
-    pop-up) was not rendered: no reply at all. Now the describing step offers no options, the
-    "1" is a press of nothing, and the refusal is said."""
+    pop-up) was not rendered: no reply at all. The describing step offers no options and
+    awaits free text: a bare number is that text (review: it was refused as a stale press)."""
     await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
     categories = await wx.send(wx.fake.event(OPENID, "CLICK", "NEW"))
     assert "2. " in categories
     assert "描述" in await wx.say("2")
-    stale = await wx.say("1")
-    assert "这个选项已经失效了" in stale
+    answer = await wx.say("12")
+    assert "这个选项已经失效了" not in answer
+    assert "内容太短了" in answer  # read as the description (too short to be one)
     async with wx.h.app.db.read() as conn:
         resident = await Repos(conn).user_by_external("wechat", OPENID)
     assert resident is not None
     draft = await wx.h.app.liaison.flows.draft(resident)
-    assert draft is not None and not draft.text  # nothing was added to the wish
+    assert draft is not None and draft.step == "text" and draft.category_id == "environment"
+
+
+async def test_a_bare_number_at_the_phone_step_is_read_as_the_phone(wx: WeChatRig) -> None:
+    """The phone step offers 跳过 as option 1: "1" is that option, while "12", which maps to
+    no option, is what was typed for the phone number (checked as one), not a stale press."""
+    welcome = await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    await wx.choose(await wx.choose(welcome, "我要留言"), "道路交通")
+    step = await wx.choose(await wx.say("小区门口路灯坏了三天，晚上很黑"), "下一步")
+    phone = await wx.choose(step, "不公开")
+    assert "1. 跳过" in phone
+    answer = await wx.say("12")
+    assert "这个选项已经失效了" not in answer
+    assert "不像是有效的电话号码" in answer  # checked as the phone number it was typed for
+
+
+async def test_a_number_out_of_range_where_no_text_is_awaited_is_stale(wx: WeChatRig) -> None:
+    """At a step that awaits a choice (the category), a number that maps to no option is a
+    press of nothing: answered as stale, never read as text."""
+    await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    await wx.send(wx.fake.event(OPENID, "CLICK", "NEW"))
+    assert "这个选项已经失效了" in await wx.say("99")
 
 
 async def test_a_spent_rating_number_gets_an_answer(wx: WeChatRig) -> None:

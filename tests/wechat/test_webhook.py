@@ -245,7 +245,7 @@ async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
     assert rig.conversation.seen[3].action == "n:cat:traffic"
     # no such option: a press of a button not there (refused as stale), never text
     await rig.fake.push(rig.fake.text(OPENID, "7"))
-    assert rig.conversation.seen[4].stale_press and not rig.conversation.seen[4].text
+    assert rig.conversation.seen[4].stale_press and rig.conversation.seen[4].text == "7"
 
 
 async def test_an_answer_without_options_spends_the_earlier_ones(rig: Rig) -> None:
