@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
@@ -24,7 +25,7 @@ from storage.repositories import Repos
 from storage.wechat import WeChatRepo
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat
-from tests.integration.conftest import STAFF_HM, TEST_LIMITS, Harness, settings_for
+from tests.integration.conftest import LI, STAFF_HM, TEST_LIMITS, WANG, Harness, settings_for
 from tests.integration.test_broadcast import final_report, preview_for_station
 from wechat.runtime import WeChatRuntime, build_wechat
 
@@ -483,6 +484,60 @@ async def test_a_spent_rating_number_gets_an_answer(wx: WeChatRig) -> None:
     assert "谢谢" in thanks or "评价" in thanks
     again = await wx.say(number.group(1))
     assert "这个选项已经失效了" in again
+
+
+async def resolve(wx: WeChatRig, receipt: str, result: str) -> str:
+    """Zhang takes in and resolves the wish on Telegram; the resolution as WeChat shows it."""
+    h, fake = wx.h, wx.fake
+    await h.settle()
+    deputy = next(  # wishes of one category go round the station's deputies
+        m.chat_id
+        for m in h.fake.sent
+        if m.chat_id in (ZHANG, LI, WANG) and receipt in (m.text or "") and m.reply_markup
+    )
+    card = await h.card_for(deputy, receipt)
+    h.fake.press(deputy, card, "受理")
+    await h.fake.wait_for(chat_id=deputy, text_contains="已受理")
+    card = h.fake.message(deputy, card.message_id)
+    await h.press(deputy, card, "办结")
+    await h.say(deputy, result)
+    await fake.wait_until(lambda: any(result in m["text"]["content"] for m in fake.custom))
+    return next(m["text"]["content"] for m in fake.custom if result in m["text"]["content"])
+
+
+def link_id(text: str, label: str) -> str:
+    found = re.search(rf"msgmenucontent={re.escape(quote(label))}&msgmenuid=([0-9]+)", text)
+    assert found is not None, f"no link {label!r} in {text!r}"
+    return found.group(1)
+
+
+async def test_a_rating_link_in_an_older_notice_rates_that_wish(wx: WeChatRig) -> None:
+    """Review, with LIAISON_WECHAT_MSGMENU: wishes A then B resolved, both notices offering
+    满意/基本满意/不满意; 不满意 tapped in A's notice rated and reopened B. Each link now
+    carries its own id: A is rated, B is untouched."""
+    h = wx.h
+    wx.runtime.channel.msgmenu = True
+    for deputy in (ZHANG, LI, WANG):
+        h.fake.send_text(deputy, "/start")
+        await h.fake.next_message(deputy)
+    first = await leave_wish(wx)
+    notice_a = await resolve(wx, first, "已联系供电所，今天下午换好了灯泡")
+    # the second from the menu (a second follow in the same second is a retry of the first)
+    prompt = await wx.choose(await wx.send(wx.fake.event(OPENID, "CLICK", "NEW")), "道路交通")
+    step = await wx.choose(await wx.say("公园东门的长椅断了一条腿，老人没地方坐"), "下一步")
+    confirm = await wx.choose(await wx.choose(step, "不公开"), "跳过")
+    receipt = await wx.choose(confirm, "确认提交")
+    assert "描述" in prompt and "已收到您的心愿" in receipt
+    second = receipt.split("编号 ")[1].split("（")[0].strip()
+    notice_b = await resolve(wx, second, "已联系物业，路灯明天修好")
+    await wx.send(wx.fake.text(OPENID, "不满意", bizmsgmenuid=link_id(notice_a, "不满意")))
+    async with h.app.db.read() as conn:
+        wish_a = await Repos(conn).wish_by_receipt(first)
+        wish_b = await Repos(conn).wish_by_receipt(second)
+    assert wish_a is not None and wish_b is not None
+    assert wish_a.rating is not None and wish_b.rating is None
+    assert not wish_b.is_open
+    assert link_id(notice_a, "不满意") != link_id(notice_b, "不满意")
 
 
 async def test_following_on_the_wall_says_so_and_offers_the_pages_new_options(
