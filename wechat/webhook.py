@@ -7,10 +7,11 @@
   push never make a second wish. WeChat waits 5 s: when the conversation's answer is ready within
   `answer_within` seconds (4 by default) and fits one message it is the passive reply; otherwise
   the answer is `success` and the conversation's messages follow as 客服 messages.
-- Numbered options: a reply "2" (or a bizmsgmenu tap carrying bizmsgmenuid=2) becomes the encoded
-  action the channel stored for option 2 when it rendered the buttons. Each answer shown replaces
-  the options (one without any clears them), and a number that maps to none is a stale press
-  (the conversation refuses it, and that is said), never text and never silence.
+- Numbered options: a reply "2" becomes the encoded action the channel stored for option 2 of
+  the latest answer. Each answer shown replaces the options (one without any clears them), and
+  a number that maps to none is a stale press (the conversation refuses it, and that is said,
+  or reads it as text where free text is awaited), never silence. A bizmsgmenu tap carries the
+  link's own stored id (wechat_menu): the action of the card it was on, or a stale press.
 - The conversation's notes of a press (toast, alert) and a card's new buttons (rebutton), which
   Telegram shows outside the messages, are said in them (wechat/render.py answer_messages).
 
