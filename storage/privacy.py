@@ -201,6 +201,7 @@ _KEPT = (
     ("web_uploads", "account", "web"),
     ("wechat_waiting", "openid", "wechat"),
     ("wechat_options", "openid", "wechat"),
+    ("wechat_menu", "openid", "wechat"),
     ("wechat_windows", "openid", "wechat"),
     ("wechat_consents", "openid", "wechat"),
     ("wechat_deliveries", "openid", "wechat"),

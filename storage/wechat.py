@@ -1,5 +1,6 @@
 """WeChat channel state: the 客服 window per resident, subscription consents, notices kept
-waiting, and the numbered options last shown (SQL only here, as everywhere)."""
+waiting, the numbered options last shown, and the bizmsgmenu links shown lately (SQL only here,
+as everywhere)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ import aiosqlite
 
 from storage.db import fetch_all, fetch_one
 from storage.repositories import _dt, _ts
+
+# bizmsgmenu links kept per person (besides the 48 hours of wechat/retention.py MENU_KEPT):
+# many more than the cards anyone scrolls back to, few enough that no person fills the table
+MENU_PER_PERSON = 200
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,47 @@ class WeChatRepo:
             (openid, label),
         )
         return rows[0][0] if len(rows) == 1 else None
+
+    async def add_menu(
+        self, openid: str, actions: Sequence[str], labels: Sequence[str], now: datetime
+    ) -> list[int]:
+        """Store bizmsgmenu links about to be shown: the id of each (its msgmenuid), in order.
+        Ids are never reused (migration 0021), so a tap resolves to the card it was on; the
+        person's oldest links beyond MENU_PER_PERSON are dropped (a tap on one is stale)."""
+        ids: list[int] = []
+        for i, action in enumerate(actions):
+            cursor = await self.conn.execute(
+                "INSERT INTO wechat_menu (openid, action, label, created_at) VALUES (?, ?, ?, ?)",
+                (openid, action, labels[i] if i < len(labels) else "", _ts(now)),
+            )
+            assert cursor.lastrowid is not None
+            ids.append(int(cursor.lastrowid))
+        if ids:
+            await self.conn.execute(
+                "DELETE FROM wechat_menu WHERE openid=? AND id <= ("
+                "SELECT id FROM wechat_menu WHERE openid=? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (openid, openid, MENU_PER_PERSON),
+            )
+        return ids
+
+    async def menu_action(self, openid: str, menu_id: int) -> str | None:
+        """The action of the link `menu_id` shown to this person; None if it is gone (or was
+        never theirs)."""
+        row = await fetch_one(
+            self.conn,
+            "SELECT action FROM wechat_menu WHERE id=? AND openid=?",
+            (menu_id, openid),
+        )
+        return row[0] if row else None
+
+    async def prune_menu(self, before: datetime, limit: int) -> int:
+        """bizmsgmenu links shown before `before`: a tap on one is then a stale press."""
+        cur = await self.conn.execute(
+            "DELETE FROM wechat_menu WHERE id IN (SELECT id FROM wechat_menu"
+            " WHERE created_at < ? ORDER BY id LIMIT ?)",
+            (_ts(before), limit),
+        )
+        return cur.rowcount
 
     async def record_path(self, wish_id: int, openid: str, path: str, now: datetime) -> None:
         await self.conn.execute(

@@ -30,7 +30,7 @@ from storage.repositories import Repos
 from storage.wechat import WeChatRepo, WindowState
 from wechat.api import PathClosed, WeChatApi
 from wechat.fields import DEFAULT_SUBSCRIPTION_FIELDS, DEFAULT_TEMPLATE_FIELDS, fill, parse_fields
-from wechat.render import TEXT_LIMIT_BYTES, render, rest_after, to_wechat_text
+from wechat.render import TEXT_LIMIT_BYTES, button_options, render, rest_after, to_wechat_text
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,8 @@ class WeChatChannel:
         """The path taken, and the id of the card kept for the resident's next message.
         `offered`: the options of the messages sent just before in the same batch."""
         first = 1 + (len(offered.actions) if offered is not None else 0)
-        rendered = render(message, self.catalog, self.msgmenu, first)
+        menu_ids = await self.menu_ids(openid, message)
+        rendered = render(message, self.catalog, self.msgmenu, first, menu_ids)
         now = self.clock.now()
         async with self.db.read() as conn:
             state = await WeChatRepo(conn).window(openid)
@@ -247,6 +248,17 @@ class WeChatChannel:
                         await WeChatRepo(conn).use_consent(openid, sub_id)
                     return Path.SUBSCRIPTION, await self._keep(openid, message, shown_later=True)
         return Path.WAITING, await self._keep(openid, message, shown_later=False)
+
+    async def menu_ids(self, openid: str, message: OutMessage) -> list[int]:
+        """With bizmsgmenu links on: each button's link gets an id of its own, stored with its
+        action, so a tap in this message acts on this card even after later cards were shown
+        (their options numbered alike). A card that then waits is shown again later with new
+        ids; the unused ones are pruned with the rest."""
+        if not self.msgmenu or not message.buttons:
+            return []
+        actions, labels = button_options(message)
+        async with self.db.transaction() as conn:
+            return await WeChatRepo(conn).add_menu(openid, actions, labels, self.clock.now())
 
     async def send_custom(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
@@ -111,27 +112,38 @@ def split_bytes(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
     return pieces
 
 
-def menu_link(number: int, label: str) -> str:
+def menu_link(number: int, label: str, menu_id: int | None = None) -> str:
     """A bizmsgmenu choice (certified accounts): a tap sends `label` back as a text message
-    carrying bizmsgmenuid=number."""
+    carrying bizmsgmenuid=`menu_id`, the link's own stored id (WeChatRepo.add_menu), so a tap
+    in an older message acts on its own card; the option's number when none is given."""
+    ident = number if menu_id is None else menu_id
     return (
-        f'<a href="weixin://bizmsgmenu?msgmenucontent={quote(label)}&msgmenuid={number}">'
+        f'<a href="weixin://bizmsgmenu?msgmenucontent={quote(label)}&msgmenuid={ident}">'
         f"{number}. {html.escape(label, quote=False)}</a>"
     )
 
 
 def render(
-    message: OutMessage, catalog: Catalog, msgmenu: bool = False, first: int = 1
+    message: OutMessage,
+    catalog: Catalog,
+    msgmenu: bool = False,
+    first: int = 1,
+    menu_ids: Sequence[int] = (),
 ) -> Rendered:
     """The message as WeChat text; its buttons as options numbered from `first` (a batch of
-    cards sent one after another numbers on, so each card's numbers are its own)."""
-    body, options, actions, labels = _parts(message, catalog, msgmenu, first)
+    cards sent one after another numbers on, so each card's numbers are its own). `menu_ids`:
+    the stored ids of its bizmsgmenu links, one per button in order (msgmenu only)."""
+    body, options, actions, labels = _parts(message, catalog, msgmenu, first, menu_ids)
     text = body + "\n\n" + options if options else body
     return Rendered(tuple(split_bytes(text)), tuple(actions), tuple(labels))
 
 
 def _parts(
-    message: OutMessage, catalog: Catalog, msgmenu: bool, first: int = 1
+    message: OutMessage,
+    catalog: Catalog,
+    msgmenu: bool,
+    first: int = 1,
+    menu_ids: Sequence[int] = (),
 ) -> tuple[str, str, list[str], list[str]]:
     """The rendered body (text and notes), the options block, the actions and labels."""
     text = to_wechat_text(message.text)
@@ -156,11 +168,19 @@ def _parts(
             labels.append(button.text)
             number = first - 1 + len(actions)
             if msgmenu:
-                lines.append(menu_link(number, button.text))
+                index = len(actions) - 1
+                menu_id = menu_ids[index] if index < len(menu_ids) else None
+                lines.append(menu_link(number, button.text, menu_id))
             else:
                 lines.append(catalog.plain("wechat.option_line", number=number, label=button.text))
     options = catalog.plain("wechat.options_hint") + "\n" + "\n".join(lines) if lines else ""
     return text, options, actions, labels
+
+
+def button_options(message: OutMessage) -> tuple[list[str], list[str]]:
+    """The actions and labels of the message's buttons, in the order they are numbered."""
+    buttons = [button for row in message.buttons for button in row]
+    return [b.action for b in buttons], [b.text for b in buttons]
 
 
 def rest_after(

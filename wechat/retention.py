@@ -12,7 +12,10 @@ from bot.retention import Prune, RetentionPolicy
 from storage.wechat import WeChatRepo
 
 WINDOW_KEPT = timedelta(hours=49)  # past WeChat's 48-hour 客服 window, with a margin
-INBOX_KEPT = timedelta(days=7)  # as the Telegram inbox (handlers/polling.py)
+INBOX_KEPT = timedelta(days=7)
+# bizmsgmenu links shown (their ids, actions and labels): a tap in a message older than this is
+# answered as stale; also at most storage/wechat.py MENU_PER_PERSON per person
+MENU_KEPT = timedelta(hours=48)  # as the Telegram inbox (handlers/polling.py)
 
 
 def _repo(prune: Any) -> Prune:
@@ -32,6 +35,7 @@ def retention_jobs(policy: RetentionPolicy, now: datetime) -> dict[str, tuple[Pr
             _repo(WeChatRepo.prune_options),
             now - timedelta(hours=policy.session_hours),
         ),
+        "wechat_menu": (_repo(WeChatRepo.prune_menu), now - MENU_KEPT),
         # a 客服 window lasts 48 hours at most; delivery paths live on in the timeline
         "wechat_windows": (_repo(WeChatRepo.prune_windows), now - WINDOW_KEPT),
         "wechat_deliveries": (

@@ -7,10 +7,11 @@
   push never make a second wish. WeChat waits 5 s: when the conversation's answer is ready within
   `answer_within` seconds (4 by default) and fits one message it is the passive reply; otherwise
   the answer is `success` and the conversation's messages follow as 客服 messages.
-- Numbered options: a reply "2" (or a bizmsgmenu tap carrying bizmsgmenuid=2) becomes the encoded
-  action the channel stored for option 2 when it rendered the buttons. Each answer shown replaces
-  the options (one without any clears them), and a number that maps to none is a stale press
-  (the conversation refuses it, and that is said), never text and never silence.
+- Numbered options: a reply "2" becomes the encoded action the channel stored for option 2 of
+  the latest answer. Each answer shown replaces the options (one without any clears them), and
+  a number that maps to none is a stale press (the conversation refuses it, and that is said,
+  or reads it as text where free text is awaited), never silence. A bizmsgmenu tap carries the
+  link's own stored id (wechat_menu): the action of the card it was on, or a stale press.
 - The conversation's notes of a press (toast, alert) and a card's new buttons (rebutton), which
   Telegram shows outside the messages, are said in them (wechat/render.py answer_messages).
 
@@ -92,6 +93,8 @@ def inbound(item: Input) -> Any:
     from bot.conversation.events import Inbound, Kind, channel_event
 
     if item.stale_press:
+        # the number typed (if it was typed, not tapped) goes along: where the person's state
+        # awaits free text the conversation reads it as that text (bot/conversation/router.py)
         return Inbound(
             channel=CHANNEL,
             account=item.account,
@@ -99,6 +102,7 @@ def inbound(item: Input) -> Any:
             kind=Kind.ACTION,
             key=item.key,
             action=None,
+            text=item.text,
         )
     return channel_event(
         CHANNEL,
@@ -332,6 +336,15 @@ class WeChatWebhook:
             labels = [label for r in rendered for label in r.labels]
             if len(texts) != 1 or pending.retried or not alive():
                 return []
+            if self.channel.msgmenu and actions:
+                # the links of the reply shown get their own ids (wechat/channel.py menu_ids)
+                rendered = []
+                for m in messages:
+                    ids = await self.channel.menu_ids(push.from_user, m)
+                    rendered.append(render(m, self.channel.catalog, True, menu_ids=ids))
+                texts = [t for r in rendered for t in r.texts]
+                if len(texts) != 1:  # longer ids made it two messages: sent by 客服
+                    return []
             # Inside the person's turn: their next push ("2") reads these. An answer with no
             # options clears those shown before, so a number meant for this step is never
             # read as a press of the previous one (NEW → "2" → "1" was a stale category).
@@ -498,21 +511,24 @@ class WeChatWebhook:
             # message waiting for an answer.
             return None
         if push.msg_type == "text":
-            number = push.menu_id if push.menu_id.isdigit() and push.menu_id != "0" else ""
+            menu_id = push.menu_id.strip()
+            if menu_id.isdigit() and menu_id.strip("0") and len(menu_id) <= 18:
+                # A bizmsgmenu link carries its own stored id (wechat/channel.py menu_ids): it
+                # acts on the card it was shown on, whatever was shown since. An id no longer
+                # kept (older than MENU_KEPT, or from before ids were stored) is a stale press,
+                # never matched by its number or label against the latest answer (that acted
+                # on another wish: 不满意 under wish A rated wish B).
+                async with self.db.read() as conn:
+                    action = await WeChatRepo(conn).menu_action(push.from_user, int(menu_id))
+                if action:
+                    return Input(action=action, **base)
+                return Input(stale_press=True, **base)
             match = _NUMBER.match(push.content.translate(_FULL_WIDTH_DIGITS))
             action = None
-            if number or match:
+            if match:
+                # typed numbers mean the options of the latest answer shown
                 async with self.db.read() as conn:
-                    repo = WeChatRepo(conn)
-                    chosen = int(number or match.group(1))  # type: ignore[union-attr]
-                    action = await repo.option(push.from_user, chosen)
-                    if action is not None and number and not match:
-                        # a bizmsgmenu link of an older message carries its own number and
-                        # label: if option N of the latest answer shows another label, the
-                        # tap is not for it (it is matched by its label below, or stale)
-                        label = await repo.option_label(push.from_user, chosen)
-                        if label and push.content.strip() and label != push.content.strip():
-                            action = None
+                    action = await WeChatRepo(conn).option(push.from_user, int(match.group(1)))
             if action is None and not match:
                 # A bizmsgmenu tap may come back with bizmsgmenuid 0 or none (reported by
                 # developers): only its label, as the text; the one option showing it is meant.
@@ -524,12 +540,12 @@ class WeChatWebhook:
                     )
             if action:
                 return Input(action=action, **base)
-            if number or match:
+            if match:
                 # A number answers numbered options: one that maps to none of those on offer
                 # now (the step moved on, the card's buttons were taken away, or it is out of
                 # range) is a press of a button no longer there. Read as text it was added to
                 # a wish being described, or answered by nothing at all.
-                return Input(stale_press=True, **base)
+                return Input(stale_press=True, text=push.content, **base)
             linking = _LINK.match(push.content)
             if linking:
                 return Input(command="link", args=linking.group(1), **base)

@@ -88,6 +88,12 @@ async def route(t: Turn, bot_name: str) -> None:
             await text(t, event)
         case Kind.ACTION:
             if event.action is None:
+                if event.text and await expects_text(t):
+                    # a number typed for no option on offer (WeChat's numbered options: the
+                    # channel carries the text) while free text is awaited is that text: "12"
+                    # as a reply, a description or a phone number, not a stale press
+                    await text(t, event)
+                    return
                 raise InvalidInput("stale")
             await action(t, event.action, bot_name)
         case Kind.PHOTO:
@@ -136,6 +142,16 @@ async def fresh_state(t: Turn) -> FlowState:
         await tell_expired(t)
         state = await t.liaison.flows.read(t.user)
     return state
+
+
+async def expects_text(t: Turn) -> bool:
+    """Whether the person's state awaits free text: the body of a 回复/补充 (pending input), or
+    a draft at its description or phone step."""
+    state = await fresh_state(t)
+    if t.liaison.flows.pending_in(state) is not None:
+        return True
+    draft = t.liaison.flows.draft_in(state)
+    return draft is not None and draft.step in (Step.TEXT, Step.MORE, Step.PHONE)
 
 
 async def text(t: Turn, event: Inbound) -> None:

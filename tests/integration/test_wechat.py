@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
@@ -24,7 +25,7 @@ from storage.repositories import Repos
 from storage.wechat import WeChatRepo
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat
-from tests.integration.conftest import STAFF_HM, TEST_LIMITS, Harness, settings_for
+from tests.integration.conftest import LI, STAFF_HM, TEST_LIMITS, WANG, Harness, settings_for
 from tests.integration.test_broadcast import final_report, preview_for_station
 from wechat.runtime import WeChatRuntime, build_wechat
 
@@ -420,24 +421,46 @@ async def test_the_same_msgid_pushed_three_times_makes_one_wish(wx: WeChatRig) -
 NEIGHBOUR = "oWeChatResident0002"
 
 
-async def test_a_number_for_a_step_that_moved_on_is_answered_not_read_as_the_old_options(
+async def test_a_number_for_a_step_that_moved_on_is_not_read_as_the_old_options(
     wx: WeChatRig,
 ) -> None:
     """Menu NEW → "2" (a category) → "1": the category options were still live, so the "1"
     chose a category again, the conversation refused it as stale, and the refusal (Telegram's
-    pop-up) was not rendered: no reply at all. Now the describing step offers no options, the
-    "1" is a press of nothing, and the refusal is said."""
+    pop-up) was not rendered: no reply at all. The describing step offers no options and
+    awaits free text: a bare number is that text (review: it was refused as a stale press)."""
     await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
     categories = await wx.send(wx.fake.event(OPENID, "CLICK", "NEW"))
     assert "2. " in categories
     assert "描述" in await wx.say("2")
-    stale = await wx.say("1")
-    assert "这个选项已经失效了" in stale
+    answer = await wx.say("12")
+    assert "这个选项已经失效了" not in answer
+    assert "内容太短了" in answer  # read as the description (too short to be one)
     async with wx.h.app.db.read() as conn:
         resident = await Repos(conn).user_by_external("wechat", OPENID)
     assert resident is not None
     draft = await wx.h.app.liaison.flows.draft(resident)
-    assert draft is not None and not draft.text  # nothing was added to the wish
+    assert draft is not None and draft.step == "text" and draft.category_id == "environment"
+
+
+async def test_a_bare_number_at_the_phone_step_is_read_as_the_phone(wx: WeChatRig) -> None:
+    """The phone step offers 跳过 as option 1: "1" is that option, while "12", which maps to
+    no option, is what was typed for the phone number (checked as one), not a stale press."""
+    welcome = await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    await wx.choose(await wx.choose(welcome, "我要留言"), "道路交通")
+    step = await wx.choose(await wx.say("小区门口路灯坏了三天，晚上很黑"), "下一步")
+    phone = await wx.choose(step, "不公开")
+    assert "1. 跳过" in phone
+    answer = await wx.say("12")
+    assert "这个选项已经失效了" not in answer
+    assert "不像是有效的电话号码" in answer  # checked as the phone number it was typed for
+
+
+async def test_a_number_out_of_range_where_no_text_is_awaited_is_stale(wx: WeChatRig) -> None:
+    """At a step that awaits a choice (the category), a number that maps to no option is a
+    press of nothing: answered as stale, never read as text."""
+    await wx.send(wx.fake.event(OPENID, "subscribe", "qrscene_st_huimin"))
+    await wx.send(wx.fake.event(OPENID, "CLICK", "NEW"))
+    assert "这个选项已经失效了" in await wx.say("99")
 
 
 async def test_a_spent_rating_number_gets_an_answer(wx: WeChatRig) -> None:
@@ -461,6 +484,60 @@ async def test_a_spent_rating_number_gets_an_answer(wx: WeChatRig) -> None:
     assert "谢谢" in thanks or "评价" in thanks
     again = await wx.say(number.group(1))
     assert "这个选项已经失效了" in again
+
+
+async def resolve(wx: WeChatRig, receipt: str, result: str) -> str:
+    """Zhang takes in and resolves the wish on Telegram; the resolution as WeChat shows it."""
+    h, fake = wx.h, wx.fake
+    await h.settle()
+    deputy = next(  # wishes of one category go round the station's deputies
+        m.chat_id
+        for m in h.fake.sent
+        if m.chat_id in (ZHANG, LI, WANG) and receipt in (m.text or "") and m.reply_markup
+    )
+    card = await h.card_for(deputy, receipt)
+    h.fake.press(deputy, card, "受理")
+    await h.fake.wait_for(chat_id=deputy, text_contains="已受理")
+    card = h.fake.message(deputy, card.message_id)
+    await h.press(deputy, card, "办结")
+    await h.say(deputy, result)
+    await fake.wait_until(lambda: any(result in m["text"]["content"] for m in fake.custom))
+    return next(m["text"]["content"] for m in fake.custom if result in m["text"]["content"])
+
+
+def link_id(text: str, label: str) -> str:
+    found = re.search(rf"msgmenucontent={re.escape(quote(label))}&msgmenuid=([0-9]+)", text)
+    assert found is not None, f"no link {label!r} in {text!r}"
+    return found.group(1)
+
+
+async def test_a_rating_link_in_an_older_notice_rates_that_wish(wx: WeChatRig) -> None:
+    """Review, with LIAISON_WECHAT_MSGMENU: wishes A then B resolved, both notices offering
+    满意/基本满意/不满意; 不满意 tapped in A's notice rated and reopened B. Each link now
+    carries its own id: A is rated, B is untouched."""
+    h = wx.h
+    wx.runtime.channel.msgmenu = True
+    for deputy in (ZHANG, LI, WANG):
+        h.fake.send_text(deputy, "/start")
+        await h.fake.next_message(deputy)
+    first = await leave_wish(wx)
+    notice_a = await resolve(wx, first, "已联系供电所，今天下午换好了灯泡")
+    # the second from the menu (a second follow in the same second is a retry of the first)
+    prompt = await wx.choose(await wx.send(wx.fake.event(OPENID, "CLICK", "NEW")), "道路交通")
+    step = await wx.choose(await wx.say("公园东门的长椅断了一条腿，老人没地方坐"), "下一步")
+    confirm = await wx.choose(await wx.choose(step, "不公开"), "跳过")
+    receipt = await wx.choose(confirm, "确认提交")
+    assert "描述" in prompt and "已收到您的心愿" in receipt
+    second = receipt.split("编号 ")[1].split("（")[0].strip()
+    notice_b = await resolve(wx, second, "已联系物业，路灯明天修好")
+    await wx.send(wx.fake.text(OPENID, "不满意", bizmsgmenuid=link_id(notice_a, "不满意")))
+    async with h.app.db.read() as conn:
+        wish_a = await Repos(conn).wish_by_receipt(first)
+        wish_b = await Repos(conn).wish_by_receipt(second)
+    assert wish_a is not None and wish_b is not None
+    assert wish_a.rating is not None and wish_b.rating is None
+    assert not wish_b.is_open
+    assert link_id(notice_a, "不满意") != link_id(notice_b, "不满意")
 
 
 async def test_following_on_the_wall_says_so_and_offers_the_pages_new_options(

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
@@ -236,13 +239,13 @@ async def test_numbered_options_map_to_stored_actions(rig: Rig) -> None:
     # each answer shows the same options again, so each number below reads them
     await rig.fake.push(rig.fake.text(OPENID, " 2 "))
     assert rig.conversation.seen[1].action == "n:cat:env"
-    await rig.fake.push(rig.fake.text(OPENID, "道路交通", bizmsgmenuid="1"))  # a msgmenu tap
+    await rig.fake.push(rig.fake.text(OPENID, "道路交通"))  # its label typed out
     assert rig.conversation.seen[2].action == "n:cat:traffic"
     await rig.fake.push(rig.fake.text(OPENID, "１"))  # a full-width digit: the same number
     assert rig.conversation.seen[3].action == "n:cat:traffic"
     # no such option: a press of a button not there (refused as stale), never text
     await rig.fake.push(rig.fake.text(OPENID, "7"))
-    assert rig.conversation.seen[4].stale_press and not rig.conversation.seen[4].text
+    assert rig.conversation.seen[4].stale_press and rig.conversation.seen[4].text == "7"
 
 
 async def test_an_answer_without_options_spends_the_earlier_ones(rig: Rig) -> None:
@@ -871,9 +874,17 @@ async def test_a_label_typed_out_is_that_option_without_msgmenu_too(rig: Rig) ->
     assert [e.action for e in rig.conversation.seen[1:]] == ["n:skip", ""]
 
 
-async def test_a_msgmenu_link_of_an_older_message_is_not_read_as_the_new_option(rig: Rig) -> None:
+def link_id(text: str, label: str) -> str:
+    """The msgmenuid of the bizmsgmenu link showing `label` in a message as WeChat shows it."""
+    found = re.search(rf"msgmenucontent={re.escape(quote(label))}&msgmenuid=([0-9]+)", text)
+    assert found is not None, f"no link {label!r}"
+    return found.group(1)
+
+
+async def test_a_msgmenu_link_of_an_older_message_acts_on_its_own_card(rig: Rig) -> None:
     """Links stay tappable in old messages: a tap of "1. 道路交通" from the category card, once
-    the latest answer's option 1 is 下一步, was read as 下一步. Its label says which it was."""
+    the latest answer's option 1 is 下一步, was read as 下一步. Each link carries its own id:
+    the tap is the action it was shown with (the conversation judges whether it still fits)."""
     rig.webhook.channel.msgmenu = True
     rig.conversation.answer = [
         OutMessage(
@@ -881,11 +892,96 @@ async def test_a_msgmenu_link_of_an_older_message_is_not_read_as_the_new_option(
             buttons=((Button("道路交通", "n:cat:traffic"), Button("环境卫生", "n:cat:env")),),
         )
     ]
-    await rig.fake.push(rig.fake.text(OPENID, "/new"))
+    categories = await rig.fake.push(rig.fake.text(OPENID, "/new"))
     rig.conversation.answer = [OutMessage(text="补充完", buttons=((Button("下一步", "n:next"),),))]
-    await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid="2"))
-    old_tap = await rig.fake.push(rig.fake.text(OPENID, "道路交通", bizmsgmenuid="1"))
-    assert rig.conversation.seen[2].stale_press and not rig.conversation.seen[2].action
-    assert old_tap.plaintext not in ("", "success")  # answered
-    await rig.fake.push(rig.fake.text(OPENID, "下一步", bizmsgmenuid="1"))
-    assert rig.conversation.seen[3].action == "n:next"
+    env = link_id(categories.plaintext, "环境卫生")
+    after = await rig.fake.push(rig.fake.text(OPENID, "环境卫生", bizmsgmenuid=env))
+    traffic = link_id(categories.plaintext, "道路交通")
+    await rig.fake.push(rig.fake.text(OPENID, "道路交通", bizmsgmenuid=traffic))
+    await rig.fake.push(
+        rig.fake.text(OPENID, "下一步", bizmsgmenuid=link_id(after.plaintext, "下一步"))
+    )
+    assert [e.action for e in rig.conversation.seen[1:]] == ["n:cat:env", "n:cat:traffic", "n:next"]
+
+
+async def test_a_rating_link_of_an_older_notice_rates_its_own_wish(rig: Rig) -> None:
+    """Review: notices for resolved wishes A then B both offer 满意/基本满意/不满意; 不满意 tapped
+    in A's message rated (and reopened) B, the latest card with an option of that label and
+    number. The tap acts on A, the card it was on."""
+    rig.webhook.channel.msgmenu = True
+
+    def rating(wish: int) -> OutMessage:
+        return OutMessage(
+            text=f"HM-2026-000{wish} 已办结",
+            buttons=(
+                (
+                    Button("满意", f"a:rt:{wish}:s"),
+                    Button("基本满意", f"a:rt:{wish}:b"),
+                    Button("不满意", f"a:rt:{wish}:u"),
+                ),
+            ),
+        )
+
+    rig.conversation.answer = [rating(1)]
+    card_a = await rig.fake.push(rig.fake.text(OPENID, "HM-2026-0001"))
+    rig.conversation.answer = [rating(2)]
+    card_b = await rig.fake.push(rig.fake.text(OPENID, "HM-2026-0002"))
+    rig.conversation.answer = []
+    # both cards show the same numbers and labels; only the ids tell them apart
+    assert "3. 不满意" in card_a.plaintext and "3. 不满意" in card_b.plaintext
+    await rig.fake.push(
+        rig.fake.text(OPENID, "不满意", bizmsgmenuid=link_id(card_a.plaintext, "不满意"))
+    )
+    await rig.fake.push(
+        rig.fake.text(OPENID, "满意", bizmsgmenuid=link_id(card_b.plaintext, "满意"))
+    )
+    assert [e.action for e in rig.conversation.seen[2:]] == ["a:rt:1:u", "a:rt:2:s"]
+    # a typed number still means the latest answer's options (B's card, then the answer
+    # "收到 a:rt:2:s" has none: spent)
+    await rig.fake.push(rig.fake.text(OPENID, "3"))
+    assert rig.conversation.seen[4].stale_press
+
+
+async def test_a_deputy_resolving_from_an_older_card_resolves_that_wish(rig: Rig) -> None:
+    """Review: a deputy tapping 办结 on an older card resolved the latest card's wish, and the
+    result typed next went to that wish's resident. The tap acts on its own card."""
+    rig.webhook.channel.msgmenu = True
+
+    def card(wish: int) -> OutMessage:
+        return OutMessage(
+            text=f"HM-2026-000{wish} 已受理",
+            buttons=((Button("回复", f"a:rp:{wish}"), Button("办结", f"a:rs:{wish}")),),
+        )
+
+    rig.conversation.answer = [card(1)]
+    older = await rig.fake.push(rig.fake.text(OPENID, "HM-2026-0001"))
+    rig.conversation.answer = [card(2)]
+    await rig.fake.push(rig.fake.text(OPENID, "HM-2026-0002"))
+    await rig.fake.push(
+        rig.fake.text(OPENID, "办结", bizmsgmenuid=link_id(older.plaintext, "办结"))
+    )
+    assert rig.conversation.seen[2].action == "a:rs:1"
+
+
+async def test_a_link_whose_id_is_gone_is_a_stale_press(rig: Rig) -> None:
+    """A tap whose id is no longer kept (pruned, another person's, or a number from before ids
+    were stored) is answered as stale, never matched by its number or label."""
+    rig.webhook.channel.msgmenu = True
+    rig.conversation.answer = [
+        OutMessage(text="两件", buttons=((Button("查看", "a:w:1"), Button("满意", "a:rt:1:s")),))
+    ]
+    shown = await rig.fake.push(rig.fake.text(OPENID, "/my"))
+    rig.conversation.answer = [OutMessage(text="您的按钮已失效")]
+    gone = await rig.fake.push(rig.fake.text(OPENID, "满意", bizmsgmenuid="999"))  # never shown
+    assert rig.conversation.seen[1].stale_press and not rig.conversation.seen[1].action
+    assert "您的按钮已失效" in gone.plaintext  # answered
+    other = await rig.fake.push(
+        rig.fake.text("oOther_0002", "满意", bizmsgmenuid=link_id(shown.plaintext, "满意"))
+    )
+    assert rig.conversation.seen[2].stale_press and other.plaintext not in ("", "success")
+    async with rig.db.transaction() as conn:  # the retention job: 48 hours later
+        assert await WeChatRepo(conn).prune_menu(rig.webhook.clock.now() + timedelta(hours=49), 100)
+    await rig.fake.push(
+        rig.fake.text(OPENID, "查看", bizmsgmenuid=link_id(shown.plaintext, "查看"))
+    )
+    assert rig.conversation.seen[3].stale_press and not rig.conversation.seen[3].action
