@@ -18,6 +18,10 @@ from storage.repositories import _dt, _ts
 # bizmsgmenu links kept per person (besides the 48 hours of wechat/retention.py MENU_KEPT):
 # many more than the cards anyone scrolls back to, few enough that no person fills the table
 MENU_PER_PERSON = 200
+# A link's msgmenuid is its row id above this: links sent before ids were stored carry their
+# option number (1, 2, ...), which must never meet a new row of the same person (a tap in an
+# old message would act on whatever card that row was).
+MENU_ID_BASE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,7 @@ class WeChatRepo:
                 (openid, action, labels[i] if i < len(labels) else "", _ts(now)),
             )
             assert cursor.lastrowid is not None
-            ids.append(int(cursor.lastrowid))
+            ids.append(MENU_ID_BASE + int(cursor.lastrowid))
         if ids:
             await self.conn.execute(
                 "DELETE FROM wechat_menu WHERE openid=? AND id <= ("
@@ -214,11 +218,13 @@ class WeChatRepo:
 
     async def menu_action(self, openid: str, menu_id: int) -> str | None:
         """The action of the link `menu_id` shown to this person; None if it is gone (or was
-        never theirs)."""
+        never theirs, or is an option number of a message sent before links had ids)."""
+        if menu_id <= MENU_ID_BASE:
+            return None
         row = await fetch_one(
             self.conn,
             "SELECT action FROM wechat_menu WHERE id=? AND openid=?",
-            (menu_id, openid),
+            (menu_id - MENU_ID_BASE, openid),
         )
         return row[0] if row else None
 

@@ -24,7 +24,7 @@ from bot.clock import ManualClock
 from bot.i18n import Catalog
 from bot.messages import Button, OutMessage
 from storage.db import Database, fetch_all
-from storage.wechat import WeChatRepo
+from storage.wechat import MENU_ID_BASE, WeChatRepo
 from tests.fake_wechat import FakeWeChat
 from tests.web.test_web_pages import _jpeg_with_gps
 from wechat.api import WeChatApi
@@ -985,3 +985,13 @@ async def test_a_link_whose_id_is_gone_is_a_stale_press(rig: Rig) -> None:
         rig.fake.text(OPENID, "查看", bizmsgmenuid=link_id(shown.plaintext, "查看"))
     )
     assert rig.conversation.seen[3].stale_press and not rig.conversation.seen[3].action
+    # a link of a message sent before links had ids carries its option number: a new link of
+    # the same person must never answer to it (ids are numbered above MENU_ID_BASE)
+    rig.conversation.answer = [
+        OutMessage(text="两件", buttons=((Button("查看", "a:w:1"), Button("满意", "a:rt:1:s")),))
+    ]
+    fresh = await rig.fake.push(rig.fake.text(OPENID, "/my"))
+    rig.conversation.answer = [OutMessage(text="您的按钮已失效")]
+    assert int(link_id(fresh.plaintext, "查看")) > MENU_ID_BASE
+    await rig.fake.push(rig.fake.text(OPENID, "查看", bizmsgmenuid="1"))
+    assert rig.conversation.seen[5].stale_press and not rig.conversation.seen[5].action
