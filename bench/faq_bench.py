@@ -9,6 +9,8 @@ Run from the repository root (no network, no database, no Telegram)::
     python bench/faq_bench.py --fit       # refit the rerank weights (MatcherTuning.coef/bias)
                                           # on labelled's tuning half + fresh-tune
     python bench/faq_bench.py --untouched # also the held-out FAQs (tests/data/faq_eval/untouched_*)
+    python bench/faq_bench.py --compare-bank  # also every figure without the intent bank
+                                          # (MatcherTuning.bank off, faq/bank.py), same run
 
 Quality on stations' own FAQs (issue 11): every ``tests/data/faq_eval/<name>/`` holds an FAQ
 written apart from this repository's (``faq.yaml``, one or two alternates per entry) and
@@ -498,14 +500,14 @@ DOC_WEIGHTS = (8.0, 12.0, 16.0, 24.0)
 
 
 def rank_accuracy(
-    faq: EvalFaq, doc_weight: float, vec_weight: float = 0.0
+    faq: EvalFaq, doc_weight: float, vec_weight: float = 0.0, base: MatcherTuning = DEFAULT_TUNING
 ) -> tuple[float, float]:
     """Share of the FAQ's resident messages whose entry the matcher ranks first, and among
     the first three (no decision involved, so no calibration either). With the default
     ``vec_weight`` 0 this is the order answers are decided on, which doc_weight sets; the
     word vectors (MatcherTuning.vec_weight) reorder the suggestions only."""
     tuning = dataclasses.replace(
-        DEFAULT_TUNING, doc_weight=doc_weight, calibrate=False, vec_weight=vec_weight
+        base, doc_weight=doc_weight, calibrate=False, vec_weight=vec_weight
     )
     matcher = FaqMatcher(faq.entries, tuning=tuning)
     first = top3 = 0
@@ -542,22 +544,25 @@ def _meets(q: Quality) -> bool:
 
 
 def eval_rows(
-    faqs: Sequence[EvalFaq], errors: dict[str, list[str]] | None = None
+    faqs: Sequence[EvalFaq],
+    errors: dict[str, list[str]] | None = None,
+    start: MatcherTuning = DEFAULT_TUNING,
 ) -> list[tuple[str, str, Quality]]:
     """Per FAQ: ours (defaults), ours leave-one-FAQ-out, and the baseline; then pooled.
 
     Leave-one-FAQ-out: the decision model (MatcherTuning.decision_*) refitted without the
     FAQ scored -- on the other eval FAQs and the bundled FAQ cut to two alternates -- and
-    its threshold chosen on those too (out of fold, see decision_tuning)."""
+    its threshold chosen on those too (out of fold, see decision_tuning). ``start``: the
+    tuning everything starts from (the intent bank off for --compare-bank)."""
     tuned = [f for f in faqs if not f.untouched]
     # The weight of the whole-entry character evidence (MatcherTuning.doc_weight), chosen
     # for each FAQ on the others: best mean of top-1 and top-3 ranking accuracy there.
-    ranking = {(f.name, w): rank_accuracy(f, w) for f in tuned for w in DOC_WEIGHTS}
+    ranking = {(f.name, w): rank_accuracy(f, w, base=start) for f in tuned for w in DOC_WEIGHTS}
     rows_cache: dict[tuple[str, float], list[DecisionRow]] = {}
 
     def rows_for(name: str, weight: float) -> list[DecisionRow]:
         if (name, weight) not in rows_cache:
-            tuning = dataclasses.replace(DEFAULT_TUNING, doc_weight=weight)
+            tuning = dataclasses.replace(start, doc_weight=weight)
             if name == "bundled-cut":
                 rows_cache[name, weight] = decision_rows(*bundled_cut(), tuning=tuning)
             else:
@@ -571,7 +576,7 @@ def eval_rows(
     base: list[Quality] = []
     for f in faqs:
         default = evaluate(
-            ours(FaqMatcher(f.entries)),
+            ours(FaqMatcher(f.entries, tuning=start)),
             f.data,
             None if errors is None or f.untouched else errors.setdefault(f.name, []),
         )
@@ -585,7 +590,7 @@ def eval_rows(
             for weight in DOC_WEIGHTS:
                 fit_on = [*(rows_for(g, weight) for g in names), rows_for("bundled-cut", weight)]
                 threshold, right = out_of_fold(
-                    fit_on, dataclasses.replace(DEFAULT_TUNING, doc_weight=weight)
+                    fit_on, dataclasses.replace(start, doc_weight=weight)
                 )
                 rank = sum(sum(ranking[g, weight]) for g in names)
                 if best is None or (right, rank) > (best[0], best[1]):
@@ -594,12 +599,12 @@ def eval_rows(
             _, _, weight, threshold = best
             tuning = decision_tuning(
                 [*(rows_for(g, weight) for g in names), rows_for("bundled-cut", weight)],
-                dataclasses.replace(DEFAULT_TUNING, doc_weight=weight),
+                dataclasses.replace(start, doc_weight=weight),
                 threshold,
             )
             assert tuning is not None
         else:
-            tuning = DEFAULT_TUNING
+            tuning = start
         held = evaluate(ours(FaqMatcher(f.entries, tuning=tuning)), f.data)
         baseline = evaluate(Baseline(f.entries, 60.0).decide, f.data)
         label = f"{f.name}*" if f.untouched else f.name
@@ -903,6 +908,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--untouched", action="store_true", help="also report the untouched_* eval FAQs"
     )
+    parser.add_argument(
+        "--compare-bank",
+        action="store_true",
+        help="also every figure without the intent bank (MatcherTuning.bank off), same run",
+    )
     args = parser.parse_args(argv)
 
     entries = load_faq_file(args.faq or bundled_faq_path("zh_CN"))
@@ -956,8 +966,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("perturbed", "ours", evaluate(ours(matcher), perturbed)),
         ("perturbed", f"baseline@{baseline.cutoff:.0f}", evaluate(baseline.decide, perturbed)),
     ]
+    if args.compare_bank:
+        off = dataclasses.replace(DEFAULT_TUNING, bank=False)
+        plain = FaqMatcher(entries, tuning=off)
+        rows += [
+            (name, "ours, no bank", evaluate(ours(plain), data))
+            for name, data in (
+                ("labelled", labelled),
+                ("heldout", heldout),
+                ("fresh-tune", fresh_tune),
+                ("fresh-test", fresh_test),
+                ("perturbed", perturbed),
+            )
+        ]
     faqs = eval_faqs(args.untouched)
     own_rows = eval_rows(faqs, errors)
+    if args.compare_bank:
+        before = eval_rows(faqs, None, dataclasses.replace(DEFAULT_TUNING, bank=False))
+        own_rows += [(name, f"{who} [no bank]", q) for name, who, q in before]
     queries = [t for t, _ in labelled.questions] + labelled.offtopic
     speeds = None if args.quick else speed(entries, queries, baseline.cutoff)
     gaps = None if args.quick else gaps_ms()

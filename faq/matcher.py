@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Literal
 
 from rapidfuzz import fuzz, process
 
+from faq.bank import IntentBank, PhrasingIndex, default_bank
 from faq.lexicon import Synonyms, synonyms, word_stats, word_vectors
 from faq.model import FaqEntry, load_faq_file
 from faq.normalize import (
@@ -215,6 +216,27 @@ class MatcherTuning:
     # (sfz, gjj) are read as the FAQ's own word with that sound, when exactly one word of
     # the FAQ has it (see FaqMatcher._romanized); for FAQs up to this many entries.
     romanized_max_entries: int = 500
+    # The general intent bank (round 8 of issue 11, faq/bank.py, data/intents_zh/): each entry
+    # is mapped to the bank intent it asks when both are each other's best match (mean cosine
+    # of the entry's phrasings with the intent at least ``bank_min_score``, leading the next
+    # intent by ``bank_min_lead``); a mapped entry is indexed with the intent's first
+    # ``bank_phrasings`` phrasings besides its own. For FAQs up to ``bank_max_entries``.
+    bank: bool = True
+    bank_max_entries: int = 400
+    bank_phrasings: int = 4
+    bank_min_score: float = 0.4
+    bank_min_lead: float = 0.1
+    # A bank phrasing counts this much less (log-odds) than the station's own when it is the
+    # entry's best: the station's text leads.
+    bank_penalty: float = 1.0
+    # The negative use (see FaqMatcher._bank_veto): a message whose best intent is not the
+    # intent of the entry about to be answered, scoring at least ``bank_guard_min`` and
+    # ``bank_guard_lead`` above the entry's own support, is not answered confidently.
+    # ``bank_guard_unmapped``: also when the entry has no intent (the bank may lack its topic).
+    bank_guard: bool = True
+    bank_guard_min: float = 0.4
+    bank_guard_lead: float = 0.0
+    bank_guard_unmapped: bool = False
 
 
 #: Names of the decision features, in the order FaqMatcher._decision_features returns them
@@ -396,7 +418,10 @@ class FaqMatcher:
         *,
         tuning: MatcherTuning = DEFAULT_TUNING,
         normalizer: Normalizer | None = None,
+        bank: IntentBank | None = None,
     ) -> None:
+        """``bank``: the intent bank to use (default: the shipped one, see faq.bank), only
+        with ``tuning.bank`` set."""
         self.entries: tuple[FaqEntry, ...] = tuple(entries)
         self.tuning = tuning
         self._norm = normalizer or default_normalizer()
@@ -417,8 +442,11 @@ class FaqMatcher:
         # being created cost a third of the build time and can free nothing.
         gc_was_enabled = gc.isenabled()
         gc.disable()
+        # Phrasings an entry gains from the bank (see _build_bank), after its own.
+        self._extra: dict[int, tuple[str, ...]] = {}
         try:
             self._build()
+            self._build_bank(bank)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -470,6 +498,7 @@ class FaqMatcher:
         self._p_pinyin: list[str] = []
         self._p_tokens: list[set[str]] = []
         self._p_keywords: list[frozenset[str]] = []
+        self._p_bank: list[bool] = []  # a phrasing gained from the bank (see _build_bank)
         self._entry_phrasings: list[range] = []
         self._entry_keywords: list[frozenset[str]] = []
         entry_tf: list[Counter[str]] = []
@@ -479,11 +508,15 @@ class FaqMatcher:
         for index, entry in enumerate(self.entries):
             first = len(self._p_entry)
             seen: set[str] = set()
-            for phrase in (entry.question, *entry.alternates):
+            own = 1 + len(entry.alternates)
+            for k, phrase in enumerate(
+                (entry.question, *entry.alternates, *self._extra.get(index, ()))
+            ):
                 text = normalize(phrase)
                 if not text or text in seen:
                     continue
                 seen.add(text)
+                self._p_bank.append(k >= own)
                 tokens, key, keywords = self._tokenize(text)
                 self._p_entry.append(index)
                 self._p_text.append(text)
@@ -697,6 +730,105 @@ class FaqMatcher:
             return self._roman.get(run, match.group())
 
         return _LATIN_RUN.sub(replace, text)
+
+    # -- the intent bank (faq/bank.py) ---------------------------------------------------
+
+    def _build_bank(self, bank: IntentBank | None) -> None:
+        """Map the entries to the bank's intents and index the mapped entries with some of
+        their intent's phrasings (see MatcherTuning.bank*); builds the index again when any
+        entry gained phrasings. The mapping is mutual: the entry's phrasings score the
+        intent best of all intents on average, by ``bank_min_lead`` over the next and at
+        least ``bank_min_score``, and the intent's question and first phrasings score this
+        entry best of the FAQ's. ``outside`` intents are never mapped."""
+        t = self.tuning
+        n = len(self.entries)
+        self._bank: IntentBank | None = None
+        self._entry_intents: list[tuple[int, ...]] = [()] * n
+        self._bank_own: PhrasingIndex | None = None
+        if not t.bank or not n or n > t.bank_max_entries:
+            return
+        bank = bank if bank is not None else default_bank()
+        if bank is None or not len(bank):
+            return
+        index = bank.index
+        own = bank.own_index(
+            (i, self._p_text[ref]) for i in range(n) for ref in self._entry_phrasings[i]
+        )
+        intent_of: dict[int, int] = {}
+        for i in range(n):
+            texts = [self._p_text[ref] for ref in self._entry_phrasings[i]][:4]
+            total: dict[int, float] = {}
+            for text in texts:
+                for j, score in index.scores(index.vector(text)).items():
+                    if not bank.intents[j].outside:
+                        total[j] = total.get(j, 0.0) + score
+            if not total:
+                continue
+            ranked = heapq.nlargest(2, total.items(), key=operator.itemgetter(1))
+            best, top = ranked[0][0], ranked[0][1] / len(texts)
+            second = ranked[1][1] / len(texts) if len(ranked) > 1 else 0.0
+            if top < t.bank_min_score or top - second < t.bank_min_lead:
+                continue
+            back: dict[int, float] = {}
+            for text in bank.texts[best][:3]:
+                for e, score in own.scores(own.vector(text)).items():
+                    back[e] = back.get(e, 0.0) + score
+            if back and max(back, key=back.__getitem__) == i:
+                intent_of[i] = best
+        self._bank = bank
+        self._entry_intents = [
+            (intent_of[i],) if i in intent_of else () for i in range(n)
+        ]
+        extra = {
+            i: bank.texts[j][: t.bank_phrasings] for i, j in intent_of.items() if t.bank_phrasings
+        }
+        if extra:
+            self._extra = extra
+            self._build()
+        # The entries' phrasings (their own and those gained) weighed as the bank's, to
+        # compare a message's fit to an entry with its fit to an intent (see _bank_veto).
+        self._bank_own = bank.own_index(
+            (i, self._p_text[ref]) for i in range(n) for ref in self._entry_phrasings[i]
+        )
+
+    def bank_intent(self, index: int) -> str | None:
+        """Id of the bank intent entry ``index`` is mapped to (None: not mapped)."""
+        if self._bank is None or not self._entry_intents[index]:
+            return None
+        return self._bank.intents[self._entry_intents[index][0]].id
+
+    def _bank_veto(self, normalized: str, index: int) -> bool:
+        """Whether the message is about another bank intent than entry ``index``'s: its best
+        intent is not the entry's, scores at least ``bank_guard_min``, and leads by
+        ``bank_guard_lead`` the entry's support (the best of its phrasings and of its
+        intent's, on the same scale). ``outside`` intents and intents of other entries
+        always count; an intent this FAQ has no entry for counts against an unmapped entry
+        only with ``bank_guard_unmapped``."""
+        t = self.tuning
+        bank = self._bank
+        if bank is None or not t.bank_guard or self._bank_own is None:
+            return False
+        index_ = bank.index
+        vec = index_.vector(normalized)
+        scores = index_.scores(vec)
+        if not scores:
+            return False
+        top = max(scores, key=scores.__getitem__)
+        best = scores[top]
+        mine = self._entry_intents[index]
+        if top in mine or best < t.bank_guard_min:
+            return False
+        if (
+            not mine
+            and not t.bank_guard_unmapped
+            and not bank.intents[top].outside
+            and all(top not in m for m in self._entry_intents)
+        ):
+            return False
+        support = max(
+            [self._bank_own.scores(vec).get(index, 0.0), *(scores.get(j, 0.0) for j in mine)]
+        )
+        return best - support >= t.bank_guard_lead
 
     def _build_vectors(self, indexed: int) -> None:
         """Each entry's phrasings as one unit vector (see _sentence_vector); loaded lazily,
@@ -923,8 +1055,12 @@ class FaqMatcher:
             )
         return ranked
 
-    def _features(self, query: _Query, candidates: list[int]) -> dict[int, list[float]]:
-        """Rerank features per candidate entry: those of its best-scoring phrasing."""
+    def _features(
+        self, query: _Query, candidates: list[int], from_bank: set[int] | None = None
+    ) -> dict[int, list[float]]:
+        """Rerank features per candidate entry: those of its best-scoring phrasing.
+        ``from_bank`` receives the entries whose best phrasing is one gained from the bank
+        (scored MatcherTuning.bank_penalty lower)."""
         refs = [i for c in candidates for i in self._entry_phrasings[c]]
         if not refs:
             return {}
@@ -957,6 +1093,8 @@ class FaqMatcher:
         recall_norm = query.recall_norm or 1.0
         known = query.known / total
         score = self._score
+        p_bank = self._p_bank
+        penalty = self.tuning.bank_penalty
         entry_share: dict[int, float] = {}
         if q_keywords:
             for c in candidates:
@@ -988,10 +1126,15 @@ class FaqMatcher:
             # One phrasing must explain the message: an entry takes the features of its
             # best-scoring phrasing, never the best of each feature from different ones
             # (a short "免费吗" covered entirely plus a long phrasing's topic words).
-            value = score(feats)
+            value = score(feats, -penalty if p_bank[ref] else 0.0)
             current = best.get(entry)
             if current is None or value > current[0]:
                 best[entry] = (value, feats)
+                if from_bank is not None:
+                    if p_bank[ref]:
+                        from_bank.add(entry)
+                    else:
+                        from_bank.discard(entry)
         return {entry: feats for entry, (_, feats) in best.items()}
 
     def _score(self, feats: list[float], bonus: float = 0.0) -> float:
@@ -1074,12 +1217,14 @@ class FaqMatcher:
                     if i not in doc and self._doc_weights:
                         weights = self._doc_weights[i]
                         doc[i] = sum(map(weights.__getitem__, weights.keys() & grams))
-            for i, f in self._features(query, candidates).items():
+            from_bank: set[int] = set()
+            for i, f in self._features(query, candidates, from_bank).items():
+                cut = -self.tuning.bank_penalty if i in from_bank else 0.0
                 if not n or has_topic:
-                    plain = self._score(f) * factor
+                    plain = self._score(f, cut) * factor
                     if plain > base.get(i, (-1.0, 0.0))[0]:
                         base[i] = (plain, f[9])
-                value = self._score(f, self._content_bonus(words, i)) * factor
+                value = self._score(f, self._content_bonus(words, i) + cut) * factor
                 current = best.get(i)
                 if current is None or value > current[0]:
                     s_doc = doc.get(i, 0.0)
@@ -1134,7 +1279,12 @@ class FaqMatcher:
         normalized = self._norm.normalize(self._romanized(text))
         words = self._content_words(normalized)
         known = any(k in self._all_content for k in words)
-        return self._decide(full, has_topic, self.calibration, known, (normalized, has_topic))
+        shape = (normalized, has_topic)
+        found = self._decide(full, has_topic, self.calibration, known, shape)
+        if found.kind == "answer" and self._bank_veto(normalized, full[0][0]):
+            # About another topic than the entry's (see _bank_veto): offered, not answered.
+            return self._decide(full, has_topic, self.calibration, known, shape, answer_ok=False)
+        return found
 
     def decision_features(
         self, text: str, station_id: str | None = None
@@ -1156,6 +1306,8 @@ class FaqMatcher:
             state = "gated"
         else:
             state = "open"
+        if state != "gated" and self._bank_veto(normalized, full[0][0]):
+            state = "gated"  # never answered: about another topic (see _bank_veto)
         return self.entries[full[0][0]].id, feats, state
 
     def _decision_answers(
@@ -1256,7 +1408,9 @@ class FaqMatcher:
         calibration: Calibration | None,
         known_words: bool = True,
         shape: tuple[str, bool] | None = None,
+        answer_ok: bool = True,
     ) -> FaqMatch:
+        """``answer_ok`` False: suggestions or nothing, never an answer (see _bank_veto)."""
         if not full:
             return FaqMatch("none", None, (), 0.0, 0.0)
         ranked = [(self.entries[i], s) for i, s, _ in full]
@@ -1275,19 +1429,20 @@ class FaqMatcher:
         covered = full[0][2][9] >= t.answer_topic_share if has_topic else True
         base_covered = full[0][2][-1] >= t.answer_topic_share if has_topic else True
         needed = t.answer_score if has_topic else t.answer_score_no_topic
-        if base[0] >= needed and base_margin >= t.answer_margin and base_covered:
+        if answer_ok and base[0] >= needed and base_margin >= t.answer_margin and base_covered:
             return FaqMatch("answer", top_entry, (), top, margin)
         suggest = t.suggest_score
         if calibration is not None:
             z_top = _logit(top)
             if (
-                z_top >= calibration.answer_z
+                answer_ok
+                and z_top >= calibration.answer_z
                 and z_top - max(_logit(second), calibration.suggest_z) >= calibration.answer_margin_z
                 and full[0][2][len(FEATURES)] >= calibration.answer_cover
                 and covered
             ):
                 return FaqMatch("answer", top_entry, (), top, margin)
-            if shape is not None and self._decision_answers(full, calibration, shape):
+            if answer_ok and shape is not None and self._decision_answers(full, calibration, shape):
                 return FaqMatch("answer", top_entry, (), top, margin)
             # The calibrated (lower) level only when some content word of the message occurs
             # in the FAQ at all: chatter ("今天天气怎么样") is not offered the nearest topics.
@@ -1343,8 +1498,11 @@ class FaqMatcher:
         for i in subset:
             entry = self.entries[i]
             phrasings = [entry.question, *entry.alternates]
+            own = len(phrasings)
+            # (the bank's phrasings as the matcher indexes them; never the held-out one)
+            phrasings += self._extra.get(i, ())
             if i in chosen_set:
-                k = rng.randrange(len(phrasings))
+                k = rng.randrange(own)
                 held[len(sub_entries)] = phrasings.pop(k)
                 entry = FaqEntry(
                     id=entry.id, question=phrasings[0], answer=entry.answer,
@@ -1352,13 +1510,13 @@ class FaqMatcher:
                 )
             else:
                 entry = FaqEntry(
-                    id=entry.id, question=entry.question, answer=entry.answer,
-                    alternates=entry.alternates,
+                    id=entry.id, question=phrasings[0], answer=entry.answer,
+                    alternates=tuple(phrasings[1:]),
                 )
             sub_entries.append(entry)
         sub = FaqMatcher(
             sub_entries,
-            tuning=dataclasses.replace(t, calibrate=False),
+            tuning=dataclasses.replace(t, calibrate=False, bank=False),
             normalizer=self._norm,
         )
         vocabulary = "".join(e.question + "".join(e.alternates) for e in sub_entries)

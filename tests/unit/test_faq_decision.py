@@ -36,8 +36,12 @@ def test_the_decision_model_answers_more_residents_without_answering_off_topic(
     name: str,
 ) -> None:
     entries = load_faq_file(EVAL / name / "faq.yaml")
-    right, wrong, off = _outcomes(FaqMatcher(entries), name)
-    right_before, wrong_before, off_before = _outcomes(FaqMatcher(entries, tuning=NO_MODEL), name)
+    # (the model alone: without the intent bank, whose phrasings make the rules answer more)
+    no_bank = dataclasses.replace(DEFAULT_TUNING, bank=False)
+    right, wrong, off = _outcomes(FaqMatcher(entries, tuning=no_bank), name)
+    right_before, wrong_before, off_before = _outcomes(
+        FaqMatcher(entries, tuning=dataclasses.replace(no_bank, decision_trees=())), name
+    )
     assert right >= right_before + 10
     # every extra answer it gives is far more often right than wrong
     assert 4 * (wrong - wrong_before) <= right - right_before
@@ -65,7 +69,10 @@ def test_two_entries_scoring_alike_are_suggested_not_answered() -> None:
         FaqEntry("e", "停车怎么收费", "月租150元。", ("车位多少钱",)),
         FaqEntry("f", "电梯坏了找谁", "打物业电话。", ("电梯维修",)),
     ]
-    assert FaqMatcher(twins).match("老旧小区改造").kind != "answer"
+    # (the intent bank off: a and b are narrower than its 老旧小区改造 intent, which maps to a
+    # and gives it the bare words as a phrasing, see README round 8)
+    no_bank = dataclasses.replace(DEFAULT_TUNING, bank=False)
+    assert FaqMatcher(twins, tuning=no_bank).match("老旧小区改造").kind != "answer"
 
 
 def test_synonyms_are_general_groups() -> None:
@@ -114,9 +121,9 @@ def test_word_vectors_put_the_entry_a_message_means_first_among_the_suggestions(
         FaqEntry("parking", "停车怎么收费", "月租150元。", ()),
         FaqEntry("garbage", "垃圾怎么分类", "厨余投绿桶。", ()),
     ]
-    # Without the character evidence and the synonyms, 医保 reaches 医疗保险 only through
-    # the word vectors.
-    alone = dataclasses.replace(DEFAULT_TUNING, doc_weight=0.0, synonym_weight=0.0)
+    # Without the character evidence, the synonyms and the intent bank (whose phrasings of
+    # 医疗保险 say 医保), 医保 reaches 医疗保险 only through the word vectors.
+    alone = dataclasses.replace(DEFAULT_TUNING, doc_weight=0.0, synonym_weight=0.0, bank=False)
     without = FaqMatcher(faq, tuning=dataclasses.replace(alone, vec_weight=0.0))
     with_vectors = FaqMatcher(faq, tuning=alone)
     for text in ("医保怎么弄", "医保交多少钱"):

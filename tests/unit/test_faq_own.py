@@ -85,9 +85,14 @@ def station() -> FaqMatcher:
 def test_an_unfamiliar_faq_answers_in_its_own_words(
     station: FaqMatcher, text: str, entry_id: str
 ) -> None:
-    result = station.match(text)
+    # The content-word evidence alone: without the intent bank (round 8), with which
+    # 装修周末能用电钻吗 is offered, the noise entry first, rather than answered.
+    alone = FaqMatcher(STATION_FAQ, tuning=dataclasses.replace(DEFAULT_TUNING, bank=False))
+    result = alone.match(text)
     assert result.kind == "answer" and result.entry is not None
     assert result.entry.id == entry_id
+    banked = station.match(text)
+    assert (banked.entry or banked.suggestions[0]).id == entry_id
 
 
 @pytest.mark.parametrize(
