@@ -13,6 +13,7 @@ from bot.domain.accounts import delivery_rank
 from bot.domain.model import (
     Actor,
 )
+from bot.i18n import Catalog
 from bot.messages import OutMessage
 from bot.notify import Notifier
 from storage.repositories import (
@@ -33,6 +34,15 @@ class Identity:
     chat_id: str
     display_name: str | None = None
 
+
+
+def unnamed_label(c: Catalog, user: UserRow, role: str) -> str:
+    """A person in the stations file by account only, as staff see them: their name if known,
+    else their role and the last digits of the account, never the whole id (a staff notice and
+    /stats go to every staff member of the station)."""
+    if user.display_name:
+        return user.display_name
+    return c.plain("stats.unnamed", role=c.plain(f"role.{role}"), tail=user.external_id[-2:])
 
 class People(Part):
     def __init__(self, core: Core, notify: Notifier) -> None:
@@ -194,11 +204,9 @@ class People(Part):
                         for d in await repos.deputies_of_user(user.id)
                         if d.station_id == station_id
                     ]
-                    label = names[0] if names else user.external_id
+                    label = names[0] if names else unnamed_label(self.c, user, role)
                 else:
-                    label = self.c.plain("role.staff") + (
-                        f" {user.display_name}" if user.display_name else f" {user.external_id}"
-                    )
+                    label = unnamed_label(self.c, user, role)
                 by_station.setdefault(station_id, []).append(label)
             for station_id, labels in by_station.items():
                 note = OutMessage(text=self.c.t("note.not_started", names="、".join(labels)))

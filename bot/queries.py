@@ -28,7 +28,7 @@ from bot.domain.model import (
     Status,
     Wish,
 )
-from bot.people import People
+from bot.people import People, unnamed_label
 from storage.broadcasts import Broadcasts
 from storage.repositories import (
     Attachment,
@@ -249,10 +249,7 @@ class Queries(Part):
     def unnamed(self, user: UserRow, role: str) -> str:
         """A person in the stations file by account only: their name if known, else their
         role and the last digits of the account (never the whole id)."""
-        if user.display_name:
-            return user.display_name
-        tail = user.external_id[-2:]
-        return self.c.plain("stats.unnamed", role=self.c.plain(f"role.{role}"), tail=tail)
+        return unnamed_label(self.c, user, role)
 
     async def linked_wish(self, channel: str, chat_id: str, message_id: str) -> int | None:
         async with self.db.read() as conn:

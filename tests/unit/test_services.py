@@ -258,3 +258,13 @@ async def test_a_refused_resolution_takes_the_implicit_acceptance_back(
     detail = await liaison.queries.wish_detail(resident, wish.id)
     assert detail.wish.status is Status.ASSIGNED
     assert Action.ACCEPT not in [e.action for e in detail.events]
+
+
+async def test_the_start_up_notice_shows_no_raw_account_id(liaison: Liaison, db: Database) -> None:
+    """QA item 21's start-up twin: a staff member known only by account (900002, no name in the
+    stations file) is shown by role and the account's last digits, never the whole id."""
+    await liaison.people.identify(person(900001))
+    await liaison.people.report_not_started()
+    texts = [r["text"] for r in await outbox(db)]
+    assert texts and not any("900002" in t for t in texts)
+    assert any("账号尾号 02" in t for t in texts)
