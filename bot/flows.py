@@ -25,9 +25,9 @@ from bot.domain.model import (
     Wish,
 )
 from bot.messages import OutMessage
+from bot.notify import outgoing
 from bot.people import People
 from storage.repositories import (
-    NewOutgoing,
     Repos,
     UserRow,
 )
@@ -230,19 +230,9 @@ class Flows(Part):
             )
             await self._take_back_photo_ack(repos, state)
             ack = acknowledgement(draft)
+            row = outgoing(channel, chat, user.id, PHOTO_ACK, PRIORITY_INTERACTIVE, ack)
             await repos.enqueue(
-                [
-                    NewOutgoing(
-                        channel=channel,
-                        chat_id=chat,
-                        kind=PHOTO_ACK,
-                        priority=PRIORITY_INTERACTIVE,
-                        payload=ack.to_payload(),
-                        user_id=user.id,
-                        not_before=now + timedelta(seconds=PHOTO_SECONDS),
-                    )
-                ],
-                now,
+                [replace(row, not_before=now + timedelta(seconds=PHOTO_SECONDS))], now
             )
             state[PHOTO_ACK] = {"channel": channel, "chat": chat}
             state["draft"] = draft.to_dict()
