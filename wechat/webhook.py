@@ -90,20 +90,8 @@ class Input:
 
 def inbound(item: Input) -> Any:
     """The neutral event of the channel seam (bot/conversation/events.py channel_event)."""
-    from bot.conversation.events import Inbound, Kind, channel_event
+    from bot.conversation.events import channel_event
 
-    if item.stale_press:
-        # the number typed (if it was typed, not tapped) goes along: where the person's state
-        # awaits free text the conversation reads it as that text (bot/conversation/router.py)
-        return Inbound(
-            channel=CHANNEL,
-            account=item.account,
-            chat=item.account,
-            kind=Kind.ACTION,
-            key=item.key,
-            action=None,
-            text=item.text,
-        )
     return channel_event(
         CHANNEL,
         item.account,
@@ -116,6 +104,9 @@ def inbound(item: Input) -> Any:
         photos=item.photos,
         location=item.location,
         unsupported=item.unsupported,
+        # a number typed for no option: stale, its text along (bot/conversation/router.py reads
+        # it as text where the person's state awaits free text)
+        stale_press=item.stale_press,
         text=item.text,
     )
 

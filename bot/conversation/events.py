@@ -57,14 +57,19 @@ def channel_event(
     photos: tuple[str, ...] = (),
     location: tuple[float, float] | None = None,
     unsupported: bool = False,
+    stale_press: bool = False,
     text: str = "",
 ) -> Inbound:
     """One input of a channel without a library of its own (a web form post, a WeChat push),
     already parsed by its adapter, as the neutral event: one translation for both, so they
     cannot drift apart. A button's raw data is decoded here by the one action codec; what does
     not decode (a stale or forged press) is an ACTION without an action, which the
-    conversation refuses politely, as it does a Telegram press of the same kind."""
+    conversation refuses politely, as it does a Telegram press of the same kind. `stale_press`:
+    the adapter knows the press is of nothing on offer (a WeChat number for no option); the
+    text typed goes along, which the conversation reads as text where text is awaited."""
     common = {"channel": channel, "account": account, "chat": account, "key": key}
+    if stale_press:
+        return Inbound(kind=Kind.ACTION, action=None, text=text, **common)
     if start:
         return Inbound(kind=Kind.START, start_payload=start_payload, **common)
     if action:
